@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Everything that crosses the kernel boundary: map names, keys, values and
+ * constants shared by the XDP programs and user space. The TypeScript codecs in
+ * control/dataplane/codec.ts mirror this file and test/btf-layout.test.ts checks
+ * them against the compiled objects' BTF.
+ *
+ * Plain C types only. Multi-byte fields marked "network order" hold the bytes as
+ * they appear on the wire; every other integer is in host order.
+ */
+#ifndef XLB_H
+#define XLB_H
+
+#include <linux/types.h>
+
+/* Bumped whenever a layout below changes: map names carry it, so a daemon never
+ * reuses a pinned map whose layout it does not understand. */
+#define XLB_ABI_VERSION 1
+
+#define XLB_FAMILY_V4 4
+#define XLB_FAMILY_V6 6
+
+/* struct xlb_vip.forwarding */
+#define XLB_FORWARD_DSR 1  /* rewrite MACs, XDP_TX to the backend's MAC */
+#define XLB_FORWARD_IPIP 2 /* IPIP, IP6IP6 or IPv4-in-IPv6 by the backend's family */
+
+/* struct xlb_vip.flags */
+#define XLB_VIP_F_SOURCE_AFFINITY (1u << 0) /* hash the client address only */
+#define XLB_VIP_F_NO_CONNTRACK (1u << 1)    /* never read or write the flow table */
+
+/* Defaults for load-time sizes; user space may set others before load. */
+#define XLB_DEFAULT_RING_SIZE 65537
+#define XLB_DEFAULT_MAX_VIPS 1024
+#define XLB_DEFAULT_MAX_BACKENDS 65536
+#define XLB_DEFAULT_FLOWS 65536
+
+/* An IPv4 or IPv6 address: IPv4 in the first 4 bytes, the rest zero. */
+struct xlb_addr {
+	__u8 addr[16]; /* network order */
+	__u8 family;   /* XLB_FAMILY_V4 or XLB_FAMILY_V6 */
+	__u8 pad[3];
+};
+
+/* Key of xlb_vips_v1. */
+struct xlb_vip_key {
+	__u8 addr[16]; /* network order, as in struct xlb_addr */
+	__u16 port;    /* network order; 0 matches any port */
+	__u8 proto;    /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;
+};
+
+/* Value of xlb_vips_v1. */
+struct xlb_vip {
+	__u32 id;    /* index into xlb_rings_v1 and xlb_vipstat_v1, < max VIPs */
+	__u32 flags; /* XLB_VIP_F_* */
+	__u8 forwarding; /* XLB_FORWARD_* */
+	__u8 pad[3];
+};
+
+/* Value of xlb_backends_v1, indexed by backend id. One record per (VIP, backend):
+ * a flow-table entry is used only while its backend still belongs to the VIP. */
+struct xlb_backend {
+	__u8 addr[16]; /* network order; the ipip outer destination */
+	__u8 mac[6];   /* dsr: the backend's MAC; ipip: the next hop's, zero for the gateway */
+	__u8 family;   /* 0: unused slot */
+	__u8 pad;
+	__u32 vip_id;
+};
+
+/* Key of xlb_flows_v1 (the connection table): the client's view of a flow. */
+struct xlb_flow_key {
+	__u8 src[16];  /* network order */
+	__u8 dst[16];  /* network order */
+	__u16 sport;   /* network order */
+	__u16 dport;   /* network order */
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+/* Value of xlb_flows_v1. */
+struct xlb_flow {
+	__u32 backend_id;
+};
+
+/* Single entry of xlb_config_v1. */
+struct xlb_config {
+	__u32 hash_seed;
+	__u32 ring_size;         /* entries in every ring; 0: not configured, drop VIP traffic */
+	__u16 mtu;               /* largest encapsulated IP packet; 0: no check */
+	__u8 gateway_mac[6];     /* ipip next hop when a backend has no MAC of its own */
+	__u8 source_v4[4];       /* ipip outer source, network order */
+	__u8 source_v6[16];      /* ip6ip6 / 4in6 outer source, network order */
+	__u8 source_v4_flow_bits; /* low bits of the outer source taken from the flow hash (0..16) */
+	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
+	__u8 pad[2];
+};
+
+/* A packet and byte count; per CPU in every stats map. */
+struct xlb_traffic {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Value of xlb_vipstat_v1, indexed by VIP id. */
+struct xlb_vip_stats {
+	__u64 packets; /* forwarded to a backend */
+	__u64 bytes;
+	__u64 flow_hits;   /* connection-table hits */
+	__u64 flow_misses; /* connection-table misses (new flows) */
+};
+
+/* Index of xlb_counters_v1: the one outcome of every packet the balancer sees.
+ * Ordered passes, drops, transmits: the program derives its verdict from the range. */
+enum xlb_outcome {
+	XLB_PASS_NON_IP = 0,       /* not IPv4/IPv6 (ARP, LLDP, VLAN ...) */
+	XLB_PASS_NOT_VIP,          /* IP traffic to no VIP */
+	XLB_PASS_FRAGMENT,         /* a fragment to an address that is no VIP's */
+	XLB_DROP_MALFORMED_ETH,    /* shorter than an Ethernet header */
+	XLB_DROP_MALFORMED_IP,     /* bad version, IHL, length, or truncated IP header */
+	XLB_DROP_MALFORMED_L4,     /* truncated or inconsistent TCP/UDP/ICMP header */
+	XLB_DROP_MALFORMED_ICMP_INNER, /* ICMP error whose quoted packet is no VIP flow */
+	XLB_DROP_FRAGMENT,         /* a fragment to a VIP address (see README: fragments) */
+	XLB_DROP_VIP_PROTO,        /* other protocol, or unhandled ICMP type, to a VIP address */
+	XLB_DROP_NOT_CONFIGURED,   /* VIP traffic before xlb_config_v1 was written */
+	XLB_DROP_NO_BACKEND,       /* the VIP's ring is empty or missing */
+	XLB_DROP_NO_ROUTE,         /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
+	XLB_DROP_TOO_BIG,          /* encapsulated size over MTU and no ICMP may be sent */
+	XLB_DROP_ADJUST_FAILED,    /* bpf_xdp_adjust_head/tail refused */
+	XLB_TX_DSR,                /* forwarded by MAC rewrite */
+	XLB_TX_IPIP,               /* forwarded encapsulated */
+	XLB_TX_ICMP_ECHO_REPLY,    /* answered an echo request to a VIP address */
+	XLB_TX_ICMP_TOO_BIG,       /* sent frag-needed / packet-too-big to the client */
+	XLB_OUTCOME_COUNT,
+};
+
+/* xlb_decap_v1 (decap program): struct xlb_addr -> __u32 (unused), the host's own
+ * outer destinations. */
+
+/* Index of xlb_dcounter_v1. */
+enum xlb_decap_outcome {
+	XLB_DECAP_PASS_NOT_ENCAP = 0, /* not encapsulated, or not to one of our addresses */
+	XLB_DECAP_PASS_DECAPSULATED,  /* outer header stripped, inner packet passed up */
+	XLB_DECAP_DROP_MALFORMED,     /* truncated outer or inner header */
+	XLB_DECAP_DROP_ADJUST_FAILED,
+	XLB_DECAP_OUTCOME_COUNT,
+};
+
+#endif /* XLB_H */

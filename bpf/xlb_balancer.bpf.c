@@ -1,0 +1,810 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * xlb balancer: the XDP program on the load balancer's interface.
+ *
+ * parse (Ethernet, IPv4/IPv6, TCP/UDP/ICMP) -> VIP lookup -> connection table ->
+ * Maglev ring -> backend -> forward (dsr: MAC rewrite, ipip: encapsulate) with
+ * XDP_TX. Everything that is not VIP traffic passes to the host untouched.
+ * Every packet ends in exactly one enum xlb_outcome counter.
+ */
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xlb.h"
+#include "lib/csum.h"
+#include "lib/icmp.h"
+#include "lib/jhash.h"
+
+#define XLB_IPV6_MAX_EXT_HEADERS 4
+#define XLB_OUTER_TTL 64
+#define XLB_IPV4_FRAGMENT_BITS 0x3fff /* MF flag and fragment offset */
+#define XLB_IPV4_DF 0x4000
+#define XLB_IPV6_PTB_QUOTE (sizeof(struct ipv6hdr) + 8)
+
+/* Per-VIP Maglev lookup table: slot -> backend id. BPF_F_INNER_MAP lets user space
+ * pick the ring size at run time (libbpf 1.1 cannot resize an inner-map template);
+ * slot = hash % xlb_config.ring_size and the lookup is bounds-checked anyway. */
+struct xlb_ring {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, XLB_DEFAULT_RING_SIZE);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
+	__type(key, struct xlb_vip_key);
+	__type(value, struct xlb_vip);
+} xlb_vips_v1 SEC(".maps");
+
+/* Addresses that carry at least one VIP -> how many; answers echo requests and
+ * keeps fragments and other protocols for those addresses from the host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
+	__type(key, struct xlb_addr);
+	__type(value, __u32);
+} xlb_vipaddr_v1 SEC(".maps");
+
+/* VIP id -> its ring. User space builds a whole new ring and swaps it in with one
+ * update, so a packet sees either the old ring or the new one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
+	__type(key, __u32);
+	__array(values, struct xlb_ring);
+} xlb_rings_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_backend);
+} xlb_backends_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_DEFAULT_FLOWS);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_flow);
+} xlb_flows_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_config);
+} xlb_config_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_OUTCOME_COUNT);
+	__type(key, __u32);
+	__type(value, struct xlb_traffic);
+} xlb_counters_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
+	__type(key, __u32);
+	__type(value, struct xlb_vip_stats);
+} xlb_vipstat_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_traffic);
+} xlb_bestat_v1 SEC(".maps");
+
+/* What parsing found. The flow is 4-byte aligned (first member of a struct holding
+ * pointers) because the hash reads it as 32-bit words and the verifier rejects
+ * misaligned stack access. */
+struct xlb_packet {
+	struct xlb_flow_key flow; /* client -> VIP; for an ICMP error, of the quoted flow */
+	void *l4;                 /* outer transport header */
+	__u32 ip_len;             /* outer IP packet length, header included */
+	__u8 tos;                 /* IPv4 TOS or IPv6 traffic class */
+	bool df;                  /* IPv4 don't-fragment (IPv6 never fragments en route) */
+	bool fragment;
+	bool icmp_error;          /* an ICMP error steered by the flow it quotes */
+};
+
+/* Not an outcome: parsing goes on. */
+#define XLB_CONTINUE (-1)
+
+static __always_inline int finish(__u32 outcome, __u64 bytes)
+{
+	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_counters_v1, &outcome);
+
+	if (counter) {
+		counter->packets++;
+		counter->bytes += bytes;
+	}
+	if (outcome >= XLB_TX_DSR)
+		return XDP_TX;
+	if (outcome >= XLB_DROP_MALFORMED_ETH)
+		return XDP_DROP;
+	return XDP_PASS;
+}
+
+static __always_inline bool is_vip_address(const struct xlb_flow_key *flow)
+{
+	struct xlb_addr key = { .family = flow->family };
+
+	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
+	return bpf_map_lookup_elem(&xlb_vipaddr_v1, &key) != NULL;
+}
+
+/* ---- parse ---------------------------------------------------------------- */
+
+static __always_inline int parse_ipv4(struct xlb_packet *pkt, struct iphdr *ip, void *data_end)
+{
+	__u32 hdr_len;
+
+	if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl < 5)
+		return XLB_DROP_MALFORMED_IP;
+	hdr_len = ip->ihl * 4;
+	pkt->ip_len = bpf_ntohs(ip->tot_len);
+	if (pkt->ip_len < hdr_len || (void *)ip + pkt->ip_len > data_end)
+		return XLB_DROP_MALFORMED_IP;
+
+	pkt->flow.family = XLB_FAMILY_V4;
+	pkt->flow.proto = ip->protocol;
+	__builtin_memcpy(pkt->flow.src, &ip->saddr, 4);
+	__builtin_memcpy(pkt->flow.dst, &ip->daddr, 4);
+	pkt->tos = ip->tos;
+	pkt->df = ip->frag_off & bpf_htons(XLB_IPV4_DF);
+	pkt->fragment = ip->frag_off & bpf_htons(XLB_IPV4_FRAGMENT_BITS);
+	pkt->l4 = (void *)ip + hdr_len;
+	return XLB_CONTINUE;
+}
+
+static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip6, void *data_end)
+{
+	__u32 payload_len, ext_len = 0;
+	__u8 nexthdr;
+	void *cursor;
+
+	if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+		return XLB_DROP_MALFORMED_IP;
+	payload_len = bpf_ntohs(ip6->payload_len);
+	pkt->ip_len = sizeof(*ip6) + payload_len;
+	if ((void *)ip6 + pkt->ip_len > data_end)
+		return XLB_DROP_MALFORMED_IP;
+
+	pkt->flow.family = XLB_FAMILY_V6;
+	__builtin_memcpy(pkt->flow.src, &ip6->saddr, 16);
+	__builtin_memcpy(pkt->flow.dst, &ip6->daddr, 16);
+	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+	nexthdr = ip6->nexthdr;
+	cursor = ip6 + 1;
+
+#pragma unroll
+	for (int i = 0; i < XLB_IPV6_MAX_EXT_HEADERS; i++) {
+		struct ipv6_opt_hdr *opt = cursor;
+
+		if (nexthdr == IPPROTO_FRAGMENT) {
+			pkt->fragment = true;
+			break;
+		}
+		if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING &&
+		    nexthdr != IPPROTO_DSTOPTS)
+			break;
+		if ((void *)(opt + 1) > data_end)
+			return XLB_DROP_MALFORMED_IP;
+		ext_len += (opt->hdrlen + 1) * 8;
+		if (ext_len > payload_len)
+			return XLB_DROP_MALFORMED_IP;
+		nexthdr = opt->nexthdr;
+		cursor += (opt->hdrlen + 1) * 8;
+	}
+	pkt->flow.proto = nexthdr;
+	pkt->l4 = cursor;
+	return XLB_CONTINUE;
+}
+
+/* Checks the transport header fits the IP payload and reads the ports. */
+static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data_end)
+{
+	void *l4 = pkt->l4;
+	__u32 l4_len = pkt->ip_len - (__u32)(l4 - l3);
+
+	/* The IPv6 extension-header walk guarantees l4 lies within ip_len; IPv4 checked
+	 * ip_len >= IHL. */
+	switch (pkt->flow.proto) {
+	case IPPROTO_TCP: {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp) || tcp->doff < 5 ||
+		    tcp->doff * 4 > l4_len)
+			return XLB_DROP_MALFORMED_L4;
+		pkt->flow.sport = tcp->source;
+		pkt->flow.dport = tcp->dest;
+		return XLB_CONTINUE;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp) ||
+		    bpf_ntohs(udp->len) < sizeof(*udp) || bpf_ntohs(udp->len) > l4_len)
+			return XLB_DROP_MALFORMED_L4;
+		pkt->flow.sport = udp->source;
+		pkt->flow.dport = udp->dest;
+		return XLB_CONTINUE;
+	}
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		/* Both headers start with type, code, checksum and 4 more bytes. */
+		if (l4 + sizeof(struct icmphdr) > data_end || l4_len < sizeof(struct icmphdr))
+			return XLB_DROP_MALFORMED_L4;
+		return XLB_CONTINUE;
+	default:
+		return XLB_CONTINUE;
+	}
+}
+
+/* ---- ICMP ------------------------------------------------------------------ */
+
+static __always_inline bool is_icmp4_error(__u8 type)
+{
+	return type == ICMP_DEST_UNREACH || type == ICMP_TIME_EXCEEDED || type == ICMP_PARAMETERPROB;
+}
+
+static __always_inline bool is_icmp6_error(__u8 type)
+{
+	return type == ICMPV6_DEST_UNREACH || type == ICMPV6_PKT_TOOBIG ||
+	       type == ICMPV6_TIME_EXCEED || type == ICMPV6_PARAMPROB;
+}
+
+/* The quoted packet went from the VIP to the client: steer the error by the
+ * reversed flow. Its source must be the address the error came to, so a forged
+ * quote cannot reach another VIP's backends. */
+static __always_inline int parse_icmp4_quote(struct xlb_packet *pkt, void *data_end)
+{
+	struct iphdr *inner = pkt->l4 + sizeof(struct icmphdr);
+	__u16 *ports;
+
+	if ((void *)(inner + 1) > data_end || inner->version != 4 || inner->ihl < 5)
+		return XLB_DROP_MALFORMED_ICMP_INNER;
+	ports = (void *)inner + inner->ihl * 4;
+	if ((void *)(ports + 2) > data_end)
+		return XLB_DROP_MALFORMED_ICMP_INNER;
+	if (inner->saddr != *(__u32 *)pkt->flow.dst ||
+	    (inner->protocol != IPPROTO_TCP && inner->protocol != IPPROTO_UDP))
+		return XLB_DROP_MALFORMED_ICMP_INNER;
+	__builtin_memcpy(pkt->flow.src, &inner->daddr, 4);
+	pkt->flow.proto = inner->protocol;
+	pkt->flow.sport = ports[1];
+	pkt->flow.dport = ports[0];
+	pkt->icmp_error = true;
+	return XLB_CONTINUE;
+}
+
+static __always_inline bool ipv6_equal(const struct in6_addr *a, const __u8 *b)
+{
+	const __u32 *w = (const __u32 *)b;
+
+	return a->in6_u.u6_addr32[0] == w[0] && a->in6_u.u6_addr32[1] == w[1] &&
+	       a->in6_u.u6_addr32[2] == w[2] && a->in6_u.u6_addr32[3] == w[3];
+}
+
+/* As parse_icmp4_quote; the quoted IPv6 header must be followed directly by TCP or
+ * UDP (extension headers in a quote are not followed). */
+static __always_inline int parse_icmp6_quote(struct xlb_packet *pkt, void *data_end)
+{
+	struct ipv6hdr *inner = pkt->l4 + sizeof(struct icmp6hdr);
+	__u16 *ports = (void *)(inner + 1);
+
+	if ((void *)(ports + 2) > data_end || inner->version != 6)
+		return XLB_DROP_MALFORMED_ICMP_INNER;
+	if (!ipv6_equal(&inner->saddr, pkt->flow.dst) ||
+	    (inner->nexthdr != IPPROTO_TCP && inner->nexthdr != IPPROTO_UDP))
+		return XLB_DROP_MALFORMED_ICMP_INNER;
+	__builtin_memcpy(pkt->flow.src, &inner->daddr, 16);
+	pkt->flow.proto = inner->nexthdr;
+	pkt->flow.sport = ports[1];
+	pkt->flow.dport = ports[0];
+	pkt->icmp_error = true;
+	return XLB_CONTINUE;
+}
+
+static __always_inline void swap_macs(struct ethhdr *eth)
+{
+	__u8 tmp[ETH_ALEN];
+
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+}
+
+/* The echo functions check their headers again: the verifier does not carry the
+ * family known at parse time through the flow key on the stack. */
+static __always_inline int reply_echo4(struct ethhdr *eth, struct iphdr *ip, struct icmphdr *icmp,
+				       void *data_end)
+{
+	__u16 old_word;
+	__be32 client;
+
+	if ((void *)(ip + 1) > data_end || (void *)(icmp + 1) > data_end)
+		return XLB_DROP_MALFORMED_IP;
+	old_word = *(__u16 *)&ip->ttl;
+	client = ip->saddr;
+
+	swap_macs(eth);
+	ip->saddr = ip->daddr;
+	ip->daddr = client;
+	ip->ttl = XLB_OUTER_TTL;
+	xlb_csum_replace16(&ip->check, old_word, *(__u16 *)&ip->ttl);
+	old_word = *(__u16 *)icmp;
+	icmp->type = ICMP_ECHOREPLY;
+	xlb_csum_replace16(&icmp->checksum, old_word, *(__u16 *)icmp);
+	return XLB_TX_ICMP_ECHO_REPLY;
+}
+
+static __always_inline int reply_echo6(struct ethhdr *eth, struct ipv6hdr *ip6, struct icmp6hdr *icmp6,
+				       void *data_end)
+{
+	struct in6_addr client;
+	__u16 old_word;
+
+	if ((void *)(ip6 + 1) > data_end || (void *)(icmp6 + 1) > data_end)
+		return XLB_DROP_MALFORMED_IP;
+	client = ip6->saddr;
+	old_word = *(__u16 *)icmp6;
+
+	/* Swapping the addresses leaves the pseudo-header sum unchanged. */
+	swap_macs(eth);
+	ip6->saddr = ip6->daddr;
+	ip6->daddr = client;
+	ip6->hop_limit = XLB_OUTER_TTL;
+	icmp6->icmp6_type = ICMPV6_ECHO_REPLY;
+	xlb_csum_replace16(&icmp6->icmp6_cksum, old_word, *(__u16 *)icmp6);
+	return XLB_TX_ICMP_ECHO_REPLY;
+}
+
+/* ICMP to a VIP address: answer echo requests, steer errors by their quoted flow. */
+static __always_inline int handle_icmp(struct xlb_packet *pkt, struct ethhdr *eth, void *data_end)
+{
+	__u8 type = *(__u8 *)pkt->l4; /* parse_l4 checked 8 bytes */
+
+	if (!is_vip_address(&pkt->flow))
+		return XLB_PASS_NOT_VIP;
+	if (pkt->flow.family == XLB_FAMILY_V4) {
+		if (type == ICMP_ECHO)
+			return reply_echo4(eth, (void *)(eth + 1), pkt->l4, data_end);
+		if (is_icmp4_error(type))
+			return parse_icmp4_quote(pkt, data_end);
+	} else {
+		if (type == ICMPV6_ECHO_REQUEST)
+			return reply_echo6(eth, (void *)(eth + 1), pkt->l4, data_end);
+		if (is_icmp6_error(type))
+			return parse_icmp6_quote(pkt, data_end);
+	}
+	return XLB_DROP_VIP_PROTO;
+}
+
+/* Shrinks the frame to Ethernet + `quote` bytes of IP packet and prepends room for
+ * a new IP and ICMP header. Saves the MACs swapped first. */
+static __always_inline int make_icmp_room(struct xdp_md *ctx, __u32 quote, int room, __u8 macs[2][ETH_ALEN])
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	int shrink;
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return XLB_DROP_MALFORMED_ETH;
+	__builtin_memcpy(macs[0], eth->h_source, ETH_ALEN);
+	__builtin_memcpy(macs[1], eth->h_dest, ETH_ALEN);
+	shrink = (int)(sizeof(*eth) + quote) - (int)bpf_xdp_get_buff_len(ctx);
+	if (shrink < 0 && bpf_xdp_adjust_tail(ctx, shrink))
+		return XLB_DROP_ADJUST_FAILED;
+	if (bpf_xdp_adjust_head(ctx, -room))
+		return XLB_DROP_ADJUST_FAILED;
+	return XLB_CONTINUE;
+}
+
+static __always_inline void write_eth(struct ethhdr *eth, const __u8 *dst, const __u8 *src, __u16 proto)
+{
+	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, src, ETH_ALEN);
+	eth->h_proto = bpf_htons(proto);
+}
+
+static __always_inline void write_ipv4(struct iphdr *ip, __u8 tos, __u16 tot_len, bool df, __u8 proto,
+				       const void *saddr, const void *daddr)
+{
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tos = tos;
+	ip->tot_len = bpf_htons(tot_len);
+	ip->id = 0;
+	ip->frag_off = df ? bpf_htons(XLB_IPV4_DF) : 0;
+	ip->ttl = XLB_OUTER_TTL;
+	ip->protocol = proto;
+	ip->check = 0;
+	__builtin_memcpy(&ip->saddr, saddr, 4);
+	__builtin_memcpy(&ip->daddr, daddr, 4);
+	ip->check = xlb_csum_fold(xlb_csum_add(ip, sizeof(*ip) / 2, 0));
+}
+
+static __always_inline void write_ipv6(struct ipv6hdr *ip6, __u8 tclass, __u32 flow_label, __u16 payload_len,
+				       __u8 nexthdr, const void *saddr, const void *daddr)
+{
+	*(__be32 *)ip6 = bpf_htonl((6u << 28) | ((__u32)tclass << 20) | (flow_label & 0xfffff));
+	ip6->payload_len = bpf_htons(payload_len);
+	ip6->nexthdr = nexthdr;
+	ip6->hop_limit = XLB_OUTER_TTL;
+	__builtin_memcpy(&ip6->saddr, saddr, 16);
+	__builtin_memcpy(&ip6->daddr, daddr, 16);
+}
+
+/* ICMP "fragmentation needed" to the client, quoting its IP header and 8 bytes. */
+static __always_inline int send_frag_needed(struct xdp_md *ctx, __u16 mtu)
+{
+	const int room = sizeof(struct iphdr) + sizeof(struct icmphdr);
+	struct iphdr *ip = (void *)(long)ctx->data + sizeof(struct ethhdr);
+	void *data_end = (void *)(long)ctx->data_end;
+	__u8 macs[2][ETH_ALEN];
+	struct icmphdr *icmp;
+	struct ethhdr *eth;
+	struct iphdr *quoted;
+	__u32 quote;
+	int ret;
+
+	if ((void *)(ip + 1) > data_end)
+		return XLB_DROP_MALFORMED_IP;
+	quote = ip->ihl * 4 + 8; /* parse_l4 saw at least 8 transport bytes */
+	ret = make_icmp_room(ctx, quote, room, macs);
+	if (ret != XLB_CONTINUE)
+		return ret;
+
+	eth = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	ip = (void *)(eth + 1);
+	icmp = (void *)(ip + 1);
+	quoted = (void *)(icmp + 1);
+	if ((void *)(quoted + 1) > data_end)
+		return XLB_DROP_ADJUST_FAILED;
+
+	write_eth(eth, macs[0], macs[1], ETH_P_IP);
+	write_ipv4(ip, 0, room + quote, false, IPPROTO_ICMP, &quoted->daddr, &quoted->saddr);
+	icmp->type = ICMP_DEST_UNREACH;
+	icmp->code = ICMP_FRAG_NEEDED;
+	icmp->checksum = 0;
+	icmp->un.frag.__unused = 0;
+	icmp->un.frag.mtu = bpf_htons(mtu);
+	icmp->checksum = xlb_csum_fold(
+		xlb_csum_add_packet(quoted, quote, data_end, xlb_csum_add(icmp, sizeof(*icmp) / 2, 0)));
+	return XLB_TX_ICMP_TOO_BIG;
+}
+
+/* ICMPv6 "packet too big" to the client, quoting its IPv6 header and 8 bytes. */
+static __always_inline int send_packet_too_big(struct xdp_md *ctx, __u32 mtu)
+{
+	const int room = sizeof(struct ipv6hdr) + sizeof(struct icmp6hdr);
+	__u8 macs[2][ETH_ALEN];
+	struct icmp6hdr *icmp6;
+	struct ipv6hdr *ip6, *quoted;
+	struct ethhdr *eth;
+	void *data_end;
+	__u64 sum;
+	int ret;
+
+	ret = make_icmp_room(ctx, XLB_IPV6_PTB_QUOTE, room, macs);
+	if (ret != XLB_CONTINUE)
+		return ret;
+
+	eth = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	ip6 = (void *)(eth + 1);
+	icmp6 = (void *)(ip6 + 1);
+	quoted = (void *)(icmp6 + 1);
+	if ((void *)quoted + XLB_IPV6_PTB_QUOTE > data_end)
+		return XLB_DROP_ADJUST_FAILED;
+
+	write_eth(eth, macs[0], macs[1], ETH_P_IPV6);
+	write_ipv6(ip6, 0, 0, room - sizeof(*ip6) + XLB_IPV6_PTB_QUOTE, IPPROTO_ICMPV6, &quoted->daddr,
+		   &quoted->saddr);
+	icmp6->icmp6_type = ICMPV6_PKT_TOOBIG;
+	icmp6->icmp6_code = 0;
+	icmp6->icmp6_cksum = 0;
+	icmp6->icmp6_mtu = bpf_htonl(mtu);
+
+	/* Pseudo-header: addresses, upper-layer length, next header. */
+	sum = xlb_csum_add(&ip6->saddr, 16, 0);
+	sum += bpf_htons(sizeof(*icmp6) + XLB_IPV6_PTB_QUOTE);
+	sum += bpf_htons(IPPROTO_ICMPV6);
+	sum = xlb_csum_add(icmp6, sizeof(*icmp6) / 2, sum);
+	sum = xlb_csum_add(quoted, XLB_IPV6_PTB_QUOTE / 2, sum);
+	icmp6->icmp6_cksum = xlb_csum_fold(sum);
+	return XLB_TX_ICMP_TOO_BIG;
+}
+
+/* ---- backend selection -------------------------------------------------------- */
+
+/* jhash2 over the flow key's 32-bit words; control/dataplane/hash.ts mirrors it. */
+static __always_inline __u32 flow_hash(const struct xlb_flow_key *flow, __u32 vip_flags, __u32 seed)
+{
+	const __u32 *src = (const __u32 *)flow->src;
+
+	if (flow->family == XLB_FAMILY_V4) {
+		__u32 words[3] = { src[0], *(const __u32 *)flow->dst, *(const __u32 *)&flow->sport };
+
+		if (vip_flags & XLB_VIP_F_SOURCE_AFFINITY)
+			return xlb_jhash2(src, 1, seed);
+		return xlb_jhash2(words, 3, seed);
+	}
+	if (vip_flags & XLB_VIP_F_SOURCE_AFFINITY)
+		return xlb_jhash2(src, 4, seed);
+	/* src, dst and the ports word are the key's first nine words. */
+	return xlb_jhash2(src, 9, seed);
+}
+
+static __always_inline struct xlb_backend *backend_of_vip(__u32 id, const struct xlb_vip *vip)
+{
+	struct xlb_backend *backend = bpf_map_lookup_elem(&xlb_backends_v1, &id);
+
+	if (!backend || !backend->family || backend->vip_id != vip->id)
+		return NULL;
+	return backend;
+}
+
+static __always_inline struct xlb_backend *ring_backend(const struct xlb_vip *vip, __u32 hash,
+							 const struct xlb_config *config, __u32 *id)
+{
+	void *ring = bpf_map_lookup_elem(&xlb_rings_v1, &vip->id);
+	__u32 slot = hash % config->ring_size;
+	__u32 *slot_id;
+
+	if (!ring)
+		return NULL;
+	slot_id = bpf_map_lookup_elem(ring, &slot);
+	if (!slot_id)
+		return NULL;
+	*id = *slot_id;
+	return backend_of_vip(*id, vip);
+}
+
+/* ---- forwarding ------------------------------------------------------------- */
+
+static __always_inline bool mac_is_zero(const __u8 *mac)
+{
+	return !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]);
+}
+
+static __always_inline int forward_dsr(struct xdp_md *ctx, const struct xlb_backend *backend)
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return XLB_DROP_MALFORMED_ETH;
+	if (mac_is_zero(backend->mac))
+		return XLB_DROP_NO_ROUTE;
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, backend->mac, ETH_ALEN);
+	return XLB_TX_DSR;
+}
+
+/* The configured outer source with its low `bits` taken from the flow hash, so a
+ * backend's NIC spreads flows over its receive queues. */
+static __always_inline __be32 vary_source_word(__be32 base, __u32 hash, __u8 bits)
+{
+	__u32 mask;
+
+	if (!bits)
+		return base;
+	mask = bits >= 32 ? 0xffffffff : (1u << bits) - 1;
+	return bpf_htonl((bpf_ntohl(base) & ~mask) | (hash & mask));
+}
+
+static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_packet *pkt,
+					const struct xlb_backend *backend, const struct xlb_config *config,
+					__u32 hash)
+{
+	const __u8 *next_hop = mac_is_zero(backend->mac) ? config->gateway_mac : backend->mac;
+	bool outer_v4 = backend->family == XLB_FAMILY_V4;
+	int overhead = outer_v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	__u8 our_mac[ETH_ALEN];
+	void *data_end;
+
+	if (mac_is_zero(next_hop) || (outer_v4 && pkt->flow.family != XLB_FAMILY_V4))
+		return XLB_DROP_NO_ROUTE;
+	if (config->mtu && pkt->ip_len + overhead > config->mtu) {
+		if (pkt->icmp_error)
+			return XLB_DROP_TOO_BIG;
+		if (pkt->flow.family == XLB_FAMILY_V6)
+			return send_packet_too_big(ctx, config->mtu - overhead);
+		if (!pkt->df)
+			return XLB_DROP_TOO_BIG;
+		return send_frag_needed(ctx, config->mtu - overhead);
+	}
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return XLB_DROP_MALFORMED_ETH;
+	__builtin_memcpy(our_mac, eth->h_dest, ETH_ALEN);
+	if (bpf_xdp_adjust_head(ctx, -overhead))
+		return XLB_DROP_ADJUST_FAILED;
+	eth = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+
+	if (outer_v4) {
+		struct iphdr *outer = (void *)(eth + 1);
+		__be32 source;
+
+		if ((void *)(outer + 1) > data_end)
+			return XLB_DROP_ADJUST_FAILED;
+		source = vary_source_word(*(__be32 *)config->source_v4, hash, config->source_v4_flow_bits);
+		write_eth(eth, next_hop, our_mac, ETH_P_IP);
+		write_ipv4(outer, pkt->tos, pkt->ip_len + overhead, pkt->df, IPPROTO_IPIP, &source,
+			   backend->addr);
+	} else {
+		struct ipv6hdr *outer = (void *)(eth + 1);
+		__be32 source[4];
+
+		if ((void *)(outer + 1) > data_end)
+			return XLB_DROP_ADJUST_FAILED;
+		__builtin_memcpy(source, config->source_v6, 16);
+		source[3] = vary_source_word(source[3], hash, config->source_v6_flow_bits);
+		write_eth(eth, next_hop, our_mac, ETH_P_IPV6);
+		write_ipv6(outer, pkt->tos, hash, pkt->ip_len,
+			   pkt->flow.family == XLB_FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6, source,
+			   backend->addr);
+	}
+	return XLB_TX_IPIP;
+}
+
+/* Connection table, then ring; forwards by the VIP's method and counts it. */
+static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
+				   __u64 bytes)
+{
+	bool use_flows = !(vip->flags & XLB_VIP_F_NO_CONNTRACK);
+	struct xlb_backend *backend = NULL;
+	struct xlb_config *config;
+	struct xlb_vip_stats *vip_stats;
+	struct xlb_traffic *backend_stats;
+	__u32 zero = 0, backend_id = 0, hash = 0;
+	bool hashed = false;
+	int outcome;
+
+	config = bpf_map_lookup_elem(&xlb_config_v1, &zero);
+	if (!config || !config->ring_size)
+		return XLB_DROP_NOT_CONFIGURED;
+	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v1, &vip->id);
+
+	if (use_flows) {
+		struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows_v1, &pkt->flow);
+
+		if (flow) {
+			backend_id = flow->backend_id;
+			backend = backend_of_vip(backend_id, vip);
+		}
+		if (vip_stats) {
+			if (backend)
+				vip_stats->flow_hits++;
+			else
+				vip_stats->flow_misses++;
+		}
+	}
+	if (!backend) {
+		hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
+		hashed = true;
+		backend = ring_backend(vip, hash, config, &backend_id);
+		if (!backend)
+			return XLB_DROP_NO_BACKEND;
+		/* An ICMP error only follows its flow; it never starts one. */
+		if (use_flows && !pkt->icmp_error) {
+			struct xlb_flow entry = { .backend_id = backend_id };
+
+			bpf_map_update_elem(&xlb_flows_v1, &pkt->flow, &entry, BPF_ANY);
+		}
+	}
+
+	if (vip->forwarding == XLB_FORWARD_DSR) {
+		outcome = forward_dsr(ctx, backend);
+	} else {
+		/* The hash also picks the outer source and flow label. */
+		if (!hashed)
+			hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
+		outcome = forward_ipip(ctx, pkt, backend, config, hash);
+	}
+	if (outcome != XLB_TX_DSR && outcome != XLB_TX_IPIP)
+		return outcome;
+
+	if (vip_stats) {
+		vip_stats->packets++;
+		vip_stats->bytes += bytes;
+	}
+	backend_stats = bpf_map_lookup_elem(&xlb_bestat_v1, &backend_id);
+	if (backend_stats) {
+		backend_stats->packets++;
+		backend_stats->bytes += bytes;
+	}
+	return outcome;
+}
+
+static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_key *flow)
+{
+	struct xlb_vip_key key = { .port = flow->dport, .proto = flow->proto, .family = flow->family };
+	const struct xlb_vip *vip;
+
+	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
+	vip = bpf_map_lookup_elem(&xlb_vips_v1, &key);
+	if (vip)
+		return vip;
+	key.port = 0;
+	return bpf_map_lookup_elem(&xlb_vips_v1, &key);
+}
+
+static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct xlb_packet pkt = {};
+	const struct xlb_vip *vip;
+	int ret;
+
+	if ((void *)(eth + 1) > data_end)
+		return XLB_DROP_MALFORMED_ETH;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		ret = parse_ipv4(&pkt, (void *)(eth + 1), data_end);
+	else if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		ret = parse_ipv6(&pkt, (void *)(eth + 1), data_end);
+	else
+		return XLB_PASS_NON_IP;
+	if (ret != XLB_CONTINUE)
+		return ret;
+
+	/* Fragments: see README "Fragments". Non-first ones carry no ports, so any
+	 * fragment to a VIP address is dropped rather than guessed at. */
+	if (pkt.fragment)
+		return is_vip_address(&pkt.flow) ? XLB_DROP_FRAGMENT : XLB_PASS_FRAGMENT;
+
+	ret = parse_l4(&pkt, (void *)(eth + 1), data_end);
+	if (ret != XLB_CONTINUE)
+		return ret;
+
+	switch (pkt.flow.proto) {
+	case IPPROTO_TCP:
+	case IPPROTO_UDP:
+		break;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		if ((pkt.flow.proto == IPPROTO_ICMP) != (pkt.flow.family == XLB_FAMILY_V4))
+			return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
+		ret = handle_icmp(&pkt, eth, data_end);
+		if (ret != XLB_CONTINUE)
+			return ret;
+		break;
+	default:
+		return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
+	}
+
+	vip = lookup_vip(&pkt.flow);
+	if (!vip)
+		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
+	return balance(ctx, &pkt, vip, bytes);
+}
+
+SEC("xdp")
+int xlb_balancer(struct xdp_md *ctx)
+{
+	__u64 bytes = bpf_xdp_get_buff_len(ctx);
+
+	return finish(process(ctx, bytes), bytes);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,35 @@
+/** IP and MAC address conversions to the data plane's byte forms. */
+import ipaddr from 'ipaddr.js';
+import { FAMILY_V4, FAMILY_V6, type Family } from './codec.js';
+
+export interface AddressBytes {
+  family: Family;
+  /** 16 bytes, network order; IPv4 in the first four. */
+  bytes: Buffer;
+}
+
+/** Parses a plain IPv4 or IPv6 address (no prefix, no zone); throws naming the input. */
+export function parseAddress(text: string): AddressBytes {
+  if (!ipaddr.isValid(text) || text.includes('%')) throw new TypeError(`not an IP address: ${JSON.stringify(text)}`);
+  const parsed = ipaddr.parse(text);
+  if (parsed.kind() === 'ipv4' && !ipaddr.IPv4.isValidFourPartDecimal(text)) {
+    throw new TypeError(`not a dotted-quad IPv4 address: ${JSON.stringify(text)}`);
+  }
+  const bytes = Buffer.alloc(16);
+  Buffer.from(parsed.toByteArray()).copy(bytes);
+  return { family: parsed.kind() === 'ipv4' ? FAMILY_V4 : FAMILY_V6, bytes };
+}
+
+export function formatAddress(family: number, bytes: Buffer): string {
+  if (family === FAMILY_V4) return Array.from(bytes.subarray(0, 4)).join('.');
+  return ipaddr.fromByteArray(Array.from(bytes.subarray(0, 16))).toString();
+}
+
+export function parseMac(text: string): Buffer {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(text)) throw new TypeError(`not a MAC address: ${JSON.stringify(text)}`);
+  return Buffer.from(text.split(':').map((b) => parseInt(b, 16)));
+}
+
+export function formatMac(bytes: Buffer): string {
+  return Array.from(bytes.subarray(0, 6), (b) => b.toString(16).padStart(2, '0')).join(':');
+}

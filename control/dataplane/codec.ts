@@ -1,0 +1,150 @@
+/**
+ * TypeScript mirror of bpf/include/xlb.h: constants, map names and struct codecs.
+ * test/btf-layout.test.ts checks every codec against the object's BTF.
+ */
+import { defineStruct } from './struct.js';
+
+export const ABI_VERSION = 1;
+
+export const FAMILY_V4 = 4;
+export const FAMILY_V6 = 6;
+export type Family = typeof FAMILY_V4 | typeof FAMILY_V6;
+
+export const FORWARD_DSR = 1;
+export const FORWARD_IPIP = 2;
+
+export const VIP_F_SOURCE_AFFINITY = 1 << 0;
+export const VIP_F_NO_CONNTRACK = 1 << 1;
+
+export const DEFAULT_RING_SIZE = 65537;
+export const DEFAULT_MAX_VIPS = 1024;
+export const DEFAULT_MAX_BACKENDS = 65536;
+export const DEFAULT_FLOWS = 65536;
+
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_ICMPV6 = 58;
+
+/** Map names as in the object; the suffix is the ABI version. */
+export const MAPS = {
+  vips: `xlb_vips_v${ABI_VERSION}`,
+  vipAddresses: `xlb_vipaddr_v${ABI_VERSION}`,
+  rings: `xlb_rings_v${ABI_VERSION}`,
+  backends: `xlb_backends_v${ABI_VERSION}`,
+  flows: `xlb_flows_v${ABI_VERSION}`,
+  config: `xlb_config_v${ABI_VERSION}`,
+  counters: `xlb_counters_v${ABI_VERSION}`,
+  vipStats: `xlb_vipstat_v${ABI_VERSION}`,
+  backendStats: `xlb_bestat_v${ABI_VERSION}`,
+  decapAddresses: `xlb_decap_v${ABI_VERSION}`,
+  decapCounters: `xlb_dcounter_v${ABI_VERSION}`,
+} as const;
+
+export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap' } as const;
+
+export const addrCodec = defineStruct('xlb_addr', {
+  addr: { bytes: 16 },
+  family: 'u8',
+  pad: { bytes: 3 },
+});
+
+export const vipKeyCodec = defineStruct('xlb_vip_key', {
+  addr: { bytes: 16 },
+  port: 'be16',
+  proto: 'u8',
+  family: 'u8',
+});
+
+export const vipCodec = defineStruct('xlb_vip', {
+  id: 'u32',
+  flags: 'u32',
+  forwarding: 'u8',
+  pad: { bytes: 3 },
+});
+
+export const backendCodec = defineStruct('xlb_backend', {
+  addr: { bytes: 16 },
+  mac: { bytes: 6 },
+  family: 'u8',
+  pad: 'u8',
+  vip_id: 'u32',
+});
+
+export const flowKeyCodec = defineStruct('xlb_flow_key', {
+  src: { bytes: 16 },
+  dst: { bytes: 16 },
+  sport: 'be16',
+  dport: 'be16',
+  proto: 'u8',
+  family: 'u8',
+  pad: { bytes: 2 },
+});
+
+export const flowCodec = defineStruct('xlb_flow', {
+  backend_id: 'u32',
+});
+
+export const configCodec = defineStruct('xlb_config', {
+  hash_seed: 'u32',
+  ring_size: 'u32',
+  mtu: 'u16',
+  gateway_mac: { bytes: 6 },
+  source_v4: { bytes: 4 },
+  source_v6: { bytes: 16 },
+  source_v4_flow_bits: 'u8',
+  source_v6_flow_bits: 'u8',
+  pad: { bytes: 2 },
+});
+
+export const trafficCodec = defineStruct('xlb_traffic', {
+  packets: 'u64',
+  bytes: 'u64',
+});
+
+export const vipStatsCodec = defineStruct('xlb_vip_stats', {
+  packets: 'u64',
+  bytes: 'u64',
+  flow_hits: 'u64',
+  flow_misses: 'u64',
+});
+
+/** enum xlb_outcome, in order. */
+export const OUTCOMES = [
+  'pass_non_ip',
+  'pass_not_vip',
+  'pass_fragment',
+  'drop_malformed_eth',
+  'drop_malformed_ip',
+  'drop_malformed_l4',
+  'drop_malformed_icmp_inner',
+  'drop_fragment',
+  'drop_vip_proto',
+  'drop_not_configured',
+  'drop_no_backend',
+  'drop_no_route',
+  'drop_too_big',
+  'drop_adjust_failed',
+  'tx_dsr',
+  'tx_ipip',
+  'tx_icmp_echo_reply',
+  'tx_icmp_too_big',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** enum xlb_decap_outcome, in order. */
+export const DECAP_OUTCOMES = ['pass_not_encap', 'pass_decapsulated', 'drop_malformed', 'drop_adjust_failed'] as const;
+export type DecapOutcome = (typeof DECAP_OUTCOMES)[number];
+
+/** Every codec, by its C struct name (for the BTF check). */
+export const STRUCTS = [
+  addrCodec,
+  vipKeyCodec,
+  vipCodec,
+  backendCodec,
+  flowKeyCodec,
+  flowCodec,
+  configCodec,
+  trafficCodec,
+  vipStatsCodec,
+];

@@ -1,0 +1,328 @@
+/**
+ * Typed API over the balancer object: open (and adopt pinned maps), configure,
+ * set/remove VIPs and backends, swap rings, read stats, attach. Mechanism only:
+ * which backends go in a ring, and why, is the reconciler's business.
+ */
+import { fileURLToPath } from 'node:url';
+import { BpfMap, BpfObject, BpfProgram, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
+import {
+  addrCodec,
+  backendCodec,
+  configCodec,
+  DEFAULT_FLOWS,
+  DEFAULT_MAX_BACKENDS,
+  DEFAULT_MAX_VIPS,
+  DEFAULT_RING_SIZE,
+  type Family,
+  flowCodec,
+  MAPS,
+  OUTCOMES,
+  type Outcome,
+  PROGRAMS,
+  trafficCodec,
+  vipCodec,
+  vipKeyCodec,
+  vipStatsCodec,
+} from './codec.js';
+import { sumPerCpu, type StructValue } from './struct.js';
+
+export const BALANCER_OBJECT = fileURLToPath(new URL('../../bpf/build/xlb_balancer.bpf.o', import.meta.url));
+export const DECAP_OBJECT = fileURLToPath(new URL('../../bpf/build/xlb_decap.bpf.o', import.meta.url));
+
+const BPF_MAP_TYPE_ARRAY = 2;
+/** Rings carry the flag of the object's inner-map template (see xlb_ring in the C). */
+const BPF_F_INNER_MAP = 0x1000;
+
+export interface DataplaneOptions {
+  objectPath?: string;
+  /** Pin maps here and adopt compatible pins already there (hitless restart). */
+  pinDir?: string;
+  /** Maglev ring size M, a prime. */
+  ringSize?: number;
+  maxVips?: number;
+  maxBackends?: number;
+  /** Connection-table (LRU) entries. */
+  maxFlows?: number;
+}
+
+export interface VipKey {
+  family: Family;
+  /** 16 bytes, network order. */
+  address: Buffer;
+  port: number;
+  proto: number;
+}
+
+export interface VipRecord {
+  id: number;
+  flags: number;
+  forwarding: number;
+}
+
+export interface BackendRecord {
+  family: Family;
+  address: Buffer;
+  /** dsr: the backend's MAC; ipip: the next hop's, or zero for the gateway. */
+  mac: Buffer;
+  vipId: number;
+}
+
+export interface DataplaneConfig {
+  hashSeed: number;
+  mtu: number;
+  gatewayMac: Buffer;
+  sourceV4: Buffer;
+  sourceV6: Buffer;
+  sourceV4FlowBits: number;
+  sourceV6FlowBits: number;
+}
+
+export type Traffic = StructValue<typeof trafficCodec.fields>;
+export type VipStats = StructValue<typeof vipStatsCodec.fields>;
+
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+
+/** A zero value for a per-CPU map: one 8-byte-aligned slot per possible CPU. */
+const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * possibleCpus());
+
+const encodeVipKey = (key: VipKey) =>
+  vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
+
+export class Dataplane {
+  readonly ringSize: number;
+  readonly maxVips: number;
+  readonly maxBackends: number;
+  readonly program: BpfProgram;
+  private readonly object: BpfObject;
+  private readonly maps: Record<keyof typeof MAPS, BpfMap | undefined>;
+
+  private constructor(object: BpfObject, options: Required<Omit<DataplaneOptions, 'pinDir' | 'objectPath'>>) {
+    this.object = object;
+    this.ringSize = options.ringSize;
+    this.maxVips = options.maxVips;
+    this.maxBackends = options.maxBackends;
+    this.program = object.program(PROGRAMS.balancer);
+    const names = new Set(object.mapNames());
+    this.maps = Object.fromEntries(
+      Object.entries(MAPS).map(([key, name]) => [key, names.has(name) ? object.map(name) : undefined]),
+    ) as Dataplane['maps'];
+  }
+
+  static open(options: DataplaneOptions = {}): Dataplane {
+    const sizes = {
+      ringSize: options.ringSize ?? DEFAULT_RING_SIZE,
+      maxVips: options.maxVips ?? DEFAULT_MAX_VIPS,
+      maxBackends: options.maxBackends ?? DEFAULT_MAX_BACKENDS,
+      maxFlows: options.maxFlows ?? DEFAULT_FLOWS,
+    };
+    const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {
+      pinDir: options.pinDir,
+      maxEntries: {
+        [MAPS.vips]: sizes.maxVips,
+        [MAPS.vipAddresses]: sizes.maxVips,
+        [MAPS.rings]: sizes.maxVips,
+        [MAPS.vipStats]: sizes.maxVips,
+        [MAPS.backends]: sizes.maxBackends,
+        [MAPS.backendStats]: sizes.maxBackends,
+        [MAPS.flows]: sizes.maxFlows,
+      },
+    });
+    return new Dataplane(object, sizes);
+  }
+
+  private map(name: keyof typeof MAPS): BpfMap {
+    const map = this.maps[name];
+    if (!map) throw new Error(`map ${MAPS[name]} is not in this object`);
+    return map;
+  }
+
+  setConfig(config: DataplaneConfig): void {
+    this.map('config').update(
+      u32(0),
+      configCodec.encode({
+        hash_seed: config.hashSeed,
+        ring_size: this.ringSize,
+        mtu: config.mtu,
+        gateway_mac: config.gatewayMac,
+        source_v4: config.sourceV4.subarray(0, 4),
+        source_v6: config.sourceV6,
+        source_v4_flow_bits: config.sourceV4FlowBits,
+        source_v6_flow_bits: config.sourceV6FlowBits,
+      }),
+    );
+  }
+
+  private checkVipId(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.maxVips) throw new RangeError(`VIP id ${id} outside 0..${this.maxVips - 1}`);
+  }
+
+  private checkBackendId(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.maxBackends) {
+      throw new RangeError(`backend id ${id} outside 0..${this.maxBackends - 1}`);
+    }
+  }
+
+  /** Creates or replaces a VIP; a new VIP also counts its address as a VIP address. */
+  setVip(key: VipKey, vip: VipRecord): void {
+    this.checkVipId(vip.id);
+    const encodedKey = encodeVipKey(key);
+    const isNew = this.map('vips').lookup(encodedKey) === null;
+    if (isNew) this.adjustVipAddress(key, +1);
+    try {
+      this.map('vips').update(encodedKey, vipCodec.encode(vip));
+    } catch (error) {
+      if (isNew) this.adjustVipAddress(key, -1);
+      throw error;
+    }
+  }
+
+  /** false when there was no such VIP. The ring and stats stay until removeRing. */
+  removeVip(key: VipKey): boolean {
+    if (!this.map('vips').delete(encodeVipKey(key))) return false;
+    this.adjustVipAddress(key, -1);
+    return true;
+  }
+
+  private adjustVipAddress(key: VipKey, delta: number): void {
+    const addrKey = addrCodec.encode({ addr: key.address, family: key.family });
+    const current = this.map('vipAddresses').lookup(addrKey);
+    const count = (current ? current.readUInt32LE(0) : 0) + delta;
+    if (count > 0) this.map('vipAddresses').update(addrKey, u32(count));
+    else this.map('vipAddresses').delete(addrKey);
+  }
+
+  getVip(key: VipKey): VipRecord | null {
+    const value = this.map('vips').lookup(encodeVipKey(key));
+    return value ? vipCodec.decode(value) : null;
+  }
+
+  setBackend(id: number, backend: BackendRecord): void {
+    this.checkBackendId(id);
+    this.map('backends').update(
+      u32(id),
+      backendCodec.encode({ addr: backend.address, mac: backend.mac, family: backend.family, vip_id: backend.vipId }),
+    );
+  }
+
+  /** Frees the slot: flows pinned to it re-hash onto the VIP's ring. */
+  removeBackend(id: number): void {
+    this.checkBackendId(id);
+    this.map('backends').update(u32(id), Buffer.alloc(backendCodec.size));
+  }
+
+  /**
+   * Installs a VIP's ring of backend ids (length ringSize): a new inner map is filled
+   * in one batch and swapped in with one update, so packets see the old ring or the
+   * new one, never a mix.
+   */
+  setRing(vipId: number, backendIds: Uint32Array): void {
+    this.checkVipId(vipId);
+    if (backendIds.length !== this.ringSize) throw new RangeError(`ring has ${backendIds.length} slots, expected ${this.ringSize}`);
+    const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4, this.ringSize, 'xlb_ring', BPF_F_INNER_MAP);
+    try {
+      const keys = Buffer.alloc(this.ringSize * 4);
+      for (let i = 0; i < this.ringSize; i++) keys.writeUInt32LE(i, i * 4);
+      ring.updateBatch(keys, Buffer.from(backendIds.buffer, backendIds.byteOffset, backendIds.byteLength), this.ringSize);
+      this.map('rings').update(u32(vipId), ring);
+    } finally {
+      ring.close();
+    }
+  }
+
+  /** The VIP's ring as backend ids, or null when it has none. */
+  getRing(vipId: number): Uint32Array | null {
+    const id = this.map('rings').lookup(u32(vipId));
+    if (!id) return null;
+    const ring = BpfMap.fromId(id.readUInt32LE(0));
+    try {
+      const slots = new Uint32Array(this.ringSize);
+      for (let i = 0; i < this.ringSize; i++) slots[i] = ring.lookup(u32(i))!.readUInt32LE(0);
+      return slots;
+    } finally {
+      ring.close();
+    }
+  }
+
+  /** Empties a VIP's ring: its packets are dropped as drop_no_backend. */
+  removeRing(vipId: number): void {
+    this.checkVipId(vipId);
+    this.map('rings').delete(u32(vipId));
+  }
+
+  counters(): Record<Outcome, Traffic> {
+    const counters = this.map('counters');
+    return Object.fromEntries(
+      OUTCOMES.map((name, index) => [name, sumPerCpu(trafficCodec, counters.lookup(u32(index))!)]),
+    ) as Record<Outcome, Traffic>;
+  }
+
+  vipStats(vipId: number): VipStats {
+    this.checkVipId(vipId);
+    return sumPerCpu(vipStatsCodec, this.map('vipStats').lookup(u32(vipId))!);
+  }
+
+  /** Zeroes a VIP id's stats before the id is given to a new VIP. */
+  resetVipStats(vipId: number): void {
+    this.checkVipId(vipId);
+    this.map('vipStats').update(u32(vipId), perCpuZero(vipStatsCodec.size));
+  }
+
+  backendStats(id: number): Traffic {
+    this.checkBackendId(id);
+    return sumPerCpu(trafficCodec, this.map('backendStats').lookup(u32(id))!);
+  }
+
+  resetBackendStats(id: number): void {
+    this.checkBackendId(id);
+    this.map('backendStats').update(u32(id), perCpuZero(trafficCodec.size));
+  }
+
+  /** The backend id the connection table holds for a flow, or null. */
+  lookupFlow(flowKey: Buffer): number | null {
+    const value = this.map('flows').lookup(flowKey);
+    return value ? flowCodec.decode(value).backend_id : null;
+  }
+
+  /** Number of connection-table entries (walks the table). */
+  countFlows(): number {
+    let key: Buffer | null = null;
+    let n = 0;
+    while ((key = this.map('flows').nextKey(key))) n++;
+    return n;
+  }
+
+  /** Attaches the balancer, atomically replacing whatever XDP program is there. */
+  attach(ifname: string, mode: XdpMode = 'native'): void {
+    attachProgram(ifname, this.program, mode);
+  }
+
+  close(): void {
+    for (const map of Object.values(this.maps)) map?.close();
+    this.program.close();
+    this.object.close();
+  }
+}
+
+/** Attaches a program to an interface, replacing the current one in one step. */
+export function attachProgram(ifname: string, program: BpfProgram, mode: XdpMode): void {
+  const ifindex = ifNameToIndex(ifname);
+  const currentId = xdpQuery(ifindex, mode);
+  if (!currentId) {
+    xdpAttach(ifindex, program, { mode });
+    return;
+  }
+  const current = BpfProgram.fromId(currentId);
+  try {
+    xdpAttach(ifindex, program, { mode, replace: current });
+  } finally {
+    current.close();
+  }
+}
+
+export function detachProgram(ifname: string, mode: XdpMode): void {
+  xdpDetach(ifNameToIndex(ifname), mode);
+}

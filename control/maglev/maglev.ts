@@ -1,0 +1,118 @@
+/**
+ * Maglev lookup-table population (Eisenbud et al., NSDI 2016, section 3.4), with
+ * weights. Each backend walks its own permutation of the M slots, defined by
+ * offset = h1(key) mod M and skip = h2(key) mod (M - 1) + 1, and claims its next
+ * free preferred slot whenever it gets a turn. With equal weights turns are plain
+ * round-robin, as in the paper; with weights, turns go by stride scheduling (the
+ * backend furthest behind weight-proportional share goes next), so slot counts
+ * are proportional to weight within one slot.
+ *
+ * Backends are ordered by key first, so the table does not depend on the order
+ * they are given in.
+ */
+
+export interface MaglevBackend {
+  /** Stable identity, e.g. the backend address: it alone decides the permutation. */
+  key: string;
+  /** Positive integer weight. */
+  weight: number;
+}
+
+export function isPrime(n: number): boolean {
+  if (!Number.isInteger(n) || n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
+
+/** FNV-1a over the UTF-8 key with a seed, then murmur3's finaliser to spread it. */
+function keyHash(key: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (const byte of Buffer.from(key, 'utf8')) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/**
+ * Builds the table: entry i is the index (into `backends`) of the backend that
+ * owns slot i. Every slot is filled when at least one backend is given.
+ */
+export function buildMaglevTable(backends: readonly MaglevBackend[], size: number): Uint32Array {
+  if (!isPrime(size)) throw new RangeError(`Maglev table size must be prime, got ${size}`);
+  const table = new Uint32Array(size);
+  if (backends.length === 0) throw new RangeError('Maglev table needs at least one backend');
+  if (backends.length > size) throw new RangeError(`${backends.length} backends do not fit ${size} slots`);
+  const seen = new Set<string>();
+  for (const b of backends) {
+    if (!Number.isInteger(b.weight) || b.weight <= 0) throw new RangeError(`backend ${b.key}: weight must be a positive integer`);
+    if (seen.has(b.key)) throw new RangeError(`backend ${b.key} given twice`);
+    seen.add(b.key);
+  }
+
+  const order = backends.map((_, i) => i).sort((a, b) => (backends[a].key < backends[b].key ? -1 : 1));
+  const n = order.length;
+  const offset = new Uint32Array(n);
+  const skip = new Uint32Array(n);
+  const next = new Uint32Array(n); // how far along its permutation each backend is
+  for (let r = 0; r < n; r++) {
+    const key = backends[order[r]].key;
+    offset[r] = keyHash(key, 0) % size;
+    skip[r] = (keyHash(key, 0x9e3779b9) % (size - 1)) + 1;
+  }
+  const filled = new Uint8Array(size);
+
+  // Claims the next free slot on backend r's permutation.
+  const claim = (r: number) => {
+    let slot = (offset[r] + next[r] * skip[r]) % size;
+    while (filled[slot]) {
+      next[r]++;
+      slot = (offset[r] + next[r] * skip[r]) % size;
+    }
+    filled[slot] = 1;
+    table[slot] = order[r];
+    next[r]++;
+  };
+
+  const weights = order.map((i) => backends[i].weight);
+  if (weights.every((w) => w === weights[0])) {
+    for (let claimed = 0; ; ) {
+      for (let r = 0; r < n; r++) {
+        claim(r);
+        if (++claimed === size) return table;
+      }
+    }
+  }
+
+  // Stride scheduling: backend r's pass advances by 1/weight per turn; the lowest
+  // pass goes next, ties to the lower rank. A binary heap keeps it O(M log N).
+  const pass = new Float64Array(n);
+  const heap = Array.from({ length: n }, (_, r) => r);
+  const less = (a: number, b: number) => pass[a] < pass[b] || (pass[a] === pass[b] && a < b);
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const rgt = l + 1;
+      let m = i;
+      if (l < n && less(heap[l], heap[m])) m = l;
+      if (rgt < n && less(heap[rgt], heap[m])) m = rgt;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let r = 0; r < n; r++) pass[r] = 1 / weights[r] / 2;
+  for (let i = Math.floor(n / 2) - 1; i >= 0; i--) siftDown(i);
+  for (let claimed = 0; claimed < size; claimed++) {
+    const r = heap[0];
+    claim(r);
+    pass[r] += 1 / weights[r];
+    siftDown(0);
+  }
+  return table;
+}

@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "xlb_native",
+      "sources": ["src/xlb_native.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-unused-parameter"],
+      "libraries": ["-lbpf"]
+    }
+  ]
+}

@@ -1,0 +1,93 @@
+/** Thin, typed binding over the system libbpf. Every wrapper owns one file descriptor: call close(). */
+
+/** Thrown by every failing call. */
+export interface BpfError extends Error {
+  errno: number;
+  /** errno name, e.g. "EPERM". */
+  code: string;
+  /** The libbpf call or operation that failed. */
+  op: string;
+  /** libbpf's and the verifier's messages, on open/load failures. */
+  verifierLog?: string;
+}
+
+export interface MapInfo {
+  id: number;
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  /** Lookups return one 8-byte-aligned value slot per possible CPU. */
+  perCpu: boolean;
+}
+
+export class BpfMap {
+  readonly fd: number;
+  readonly info: MapInfo;
+  /** The value, or null when the key is absent. Map-in-map lookups return the inner map's id. */
+  lookup(key: Buffer): Buffer | null;
+  /** value: bytes, or for a map-in-map the inner map itself. flags: BPF_ANY/NOEXIST/EXIST. */
+  update(key: Buffer, value: Buffer | BpfMap, flags?: number): void;
+  /** false when the key was absent. */
+  delete(key: Buffer): boolean;
+  /** The key after `key` (the first for null), or null at the end. */
+  nextKey(key: Buffer | null): Buffer | null;
+  /** `count` keys and values packed back to back, in one syscall. */
+  updateBatch(keys: Buffer, values: Buffer, count: number, flags?: number): void;
+  close(): void;
+  static create(type: number, keySize: number, valueSize: number, maxEntries: number, name: string, flags?: number): BpfMap;
+  static fromId(id: number): BpfMap;
+  static fromPin(path: string): BpfMap;
+}
+
+export interface TestRunOptions {
+  data: Buffer;
+  repeat?: number;
+  /** BPF_F_TEST_XDP_LIVE_FRAMES sends the frames for real; ifindex is then required. */
+  flags?: number;
+  ifindex?: number;
+  batchSize?: number;
+}
+
+export interface TestRunResult {
+  retval: number;
+  /** The packet after the program ran (empty for live frames). */
+  data: Buffer;
+  /** Mean nanoseconds per run, as the kernel measured it. */
+  duration: number;
+}
+
+export class BpfProgram {
+  readonly fd: number;
+  readonly info: { id: number; name: string; type: number };
+  testRun(options: TestRunOptions): TestRunResult;
+  close(): void;
+  static fromId(id: number): BpfProgram;
+}
+
+export interface ObjectOptions {
+  /** Map name -> max_entries, set before load. */
+  maxEntries?: Record<string, number>;
+  /** Pin every map as DIR/NAME, reusing compatible pins already there. */
+  pinDir?: string;
+}
+
+/** Opens and loads a BPF ELF object. */
+export class BpfObject {
+  constructor(path: string, options?: ObjectOptions);
+  map(name: string): BpfMap;
+  program(name: string): BpfProgram;
+  mapNames(): string[];
+  close(): void;
+}
+
+export type XdpMode = 'native' | 'generic';
+
+export function xdpAttach(ifindex: number, program: BpfProgram, options: { mode: XdpMode; replace?: BpfProgram; onlyIfNone?: boolean }): void;
+export function xdpDetach(ifindex: number, mode: XdpMode): void;
+/** The attached program's id, 0 for none. */
+export function xdpQuery(ifindex: number, mode: XdpMode): number;
+export function ifNameToIndex(name: string): number;
+export function possibleCpus(): number;

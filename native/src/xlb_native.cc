@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: Apache-2.0
+// Thin node-addon-api layer over the system libbpf: open/load objects, maps,
+// programs, XDP attach and BPF_PROG_TEST_RUN. No policy lives here. Every wrapper
+// owns its own file descriptor (dup'ed from libbpf's) and closes it on close() or
+// when garbage-collected. Failures throw an Error carrying errno, code, op and,
+// for loads, the verifier log.
+#include <napi.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+// libbpf reports through a print callback; while an operation runs we keep its
+// text so a failure can carry it (the verifier log arrives this way).
+std::string g_libbpf_log;
+
+int CaptureLibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char line[4096];
+  int n = vsnprintf(line, sizeof(line), format, args);
+  if (n > 0 && g_libbpf_log.size() < (1u << 22)) g_libbpf_log.append(line);
+  return 0;
+}
+
+Napi::Error ErrnoError(Napi::Env env, const std::string& op, int err, const std::string& log = "") {
+  if (err < 0) err = -err;
+  const char* name = strerrorname_np(err);
+  Napi::Error error = Napi::Error::New(env, op + ": " + strerror(err));
+  error.Set("errno", Napi::Number::New(env, err));
+  error.Set("code", Napi::String::New(env, name ? name : "UNKNOWN"));
+  error.Set("op", Napi::String::New(env, op));
+  if (!log.empty()) error.Set("verifierLog", Napi::String::New(env, log));
+  return error;
+}
+
+void ThrowErrno(Napi::Env env, const std::string& op, int err, const std::string& log = "") {
+  ErrnoError(env, op, err, log).ThrowAsJavaScriptException();
+}
+
+void ThrowType(Napi::Env env, const std::string& message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+}
+
+class FdHolder {
+ public:
+  int fd() const { return fd_; }
+  void Adopt(int fd) { fd_ = fd; }
+  void CloseFd() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ protected:
+  int fd_ = -1;
+};
+
+// ---------------------------------------------------------------- BpfMap
+
+class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
+ public:
+  static Napi::FunctionReference constructor;
+
+  static Napi::Function Init(Napi::Env env) {
+    Napi::Function cls = DefineClass(
+        env, "BpfMap",
+        {
+            InstanceAccessor<&BpfMap::Fd>("fd"),
+            InstanceAccessor<&BpfMap::Info>("info"),
+            InstanceMethod<&BpfMap::Lookup>("lookup"),
+            InstanceMethod<&BpfMap::Update>("update"),
+            InstanceMethod<&BpfMap::Delete>("delete"),
+            InstanceMethod<&BpfMap::NextKey>("nextKey"),
+            InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
+            InstanceMethod<&BpfMap::Close>("close"),
+            StaticMethod<&BpfMap::Create>("create"),
+            StaticMethod<&BpfMap::FromId>("fromId"),
+            StaticMethod<&BpfMap::FromPin>("fromPin"),
+        });
+    constructor = Napi::Persistent(cls);
+    constructor.SuppressDestruct();
+    return cls;
+  }
+
+  // Wraps an fd this object will own.
+  static Napi::Value Wrap(Napi::Env env, int fd) {
+    Napi::Object obj = constructor.New({});
+    BpfMap* map = Unwrap(obj);
+    map->Adopt(fd);
+    struct bpf_map_info info = {};
+    __u32 len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+      ThrowErrno(env, "bpf_obj_get_info_by_fd", errno);
+      return env.Undefined();
+    }
+    map->info_ = info;
+    map->per_cpu_ = info.type == BPF_MAP_TYPE_PERCPU_ARRAY || info.type == BPF_MAP_TYPE_PERCPU_HASH ||
+                    info.type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+    return obj;
+  }
+
+  BpfMap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfMap>(info) {}
+  ~BpfMap() override { CloseFd(); }
+
+ private:
+  struct bpf_map_info info_ = {};
+  bool per_cpu_ = false;
+
+  bool CheckOpen(Napi::Env env) {
+    if (fd_ < 0) {
+      ThrowErrno(env, "map " + std::string(info_.name) + " is closed", EBADF);
+      return false;
+    }
+    return true;
+  }
+
+  // Bytes a lookup returns: per-CPU maps give one 8-byte-aligned slot per CPU.
+  size_t ValueBytes() const {
+    if (!per_cpu_) return info_.value_size;
+    return static_cast<size_t>((info_.value_size + 7) / 8 * 8) * libbpf_num_possible_cpus();
+  }
+
+  bool CheckBuffer(Napi::Env env, const Napi::Value& v, size_t size, const char* what) {
+    if (!v.IsBuffer()) {
+      ThrowType(env, std::string(what) + " must be a Buffer");
+      return false;
+    }
+    size_t got = v.As<Napi::Buffer<uint8_t>>().Length();
+    if (got != size) {
+      ThrowType(env, std::string(what) + " of map " + info_.name + " must be " + std::to_string(size) +
+                         " bytes, got " + std::to_string(got));
+      return false;
+    }
+    return true;
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", info_.id);
+    o.Set("name", info_.name);
+    o.Set("type", info_.type);
+    o.Set("keySize", info_.key_size);
+    o.Set("valueSize", info_.value_size);
+    o.Set("maxEntries", info_.max_entries);
+    o.Set("flags", info_.map_flags);
+    o.Set("perCpu", per_cpu_);
+    return o;
+  }
+
+  Napi::Value Lookup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env) || !CheckBuffer(env, info[0], info_.key_size, "key")) return env.Undefined();
+    auto key = info[0].As<Napi::Buffer<uint8_t>>();
+    std::vector<uint8_t> value(ValueBytes());
+    if (bpf_map_lookup_elem(fd_, key.Data(), value.data())) {
+      if (errno == ENOENT) return env.Null();
+      ThrowErrno(env, "bpf_map_lookup_elem(" + std::string(info_.name) + ")", errno);
+      return env.Undefined();
+    }
+    // Map-in-map lookups from user space return the inner map's id.
+    return Napi::Buffer<uint8_t>::Copy(env, value.data(), value.size());
+  }
+
+  Napi::Value Update(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env) || !CheckBuffer(env, info[0], info_.key_size, "key")) return env.Undefined();
+    bool inner = info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(constructor.Value());
+    int inner_fd = -1;
+    const void* value;
+    if (inner) {
+      inner_fd = Unwrap(info[1].As<Napi::Object>())->fd();
+      value = &inner_fd;
+    } else {
+      if (!CheckBuffer(env, info[1], ValueBytes(), "value")) return env.Undefined();
+      value = info[1].As<Napi::Buffer<uint8_t>>().Data();
+    }
+    __u64 flags = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
+    if (bpf_map_update_elem(fd_, info[0].As<Napi::Buffer<uint8_t>>().Data(), value, flags))
+      ThrowErrno(env, "bpf_map_update_elem(" + std::string(info_.name) + ")", errno);
+    return env.Undefined();
+  }
+
+  Napi::Value Delete(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env) || !CheckBuffer(env, info[0], info_.key_size, "key")) return env.Undefined();
+    if (bpf_map_delete_elem(fd_, info[0].As<Napi::Buffer<uint8_t>>().Data())) {
+      if (errno == ENOENT) return Napi::Boolean::New(env, false);
+      ThrowErrno(env, "bpf_map_delete_elem(" + std::string(info_.name) + ")", errno);
+      return env.Undefined();
+    }
+    return Napi::Boolean::New(env, true);
+  }
+
+  Napi::Value NextKey(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    const void* prev = nullptr;
+    if (!info[0].IsNull() && !info[0].IsUndefined()) {
+      if (!CheckBuffer(env, info[0], info_.key_size, "key")) return env.Undefined();
+      prev = info[0].As<Napi::Buffer<uint8_t>>().Data();
+    }
+    std::vector<uint8_t> next(info_.key_size);
+    if (bpf_map_get_next_key(fd_, prev, next.data())) {
+      if (errno == ENOENT) return env.Null();
+      ThrowErrno(env, "bpf_map_get_next_key(" + std::string(info_.name) + ")", errno);
+      return env.Undefined();
+    }
+    return Napi::Buffer<uint8_t>::Copy(env, next.data(), next.size());
+  }
+
+  // updateBatch(keys, values, count, flags?): keys and values packed back to back.
+  Napi::Value UpdateBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    if (!info[2].IsNumber()) {
+      ThrowType(env, "count must be a number");
+      return env.Undefined();
+    }
+    __u32 count = info[2].As<Napi::Number>().Uint32Value();
+    if (!CheckBuffer(env, info[0], size_t(count) * info_.key_size, "keys") ||
+        !CheckBuffer(env, info[1], size_t(count) * ValueBytes(), "values"))
+      return env.Undefined();
+    LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    opts.elem_flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : 0;
+    if (bpf_map_update_batch(fd_, info[0].As<Napi::Buffer<uint8_t>>().Data(),
+                             info[1].As<Napi::Buffer<uint8_t>>().Data(), &count, &opts))
+      ThrowErrno(env, "bpf_map_update_batch(" + std::string(info_.name) + ")", errno);
+    return env.Undefined();
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    CloseFd();
+    return info.Env().Undefined();
+  }
+
+  // create(type, keySize, valueSize, maxEntries, name, flags?)
+  static Napi::Value Create(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    for (int i = 0; i < 4; i++)
+      if (!info[i].IsNumber()) {
+        ThrowType(env, "create(type, keySize, valueSize, maxEntries, name, flags?) takes numbers first");
+        return env.Undefined();
+      }
+    std::string name = info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "";
+    LIBBPF_OPTS(bpf_map_create_opts, opts);
+    opts.map_flags = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
+    int fd = bpf_map_create(static_cast<enum bpf_map_type>(info[0].As<Napi::Number>().Uint32Value()),
+                            name.empty() ? nullptr : name.c_str(), info[1].As<Napi::Number>().Uint32Value(),
+                            info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value(),
+                            &opts);
+    if (fd < 0) {
+      ThrowErrno(env, "bpf_map_create(" + name + ")", errno);
+      return env.Undefined();
+    }
+    return Wrap(env, fd);
+  }
+
+  static Napi::Value FromId(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = bpf_map_get_fd_by_id(info[0].As<Napi::Number>().Uint32Value());
+    if (fd < 0) {
+      ThrowErrno(env, "bpf_map_get_fd_by_id", errno);
+      return env.Undefined();
+    }
+    return Wrap(env, fd);
+  }
+
+  static Napi::Value FromPin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    int fd = bpf_obj_get(path.c_str());
+    if (fd < 0) {
+      ThrowErrno(env, "bpf_obj_get(" + path + ")", errno);
+      return env.Undefined();
+    }
+    return Wrap(env, fd);
+  }
+};
+Napi::FunctionReference BpfMap::constructor;
+
+// ---------------------------------------------------------------- BpfProgram
+
+class BpfProgram : public Napi::ObjectWrap<BpfProgram>, public FdHolder {
+ public:
+  static Napi::FunctionReference constructor;
+
+  static Napi::Function Init(Napi::Env env) {
+    Napi::Function cls = DefineClass(env, "BpfProgram",
+                                     {
+                                         InstanceAccessor<&BpfProgram::Fd>("fd"),
+                                         InstanceAccessor<&BpfProgram::Info>("info"),
+                                         InstanceMethod<&BpfProgram::TestRun>("testRun"),
+                                         InstanceMethod<&BpfProgram::Close>("close"),
+                                         StaticMethod<&BpfProgram::FromId>("fromId"),
+                                     });
+    constructor = Napi::Persistent(cls);
+    constructor.SuppressDestruct();
+    return cls;
+  }
+
+  static Napi::Value Wrap(Napi::Env env, int fd) {
+    Napi::Object obj = constructor.New({});
+    Unwrap(obj)->Adopt(fd);
+    return obj;
+  }
+
+  BpfProgram(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfProgram>(info) {}
+  ~BpfProgram() override { CloseFd(); }
+
+ private:
+  Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    struct bpf_prog_info pi = {};
+    __u32 len = sizeof(pi);
+    if (bpf_obj_get_info_by_fd(fd_, &pi, &len)) {
+      ThrowErrno(env, "bpf_obj_get_info_by_fd", errno);
+      return env.Undefined();
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("id", pi.id);
+    o.Set("name", pi.name);
+    o.Set("type", pi.type);
+    return o;
+  }
+
+  // testRun({data, repeat?, flags?, ifindex?, batchSize?}) -> {retval, data, duration}
+  // duration is the kernel's mean nanoseconds per run.
+  Napi::Value TestRun(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) {
+      ThrowErrno(env, "program is closed", EBADF);
+      return env.Undefined();
+    }
+    if (!info[0].IsObject() || !info[0].As<Napi::Object>().Get("data").IsBuffer()) {
+      ThrowType(env, "testRun takes {data: Buffer, repeat?, flags?, ifindex?, batchSize?}");
+      return env.Undefined();
+    }
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto data = o.Get("data").As<Napi::Buffer<uint8_t>>();
+    auto number = [&](const char* key) -> __u32 {
+      Napi::Value v = o.Get(key);
+      return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : 0;
+    };
+    __u32 flags = number("flags");
+    bool live = flags & BPF_F_TEST_XDP_LIVE_FRAMES;
+    // Room for encapsulation growth; live-frame runs return no data.
+    std::vector<uint8_t> out(live ? 0 : data.Length() + 512);
+    struct xdp_md ctx = {};
+    ctx.data_end = data.Length();
+    ctx.ingress_ifindex = number("ifindex");
+
+    LIBBPF_OPTS(bpf_test_run_opts, opts);
+    opts.data_in = data.Data();
+    opts.data_size_in = data.Length();
+    opts.repeat = number("repeat");
+    opts.flags = flags;
+    opts.batch_size = number("batchSize");
+    if (!live) {
+      opts.data_out = out.data();
+      opts.data_size_out = out.size();
+    }
+    if (ctx.ingress_ifindex) {
+      opts.ctx_in = &ctx;
+      opts.ctx_size_in = sizeof(ctx);
+    }
+    if (bpf_prog_test_run_opts(fd_, &opts)) {
+      ThrowErrno(env, "bpf_prog_test_run_opts", errno);
+      return env.Undefined();
+    }
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("retval", opts.retval);
+    result.Set("duration", opts.duration);
+    result.Set("data", Napi::Buffer<uint8_t>::Copy(env, out.data(), live ? 0 : opts.data_size_out));
+    return result;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    CloseFd();
+    return info.Env().Undefined();
+  }
+
+  static Napi::Value FromId(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = bpf_prog_get_fd_by_id(info[0].As<Napi::Number>().Uint32Value());
+    if (fd < 0) {
+      ThrowErrno(env, "bpf_prog_get_fd_by_id", errno);
+      return env.Undefined();
+    }
+    return Wrap(env, fd);
+  }
+};
+Napi::FunctionReference BpfProgram::constructor;
+
+// ---------------------------------------------------------------- BpfObject
+
+// new BpfObject(path, {maxEntries?, pinDir?}): opens and loads.
+class BpfObject : public Napi::ObjectWrap<BpfObject> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "BpfObject",
+                       {
+                           InstanceMethod<&BpfObject::Map>("map"),
+                           InstanceMethod<&BpfObject::Program>("program"),
+                           InstanceMethod<&BpfObject::MapNames>("mapNames"),
+                           InstanceMethod<&BpfObject::Close>("close"),
+                       });
+  }
+
+  BpfObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpfObject>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) {
+      ThrowType(env, "BpfObject(path, options?) needs a path");
+      return;
+    }
+    std::string path = info[0].As<Napi::String>().Utf8Value();
+    Napi::Object options = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
+
+    g_libbpf_log.clear();
+    obj_ = bpf_object__open_file(path.c_str(), nullptr);
+    if (!obj_) {
+      int err = errno;
+      ThrowErrno(env, "bpf_object__open_file(" + path + ")", err, g_libbpf_log);
+      return;
+    }
+    if (!Configure(env, options)) return;
+    if (int err = bpf_object__load(obj_)) {
+      ThrowErrno(env, "bpf_object__load(" + path + ")", err, g_libbpf_log);
+      return;
+    }
+  }
+
+  ~BpfObject() override { Destroy(); }
+
+ private:
+  struct bpf_object* obj_ = nullptr;
+
+  void Destroy() {
+    if (obj_) bpf_object__close(obj_);
+    obj_ = nullptr;
+  }
+
+  bool SetSizes(Napi::Env env, Napi::Object sizes) {
+    Napi::Array names = sizes.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) {
+      std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+      struct bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
+      if (!map) {
+        ThrowErrno(env, "map " + name + " not in object", ENOENT);
+        return false;
+      }
+      Napi::Value v = sizes.Get(name);
+      if (!v.IsNumber()) {
+        ThrowType(env, "max entries of " + name + " must be a number");
+        return false;
+      }
+      if (int err = bpf_map__set_max_entries(map, v.As<Napi::Number>().Uint32Value())) {
+        ThrowErrno(env, "bpf_map__set_max_entries(" + name + ")", err);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool Configure(Napi::Env env, Napi::Object options) {
+    // No inner-map sizes: libbpf 1.1's bpf_map__set_max_entries() dereferences NULL
+    // on an inner map; map-in-map templates use BPF_F_INNER_MAP instead.
+    if (options.Get("maxEntries").IsObject() && !SetSizes(env, options.Get("maxEntries").As<Napi::Object>()))
+      return false;
+    Napi::Value pin_dir = options.Get("pinDir");
+    if (pin_dir.IsString()) {
+      std::string dir = pin_dir.As<Napi::String>().Utf8Value();
+      struct bpf_map* map;
+      bpf_object__for_each_map(map, obj_) {
+        // Internal maps (.rodata, .bss) have no stable identity to pin.
+        if (bpf_map__is_internal(map)) continue;
+        std::string pin = dir + "/" + bpf_map__name(map);
+        if (int err = bpf_map__set_pin_path(map, pin.c_str())) {
+          ThrowErrno(env, "bpf_map__set_pin_path(" + pin + ")", err);
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  bool CheckOpen(Napi::Env env) {
+    if (!obj_) ThrowErrno(env, "object is closed", EBADF);
+    return obj_ != nullptr;
+  }
+
+  Napi::Value Map(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    struct bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
+    if (!map) {
+      ThrowErrno(env, "map " + name + " not in object", ENOENT);
+      return env.Undefined();
+    }
+    int fd = dup(bpf_map__fd(map));
+    if (fd < 0) {
+      ThrowErrno(env, "dup(map " + name + ")", errno);
+      return env.Undefined();
+    }
+    return BpfMap::Wrap(env, fd);
+  }
+
+  Napi::Value Program(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    std::string name = info[0].As<Napi::String>().Utf8Value();
+    struct bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
+    if (!prog) {
+      ThrowErrno(env, "program " + name + " not in object", ENOENT);
+      return env.Undefined();
+    }
+    int fd = dup(bpf_program__fd(prog));
+    if (fd < 0) {
+      ThrowErrno(env, "dup(program " + name + ")", errno);
+      return env.Undefined();
+    }
+    return BpfProgram::Wrap(env, fd);
+  }
+
+  Napi::Value MapNames(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    Napi::Array names = Napi::Array::New(env);
+    struct bpf_map* map;
+    uint32_t i = 0;
+    bpf_object__for_each_map(map, obj_) {
+      if (!bpf_map__is_internal(map)) names.Set(i++, bpf_map__name(map));
+    }
+    return names;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Destroy();
+    return info.Env().Undefined();
+  }
+};
+
+// ---------------------------------------------------------------- XDP and helpers
+
+__u32 XdpModeFlag(Napi::Env env, const Napi::Value& mode, bool* ok) {
+  std::string m = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : "";
+  *ok = true;
+  if (m == "native") return XDP_FLAGS_DRV_MODE;
+  if (m == "generic") return XDP_FLAGS_SKB_MODE;
+  *ok = false;
+  ThrowType(env, "mode must be \"native\" or \"generic\"");
+  return 0;
+}
+
+// xdpAttach(ifindex, program, {mode, replace?: BpfProgram, onlyIfNone?: boolean})
+Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsObject() ||
+      !info[1].As<Napi::Object>().InstanceOf(BpfProgram::constructor.Value()) || !info[2].IsObject()) {
+    ThrowType(env, "xdpAttach(ifindex, program, {mode, replace?, onlyIfNone?})");
+    return env.Undefined();
+  }
+  Napi::Object o = info[2].As<Napi::Object>();
+  bool ok;
+  __u32 flags = XdpModeFlag(env, o.Get("mode"), &ok);
+  if (!ok) return env.Undefined();
+  LIBBPF_OPTS(bpf_xdp_attach_opts, opts);
+  Napi::Value replace = o.Get("replace");
+  if (replace.IsObject() && replace.As<Napi::Object>().InstanceOf(BpfProgram::constructor.Value())) {
+    flags |= XDP_FLAGS_REPLACE;
+    opts.old_prog_fd = BpfProgram::Unwrap(replace.As<Napi::Object>())->fd();
+  } else if (o.Get("onlyIfNone").ToBoolean()) {
+    flags |= XDP_FLAGS_UPDATE_IF_NOEXIST;
+  }
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  int prog_fd = BpfProgram::Unwrap(info[1].As<Napi::Object>())->fd();
+  if (int err = bpf_xdp_attach(ifindex, prog_fd, flags, &opts))
+    ThrowErrno(env, "bpf_xdp_attach(ifindex " + std::to_string(ifindex) + ")", err);
+  return env.Undefined();
+}
+
+// xdpDetach(ifindex, mode)
+Napi::Value XdpDetach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool ok;
+  __u32 flags = XdpModeFlag(env, info[1], &ok);
+  if (!ok) return env.Undefined();
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  if (int err = bpf_xdp_detach(ifindex, flags, nullptr))
+    ThrowErrno(env, "bpf_xdp_detach(ifindex " + std::to_string(ifindex) + ")", err);
+  return env.Undefined();
+}
+
+// xdpQuery(ifindex, mode) -> attached program id, 0 for none
+Napi::Value XdpQuery(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool ok;
+  __u32 flags = XdpModeFlag(env, info[1], &ok);
+  if (!ok) return env.Undefined();
+  __u32 id = 0;
+  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  if (int err = bpf_xdp_query_id(ifindex, flags, &id)) {
+    ThrowErrno(env, "bpf_xdp_query_id(ifindex " + std::to_string(ifindex) + ")", err);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, id);
+}
+
+Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  unsigned int index = if_nametoindex(name.c_str());
+  if (!index) {
+    ThrowErrno(env, "if_nametoindex(" + name + ")", errno);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, index);
+}
+
+Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), libbpf_num_possible_cpus());
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  libbpf_set_print(CaptureLibbpfPrint);
+  exports.Set("BpfObject", BpfObject::Init(env));
+  exports.Set("BpfMap", BpfMap::Init(env));
+  exports.Set("BpfProgram", BpfProgram::Init(env));
+  exports.Set("xdpAttach", Napi::Function::New(env, XdpAttach));
+  exports.Set("xdpDetach", Napi::Function::New(env, XdpDetach));
+  exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery));
+  exports.Set("ifNameToIndex", Napi::Function::New(env, IfNameToIndex));
+  exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(xlb_native, Init)

@@ -1,0 +1,289 @@
+/**
+ * A small packet builder and parser for tests: Ethernet, IPv4 (options,
+ * fragments), IPv6 (extension headers), TCP, UDP, ICMP and ICMPv6, with correct
+ * checksums unless a test overrides a field to make the packet malformed.
+ */
+import { formatAddress, parseAddress, parseMac } from '../../control/dataplane/address.js';
+
+export const ETH_P_IP = 0x0800;
+export const ETH_P_IPV6 = 0x86dd;
+export const ETH_P_ARP = 0x0806;
+
+export const PROTO = { ICMP: 1, IPIP: 4, TCP: 6, UDP: 17, IPV6: 41, ROUTING: 43, FRAGMENT: 44, ICMPV6: 58, HOPOPTS: 0, DSTOPTS: 60, GRE: 47 } as const;
+
+export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
+
+/** RFC 1071 sum of a buffer (odd length padded), not folded or inverted. */
+function sum16(buf: Buffer, initial = 0): number {
+  let sum = initial;
+  for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
+  if (buf.length % 2) sum += buf[buf.length - 1] << 8;
+  return sum;
+}
+
+function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
+  return ~sum & 0xffff;
+}
+
+export function checksum(buf: Buffer, initial = 0): number {
+  return fold(sum16(buf, initial));
+}
+
+function addressBytes(text: string): Buffer {
+  const { family, bytes } = parseAddress(text);
+  return family === 4 ? bytes.subarray(0, 4) : bytes;
+}
+
+/** The sum of the TCP/UDP/ICMPv6 pseudo-header. */
+function pseudoHeaderSum(src: string, dst: string, protocol: number, length: number): number {
+  const s = addressBytes(src);
+  const d = addressBytes(dst);
+  return sum16(Buffer.concat([s, d])) + protocol + length;
+}
+
+export function ethernet(dst: string, src: string, etherType: number, payload: Buffer): Buffer {
+  const header = Buffer.alloc(14);
+  parseMac(dst).copy(header, 0);
+  parseMac(src).copy(header, 6);
+  header.writeUInt16BE(etherType, 12);
+  return Buffer.concat([header, payload]);
+}
+
+export interface Ipv4Options {
+  src: string;
+  dst: string;
+  protocol: number;
+  payload: Buffer;
+  ttl?: number;
+  tos?: number;
+  id?: number;
+  df?: boolean;
+  mf?: boolean;
+  fragmentOffset?: number;
+  /** Raw option bytes, padded to a multiple of 4. */
+  options?: Buffer;
+  /** Overrides, for malformed packets. */
+  version?: number;
+  ihl?: number;
+  totalLength?: number;
+  checksum?: number;
+}
+
+export function ipv4(o: Ipv4Options): Buffer {
+  const options = o.options ?? Buffer.alloc(0);
+  if (options.length % 4) throw new Error('IPv4 options must be padded to 4 bytes');
+  const header = Buffer.alloc(20 + options.length);
+  const ihl = o.ihl ?? header.length / 4;
+  header[0] = ((o.version ?? 4) << 4) | ihl;
+  header[1] = o.tos ?? 0;
+  header.writeUInt16BE(o.totalLength ?? header.length + o.payload.length, 2);
+  header.writeUInt16BE(o.id ?? 0, 4);
+  header.writeUInt16BE((o.df ? 0x4000 : 0) | (o.mf ? 0x2000 : 0) | ((o.fragmentOffset ?? 0) & 0x1fff), 6);
+  header[8] = o.ttl ?? 64;
+  header[9] = o.protocol;
+  addressBytes(o.src).copy(header, 12);
+  addressBytes(o.dst).copy(header, 16);
+  options.copy(header, 20);
+  header.writeUInt16BE(o.checksum ?? checksum(header), 10);
+  return Buffer.concat([header, o.payload]);
+}
+
+export interface Ipv6Options {
+  src: string;
+  dst: string;
+  nextHeader: number;
+  payload: Buffer;
+  hopLimit?: number;
+  trafficClass?: number;
+  flowLabel?: number;
+  payloadLength?: number;
+  version?: number;
+}
+
+export function ipv6(o: Ipv6Options): Buffer {
+  const header = Buffer.alloc(40);
+  header.writeUInt32BE((((o.version ?? 6) << 28) | ((o.trafficClass ?? 0) << 20) | (o.flowLabel ?? 0)) >>> 0, 0);
+  header.writeUInt16BE(o.payloadLength ?? o.payload.length, 4);
+  header[6] = o.nextHeader;
+  header[7] = o.hopLimit ?? 64;
+  addressBytes(o.src).copy(header, 8);
+  addressBytes(o.dst).copy(header, 24);
+  return Buffer.concat([header, o.payload]);
+}
+
+/** An IPv6 extension header (hop-by-hop, routing, destination options) of 8*(hdrLen+1) bytes. */
+export function ipv6ExtensionHeader(nextHeader: number, payload: Buffer, hdrLen = 0): Buffer {
+  const header = Buffer.alloc(8 * (hdrLen + 1));
+  header[0] = nextHeader;
+  header[1] = hdrLen;
+  if (header[2] === 0 && hdrLen === 0) header[2] = 1; // a PadN-style option byte
+  return Buffer.concat([header, payload]);
+}
+
+export function ipv6FragmentHeader(nextHeader: number, payload: Buffer, offset = 0, more = false, id = 1): Buffer {
+  const header = Buffer.alloc(8);
+  header[0] = nextHeader;
+  header.writeUInt16BE((offset << 3) | (more ? 1 : 0), 2);
+  header.writeUInt32BE(id, 4);
+  return Buffer.concat([header, payload]);
+}
+
+export interface L4Addresses {
+  src: string;
+  dst: string;
+}
+
+export interface TcpOptions extends L4Addresses {
+  sport: number;
+  dport: number;
+  flags?: string;
+  seq?: number;
+  ack?: number;
+  payload?: Buffer;
+  dataOffset?: number;
+}
+
+const TCP_FLAGS: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16, U: 32 };
+
+export function tcp(o: TcpOptions): Buffer {
+  const payload = o.payload ?? Buffer.alloc(0);
+  const header = Buffer.alloc(20);
+  header.writeUInt16BE(o.sport, 0);
+  header.writeUInt16BE(o.dport, 2);
+  header.writeUInt32BE(o.seq ?? 1000, 4);
+  header.writeUInt32BE(o.ack ?? 0, 8);
+  header[12] = (o.dataOffset ?? 5) << 4;
+  header[13] = [...(o.flags ?? 'S')].reduce((f, c) => f | TCP_FLAGS[c], 0);
+  header.writeUInt16BE(65535, 14);
+  const segment = Buffer.concat([header, payload]);
+  segment.writeUInt16BE(checksum(segment, pseudoHeaderSum(o.src, o.dst, PROTO.TCP, segment.length)), 16);
+  return segment;
+}
+
+export interface UdpOptions extends L4Addresses {
+  sport: number;
+  dport: number;
+  payload?: Buffer;
+  length?: number;
+}
+
+export function udp(o: UdpOptions): Buffer {
+  const payload = o.payload ?? Buffer.alloc(0);
+  const datagram = Buffer.concat([Buffer.alloc(8), payload]);
+  datagram.writeUInt16BE(o.sport, 0);
+  datagram.writeUInt16BE(o.dport, 2);
+  datagram.writeUInt16BE(o.length ?? datagram.length, 4);
+  datagram.writeUInt16BE(checksum(datagram, pseudoHeaderSum(o.src, o.dst, PROTO.UDP, datagram.length)) || 0xffff, 6);
+  return datagram;
+}
+
+/** ICMP: type, code, checksum, 4 bytes `rest`, then `payload`. */
+export function icmp(type: number, code: number, rest: Buffer, payload: Buffer): Buffer {
+  const message = Buffer.concat([Buffer.from([type, code, 0, 0]), rest, payload]);
+  message.writeUInt16BE(checksum(message), 2);
+  return message;
+}
+
+export function icmpv6(addresses: L4Addresses, type: number, code: number, rest: Buffer, payload: Buffer): Buffer {
+  const message = Buffer.concat([Buffer.from([type, code, 0, 0]), rest, payload]);
+  message.writeUInt16BE(checksum(message, pseudoHeaderSum(addresses.src, addresses.dst, PROTO.ICMPV6, message.length)), 2);
+  return message;
+}
+
+export function echoRest(id: number, sequence: number): Buffer {
+  const rest = Buffer.alloc(4);
+  rest.writeUInt16BE(id, 0);
+  rest.writeUInt16BE(sequence, 2);
+  return rest;
+}
+
+export function u32be(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+// ---- parsing ---------------------------------------------------------------
+
+export interface ParsedEthernet {
+  dst: string;
+  src: string;
+  etherType: number;
+  payload: Buffer;
+}
+
+const mac = (b: Buffer) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+
+export function parseEthernet(frame: Buffer): ParsedEthernet {
+  return { dst: mac(frame.subarray(0, 6)), src: mac(frame.subarray(6, 12)), etherType: frame.readUInt16BE(12), payload: frame.subarray(14) };
+}
+
+export interface ParsedIp {
+  version: 4 | 6;
+  src: string;
+  dst: string;
+  protocol: number;
+  ttl: number;
+  tos: number;
+  headerLength: number;
+  totalLength: number;
+  df: boolean;
+  flowLabel: number;
+  /** IPv4 header checksum verifies (always true for IPv6). */
+  headerChecksumOk: boolean;
+  header: Buffer;
+  payload: Buffer;
+}
+
+const ipText = (b: Buffer) => formatAddress(b.length === 4 ? 4 : 6, b);
+
+/** Normalises an address literal for comparison with parsed ones. */
+export function addr(text: string): string {
+  const { family, bytes } = parseAddress(text);
+  return formatAddress(family, bytes);
+}
+
+export function parseIp(packet: Buffer): ParsedIp {
+  const version = packet[0] >> 4;
+  if (version === 4) {
+    const headerLength = (packet[0] & 0xf) * 4;
+    const header = packet.subarray(0, headerLength);
+    return {
+      version: 4,
+      src: ipText(packet.subarray(12, 16)),
+      dst: ipText(packet.subarray(16, 20)),
+      protocol: packet[9],
+      ttl: packet[8],
+      tos: packet[1],
+      headerLength,
+      totalLength: packet.readUInt16BE(2),
+      df: (packet.readUInt16BE(6) & 0x4000) !== 0,
+      flowLabel: 0,
+      headerChecksumOk: checksum(header) === 0,
+      header,
+      payload: packet.subarray(headerLength, packet.readUInt16BE(2)),
+    };
+  }
+  return {
+    version: 6,
+    src: ipText(packet.subarray(8, 24)),
+    dst: ipText(packet.subarray(24, 40)),
+    protocol: packet[6],
+    ttl: packet[7],
+    tos: (packet.readUInt32BE(0) >>> 20) & 0xff,
+    headerLength: 40,
+    totalLength: 40 + packet.readUInt16BE(4),
+    df: false,
+    flowLabel: packet.readUInt32BE(0) & 0xfffff,
+    headerChecksumOk: true,
+    header: packet.subarray(0, 40),
+    payload: packet.subarray(40, 40 + packet.readUInt16BE(4)),
+  };
+}
+
+/** Whether a TCP/UDP/ICMPv6 payload's checksum verifies under its IP header. */
+export function l4ChecksumOk(ip: ParsedIp): boolean {
+  if (ip.protocol === PROTO.ICMP) return checksum(ip.payload) === 0;
+  return checksum(ip.payload, pseudoHeaderSum(ip.src, ip.dst, ip.protocol, ip.payload.length)) === 0;
+}

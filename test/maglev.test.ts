@@ -1,0 +1,96 @@
+import { describe, expect, test } from 'vitest';
+import { buildMaglevTable, isPrime, type MaglevBackend } from '../control/maglev/maglev.js';
+
+const M = 65537;
+const backends = (n: number, weight = 1): MaglevBackend[] =>
+  Array.from({ length: n }, (_, i) => ({ key: `198.18.${i >> 8}.${i & 255}`, weight }));
+
+function slotCounts(table: Uint32Array, n: number): number[] {
+  const counts = new Array<number>(n).fill(0);
+  for (const i of table) counts[i]++;
+  return counts;
+}
+
+/** Slots whose owner (by key) differs between two tables. */
+function moved(a: Uint32Array, aKeys: MaglevBackend[], b: Uint32Array, bKeys: MaglevBackend[]): number {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (aKeys[a[i]].key !== bKeys[b[i]].key) n++;
+  return n;
+}
+
+describe('Maglev table population', () => {
+  test.each([1, 2, 3, 7, 100, 1000])('equal weights give each of %i backends floor(M/N) or ceil(M/N) slots', (n) => {
+    const counts = slotCounts(buildMaglevTable(backends(n), M), n);
+    for (const c of counts) {
+      expect(c).toBeGreaterThanOrEqual(Math.floor(M / n));
+      expect(c).toBeLessThanOrEqual(Math.ceil(M / n));
+    }
+  });
+
+  test('removing 1 of N backends moves little more than its own slots', () => {
+    for (const n of [5, 10, 100]) {
+      const before = backends(n);
+      const after = before.filter((_, i) => i !== 2);
+      const a = buildMaglevTable(before, M);
+      const b = buildMaglevTable(after, M);
+      const own = slotCounts(a, n)[2];
+      const changed = moved(a, before, b, after);
+      // Every slot of the removed backend must move; the paper measures a small extra
+      // disruption among the others. Bound it at 1% of M beyond the removed share.
+      expect(changed).toBeGreaterThanOrEqual(own);
+      expect(changed - own).toBeLessThan(0.01 * M);
+    }
+  });
+
+  test('adding a backend moves about 1/(N+1) of the slots', () => {
+    const before = backends(10);
+    const after = backends(11);
+    const changed = moved(buildMaglevTable(before, M), before, buildMaglevTable(after, M), after);
+    expect(changed).toBeGreaterThanOrEqual(Math.floor(M / 11));
+    expect(changed).toBeLessThan(Math.floor(M / 11) + 0.01 * M);
+  });
+
+  test.each([
+    [[3, 1]],
+    [[1, 2, 3, 4]],
+    [[10, 1]],
+    [[100, 37, 1]],
+  ])('weights %j are proportional within 1%%', (weights) => {
+    const list = weights.map((weight, i) => ({ key: `backend-${i}`, weight }));
+    const counts = slotCounts(buildMaglevTable(list, M), list.length);
+    const total = weights.reduce((a, b) => a + b, 0);
+    weights.forEach((w, i) => {
+      const expected = (M * w) / total;
+      expect(Math.abs(counts[i] - expected) / expected).toBeLessThan(0.01);
+    });
+  });
+
+  test('the table does not depend on the order backends are given in', () => {
+    const list = backends(50).map((b, i) => ({ ...b, weight: 1 + (i % 3) }));
+    const shuffled = [...list].reverse();
+    const a = buildMaglevTable(list, M);
+    const b = buildMaglevTable(shuffled, M);
+    for (let i = 0; i < M; i++) expect(list[a[i]].key).toBe(shuffled[b[i]].key);
+  });
+
+  test('every slot is filled and the table is deterministic', () => {
+    const list = backends(3);
+    const a = buildMaglevTable(list, 251);
+    expect(a).toEqual(buildMaglevTable(list, 251));
+    expect(new Set(a)).toEqual(new Set([0, 1, 2]));
+  });
+
+  test('bad input is refused with a reason', () => {
+    expect(() => buildMaglevTable(backends(2), 65536)).toThrow(/prime/);
+    expect(() => buildMaglevTable([], 251)).toThrow(/at least one/);
+    expect(() => buildMaglevTable([{ key: 'a', weight: 0 }], 251)).toThrow(/weight/);
+    expect(() => buildMaglevTable([{ key: 'a', weight: 1.5 }], 251)).toThrow(/weight/);
+    expect(() => buildMaglevTable([{ key: 'a', weight: 1 }, { key: 'a', weight: 1 }], 251)).toThrow(/twice/);
+    expect(() => buildMaglevTable(backends(300), 251)).toThrow(/do not fit/);
+  });
+
+  test('isPrime', () => {
+    expect([2, 3, 251, 65537, 655373].every(isPrime)).toBe(true);
+    expect([0, 1, 4, 65536, 655371].some(isPrime)).toBe(false);
+  });
+});
