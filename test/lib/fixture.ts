@@ -102,15 +102,15 @@ export class BalancerFixture {
       { family: address.family, address: address.bytes, port: spec.port, proto: spec.proto === 'udp' ? IPPROTO_UDP : IPPROTO_TCP },
       { id: spec.id, flags: spec.flags ?? 0, forwarding: spec.forwarding === 'dsr' ? FORWARD_DSR : FORWARD_IPIP },
     );
-    for (const b of spec.backends) {
-      const backend = parseAddress(b.address);
-      this.dp.setBackend(b.id, { family: backend.family, address: backend.bytes, mac: b.mac ? parseMac(b.mac) : ZERO_MAC, vipId: spec.id });
-    }
     this.setRing(spec.id, spec.backends, spec);
   }
 
-  /** Rebuilds a VIP's ring from these backends (Maglev, by address). */
+  /** Writes these backends' records and rebuilds the VIP's ring from them (Maglev, by address). */
   setRing(vipId: number, backends: BackendSpec[], spec = this.vips.get(vipId)!.spec): void {
+    for (const b of backends) {
+      const backend = parseAddress(b.address);
+      this.dp.setBackend(b.id, { family: backend.family, address: backend.bytes, mac: b.mac ? parseMac(b.mac) : ZERO_MAC, vipId });
+    }
     if (backends.length === 0) {
       this.dp.removeRing(vipId);
       this.vips.set(vipId, { spec, table: new Uint32Array(0) });
