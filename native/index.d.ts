@@ -91,3 +91,8 @@ export function xdpDetach(ifindex: number, mode: XdpMode): void;
 export function xdpQuery(ifindex: number, mode: XdpMode): number;
 export function ifNameToIndex(name: string): number;
 export function possibleCpus(): number;
+/**
+ * Runs fn with the calling thread in the network namespace at `path` (e.g.
+ * /run/netns/NAME) and returns to the original namespace afterwards, even if fn throws.
+ */
+export function inNetns<T>(path: string, fn: () => T): T;

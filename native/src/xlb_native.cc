@@ -9,7 +9,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -631,6 +633,44 @@ Napi::Value IfNameToIndex(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, index);
 }
 
+// inNetns(path, fn): runs fn with this thread in the network namespace at path
+// (e.g. /run/netns/NAME), then returns to the original one. Interface names,
+// ifindexes and XDP attach inside fn refer to that namespace; BPF objects and
+// maps are not per-namespace and stay usable.
+Napi::Value InNetns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsFunction()) {
+    ThrowType(env, "inNetns(path, fn)");
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int original = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (original < 0) {
+    ThrowErrno(env, "open(/proc/thread-self/ns/net)", errno);
+    return env.Undefined();
+  }
+  int target = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (target < 0) {
+    int err = errno;
+    close(original);
+    ThrowErrno(env, "open(" + path + ")", err);
+    return env.Undefined();
+  }
+  if (setns(target, CLONE_NEWNET)) {
+    int err = errno;
+    close(original);
+    close(target);
+    ThrowErrno(env, "setns(" + path + ")", err);
+    return env.Undefined();
+  }
+  close(target);
+  Napi::Value result = info[1].As<Napi::Function>().Call({});
+  // Return even if fn threw; its exception stays pending for the caller.
+  if (setns(original, CLONE_NEWNET)) abort();  // a thread stranded in another namespace must not go on
+  close(original);
+  return result.IsEmpty() ? env.Undefined() : result;
+}
+
 Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), libbpf_num_possible_cpus());
 }
@@ -644,6 +684,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("xdpDetach", Napi::Function::New(env, XdpDetach));
   exports.Set("xdpQuery", Napi::Function::New(env, XdpQuery));
   exports.Set("ifNameToIndex", Napi::Function::New(env, IfNameToIndex));
+  exports.Set("inNetns", Napi::Function::New(env, InNetns));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
   return exports;
 }

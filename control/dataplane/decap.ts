@@ -1,0 +1,61 @@
+/** The backend-side decapsulation program: which outer addresses it strips, its counters. */
+import { BpfObject, type BpfMap, type BpfProgram, type XdpMode } from '@xlb/native';
+import { addrCodec, DECAP_OUTCOMES, type DecapOutcome, MAPS, PROGRAMS, trafficCodec } from './codec.js';
+import { parseAddress } from './address.js';
+import { attachProgram, DECAP_OBJECT, type Traffic } from './dataplane.js';
+import { sumPerCpu } from './struct.js';
+
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+
+const addressKey = (address: string) => {
+  const { family, bytes } = parseAddress(address);
+  return addrCodec.encode({ addr: bytes, family });
+};
+
+export class Decapsulator {
+  readonly program: BpfProgram;
+  private readonly object: BpfObject;
+  private readonly addresses: BpfMap;
+  private readonly counterMap: BpfMap;
+
+  private constructor(object: BpfObject) {
+    this.object = object;
+    this.program = object.program(PROGRAMS.decap);
+    this.addresses = object.map(MAPS.decapAddresses);
+    this.counterMap = object.map(MAPS.decapCounters);
+  }
+
+  static open(options: { objectPath?: string; pinDir?: string } = {}): Decapsulator {
+    return new Decapsulator(new BpfObject(options.objectPath ?? DECAP_OBJECT, { pinDir: options.pinDir }));
+  }
+
+  /** Decapsulate packets whose outer destination is this address. */
+  addAddress(address: string): void {
+    this.addresses.update(addressKey(address), u32(1));
+  }
+
+  removeAddress(address: string): boolean {
+    return this.addresses.delete(addressKey(address));
+  }
+
+  counters(): Record<DecapOutcome, Traffic> {
+    return Object.fromEntries(
+      DECAP_OUTCOMES.map((name, i) => [name, sumPerCpu(trafficCodec, this.counterMap.lookup(u32(i))!)]),
+    ) as Record<DecapOutcome, Traffic>;
+  }
+
+  attach(ifname: string, mode: XdpMode = 'native'): void {
+    attachProgram(ifname, this.program, mode);
+  }
+
+  close(): void {
+    this.addresses.close();
+    this.counterMap.close();
+    this.program.close();
+    this.object.close();
+  }
+}

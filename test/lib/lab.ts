@@ -1,0 +1,171 @@
+/**
+ * The netns lab: a client, a load balancer and three backends on one bridge.
+ *
+ *   client 198.18.0.10 / 2001:db8::10 ─┐
+ *   lb     198.18.0.2  / 2001:db8::2  ─┼─ br0 (switch namespace)
+ *   bN     198.18.0.1N / 2001:db8::1N ─┘
+ *
+ * The client routes the VIP prefixes (198.19.0.0/24, 2001:db8:f::/64) via the LB;
+ * backends hold the VIPs on lo, run the decap program on eth0 and answer the client
+ * directly. Every namespace, link and process is removed by destroy().
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { BpfObject } from '@xlb/native';
+import { attachProgram } from '../../control/dataplane/dataplane.js';
+import { Decapsulator } from '../../control/dataplane/decap.js';
+import { inNamespace, Namespaces, nsRun } from './netns.js';
+
+const execFileAsync = promisify(execFile);
+
+export const LAB = {
+  subnet4: 24,
+  subnet6: 64,
+  lb4: '198.18.0.2',
+  lb6: '2001:db8::2',
+  client4: '198.18.0.10',
+  client6: '2001:db8::10',
+  backend4: (n: number) => `198.18.0.1${n}`,
+  backend6: (n: number) => `2001:db8::1${n}`,
+  vipPrefix4: '198.19.0.0/24',
+  vipPrefix6: '2001:db8:f::/64',
+  vip4: '198.19.0.1',
+  vip6: '2001:db8:f::1',
+  tcpPort: 80,
+  udpPort: 53,
+};
+
+export const BACKENDS = [1, 2, 3] as const;
+
+const SERVER = fileURLToPath(new URL('../lab/server.mjs', import.meta.url));
+const CLIENT = fileURLToPath(new URL('../lab/client.mjs', import.meta.url));
+const LAB_PASS_OBJECT = fileURLToPath(new URL('../../bpf/build/lab_pass.bpf.o', import.meta.url));
+
+export interface ClientSummary {
+  ok: number;
+  failed: number;
+  byBackend: Record<string, number>;
+  errors: string[];
+}
+
+export class Lab {
+  readonly namespaces: Namespaces;
+  readonly ns: { sw: string; client: string; lb: string; backends: string[] };
+  readonly backendMacs: string[] = [];
+  private readonly servers: ChildProcess[] = [];
+  private readonly decaps: Decapsulator[] = [];
+  private passObject?: BpfObject;
+
+  private constructor(namespaces: Namespaces) {
+    this.namespaces = namespaces;
+    this.ns = {
+      sw: namespaces.name('sw'),
+      client: namespaces.name('client'),
+      lb: namespaces.name('lb'),
+      backends: BACKENDS.map((n) => namespaces.name(`b${n}`)),
+    };
+  }
+
+  /** Builds the lab, starts a decap program and a server on every backend. */
+  static async create(tag: string): Promise<Lab> {
+    const lab = new Lab(new Namespaces(tag));
+    try {
+      lab.build();
+      await lab.startBackends();
+      return lab;
+    } catch (error) {
+      lab.destroy();
+      throw error;
+    }
+  }
+
+  private build(): void {
+    for (const ns of [this.ns.sw, this.ns.client, this.ns.lb, ...this.ns.backends]) this.namespaces.create(ns);
+    const sw = this.ns.sw;
+    nsRun(sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
+    nsRun(sw, 'ip', ['link', 'set', 'br0', 'up']);
+    this.plug(this.ns.client, 'p-client', [`${LAB.client4}/${LAB.subnet4}`, `${LAB.client6}/${LAB.subnet6}`]);
+    this.plug(this.ns.lb, 'p-lb', [`${LAB.lb4}/${LAB.subnet4}`, `${LAB.lb6}/${LAB.subnet6}`]);
+    // XDP_TX frames from the LB are delivered promptly only if the switch's end of
+    // the veth runs an XDP program (see bpf/lab/lab_pass.bpf.c).
+    this.passObject = new BpfObject(LAB_PASS_OBJECT);
+    const pass = this.passObject.program('lab_pass');
+    inNamespace(sw, () => attachProgram('p-lb', pass, 'native'));
+    pass.close();
+    BACKENDS.forEach((n, i) => {
+      const ns = this.ns.backends[i];
+      this.plug(ns, `p-b${n}`, [`${LAB.backend4(n)}/${LAB.subnet4}`, `${LAB.backend6(n)}/${LAB.subnet6}`]);
+      nsRun(ns, 'ip', ['addr', 'add', `${LAB.vip4}/32`, 'dev', 'lo']);
+      nsRun(ns, 'ip', ['addr', 'add', `${LAB.vip6}/128`, 'dev', 'lo', 'nodad']);
+      for (const [key, value] of [
+        ['net.ipv4.conf.all.arp_ignore', '1'],
+        ['net.ipv4.conf.all.arp_announce', '2'],
+        ['net.ipv4.conf.all.rp_filter', '0'],
+        ['net.ipv4.conf.eth0.rp_filter', '0'],
+      ]) {
+        nsRun(ns, 'sysctl', ['-qw', `${key}=${value}`]);
+      }
+      this.backendMacs.push(this.mac(ns));
+    });
+    nsRun(this.ns.client, 'ip', ['route', 'add', LAB.vipPrefix4, 'via', LAB.lb4]);
+    nsRun(this.ns.client, 'ip', ['-6', 'route', 'add', LAB.vipPrefix6, 'via', LAB.lb6]);
+  }
+
+  /** A host's eth0, its switch port, addresses, checksum offload off. */
+  private plug(ns: string, port: string, addresses: string[]): void {
+    nsRun(this.ns.sw, 'ip', ['link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    nsRun(this.ns.sw, 'ip', ['link', 'set', port, 'master', 'br0', 'up']);
+    nsRun(ns, 'sysctl', ['-qw', 'net.ipv6.conf.eth0.accept_dad=0']);
+    for (const address of addresses) nsRun(ns, 'ip', ['addr', 'add', address, 'dev', 'eth0', ...(address.includes(':') ? ['nodad'] : [])]);
+    nsRun(ns, 'ip', ['link', 'set', 'eth0', 'up']);
+    // Partial checksums would be wrong after XDP rewrites a frame; compute them in software.
+    nsRun(ns, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
+  }
+
+  private mac(ns: string): string {
+    return JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'eth0']))[0].address;
+  }
+
+  private async startBackends(): Promise<void> {
+    for (const [i, n] of BACKENDS.entries()) {
+      const ns = this.ns.backends[i];
+      const decap = Decapsulator.open();
+      this.decaps.push(decap);
+      decap.addAddress(LAB.backend4(n));
+      decap.addAddress(LAB.backend6(n));
+      inNamespace(ns, () => decap.attach('eth0', 'native'));
+
+      const server = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER, `b${n}`, String(LAB.tcpPort), String(LAB.udpPort), LAB.vip4, LAB.vip6], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      this.servers.push(server);
+      const lines = createInterface({ input: server.stdout! });
+      const [line] = (await Promise.race([once(lines, 'line'), once(server, 'exit').then(() => [`exited with ${server.exitCode}`])])) as string[];
+      if (line !== 'ready') throw new Error(`backend b${n} server: ${line}`);
+    }
+  }
+
+  /** Opens `count` flows from the client to target:port and reports who answered. */
+  async client(proto: 'tcp' | 'udp', target: string, count: number, concurrency = 8): Promise<ClientSummary> {
+    const port = proto === 'tcp' ? LAB.tcpPort : LAB.udpPort;
+    const { stdout } = await execFileAsync('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, proto, target, String(port), String(count), String(concurrency)]);
+    return JSON.parse(stdout);
+  }
+
+  /** Packets the decap program on backend n stripped so far. */
+  decapsulated(n: number): number {
+    return this.decaps[n - 1].counters().pass_decapsulated.packets;
+  }
+
+  destroy(): void {
+    for (const server of this.servers.splice(0)) {
+      if (server.exitCode === null && server.pid) server.kill('SIGKILL');
+    }
+    for (const decap of this.decaps.splice(0)) decap.close();
+    this.passObject?.close();
+    this.namespaces.cleanup();
+  }
+}

@@ -1,0 +1,216 @@
+/** The libbpf binding: errors, maps, map-in-map, pinning, test runs and XDP attach. */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { BpfMap, BpfObject, type BpfError, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery } from '@xlb/native';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { MAPS } from '../control/dataplane/codec.js';
+import { BALANCER_OBJECT, Dataplane, DECAP_OBJECT } from '../control/dataplane/dataplane.js';
+import { inNamespace, Namespaces, nsRun } from './lib/netns.js';
+
+const REJECTED_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'verifier_reject');
+const ARRAY = 2;
+const HASH = 1;
+const PERCPU_ARRAY = 6;
+const BPF_F_INNER_MAP = 0x1000;
+
+const u32 = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+
+function thrown(fn: () => unknown): BpfError {
+  try {
+    fn();
+  } catch (error) {
+    return error as BpfError;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('errors', () => {
+  test('a missing object throws with errno, code and the failing call', () => {
+    const error = thrown(() => new BpfObject('/nonexistent/x.bpf.o'));
+    expect(error.errno).toBe(2);
+    expect(error.code).toBe('ENOENT');
+    expect(error.op).toMatch(/bpf_object__open_file/);
+  });
+
+  test('a verifier rejection carries the verifier log', () => {
+    const error = thrown(() => new BpfObject(REJECTED_OBJECT));
+    expect(error.code).toBe('EACCES');
+    expect(error.op).toMatch(/bpf_object__load/);
+    expect(error.verifierLog).toMatch(/invalid access to packet/);
+  });
+
+  test('a size override for a map that does not exist is refused', () => {
+    expect(thrown(() => new BpfObject(DECAP_OBJECT, { maxEntries: { nope: 1 } })).code).toBe('ENOENT');
+  });
+
+  test('a closed map throws EBADF instead of touching a stale descriptor', () => {
+    const map = BpfMap.create(ARRAY, 4, 4, 4, 'closed');
+    map.close();
+    expect(thrown(() => map.lookup(u32(0))).code).toBe('EBADF');
+  });
+
+  test('keys and values of the wrong size are refused naming the sizes', () => {
+    const map = BpfMap.create(HASH, 4, 8, 4, 'sizes');
+    try {
+      expect(() => map.lookup(Buffer.alloc(3))).toThrow(/key of map sizes must be 4 bytes, got 3/);
+      expect(() => map.update(u32(1), Buffer.alloc(4))).toThrow(/value of map sizes must be 8 bytes, got 4/);
+      expect(() => map.update(u32(1), 'x' as unknown as Buffer)).toThrow(TypeError);
+    } finally {
+      map.close();
+    }
+  });
+});
+
+describe('maps', () => {
+  test('update, lookup, delete and iterate a hash map', () => {
+    const map = BpfMap.create(HASH, 4, 4, 16, 'crud');
+    try {
+      expect(map.lookup(u32(7))).toBeNull();
+      for (const k of [3, 1, 2]) map.update(u32(k), u32(k * 10));
+      expect(map.lookup(u32(2))).toEqual(u32(20));
+      const keys: number[] = [];
+      for (let k = map.nextKey(null); k; k = map.nextKey(k)) keys.push(k.readUInt32LE(0));
+      expect(keys.sort()).toEqual([1, 2, 3]);
+      expect(map.delete(u32(2))).toBe(true);
+      expect(map.delete(u32(2))).toBe(false);
+      expect(thrown(() => map.update(u32(1), u32(0), 1 /* BPF_NOEXIST */)).code).toBe('EEXIST');
+      expect(map.info).toMatchObject({ name: 'crud', keySize: 4, valueSize: 4, maxEntries: 16, perCpu: false });
+    } finally {
+      map.close();
+    }
+  });
+
+  test('batch update writes every element in one call', () => {
+    const map = BpfMap.create(ARRAY, 4, 4, 1000, 'batch');
+    try {
+      const keys = Buffer.concat(Array.from({ length: 1000 }, (_, i) => u32(i)));
+      const values = Buffer.concat(Array.from({ length: 1000 }, (_, i) => u32(i * 3)));
+      map.updateBatch(keys, values, 1000);
+      expect(map.lookup(u32(999))).toEqual(u32(2997));
+      expect(() => map.updateBatch(keys, values.subarray(4), 1000)).toThrow(/values .* must be 4000 bytes/);
+    } finally {
+      map.close();
+    }
+  });
+
+  test('per-CPU lookups return one 8-byte slot per possible CPU', () => {
+    const map = BpfMap.create(PERCPU_ARRAY, 4, 4, 1, 'percpu');
+    try {
+      expect(map.info.perCpu).toBe(true);
+      expect(map.lookup(u32(0))!.length).toBe(8 * possibleCpus());
+    } finally {
+      map.close();
+    }
+  });
+
+  test('map-in-map: an inner map is stored by descriptor and read back by id', () => {
+    const object = new BpfObject(BALANCER_OBJECT, { maxEntries: { [MAPS.rings]: 2 } });
+    const rings = object.map(MAPS.rings);
+    // Any ring size fits: the template carries BPF_F_INNER_MAP, which rings must carry too.
+    const ring = BpfMap.create(ARRAY, 4, 4, 11, 'ring', BPF_F_INNER_MAP);
+    const plain = BpfMap.create(ARRAY, 4, 4, 11, 'plain');
+    try {
+      ring.update(u32(5), u32(55));
+      rings.update(u32(1), ring);
+      const id = rings.lookup(u32(1))!.readUInt32LE(0);
+      expect(id).toBe(ring.info.id);
+      const again = BpfMap.fromId(id);
+      expect(again.lookup(u32(5))).toEqual(u32(55));
+      again.close();
+      expect(thrown(() => rings.update(u32(0), plain)).code).toBe('EINVAL');
+    } finally {
+      for (const m of [ring, plain, rings]) m.close();
+      object.close();
+    }
+  });
+});
+
+describe('pinning', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const pinDir = () => {
+    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-');
+    dirs.push(dir);
+    return dir;
+  };
+
+  test('maps are pinned by name and a second load adopts them with their contents', () => {
+    const dir = pinDir();
+    const first = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    first.setBackend(3, { family: 4, address: Buffer.from([198, 18, 1, 3, ...new Array(12).fill(0)]), mac: Buffer.alloc(6), vipId: 1 });
+    first.setRing(1, new Uint32Array(13).fill(3));
+    first.close();
+    expect(readdirSync(dir).sort()).toEqual(Object.values(MAPS).filter((n) => !n.includes('decap') && !n.includes('dcounter')).sort());
+
+    const second = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    try {
+      expect(second.getRing(1)).toEqual(new Uint32Array(13).fill(3));
+    } finally {
+      second.close();
+    }
+  });
+
+  test('a pin with another size is not silently reused', () => {
+    const dir = pinDir();
+    Dataplane.open({ pinDir: dir, maxVips: 8, maxBackends: 16, maxFlows: 64 }).close();
+    const error = thrown(() => Dataplane.open({ pinDir: dir, maxVips: 8, maxBackends: 16, maxFlows: 128 }));
+    expect(error.op).toMatch(/bpf_object__load/);
+    expect(error.verifierLog).toMatch(/xlb_flows_v1/);
+  });
+});
+
+describe('BPF_PROG_TEST_RUN', () => {
+  test('returns verdict, output bytes and a per-run duration over repeats', () => {
+    const dp = Dataplane.open({ maxFlows: 64 });
+    try {
+      const arp = Buffer.alloc(60);
+      arp.writeUInt16BE(0x0806, 12);
+      const result = dp.program.testRun({ data: arp, repeat: 1000 });
+      expect(result.retval).toBe(2);
+      expect(result.data).toEqual(arp);
+      expect(result.duration).toBeGreaterThan(0);
+      expect(dp.counters().pass_non_ip.packets).toBe(1000);
+    } finally {
+      dp.close();
+    }
+  });
+});
+
+describe('XDP attach on a veth in a namespace', () => {
+  const namespaces = new Namespaces('native');
+  afterAll(() => namespaces.cleanup());
+
+  test.each(['native', 'generic'] as const)('%s: attach, replace atomically, refuse a stale replace, detach', (mode) => {
+    const ns = namespaces.create(mode.slice(0, 3));
+    nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+    nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
+    nsRun(ns, 'ip', ['link', 'set', 'veth1', 'up']);
+    const dp = Dataplane.open({ maxFlows: 64 });
+    const decapObject = new BpfObject(DECAP_OBJECT);
+    const decap = decapObject.program('xlb_decap');
+    try {
+      inNamespace(ns, () => {
+        const ifindex = ifNameToIndex('veth0');
+        expect(xdpQuery(ifindex, mode)).toBe(0);
+        xdpAttach(ifindex, dp.program, { mode });
+        expect(xdpQuery(ifindex, mode)).toBe(dp.program.info.id);
+        expect(thrown(() => xdpAttach(ifindex, decap, { mode, onlyIfNone: true })).code).toBe('EBUSY');
+        xdpAttach(ifindex, decap, { mode, replace: dp.program });
+        expect(xdpQuery(ifindex, mode)).toBe(decap.info.id);
+        expect(thrown(() => xdpAttach(ifindex, decap, { mode, replace: dp.program })).code).toBe('EEXIST');
+        xdpDetach(ifindex, mode);
+        expect(xdpQuery(ifindex, mode)).toBe(0);
+      });
+      expect(() => ifNameToIndex('veth0')).toThrow(/if_nametoindex/);
+    } finally {
+      decap.close();
+      decapObject.close();
+      dp.close();
+    }
+  });
+});
