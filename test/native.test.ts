@@ -1,16 +1,21 @@
 /** The libbpf binding: errors, maps, map-in-map, pinning, test runs and XDP attach. */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { BpfMap, BpfObject, type BpfError, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery } from '@xlb/native';
-import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 import { MAPS } from '../control/dataplane/codec.js';
 import { BALANCER_OBJECT, Dataplane, DECAP_OBJECT } from '../control/dataplane/dataplane.js';
+import { parseAddress } from '../control/dataplane/address.js';
+import { IP, MAC } from './lib/fixture.js';
 import { inNamespace, Namespaces, nsRun } from './lib/netns.js';
+import { echoRest, ETH_P_IP, ethernet, icmp, ipv4, PROTO } from './lib/packet.js';
 
 const REJECTED_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'verifier_reject');
 const ARRAY = 2;
 const HASH = 1;
 const PERCPU_ARRAY = 6;
 const BPF_F_INNER_MAP = 0x1000;
+const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
+const PASS_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'lab_pass');
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -210,6 +215,42 @@ describe('XDP attach on a veth in a namespace', () => {
     } finally {
       decap.close();
       decapObject.close();
+      dp.close();
+    }
+  });
+});
+
+describe('BPF_PROG_TEST_RUN with live frames', () => {
+  const namespaces = new Namespaces('live');
+  afterAll(() => namespaces.cleanup());
+
+  test('XDP_TX frames are really sent out of the interface', async () => {
+    const ns = namespaces.create('gen');
+    nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+    for (const dev of ['veth0', 'veth1']) nsRun(ns, 'ip', ['link', 'set', dev, 'up']);
+    const pass = new BpfObject(PASS_OBJECT);
+    const passProgram = pass.program('lab_pass');
+    const dp = Dataplane.open({ maxFlows: 64, ringSize: 13 });
+    try {
+      const rxPackets = () => JSON.parse(nsRun(ns, 'ip', ['-j', '-s', 'link', 'show', 'veth1']))[0].stats64.rx.packets as number;
+      inNamespace(ns, () => xdpAttach(ifNameToIndex('veth1'), passProgram, { mode: 'native' }));
+      // An echo request to a VIP address is answered with XDP_TX.
+      dp.setVip({ family: 4, address: parseAddress(IP.vip4).bytes, port: 80, proto: 6 }, { id: 0, flags: 0, forwarding: 1 });
+      const echo = ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.alloc(32)) }));
+      const before = rxPackets();
+      const ifindex = inNamespace(ns, () => ifNameToIndex('veth0'));
+      // Observed on this kernel: a live run whose program returns XDP_TX ends after
+      // one batch (64 frames), so senders call it in a loop.
+      const run = () => inNamespace(ns, () => dp.program.testRun({ data: echo, repeat: 64, flags: BPF_F_TEST_XDP_LIVE_FRAMES, ifindex }));
+      const result = run();
+      run();
+      expect(result.data.length).toBe(0);
+      expect(dp.counters().tx_icmp_echo_reply.packets).toBe(128);
+      // The receiving end's NAPI runs after the syscall returns: wait for the count.
+      await vi.waitFor(() => expect(rxPackets() - before).toBe(128), { timeout: 5000, interval: 20 });
+    } finally {
+      passProgram.close();
+      pass.close();
       dp.close();
     }
   });
