@@ -561,6 +561,18 @@ static __always_inline struct xlb_backend *backend_of_vip(__u32 id, const struct
 	return backend;
 }
 
+/* A connection-table entry still holds while its backend serves the VIP and is not
+ * marked unhealthy: flows to a failed backend are broken anyway, and re-hashing
+ * them lets a client that reuses the 5-tuple reach a live backend. */
+static __always_inline struct xlb_backend *flow_backend(__u32 id, const struct xlb_vip *vip)
+{
+	struct xlb_backend *backend = backend_of_vip(id, vip);
+
+	if (backend && (backend->flags & XLB_BACKEND_F_UNHEALTHY))
+		return NULL;
+	return backend;
+}
+
 static __always_inline struct xlb_backend *ring_backend(const struct xlb_vip *vip, __u32 hash,
 							 const struct xlb_config *config, __u32 *id)
 {
@@ -689,7 +701,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 
 		if (flow) {
 			backend_id = flow->backend_id;
-			backend = backend_of_vip(backend_id, vip);
+			backend = flow_backend(backend_id, vip);
 		}
 		if (vip_stats) {
 			if (backend)

@@ -3,7 +3,8 @@
  * bytes (headers and checksums) and outcome counters for every path.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
+import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
 import { BalancerFixture, type BackendSpec, flowKey, type Flow, IP, MAC } from './lib/fixture.js';
 import {
   addr,
@@ -573,6 +574,23 @@ describe('connection table', () => {
     f.setRing(1, backends4(1).filter((b) => b.id !== pinned));
     const { data } = f.run(tcp4({ flags: 'A' }));
     expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4())));
+  });
+
+  test('flows pinned to a backend marked unhealthy re-hash; drained (unmarked) ones stay', () => {
+    const sports = Array.from({ length: 30 }, (_, i) => 21000 + i);
+    for (const sport of sports) f.run(tcp4({ sport }));
+    const pinned = f.dp.lookupFlow(flowKey(flow4(sports[0])))!;
+    const others = backends4(1).filter((b) => b.id !== pinned);
+    // Drained: out of the ring, record unchanged: its flows keep going.
+    f.setRing(1, others);
+    f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1 });
+    expect(parseEthernet(f.run(tcp4({ sport: sports[0], flags: 'A' })).data).dst).toBe(backendMac(pinned));
+    // Unhealthy: the same flow now re-hashes onto the ring.
+    f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1, flags: BACKEND_F_UNHEALTHY });
+    const { data } = f.run(tcp4({ sport: sports[0], flags: 'A' }));
+    expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4(sports[0]))));
+    expect(parseEthernet(data).dst).not.toBe(backendMac(pinned));
+    expect(f.dp.lookupFlow(flowKey(flow4(sports[0])))).not.toBe(pinned);
   });
 
   test('a VIP with conntrack off records nothing and always follows the ring', () => {

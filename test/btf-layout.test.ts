@@ -65,6 +65,7 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(define('XLB_FORWARD_IPIP')).toBe(codec.FORWARD_IPIP);
     expect(define('XLB_VIP_F_SOURCE_AFFINITY')).toBe(codec.VIP_F_SOURCE_AFFINITY);
     expect(define('XLB_VIP_F_NO_CONNTRACK')).toBe(codec.VIP_F_NO_CONNTRACK);
+    expect(define('XLB_BACKEND_F_UNHEALTHY')).toBe(codec.BACKEND_F_UNHEALTHY);
     expect(define('XLB_DEFAULT_RING_SIZE')).toBe(codec.DEFAULT_RING_SIZE);
     expect(define('XLB_DEFAULT_MAX_VIPS')).toBe(codec.DEFAULT_MAX_VIPS);
     expect(define('XLB_DEFAULT_MAX_BACKENDS')).toBe(codec.DEFAULT_MAX_BACKENDS);

@@ -28,6 +28,9 @@
 #define XLB_VIP_F_SOURCE_AFFINITY (1u << 0) /* hash the client address only */
 #define XLB_VIP_F_NO_CONNTRACK (1u << 1)    /* never read or write the flow table */
 
+/* struct xlb_backend.flags */
+#define XLB_BACKEND_F_UNHEALTHY (1u << 0) /* connection-table hits re-hash (ring excludes it too) */
+
 /* Defaults for load-time sizes; user space may set others before load. */
 #define XLB_DEFAULT_RING_SIZE 65537
 #define XLB_DEFAULT_MAX_VIPS 1024
@@ -63,7 +66,7 @@ struct xlb_backend {
 	__u8 addr[16]; /* network order; the ipip outer destination */
 	__u8 mac[6];   /* dsr: the backend's MAC; ipip: the next hop's, zero for the gateway */
 	__u8 family;   /* 0: unused slot */
-	__u8 pad;
+	__u8 flags;    /* XLB_BACKEND_F_* */
 	__u32 vip_id;
 };
 

@@ -16,6 +16,8 @@ export const FORWARD_IPIP = 2;
 export const VIP_F_SOURCE_AFFINITY = 1 << 0;
 export const VIP_F_NO_CONNTRACK = 1 << 1;
 
+export const BACKEND_F_UNHEALTHY = 1 << 0;
+
 export const DEFAULT_RING_SIZE = 65537;
 export const DEFAULT_MAX_VIPS = 1024;
 export const DEFAULT_MAX_BACKENDS = 65536;
@@ -67,7 +69,7 @@ export const backendCodec = defineStruct('xlb_backend', {
   addr: { bytes: 16 },
   mac: { bytes: 6 },
   family: 'u8',
-  pad: 'u8',
+  flags: 'u8',
   vip_id: 'u32',
 });
 

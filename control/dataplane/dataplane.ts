@@ -65,6 +65,8 @@ export interface BackendRecord {
   /** dsr: the backend's MAC; ipip: the next hop's, or zero for the gateway. */
   mac: Buffer;
   vipId: number;
+  /** BACKEND_F_*: unhealthy backends' connection-table entries re-hash. */
+  flags?: number;
 }
 
 export interface DataplaneConfig {
@@ -204,7 +206,13 @@ export class Dataplane {
     this.checkBackendId(id);
     this.map('backends').update(
       u32(id),
-      backendCodec.encode({ addr: backend.address, mac: backend.mac, family: backend.family, vip_id: backend.vipId }),
+      backendCodec.encode({
+        addr: backend.address,
+        mac: backend.mac,
+        family: backend.family,
+        flags: backend.flags ?? 0,
+        vip_id: backend.vipId,
+      }),
     );
   }
 

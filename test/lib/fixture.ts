@@ -44,6 +44,7 @@ export interface BackendSpec {
   /** Omitted: the backend has no MAC of its own (ipip goes via the gateway). */
   mac?: string;
   weight?: number;
+  flags?: number;
 }
 
 export interface VipSpec {
@@ -109,7 +110,7 @@ export class BalancerFixture {
   setRing(vipId: number, backends: BackendSpec[], spec = this.vips.get(vipId)!.spec): void {
     for (const b of backends) {
       const backend = parseAddress(b.address);
-      this.dp.setBackend(b.id, { family: backend.family, address: backend.bytes, mac: b.mac ? parseMac(b.mac) : ZERO_MAC, vipId });
+      this.dp.setBackend(b.id, { family: backend.family, address: backend.bytes, mac: b.mac ? parseMac(b.mac) : ZERO_MAC, vipId, flags: b.flags });
     }
     if (backends.length === 0) {
       this.dp.removeRing(vipId);
