@@ -1,2 +1,13 @@
 'use strict';
-module.exports = require('./build/Release/xlb_native.node');
+// Named exports spelled out so Node's ESM loader can see them in this CommonJS file.
+const binding = require('./build/Release/xlb_native.node');
+
+exports.BpfObject = binding.BpfObject;
+exports.BpfMap = binding.BpfMap;
+exports.BpfProgram = binding.BpfProgram;
+exports.xdpAttach = binding.xdpAttach;
+exports.xdpDetach = binding.xdpDetach;
+exports.xdpQuery = binding.xdpQuery;
+exports.ifNameToIndex = binding.ifNameToIndex;
+exports.inNetns = binding.inNetns;
+exports.possibleCpus = binding.possibleCpus;

@@ -197,6 +197,36 @@ export class Dataplane {
     else this.map('vipAddresses').delete(addrKey);
   }
 
+  /** Every VIP in the map (for adopting pinned maps). */
+  listVips(): { key: VipKey; vip: VipRecord }[] {
+    const out: { key: VipKey; vip: VipRecord }[] = [];
+    const vips = this.map('vips');
+    for (let key = vips.nextKey(null); key; key = vips.nextKey(key)) {
+      const value = vips.lookup(key);
+      if (!value) continue;
+      const k = vipKeyCodec.decode(key);
+      out.push({ key: { family: k.family as Family, address: k.addr, port: k.port, proto: k.proto }, vip: vipCodec.decode(value) });
+    }
+    return out;
+  }
+
+  /** Ids of backend slots in use (family set), for adopting pinned maps. */
+  usedBackendIds(): number[] {
+    const ids: number[] = [];
+    const backends = this.map('backends');
+    const familyAt = backendCodec.offsets.family;
+    for (let id = 0; id < this.maxBackends; id++) if (backends.lookup(u32(id))![familyAt]) ids.push(id);
+    return ids;
+  }
+
+  /** VIP ids that have a ring installed. */
+  ringIds(): number[] {
+    const ids: number[] = [];
+    const rings = this.map('rings');
+    for (let id = 0; id < this.maxVips; id++) if (rings.lookup(u32(id))) ids.push(id);
+    return ids;
+  }
+
   getVip(key: VipKey): VipRecord | null {
     const value = this.map('vips').lookup(encodeVipKey(key));
     return value ? vipCodec.decode(value) : null;

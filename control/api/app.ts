@@ -1,0 +1,88 @@
+/**
+ * The REST API as a fastify app factory (no listening here, so tests use inject()):
+ * zod schemas validate every request and generate the OpenAPI document at
+ * /documentation; errors have one shape, {error: {code, message, details}}.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Controller } from '../daemon/controller.js';
+import { XlbError } from '../state/errors.js';
+import { eventsRoute } from './events.js';
+import { metricsRoute } from './metrics.js';
+import { vipRoutes } from './vips.js';
+
+export interface AppOptions {
+  controller: Controller;
+  /** When set, every /v1 request needs `Authorization: Bearer <token>`. */
+  token?: string;
+  logger?: FastifyServerOptions['logger'];
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+function errorBody(code: string, message: string, details?: unknown) {
+  return { error: details === undefined ? { code, message } : { code, message, details } };
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: 64 * 1024,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'xlb', description: 'XDP layer-4 load balancer control API', version: options.controller.status().version },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: options.token ? [{ bearer: [] }] : [],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/documentation' });
+  await app.register(websocket);
+
+  const expected = options.token ? digest(options.token) : null;
+  app.addHook('onRequest', async (request, reply) => {
+    if (!expected || !request.url.startsWith('/v1')) return;
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match || !timingSafeEqual(digest(match[1]), expected)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'a valid bearer token is required'));
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof XlbError) return reply.code(error.status).send(errorBody(error.code, error.message, error.details));
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const where = error.validationContext ?? 'request';
+      const details = error.validation.map((v) => ({
+        path: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
+        message: v.message,
+      }));
+      return reply.code(400).send(errorBody('invalid_request', `${where} is invalid: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details));
+    }
+    if (error.statusCode && error.statusCode < 500) {
+      return reply.code(error.statusCode).send(errorBody(error.code?.toLowerCase() ?? 'bad_request', error.message));
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.code(500).send(errorBody('internal', 'internal error'));
+  });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)));
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_, reply) => {
+    const status = options.controller.status();
+    return reply.code(status.ready ? 200 : 503).send({ ready: status.ready, attached: status.attached });
+  });
+
+  await app.register(vipRoutes, { controller: options.controller });
+  await app.register(metricsRoute, { controller: options.controller });
+  await app.register(eventsRoute, { controller: options.controller });
+  return app;
+}

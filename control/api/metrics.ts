@@ -1,0 +1,94 @@
+/**
+ * GET /metrics: Prometheus text from prom-client, read from the maps at scrape time
+ * (each metric's collect() fills it from the controller).
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Controller } from '../daemon/controller.js';
+import { vipKeyText } from '../state/schema.js';
+
+export function createRegistry(controller: Controller): Registry {
+  const registry = new Registry();
+  // One snapshot per scrape, shared by every metric's collect().
+  let snapshot: { stats: ReturnType<Controller['stats']>; vips: ReturnType<Controller['vips']> } | null = null;
+  const current = () => (snapshot ??= { stats: controller.stats(), vips: controller.vips() });
+
+  const counter = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string>, value: number) => void) => void) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        fill((labels, value) => this.inc(labels, value));
+      },
+    });
+  const gauge = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string>, value: number) => void) => void) =>
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        fill((labels, value) => this.set(labels, value));
+      },
+    });
+
+  counter('xlb_packets_total', 'Packets the balancer saw, by outcome', ['reason'], (set) => {
+    for (const [reason, t] of Object.entries(current().stats.outcomes)) set({ reason }, t.packets);
+  });
+  counter('xlb_bytes_total', 'Bytes the balancer saw, by outcome', ['reason'], (set) => {
+    for (const [reason, t] of Object.entries(current().stats.outcomes)) set({ reason }, t.bytes);
+  });
+  counter('xlb_vip_packets_total', 'Packets forwarded per VIP', ['vip'], (set) => {
+    for (const v of current().stats.vips) set({ vip: vipKeyText(v) }, v.packets);
+  });
+  counter('xlb_vip_bytes_total', 'Bytes forwarded per VIP', ['vip'], (set) => {
+    for (const v of current().stats.vips) set({ vip: vipKeyText(v) }, v.bytes);
+  });
+  counter('xlb_vip_flow_table_hits_total', 'Connection-table hits per VIP', ['vip'], (set) => {
+    for (const v of current().stats.vips) set({ vip: vipKeyText(v) }, v.flowHits);
+  });
+  counter('xlb_vip_flow_table_misses_total', 'Connection-table misses (new flows) per VIP', ['vip'], (set) => {
+    for (const v of current().stats.vips) set({ vip: vipKeyText(v) }, v.flowMisses);
+  });
+  counter('xlb_backend_packets_total', 'Packets forwarded per backend', ['vip', 'backend'], (set) => {
+    for (const v of current().stats.vips) for (const b of v.backends) set({ vip: vipKeyText(v), backend: b.address }, b.packets);
+  });
+  counter('xlb_backend_bytes_total', 'Bytes forwarded per backend', ['vip', 'backend'], (set) => {
+    for (const v of current().stats.vips) for (const b of v.backends) set({ vip: vipKeyText(v), backend: b.address }, b.bytes);
+  });
+  gauge('xlb_backend_healthy', '1 when the backend passes its health check', ['vip', 'backend'], (set) => {
+    for (const v of current().vips) for (const b of v.backends) set({ vip: vipKeyText(v), backend: b.address }, b.health === 'up' ? 1 : 0);
+  });
+  gauge('xlb_backend_in_ring', '1 when the backend takes new flows', ['vip', 'backend'], (set) => {
+    for (const v of current().vips) for (const b of v.backends) set({ vip: vipKeyText(v), backend: b.address }, b.inRing ? 1 : 0);
+  });
+  gauge('xlb_backend_weight', 'Configured weight', ['vip', 'backend'], (set) => {
+    for (const v of current().vips) for (const b of v.backends) set({ vip: vipKeyText(v), backend: b.address }, b.weight);
+  });
+  gauge('xlb_vip_panic', '1 while the VIP is in panic mode', ['vip'], (set) => {
+    for (const v of current().vips) set({ vip: vipKeyText(v) }, v.panic ? 1 : 0);
+  });
+  gauge('xlb_up', '1 when the program is attached and the state applied', [], (set) => set({}, controller.status().ready ? 1 : 0));
+
+  const metrics = registry.metrics.bind(registry);
+  registry.metrics = async () => {
+    snapshot = null;
+    try {
+      return await metrics();
+    } finally {
+      snapshot = null;
+    }
+  };
+  return registry;
+}
+
+export const metricsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
+  const registry = createRegistry(controller);
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: true } }, async (_, reply) =>
+    reply.header('content-type', registry.contentType).send(await registry.metrics()),
+  );
+};

@@ -1,0 +1,55 @@
+/** A small HTTP client for the xlb API over TCP or a unix socket, used by the CLI and tests. */
+import http from 'node:http';
+import { type ApiEndpoint, parseApiEndpoint } from '../daemon/options.js';
+
+export interface ApiResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export class ApiClient {
+  readonly endpoint: ApiEndpoint;
+
+  constructor(
+    api: string,
+    private readonly token?: string,
+  ) {
+    this.endpoint = parseApiEndpoint(api);
+  }
+
+  request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const target = this.endpoint.kind === 'unix' ? { socketPath: this.endpoint.path } : { host: this.endpoint.host, port: this.endpoint.port };
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          ...target,
+          method,
+          path,
+          headers: {
+            ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            if ((res.headers['content-type'] ?? '').includes('json') && text) parsed = JSON.parse(text);
+            resolve({ status: res.statusCode ?? 0, body: parsed as T });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+}
+
+/** The API path of a VIP (and optionally one of its backends); addresses are URL-encoded. */
+export function vipPath(protocol: string, address: string, port: number | string, backend?: string): string {
+  const base = `/v1/vips/${encodeURIComponent(protocol)}/${encodeURIComponent(address)}/${encodeURIComponent(String(port))}`;
+  return backend === undefined ? base : `${base}/backends/${encodeURIComponent(backend)}`;
+}

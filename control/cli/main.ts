@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+/**
+ * The xlb command: `serve` and `down` run on the load balancer; every other verb
+ * talks to a daemon's API (--api, default 127.0.0.1:9180) and prints a table, or
+ * JSON with --json.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import type { StatsView, VipView } from '../daemon/controller.js';
+import { resolveServeOptions } from '../daemon/options.js';
+import { down, serve, VERSION } from '../daemon/serve.js';
+import { ApiClient, type ApiResponse, vipPath } from './client.js';
+import { formatBytes, formatRate, table } from './format.js';
+
+class CliError extends Error {}
+
+interface ClientOptions {
+  api: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+function client(options: ClientOptions): ApiClient {
+  const token = options.tokenFile ? readFileSync(options.tokenFile, 'utf8').trim() : undefined;
+  return new ApiClient(options.api, token);
+}
+
+async function call<T>(options: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
+  let response: ApiResponse<T | { error: { code: string; message: string; details?: unknown } }>;
+  try {
+    response = await client(options).request(method, path, body);
+  } catch (error) {
+    throw new CliError(`cannot reach the API at ${options.api}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  if (response.status >= 400) {
+    const error = (response.body as { error?: { message: string } }).error;
+    throw new CliError(`${response.status}: ${error?.message ?? String(response.body)}`);
+  }
+  return response.body as T;
+}
+
+const print = (options: ClientOptions, value: unknown, human: () => string) => {
+  process.stdout.write(options.json ? JSON.stringify(value, null, 2) + '\n' : human() + '\n');
+};
+
+const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+
+function vipTable(vips: VipView[]): string {
+  return table(
+    ['VIP', 'FORWARDING', 'AFFINITY', 'CHECK', 'BACKENDS', 'IN RING', 'PANIC'],
+    vips.map((v) => [
+      `${v.protocol}/${v.address}:${v.port}`,
+      v.forwarding,
+      v.affinity,
+      v.healthCheck.type,
+      String(v.backends.length),
+      String(v.ringBackends),
+      v.panic ? 'yes' : 'no',
+    ]),
+  );
+}
+
+function backendTable(vip: VipView): string {
+  return table(
+    ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'IN RING', 'MAC', 'REASON'],
+    vip.backends.map((b) => [b.address, String(b.weight), b.state, b.health, b.inRing ? 'yes' : 'no', b.mac ?? '-', b.reason ?? b.healthReason ?? '']),
+  );
+}
+
+function statsTable(stats: StatsView): string {
+  const rows: string[][] = [];
+  for (const v of stats.vips) {
+    rows.push([`${v.protocol}/${v.address}:${v.port}`, '', String(v.packets), formatBytes(v.bytes), formatRate(v.packetsPerSecond, 'pps'), formatRate(v.bytesPerSecond * 8, 'bps')]);
+    for (const b of v.backends) {
+      const share = v.packets ? `${((100 * b.packets) / v.packets).toFixed(1)}%` : '-';
+      rows.push([`  ${b.address}`, share, String(b.packets), formatBytes(b.bytes), formatRate(b.packetsPerSecond, 'pps'), formatRate(b.bytesPerSecond * 8, 'bps')]);
+    }
+  }
+  return table(['VIP / BACKEND', 'SHARE', 'PACKETS', 'BYTES', 'RATE', 'THROUGHPUT'], rows);
+}
+
+export function buildCli(): Command {
+  const program = new Command('xlb').version(VERSION).description('XDP layer-4 load balancer').showHelpAfterError();
+  const withClient = (command: Command) =>
+    command
+      .addOption(new Option('--api <endpoint>', 'daemon API: HOST:PORT or unix:/path').env('XLB_API').default('127.0.0.1:9180'))
+      .addOption(new Option('--token-file <file>', 'bearer token for the API').env('XLB_TOKEN_FILE'))
+      .option('--json', 'print JSON');
+
+  program
+    .command('serve')
+    .description('run the daemon: attach the balancer to an interface and serve the API')
+    .option('--config <file>', 'YAML file of options (keys as the long flags)')
+    .option('--iface <name>', 'interface to balance on (required)')
+    .option('--xdp-mode <mode>', 'native or generic (default native)')
+    .option('--api <endpoint>', 'listen on HOST:PORT or unix:/path (default 127.0.0.1:9180)')
+    .option('--bpffs <dir>', 'pin maps here (default /sys/fs/bpf/xlb)')
+    .option('--state <file>', 'desired state file (default /var/lib/xlb/state.json)')
+    .option('--token-file <file>', 'require this bearer token on /v1 (mode 600)')
+    .option('--gateway-mac <mac>', 'ipip next hop for off-link backends (default: default route neighbour)')
+    .option('--source-v4 <ip[/prefix]>', 'ipip outer IPv4 source; a prefix varies its host bits per flow')
+    .option('--source-v6 <ip[/prefix]>', 'ip6ip6 / 4in6 outer IPv6 source; a prefix varies its host bits per flow')
+    .option('--mtu <bytes>', 'largest tunnelled packet (default 1500)')
+    .option('--ring-size <prime>', 'Maglev ring size (default 65537)')
+    .option('--max-vips <n>', 'VIP capacity')
+    .option('--max-backends <n>', 'backend capacity (all VIPs)')
+    .option('--max-flows <n>', 'connection-table entries')
+    .option('--hash-seed <n>', 'flow hash seed: the same on every node of a fleet')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .action(async (flags: Record<string, string | undefined>) => {
+      const { config, ...rest } = flags;
+      const options = resolveServeOptions(rest, config);
+      const daemon = await serve(options);
+      const stop = async () => {
+        await daemon.close();
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void stop());
+      process.once('SIGINT', () => void stop());
+    });
+
+  program
+    .command('down')
+    .description('detach the balancer and remove its pinned maps (forwarding stops)')
+    .requiredOption('--iface <name>', 'interface')
+    .option('--xdp-mode <mode>', 'native or generic', 'native')
+    .option('--bpffs <dir>', 'pinned maps', '/sys/fs/bpf/xlb')
+    .action((options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string }) => {
+      const { detached } = down(options);
+      process.stdout.write(detached ? `detached from ${options.iface}; removed ${options.bpffs}\n` : `nothing attached on ${options.iface}; removed ${options.bpffs}\n`);
+    });
+
+  withClient(program.command('status').description('daemon status')).action(async (options: ClientOptions) => {
+    const status = await call<Record<string, unknown> & { counts: Record<string, number> }>(options, 'GET', '/v1/status');
+    print(options, status, () =>
+      table(
+        ['FIELD', 'VALUE'],
+        Object.entries({ ...status, counts: undefined, ...Object.fromEntries(Object.entries(status.counts).map(([k, v]) => [`counts.${k}`, v])) })
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => [k, String(v)]),
+      ),
+    );
+  });
+
+  const vip = program.command('vip').description('manage VIPs');
+  withClient(
+    vip
+      .command('add <protocol> <address> <port>')
+      .description('create or replace a VIP')
+      .requiredOption('--forwarding <method>', 'dsr or ipip')
+      .option('--affinity <kind>', 'flow or source-ip')
+      .option('--no-conntrack', 'do not keep flows in the connection table')
+      .option('--panic-threshold <share>', '0..1')
+      .option('--health-check <type>', 'tcp, http or none')
+      .option('--hc-port <port>', 'health-check port (default the VIP port)')
+      .option('--hc-path <path>', 'HTTP path')
+      .option('--hc-expect-status <code>', 'HTTP status meaning healthy')
+      .option('--hc-interval-ms <ms>', 'between checks')
+      .option('--hc-timeout-ms <ms>', 'per check')
+      .option('--hc-rise <n>', 'successes to become healthy')
+      .option('--hc-fall <n>', 'failures to become unhealthy'),
+  ).action(async (protocol: string, address: string, port: string, o: ClientOptions & Record<string, string | boolean | undefined>) => {
+    const healthCheck =
+      o.healthCheck === undefined
+        ? undefined
+        : {
+            type: o.healthCheck,
+            port: number(o.hcPort as string),
+            path: o.hcPath,
+            expectStatus: number(o.hcExpectStatus as string),
+            intervalMs: number(o.hcIntervalMs as string),
+            timeoutMs: number(o.hcTimeoutMs as string),
+            rise: number(o.hcRise as string),
+            fall: number(o.hcFall as string),
+          };
+    const body = { forwarding: o.forwarding, affinity: o.affinity, conntrack: o.conntrack, panicThreshold: number(o.panicThreshold as string), healthCheck };
+    const result = await call<VipView>(o, 'PUT', vipPath(protocol, address, port), body);
+    print(o, result, () => vipTable([result]));
+  });
+  withClient(vip.command('rm <protocol> <address> <port>').description('remove a VIP')).action(async (protocol: string, address: string, port: string, o: ClientOptions) => {
+    await call(o, 'DELETE', vipPath(protocol, address, port));
+    print(o, { removed: true }, () => `removed ${protocol}/${address}:${port}`);
+  });
+  withClient(vip.command('ls').description('list VIPs')).action(async (o: ClientOptions) => {
+    const { vips } = await call<{ vips: VipView[] }>(o, 'GET', '/v1/vips');
+    print(o, { vips }, () => vipTable(vips));
+  });
+
+  const backend = program.command('backend').description('manage a VIP\'s backends');
+  const backendArgs = '<protocol> <vip> <port> <backend>';
+  withClient(backend.command(`add ${backendArgs}`).description('add or update a backend (active)').option('--weight <n>', 'relative weight', '1')).action(
+    async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions & { weight: string }) => {
+      const result = await call<VipView>(o, 'PUT', vipPath(protocol, vipAddress, port, address), { weight: Number(o.weight), state: 'active' });
+      print(o, result, () => backendTable(result));
+    },
+  );
+  withClient(backend.command(`drain ${backendArgs}`).description('stop new flows to a backend; existing ones go on')).action(
+    async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
+      const current = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, port));
+      const found = current.backends.find((b) => b.address === address || b.address === address.toLowerCase());
+      if (!found) throw new CliError(`backend ${address} is not in ${protocol}/${vipAddress}:${port}`);
+      const result = await call<VipView>(o, 'PUT', vipPath(protocol, vipAddress, port, address), { weight: found.weight, state: 'drain' });
+      print(o, result, () => backendTable(result));
+    },
+  );
+  withClient(backend.command(`rm ${backendArgs}`).description('remove a backend')).action(
+    async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
+      await call(o, 'DELETE', vipPath(protocol, vipAddress, port, address));
+      print(o, { removed: true }, () => `removed ${address} from ${protocol}/${vipAddress}:${port}`);
+    },
+  );
+  withClient(backend.command('ls <protocol> <vip> <port>').description('list a VIP\'s backends')).action(
+    async (protocol: string, vipAddress: string, port: string, o: ClientOptions) => {
+      const result = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, port));
+      print(o, result.backends, () => backendTable(result));
+    },
+  );
+
+  withClient(program.command('stats').description('packets, bytes and rates per VIP and backend').option('--watch', 'refresh every second')).action(
+    async (o: ClientOptions & { watch?: boolean }) => {
+      const show = async () => {
+        const stats = await call<StatsView>(o, 'GET', '/v1/stats');
+        if (o.watch && !o.json) process.stdout.write('\x1b[2J\x1b[H');
+        print(o, stats, () => statsTable(stats));
+      };
+      await show();
+      if (!o.watch) return;
+      await new Promise<never>(() => setInterval(() => void show().catch((e) => fail(e)), 1000));
+    },
+  );
+  return program;
+}
+
+function fail(error: unknown): never {
+  process.stderr.write(`xlb: ${(error as Error).message}\n`);
+  process.exit(error instanceof CliError ? 1 : 2);
+}
+
+buildCli().parseAsync(process.argv).catch(fail);

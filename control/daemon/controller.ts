@@ -1,0 +1,336 @@
+/**
+ * The daemon's core: owns the desired state, applies every change to the data plane
+ * and the state file as one step (or not at all), follows health and neighbour
+ * changes, and publishes events. Everything here runs on the event loop without
+ * awaiting between reading and writing state, so concurrent requests serialise.
+ */
+import { EventEmitter } from 'node:events';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.js';
+import { type Health, planVip, type VipPlan } from '../reconciler/plan.js';
+import { Reconciler } from '../reconciler/reconciler.js';
+import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
+import { notFound, XlbError } from '../state/errors.js';
+import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
+import { vipKeyText } from '../state/schema.js';
+import { writeStateFile } from '../state/store.js';
+import type { NeighbourTable } from './host.js';
+
+export const NEIGHBOUR_REFRESH_MS = 2000;
+export const STATS_TICK_MS = 1000;
+
+export interface ControllerInfo {
+  version: string;
+  iface: string;
+  xdpMode: 'native' | 'generic';
+}
+
+export interface BackendView {
+  address: string;
+  weight: number;
+  state: 'active' | 'drain';
+  health: Health;
+  healthReason: string | null;
+  inRing: boolean;
+  reason: string | null;
+  mac: string | null;
+}
+
+export interface VipView extends VipKey, VipSpec {
+  panic: boolean;
+  ringBackends: number;
+  backends: BackendView[];
+}
+
+export interface TrafficView {
+  packets: number;
+  bytes: number;
+  packetsPerSecond: number;
+  bytesPerSecond: number;
+}
+
+export interface StatsView {
+  at: string;
+  vips: (VipKey & TrafficView & { flowHits: number; flowMisses: number; backends: (TrafficView & { address: string })[] })[];
+  outcomes: Record<string, { packets: number; bytes: number }>;
+}
+
+export type XlbEvent =
+  | { type: 'config'; action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete'; vip: VipKey; backend?: string; at: string }
+  | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; at: string }
+  | ({ type: 'stats' } & StatsView);
+
+export interface ControllerOptions {
+  dp: Dataplane;
+  statePath: string;
+  limits: Limits;
+  health: HealthMonitor;
+  neighbours: NeighbourTable;
+  info: ControllerInfo;
+}
+
+const healthKey = (vip: StoredVip, backend: StoredBackend) => `${vip.id}:${backend.id}`;
+
+function checkSpec(vip: StoredVip, backend: StoredBackend): CheckSpec | null {
+  const check = vip.healthCheck;
+  if (check.type === 'none') return null;
+  return {
+    type: check.type,
+    address: backend.address,
+    port: check.port ?? vip.port,
+    path: check.path ?? '/',
+    expectStatus: check.expectStatus ?? 200,
+    intervalMs: check.intervalMs ?? 2000,
+    timeoutMs: check.timeoutMs ?? 1000,
+    rise: check.rise ?? 2,
+    fall: check.fall ?? 3,
+  };
+}
+
+const trafficView = (now: { packets: number; bytes: number }, before: { packets: number; bytes: number } | undefined, seconds: number): TrafficView => ({
+  packets: now.packets,
+  bytes: now.bytes,
+  packetsPerSecond: before && seconds > 0 ? Math.max(0, (now.packets - before.packets) / seconds) : 0,
+  bytesPerSecond: before && seconds > 0 ? Math.max(0, (now.bytes - before.bytes) / seconds) : 0,
+});
+
+export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
+  private state: StateFile;
+  private readonly reconciler: Reconciler;
+  private plans: VipPlan[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private lastSample: { at: number; counters: Map<string, { packets: number; bytes: number }> } | null = null;
+  readonly startedAt = Date.now();
+  attached = false;
+  applied = false;
+
+  constructor(
+    private readonly options: ControllerOptions,
+    initial: StateFile,
+  ) {
+    super();
+    this.state = initial;
+    this.reconciler = new Reconciler(options.dp);
+    options.health.on('change', (change) => this.onHealthChange(change));
+  }
+
+  /** First apply (backends restored from the state file count as up), then timers. */
+  async start(): Promise<void> {
+    await this.options.neighbours.refresh(this.backendAddresses());
+    this.options.health.sync(this.checkTargets(), 'up');
+    this.reconcile();
+    this.applied = true;
+    this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
+    this.timers.push(setInterval(() => this.emit('event', { type: 'stats', ...this.stats() }), STATS_TICK_MS));
+  }
+
+  stop(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    this.options.health.close();
+  }
+
+  // ---- reads ---------------------------------------------------------------
+
+  vips(): VipView[] {
+    return this.plans.map((plan) => this.view(plan));
+  }
+
+  vip(key: VipKey): VipView {
+    const plan = this.plans.find((p) => p.vip.protocol === key.protocol && p.vip.address === key.address && p.vip.port === key.port);
+    if (!plan) throw notFound(`VIP ${vipKeyText(key)}`);
+    return this.view(plan);
+  }
+
+  status() {
+    const backends = this.plans.flatMap((p) => p.backends);
+    return {
+      version: this.options.info.version,
+      interface: this.options.info.iface,
+      xdpMode: this.options.info.xdpMode,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      attached: this.attached,
+      ready: this.attached && this.applied,
+      counts: {
+        vips: this.plans.length,
+        backends: backends.length,
+        backendsInRing: backends.filter((b) => b.inRing).length,
+        backendsHealthy: backends.filter((b) => b.health === 'up').length,
+      },
+    };
+  }
+
+  /** Counters from the maps, with rates over the time since the previous call. */
+  stats(): StatsView {
+    const dp = this.options.dp;
+    const now = Date.now();
+    const previous = this.lastSample;
+    const seconds = previous ? (now - previous.at) / 1000 : 0;
+    const counters = new Map<string, { packets: number; bytes: number }>();
+    const vips = this.plans.map(({ vip }) => {
+      const v = dp.vipStats(vip.id);
+      const vipKey = `vip:${vip.id}`;
+      counters.set(vipKey, v);
+      return {
+        protocol: vip.protocol,
+        address: vip.address,
+        port: vip.port,
+        ...trafficView(v, previous?.counters.get(vipKey), seconds),
+        flowHits: v.flow_hits,
+        flowMisses: v.flow_misses,
+        backends: vip.backends.map((b) => {
+          const t = dp.backendStats(b.id);
+          const key = `backend:${b.id}`;
+          counters.set(key, t);
+          return { address: b.address, ...trafficView(t, previous?.counters.get(key), seconds) };
+        }),
+      };
+    });
+    this.lastSample = { at: now, counters };
+    return { at: new Date(now).toISOString(), vips, outcomes: dp.counters() };
+  }
+
+  // ---- writes --------------------------------------------------------------
+
+  putVip(key: VipKey, spec: VipSpec): { created: boolean; vip: VipView } {
+    const { state, created } = putVip(this.state, key, spec, this.options.limits);
+    this.change(state, { type: 'config', action: 'vip.put', vip: key, at: new Date().toISOString() });
+    return { created, vip: this.vip(key) };
+  }
+
+  deleteVip(key: VipKey): void {
+    this.change(deleteVip(this.state, key), { type: 'config', action: 'vip.delete', vip: key, at: new Date().toISOString() });
+  }
+
+  putBackend(key: VipKey, address: string, spec: BackendSpec): { created: boolean; vip: VipView } {
+    const { state, created } = putBackend(this.state, key, address, spec, this.options.limits);
+    this.change(state, { type: 'config', action: 'backend.put', vip: key, backend: address, at: new Date().toISOString() });
+    if (created) void this.refreshNeighbours();
+    return { created, vip: this.vip(key) };
+  }
+
+  deleteBackend(key: VipKey, address: string): void {
+    this.change(deleteBackend(this.state, key, address), { type: 'config', action: 'backend.delete', vip: key, backend: address, at: new Date().toISOString() });
+  }
+
+  /** Applies a new desired state to the data plane, then saves it; on any failure both go back. */
+  private change(next: StateFile, event: XlbEvent): void {
+    const previous = this.state;
+    this.state = next;
+    this.options.health.sync(this.checkTargets());
+    try {
+      this.reconcile();
+      writeStateFile(this.options.statePath, next);
+    } catch (error) {
+      this.state = previous;
+      this.options.health.sync(this.checkTargets());
+      try {
+        this.reconcile();
+      } catch {
+        // the data plane is gone; /readyz reports it
+      }
+      if (error instanceof XlbError) throw error;
+      throw new XlbError(503, 'dataplane_unavailable', `change not applied: ${(error as Error).message}`);
+    }
+    this.emit('event', event);
+  }
+
+  private reconcile(): void {
+    const { health, neighbours } = this.options;
+    const observations = {
+      health: (vip: StoredVip, backend: StoredBackend) => health.status(healthKey(vip, backend))?.health ?? 'unknown',
+      mac: (address: string) => neighbours.mac(address),
+    };
+    const plans = this.state.vips.map((vip) => planVip(vip, observations));
+    this.reconciler.apply(plans);
+    this.plans = plans;
+  }
+
+  private checkTargets(): Map<string, CheckSpec> {
+    const targets = new Map<string, CheckSpec>();
+    for (const vip of this.state.vips) {
+      for (const backend of vip.backends) {
+        const spec = checkSpec(vip, backend);
+        if (spec) targets.set(healthKey(vip, backend), spec);
+      }
+    }
+    return targets;
+  }
+
+  private backendAddresses(): string[] {
+    return [...new Set(this.state.vips.flatMap((v) => v.backends.map((b) => b.address)))];
+  }
+
+  private onHealthChange(change: HealthChange): void {
+    const [vipId, backendId] = change.key.split(':').map(Number);
+    const vip = this.state.vips.find((v) => v.id === vipId);
+    const backend = vip?.backends.find((b) => b.id === backendId);
+    if (!vip || !backend) return;
+    this.reconcileQuietly();
+    this.emit('event', {
+      type: 'health',
+      vip: { protocol: vip.protocol, address: vip.address, port: vip.port },
+      backend: backend.address,
+      from: change.from,
+      to: change.to,
+      reason: change.reason,
+      at: new Date().toISOString(),
+    });
+  }
+
+  private async refreshNeighbours(): Promise<void> {
+    try {
+      if (await this.options.neighbours.refresh(this.backendAddresses())) this.reconcileQuietly();
+    } catch {
+      // iproute2 failed this time; the next refresh tries again
+    }
+  }
+
+  /** Reconciles after an observation changed; a failure shows in /readyz, not as a crash. */
+  private reconcileQuietly(): void {
+    try {
+      this.reconcile();
+      this.applied = true;
+    } catch {
+      this.applied = false;
+    }
+  }
+
+  private view(plan: VipPlan): VipView {
+    const { vip } = plan;
+    const health = this.options.health;
+    return {
+      protocol: vip.protocol,
+      address: vip.address,
+      port: vip.port,
+      forwarding: vip.forwarding,
+      affinity: vip.affinity,
+      conntrack: vip.conntrack,
+      panicThreshold: vip.panicThreshold,
+      healthCheck: vip.healthCheck,
+      panic: plan.panic,
+      ringBackends: plan.ringMembers.length,
+      backends: plan.backends.map((b) => {
+        const spec = vip.backends.find((s) => s.id === b.id)!;
+        return {
+          address: b.address,
+          weight: spec.weight,
+          state: spec.state,
+          health: b.health,
+          healthReason: health.status(healthKey(vip, spec))?.reason ?? null,
+          inRing: b.inRing,
+          reason: b.reason,
+          mac: b.mac.some((x) => x) ? Array.from(b.mac, (x) => x.toString(16).padStart(2, '0')).join(':') : null,
+        };
+      }),
+    };
+  }
+
+  /** For tests and tools: the stored VIP (ids included). */
+  storedVip(key: VipKey): StoredVip | undefined {
+    return findVip(this.state, key);
+  }
+
+  snapshot(): StateFile {
+    return structuredClone(this.state);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * What the daemon learns from the host's network stack with iproute2 (JSON output):
+ * neighbour MACs for backends, the interface's addresses, the default gateway's MAC.
+ */
+import { execFile } from 'node:child_process';
+import dgram from 'node:dgram';
+import { promisify } from 'node:util';
+import { parseMac } from '../dataplane/address.js';
+import { addressSchema } from '../state/schema.js';
+
+const execFileAsync = promisify(execFile);
+
+async function ipJson<T>(args: string[]): Promise<T> {
+  const { stdout } = await execFileAsync('ip', ['-j', ...args]);
+  return stdout.trim() ? JSON.parse(stdout) : ([] as T);
+}
+
+interface NeighEntry {
+  dst: string;
+  lladdr?: string;
+  state?: string[];
+}
+
+const canonical = (address: string) => addressSchema.parse(address);
+
+/** Neighbour states whose MAC is usable (the kernel keeps refreshing STALE ones on use). */
+const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
+
+export class NeighbourTable {
+  private macs = new Map<string, Buffer>();
+
+  constructor(private readonly iface: string) {}
+
+  mac(address: string): Buffer | null {
+    return this.macs.get(address) ?? null;
+  }
+
+  /**
+   * Re-reads the table; sends a datagram to the discard port of each wanted address
+   * that has no usable entry, so the kernel resolves it for the next refresh.
+   * Returns true when a wanted address's MAC changed.
+   */
+  async refresh(wanted: string[]): Promise<boolean> {
+    const entries = await ipJson<NeighEntry[]>(['neigh', 'show', 'dev', this.iface]);
+    const next = new Map<string, Buffer>();
+    for (const e of entries) {
+      if (!e.lladdr || !(e.state ?? []).some((s) => USABLE.has(s))) continue;
+      try {
+        next.set(canonical(e.dst), parseMac(e.lladdr));
+      } catch {
+        // not an address or MAC we use
+      }
+    }
+    const changed = wanted.some((a) => !sameMac(this.macs.get(a), next.get(a)));
+    this.macs = next;
+    const missing = wanted.filter((a) => !next.has(a));
+    await Promise.all(missing.map(probeNeighbour));
+    return changed;
+  }
+}
+
+const sameMac = (a?: Buffer, b?: Buffer) => (a && b ? a.equals(b) : a === b);
+
+function probeNeighbour(address: string): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
+    socket.on('error', () => {
+      socket.close();
+      resolve();
+    });
+    socket.send(Buffer.alloc(0), 9, address, () => {
+      socket.close();
+      resolve();
+    });
+  });
+}
+
+/** The interface's first global IPv4 and IPv6 addresses. */
+export async function interfaceAddresses(iface: string): Promise<{ v4: string | null; v6: string | null }> {
+  const [link] = await ipJson<{ addr_info: { family: string; local: string; scope: string }[] }[]>(['addr', 'show', 'dev', iface]);
+  const pick = (family: string) => link?.addr_info.find((a) => a.family === family && a.scope === 'global')?.local ?? null;
+  return { v4: pick('inet'), v6: pick('inet6') };
+}
+
+/** The MAC of the default route's gateway, resolving it if needed; null when there is none. */
+export async function gatewayMac(iface: string): Promise<Buffer | null> {
+  for (const family of ['-4', '-6']) {
+    const routes = await ipJson<{ gateway?: string; dev?: string }[]>([family, 'route', 'show', 'default', 'dev', iface]).catch(() => []);
+    const gateway = routes.find((r) => r.gateway)?.gateway;
+    if (!gateway) continue;
+    const neighbours = new NeighbourTable(iface);
+    const address = canonical(gateway);
+    await neighbours.refresh([address]);
+    if (!neighbours.mac(address)) await neighbours.refresh([address]);
+    const mac = neighbours.mac(address);
+    if (mac) return mac;
+  }
+  return null;
+}

@@ -1,0 +1,101 @@
+/**
+ * `xlb serve` options: flags, optionally a YAML file (--config, keys as the long
+ * flags), validated by one zod schema so a bad value names its flag and why.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseAddress } from '../dataplane/address.js';
+import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
+import { isPrime } from '../maglev/maglev.js';
+
+/** HOST:PORT ([v6]:PORT) or unix:/path. */
+export type ApiEndpoint = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export function parseApiEndpoint(text: string): ApiEndpoint {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (!path.startsWith('/')) throw new Error('unix socket path must be absolute');
+    return { kind: 'unix', path };
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+  if (!m) throw new Error('expected HOST:PORT, [IPv6]:PORT or unix:/path');
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) throw new Error('port must be 1..65535');
+  return { kind: 'tcp', host: m[1] ?? m[2], port };
+}
+
+export function isLoopback(endpoint: ApiEndpoint): boolean {
+  if (endpoint.kind === 'unix') return true;
+  return endpoint.host === 'localhost' || endpoint.host === '::1' || /^127\./.test(endpoint.host);
+}
+
+/** address[/prefix]: the prefix's host bits are varied per flow (receive-side scaling on backends). */
+const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>
+  z.string().transform((text, ctx) => {
+    const [address, prefix] = text.split('/');
+    try {
+      const parsed = parseAddress(address);
+      if (parsed.family !== family) throw new Error(`not an IPv${family} address`);
+      const bits = family === 4 ? 32 : 128;
+      const length = prefix === undefined ? bits : Number(prefix);
+      if (!Number.isInteger(length) || length < bits - maxFlowBits || length > bits) {
+        throw new Error(`prefix length must be ${bits - maxFlowBits}..${bits}`);
+      }
+      return { address: parsed.bytes, flowBits: bits - length };
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)}: ${(error as Error).message}` });
+      return z.NEVER;
+    }
+  });
+
+export const serveOptionsSchema = z.strictObject({
+  iface: z.string().regex(/^[^\s/]{1,15}$/, 'an interface name of 1 to 15 characters'),
+  xdpMode: z.enum(['native', 'generic']).default('native'),
+  api: z
+    .string()
+    .default('127.0.0.1:9180')
+    .transform((text, ctx) => {
+      try {
+        return parseApiEndpoint(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
+  bpffs: z.string().startsWith('/').default('/sys/fs/bpf/xlb'),
+  state: z.string().startsWith('/').default('/var/lib/xlb/state.json'),
+  tokenFile: z.string().optional(),
+  gatewayMac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, 'a MAC like 02:00:00:00:00:01').optional(),
+  sourceV4: sourceSchema(4, 16).optional(),
+  sourceV6: sourceSchema(6, 32).optional(),
+  mtu: z.coerce.number().int().min(576).max(65535).default(1500),
+  ringSize: z.coerce.number().int().refine(isPrime, 'must be a prime').default(DEFAULT_RING_SIZE),
+  maxVips: z.coerce.number().int().min(1).max(65536).default(DEFAULT_MAX_VIPS),
+  maxBackends: z.coerce.number().int().min(1).max(1 << 20).default(DEFAULT_MAX_BACKENDS),
+  maxFlows: z.coerce.number().int().min(64).max(1 << 26).default(DEFAULT_FLOWS),
+  hashSeed: z.coerce.number().int().min(0).max(0xffffffff).default(0x786c62),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ServeOptions = z.output<typeof serveOptionsSchema>;
+
+const camel = (key: string) => key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** Merges a YAML config file (if any) under the command-line flags and validates. */
+export function resolveServeOptions(flags: Record<string, unknown>, configPath?: string): ServeOptions {
+  let fromFile: Record<string, unknown> = {};
+  if (configPath) {
+    const parsed = parseYaml(readFileSync(configPath, 'utf8')) ?? {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${configPath}: expected a mapping of option: value`);
+    fromFile = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [camel(k), v]));
+  }
+  const merged = { ...fromFile, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) };
+  const result = serveOptionsSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `--${kebab(String(i.path[0] ?? ''))}: ${i.message}`);
+    throw new Error(`invalid options:\n  ${lines.join('\n  ')}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,110 @@
+/**
+ * `xlb serve`: opens the data plane (adopting pinned maps), restores the state
+ * file, applies it, attaches the balancer (atomically replacing a previous daemon's
+ * program) and serves the API. Stopping the daemon — gracefully or not — leaves the
+ * program attached and the maps pinned, so forwarding never stops; the next daemon
+ * adopts them. `xlb down` is what detaches.
+ */
+import { readFileSync, rmSync, statSync, chmodSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { BpfProgram, ifNameToIndex, xdpQuery } from '@xlb/native';
+import { PROGRAMS } from '../dataplane/codec.js';
+import { buildApp } from '../api/app.js';
+import { parseAddress, parseMac } from '../dataplane/address.js';
+import { Dataplane, detachProgram } from '../dataplane/dataplane.js';
+import { HealthMonitor } from '../health/checker.js';
+import { checkLimits } from '../state/desired.js';
+import { readStateFile } from '../state/store.js';
+import { Controller } from './controller.js';
+import { gatewayMac, interfaceAddresses, NeighbourTable } from './host.js';
+import { isLoopback, type ServeOptions } from './options.js';
+
+export const VERSION: string = createRequire(import.meta.url)('../../../package.json').version;
+
+export interface RunningDaemon {
+  controller: Controller;
+  close(): Promise<void>;
+}
+
+function readToken(path: string): string {
+  const mode = statSync(path).mode & 0o777;
+  if (mode & 0o077) throw new Error(`token file ${path} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
+  const token = readFileSync(path, 'utf8').trim();
+  if (token.length < 16) throw new Error(`token file ${path}: the token must be at least 16 characters`);
+  return token;
+}
+
+export async function serve(options: ServeOptions): Promise<RunningDaemon> {
+  if (!isLoopback(options.api) && !options.tokenFile) {
+    throw new Error('--api listens beyond loopback: give --token-file so requests need a bearer token');
+  }
+  const token = options.tokenFile ? readToken(options.tokenFile) : undefined;
+  ifNameToIndex(options.iface); // fails early, naming the interface
+
+  const state = readStateFile(options.state);
+  const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
+  checkLimits(state, limits);
+
+  mkdirSync(options.bpffs, { recursive: true, mode: 0o700 });
+  const dp = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows });
+  try {
+    const own = await interfaceAddresses(options.iface);
+    const sourceV4 = options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
+    const sourceV6 = options.sourceV6 ?? (own.v6 ? { address: parseAddress(own.v6).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
+    dp.setConfig({
+      hashSeed: options.hashSeed,
+      mtu: options.mtu,
+      gatewayMac: options.gatewayMac ? parseMac(options.gatewayMac) : ((await gatewayMac(options.iface)) ?? Buffer.alloc(6)),
+      sourceV4: sourceV4.address,
+      sourceV6: sourceV6.address,
+      sourceV4FlowBits: sourceV4.flowBits,
+      sourceV6FlowBits: sourceV6.flowBits,
+    });
+
+    const health = new HealthMonitor();
+    const controller = new Controller(
+      { dp, statePath: options.state, limits, health, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
+      state,
+    );
+    await controller.start();
+    dp.attach(options.iface, options.xdpMode);
+    controller.attached = true;
+
+    const app = await buildApp({ controller, token, logger: { level: options.logLevel } });
+    if (options.api.kind === 'unix') {
+      rmSync(options.api.path, { force: true });
+      await app.listen({ path: options.api.path });
+      chmodSync(options.api.path, 0o600);
+    } else {
+      await app.listen({ host: options.api.host, port: options.api.port });
+    }
+
+    return {
+      controller,
+      async close() {
+        await app.close();
+        controller.stop();
+        dp.close();
+      },
+    };
+  } catch (error) {
+    dp.close();
+    throw error;
+  }
+}
+
+/** `xlb down`: detaches the balancer (never another program) and removes the pinned maps. */
+export function down(options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string }): { detached: boolean } {
+  const id = xdpQuery(ifNameToIndex(options.iface), options.xdpMode);
+  let detached = false;
+  if (id) {
+    const program = BpfProgram.fromId(id);
+    const name = program.info.name;
+    program.close();
+    if (name !== PROGRAMS.balancer) throw new Error(`${options.iface} runs XDP program ${name}, not xlb's; leaving it`);
+    detachProgram(options.iface, options.xdpMode);
+    detached = true;
+  }
+  rmSync(options.bpffs, { recursive: true, force: true });
+  return { detached };
+}

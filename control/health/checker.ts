@@ -1,0 +1,145 @@
+/**
+ * Backend health checks: TCP connect or HTTP GET with an expected status, every
+ * interval (with ±10% jitter so checks spread out), each bounded by a timeout.
+ * `rise` consecutive successes make a backend up, `fall` consecutive failures make it
+ * down. A target starts 'unknown' (its first result decides) or, when restored at
+ * daemon start, 'up', so a restart does not pull serving backends out of rings.
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import type { Health } from '../reconciler/plan.js';
+
+export interface CheckSpec {
+  type: 'tcp' | 'http';
+  address: string;
+  port: number;
+  path: string;
+  expectStatus: number;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+}
+
+export interface TargetStatus {
+  health: Health;
+  /** Why the last check failed, or null. */
+  reason: string | null;
+  lastCheckedAt: number | null;
+}
+
+export interface HealthChange {
+  key: string;
+  from: Health;
+  to: Health;
+  reason: string | null;
+}
+
+/** One probe: resolves to null on success or a reason on failure. */
+export function probe(spec: CheckSpec): Promise<string | null> {
+  return new Promise((resolve) => {
+    if (spec.type === 'tcp') {
+      const socket = net.connect({ host: spec.address, port: spec.port });
+      const timer = setTimeout(() => done(`tcp connect timed out after ${spec.timeoutMs} ms`), spec.timeoutMs);
+      const done = (reason: string | null) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(reason);
+      };
+      socket.once('connect', () => done(null));
+      socket.once('error', (error: NodeJS.ErrnoException) => done(`tcp connect: ${error.code ?? error.message}`));
+      return;
+    }
+    const request = http.get({ host: spec.address, port: spec.port, path: spec.path, timeout: spec.timeoutMs, agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode === spec.expectStatus ? null : `http status ${response.statusCode}, expected ${spec.expectStatus}`);
+      request.destroy();
+    });
+    request.once('timeout', () => request.destroy(new Error(`timed out after ${spec.timeoutMs} ms`)));
+    request.once('error', (error: NodeJS.ErrnoException) => resolve(`http: ${error.code ?? error.message}`));
+  });
+}
+
+interface Target {
+  spec: CheckSpec;
+  specKey: string;
+  status: TargetStatus;
+  successes: number;
+  failures: number;
+  timer: NodeJS.Timeout | null;
+  stopped: boolean;
+}
+
+export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
+  private readonly targets = new Map<string, Target>();
+
+  /** Starts, restarts (changed spec) and stops targets to match `wanted`. */
+  sync(wanted: Map<string, CheckSpec>, initial: Health = 'unknown'): void {
+    for (const [key, target] of this.targets) {
+      if (!wanted.has(key)) this.stop(key, target);
+    }
+    for (const [key, spec] of wanted) {
+      const specKey = JSON.stringify(spec);
+      const existing = this.targets.get(key);
+      if (existing?.specKey === specKey) continue;
+      if (existing) this.stop(key, existing);
+      const target: Target = {
+        spec,
+        specKey,
+        status: { health: existing?.status.health ?? initial, reason: null, lastCheckedAt: null },
+        successes: 0,
+        failures: 0,
+        timer: null,
+        stopped: false,
+      };
+      this.targets.set(key, target);
+      void this.run(key, target);
+    }
+  }
+
+  status(key: string): TargetStatus | undefined {
+    return this.targets.get(key)?.status;
+  }
+
+  close(): void {
+    for (const [key, target] of this.targets) this.stop(key, target);
+  }
+
+  private stop(key: string, target: Target): void {
+    target.stopped = true;
+    if (target.timer) clearTimeout(target.timer);
+    this.targets.delete(key);
+  }
+
+  private async run(key: string, target: Target): Promise<void> {
+    if (target.stopped) return;
+    const reason = await probe(target.spec);
+    if (target.stopped) return;
+    this.record(key, target, reason);
+    const jitter = 0.9 + Math.random() * 0.2;
+    target.timer = setTimeout(() => void this.run(key, target), Math.round(target.spec.intervalMs * jitter));
+  }
+
+  private record(key: string, target: Target, reason: string | null): void {
+    const { status, spec } = target;
+    status.lastCheckedAt = Date.now();
+    status.reason = reason;
+    if (reason === null) {
+      target.successes++;
+      target.failures = 0;
+    } else {
+      target.failures++;
+      target.successes = 0;
+    }
+    const from = status.health;
+    let to = from;
+    if (from === 'unknown') to = reason === null ? 'up' : 'down';
+    else if (from === 'down' && target.successes >= spec.rise) to = 'up';
+    else if (from === 'up' && target.failures >= spec.fall) to = 'down';
+    if (to !== from) {
+      status.health = to;
+      this.emit('change', { key, from, to, reason });
+    }
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * From desired state, health and neighbour resolution to what the data plane should
+ * hold for one VIP: its record, each backend's record, and which backends make up
+ * its ring. Pure: no I/O.
+ */
+import { BACKEND_F_UNHEALTHY, FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../dataplane/codec.js';
+import { familyOf, type StoredBackend, type StoredVip } from '../state/schema.js';
+
+export type Health = 'up' | 'down' | 'unknown';
+
+export interface Observations {
+  /** Health of a backend of a VIP; 'up' for VIPs without checks. */
+  health(vip: StoredVip, backend: StoredBackend): Health;
+  /** The backend's MAC if it is on our L2 segment and resolved, else null. */
+  mac(address: string): Buffer | null;
+}
+
+export interface BackendPlan {
+  id: number;
+  address: string;
+  family: 4 | 6;
+  weight: number;
+  /** 6 bytes; zero for an ipip backend reached through the gateway. */
+  mac: Buffer;
+  flags: number;
+  inRing: boolean;
+  health: Health;
+  /** Why the backend is not in the ring, when it is not. */
+  reason: string | null;
+}
+
+export interface VipPlan {
+  vip: StoredVip;
+  proto: number;
+  flags: number;
+  forwarding: number;
+  panic: boolean;
+  backends: BackendPlan[];
+  /** Ring members (in the ring order Maglev takes them), empty for no ring. */
+  ringMembers: BackendPlan[];
+}
+
+const ZERO_MAC = Buffer.alloc(6);
+
+export function planVip(vip: StoredVip, seen: Observations): VipPlan {
+  const candidates = vip.backends.filter((b) => b.state === 'active' && b.weight > 0);
+  const plans = vip.backends.map((b): BackendPlan => {
+    const mac = seen.mac(b.address);
+    return {
+      id: b.id,
+      address: b.address,
+      family: familyOf(b.address),
+      weight: b.weight,
+      mac: mac ?? ZERO_MAC,
+      flags: 0,
+      inRing: false,
+      health: vip.healthCheck.type === 'none' ? 'up' : seen.health(vip, b),
+      reason: null,
+    };
+  });
+  const byId = new Map(plans.map((p) => [p.id, p]));
+  const usable = candidates.map((b) => byId.get(b.id)!).filter((p) => vip.forwarding !== 'dsr' || p.mac !== ZERO_MAC);
+  const healthy = usable.filter((p) => p.health === 'up');
+  const panic = candidates.length > 0 && healthy.length / candidates.length < vip.panicThreshold;
+  const members = panic ? usable : healthy;
+  for (const p of members) p.inRing = true;
+
+  for (const p of plans) {
+    const spec = vip.backends.find((b) => b.id === p.id)!;
+    if (p.health === 'down' && !panic) p.flags |= BACKEND_F_UNHEALTHY;
+    if (p.inRing) continue;
+    if (spec.state === 'drain') p.reason = 'draining';
+    else if (spec.weight === 0) p.reason = 'weight 0';
+    else if (vip.forwarding === 'dsr' && p.mac === ZERO_MAC) p.reason = 'MAC address not resolved';
+    else if (p.health === 'down') p.reason = 'health check failing';
+    else p.reason = 'health not yet known';
+  }
+
+  return {
+    vip,
+    proto: vip.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP,
+    flags: (vip.affinity === 'source-ip' ? VIP_F_SOURCE_AFFINITY : 0) | (vip.conntrack ? 0 : VIP_F_NO_CONNTRACK),
+    forwarding: vip.forwarding === 'dsr' ? FORWARD_DSR : FORWARD_IPIP,
+    panic,
+    backends: plans,
+    ringMembers: members,
+  };
+}

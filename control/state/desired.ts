@@ -1,0 +1,105 @@
+/**
+ * Changes to the desired state, as pure functions: each returns a new state or
+ * throws an XlbError, never half-applies. Data-plane ids are allocated here and kept
+ * for the life of a VIP or backend, so restarts and ring changes never re-number.
+ */
+import { conflict, invalid, notFound } from './errors.js';
+import { type BackendSpec, familyOf, type StateFile, type StoredBackend, type StoredVip, type VipKey, vipKeyText, type VipSpec } from './schema.js';
+
+export interface Limits {
+  maxVips: number;
+  maxBackends: number;
+}
+
+export const emptyState = (): StateFile => ({ version: 1, vips: [] });
+
+const sameKey = (vip: VipKey, key: VipKey) => vip.protocol === key.protocol && vip.address === key.address && vip.port === key.port;
+
+export function findVip(state: StateFile, key: VipKey): StoredVip | undefined {
+  return state.vips.find((vip) => sameKey(vip, key));
+}
+
+function requireVip(state: StateFile, key: VipKey): StoredVip {
+  const vip = findVip(state, key);
+  if (!vip) throw notFound(`VIP ${vipKeyText(key)}`);
+  return vip;
+}
+
+function lowestFreeId(used: Iterable<number>, limit: number, what: string): number {
+  const taken = new Set(used);
+  for (let id = 0; id < limit; id++) if (!taken.has(id)) return id;
+  throw conflict(`no room for another ${what}: the data plane holds at most ${limit}`, { limit });
+}
+
+/** Why a backend of this family cannot serve this VIP, or null. */
+export function familyConflict(vip: { address: string; forwarding: VipSpec['forwarding'] }, backendAddress: string): string | null {
+  const vipFamily = familyOf(vip.address);
+  const backendFamily = familyOf(backendAddress);
+  if (vip.forwarding === 'dsr' && vipFamily !== backendFamily) {
+    return `dsr needs backends of the VIP's family: IPv${vipFamily} VIP, IPv${backendFamily} backend ${backendAddress}`;
+  }
+  if (vip.forwarding === 'ipip' && vipFamily === 6 && backendFamily === 4) {
+    return `an IPv6 VIP cannot be tunnelled to IPv4 backend ${backendAddress}`;
+  }
+  return null;
+}
+
+function checkHealthCheckPort(key: VipKey, spec: VipSpec): void {
+  const check = spec.healthCheck;
+  if (key.port === 0 && check.type !== 'none' && check.port === undefined) {
+    throw invalid('request body is invalid', [{ path: 'healthCheck.port', message: 'required when the VIP takes any port (port 0)' }]);
+  }
+}
+
+/** Creates or replaces a VIP's settings; its backends stay. */
+export function putVip(state: StateFile, key: VipKey, spec: VipSpec, limits: Limits): { state: StateFile; created: boolean } {
+  checkHealthCheckPort(key, spec);
+  const existing = findVip(state, key);
+  if (existing) {
+    const clashes = existing.backends.map((b) => familyConflict({ address: key.address, forwarding: spec.forwarding }, b.address)).filter(Boolean);
+    if (clashes.length) throw conflict(`forwarding ${spec.forwarding} does not fit this VIP's backends`, { backends: clashes });
+    const vips = state.vips.map((vip) => (vip === existing ? { ...existing, ...spec } : vip));
+    return { state: { ...state, vips }, created: false };
+  }
+  const id = lowestFreeId(state.vips.map((v) => v.id), limits.maxVips, 'VIP');
+  const vip: StoredVip = { ...key, ...spec, id, backends: [] };
+  return { state: { ...state, vips: [...state.vips, vip] }, created: true };
+}
+
+export function deleteVip(state: StateFile, key: VipKey): StateFile {
+  const vip = requireVip(state, key);
+  return { ...state, vips: state.vips.filter((v) => v !== vip) };
+}
+
+export function putBackend(state: StateFile, key: VipKey, address: string, spec: BackendSpec, limits: Limits): { state: StateFile; created: boolean } {
+  const vip = requireVip(state, key);
+  const clash = familyConflict(vip, address);
+  if (clash) throw conflict(clash);
+  const existing = vip.backends.find((b) => b.address === address);
+  let backends: StoredBackend[];
+  if (existing) {
+    backends = vip.backends.map((b) => (b === existing ? { ...b, ...spec } : b));
+  } else {
+    const used = state.vips.flatMap((v) => v.backends.map((b) => b.id));
+    backends = [...vip.backends, { address, ...spec, id: lowestFreeId(used, limits.maxBackends, 'backend') }];
+  }
+  const vips = state.vips.map((v) => (v === vip ? { ...vip, backends } : v));
+  return { state: { ...state, vips }, created: !existing };
+}
+
+export function deleteBackend(state: StateFile, key: VipKey, address: string): StateFile {
+  const vip = requireVip(state, key);
+  if (!vip.backends.some((b) => b.address === address)) throw notFound(`backend ${address} of VIP ${vipKeyText(key)}`);
+  const vips = state.vips.map((v) => (v === vip ? { ...vip, backends: vip.backends.filter((b) => b.address !== address) } : v));
+  return { ...state, vips };
+}
+
+/** Ids must fit the data plane this daemon opened (a smaller --max-* than before is refused). */
+export function checkLimits(state: StateFile, limits: Limits): void {
+  for (const vip of state.vips) {
+    if (vip.id >= limits.maxVips) throw invalid(`VIP ${vipKeyText(vip)} has id ${vip.id}, beyond ${limits.maxVips} VIPs`);
+    for (const b of vip.backends) {
+      if (b.id >= limits.maxBackends) throw invalid(`backend ${b.address} has id ${b.id}, beyond ${limits.maxBackends} backends`);
+    }
+  }
+}

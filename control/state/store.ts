@@ -1,0 +1,53 @@
+/**
+ * The state file: desired state saved atomically (write, fsync, rename, fsync the
+ * directory) with mode 0600 on every change, and validated when read back.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { emptyState } from './desired.js';
+import { type StateFile, stateFileSchema } from './schema.js';
+
+export class StateFileError extends Error {}
+
+/** Reads the state file; a missing file is an empty state, an invalid one an error naming the field. */
+export function readStateFile(path: string): StateFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new StateFileError(`state file ${path} is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = stateFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new StateFileError(`state file ${path}: ${first.path.join('.') || '(root)'}: ${first.message}`);
+  }
+  return parsed.data;
+}
+
+export function writeStateFile(path: string, state: StateFile): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, JSON.stringify(state, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
