@@ -7,7 +7,8 @@ export const backendParamsSchema = vipParamsSchema.extend({ backend: addressSche
 
 /** Bodies: a VIP's settings are required, a backend's all have defaults. */
 export const vipBodySchema = vipSpecSchema;
-export const backendBodySchema = backendSpecSchema.prefault({});
+/** No body (or null) means all defaults. */
+export const backendBodySchema = z.preprocess((body) => body ?? {}, backendSpecSchema);
 
 const healthSchema = z.enum(['up', 'down', 'unknown']);
 

@@ -1,5 +1,6 @@
 /** /v1/status, /v1/vips (+ backends) and /v1/stats. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { Controller } from '../daemon/controller.js';
 import {
   backendBodySchema,
@@ -39,7 +40,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
 
   app.delete(
     '/v1/vips/:protocol/:address/:port',
-    { schema: { summary: 'Remove a VIP and its backends', params: vipParamsSchema, response: { 204: { type: 'null' } as never, ...errors } } },
+    { schema: { summary: 'Remove a VIP and its backends', params: vipParamsSchema, response: { 204: z.null().describe('Removed'), ...errors } } },
     async (request, reply) => {
       controller.deleteVip(request.params);
       return reply.code(204).send();
@@ -58,7 +59,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
 
   app.delete(
     '/v1/vips/:protocol/:address/:port/backends/:backend',
-    { schema: { summary: 'Remove a backend; its flows re-hash', params: backendParamsSchema, response: { 204: { type: 'null' } as never, ...errors } } },
+    { schema: { summary: 'Remove a backend; its flows re-hash', params: backendParamsSchema, response: { 204: z.null().describe('Removed'), ...errors } } },
     async (request, reply) => {
       const { backend, ...key } = request.params;
       controller.deleteBackend(key, backend);

@@ -1,0 +1,57 @@
+/**
+ * An in-process daemon for API tests: a real (unattached) data plane, a real
+ * controller and health monitor, the fastify app for inject(), and a state file in
+ * a temporary directory.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../control/api/app.js';
+import { Controller } from '../../control/daemon/controller.js';
+import { NeighbourTable } from '../../control/daemon/host.js';
+import { Dataplane } from '../../control/dataplane/dataplane.js';
+import { HealthMonitor } from '../../control/health/checker.js';
+import { readStateFile } from '../../control/state/store.js';
+
+export interface TestDaemon {
+  app: FastifyInstance;
+  controller: Controller;
+  dp: Dataplane;
+  statePath: string;
+  stateText(): string;
+  close(): Promise<void>;
+}
+
+export async function startTestDaemon(options: { token?: string; maxVips?: number; maxBackends?: number; dir?: string } = {}): Promise<TestDaemon> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'xlb-api-'));
+  const statePath = join(dir, 'state.json');
+  const limits = { maxVips: options.maxVips ?? 16, maxBackends: options.maxBackends ?? 64 };
+  const dp = Dataplane.open({ ringSize: 251, maxFlows: 1024, ...limits });
+  dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+  const controller = new Controller(
+    { dp, statePath, limits, health: new HealthMonitor(), neighbours: new NeighbourTable('lo'), info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },
+    readStateFile(statePath),
+  );
+  await controller.start();
+  const app = await buildApp({ controller, token: options.token });
+  return {
+    app,
+    controller,
+    dp,
+    statePath,
+    stateText: () => {
+      try {
+        return readFileSync(statePath, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    async close() {
+      await app.close();
+      controller.stop();
+      dp.close();
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
