@@ -43,7 +43,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
     { schema: { summary: 'Remove a VIP and its backends', params: vipParamsSchema, response: { 204: z.null().describe('Removed'), ...errors } } },
     async (request, reply) => {
       controller.deleteVip(request.params);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
@@ -63,7 +63,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
     async (request, reply) => {
       const { backend, ...key } = request.params;
       controller.deleteBackend(key, backend);
-      return reply.code(204).send();
+      return reply.code(204).send(null);
     },
   );
 
