@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { parseAddress } from '../control/dataplane/address.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
 import { BalancerFixture } from './lib/fixture.js';
-import { BACKENDS, Lab, LAB } from './lib/lab.js';
-import { inNamespace } from './lib/netns.js';
+import { BACKENDS, Lab, LAB } from '../scripts/lab/lab.js';
+import { inNamespace } from '../scripts/lab/netns.js';
 
 const FLOWS = 60;
 

@@ -6,7 +6,7 @@ import { MAPS } from '../control/dataplane/codec.js';
 import { BALANCER_OBJECT, Dataplane, DECAP_OBJECT } from '../control/dataplane/dataplane.js';
 import { parseAddress } from '../control/dataplane/address.js';
 import { IP, MAC } from './lib/fixture.js';
-import { inNamespace, Namespaces, nsRun } from './lib/netns.js';
+import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
 import { echoRest, ETH_P_IP, ethernet, icmp, ipv4, PROTO } from './lib/packet.js';
 
 const REJECTED_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'verifier_reject');

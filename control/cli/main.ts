@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { StatsView, VipView } from '../daemon/controller.js';
 import { resolveServeOptions } from '../daemon/options.js';
-import { down, serve, VERSION } from '../daemon/serve.js';
+import { down, serve } from '../daemon/serve.js';
+import { VERSION } from '../paths.js';
 import { ApiClient, type ApiResponse, vipPath } from './client.js';
 import { formatBytes, formatRate, table } from './format.js';
 

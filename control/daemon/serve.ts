@@ -6,10 +6,10 @@
  * adopts them. `xlb down` is what detaches.
  */
 import { readFileSync, rmSync, statSync, chmodSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { BpfProgram, ifNameToIndex, xdpQuery } from '@xlb/native';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { buildApp } from '../api/app.js';
+import { VERSION } from '../paths.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
 import { Dataplane, detachProgram } from '../dataplane/dataplane.js';
 import { HealthMonitor } from '../health/checker.js';
@@ -19,7 +19,6 @@ import { Controller } from './controller.js';
 import { gatewayMac, interfaceAddresses, NeighbourTable } from './host.js';
 import { isLoopback, type ServeOptions } from './options.js';
 
-export const VERSION: string = createRequire(import.meta.url)('../../../package.json').version;
 
 export interface RunningDaemon {
   controller: Controller;

@@ -3,7 +3,6 @@
  * set/remove VIPs and backends, swap rings, read stats, attach. Mechanism only:
  * which backends go in a ring, and why, is the reconciler's business.
  */
-import { fileURLToPath } from 'node:url';
 import { BpfMap, BpfObject, BpfProgram, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
 import {
   addrCodec,
@@ -24,10 +23,11 @@ import {
   vipKeyCodec,
   vipStatsCodec,
 } from './codec.js';
+import { packagePath } from '../paths.js';
 import { sumPerCpu, type StructValue } from './struct.js';
 
-export const BALANCER_OBJECT = fileURLToPath(new URL('../../bpf/build/xlb_balancer.bpf.o', import.meta.url));
-export const DECAP_OBJECT = fileURLToPath(new URL('../../bpf/build/xlb_decap.bpf.o', import.meta.url));
+export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
+export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
 
 const BPF_MAP_TYPE_ARRAY = 2;
 /** Rings carry the flag of the object's inner-map template (see xlb_ring in the C). */

@@ -10,13 +10,17 @@
  * directly. Every namespace, link and process is removed by destroy().
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BpfObject } from '@xlb/native';
 import { attachProgram } from '../../control/dataplane/dataplane.js';
+import { ApiClient } from '../../control/cli/client.js';
 import { Decapsulator } from '../../control/dataplane/decap.js';
+import { packagePath } from '../../control/paths.js';
 import { inNamespace, Namespaces, nsRun } from './netns.js';
 
 const execFileAsync = promisify(execFile);
@@ -34,15 +38,19 @@ export const LAB = {
   vipPrefix6: '2001:db8:f::/64',
   vip4: '198.19.0.1',
   vip6: '2001:db8:f::1',
+  /** Every VIP the backends hold on lo (the first of each family is vip4 / vip6). */
+  vips4: ['198.19.0.1', '198.19.0.2', '198.19.0.3', '198.19.0.4', '198.19.0.5'],
+  vips6: ['2001:db8:f::1', '2001:db8:f::2'],
   tcpPort: 80,
   udpPort: 53,
 };
 
 export const BACKENDS = [1, 2, 3] as const;
 
-const SERVER = fileURLToPath(new URL('../lab/server.mjs', import.meta.url));
-const CLIENT = fileURLToPath(new URL('../lab/client.mjs', import.meta.url));
-const LAB_PASS_OBJECT = fileURLToPath(new URL('../../bpf/build/lab_pass.bpf.o', import.meta.url));
+const SERVER = packagePath('scripts/lab/server.mjs');
+const CLIENT = packagePath('scripts/lab/client.mjs');
+const LAB_PASS_OBJECT = packagePath('bpf/build/lab_pass.bpf.o');
+const CLI = packagePath('dist/control/cli/main.js');
 
 export interface ClientSummary {
   ok: number;
@@ -51,16 +59,27 @@ export interface ClientSummary {
   errors: string[];
 }
 
+export interface HoldSummary extends ClientSummary {
+  broken: number;
+  brokenByBackend: Record<string, number>;
+}
+
 export class Lab {
   readonly namespaces: Namespaces;
   readonly ns: { sw: string; client: string; lb: string; backends: string[] };
   readonly backendMacs: string[] = [];
-  private readonly servers: ChildProcess[] = [];
+  private readonly servers = new Map<number, ChildProcess>();
+  private readonly daemons: DaemonProcess[] = [];
+  /** Scratch directory (state file, API socket) and pin directory of this lab's daemons. */
+  readonly workDir: string;
+  readonly bpffs: string;
   private readonly decaps: Decapsulator[] = [];
   private passObject?: BpfObject;
 
   private constructor(namespaces: Namespaces) {
     this.namespaces = namespaces;
+    this.workDir = mkdtempSync(join(tmpdir(), `${namespaces.prefix}-`));
+    this.bpffs = `/sys/fs/bpf/${namespaces.prefix}`;
     this.ns = {
       sw: namespaces.name('sw'),
       client: namespaces.name('client'),
@@ -98,8 +117,8 @@ export class Lab {
     BACKENDS.forEach((n, i) => {
       const ns = this.ns.backends[i];
       this.plug(ns, `p-b${n}`, [`${LAB.backend4(n)}/${LAB.subnet4}`, `${LAB.backend6(n)}/${LAB.subnet6}`]);
-      nsRun(ns, 'ip', ['addr', 'add', `${LAB.vip4}/32`, 'dev', 'lo']);
-      nsRun(ns, 'ip', ['addr', 'add', `${LAB.vip6}/128`, 'dev', 'lo', 'nodad']);
+      for (const vip of LAB.vips4) nsRun(ns, 'ip', ['addr', 'add', `${vip}/32`, 'dev', 'lo']);
+      for (const vip of LAB.vips6) nsRun(ns, 'ip', ['addr', 'add', `${vip}/128`, 'dev', 'lo', 'nodad']);
       for (const [key, value] of [
         ['net.ipv4.conf.all.arp_ignore', '1'],
         ['net.ipv4.conf.all.arp_announce', '2'],
@@ -131,23 +150,53 @@ export class Lab {
 
   private async startBackends(): Promise<void> {
     for (const [i, n] of BACKENDS.entries()) {
-      const ns = this.ns.backends[i];
       const decap = Decapsulator.open();
       this.decaps.push(decap);
       decap.addAddress(LAB.backend4(n));
       decap.addAddress(LAB.backend6(n));
-      inNamespace(ns, () => decap.attach('eth0', 'native'));
-
-      const server = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER, `b${n}`, String(LAB.tcpPort), String(LAB.udpPort), LAB.vip4, LAB.vip6], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      this.servers.push(server);
-      const lines = createInterface({ input: server.stdout! });
-      const [line] = (await Promise.race([once(lines, 'line'), once(server, 'exit').then(() => [`exited with ${server.exitCode}`])])) as string[];
-      if (line !== 'ready') throw new Error(`backend b${n} server: ${line}`);
+      inNamespace(this.ns.backends[i], () => decap.attach('eth0', 'native'));
+      await this.startServer(n);
     }
   }
 
+  /** Starts backend n's service; resolves once it listens. */
+  async startServer(n: number): Promise<void> {
+    const ns = this.ns.backends[n - 1];
+    const server = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER, `b${n}`, String(LAB.tcpPort), String(LAB.udpPort), ...LAB.vips4, ...LAB.vips6], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.servers.set(n, server);
+    const lines = createInterface({ input: server.stdout! });
+    const [line] = (await Promise.race([once(lines, 'line'), once(server, 'exit').then(() => [`exited with ${server.exitCode}`])])) as string[];
+    if (line !== 'ready') throw new Error(`backend b${n} server: ${line}`);
+  }
+
+  /** Kills backend n's service (the host stays up, its port refuses connections). */
+  async killServer(n: number): Promise<void> {
+    const server = this.servers.get(n);
+    this.servers.delete(n);
+    if (!server || server.exitCode !== null) return;
+    const exited = once(server, 'exit');
+    server.kill('SIGKILL');
+    await exited;
+  }
+
+  /**
+   * Starts `xlb serve` inside the LB namespace (nsenter keeps bpffs visible), its API
+   * on a unix socket in the lab's work directory; resolves once /readyz answers 200.
+   */
+  async startDaemon(args: string[] = []): Promise<DaemonProcess> {
+    const socket = join(this.workDir, 'api.sock');
+    const child = spawn(
+      'nsenter',
+      [`--net=/run/netns/${this.ns.lb}`, process.execPath, CLI, 'serve', '--iface', 'eth0', '--api', `unix:${socket}`, '--state', join(this.workDir, 'state.json'), '--bpffs', this.bpffs, '--log-level', 'warn', ...args],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    const daemon = new DaemonProcess(child, new ApiClient(`unix:${socket}`));
+    this.daemons.push(daemon);
+    await daemon.ready();
+    return daemon;
+  }
   /** Opens `count` flows from the client to target:port and reports who answered. */
   async client(proto: 'tcp' | 'udp', target: string, count: number, concurrency = 8): Promise<ClientSummary> {
     const port = proto === 'tcp' ? LAB.tcpPort : LAB.udpPort;
@@ -160,12 +209,65 @@ export class Lab {
     return this.decaps[n - 1].counters().pass_decapsulated.packets;
   }
 
+  /**
+   * Holds `count` TCP connections open for `durationMs`, each sending a line every
+   * 50 ms; a connection breaks if an answer fails or comes from another backend.
+   * `connected` resolves once every connection has been answered once.
+   */
+  hold(target: string, count: number, durationMs: number): { connected: Promise<void>; done: Promise<HoldSummary> } {
+    const child = spawn('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, 'hold', target, String(LAB.tcpPort), String(count), String(durationMs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const connected = lines.next().then(({ value }) => {
+      if (value !== 'connected') throw new Error(`hold client: ${value}`);
+    });
+    const done = connected.then(() => lines.next()).then(({ value }) => JSON.parse(value) as HoldSummary);
+    return { connected, done };
+  }
+
   destroy(): void {
-    for (const server of this.servers.splice(0)) {
+    for (const daemon of this.daemons.splice(0)) daemon.kill();
+    for (const server of this.servers.values()) {
       if (server.exitCode === null && server.pid) server.kill('SIGKILL');
     }
+    this.servers.clear();
     for (const decap of this.decaps.splice(0)) decap.close();
     this.passObject?.close();
     this.namespaces.cleanup();
+    rmSync(this.bpffs, { recursive: true, force: true });
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
+
+/** An `xlb serve` process of the lab, and its API. */
+export class DaemonProcess {
+  constructor(
+    readonly child: ChildProcess,
+    readonly api: ApiClient,
+  ) {}
+
+  /** Polls /readyz until 200 (or the process exits, or 30 s pass). */
+  async ready(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (this.child.exitCode !== null) throw new Error(`xlb serve exited with ${this.child.exitCode}`);
+      const status = await this.api.request('GET', '/readyz').then((r) => r.status, () => 0);
+      if (status === 200) return;
+      if (Date.now() > deadline) throw new Error('xlb serve did not become ready in 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Stops the daemon with a signal and waits for it to exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = once(this.child, 'exit');
+    this.child.kill(signal);
+    await exited;
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
 }
