@@ -1,0 +1,159 @@
+/** The xlb command against a live API on a unix socket, its errors, and `xlb down`. */
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Dataplane } from '../control/dataplane/dataplane.js';
+import { Decapsulator } from '../control/dataplane/decap.js';
+import { packagePath } from '../control/paths.js';
+import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
+import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
+
+const run = promisify(execFile);
+const CLI = packagePath('dist/control/cli/main.js');
+
+async function xlb(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('client verbs', () => {
+  let d: TestDaemon;
+  let dir: string;
+  let api: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'xlb-cli-'));
+    d = await startTestDaemon();
+    const socket = join(dir, 'api.sock');
+    await d.app.listen({ path: socket });
+    api = `unix:${socket}`;
+  });
+  afterAll(async () => {
+    await d.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('vip add / ls / rm, backend add / drain / ls / rm, in tables and JSON', async () => {
+    const added = await xlb('vip', 'add', 'tcp', '198.19.0.1', '80', '--forwarding', 'ipip', '--health-check', 'none', '--api', api);
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/^VIP\s+FORWARDING/m);
+    expect(added.stdout).toMatch(/tcp\/198\.19\.0\.1:80\s+ipip\s+flow\s+none\s+0\s+0\s+no/);
+
+    await xlb('backend', 'add', 'tcp', '198.19.0.1', '80', '198.18.0.11', '--weight', '3', '--api', api);
+    await xlb('backend', 'add', 'tcp', '198.19.0.1', '80', '198.18.0.12', '--api', api);
+    const drained = await xlb('backend', 'drain', 'tcp', '198.19.0.1', '80', '198.18.0.11', '--json', '--api', api);
+    expect(JSON.parse(drained.stdout).backends[0]).toMatchObject({ address: '198.18.0.11', weight: 3, state: 'drain', inRing: false });
+
+    const listed = JSON.parse((await xlb('backend', 'ls', 'tcp', '198.19.0.1', '80', '--json', '--api', api)).stdout);
+    expect(listed.map((b: { address: string; state: string }) => [b.address, b.state])).toEqual([
+      ['198.18.0.11', 'drain'],
+      ['198.18.0.12', 'active'],
+    ]);
+    const vips = JSON.parse((await xlb('vip', 'ls', '--json', '--api', api)).stdout).vips;
+    expect(vips).toHaveLength(1);
+
+    expect((await xlb('backend', 'rm', 'tcp', '198.19.0.1', '80', '198.18.0.12', '--api', api)).code).toBe(0);
+    expect((await xlb('vip', 'rm', 'tcp', '198.19.0.1', '80', '--api', api)).stdout).toMatch(/removed tcp\/198\.19\.0\.1:80/);
+    expect(JSON.parse((await xlb('vip', 'ls', '--json', '--api', api)).stdout).vips).toEqual([]);
+  });
+
+  test('status and stats', async () => {
+    const status = JSON.parse((await xlb('status', '--json', '--api', api)).stdout);
+    expect(status).toMatchObject({ version: 'test', interface: 'lo' });
+    const stats = await xlb('stats', '--api', api);
+    expect(stats.code).toBe(0);
+    expect(stats.stdout).toMatch(/^VIP \/ BACKEND\s+SHARE\s+PACKETS/m);
+  });
+
+  test('API errors exit 1 with the server\'s reason', async () => {
+    const bad = await xlb('vip', 'add', 'tcp', '198.19.0.300', '80', '--forwarding', 'dsr', '--api', api);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^xlb: 400: params is invalid: params\.address: not an IPv4 or IPv6 address/);
+    const missing = await xlb('backend', 'drain', 'tcp', '198.19.0.9', '80', '198.18.0.11', '--api', api);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/404: VIP tcp\/198\.19\.0\.9:80 does not exist/);
+  });
+
+  test('an unreachable API is named', async () => {
+    const res = await xlb('status', '--api', `unix:${join(dir, 'nothing.sock')}`);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/cannot reach the API at unix:.*nothing\.sock: ENOENT/);
+  });
+});
+
+describe('serve option errors name the flag and start nothing', () => {
+  test.each([
+    [['--iface', 'eth0', '--xdp-mode', 'turbo'], /--xdp-mode: Invalid option/],
+    [['--iface', 'eth0', '--mtu', '99999'], /--mtu: Too big/],
+    [['--iface', 'eth0', '--ring-size', '65536'], /--ring-size: must be a prime/],
+    [['--iface', 'eth0', '--api', 'nowhere'], /--api: expected HOST:PORT/],
+    [['--iface', 'eth0', '--source-v4', '2001:db8::1'], /--source-v4: .*not an IPv4 address/],
+    [['--iface', 'eth0', '--source-v4', '198.18.0.0/8'], /--source-v4: .*prefix length must be 16..32/],
+    [['--iface', 'eth0', '--gateway-mac', 'zz:00'], /--gateway-mac: a MAC like/],
+    [[], /--iface: /],
+    [['--iface', 'eth0', '--api', '0.0.0.0:9180'], /give --token-file/],
+    [['--iface', 'no-such-if0', '--api', 'unix:/tmp/xlb-never.sock'], /if_nametoindex\(no-such-if0\)/],
+  ])('serve %j', async (args, message) => {
+    const res = await xlb('serve', ...args, '--state', '/tmp/xlb-never-state.json', '--bpffs', '/sys/fs/bpf/xlb-never');
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(message);
+    expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
+    expect(existsSync('/tmp/xlb-never-state.json')).toBe(false);
+  });
+
+  test('a YAML config file is read, with flags taking precedence', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xlb-yaml-'));
+    try {
+      const file = join(dir, 'xlb.yaml');
+      writeFileSync(file, 'iface: eth0\nmtu: 12\n');
+      expect((await xlb('serve', '--config', file)).stderr).toMatch(/--mtu: Too small/);
+      writeFileSync(file, 'iface: no-such-if0\nxdp-mode: generic\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n');
+      expect((await xlb('serve', '--config', file)).stderr).toMatch(/if_nametoindex\(no-such-if0\)/);
+      expect((await xlb('serve', '--config', file, '--xdp-mode', 'bogus')).stderr).toMatch(/--xdp-mode/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('xlb down', () => {
+  const namespaces = new Namespaces('down');
+  afterAll(() => namespaces.cleanup());
+
+  test('detaches the balancer and removes the pins; leaves another program alone', async () => {
+    const ns = namespaces.create('lb');
+    nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+    nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
+    const pins = `/sys/fs/bpf/${namespaces.prefix}`;
+    mkdirSync(pins);
+    const dp = Dataplane.open({ pinDir: pins, maxFlows: 64 });
+    try {
+      inNamespace(ns, () => dp.attach('veth0', 'generic'));
+      const down = (...args: string[]) => run('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, 'down', '--iface', 'veth0', '--xdp-mode', 'generic', '--bpffs', pins, ...args]);
+      const { stdout } = await down();
+      expect(stdout).toMatch(/detached from veth0/);
+      expect(existsSync(pins)).toBe(false);
+      expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();
+
+      const decap = Decapsulator.open();
+      try {
+        inNamespace(ns, () => decap.attach('veth0', 'generic'));
+        await expect(down()).rejects.toMatchObject({ stderr: expect.stringMatching(/runs XDP program xlb_decap, not xlb's; leaving it/) });
+        expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp.prog.name).toBe('xlb_decap');
+      } finally {
+        decap.close();
+      }
+    } finally {
+      dp.close();
+      rmSync(pins, { recursive: true, force: true });
+    }
+  });
+});

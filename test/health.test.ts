@@ -1,0 +1,135 @@
+/** Health checks against real TCP and HTTP servers on loopback, and the panic-mode plan. */
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { afterEach, describe, expect, test } from 'vitest';
+import { type CheckSpec, type HealthChange, HealthMonitor, probe } from '../control/health/checker.js';
+import { planVip } from '../control/reconciler/plan.js';
+import type { StoredVip } from '../control/state/schema.js';
+
+const servers: net.Server[] = [];
+const sockets = new Set<net.Socket>();
+afterEach(async () => {
+  for (const socket of sockets) socket.destroy();
+  sockets.clear();
+  for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
+});
+
+async function listen(server: net.Server): Promise<number> {
+  servers.push(server);
+  server.on('connection', (socket: net.Socket) => sockets.add(socket));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+const spec = (o: Partial<CheckSpec>): CheckSpec => ({
+  type: 'tcp',
+  address: '127.0.0.1',
+  port: 1,
+  path: '/',
+  expectStatus: 200,
+  intervalMs: 100,
+  timeoutMs: 200,
+  rise: 2,
+  fall: 2,
+  ...o,
+});
+
+describe('probes', () => {
+  test('tcp: a listening port passes, a closed one fails with the reason', async () => {
+    const port = await listen(net.createServer((s) => s.end()));
+    expect(await probe(spec({ port }))).toBeNull();
+    const closed = await listen(net.createServer());
+    await new Promise((resolve) => servers.pop()!.close(resolve));
+    expect(await probe(spec({ port: closed }))).toMatch(/ECONNREFUSED/);
+  });
+
+  test('http: the expected status passes, another fails naming both, a silent server times out', async () => {
+    let status = 204;
+    const port = await listen(http.createServer((req, res) => res.writeHead(req.url === '/health' ? status : 404).end()));
+    expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBeNull();
+    status = 503;
+    expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBe('http status 503, expected 204');
+    const silent = await listen(net.createServer(() => {}));
+    expect(await probe(spec({ type: 'http', port: silent, timeoutMs: 100 }))).toMatch(/timed out|ECONNRESET/);
+  });
+});
+
+describe('the monitor', () => {
+  test('unknown -> up on the first success; up -> down after `fall` failures; down -> up after `rise` successes', async () => {
+    let healthy = true;
+    const port = await listen(http.createServer((_, res) => res.writeHead(healthy ? 200 : 500).end()));
+    const monitor = new HealthMonitor();
+    const changes: HealthChange[] = [];
+    const next = () => new Promise<HealthChange>((resolve) => monitor.once('change', resolve));
+    monitor.on('change', (c) => changes.push(c));
+    try {
+      monitor.sync(new Map([['a', spec({ type: 'http', port, rise: 3, fall: 2 })]]));
+      expect(await next()).toMatchObject({ key: 'a', from: 'unknown', to: 'up' });
+      healthy = false;
+      const down = await next();
+      expect(down).toMatchObject({ from: 'up', to: 'down', reason: 'http status 500, expected 200' });
+      healthy = true;
+      expect(await next()).toMatchObject({ from: 'down', to: 'up' });
+      expect(changes.map((c) => c.to)).toEqual(['up', 'down', 'up']);
+      expect(monitor.status('a')).toMatchObject({ health: 'up', reason: null });
+    } finally {
+      monitor.close();
+    }
+  });
+
+  test('targets restored at start begin up; removed targets stop', async () => {
+    const monitor = new HealthMonitor();
+    try {
+      monitor.sync(new Map([['b', spec({ port: 1, intervalMs: 60_000 })]]), 'up');
+      expect(monitor.status('b')?.health).toBe('up');
+      monitor.sync(new Map());
+      expect(monitor.status('b')).toBeUndefined();
+    } finally {
+      monitor.close();
+    }
+  });
+});
+
+describe('ring membership (plan)', () => {
+  const vip = (backends: { id: number; state?: 'active' | 'drain'; weight?: number }[], panicThreshold = 0.5): StoredVip => ({
+    protocol: 'tcp',
+    address: '198.19.0.1',
+    port: 80,
+    id: 1,
+    forwarding: 'ipip',
+    affinity: 'flow',
+    conntrack: true,
+    panicThreshold,
+    healthCheck: { type: 'tcp' },
+    backends: backends.map((b) => ({ address: `198.18.0.${b.id}`, id: b.id, weight: b.weight ?? 1, state: b.state ?? 'active' })),
+  });
+  const seen = (down: number[]) => ({
+    health: (_: StoredVip, b: { id: number }) => (down.includes(b.id) ? ('down' as const) : ('up' as const)),
+    mac: () => null,
+  });
+  const members = (plan: ReturnType<typeof planVip>) => plan.ringMembers.map((b) => b.id).sort();
+
+  test('healthy, active, weighted backends serve; unhealthy ones are flagged so their flows re-hash', () => {
+    const plan = planVip(vip([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4, weight: 0 }, { id: 5, state: 'drain' }]), seen([3]));
+    expect(members(plan)).toEqual([1, 2]);
+    expect(plan.panic).toBe(false);
+    expect(plan.backends.find((b) => b.id === 3)).toMatchObject({ flags: 1, reason: 'health check failing' });
+    expect(plan.backends.find((b) => b.id === 4)?.reason).toBe('weight 0');
+    expect(plan.backends.find((b) => b.id === 5)).toMatchObject({ flags: 0, reason: 'draining' });
+  });
+
+  test('panic: under the threshold every non-drained backend serves, unflagged', () => {
+    const plan = planVip(vip([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4, state: 'drain' }], 0.5), seen([1, 2]));
+    expect(plan.panic).toBe(true);
+    expect(members(plan)).toEqual([1, 2, 3]);
+    expect(plan.backends.every((b) => b.flags === 0)).toBe(true);
+  });
+
+  test('a threshold of 0 never panics', () => {
+    const plan = planVip(vip([{ id: 1 }, { id: 2 }], 0), seen([1, 2]));
+    expect(plan.panic).toBe(false);
+    expect(plan.ringMembers).toEqual([]);
+  });
+});
