@@ -158,6 +158,28 @@ describe('VIPs and backends', () => {
     expect(await message).toMatchObject({ type: 'config', action: 'vip.put', vip: { protocol: 'tcp', address: '198.19.0.1', port: 80 } });
     ws.terminate();
   });
+
+  test('events: health transitions and the stats tick', async () => {
+    await d.app.ready();
+    const ws = await d.app.injectWS('/v1/events');
+    const seen = (type: string) =>
+      new Promise<Record<string, unknown>>((resolve) =>
+        ws.on('message', (data) => {
+          const event = JSON.parse(String(data));
+          if (event.type === type) resolve(event);
+        }),
+      );
+    const health = seen('health');
+    const stats = seen('stats');
+    // Nothing listens on 127.0.0.1:1, so the first check fails: unknown -> down.
+    await put(vipPath('tcp', '127.0.0.1', 80), { forwarding: 'ipip', healthCheck: { type: 'tcp', port: 1, intervalMs: 60_000 } });
+    await put(vipPath('tcp', '127.0.0.1', 80, '127.0.0.1'));
+    expect(await health).toMatchObject({ vip: { address: '127.0.0.1', port: 80 }, backend: '127.0.0.1', from: 'unknown', to: 'down', reason: 'tcp connect: ECONNREFUSED' });
+    expect(await stats).toMatchObject({ vips: [expect.objectContaining({ address: '127.0.0.1', packets: 0 })] });
+    const text = (await get('/metrics')).body;
+    expect(text).toMatch(/^xlb_backend_healthy\{vip="tcp\/127\.0\.0\.1:80",backend="127\.0\.0\.1"\} 0$/m);
+    ws.terminate();
+  });
 });
 
 describe('bad input gets the right 4xx, names the field, and changes nothing', () => {

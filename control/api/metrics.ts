@@ -13,28 +13,23 @@ export function createRegistry(controller: Controller): Registry {
   let snapshot: { stats: ReturnType<Controller['stats']>; vips: ReturnType<Controller['vips']> } | null = null;
   const current = () => (snapshot ??= { stats: controller.stats(), vips: controller.vips() });
 
-  const counter = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string>, value: number) => void) => void) =>
-    new Counter({
+  type Fill = (set: (labels: Record<string, string>, value: number) => void) => void;
+  // Counters mirror kernel counters, so collect() sets their value rather than adding.
+  const metric = (kind: 'counter' | 'gauge', name: string, help: string, labelNames: string[], fill: Fill) => {
+    const config = {
       name,
       help,
       labelNames,
       registers: [registry],
-      collect() {
+      collect(this: Counter | Gauge) {
         this.reset();
-        fill((labels, value) => this.inc(labels, value));
+        fill((labels, value) => (this instanceof Gauge ? this.set(labels, value) : this.inc(labels, value)));
       },
-    });
-  const gauge = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string>, value: number) => void) => void) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.reset();
-        fill((labels, value) => this.set(labels, value));
-      },
-    });
+    };
+    return kind === 'counter' ? new Counter(config) : new Gauge(config);
+  };
+  const counter = (name: string, help: string, labelNames: string[], fill: Fill) => metric('counter', name, help, labelNames, fill);
+  const gauge = (name: string, help: string, labelNames: string[], fill: Fill) => metric('gauge', name, help, labelNames, fill);
 
   counter('xlb_packets_total', 'Packets the balancer saw, by outcome', ['reason'], (set) => {
     for (const [reason, t] of Object.entries(current().stats.outcomes)) set({ reason }, t.packets);
