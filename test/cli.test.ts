@@ -109,6 +109,22 @@ describe('serve option errors name the flag and start nothing', () => {
     expect(existsSync('/tmp/xlb-never-state.json')).toBe(false);
   });
 
+  test('a state file that does not validate stops the daemon, naming the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xlb-state-'));
+    try {
+      const state = join(dir, 'state.json');
+      writeFileSync(state, JSON.stringify({ version: 1, vips: [{ protocol: 'tcp', address: '198.19.0.1', port: 80, id: 0, forwarding: 'nat', backends: [] }] }));
+      const res = await xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
+      expect(res.code).not.toBe(0);
+      expect(res.stderr).toMatch(/state file .*state\.json: vips\.0\.forwarding: Invalid option/);
+      expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
+      writeFileSync(state, '{"version": 1, "vips": [');
+      expect((await xlb('serve', '--iface', 'lo', '--state', state, '--api', `unix:${join(dir, 'api.sock')}`)).stderr).toMatch(/is not JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a YAML config file is read, with flags taking precedence', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xlb-yaml-'));
     try {
