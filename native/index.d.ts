@@ -28,8 +28,8 @@ export class BpfMap {
   readonly info: MapInfo;
   /** The value, or null when the key is absent. Map-in-map lookups return the inner map's id. */
   lookup(key: Buffer): Buffer | null;
-  /** value: bytes, or for a map-in-map the inner map itself. flags: BPF_ANY/NOEXIST/EXIST. */
-  update(key: Buffer, value: Buffer | BpfMap, flags?: number): void;
+  /** value: bytes; the inner map itself for a map-in-map; the program for a prog array. flags: BPF_ANY/NOEXIST/EXIST. */
+  update(key: Buffer, value: Buffer | BpfMap | BpfProgram, flags?: number): void;
   /** false when the key was absent. */
   delete(key: Buffer): boolean;
   /** The key after `key` (the first for null), or null at the end. */

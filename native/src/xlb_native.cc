@@ -68,6 +68,10 @@ class FdHolder {
 
 // ---------------------------------------------------------------- BpfMap
 
+// Set by BpfProgram::Init; lets map updates take a program (prog-array values).
+Napi::FunctionReference* g_program_constructor = nullptr;
+int ProgramFd(const Napi::Object& object);
+
 class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
  public:
   static Napi::FunctionReference constructor;
@@ -178,12 +182,14 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
   Napi::Value Update(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!CheckOpen(env) || !CheckBuffer(env, info[0], info_.key_size, "key")) return env.Undefined();
+    // A map (map-in-map) or a program (prog array) is stored by its descriptor.
     bool inner = info[1].IsObject() && info[1].As<Napi::Object>().InstanceOf(constructor.Value());
-    int inner_fd = -1;
+    bool program = info[1].IsObject() && g_program_constructor && info[1].As<Napi::Object>().InstanceOf(g_program_constructor->Value());
+    int value_fd = -1;
     const void* value;
-    if (inner) {
-      inner_fd = Unwrap(info[1].As<Napi::Object>())->fd();
-      value = &inner_fd;
+    if (inner || program) {
+      value_fd = inner ? Unwrap(info[1].As<Napi::Object>())->fd() : ProgramFd(info[1].As<Napi::Object>());
+      value = &value_fd;
     } else {
       if (!CheckBuffer(env, info[1], ValueBytes(), "value")) return env.Undefined();
       value = info[1].As<Napi::Buffer<uint8_t>>().Data();
@@ -309,6 +315,7 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram>, public FdHolder {
                                      });
     constructor = Napi::Persistent(cls);
     constructor.SuppressDestruct();
+    g_program_constructor = &constructor;
     return cls;
   }
 
@@ -406,6 +413,8 @@ class BpfProgram : public Napi::ObjectWrap<BpfProgram>, public FdHolder {
   }
 };
 Napi::FunctionReference BpfProgram::constructor;
+
+int ProgramFd(const Napi::Object& object) { return BpfProgram::Unwrap(object)->fd(); }
 
 // ---------------------------------------------------------------- BpfObject
 

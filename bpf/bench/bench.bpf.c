@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Benchmark programs (npm run bench); never attached in production.
+ *
+ * bench_harness: BPF_PROG_TEST_RUN with repeat > 1 runs one buffer again and again,
+ * so a program that rewrites or encapsulates would see its own output next time.
+ * The harness restores the packet every iteration (undoing any head growth, then
+ * rewriting the bytes from bench_packet_v1), optionally makes it a different flow,
+ * and tail-calls the program under test in bench_target_v1[0].
+ *
+ * bench_reflect: the least a forwarding XDP program can do (swap MACs, XDP_TX);
+ * the harness tail-calling it is "the limit" the balancer is compared with.
+ *
+ * bench_generate: transmits its frame unchanged (XDP_TX) when run with
+ * BPF_F_TEST_XDP_LIVE_FRAMES: the traffic generator for the forwarding-rate bench.
+ *
+ * bench_count: counts and drops what comes back to the generator's interface.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+
+#define BENCH_MAX_PACKET 256
+
+struct bench_packet {
+	__u32 len;          /* bytes of the template; multiple of 8 */
+	__u32 flow_offset;  /* 0, or where to write a per-iteration flow number (4 bytes) */
+	__u32 flows;        /* distinct flow numbers to cycle through (0: never repeat) */
+	__u32 pad;
+	__u8 bytes[BENCH_MAX_PACKET];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bench_packet);
+} bench_packet_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_counter_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} bench_target_v1 SEC(".maps");
+
+SEC("xdp")
+int bench_harness(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	struct bench_packet *packet = bpf_map_lookup_elem(&bench_packet_v1, &zero);
+	__u64 *iteration = bpf_map_lookup_elem(&bench_counter_v1, &zero);
+	void *data, *data_end;
+	int grown;
+
+	if (!packet || !iteration)
+		return XDP_ABORTED;
+	/* The previous run may have pushed an outer header at the head. */
+	grown = (int)bpf_xdp_get_buff_len(ctx) - (int)packet->len;
+	if (grown > 0 && bpf_xdp_adjust_head(ctx, grown))
+		return XDP_ABORTED;
+
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	/* Constant trip count for the verifier; stop at the template's length. */
+	for (__u32 i = 0; i < BENCH_MAX_PACKET / 8; i++) {
+		__u64 *word = data + i * 8;
+
+		if (i * 8 >= packet->len || (void *)(word + 1) > data_end)
+			break;
+		*word = *(__u64 *)&packet->bytes[i * 8];
+	}
+	if (packet->flow_offset) {
+		/* Masked so the verifier sees a bounded offset before the range check. */
+		__u32 offset = packet->flow_offset & (BENCH_MAX_PACKET - 1);
+		__u32 n = (*iteration)++;
+		__u8 *flow = data + offset;
+
+		if ((void *)(flow + 4) > data_end)
+			return XDP_ABORTED;
+		n = packet->flows ? n % packet->flows : n;
+		/* Network order, so consecutive flow numbers change the last bytes first. */
+		flow[0] ^= n >> 24;
+		flow[1] ^= n >> 16;
+		flow[2] ^= n >> 8;
+		flow[3] ^= n;
+	}
+	bpf_tail_call(ctx, &bench_target_v1, 0);
+	return XDP_ABORTED;
+}
+
+SEC("xdp")
+int bench_reflect(struct xdp_md *ctx)
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	__u8 tmp[ETH_ALEN];
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return XDP_DROP;
+	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+	return XDP_TX;
+}
+
+SEC("xdp")
+int bench_generate(struct xdp_md *ctx)
+{
+	return XDP_TX;
+}
+
+SEC("xdp")
+int bench_count(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u64 *count = bpf_map_lookup_elem(&bench_counter_v1, &zero);
+
+	if (count)
+		(*count)++;
+	return XDP_DROP;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
