@@ -97,7 +97,8 @@ const trafficView = (now: { packets: number; bytes: number }, before: { packets:
 export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
   private state: StateFile;
   private readonly reconciler: Reconciler;
-  private plans: VipPlan[] = [];
+  /** VIP id -> its current plan, in state order. */
+  private plans = new Map<number, VipPlan>();
   private timers: NodeJS.Timeout[] = [];
   private lastSample: { at: number; counters: Map<string, { packets: number; bytes: number }> } | null = null;
   readonly startedAt = Date.now();
@@ -132,17 +133,18 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
   // ---- reads ---------------------------------------------------------------
 
   vips(): VipView[] {
-    return this.plans.map((plan) => this.view(plan));
+    return [...this.plans.values()].map((plan) => this.view(plan));
   }
 
   vip(key: VipKey): VipView {
-    const plan = this.plans.find((p) => p.vip.protocol === key.protocol && p.vip.address === key.address && p.vip.port === key.port);
+    const stored = findVip(this.state, key);
+    const plan = stored && this.plans.get(stored.id);
     if (!plan) throw notFound(`VIP ${vipKeyText(key)}`);
     return this.view(plan);
   }
 
   status() {
-    const backends = this.plans.flatMap((p) => p.backends);
+    const backends = [...this.plans.values()].flatMap((p) => p.backends);
     return {
       version: this.options.info.version,
       interface: this.options.info.iface,
@@ -151,7 +153,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
       attached: this.attached,
       ready: this.attached && this.applied,
       counts: {
-        vips: this.plans.length,
+        vips: this.plans.size,
         backends: backends.length,
         backendsInRing: backends.filter((b) => b.inRing).length,
         backendsHealthy: backends.filter((b) => b.health === 'up').length,
@@ -166,7 +168,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
     const previous = this.lastSample;
     const seconds = previous ? (now - previous.at) / 1000 : 0;
     const counters = new Map<string, { packets: number; bytes: number }>();
-    const vips = this.plans.map(({ vip }) => {
+    const vips = [...this.plans.values()].map(({ vip }) => {
       const v = dp.vipStats(vip.id);
       const vipKey = `vip:${vip.id}`;
       counters.set(vipKey, v);
@@ -193,38 +195,42 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
 
   putVip(key: VipKey, spec: VipSpec): { created: boolean; vip: VipView } {
     const { state, created } = putVip(this.state, key, spec, this.options.limits);
-    this.change(state, { type: 'config', action: 'vip.put', vip: key, at: new Date().toISOString() });
+    this.change(state, key, { type: 'config', action: 'vip.put', vip: key, at: new Date().toISOString() });
     return { created, vip: this.vip(key) };
   }
 
   deleteVip(key: VipKey): void {
-    this.change(deleteVip(this.state, key), { type: 'config', action: 'vip.delete', vip: key, at: new Date().toISOString() });
+    this.change(deleteVip(this.state, key), key, { type: 'config', action: 'vip.delete', vip: key, at: new Date().toISOString() });
   }
 
   putBackend(key: VipKey, address: string, spec: BackendSpec): { created: boolean; vip: VipView } {
     const { state, created } = putBackend(this.state, key, address, spec, this.options.limits);
-    this.change(state, { type: 'config', action: 'backend.put', vip: key, backend: address, at: new Date().toISOString() });
+    this.change(state, key, { type: 'config', action: 'backend.put', vip: key, backend: address, at: new Date().toISOString() });
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
   }
 
   deleteBackend(key: VipKey, address: string): void {
-    this.change(deleteBackend(this.state, key, address), { type: 'config', action: 'backend.delete', vip: key, backend: address, at: new Date().toISOString() });
+    this.change(deleteBackend(this.state, key, address), key, { type: 'config', action: 'backend.delete', vip: key, backend: address, at: new Date().toISOString() });
   }
 
-  /** Applies a new desired state to the data plane, then saves it; on any failure both go back. */
-  private change(next: StateFile, event: XlbEvent): void {
+  /**
+   * Applies a new desired state, in which only the VIP at `key` changed, to the data
+   * plane, then saves it; on any failure both go back.
+   */
+  private change(next: StateFile, key: VipKey, event: XlbEvent): void {
     const previous = this.state;
+    const scope = new Set([findVip(previous, key)?.id, findVip(next, key)?.id].filter((id) => id !== undefined));
     this.state = next;
     this.options.health.sync(this.checkTargets());
     try {
-      this.reconcile();
+      this.reconcile(scope);
       writeStateFile(this.options.statePath, next);
     } catch (error) {
       this.state = previous;
       this.options.health.sync(this.checkTargets());
       try {
-        this.reconcile();
+        this.reconcile(scope);
       } catch {
         // the data plane is gone; /readyz reports it
       }
@@ -234,14 +240,19 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
     this.emit('event', event);
   }
 
-  private reconcile(): void {
+  /** Re-plans and applies the VIPs in `scope` (all when omitted). */
+  private reconcile(scope?: ReadonlySet<number>): void {
     const { health, neighbours } = this.options;
     const observations = {
       health: (vip: StoredVip, backend: StoredBackend) => health.status(healthKey(vip, backend))?.health ?? 'unknown',
       mac: (address: string) => neighbours.mac(address),
     };
-    const plans = this.state.vips.map((vip) => planVip(vip, observations));
-    this.reconciler.apply(plans);
+    const plans = new Map<number, VipPlan>();
+    for (const vip of this.state.vips) {
+      const current = this.plans.get(vip.id);
+      plans.set(vip.id, !scope || scope.has(vip.id) || !current ? planVip(vip, observations) : current);
+    }
+    this.reconciler.apply(plans.values(), scope);
     this.plans = plans;
   }
 
@@ -265,7 +276,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
     const vip = this.state.vips.find((v) => v.id === vipId);
     const backend = vip?.backends.find((b) => b.id === backendId);
     if (!vip || !backend) return;
-    this.reconcileQuietly();
+    this.reconcileQuietly(new Set([vip.id]));
     this.emit('event', {
       type: 'health',
       vip: { protocol: vip.protocol, address: vip.address, port: vip.port },
@@ -279,16 +290,19 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
 
   private async refreshNeighbours(): Promise<void> {
     try {
-      if (await this.options.neighbours.refresh(this.backendAddresses())) this.reconcileQuietly();
+      const changed = await this.options.neighbours.refresh(this.backendAddresses());
+      if (changed.size === 0) return;
+      const scope = new Set(this.state.vips.filter((v) => v.backends.some((b) => changed.has(b.address))).map((v) => v.id));
+      this.reconcileQuietly(scope);
     } catch {
       // iproute2 failed this time; the next refresh tries again
     }
   }
 
   /** Reconciles after an observation changed; a failure shows in /readyz, not as a crash. */
-  private reconcileQuietly(): void {
+  private reconcileQuietly(scope: ReadonlySet<number>): void {
     try {
-      this.reconcile();
+      this.reconcile(scope);
       this.applied = true;
     } catch {
       this.applied = false;

@@ -38,9 +38,9 @@ export class NeighbourTable {
   /**
    * Re-reads the table; sends a datagram to the discard port of each wanted address
    * that has no usable entry, so the kernel resolves it for the next refresh.
-   * Returns true when a wanted address's MAC changed.
+   * Returns the wanted addresses whose MAC changed.
    */
-  async refresh(wanted: string[]): Promise<boolean> {
+  async refresh(wanted: string[]): Promise<Set<string>> {
     const entries = await ipJson<NeighEntry[]>(['neigh', 'show', 'dev', this.iface]);
     const next = new Map<string, Buffer>();
     for (const e of entries) {
@@ -51,7 +51,7 @@ export class NeighbourTable {
         // not an address or MAC we use
       }
     }
-    const changed = wanted.some((a) => !sameMac(this.macs.get(a), next.get(a)));
+    const changed = new Set(wanted.filter((a) => !sameMac(this.macs.get(a), next.get(a))));
     this.macs = next;
     const missing = wanted.filter((a) => !next.has(a));
     await Promise.all(missing.map(probeNeighbour));

@@ -2,7 +2,9 @@
  * Writes VIP plans into the data plane, touching only what changed since the last
  * write: backend records first (a ring never names a missing record), then rings
  * (built by Maglev, swapped atomically), then VIP records; removals in the reverse
- * order. The first apply also clears whatever pinned maps hold beyond the plan.
+ * order. Work is per VIP, so a change costs what its VIP costs, not the whole
+ * configuration. The first apply also clears whatever pinned maps hold beyond the
+ * plan.
  */
 import { formatAddress, parseAddress } from '../dataplane/address.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
@@ -14,60 +16,77 @@ interface WrittenVip {
   keyText: string | null;
   record: string;
   ring: string;
+  /** backend id -> what its record holds */
+  backends: Map<number, string>;
 }
 
 export class Reconciler {
   private readonly vips = new Map<number, WrittenVip>();
-  private readonly backends = new Map<number, string>();
+  /** Backend records found in pinned maps and not yet claimed by a plan. */
+  private readonly adoptedBackends = new Set<number>();
   private adopted = false;
 
   constructor(private readonly dp: Dataplane) {}
 
-  apply(plans: VipPlan[]): void {
+  /**
+   * Makes the data plane hold `plans`. With `scope`, only those VIP ids are looked at
+   * (their plan in `plans`, or their removal when absent); without, everything is.
+   */
+  apply(plans: Iterable<VipPlan>, scope?: ReadonlySet<number>): void {
     if (!this.adopted) this.adopt();
-
-    const wantedBackends = new Map<number, string>();
+    const wanted = new Set<number>();
     for (const plan of plans) {
-      for (const b of plan.backends) {
-        wantedBackends.set(b.id, JSON.stringify([plan.vip.id, b.address, b.mac.toString('hex'), b.flags]));
-      }
+      if (scope && !scope.has(plan.vip.id)) continue;
+      wanted.add(plan.vip.id);
+      this.applyVip(plan);
     }
-    for (const plan of plans) {
-      for (const b of plan.backends) {
-        const record = wantedBackends.get(b.id)!;
-        if (this.backends.get(b.id) === record) continue;
-        this.dp.setBackend(b.id, { family: b.family, address: parseAddress(b.address).bytes, mac: b.mac, vipId: plan.vip.id, flags: b.flags });
-        this.backends.set(b.id, record);
-      }
+    for (const id of scope ?? [...this.vips.keys()]) {
+      if (!wanted.has(id) && this.vips.has(id)) this.removeVip(id);
+    }
+    if (!scope) {
+      for (const id of this.adoptedBackends) this.clearBackend(id);
+      this.adoptedBackends.clear();
+    }
+  }
+
+  private applyVip(plan: VipPlan): void {
+    const id = plan.vip.id;
+    const keyText = JSON.stringify([plan.vip.protocol, plan.vip.address, plan.vip.port]);
+    let written = this.vips.get(id);
+    if (written && written.keyText !== keyText) {
+      this.removeVip(id);
+      written = undefined;
+    }
+    const backends = written?.backends ?? new Map<number, string>();
+
+    const planned = new Set<number>();
+    for (const b of plan.backends) {
+      planned.add(b.id);
+      this.adoptedBackends.delete(b.id);
+      const record = JSON.stringify([b.address, b.mac.toString('hex'), b.flags]);
+      if (backends.get(b.id) === record) continue;
+      this.dp.setBackend(b.id, { family: b.family, address: parseAddress(b.address).bytes, mac: b.mac, vipId: id, flags: b.flags });
+      backends.set(b.id, record);
     }
 
-    const wantedVips = new Set<number>();
-    for (const plan of plans) {
-      wantedVips.add(plan.vip.id);
-      const written = this.vips.get(plan.vip.id);
-      const keyText = JSON.stringify([plan.vip.protocol, plan.vip.address, plan.vip.port]);
-      if (written && written.keyText !== keyText) this.removeVip(plan.vip.id);
-      const ring = JSON.stringify(plan.ringMembers.map((b) => [b.id, b.address, b.weight]));
-      const current = this.vips.get(plan.vip.id);
-      if (current?.ring !== ring) {
-        if (plan.ringMembers.length) this.dp.setRing(plan.vip.id, this.buildRing(plan));
-        else this.dp.removeRing(plan.vip.id);
-      }
-      const record = JSON.stringify([plan.flags, plan.forwarding]);
-      if (current?.record !== record || current.keyText !== keyText) {
-        if (!current) this.dp.resetVipStats(plan.vip.id); // a new VIP on a reused id starts from zero
-        this.dp.setVip(this.vipKey(plan.vip), { id: plan.vip.id, flags: plan.flags, forwarding: plan.forwarding });
-      }
-      this.vips.set(plan.vip.id, { keyText, record, ring });
+    const ring = JSON.stringify(plan.ringMembers.map((b) => [b.id, b.address, b.weight]));
+    if (written?.ring !== ring) {
+      if (plan.ringMembers.length) this.dp.setRing(id, this.buildRing(plan));
+      else this.dp.removeRing(id);
+    }
+    const record = JSON.stringify([plan.flags, plan.forwarding]);
+    if (written?.record !== record) {
+      if (!written) this.dp.resetVipStats(id); // a new VIP on a reused id starts from zero
+      this.dp.setVip(this.vipKey(plan.vip), { id, flags: plan.flags, forwarding: plan.forwarding });
     }
 
-    for (const id of [...this.vips.keys()]) if (!wantedVips.has(id)) this.removeVip(id);
-    for (const id of [...this.backends.keys()]) {
-      if (wantedBackends.has(id)) continue;
-      this.dp.removeBackend(id);
-      this.dp.resetBackendStats(id);
-      this.backends.delete(id);
+    // Records of backends the VIP no longer has go after the ring stopped naming them.
+    for (const backendId of [...backends.keys()]) {
+      if (planned.has(backendId)) continue;
+      this.clearBackend(backendId);
+      backends.delete(backendId);
     }
+    this.vips.set(id, { keyText, record, ring, backends });
   }
 
   private vipKey(vip: { protocol: string; address: string; port: number }) {
@@ -81,29 +100,37 @@ export class Reconciler {
     return Uint32Array.from(order, (i) => members[i].id);
   }
 
+  private clearBackend(id: number): void {
+    this.dp.removeBackend(id);
+    this.dp.resetBackendStats(id);
+  }
+
   private removeVip(id: number): void {
     const written = this.vips.get(id);
     if (written?.keyText) {
       const [protocol, address, port] = JSON.parse(written.keyText);
-      this.dp.removeVip(this.vipKey({ protocol, address, port }));
+      const key = this.vipKey({ protocol, address, port });
+      // The key may since have been given to another id (adoption): leave that one.
+      if (this.dp.getVip(key)?.id === id) this.dp.removeVip(key);
     }
     this.dp.removeRing(id);
+    for (const backendId of written?.backends.keys() ?? []) this.clearBackend(backendId);
     this.vips.delete(id);
   }
 
   /**
-   * Records what pinned maps already hold, so the first apply rewrites what the plan
-   * keeps (identical content: flows and rings carry on) and removes the rest. Nothing
-   * is cleared first: a restart never stops forwarding.
+   * Records what pinned maps already hold, so the first full apply rewrites what the
+   * plan keeps (identical content: flows and rings carry on) and removes the rest.
+   * Nothing is cleared first: a restart never stops forwarding.
    */
   private adopt(): void {
-    for (const id of this.dp.ringIds()) this.vips.set(id, { keyText: null, record: 'adopted', ring: 'adopted' });
+    for (const id of this.dp.ringIds()) this.vips.set(id, { keyText: null, record: 'adopted', ring: 'adopted', backends: new Map() });
     for (const { key, vip } of this.dp.listVips()) {
       const protocol = key.proto === 6 ? 'tcp' : 'udp';
       const address = formatAddress(key.family, key.address);
-      this.vips.set(vip.id, { keyText: JSON.stringify([protocol, address, key.port]), record: 'adopted', ring: 'adopted' });
+      this.vips.set(vip.id, { keyText: JSON.stringify([protocol, address, key.port]), record: 'adopted', ring: 'adopted', backends: new Map() });
     }
-    for (const id of this.dp.usedBackendIds()) this.backends.set(id, 'adopted');
+    for (const id of this.dp.usedBackendIds()) this.adoptedBackends.add(id);
     this.adopted = true;
   }
 }

@@ -1,0 +1,78 @@
+/** The reconciler against a real data plane: diffed writes, scoped applies, adopting pinned state. */
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { parseAddress } from '../control/dataplane/address.js';
+import { Dataplane } from '../control/dataplane/dataplane.js';
+import { planVip } from '../control/reconciler/plan.js';
+import { Reconciler } from '../control/reconciler/reconciler.js';
+import type { StoredVip } from '../control/state/schema.js';
+
+const seen = { health: () => 'up' as const, mac: () => null };
+const vip = (id: number, address: string, backendIds: number[]): StoredVip => ({
+  protocol: 'tcp',
+  address,
+  port: 80,
+  id,
+  forwarding: 'ipip',
+  affinity: 'flow',
+  conntrack: true,
+  panicThreshold: 0.5,
+  healthCheck: { type: 'none' },
+  backends: backendIds.map((b) => ({ address: `198.18.1.${b}`, id: b, weight: 1, state: 'active' as const })),
+});
+const plans = (...vips: StoredVip[]) => vips.map((v) => planVip(v, seen));
+const key = (address: string) => ({ family: 4 as const, address: parseAddress(address).bytes, port: 80, proto: 6 });
+
+let dp: Dataplane;
+let writes: string[];
+beforeEach(() => {
+  dp = Dataplane.open({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
+  writes = [];
+  for (const method of ['setVip', 'removeVip', 'setBackend', 'removeBackend', 'setRing', 'removeRing'] as const) {
+    const original = dp[method].bind(dp) as (...args: unknown[]) => unknown;
+    (dp as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      writes.push(method);
+      return original(...args);
+    };
+  }
+});
+afterEach(() => dp.close());
+
+describe('reconciler', () => {
+  test('writes only what changed', () => {
+    const r = new Reconciler(dp);
+    r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
+    expect(writes.sort()).toEqual(['setBackend', 'setBackend', 'setRing', 'setVip']);
+    writes = [];
+    r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
+    expect(writes).toEqual([]);
+    r.apply(plans(vip(0, '198.19.0.1', [1, 2, 3])));
+    expect(writes.sort()).toEqual(['setBackend', 'setRing']);
+    writes = [];
+    r.apply(plans(vip(0, '198.19.0.1', [1, 3])));
+    expect(writes).toEqual(['setRing', 'removeBackend']); // the ring stops naming 2 before its record goes
+  });
+
+  test('a scoped apply touches only its VIPs, and removes a scoped VIP missing from the plans', () => {
+    const r = new Reconciler(dp);
+    r.apply(plans(vip(0, '198.19.0.1', [1]), vip(1, '198.19.0.2', [2])));
+    writes = [];
+    r.apply(plans(vip(0, '198.19.0.1', [1, 3]), vip(1, '198.19.0.2', [2, 4])), new Set([0]));
+    expect(dp.getRing(1)).toEqual(new Uint32Array(13).fill(2));
+    expect(new Set(dp.getRing(0))).toEqual(new Set([1, 3]));
+    r.apply(plans(vip(1, '198.19.0.2', [2])), new Set([0]));
+    expect(dp.getVip(key('198.19.0.1'))).toBeNull();
+    expect(dp.getRing(0)).toBeNull();
+    expect(dp.usedBackendIds()).toEqual([2]);
+  });
+
+  test('adopting pinned maps keeps what the plan keeps and clears leftovers', () => {
+    new Reconciler(dp).apply(plans(vip(0, '198.19.0.1', [1, 2]), vip(1, '198.19.0.2', [3])));
+    // A new daemon: VIP .1 moved to id 5, .2 is gone, backend 2 is gone.
+    const r = new Reconciler(dp);
+    r.apply(plans(vip(5, '198.19.0.1', [1])));
+    expect(dp.getVip(key('198.19.0.1'))?.id).toBe(5);
+    expect(dp.getVip(key('198.19.0.2'))).toBeNull();
+    expect(dp.ringIds()).toEqual([5]);
+    expect(dp.usedBackendIds()).toEqual([1]);
+  });
+});
