@@ -1,5 +1,5 @@
 /**
- * An in-process daemon for API tests: a real (unattached) data plane, a real
+ * An in-process daemon for API tests and the control-plane bench: a real (unattached) data plane, a real
  * controller and health monitor, the fastify app for inject(), and a state file in
  * a temporary directory.
  */
@@ -23,11 +23,13 @@ export interface TestDaemon {
   close(): Promise<void>;
 }
 
-export async function startTestDaemon(options: { token?: string; maxVips?: number; maxBackends?: number; dir?: string } = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  options: { token?: string; maxVips?: number; maxBackends?: number; ringSize?: number; dir?: string } = {},
+): Promise<TestDaemon> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'xlb-api-'));
   const statePath = join(dir, 'state.json');
   const limits = { maxVips: options.maxVips ?? 16, maxBackends: options.maxBackends ?? 64 };
-  const dp = Dataplane.open({ ringSize: 251, maxFlows: 1024, ...limits });
+  const dp = Dataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: 1024, ...limits });
   dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
   const controller = new Controller(
     { dp, statePath, limits, health: new HealthMonitor(), neighbours: new NeighbourTable('lo'), info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },

@@ -1,0 +1,145 @@
+/**
+ * Control-plane speed, in process against a real (unattached) data plane: REST change
+ * to ring live, health failure to ring updated, and applying 1000 VIPs x 100 backends.
+ */
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { vipPath } from '../control/cli/client.js';
+import type { StateFile } from '../control/state/schema.js';
+import { writeStateFile } from '../control/state/store.js';
+import { startTestDaemon } from '../test/lib/daemon.js';
+import type { Result } from './run.js';
+
+const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))];
+const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
+
+async function restToRing(): Promise<Result[]> {
+  const d = await startTestDaemon({ ringSize: 65537 });
+  try {
+    const vip = vipPath('tcp', '198.19.0.1', 80);
+    await d.app.inject({ method: 'PUT', url: vip, payload: { forwarding: 'ipip' } });
+    for (let i = 0; i < 10; i++) await d.app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80, `198.18.1.${i}`) });
+    const id = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.id;
+    const latencies: number[] = [];
+    let stale = 0;
+    for (let i = 0; i < 200; i++) {
+      const weight = 1 + (i % 2);
+      const start = process.hrtime.bigint();
+      const res = await d.app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80, '198.18.1.0'), payload: { weight } });
+      latencies.push(ms(start));
+      // The ring must already be the new one when the API answers.
+      const ring = d.dp.getRing(id)!;
+      const share = ring.filter((b) => b === d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0].id).length / ring.length;
+      if (res.statusCode !== 200 || Math.abs(share - weight / (9 + weight)) > 0.01) stale++;
+    }
+    return [
+      { name: 'REST change -> ring live, p50 (10 backends, M=65537)', value: percentile(latencies, 50), unit: 'ms', target: '<= 5 ms', met: percentile(latencies, 50) <= 5 },
+      { name: 'REST change -> ring live, p99', value: percentile(latencies, 99), unit: 'ms', target: '<= 5 ms', met: percentile(latencies, 99) <= 5 },
+      { name: 'answers whose ring was not yet live', value: stale, unit: 'of 200', target: '0', met: stale === 0 },
+    ];
+  } finally {
+    await d.close();
+  }
+}
+
+async function healthToRing(): Promise<Result[]> {
+  const d = await startTestDaemon({ ringSize: 65537 });
+  const servers = new Set<net.Server>();
+  const up = async (host: string, port = 0) => {
+    const server = net.createServer((socket) => socket.destroy());
+    server.listen(port, host);
+    await once(server, 'listening');
+    servers.add(server);
+    return server;
+  };
+  const down = (server: net.Server) => {
+    servers.delete(server);
+    return new Promise((resolve) => server.close(resolve));
+  };
+  try {
+    const port = ((await up('127.0.0.1')).address() as net.AddressInfo).port;
+    const intervalMs = 100;
+    const key = { protocol: 'tcp' as const, address: '198.19.0.1', port: 80 };
+    await d.app.inject({ method: 'PUT', url: vipPath('tcp', key.address, 80), payload: { forwarding: 'ipip', healthCheck: { type: 'tcp', port, intervalMs, timeoutMs: 100, rise: 1, fall: 1 } } });
+    for (const b of ['127.0.0.1', '127.0.0.2']) await d.app.inject({ method: 'PUT', url: vipPath('tcp', key.address, 80, b) });
+    const inRing = (address: string) => {
+      const vip = d.controller.storedVip(key)!;
+      return new Set(d.dp.getRing(vip.id) ?? []).has(vip.backends.find((b) => b.address === address)!.id);
+    };
+    // Health transitions and the 1 s stats tick both arrive as controller events.
+    const until = async (done: () => boolean) => {
+      while (!done()) await once(d.controller, 'event');
+    };
+    const times: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const server = await up('127.0.0.2', port);
+      await until(() => inRing('127.0.0.2'));
+      const start = process.hrtime.bigint();
+      await down(server);
+      await until(() => !inRing('127.0.0.2'));
+      times.push(ms(start));
+    }
+    return [
+      { name: `health failure -> ring updated, p50 (interval ${intervalMs} ms, fall 1)`, value: percentile(times, 50), unit: 'ms' },
+      { name: 'health failure -> ring updated, p99', value: percentile(times, 99), unit: 'ms' },
+    ];
+  } finally {
+    for (const s of servers) s.close();
+    await d.close();
+  }
+}
+
+async function bigConfig(): Promise<Result[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-bench-state-'));
+  const VIPS = 1000;
+  const BACKENDS = 100;
+  try {
+    const state: StateFile = {
+      version: 1,
+      vips: Array.from({ length: VIPS }, (_, v) => ({
+        protocol: 'tcp' as const,
+        address: `198.19.${v >> 8}.${v & 255}`,
+        port: 80,
+        id: v,
+        forwarding: 'ipip' as const,
+        affinity: 'flow' as const,
+        conntrack: true,
+        panicThreshold: 0.5,
+        healthCheck: { type: 'none' as const },
+        backends: Array.from({ length: BACKENDS }, (_, b) => ({ address: `198.18.${b}.${v & 255}`, id: v * BACKENDS + b, weight: 1, state: 'active' as const })),
+      })),
+    };
+    writeStateFile(join(dir, 'state.json'), state);
+    const rssBefore = process.memoryUsage().rss;
+    const start = process.hrtime.bigint();
+    const d = await startTestDaemon({ dir, ringSize: 65537, maxVips: 1024, maxBackends: VIPS * BACKENDS });
+    const applyMs = ms(start);
+    const rss = process.memoryUsage().rss;
+    try {
+      const latencies: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const t = process.hrtime.bigint();
+        await d.app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.7', 80, '198.18.3.7'), payload: { weight: 1 + (i % 2) } });
+        latencies.push(ms(t));
+      }
+      return [
+        { name: `apply ${VIPS} VIPs x ${BACKENDS} backends at start (M=65537)`, value: applyMs / 1000, unit: 's' },
+        { name: 'daemon RSS with that configuration', value: rss / 2 ** 20, unit: 'MiB' },
+        { name: 'RSS growth while applying it', value: (rss - rssBefore) / 2 ** 20, unit: 'MiB' },
+        { name: 'REST change with it loaded, p50', value: percentile(latencies, 50), unit: 'ms' },
+        { name: 'REST change with it loaded, p99', value: percentile(latencies, 99), unit: 'ms' },
+      ];
+    } finally {
+      await d.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function measureControlPlane(): Promise<Result[]> {
+  return [...(await restToRing()), ...(await healthToRing()), ...(await bigConfig())];
+}

@@ -1,0 +1,220 @@
+/**
+ * `npm run bench`: what operators pick a load balancer for, measured side by side in
+ * one run and reported as ratios (docs/benchmarks.md has the method). Prints tables
+ * and writes bench/results.json. Speed targets live here, never in tests.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BpfObject, type BpfProgram } from '@xlb/native';
+import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
+import { Dataplane } from '../control/dataplane/dataplane.js';
+import { buildMaglevTable } from '../control/maglev/maglev.js';
+import { packagePath } from '../control/paths.js';
+import { table } from '../control/cli/format.js';
+import { measureControlPlane } from './control-plane.js';
+import { measureForwarding } from './forwarding.js';
+import { frame, type FrameSpec } from './frames.js';
+
+const BENCH_OBJECT = packagePath('bpf/build/bench.bpf.o');
+const REPEAT = 200_000;
+const SAMPLES = 5;
+
+export interface Result {
+  name: string;
+  value: number;
+  unit: string;
+  /** The same thing for the yardstick, when there is one. */
+  limit?: number;
+  ratio?: number;
+  target?: string;
+  met?: boolean;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+/** The restoring harness of bpf/bench/bench.bpf.c with one program under test. */
+export class Harness {
+  private readonly object = new BpfObject(BENCH_OBJECT);
+  readonly harness = this.object.program('bench_harness');
+  readonly reflect = this.object.program('bench_reflect');
+  private readonly targets = this.object.map('bench_target_v1');
+  private readonly packet = this.object.map('bench_packet_v1');
+
+  /** Mean ns per packet (median of SAMPLES runs of `repeat`), harness included. */
+  measure(program: BpfProgram, data: Buffer, o: { flowOffset?: number; flows?: number; repeat?: number } = {}): number {
+    const value = Buffer.alloc(this.packet.info.valueSize);
+    value.writeUInt32LE(data.length, 0);
+    value.writeUInt32LE(o.flowOffset ?? 0, 4);
+    value.writeUInt32LE(o.flows ?? 0, 8);
+    data.copy(value, 16);
+    this.packet.update(Buffer.alloc(4), value);
+    this.targets.update(Buffer.alloc(4), program);
+    const repeat = o.repeat ?? REPEAT;
+    this.harness.testRun({ data, repeat: Math.min(repeat, 50_000) }); // warm caches and tables
+    return median(Array.from({ length: SAMPLES }, () => this.harness.testRun({ data, repeat }).duration));
+  }
+
+  close(): void {
+    for (const x of [this.harness, this.reflect, this.targets, this.packet]) x.close();
+    this.object.close();
+  }
+}
+
+const MAC_LB = '02:00:00:00:00:02';
+const backendMac = (n: number) => parseMac(`02:00:00:00:01:${(n % 256).toString(16).padStart(2, '0')}`);
+
+/** A balancer with VIPs for the packet-cost cases, `backends` per VIP. */
+function balancer(o: { maxFlows?: number; vips?: number; backends?: number } = {}): Dataplane {
+  const backends = o.backends ?? 3;
+  const extraVips = (o.vips ?? 4) - 4;
+  const dp = Dataplane.open({ maxFlows: o.maxFlows ?? 65536, maxVips: Math.max(8, extraVips + 8), maxBackends: Math.max(64, (extraVips + 4) * backends + 8) });
+  dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: parseAddress('198.18.0.2').bytes, sourceV6: parseAddress('2001:db8::2').bytes, sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+  let nextBackend = 0;
+  const addVip = (id: number, address: string, port: number, proto: number, forwarding: number, family: 4 | 6) => {
+    dp.setVip({ family, address: parseAddress(address).bytes, port, proto }, { id, flags: 0, forwarding });
+    const members: { key: string; weight: number }[] = [];
+    const ids: number[] = [];
+    for (let i = 0; i < backends; i++) {
+      const backendAddress = family === 4 ? `198.18.${1 + (i >> 8)}.${i & 255}` : `2001:db8:1::${(i + 1).toString(16)}`;
+      const backendId = nextBackend++;
+      dp.setBackend(backendId, { family, address: parseAddress(backendAddress).bytes, mac: backendMac(i), vipId: id });
+      members.push({ key: backendAddress, weight: 1 });
+      ids.push(backendId);
+    }
+    dp.setRing(id, Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]));
+  };
+  addVip(0, '198.19.0.1', 80, IPPROTO_TCP, FORWARD_DSR, 4);
+  addVip(1, '198.19.0.1', 53, IPPROTO_UDP, FORWARD_DSR, 4);
+  addVip(2, '2001:db8:f::1', 80, IPPROTO_TCP, FORWARD_DSR, 6);
+  addVip(3, '198.19.0.2', 80, IPPROTO_TCP, FORWARD_IPIP, 4);
+  for (let i = 0; i < extraVips; i++) addVip(4 + i, `198.19.${1 + (i >> 8)}.${i & 255}`, 443, IPPROTO_TCP, FORWARD_DSR, 4);
+  return dp;
+}
+
+const V4_TCP: FrameSpec = { family: 4, proto: 'tcp', src: '198.18.0.10', dst: '198.19.0.1', dport: 80 };
+/** Offset of the IPv4 source address in an Ethernet frame: the harness varies it for new flows. */
+const V4_SOURCE_OFFSET = 14 + 12;
+
+function packetCost(h: Harness): Result[] {
+  const dp = balancer({ maxFlows: 1 << 21 });
+  try {
+    const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
+    const cases: [string, FrameSpec, { flowOffset?: number; flows?: number }, number | null][] = [
+      ['v4 TCP new flow (dsr)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET }, 2],
+      ['v4 TCP connection-table hit (dsr)', V4_TCP, {}, 1.5],
+      ['v6 TCP hit (dsr)', { family: 6, proto: 'tcp', src: '2001:db8::10', dst: '2001:db8:f::1', dport: 80 }, {}, 1.5],
+      ['v4 UDP hit (dsr)', { ...V4_TCP, proto: 'udp', dport: 53 }, {}, 1.5],
+      ['v4 TCP hit (ipip)', { ...V4_TCP, dst: '198.19.0.2' }, {}, 1.5],
+      ['non-VIP pass', { ...V4_TCP, dst: '198.18.0.99' }, {}, null],
+      ['v4 TCP over 1M distinct flows (hits)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET, flows: 1_000_000 }, 1.5],
+    ];
+    return [
+      { name: 'limit: harness + MAC-swap XDP_TX', value: limit, unit: 'ns/packet' },
+      ...cases.map(([name, spec, o, target]): Result => {
+        if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
+        const value = h.measure(dp.program, frame(spec, MAC_LB), o);
+        const ratio = value / limit;
+        return { name, value, unit: 'ns/packet', limit, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
+      }),
+    ];
+  } finally {
+    dp.close();
+  }
+}
+
+function scaling(h: Harness): Result[] {
+  const results: Result[] = [];
+  const hit = (dp: Dataplane) => h.measure(dp.program, frame(V4_TCP, MAC_LB));
+  const fresh = (dp: Dataplane) => h.measure(dp.program, frame(V4_TCP, MAC_LB), { flowOffset: V4_SOURCE_OFFSET });
+  for (const vips of [4, 10, 100, 1000]) {
+    const dp = balancer({ vips, backends: 3 });
+    results.push({ name: `${vips} VIPs: hit`, value: hit(dp), unit: 'ns/packet' });
+    dp.close();
+  }
+  for (const backends of [2, 40, 400, 4000]) {
+    const dp = balancer({ backends, vips: 4 });
+    results.push({ name: `${backends} backends/VIP: new flow`, value: fresh(dp), unit: 'ns/packet' });
+    dp.close();
+  }
+  const size = 1 << 20;
+  for (const fill of [0, 0.5, 0.9]) {
+    const dp = balancer({ maxFlows: size });
+    if (fill) h.measure(dp.program, frame(V4_TCP, MAC_LB), { flowOffset: V4_SOURCE_OFFSET, flows: Math.floor(size * fill), repeat: Math.floor(size * fill) });
+    results.push({ name: `connection table ${fill * 100}% full: hit`, value: hit(dp), unit: 'ns/packet' });
+    dp.close();
+  }
+  return results;
+}
+
+function maglev(): Result[] {
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-bench-'));
+  try {
+    const binary = join(dir, 'maglev');
+    execFileSync('gcc', ['-O2', '-o', binary, packagePath('bench/maglev.c')]);
+    const results: Result[] = [];
+    for (const m of [65537, 655373]) {
+      for (const n of [10, 100, 1000]) {
+        const repeats = m > 100_000 ? 3 : 10;
+        const c = Number(execFileSync(binary, [String(n), String(m), String(repeats)], { encoding: 'utf8' }).split(' ')[0]);
+        const backends = Array.from({ length: n }, (_, i) => ({ key: `198.18.${i >> 8}.${i & 255}`, weight: 1 }));
+        buildMaglevTable(backends, m); // warm up the JIT
+        const samples = Array.from({ length: repeats }, () => {
+          const start = process.hrtime.bigint();
+          buildMaglevTable(backends, m);
+          return Number(process.hrtime.bigint() - start) / 1e6;
+        });
+        const ts = median(samples);
+        results.push({ name: `N=${n} M=${m}`, value: ts, unit: 'ms', limit: c, ratio: ts / c, target: '<= 1.5x C', met: ts / c <= 1.5 });
+      }
+    }
+    return results;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function show(title: string, results: Result[]): void {
+  process.stdout.write(`\n${title}\n`);
+  const fmt = (n: number | undefined, digits = 1) => (n === undefined ? '' : n.toFixed(digits));
+  process.stdout.write(
+    table(
+      ['CASE', 'VALUE', 'UNIT', 'LIMIT', 'RATIO', 'TARGET', 'MET'],
+      results.map((r) => [r.name, fmt(r.value, 2), r.unit, fmt(r.limit, 2), fmt(r.ratio, 2), r.target ?? '', r.met === undefined ? '' : r.met ? 'yes' : 'NO']),
+    ) + '\n',
+  );
+}
+
+async function main(): Promise<void> {
+  const sections: Record<string, Result[]> = {};
+  const h = new Harness();
+  try {
+    sections.packetCost = packetCost(h);
+    show('1. Per-packet cost (BPF_PROG_TEST_RUN, restoring harness, tail call)', sections.packetCost);
+    sections.scaling = scaling(h);
+    show('3. Scaling (should stay flat)', sections.scaling);
+  } finally {
+    h.close();
+  }
+  sections.forwarding = await measureForwarding();
+  show('2. Forwarding rate through veth (live-frames generator -> XDP on the peer -> back)', sections.forwarding);
+  sections.maglev = maglev();
+  show('4. Maglev table build: TypeScript vs the same algorithm in C (gcc -O2)', sections.maglev);
+  sections.controlPlane = await measureControlPlane();
+  show('5. Control plane', sections.controlPlane);
+
+  const results = {
+    date: new Date().toISOString(),
+    machine: { kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+    sections,
+  };
+  writeFileSync(packagePath('bench/results.json'), JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(`\nwrote bench/results.json\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});
