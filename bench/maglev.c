@@ -1,6 +1,7 @@
 /*
  * The Maglev population of control/maglev/maglev.ts (equal weights: FNV-1a + murmur3
- * finaliser for offset and skip, round-robin turns), in plain C, as the yardstick
+ * finaliser for offset and skip, round-robin turns, permutations walked by adding skip),
+ * in plain C, as the yardstick
  * for the TypeScript build. Usage: maglev N M REPEATS -> mean milliseconds per build.
  */
 #include <stdint.h>
@@ -25,26 +26,27 @@ static uint32_t key_hash(const char *key, uint32_t seed)
 	return h;
 }
 
-static void build(char **keys, uint32_t n, uint32_t m, uint32_t *table, uint32_t *offset, uint32_t *skip,
-		  uint32_t *next, uint8_t *filled)
+static void build(char **keys, uint32_t n, uint32_t m, uint32_t *table, uint32_t *position, uint32_t *skip,
+		  uint8_t *filled)
 {
 	for (uint32_t r = 0; r < n; r++) {
-		offset[r] = key_hash(keys[r], 0) % m;
+		position[r] = key_hash(keys[r], 0) % m;
 		skip[r] = key_hash(keys[r], 0x9e3779b9u) % (m - 1) + 1;
-		next[r] = 0;
 	}
 	memset(filled, 0, m);
 	for (uint32_t claimed = 0;;) {
 		for (uint32_t r = 0; r < n; r++) {
-			uint32_t slot = (uint32_t)(((uint64_t)offset[r] + (uint64_t)next[r] * skip[r]) % m);
+			uint32_t slot = position[r], step = skip[r];
 
 			while (filled[slot]) {
-				next[r]++;
-				slot = (uint32_t)(((uint64_t)offset[r] + (uint64_t)next[r] * skip[r]) % m);
+				slot += step;
+				if (slot >= m)
+					slot -= m;
 			}
 			filled[slot] = 1;
 			table[slot] = r;
-			next[r]++;
+			slot += step;
+			position[r] = slot >= m ? slot - m : slot;
 			if (++claimed == m)
 				return;
 		}
@@ -59,7 +61,7 @@ int main(int argc, char **argv)
 	}
 	uint32_t n = atoi(argv[1]), m = atoi(argv[2]), repeats = atoi(argv[3]);
 	char **keys = calloc(n, sizeof(*keys));
-	uint32_t *table = calloc(m, 4), *offset = calloc(n, 4), *skip = calloc(n, 4), *next = calloc(n, 4);
+	uint32_t *table = calloc(m, 4), *position = calloc(n, 4), *skip = calloc(n, 4);
 	uint8_t *filled = calloc(m, 1);
 	struct timespec a, b;
 	uint64_t checksum = 0;
@@ -70,7 +72,7 @@ int main(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	for (uint32_t i = 0; i < repeats; i++) {
-		build(keys, n, m, table, offset, skip, next, filled);
+		build(keys, n, m, table, position, skip, filled);
 		checksum += table[i % m];
 	}
 	clock_gettime(CLOCK_MONOTONIC, &b);

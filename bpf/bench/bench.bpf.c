@@ -12,9 +12,11 @@
  * the harness tail-calling it is "the limit" the balancer is compared with.
  *
  * bench_generate: transmits its frame unchanged (XDP_TX) when run with
- * BPF_F_TEST_XDP_LIVE_FRAMES: the traffic generator for the forwarding-rate bench.
+ * BPF_F_TEST_XDP_LIVE_FRAMES: it injects the frames of the forwarding-rate bench.
  *
- * bench_count: counts and drops what comes back to the generator's interface.
+ * bench_bounce: on the generator's interface, counts every frame that comes back and
+ * reflects it again, so the injected frames circulate between the two ends and the
+ * count per second is the forwarding rate of the slower end.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -96,8 +98,7 @@ int bench_harness(struct xdp_md *ctx)
 	return XDP_ABORTED;
 }
 
-SEC("xdp")
-int bench_reflect(struct xdp_md *ctx)
+static __always_inline int reflect(struct xdp_md *ctx)
 {
 	struct ethhdr *eth = (void *)(long)ctx->data;
 	__u8 tmp[ETH_ALEN];
@@ -111,20 +112,26 @@ int bench_reflect(struct xdp_md *ctx)
 }
 
 SEC("xdp")
+int bench_reflect(struct xdp_md *ctx)
+{
+	return reflect(ctx);
+}
+
+SEC("xdp")
 int bench_generate(struct xdp_md *ctx)
 {
 	return XDP_TX;
 }
 
 SEC("xdp")
-int bench_count(struct xdp_md *ctx)
+int bench_bounce(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	__u64 *count = bpf_map_lookup_elem(&bench_counter_v1, &zero);
 
 	if (count)
 		(*count)++;
-	return XDP_DROP;
+	return reflect(ctx);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -25,18 +25,47 @@ export function isPrime(n: number): boolean {
 }
 
 /** FNV-1a over the UTF-8 key with a seed, then murmur3's finaliser to spread it. */
+const ASCII = /^[\x00-\x7f]*$/;
+
 function keyHash(key: string, seed: number): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
-  for (const byte of Buffer.from(key, 'utf8')) {
+  const mix = (byte: number) => {
     h ^= byte;
     h = Math.imul(h, 0x01000193) >>> 0;
-  }
+  };
+  // Keys are addresses: ASCII, whose UTF-16 units are their UTF-8 bytes.
+  if (ASCII.test(key)) for (let i = 0; i < key.length; i++) mix(key.charCodeAt(i));
+  else for (const byte of Buffer.from(key, 'utf8')) mix(byte);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b) >>> 0;
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35) >>> 0;
   h ^= h >>> 16;
   return h >>> 0;
+}
+
+/**
+ * The paper's round-robin population with claim() written out, as a small function of
+ * typed arrays only: this loop is the hot path and V8 optimises it best alone.
+ */
+function roundRobin(table: Uint32Array, filled: Uint8Array, position: Int32Array, skip: Int32Array): void {
+  const size = table.length;
+  const n = position.length;
+  for (let claimed = 0; ; ) {
+    for (let r = 0; r < n; r++) {
+      let slot = position[r];
+      const step = skip[r];
+      while (filled[slot] !== 0) {
+        slot += step;
+        if (slot >= size) slot -= size;
+      }
+      filled[slot] = 1;
+      table[slot] = r;
+      slot += step;
+      position[r] = slot >= size ? slot - size : slot;
+      if (++claimed === size) return;
+    }
+  }
 }
 
 /**
@@ -57,36 +86,41 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
 
   const order = backends.map((_, i) => i).sort((a, b) => (backends[a].key < backends[b].key ? -1 : 1));
   const n = order.length;
-  const offset = new Uint32Array(n);
-  const skip = new Uint32Array(n);
-  const next = new Uint32Array(n); // how far along its permutation each backend is
+  // Backend r's permutation is offset, offset + skip, offset + 2 skip, ... (mod size);
+  // `position` is where it stands on it, stepped by one addition instead of
+  // recomputing offset + j * skip (mod size) each time.
+  const position = new Int32Array(n);
+  const skip = new Int32Array(n);
   for (let r = 0; r < n; r++) {
     const key = backends[order[r]].key;
-    offset[r] = keyHash(key, 0) % size;
+    position[r] = keyHash(key, 0) % size;
     skip[r] = (keyHash(key, 0x9e3779b9) % (size - 1)) + 1;
   }
   const filled = new Uint8Array(size);
 
-  // Claims the next free slot on backend r's permutation.
+  // Claims the next free slot on backend r's permutation for it (by rank; ranks become
+  // indices into `backends` at the end).
   const claim = (r: number) => {
-    let slot = (offset[r] + next[r] * skip[r]) % size;
-    while (filled[slot]) {
-      next[r]++;
-      slot = (offset[r] + next[r] * skip[r]) % size;
+    let slot = position[r];
+    const step = skip[r];
+    while (filled[slot] !== 0) {
+      slot += step;
+      if (slot >= size) slot -= size;
     }
     filled[slot] = 1;
-    table[slot] = order[r];
-    next[r]++;
+    table[slot] = r;
+    slot += step;
+    position[r] = slot >= size ? slot - size : slot;
+  };
+  const toIndices = () => {
+    for (let i = 0; i < size; i++) table[i] = order[table[i]];
+    return table;
   };
 
   const weights = order.map((i) => backends[i].weight);
   if (weights.every((w) => w === weights[0])) {
-    for (let claimed = 0; ; ) {
-      for (let r = 0; r < n; r++) {
-        claim(r);
-        if (++claimed === size) return table;
-      }
-    }
+    roundRobin(table, filled, position, skip);
+    return toIndices();
   }
 
   // Stride scheduling: backend r's pass advances by 1/weight per turn; the lowest
@@ -114,5 +148,5 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
     pass[r] += 1 / weights[r];
     siftDown(0);
   }
-  return table;
+  return toIndices();
 }
