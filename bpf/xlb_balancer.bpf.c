@@ -31,10 +31,11 @@
 
 /* Per-VIP Maglev lookup table: slot -> backend id. BPF_F_INNER_MAP lets user space
  * pick the ring size at run time (libbpf 1.1 cannot resize an inner-map template);
- * slot = hash % xlb_config.ring_size and the lookup is bounds-checked anyway. */
+ * slot = hash % xlb_config.ring_size and the lookup is bounds-checked anyway.
+ * BPF_F_MMAPABLE lets user space fill a new ring with one memory copy. */
 struct xlb_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, XLB_DEFAULT_RING_SIZE);
 	__type(key, __u32);
 	__type(value, __u32);

@@ -36,6 +36,8 @@ export class BpfMap {
   nextKey(key: Buffer | null): Buffer | null;
   /** `count` keys and values packed back to back, in one syscall. */
   updateBatch(keys: Buffer, values: Buffer, count: number, flags?: number): void;
+  /** Copies bytes to a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes) through mmap. */
+  writeMapped(bytes: Buffer): void;
   close(): void;
   static create(type: number, keySize: number, valueSize: number, maxEntries: number, name: string, flags?: number): BpfMap;
   static fromId(id: number): BpfMap;

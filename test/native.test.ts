@@ -14,6 +14,7 @@ const ARRAY = 2;
 const HASH = 1;
 const PERCPU_ARRAY = 6;
 const BPF_F_INNER_MAP = 0x1000;
+const BPF_F_MMAPABLE = 0x400;
 const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
 const PASS_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'lab_pass');
 
@@ -101,6 +102,20 @@ describe('maps', () => {
     }
   });
 
+  test('an mmapable array is written with one copy, values in 8-byte slots', () => {
+    const map = BpfMap.create(ARRAY, 4, 4, 3, 'mapped', BPF_F_MMAPABLE);
+    const plain = BpfMap.create(ARRAY, 4, 4, 3, 'plain');
+    try {
+      map.writeMapped(Buffer.from(new Uint32Array([7, 0, 8, 0, 9, 0]).buffer));
+      expect([0, 1, 2].map((i) => map.lookup(u32(i))!.readUInt32LE(0))).toEqual([7, 8, 9]);
+      expect(() => map.writeMapped(Buffer.alloc(25))).toThrow(/at most 24 bytes/);
+      expect(() => plain.writeMapped(Buffer.alloc(4))).toThrow(/BPF_F_MMAPABLE/);
+    } finally {
+      map.close();
+      plain.close();
+    }
+  });
+
   test('per-CPU lookups return one 8-byte slot per possible CPU', () => {
     const map = BpfMap.create(PERCPU_ARRAY, 4, 4, 1, 'percpu');
     try {
@@ -114,8 +129,8 @@ describe('maps', () => {
   test('map-in-map: an inner map is stored by descriptor and read back by id', () => {
     const object = new BpfObject(BALANCER_OBJECT, { maxEntries: { [MAPS.rings]: 2 } });
     const rings = object.map(MAPS.rings);
-    // Any ring size fits: the template carries BPF_F_INNER_MAP, which rings must carry too.
-    const ring = BpfMap.create(ARRAY, 4, 4, 11, 'ring', BPF_F_INNER_MAP);
+    // Any ring size fits: the template carries BPF_F_INNER_MAP (and BPF_F_MMAPABLE), which rings must carry too.
+    const ring = BpfMap.create(ARRAY, 4, 4, 11, 'ring', BPF_F_INNER_MAP | BPF_F_MMAPABLE);
     const plain = BpfMap.create(ARRAY, 4, 4, 11, 'plain');
     try {
       ring.update(u32(5), u32(55));

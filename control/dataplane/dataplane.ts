@@ -30,8 +30,8 @@ export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
 export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
 
 const BPF_MAP_TYPE_ARRAY = 2;
-/** Rings carry the flag of the object's inner-map template (see xlb_ring in the C). */
-const BPF_F_INNER_MAP = 0x1000;
+/** Rings carry the flags of the object's inner-map template (see xlb_ring in the C). */
+const RING_FLAGS = 0x1000 /* BPF_F_INNER_MAP */ | 0x400; /* BPF_F_MMAPABLE */
 
 export interface DataplaneOptions {
   objectPath?: string;
@@ -254,17 +254,18 @@ export class Dataplane {
 
   /**
    * Installs a VIP's ring of backend ids (length ringSize): a new inner map is filled
-   * in one batch and swapped in with one update, so packets see the old ring or the
-   * new one, never a mix.
+   * with one memory copy and swapped in with one update, so packets see the old ring
+   * or the new one, never a mix.
    */
   setRing(vipId: number, backendIds: Uint32Array): void {
     this.checkVipId(vipId);
     if (backendIds.length !== this.ringSize) throw new RangeError(`ring has ${backendIds.length} slots, expected ${this.ringSize}`);
-    const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4, this.ringSize, 'xlb_ring', BPF_F_INNER_MAP);
+    const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4, this.ringSize, 'xlb_ring', RING_FLAGS);
     try {
-      const keys = Buffer.alloc(this.ringSize * 4);
-      for (let i = 0; i < this.ringSize; i++) keys.writeUInt32LE(i, i * 4);
-      ring.updateBatch(keys, Buffer.from(backendIds.buffer, backendIds.byteOffset, backendIds.byteLength), this.ringSize);
+      // An mmap'ed array holds each 4-byte value in an 8-byte slot.
+      const slots = new Uint32Array(this.ringSize * 2);
+      for (let i = 0; i < this.ringSize; i++) slots[i * 2] = backendIds[i];
+      ring.writeMapped(Buffer.from(slots.buffer));
       this.map('rings').update(u32(vipId), ring);
     } finally {
       ring.close();

@@ -69,6 +69,47 @@ function roundRobin(table: Uint32Array, filled: Uint8Array, position: Int32Array
 }
 
 /**
+ * Weighted turns by stride scheduling: backend r's pass advances by stride[r] =
+ * 1/weight per turn; the lowest pass goes next, ties to the lower rank. A binary heap
+ * of ranks keeps it O(M log N).
+ */
+function strideScheduling(table: Uint32Array, filled: Uint8Array, position: Int32Array, skip: Int32Array, stride: Float64Array): void {
+  const size = table.length;
+  const n = position.length;
+  const pass = Float64Array.from(stride, (s) => s / 2);
+  const heap = Int32Array.from({ length: n }, (_, r) => r);
+  const less = (a: number, b: number) => pass[a] < pass[b] || (pass[a] === pass[b] && a < b);
+  const siftDown = (i: number) => {
+    const top = heap[i];
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const c = l + 1 < n && less(heap[l + 1], heap[l]) ? l + 1 : l;
+      if (!less(heap[c], top)) break;
+      heap[i] = heap[c];
+      i = c;
+    }
+    heap[i] = top;
+  };
+  for (let i = (n >> 1) - 1; i >= 0; i--) siftDown(i);
+  for (let claimed = 0; claimed < size; claimed++) {
+    const r = heap[0];
+    let slot = position[r];
+    const step = skip[r];
+    while (filled[slot] !== 0) {
+      slot += step;
+      if (slot >= size) slot -= size;
+    }
+    filled[slot] = 1;
+    table[slot] = r;
+    slot += step;
+    position[r] = slot >= size ? slot - size : slot;
+    pass[r] += stride[r];
+    siftDown(0);
+  }
+}
+
+/**
  * Builds the table: entry i is the index (into `backends`) of the backend that
  * owns slot i. Every slot is filled when at least one backend is given.
  */
@@ -98,20 +139,6 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
   }
   const filled = new Uint8Array(size);
 
-  // Claims the next free slot on backend r's permutation for it (by rank; ranks become
-  // indices into `backends` at the end).
-  const claim = (r: number) => {
-    let slot = position[r];
-    const step = skip[r];
-    while (filled[slot] !== 0) {
-      slot += step;
-      if (slot >= size) slot -= size;
-    }
-    filled[slot] = 1;
-    table[slot] = r;
-    slot += step;
-    position[r] = slot >= size ? slot - size : slot;
-  };
   const toIndices = () => {
     for (let i = 0; i < size; i++) table[i] = order[table[i]];
     return table;
@@ -123,30 +150,6 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
     return toIndices();
   }
 
-  // Stride scheduling: backend r's pass advances by 1/weight per turn; the lowest
-  // pass goes next, ties to the lower rank. A binary heap keeps it O(M log N).
-  const pass = new Float64Array(n);
-  const heap = Array.from({ length: n }, (_, r) => r);
-  const less = (a: number, b: number) => pass[a] < pass[b] || (pass[a] === pass[b] && a < b);
-  const siftDown = (i: number) => {
-    for (;;) {
-      const l = 2 * i + 1;
-      const rgt = l + 1;
-      let m = i;
-      if (l < n && less(heap[l], heap[m])) m = l;
-      if (rgt < n && less(heap[rgt], heap[m])) m = rgt;
-      if (m === i) return;
-      [heap[i], heap[m]] = [heap[m], heap[i]];
-      i = m;
-    }
-  };
-  for (let r = 0; r < n; r++) pass[r] = 1 / weights[r] / 2;
-  for (let i = Math.floor(n / 2) - 1; i >= 0; i--) siftDown(i);
-  for (let claimed = 0; claimed < size; claimed++) {
-    const r = heap[0];
-    claim(r);
-    pass[r] += 1 / weights[r];
-    siftDown(0);
-  }
+  strideScheduling(table, filled, position, skip, Float64Array.from(weights, (w) => 1 / w));
   return toIndices();
 }

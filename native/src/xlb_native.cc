@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -87,6 +88,7 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
             InstanceMethod<&BpfMap::Delete>("delete"),
             InstanceMethod<&BpfMap::NextKey>("nextKey"),
             InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
+            InstanceMethod<&BpfMap::WriteMapped>("writeMapped"),
             InstanceMethod<&BpfMap::Close>("close"),
             StaticMethod<&BpfMap::Create>("create"),
             StaticMethod<&BpfMap::FromId>("fromId"),
@@ -245,6 +247,32 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
     if (bpf_map_update_batch(fd_, info[0].As<Napi::Buffer<uint8_t>>().Data(),
                              info[1].As<Napi::Buffer<uint8_t>>().Data(), &count, &opts))
       ThrowErrno(env, "bpf_map_update_batch(" + std::string(info_.name) + ")", errno);
+    return env.Undefined();
+  }
+
+  // writeMapped(bytes): copies bytes to the start of a BPF_F_MMAPABLE array's
+  // memory (values back to back, each padded to 8 bytes) through mmap: one copy
+  // instead of a syscall per element.
+  Napi::Value WriteMapped(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    if (info_.type != BPF_MAP_TYPE_ARRAY || !(info_.map_flags & BPF_F_MMAPABLE)) {
+      ThrowType(env, "writeMapped needs an array map created with BPF_F_MMAPABLE");
+      return env.Undefined();
+    }
+    size_t size = static_cast<size_t>((info_.value_size + 7) / 8 * 8) * info_.max_entries;
+    if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() > size) {
+      ThrowType(env, "writeMapped takes a Buffer of at most " + std::to_string(size) + " bytes");
+      return env.Undefined();
+    }
+    auto bytes = info[0].As<Napi::Buffer<uint8_t>>();
+    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (memory == MAP_FAILED) {
+      ThrowErrno(env, "mmap(" + std::string(info_.name) + ")", errno);
+      return env.Undefined();
+    }
+    memcpy(memory, bytes.Data(), bytes.Length());
+    munmap(memory, size);
     return env.Undefined();
   }
 
