@@ -75,8 +75,11 @@ struct {
 	__type(value, struct xlb_backend);
 } xlb_backends_v1 SEC(".maps");
 
+/* BPF_F_NO_COMMON_LRU: each CPU evicts from its own LRU list, so new flows on one
+ * CPU never wait on another's lock (lookups still see every CPU's entries). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, XLB_DEFAULT_FLOWS);
 	__type(key, struct xlb_flow_key);
 	__type(value, struct xlb_flow);

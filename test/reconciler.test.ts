@@ -27,7 +27,7 @@ let writes: string[];
 beforeEach(() => {
   dp = Dataplane.open({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
   writes = [];
-  for (const method of ['setVip', 'removeVip', 'setBackend', 'removeBackend', 'setRing', 'removeRing'] as const) {
+  for (const method of ['setVip', 'removeVip', 'setBackend', 'removeBackend', 'setRings', 'removeRing'] as const) {
     const original = dp[method].bind(dp) as (...args: unknown[]) => unknown;
     (dp as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       writes.push(method);
@@ -41,15 +41,22 @@ describe('reconciler', () => {
   test('writes only what changed', () => {
     const r = new Reconciler(dp);
     r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
-    expect(writes.sort()).toEqual(['setBackend', 'setBackend', 'setRing', 'setVip']);
+    expect(writes.sort()).toEqual(['setBackend', 'setBackend', 'setRings', 'setVip']);
     writes = [];
     r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
     expect(writes).toEqual([]);
     r.apply(plans(vip(0, '198.19.0.1', [1, 2, 3])));
-    expect(writes.sort()).toEqual(['setBackend', 'setRing']);
+    expect(writes.sort()).toEqual(['setBackend', 'setRings']);
     writes = [];
     r.apply(plans(vip(0, '198.19.0.1', [1, 3])));
-    expect(writes).toEqual(['setRing', 'removeBackend']); // the ring stops naming 2 before its record goes
+    expect(writes).toEqual(['setRings', 'removeBackend']); // the ring stops naming 2 before its record goes
+  });
+
+  test('one batch swaps in the rings of every VIP an apply changes', () => {
+    const r = new Reconciler(dp);
+    r.apply(plans(vip(0, '198.19.0.1', [1]), vip(1, '198.19.0.2', [2]), vip(2, '198.19.0.3', [3])));
+    expect(writes.filter((w) => w === 'setRings')).toHaveLength(1);
+    expect(dp.ringIds()).toEqual([0, 1, 2]);
   });
 
   test('a scoped apply touches only its VIPs, and removes a scoped VIP missing from the plans', () => {

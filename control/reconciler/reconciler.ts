@@ -34,22 +34,35 @@ export class Reconciler {
    */
   apply(plans: Iterable<VipPlan>, scope?: ReadonlySet<number>): void {
     if (!this.adopted) this.adopt();
-    const wanted = new Set<number>();
-    for (const plan of plans) {
-      if (scope && !scope.has(plan.vip.id)) continue;
-      wanted.add(plan.vip.id);
-      this.applyVip(plan);
-    }
+    const selected = [...plans].filter((plan) => !scope || scope.has(plan.vip.id));
+    const wanted = new Set(selected.map((plan) => plan.vip.id));
     for (const id of scope ?? [...this.vips.keys()]) {
       if (!wanted.has(id) && this.vips.has(id)) this.removeVip(id);
     }
+
+    // 1. Backend records, so no ring names a missing one.
+    const states = selected.map((plan) => this.writeBackends(plan));
+    // 2. Rings, all swapped in by one batch.
+    const rings = new Map<number, Uint32Array>();
+    for (const [i, plan] of selected.entries()) {
+      const ring = JSON.stringify(plan.ringMembers.map((b) => [b.id, b.address, b.weight]));
+      if (states[i].ring === ring) continue;
+      if (plan.ringMembers.length) rings.set(plan.vip.id, this.buildRing(plan));
+      else this.dp.removeRing(plan.vip.id);
+      states[i].ring = ring;
+    }
+    if (rings.size) this.dp.setRings(rings);
+    // 3. VIP records, then records of backends that left (the rings no longer name them).
+    for (const [i, plan] of selected.entries()) this.writeVip(plan, states[i]);
+
     if (!scope) {
       for (const id of this.adoptedBackends) this.clearBackend(id);
       this.adoptedBackends.clear();
     }
   }
 
-  private applyVip(plan: VipPlan): void {
+  /** Writes a VIP's changed backend records; returns its written state (ring and record not yet updated). */
+  private writeBackends(plan: VipPlan): WrittenVip & { planned: Set<number> } {
     const id = plan.vip.id;
     const keyText = JSON.stringify([plan.vip.protocol, plan.vip.address, plan.vip.port]);
     let written = this.vips.get(id);
@@ -57,36 +70,32 @@ export class Reconciler {
       this.removeVip(id);
       written = undefined;
     }
-    const backends = written?.backends ?? new Map<number, string>();
-
+    const state = written ? { ...written, keyText } : { keyText, record: '', ring: '', backends: new Map<number, string>() };
     const planned = new Set<number>();
     for (const b of plan.backends) {
       planned.add(b.id);
       this.adoptedBackends.delete(b.id);
       const record = JSON.stringify([b.address, b.mac.toString('hex'), b.flags]);
-      if (backends.get(b.id) === record) continue;
+      if (state.backends.get(b.id) === record) continue;
       this.dp.setBackend(b.id, { family: b.family, address: parseAddress(b.address).bytes, mac: b.mac, vipId: id, flags: b.flags });
-      backends.set(b.id, record);
+      state.backends.set(b.id, record);
     }
+    return { ...state, planned, record: written?.record ?? '' };
+  }
 
-    const ring = JSON.stringify(plan.ringMembers.map((b) => [b.id, b.address, b.weight]));
-    if (written?.ring !== ring) {
-      if (plan.ringMembers.length) this.dp.setRing(id, this.buildRing(plan));
-      else this.dp.removeRing(id);
-    }
+  private writeVip(plan: VipPlan, state: WrittenVip & { planned: Set<number> }): void {
+    const id = plan.vip.id;
     const record = JSON.stringify([plan.flags, plan.forwarding]);
-    if (written?.record !== record) {
-      if (!written) this.dp.resetVipStats(id); // a new VIP on a reused id starts from zero
+    if (state.record !== record) {
+      if (!this.vips.has(id)) this.dp.resetVipStats(id); // a new VIP on a reused id starts from zero
       this.dp.setVip(this.vipKey(plan.vip), { id, flags: plan.flags, forwarding: plan.forwarding });
     }
-
-    // Records of backends the VIP no longer has go after the ring stopped naming them.
-    for (const backendId of [...backends.keys()]) {
-      if (planned.has(backendId)) continue;
+    for (const backendId of [...state.backends.keys()]) {
+      if (state.planned.has(backendId)) continue;
       this.clearBackend(backendId);
-      backends.delete(backendId);
+      state.backends.delete(backendId);
     }
-    this.vips.set(id, { keyText, record, ring, backends });
+    this.vips.set(id, { keyText: state.keyText, record, ring: state.ring, backends: state.backends });
   }
 
   private vipKey(vip: { protocol: string; address: string; port: number }) {

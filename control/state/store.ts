@@ -38,7 +38,8 @@ export function writeStateFile(path: string, state: StateFile): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    writeSync(fd, JSON.stringify(state, null, 2) + '\n');
+    // Compact: the file is rewritten on every change and can hold 100k backends.
+    writeSync(fd, JSON.stringify(state) + '\n');
     fsyncSync(fd);
   } finally {
     closeSync(fd);
