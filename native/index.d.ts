@@ -38,6 +38,8 @@ export class BpfMap {
   updateBatch(keys: Buffer, values: Buffer, count: number, flags?: number): void;
   /** Copies bytes to a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes) through mmap. */
   writeMapped(bytes: Buffer): void;
+  /** A copy of a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes). */
+  readMapped(): Buffer;
   close(): void;
   static create(type: number, keySize: number, valueSize: number, maxEntries: number, name: string, flags?: number): BpfMap;
   static fromId(id: number): BpfMap;

@@ -108,8 +108,11 @@ describe('maps', () => {
     try {
       map.writeMapped(Buffer.from(new Uint32Array([7, 0, 8, 0, 9, 0]).buffer));
       expect([0, 1, 2].map((i) => map.lookup(u32(i))!.readUInt32LE(0))).toEqual([7, 8, 9]);
+      map.update(u32(1), u32(80));
+      expect(map.readMapped()).toEqual(Buffer.from(new Uint32Array([7, 0, 80, 0, 9, 0]).buffer));
       expect(() => map.writeMapped(Buffer.alloc(25))).toThrow(/at most 24 bytes/);
       expect(() => plain.writeMapped(Buffer.alloc(4))).toThrow(/BPF_F_MMAPABLE/);
+      expect(() => plain.readMapped()).toThrow(/BPF_F_MMAPABLE/);
     } finally {
       map.close();
       plain.close();

@@ -295,8 +295,10 @@ export class Dataplane {
     if (!id) return null;
     const ring = BpfMap.fromId(id.readUInt32LE(0));
     try {
+      const memory = ring.readMapped();
+      const words = new Uint32Array(memory.buffer, memory.byteOffset, memory.length / 4);
       const slots = new Uint32Array(this.ringSize);
-      for (let i = 0; i < this.ringSize; i++) slots[i] = ring.lookup(u32(i))!.readUInt32LE(0);
+      for (let i = 0; i < this.ringSize; i++) slots[i] = words[i * 2]; // 8-byte slots
       return slots;
     } finally {
       ring.close();

@@ -89,6 +89,7 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
             InstanceMethod<&BpfMap::NextKey>("nextKey"),
             InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
             InstanceMethod<&BpfMap::WriteMapped>("writeMapped"),
+            InstanceMethod<&BpfMap::ReadMapped>("readMapped"),
             InstanceMethod<&BpfMap::Close>("close"),
             StaticMethod<&BpfMap::Create>("create"),
             StaticMethod<&BpfMap::FromId>("fromId"),
@@ -250,30 +251,53 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
     return env.Undefined();
   }
 
-  // writeMapped(bytes): copies bytes to the start of a BPF_F_MMAPABLE array's
-  // memory (values back to back, each padded to 8 bytes) through mmap: one copy
-  // instead of a syscall per element.
+  // Size of a BPF_F_MMAPABLE array's memory (values back to back, each padded to
+  // 8 bytes), or 0 after throwing when the map is not one.
+  size_t MappedSize(Napi::Env env, const char* op) {
+    if (!CheckOpen(env)) return 0;
+    if (info_.type != BPF_MAP_TYPE_ARRAY || !(info_.map_flags & BPF_F_MMAPABLE)) {
+      ThrowType(env, std::string(op) + " needs an array map created with BPF_F_MMAPABLE");
+      return 0;
+    }
+    return static_cast<size_t>((info_.value_size + 7) / 8 * 8) * info_.max_entries;
+  }
+
+  // Runs fn on the array's memory, mapped for the call: one copy instead of a
+  // syscall per element.
+  template <typename Fn>
+  bool WithMapping(Napi::Env env, size_t size, int prot, Fn fn) {
+    void* memory = mmap(nullptr, size, prot, MAP_SHARED, fd_, 0);
+    if (memory == MAP_FAILED) {
+      ThrowErrno(env, "mmap(" + std::string(info_.name) + ")", errno);
+      return false;
+    }
+    fn(static_cast<uint8_t*>(memory));
+    munmap(memory, size);
+    return true;
+  }
+
+  // writeMapped(bytes): copies bytes to the start of the array's memory.
   Napi::Value WriteMapped(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (!CheckOpen(env)) return env.Undefined();
-    if (info_.type != BPF_MAP_TYPE_ARRAY || !(info_.map_flags & BPF_F_MMAPABLE)) {
-      ThrowType(env, "writeMapped needs an array map created with BPF_F_MMAPABLE");
-      return env.Undefined();
-    }
-    size_t size = static_cast<size_t>((info_.value_size + 7) / 8 * 8) * info_.max_entries;
+    size_t size = MappedSize(env, "writeMapped");
+    if (!size) return env.Undefined();
     if (!info[0].IsBuffer() || info[0].As<Napi::Buffer<uint8_t>>().Length() > size) {
       ThrowType(env, "writeMapped takes a Buffer of at most " + std::to_string(size) + " bytes");
       return env.Undefined();
     }
     auto bytes = info[0].As<Napi::Buffer<uint8_t>>();
-    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-    if (memory == MAP_FAILED) {
-      ThrowErrno(env, "mmap(" + std::string(info_.name) + ")", errno);
-      return env.Undefined();
-    }
-    memcpy(memory, bytes.Data(), bytes.Length());
-    munmap(memory, size);
+    WithMapping(env, size, PROT_READ | PROT_WRITE, [&](uint8_t* memory) { memcpy(memory, bytes.Data(), bytes.Length()); });
     return env.Undefined();
+  }
+
+  // readMapped(): a copy of the array's whole memory.
+  Napi::Value ReadMapped(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    size_t size = MappedSize(env, "readMapped");
+    if (!size) return env.Undefined();
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, size);
+    if (!WithMapping(env, size, PROT_READ, [&](uint8_t* memory) { memcpy(out.Data(), memory, size); })) return env.Undefined();
+    return out;
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
