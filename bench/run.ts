@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BpfObject, type BpfProgram } from '@xlb/native';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
@@ -63,11 +64,11 @@ export class Harness {
   }
 }
 
-const MAC_LB = '02:00:00:00:00:02';
+export const MAC_LB = '02:00:00:00:00:02';
 const backendMac = (n: number) => parseMac(`02:00:00:00:01:${(n % 256).toString(16).padStart(2, '0')}`);
 
 /** A balancer with VIPs for the packet-cost cases, `backends` per VIP. */
-function balancer(o: { maxFlows?: number; vips?: number; backends?: number } = {}): Dataplane {
+export function balancer(o: { maxFlows?: number; vips?: number; backends?: number } = {}): Dataplane {
   const backends = o.backends ?? 3;
   const extraVips = (o.vips ?? 4) - 4;
   const dp = Dataplane.open({ maxFlows: o.maxFlows ?? 65536, maxVips: Math.max(8, extraVips + 8), maxBackends: Math.max(64, (extraVips + 4) * backends + 8) });
@@ -94,9 +95,9 @@ function balancer(o: { maxFlows?: number; vips?: number; backends?: number } = {
   return dp;
 }
 
-const V4_TCP: FrameSpec = { family: 4, proto: 'tcp', src: '198.18.0.10', dst: '198.19.0.1', dport: 80 };
+export const V4_TCP: FrameSpec = { family: 4, proto: 'tcp', src: '198.18.0.10', dst: '198.19.0.1', dport: 80 };
 /** Offset of the IPv4 source address in an Ethernet frame: the harness varies it for new flows. */
-const V4_SOURCE_OFFSET = 14 + 12;
+export const V4_SOURCE_OFFSET = 14 + 12;
 
 function packetCost(h: Harness): Result[] {
   const dp = balancer({ maxFlows: 1 << 21 });
@@ -214,7 +215,10 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwrote bench/results.json\n`);
 }
 
-main().catch((error) => {
-  process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
-  process.exit(1);
-});
+// Run when executed, not when imported (tools reuse the harness).
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((error) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
+    process.exit(1);
+  });
+}
