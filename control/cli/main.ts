@@ -108,8 +108,13 @@ export function buildCli(): Command {
     .option('--max-flows <n>', 'connection-table entries')
     .option('--hash-seed <n>', 'flow hash seed: the same on every node of a fleet')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-    .action(async (flags: Record<string, string | undefined>) => {
-      const { config, ...rest } = flags;
+    .option('--bgp', 'announce VIPs with at least one healthy backend through BIRD')
+    .option('--bgp-asn <asn>', 'our AS number (default 65001)')
+    .option('--bgp-peer <address@asn...>', 'BGP neighbour(s), e.g. 198.18.0.254@65000')
+    .option('--bgp-router-id <ipv4>', 'BIRD router id (default: the interface\'s IPv4 address)')
+    .option('--bird-dir <dir>', 'BIRD configuration and control socket (default /run/xlb/bird)')
+    .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
+      const { config, ...rest } = flags as Record<string, string | undefined>;
       const options = resolveServeOptions(rest, config);
       const daemon = await serve(options);
       const stop = async () => {
@@ -126,8 +131,9 @@ export function buildCli(): Command {
     .requiredOption('--iface <name>', 'interface')
     .option('--xdp-mode <mode>', 'native or generic', 'native')
     .option('--bpffs <dir>', 'pinned maps', '/sys/fs/bpf/xlb')
-    .action((options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string }) => {
-      const { detached } = down(options);
+    .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', '/run/xlb/bird')
+    .action(async (options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir: string }) => {
+      const { detached } = await down(options);
       process.stdout.write(detached ? `detached from ${options.iface}; removed ${options.bpffs}\n` : `nothing attached on ${options.iface}; removed ${options.bpffs}\n`);
     });
 

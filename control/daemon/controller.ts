@@ -94,7 +94,7 @@ const trafficView = (now: { packets: number; bytes: number }, before: { packets:
   bytesPerSecond: before && seconds > 0 ? Math.max(0, (now.bytes - before.bytes) / seconds) : 0,
 });
 
-export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
+export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }> {
   private state: StateFile;
   private readonly reconciler: Reconciler;
   /** VIP id -> its current plan, in state order. */
@@ -254,6 +254,16 @@ export class Controller extends EventEmitter<{ event: [XlbEvent] }> {
     }
     this.reconciler.apply(plans.values(), scope);
     this.plans = plans;
+    this.emit('applied');
+  }
+
+  /** VIP prefixes to announce: attached, and at least one healthy backend in the VIP's ring. */
+  announceable(): string[] {
+    if (!this.attached) return [];
+    return [...this.plans.values()]
+      .filter((plan) => plan.backends.some((b) => b.inRing && b.health === 'up'))
+      .map(({ vip }) => `${vip.address}/${vip.address.includes(':') ? 128 : 32}`)
+      .filter((prefix, i, all) => all.indexOf(prefix) === i);
   }
 
   private checkTargets(): Map<string, CheckSpec> {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseAddress } from '../dataplane/address.js';
+import { formatAddress, parseAddress } from '../dataplane/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { isPrime } from '../maglev/maglev.js';
 
@@ -49,6 +49,19 @@ const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>
     }
   });
 
+/** ADDRESS@ASN, e.g. 198.18.0.254@65000 or 2001:db8::fe@65000. */
+const bgpPeerSchema = z.string().transform((text, ctx) => {
+  const m = /^(.+)@(\d+)$/.exec(text);
+  const asn = m ? Number(m[2]) : NaN;
+  try {
+    if (!m || !Number.isInteger(asn) || asn < 1 || asn > 4294967295) throw new Error('expected ADDRESS@ASN, e.g. 198.18.0.254@65000');
+    return { address: formatAddress(parseAddress(m[1]).family, parseAddress(m[1]).bytes), asn };
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)}: ${(error as Error).message}` });
+    return z.NEVER;
+  }
+});
+
 export const serveOptionsSchema = z.strictObject({
   iface: z.string().regex(/^[^\s/]{1,15}$/, 'an interface name of 1 to 15 characters'),
   xdpMode: z.enum(['native', 'generic']).default('native'),
@@ -76,7 +89,16 @@ export const serveOptionsSchema = z.strictObject({
   maxFlows: z.coerce.number().int().min(64).max(1 << 26).default(DEFAULT_FLOWS),
   hashSeed: z.coerce.number().int().min(0).max(0xffffffff).default(0x786c62),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-});
+  bgp: z.boolean().default(false),
+  bgpAsn: z.coerce.number().int().min(1).max(4294967295).default(65001),
+  bgpPeer: z
+    .union([z.string(), z.array(z.string())])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((p) => p.trim()).filter(Boolean))
+    .pipe(z.array(bgpPeerSchema))
+    .default([]),
+  bgpRouterId: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address').optional(),
+  birdDir: z.string().startsWith('/').default('/run/xlb/bird'),
+}).refine((o) => !o.bgp || o.bgpPeer.length > 0, { message: '--bgp needs at least one --bgp-peer ADDRESS@ASN', path: ['bgpPeer'] });
 
 export type ServeOptions = z.output<typeof serveOptionsSchema>;
 

@@ -5,10 +5,12 @@
  * program attached and the maps pinned, so forwarding never stops; the next daemon
  * adopts them. `xlb down` is what detaches.
  */
-import { readFileSync, rmSync, statSync, chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { BpfProgram, ifNameToIndex, xdpQuery } from '@xlb/native';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { buildApp } from '../api/app.js';
+import { BirdSpeaker, stopBird } from '../bgp/bird.js';
 import { VERSION } from '../paths.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
 import { Dataplane, detachProgram } from '../dataplane/dataplane.js';
@@ -69,7 +71,12 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     dp.attach(options.iface, options.xdpMode);
     controller.attached = true;
 
+    const bird = options.bgp ? await startBird(options, own) : null;
+    const announce = () => void bird?.announce(controller.announceable()).catch((error) => app.log.error({ err: error }, 'BGP announcement failed'));
+
     const app = await buildApp({ controller, token, logger: { level: options.logLevel } });
+    controller.on('applied', announce);
+    announce();
     if (options.api.kind === 'unix') {
       rmSync(options.api.path, { force: true });
       await app.listen({ path: options.api.path });
@@ -82,7 +89,10 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       controller,
       async close() {
         await app.close();
+        controller.off('applied', announce);
         controller.stop();
+        // Graceful shutdown withdraws the VIPs; BIRD stays for the next daemon.
+        await bird?.announce([]);
         dp.close();
       },
     };
@@ -92,8 +102,17 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   }
 }
 
-/** `xlb down`: detaches the balancer (never another program) and removes the pinned maps. */
-export function down(options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string }): { detached: boolean } {
+async function startBird(options: ServeOptions, own: { v4: string | null; v6: string | null }): Promise<BirdSpeaker> {
+  const routerId = options.bgpRouterId ?? own.v4;
+  if (!routerId) throw new Error(`--bgp: ${options.iface} has no IPv4 address for a router id; give --bgp-router-id`);
+  const bird = new BirdSpeaker({ dir: options.birdDir, routerId, asn: options.bgpAsn, peers: options.bgpPeer, localV4: own.v4, localV6: own.v6 });
+  await bird.start();
+  return bird;
+}
+
+/** `xlb down`: detaches the balancer (never another program), removes the pinned maps, stops xlb's BIRD. */
+export async function down(options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir?: string }): Promise<{ detached: boolean }> {
+  if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
   const id = xdpQuery(ifNameToIndex(options.iface), options.xdpMode);
   let detached = false;
   if (id) {

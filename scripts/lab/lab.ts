@@ -10,7 +10,7 @@
  * directly. Every namespace, link and process is removed by destroy().
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -30,6 +30,10 @@ export const LAB = {
   subnet6: 64,
   lb4: '198.18.0.2',
   lb6: '2001:db8::2',
+  router4: '198.18.0.254',
+  router6: '2001:db8::fe',
+  routerAsn: 65000,
+  lbAsn: 65001,
   client4: '198.18.0.10',
   client6: '2001:db8::10',
   backend4: (n: number) => `198.18.0.1${n}`,
@@ -66,7 +70,7 @@ export interface HoldSummary extends ClientSummary {
 
 export class Lab {
   readonly namespaces: Namespaces;
-  readonly ns: { sw: string; client: string; lb: string; backends: string[] };
+  readonly ns: { sw: string; client: string; lb: string; backends: string[]; router: string };
   readonly backendMacs: string[] = [];
   private readonly servers = new Map<number, ChildProcess>();
   private readonly daemons: DaemonProcess[] = [];
@@ -75,6 +79,7 @@ export class Lab {
   readonly bpffs: string;
   private readonly decaps: Decapsulator[] = [];
   private passObject?: BpfObject;
+  private routerPidFile?: string;
 
   private constructor(namespaces: Namespaces) {
     this.namespaces = namespaces;
@@ -85,14 +90,20 @@ export class Lab {
       client: namespaces.name('client'),
       lb: namespaces.name('lb'),
       backends: BACKENDS.map((n) => namespaces.name(`b${n}`)),
+      router: namespaces.name('router'),
     };
   }
 
-  /** Builds the lab, starts a decap program and a server on every backend. */
-  static async create(tag: string): Promise<Lab> {
+  /**
+   * Builds the lab, starts a decap program and a server on every backend; with
+   * `router`, also a router namespace (198.18.0.254, AS 65000) whose BIRD peers with
+   * the LB (AS 65001) and installs what it learns, multipath, in its kernel table.
+   */
+  static async create(tag: string, options: { router?: boolean } = {}): Promise<Lab> {
     const lab = new Lab(new Namespaces(tag));
     try {
       lab.build();
+      if (options.router) await lab.startRouter();
       await lab.startBackends();
       return lab;
     } catch (error) {
@@ -171,6 +182,33 @@ export class Lab {
     if (line !== 'ready') throw new Error(`backend b${n} server: ${line}`);
   }
 
+  private async startRouter(): Promise<void> {
+    const ns = this.namespaces.create(this.ns.router);
+    this.plug(ns, 'p-router', [`${LAB.router4}/${LAB.subnet4}`, `${LAB.router6}/${LAB.subnet6}`]);
+    const dir = join(this.workDir, 'router');
+    mkdirSync(dir);
+    writeFileSync(
+      join(dir, 'bird.conf'),
+      [
+        `router id ${LAB.router4};`,
+        'protocol device { }',
+        'protocol kernel { ipv4 { import none; export all; }; merge paths on; }',
+        'protocol kernel { ipv6 { import none; export all; }; merge paths on; }',
+        `protocol bgp lb4 { local ${LAB.router4} as ${LAB.routerAsn}; neighbor ${LAB.lb4} as ${LAB.lbAsn}; connect delay time 1; connect retry time 2; ipv4 { import all; export none; }; }`,
+        '',
+      ].join('\n'),
+    );
+    await execFileAsync('ip', ['netns', 'exec', ns, 'bird', '-c', join(dir, 'bird.conf'), '-s', join(dir, 'bird.ctl'), '-P', join(dir, 'bird.pid')]);
+    this.routerPidFile = join(dir, 'bird.pid');
+  }
+
+  /** The router's kernel route to a VIP: its next hops, [] when it has none. */
+  routerNextHops(vip: string): string[] {
+    const [route] = JSON.parse(nsRun(this.ns.router, 'ip', ['-j', 'route', 'show', `${vip}/32`])) as { gateway?: string; nexthops?: { gateway: string }[] }[];
+    if (!route) return [];
+    return route.nexthops ? route.nexthops.map((h) => h.gateway).sort() : [route.gateway!];
+  }
+
   /** Kills backend n's service (the host stays up, its port refuses connections). */
   async killServer(n: number): Promise<void> {
     const server = this.servers.get(n);
@@ -228,6 +266,14 @@ export class Lab {
 
   destroy(): void {
     for (const daemon of this.daemons.splice(0)) daemon.kill();
+    // BIRD processes this lab (or the daemons in it) started, by their pid files.
+    for (const pidFile of [this.routerPidFile, join(this.workDir, 'bird', 'bird.pid')]) {
+      try {
+        if (pidFile) process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+      } catch {
+        // not running
+      }
+    }
     for (const server of this.servers.values()) {
       if (server.exitCode === null && server.pid) server.kill('SIGKILL');
     }
