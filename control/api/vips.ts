@@ -27,7 +27,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
     '/v1/vips/:protocol/:address/:port',
     { schema: { summary: 'Create (201) or replace (200) a VIP', params: vipParamsSchema, body: vipBodySchema, response: { 200: vipViewSchema, 201: vipViewSchema, ...errors } } },
     async (request, reply) => {
-      const { created, vip } = controller.putVip(request.params, request.body);
+      const { created, vip } = await controller.putVip(request.params, request.body);
       return reply.code(created ? 201 : 200).send(vip);
     },
   );
@@ -42,7 +42,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
     '/v1/vips/:protocol/:address/:port',
     { schema: { summary: 'Remove a VIP and its backends', params: vipParamsSchema, response: { 204: z.null().describe('Removed'), ...errors } } },
     async (request, reply) => {
-      controller.deleteVip(request.params);
+      await controller.deleteVip(request.params);
       return reply.code(204).send(null);
     },
   );
@@ -52,7 +52,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
     { schema: { summary: 'Add (201) or update (200) a backend', params: backendParamsSchema, body: backendBodySchema, response: { 200: vipViewSchema, 201: vipViewSchema, ...errors } } },
     async (request, reply) => {
       const { backend, ...key } = request.params;
-      const { created, vip } = controller.putBackend(key, backend, request.body);
+      const { created, vip } = await controller.putBackend(key, backend, request.body);
       return reply.code(created ? 201 : 200).send(vip);
     },
   );
@@ -62,7 +62,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller }> = asyn
     { schema: { summary: 'Remove a backend; its flows re-hash', params: backendParamsSchema, response: { 204: z.null().describe('Removed'), ...errors } } },
     async (request, reply) => {
       const { backend, ...key } = request.params;
-      controller.deleteBackend(key, backend);
+      await controller.deleteBackend(key, backend);
       return reply.code(204).send(null);
     },
   );

@@ -97,6 +97,7 @@ export function buildCli(): Command {
     .option('--api <endpoint>', 'listen on HOST:PORT or unix:/path (default 127.0.0.1:9180)')
     .option('--bpffs <dir>', 'pin maps here (default /sys/fs/bpf/xlb)')
     .option('--state <file>', 'desired state file (default /var/lib/xlb/state.json)')
+    .option('--store <url>', 'keep the desired state in etcd instead: etcd://HOST:PORT/PREFIX (fleet-wide)')
     .option('--token-file <file>', 'require this bearer token on /v1 (mode 600)')
     .option('--gateway-mac <mac>', 'ipip next hop for off-link backends (default: default route neighbour)')
     .option('--source-v4 <ip[/prefix]>', 'ipip outer IPv4 source; a prefix varies its host bits per flow')

@@ -10,10 +10,10 @@ import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.j
 import { type Health, planVip, type VipPlan } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
-import { notFound, XlbError } from '../state/errors.js';
+import { conflict, notFound, XlbError } from '../state/errors.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
-import { writeStateFile } from '../state/store.js';
+import type { StateStore, VersionedState } from '../state/stores.js';
 import type { NeighbourTable } from './host.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
@@ -55,14 +55,22 @@ export interface StatsView {
   outcomes: Record<string, { packets: number; bytes: number }>;
 }
 
+/** What an API write changed. */
+export interface ConfigChange {
+  action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete';
+  vip: VipKey;
+  backend?: string;
+}
+
 export type XlbEvent =
-  | { type: 'config'; action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete'; vip: VipKey; backend?: string; at: string }
+  | ({ type: 'config'; at: string } & ConfigChange)
+  | { type: 'config'; action: 'sync'; revision: string; at: string }
   | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; at: string }
   | ({ type: 'stats' } & StatsView);
 
 export interface ControllerOptions {
   dp: Dataplane;
-  statePath: string;
+  store: StateStore;
   limits: Limits;
   health: HealthMonitor;
   neighbours: NeighbourTable;
@@ -94,8 +102,14 @@ const trafficView = (now: { packets: number; bytes: number }, before: { packets:
   bytesPerSecond: before && seconds > 0 ? Math.max(0, (now.bytes - before.bytes) / seconds) : 0,
 });
 
+/** Attempts at a change when other writers keep winning the compare-and-swap. */
+const CHANGE_ATTEMPTS = 5;
+
 export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }> {
   private state: StateFile;
+  private revision: bigint;
+  /** Changes and remote updates run one at a time, in order. */
+  private serial: Promise<unknown> = Promise.resolve();
   private readonly reconciler: Reconciler;
   /** VIP id -> its current plan, in state order. */
   private plans = new Map<number, VipPlan>();
@@ -107,10 +121,11 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   constructor(
     private readonly options: ControllerOptions,
-    initial: StateFile,
+    initial: VersionedState,
   ) {
     super();
-    this.state = initial;
+    this.state = initial.state;
+    this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
     options.health.on('change', (change) => this.onHealthChange(change));
   }
@@ -121,6 +136,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.options.health.sync(this.checkTargets(), 'up');
     this.reconcile();
     this.applied = true;
+    await this.options.store.watch((update) => void this.serialized(() => this.adoptRemote(update)));
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
     this.timers.push(setInterval(() => this.emit('event', { type: 'stats', ...this.stats() }), STATS_TICK_MS));
   }
@@ -193,51 +209,95 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   // ---- writes --------------------------------------------------------------
 
-  putVip(key: VipKey, spec: VipSpec): { created: boolean; vip: VipView } {
-    const { state, created } = putVip(this.state, key, spec, this.options.limits);
-    this.change(state, key, { type: 'config', action: 'vip.put', vip: key, at: new Date().toISOString() });
+  async putVip(key: VipKey, spec: VipSpec): Promise<{ created: boolean; vip: VipView }> {
+    const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), key, { action: 'vip.put', vip: key });
     return { created, vip: this.vip(key) };
   }
 
-  deleteVip(key: VipKey): void {
-    this.change(deleteVip(this.state, key), key, { type: 'config', action: 'vip.delete', vip: key, at: new Date().toISOString() });
+  async deleteVip(key: VipKey): Promise<void> {
+    await this.change((state) => ({ state: deleteVip(state, key) }), key, { action: 'vip.delete', vip: key });
   }
 
-  putBackend(key: VipKey, address: string, spec: BackendSpec): { created: boolean; vip: VipView } {
-    const { state, created } = putBackend(this.state, key, address, spec, this.options.limits);
-    this.change(state, key, { type: 'config', action: 'backend.put', vip: key, backend: address, at: new Date().toISOString() });
+  async putBackend(key: VipKey, address: string, spec: BackendSpec): Promise<{ created: boolean; vip: VipView }> {
+    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), key, { action: 'backend.put', vip: key, backend: address });
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
   }
 
-  deleteBackend(key: VipKey, address: string): void {
-    this.change(deleteBackend(this.state, key, address), key, { type: 'config', action: 'backend.delete', vip: key, backend: address, at: new Date().toISOString() });
+  async deleteBackend(key: VipKey, address: string): Promise<void> {
+    await this.change((state) => ({ state: deleteBackend(state, key, address) }), key, { action: 'backend.delete', vip: key, backend: address });
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(work, work);
+    this.serial = run.catch(() => undefined);
+    return run;
   }
 
   /**
-   * Applies a new desired state, in which only the VIP at `key` changed, to the data
-   * plane, then saves it; on any failure both go back.
+   * One change, in which only the VIP at `key` differs: applied to the data plane,
+   * then saved with compare-and-swap. If another writer saved first, the data plane
+   * goes back, the newer state is adopted and the change is made again on it. Any
+   * other failure puts both back: a rejected change changes nothing.
    */
-  private change(next: StateFile, key: VipKey, event: XlbEvent): void {
-    const previous = this.state;
-    const scope = new Set([findVip(previous, key)?.id, findVip(next, key)?.id].filter((id) => id !== undefined));
+  private change<T extends { state: StateFile }>(mutate: (state: StateFile) => T, key: VipKey, event: ConfigChange): Promise<T> {
+    return this.serialized(async () => {
+      for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
+        const previous = this.state;
+        const result = mutate(previous);
+        const scope = new Set([findVip(previous, key)?.id, findVip(result.state, key)?.id].filter((id) => id !== undefined));
+        this.applyState(result.state, previous, scope);
+        let saved: bigint | null;
+        try {
+          saved = await this.options.store.save(result.state, this.revision);
+        } catch (error) {
+          this.revertState(previous, scope);
+          throw new XlbError(503, 'store_unavailable', `change not saved to the ${this.options.store.description}: ${(error as Error).message}`);
+        }
+        if (saved === null) {
+          this.revertState(previous, scope);
+          await this.adoptRemote(await this.options.store.load());
+          continue;
+        }
+        this.revision = saved;
+        this.emit('event', { type: 'config', ...event, at: new Date().toISOString() });
+        return result;
+      }
+      throw conflict(`the desired state kept changing under this request (${CHANGE_ATTEMPTS} attempts); try again`);
+    });
+  }
+
+  /** Makes `next` the state and applies `scope`; on a data-plane failure goes back to `previous` and throws 503. */
+  private applyState(next: StateFile, previous: StateFile, scope: ReadonlySet<number>): void {
     this.state = next;
     this.options.health.sync(this.checkTargets());
     try {
       this.reconcile(scope);
-      writeStateFile(this.options.statePath, next);
     } catch (error) {
-      this.state = previous;
-      this.options.health.sync(this.checkTargets());
-      try {
-        this.reconcile(scope);
-      } catch {
-        // the data plane is gone; /readyz reports it
-      }
-      if (error instanceof XlbError) throw error;
+      this.revertState(previous, scope);
       throw new XlbError(503, 'dataplane_unavailable', `change not applied: ${(error as Error).message}`);
     }
-    this.emit('event', event);
+  }
+
+  private revertState(previous: StateFile, scope: ReadonlySet<number>): void {
+    this.state = previous;
+    this.options.health.sync(this.checkTargets());
+    try {
+      this.reconcile(scope);
+    } catch {
+      // the data plane is gone; /readyz reports it
+      this.applied = false;
+    }
+  }
+
+  /** A state another writer saved (etcd): take it if newer, apply it all. */
+  private async adoptRemote(update: VersionedState): Promise<void> {
+    if (update.revision <= this.revision) return;
+    this.state = update.state;
+    this.revision = update.revision;
+    this.options.health.sync(this.checkTargets());
+    this.reconcileQuietly();
+    this.emit('event', { type: 'config', action: 'sync', revision: update.revision.toString(), at: new Date().toISOString() });
   }
 
   /** Re-plans and applies the VIPs in `scope` (all when omitted). */
@@ -310,7 +370,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   }
 
   /** Reconciles after an observation changed; a failure shows in /readyz, not as a crash. */
-  private reconcileQuietly(scope: ReadonlySet<number>): void {
+  private reconcileQuietly(scope?: ReadonlySet<number>): void {
     try {
       this.reconcile(scope);
       this.applied = true;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { formatAddress, parseAddress } from '../dataplane/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { isPrime } from '../maglev/maglev.js';
+import { EtcdStateStore } from '../state/stores.js';
 
 /** HOST:PORT ([v6]:PORT) or unix:/path. */
 export type ApiEndpoint = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -98,6 +99,17 @@ export const serveOptionsSchema = z.strictObject({
     .default([]),
   bgpRouterId: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address').optional(),
   birdDir: z.string().startsWith('/').default('/run/xlb/bird'),
+  store: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return EtcdStateStore.parse(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)}: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 }).refine((o) => !o.bgp || o.bgpPeer.length > 0, { message: '--bgp needs at least one --bgp-peer ADDRESS@ASN', path: ['bgpPeer'] });
 
 export type ServeOptions = z.output<typeof serveOptionsSchema>;

@@ -16,7 +16,7 @@ import { parseAddress, parseMac } from '../dataplane/address.js';
 import { Dataplane, detachProgram } from '../dataplane/dataplane.js';
 import { HealthMonitor } from '../health/checker.js';
 import { checkLimits } from '../state/desired.js';
-import { readStateFile } from '../state/store.js';
+import { FileStateStore } from '../state/stores.js';
 import { Controller } from './controller.js';
 import { gatewayMac, interfaceAddresses, NeighbourTable } from './host.js';
 import { isLoopback, type ServeOptions } from './options.js';
@@ -42,9 +42,10 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const token = options.tokenFile ? readToken(options.tokenFile) : undefined;
   ifNameToIndex(options.iface); // fails early, naming the interface
 
-  const state = readStateFile(options.state);
+  const store = options.store ?? new FileStateStore(options.state);
+  const initial = await store.load();
   const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
-  checkLimits(state, limits);
+  checkLimits(initial.state, limits);
 
   mkdirSync(options.bpffs, { recursive: true, mode: 0o700 });
   const dp = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows });
@@ -64,8 +65,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
 
     const health = new HealthMonitor();
     const controller = new Controller(
-      { dp, statePath: options.state, limits, health, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
-      state,
+      { dp, store, limits, health, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
+      initial,
     );
     await controller.start();
     dp.attach(options.iface, options.xdpMode);
@@ -93,11 +94,13 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
         controller.stop();
         // Graceful shutdown withdraws the VIPs; BIRD stays for the next daemon.
         await bird?.announce([]);
+        await store.close();
         dp.close();
       },
     };
   } catch (error) {
     dp.close();
+    await store.close();
     throw error;
   }
 }

@@ -13,6 +13,7 @@ import { NeighbourTable } from '../../control/daemon/host.js';
 import { Dataplane } from '../../control/dataplane/dataplane.js';
 import { HealthMonitor } from '../../control/health/checker.js';
 import { readStateFile } from '../../control/state/store.js';
+import { FileStateStore } from '../../control/state/stores.js';
 
 export interface TestDaemon {
   app: FastifyInstance;
@@ -32,8 +33,8 @@ export async function startTestDaemon(
   const dp = Dataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: 1024, ...limits });
   dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
   const controller = new Controller(
-    { dp, statePath, limits, health: new HealthMonitor(), neighbours: new NeighbourTable('lo'), info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },
-    readStateFile(statePath),
+    { dp, store: new FileStateStore(statePath), limits, health: new HealthMonitor(), neighbours: new NeighbourTable('lo'), info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },
+    { state: readStateFile(statePath), revision: 0n },
   );
   await controller.start();
   const app = await buildApp({ controller, token: options.token });

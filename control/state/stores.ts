@@ -1,0 +1,111 @@
+/**
+ * Where the desired state lives: a local file (the default) or etcd, shared by a
+ * fleet. Both save with compare-and-swap on a revision, so a writer that raced another
+ * learns it lost and retries on the newer state; etcd also reports others' writes.
+ */
+import { Etcd3, type Watcher } from 'etcd3';
+import { emptyState } from './desired.js';
+import { type StateFile, stateFileSchema } from './schema.js';
+import { readStateFile, writeStateFile } from './store.js';
+
+export interface VersionedState {
+  state: StateFile;
+  /** Opaque to callers except for ordering: a later write has a larger revision. */
+  revision: bigint;
+}
+
+export interface StateStore {
+  readonly description: string;
+  load(): Promise<VersionedState>;
+  /** Saves `next` if the stored state is still at `revision`: the new revision, or null when another writer got there first. */
+  save(next: StateFile, revision: bigint): Promise<bigint | null>;
+  /** Reports states that other writers saved. */
+  watch(onChange: (versioned: VersionedState) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The state file of one daemon: nobody else writes it, so a save never conflicts. */
+export class FileStateStore implements StateStore {
+  private revision = 0n;
+
+  constructor(readonly path: string) {}
+
+  get description(): string {
+    return `file ${this.path}`;
+  }
+
+  async load(): Promise<VersionedState> {
+    return { state: readStateFile(this.path), revision: this.revision };
+  }
+
+  async save(next: StateFile): Promise<bigint> {
+    writeStateFile(this.path, next);
+    return ++this.revision;
+  }
+
+  async watch(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}
+
+/** etcd://HOST:PORT/PREFIX: the whole state as one JSON value at PREFIX/state. */
+export class EtcdStateStore implements StateStore {
+  private readonly client: Etcd3;
+  private readonly key: string;
+  private watcher: Watcher | null = null;
+
+  constructor(readonly url: URL) {
+    this.client = new Etcd3({ hosts: `http://${url.host}`, dialTimeout: 3000 });
+    this.key = `${url.pathname.replace(/\/+$/, '') || '/xlb'}/state`;
+  }
+
+  static parse(text: string): EtcdStateStore {
+    const url = new URL(text);
+    if (url.protocol !== 'etcd:' || !url.hostname || !url.port) throw new Error('expected etcd://HOST:PORT/PREFIX');
+    return new EtcdStateStore(url);
+  }
+
+  get description(): string {
+    return `etcd ${this.url.host} key ${this.key}`;
+  }
+
+  async load(): Promise<VersionedState> {
+    const response = await this.client.get(this.key).exec();
+    const kv = response.kvs[0];
+    if (!kv) return { state: emptyState(), revision: 0n };
+    return { state: this.decode(kv.value.toString('utf8')), revision: BigInt(kv.mod_revision) };
+  }
+
+  async save(next: StateFile, revision: bigint): Promise<bigint | null> {
+    const result = await this.client
+      .if(this.key, 'Mod', '==', revision.toString())
+      .then(this.client.put(this.key).value(JSON.stringify(next)))
+      .commit();
+    return result.succeeded ? BigInt(result.header.revision) : null;
+  }
+
+  async watch(onChange: (versioned: VersionedState) => void): Promise<void> {
+    this.watcher = await this.client.watch().key(this.key).create();
+    this.watcher.on('put', (kv) => {
+      try {
+        onChange({ state: this.decode(kv.value.toString('utf8')), revision: BigInt(kv.mod_revision) });
+      } catch {
+        // Not a state we understand: keep serving the last good one.
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.cancel();
+    this.client.close();
+  }
+
+  private decode(text: string): StateFile {
+    const parsed = stateFileSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new Error(`${this.description}: ${first.path.join('.') || '(root)'}: ${first.message}`);
+    }
+    return parsed.data;
+  }
+}
