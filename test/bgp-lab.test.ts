@@ -2,7 +2,6 @@
  * BGP through BIRD: `xlb serve --bgp` in the lab's LB namespace peers with a BIRD
  * router namespace; the router's kernel table shows what is announced.
  */
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
 import { type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
@@ -14,7 +13,7 @@ let bgpArgs: string[];
 
 beforeAll(async () => {
   lab = await Lab.create('bgp', { router: true });
-  bgpArgs = ['--bgp', '--bgp-asn', String(LAB.lbAsn), '--bgp-peer', `${LAB.router4}@${LAB.routerAsn}`, '--bird-dir', join(lab.workDir, 'bird')];
+  bgpArgs = ['--bgp', '--bgp-asn', String(LAB.lbAsn), '--bgp-peer', `${LAB.router4}@${LAB.routerAsn}`];
   daemon = await lab.startDaemon(bgpArgs);
 });
 afterAll(() => lab?.destroy());
@@ -49,7 +48,6 @@ describe('BGP announcement through BIRD', () => {
   });
 
   test('client traffic routed by the router reaches the backends', async () => {
-    nsRun(lab.ns.router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     nsRun(lab.ns.client, 'ip', ['route', 'replace', LAB.vipPrefix4, 'via', LAB.router4]);
     try {
       const summary = await lab.client('tcp', LAB.vip4, 50, 8);

@@ -30,6 +30,10 @@ export const LAB = {
   subnet6: 64,
   lb4: '198.18.0.2',
   lb6: '2001:db8::2',
+  /** The second load balancer of a two-LB lab. */
+  lb2v4: '198.18.0.3',
+  lb2v6: '2001:db8::3',
+  etcd4: '198.18.0.250',
   router4: '198.18.0.254',
   router6: '2001:db8::fe',
   routerAsn: 65000,
@@ -70,7 +74,7 @@ export interface HoldSummary extends ClientSummary {
 
 export class Lab {
   readonly namespaces: Namespaces;
-  readonly ns: { sw: string; client: string; lb: string; backends: string[]; router: string };
+  readonly ns: { sw: string; client: string; lb: string; lb2: string; backends: string[]; router: string; etcd: string };
   readonly backendMacs: string[] = [];
   private readonly servers = new Map<number, ChildProcess>();
   private readonly daemons: DaemonProcess[] = [];
@@ -80,6 +84,7 @@ export class Lab {
   private readonly decaps: Decapsulator[] = [];
   private passObject?: BpfObject;
   private routerPidFile?: string;
+  private etcd?: ChildProcess;
 
   private constructor(namespaces: Namespaces) {
     this.namespaces = namespaces;
@@ -91,19 +96,25 @@ export class Lab {
       lb: namespaces.name('lb'),
       backends: BACKENDS.map((n) => namespaces.name(`b${n}`)),
       router: namespaces.name('router'),
+      lb2: namespaces.name('lb2'),
+      etcd: namespaces.name('etcd'),
     };
   }
 
   /**
-   * Builds the lab, starts a decap program and a server on every backend; with
-   * `router`, also a router namespace (198.18.0.254, AS 65000) whose BIRD peers with
-   * the LB (AS 65001) and installs what it learns, multipath, in its kernel table.
+   * Builds the lab, starts a decap program and a server on every backend. Options:
+   * `secondLb`, another LB namespace (198.18.0.3); `router`, a router namespace
+   * (198.18.0.254, AS 65000) whose BIRD peers with the LBs (AS 65001), installs what
+   * it learns multipath (L4 hash) in its kernel table and forwards; `etcd`, an etcd
+   * server namespace (198.18.0.250:2379).
    */
-  static async create(tag: string, options: { router?: boolean } = {}): Promise<Lab> {
+  static async create(tag: string, options: { router?: boolean; secondLb?: boolean; etcd?: boolean } = {}): Promise<Lab> {
     const lab = new Lab(new Namespaces(tag));
     try {
       lab.build();
-      if (options.router) await lab.startRouter();
+      if (options.secondLb) lab.addLb(lab.ns.lb2, 'p-lb2', LAB.lb2v4, LAB.lb2v6);
+      if (options.router) await lab.startRouter(options.secondLb ?? false);
+      if (options.etcd) await lab.startEtcd();
       await lab.startBackends();
       return lab;
     } catch (error) {
@@ -118,13 +129,8 @@ export class Lab {
     nsRun(sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
     nsRun(sw, 'ip', ['link', 'set', 'br0', 'up']);
     this.plug(this.ns.client, 'p-client', [`${LAB.client4}/${LAB.subnet4}`, `${LAB.client6}/${LAB.subnet6}`]);
-    this.plug(this.ns.lb, 'p-lb', [`${LAB.lb4}/${LAB.subnet4}`, `${LAB.lb6}/${LAB.subnet6}`]);
-    // XDP_TX frames from the LB are delivered promptly only if the switch's end of
-    // the veth runs an XDP program (see bpf/lab/lab_pass.bpf.c).
     this.passObject = new BpfObject(LAB_PASS_OBJECT);
-    const pass = this.passObject.program('lab_pass');
-    inNamespace(sw, () => attachProgram('p-lb', pass, 'native'));
-    pass.close();
+    this.addLb(this.ns.lb, 'p-lb', LAB.lb4, LAB.lb6, false);
     BACKENDS.forEach((n, i) => {
       const ns = this.ns.backends[i];
       this.plug(ns, `p-b${n}`, [`${LAB.backend4(n)}/${LAB.subnet4}`, `${LAB.backend6(n)}/${LAB.subnet6}`]);
@@ -142,6 +148,37 @@ export class Lab {
     });
     nsRun(this.ns.client, 'ip', ['route', 'add', LAB.vipPrefix4, 'via', LAB.lb4]);
     nsRun(this.ns.client, 'ip', ['-6', 'route', 'add', LAB.vipPrefix6, 'via', LAB.lb6]);
+  }
+
+  /**
+   * A load-balancer host. XDP_TX frames from it are delivered promptly only if the
+   * switch's end of its veth runs an XDP program (see bpf/lab/lab_pass.bpf.c).
+   */
+  private addLb(ns: string, port: string, v4: string, v6: string, create = true): void {
+    if (create) this.namespaces.create(ns);
+    this.plug(ns, port, [`${v4}/${LAB.subnet4}`, `${v6}/${LAB.subnet6}`]);
+    const pass = this.passObject!.program('lab_pass');
+    inNamespace(this.ns.sw, () => attachProgram(port, pass, 'native'));
+    pass.close();
+  }
+
+  private async startEtcd(): Promise<void> {
+    const ns = this.namespaces.create(this.ns.etcd);
+    this.plug(ns, 'p-etcd', [`${LAB.etcd4}/${LAB.subnet4}`]);
+    const client = `http://${LAB.etcd4}:2379`;
+    this.etcd = spawn(
+      'ip',
+      ['netns', 'exec', ns, 'etcd', '--name', 'lab', '--data-dir', join(this.workDir, 'etcd'), '--listen-client-urls', client, '--advertise-client-urls', client,
+        '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380', '--initial-cluster', 'lab=http://127.0.0.1:2380', '--log-level', 'error'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const healthy = await execFileAsync('ip', ['netns', 'exec', ns, 'etcdctl', '--endpoints', client, 'endpoint', 'health']).then(() => true, () => false);
+      if (healthy) return;
+      if (this.etcd.exitCode !== null || Date.now() > deadline) throw new Error('etcd did not become healthy');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   /** A host's eth0, its switch port, addresses, checksum offload off. */
@@ -182,9 +219,13 @@ export class Lab {
     if (line !== 'ready') throw new Error(`backend b${n} server: ${line}`);
   }
 
-  private async startRouter(): Promise<void> {
+  private async startRouter(secondLb: boolean): Promise<void> {
     const ns = this.namespaces.create(this.ns.router);
     this.plug(ns, 'p-router', [`${LAB.router4}/${LAB.subnet4}`, `${LAB.router6}/${LAB.subnet6}`]);
+    nsRun(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    nsRun(ns, 'sysctl', ['-qw', 'net.ipv4.fib_multipath_hash_policy=1']); // ECMP by 5-tuple
+    const session = (name: string, address: string) =>
+      `protocol bgp ${name} { local ${LAB.router4} as ${LAB.routerAsn}; neighbor ${address} as ${LAB.lbAsn}; connect delay time 1; connect retry time 2; ipv4 { import all; export none; }; }`;
     const dir = join(this.workDir, 'router');
     mkdirSync(dir);
     writeFileSync(
@@ -194,7 +235,8 @@ export class Lab {
         'protocol device { }',
         'protocol kernel { ipv4 { import none; export all; }; merge paths on; }',
         'protocol kernel { ipv6 { import none; export all; }; merge paths on; }',
-        `protocol bgp lb4 { local ${LAB.router4} as ${LAB.routerAsn}; neighbor ${LAB.lb4} as ${LAB.lbAsn}; connect delay time 1; connect retry time 2; ipv4 { import all; export none; }; }`,
+        session('lb1', LAB.lb4),
+        ...(secondLb ? [session('lb2', LAB.lb2v4)] : []),
         '',
       ].join('\n'),
     );
@@ -219,17 +261,25 @@ export class Lab {
     await exited;
   }
 
+  /** Where LB n (1 or 2) keeps its API socket, state file, pins and BIRD. */
+  lbPaths(n: 1 | 2 = 1) {
+    const dir = join(this.workDir, `lb${n}`);
+    return { dir, socket: join(dir, 'api.sock'), state: join(dir, 'state.json'), bpffs: `${this.bpffs}-lb${n}`, bird: join(dir, 'bird') };
+  }
+
   /**
-   * Starts `xlb serve` inside the LB namespace (nsenter keeps bpffs visible), its API
+   * Starts `xlb serve` inside LB n's namespace (nsenter keeps bpffs visible), its API
    * on a unix socket in the lab's work directory; resolves once /readyz answers 200.
    */
-  async startDaemon(args: string[] = []): Promise<DaemonProcess> {
-    const socket = join(this.workDir, 'api.sock');
+  async startDaemon(args: string[] = [], n: 1 | 2 = 1): Promise<DaemonProcess> {
+    const paths = this.lbPaths(n);
+    mkdirSync(paths.dir, { recursive: true });
     const child = spawn(
       'nsenter',
-      [`--net=/run/netns/${this.ns.lb}`, process.execPath, CLI, 'serve', '--iface', 'eth0', '--api', `unix:${socket}`, '--state', join(this.workDir, 'state.json'), '--bpffs', this.bpffs, '--log-level', 'warn', ...args],
+      [`--net=/run/netns/${n === 1 ? this.ns.lb : this.ns.lb2}`, process.execPath, CLI, 'serve', '--iface', 'eth0', '--api', `unix:${paths.socket}`, '--state', paths.state, '--bpffs', paths.bpffs, '--bird-dir', paths.bird, '--log-level', 'warn', ...args],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
+    const socket = paths.socket;
     const daemon = new DaemonProcess(child, new ApiClient(`unix:${socket}`));
     this.daemons.push(daemon);
     await daemon.ready();
@@ -267,13 +317,14 @@ export class Lab {
   destroy(): void {
     for (const daemon of this.daemons.splice(0)) daemon.kill();
     // BIRD processes this lab (or the daemons in it) started, by their pid files.
-    for (const pidFile of [this.routerPidFile, join(this.workDir, 'bird', 'bird.pid')]) {
+    for (const pidFile of [this.routerPidFile, ...([1, 2] as const).map((n) => join(this.lbPaths(n).bird, 'bird.pid'))]) {
       try {
         if (pidFile) process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
       } catch {
         // not running
       }
     }
+    if (this.etcd?.exitCode === null) this.etcd.kill('SIGKILL');
     for (const server of this.servers.values()) {
       if (server.exitCode === null && server.pid) server.kill('SIGKILL');
     }
@@ -281,7 +332,7 @@ export class Lab {
     for (const decap of this.decaps.splice(0)) decap.close();
     this.passObject?.close();
     this.namespaces.cleanup();
-    rmSync(this.bpffs, { recursive: true, force: true });
+    for (const n of [1, 2] as const) rmSync(this.lbPaths(n).bpffs, { recursive: true, force: true });
     rmSync(this.workDir, { recursive: true, force: true });
   }
 }
