@@ -71,6 +71,22 @@ describe('two LBs, one etcd, ECMP', () => {
     expect(lab.routerNextHops(VIP)).toEqual([LAB.lb4, LAB.lb2v4].sort());
   });
 
+  test('writers on both nodes at once lose no update (compare-and-swap in etcd)', async () => {
+    expect((await daemons[0].api.request('PUT', vipPath('tcp', LAB.vips4[1], 80), { forwarding: 'ipip' })).status).toBe(201);
+    await until(() => daemons[1].api.request('GET', vipPath('tcp', LAB.vips4[1], 80)).then((r) => r.status), (s) => s === 200, 'VIP on LB2');
+    const writes = [0, 1].flatMap((n) =>
+      Array.from({ length: 8 }, (_, i) => daemons[n].api.request('PUT', vipPath('tcp', LAB.vips4[1], 80, `198.18.${7 + n}.${i + 1}`), { weight: 1 })),
+    );
+    expect((await Promise.all(writes)).map((r) => r.status)).toEqual(new Array(16).fill(201));
+    for (const n of [0, 1]) {
+      await until(
+        () => daemons[n].api.request<VipView>('GET', vipPath('tcp', LAB.vips4[1], 80)).then((r) => r.body.backends.length),
+        (count) => count === 16,
+        `backends seen by LB${n + 1}`,
+      );
+    }
+  });
+
   test('flows through the router spread over both LBs', async () => {
     const before = await Promise.all(daemons.map((d) => d.api.request<{ vips: { packets: number }[] }>('GET', '/v1/stats')));
     const summary = await lab.client('tcp', VIP, 300, 16);
