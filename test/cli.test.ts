@@ -140,6 +140,30 @@ describe('serve option errors name the flag and start nothing', () => {
   });
 });
 
+describe('xlb decap', () => {
+  const namespaces = new Namespaces('decap');
+  afterAll(() => namespaces.cleanup());
+
+  test('attaches xlb_decap with its addresses, replaces them on a second run, removes it', async () => {
+    const ns = namespaces.create('be');
+    nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+    nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
+    const pins = `/sys/fs/bpf/${namespaces.prefix}-decap`;
+    const decap = (...args: string[]) => run('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, 'decap', '--iface', 'veth0', '--xdp-mode', 'generic', '--bpffs', pins, ...args]);
+    try {
+      expect((await decap('--address', '198.18.0.11', '2001:db8::11')).stdout).toMatch(/xlb_decap on veth0 for 198\.18\.0\.11, 2001:db8::11/);
+      expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp.prog.name).toBe('xlb_decap');
+      expect((await decap('--address', '198.18.0.12')).stdout).toMatch(/for 198\.18\.0\.12\n/);
+      await expect(decap('--address', 'nope')).rejects.toMatchObject({ stderr: expect.stringMatching(/--address: not an IPv4 or IPv6 address: "nope"/) });
+      expect((await decap('--remove')).stdout).toMatch(/detached xlb_decap from veth0/);
+      expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();
+      expect(existsSync(pins)).toBe(false);
+    } finally {
+      rmSync(pins, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('xlb down', () => {
   const namespaces = new Namespaces('down');
   afterAll(() => namespaces.cleanup());
@@ -162,7 +186,7 @@ describe('xlb down', () => {
       const decap = Decapsulator.open();
       try {
         inNamespace(ns, () => decap.attach('veth0', 'generic'));
-        await expect(down()).rejects.toMatchObject({ stderr: expect.stringMatching(/runs XDP program xlb_decap, not xlb's; leaving it/) });
+        await expect(down()).rejects.toMatchObject({ stderr: expect.stringMatching(/runs XDP program xlb_decap, not xlb_balancer; leaving it/) });
         expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp.prog.name).toBe('xlb_decap');
       } finally {
         decap.close();

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { StatsView, VipView } from '../daemon/controller.js';
 import { resolveServeOptions } from '../daemon/options.js';
+import { installDecap, removeDecap } from '../daemon/decap.js';
 import { down, serve } from '../daemon/serve.js';
 import { VERSION } from '../paths.js';
 import { ApiClient, type ApiResponse, vipPath } from './client.js';
@@ -136,6 +137,25 @@ export function buildCli(): Command {
     .action(async (options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir: string }) => {
       const { detached } = await down(options);
       process.stdout.write(detached ? `detached from ${options.iface}; removed ${options.bpffs}\n` : `nothing attached on ${options.iface}; removed ${options.bpffs}\n`);
+    });
+
+  program
+    .command('decap')
+    .description('on a backend: attach xlb_decap, which strips the tunnels of packets to these addresses')
+    .requiredOption('--iface <name>', 'interface that receives the tunnelled packets')
+    .option('--address <ip...>', 'this host\'s addresses that tunnels are sent to')
+    .option('--xdp-mode <mode>', 'native or generic', 'native')
+    .option('--bpffs <dir>', 'pin the address map here', '/sys/fs/bpf/xlb-decap')
+    .option('--remove', 'detach it and remove the pins instead')
+    .action((options: { iface: string; address?: string[]; xdpMode: 'native' | 'generic'; bpffs: string; remove?: boolean }) => {
+      if (options.remove) {
+        const { detached } = removeDecap(options);
+        process.stdout.write(detached ? `detached xlb_decap from ${options.iface}\n` : `xlb_decap was not attached to ${options.iface}\n`);
+        return;
+      }
+      if (!options.address?.length) throw new CliError('--address is required (one or more)');
+      const addresses = installDecap({ ...options, addresses: options.address });
+      process.stdout.write(`xlb_decap on ${options.iface} for ${addresses.join(', ')}\n`);
     });
 
   withClient(program.command('status').description('daemon status')).action(async (options: ClientOptions) => {

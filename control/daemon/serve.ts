@@ -7,13 +7,13 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BpfProgram, ifNameToIndex, xdpQuery } from '@xlb/native';
+import { ifNameToIndex } from '@xlb/native';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { buildApp } from '../api/app.js';
 import { BirdSpeaker, stopBird } from '../bgp/bird.js';
 import { VERSION } from '../paths.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
-import { Dataplane, detachProgram } from '../dataplane/dataplane.js';
+import { Dataplane, detachOwnProgram } from '../dataplane/dataplane.js';
 import { HealthMonitor } from '../health/checker.js';
 import { checkLimits } from '../state/desired.js';
 import { FileStateStore } from '../state/stores.js';
@@ -116,16 +116,7 @@ async function startBird(options: ServeOptions, own: { v4: string | null; v6: st
 /** `xlb down`: detaches the balancer (never another program), removes the pinned maps, stops xlb's BIRD. */
 export async function down(options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir?: string }): Promise<{ detached: boolean }> {
   if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
-  const id = xdpQuery(ifNameToIndex(options.iface), options.xdpMode);
-  let detached = false;
-  if (id) {
-    const program = BpfProgram.fromId(id);
-    const name = program.info.name;
-    program.close();
-    if (name !== PROGRAMS.balancer) throw new Error(`${options.iface} runs XDP program ${name}, not xlb's; leaving it`);
-    detachProgram(options.iface, options.xdpMode);
-    detached = true;
-  }
+  const detached = detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
   rmSync(options.bpffs, { recursive: true, force: true });
   return { detached };
 }

@@ -1,7 +1,7 @@
 /** The backend-side decapsulation program: which outer addresses it strips, its counters. */
 import { BpfObject, type BpfMap, type BpfProgram, type XdpMode } from '@xlb/native';
 import { addrCodec, DECAP_OUTCOMES, type DecapOutcome, MAPS, PROGRAMS, trafficCodec } from './codec.js';
-import { parseAddress } from './address.js';
+import { formatAddress, parseAddress } from './address.js';
 import { attachProgram, DECAP_OBJECT, type Traffic } from './dataplane.js';
 import { sumPerCpu } from './struct.js';
 
@@ -31,6 +31,16 @@ export class Decapsulator {
 
   static open(options: { objectPath?: string; pinDir?: string } = {}): Decapsulator {
     return new Decapsulator(new BpfObject(options.objectPath ?? DECAP_OBJECT, { pinDir: options.pinDir }));
+  }
+
+  /** The addresses now decapsulated. */
+  addressList(): string[] {
+    const out: string[] = [];
+    for (let key = this.addresses.nextKey(null); key; key = this.addresses.nextKey(key)) {
+      const { addr, family } = addrCodec.decode(key);
+      out.push(formatAddress(family, addr));
+    }
+    return out;
   }
 
   /** Decapsulate packets whose outer destination is this address. */
