@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool xdp-tools make g++ pkg-config procps util-linux bird2 etcd-server etcd-client vagrant)
+PACKAGES=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool xdp-tools make g++ pkg-config procps util-linux bird2 etcd-server etcd-client vagrant openssh-server)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
@@ -31,8 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || fail "missing packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}"
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # bird2, etcd-server and openssh-server are for the labs and tests, which start
+  # their own instances: keep the packages from starting system-wide services.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ -z "$guard" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 if [ "$(id -u)" -eq 0 ]; then

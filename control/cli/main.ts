@@ -5,9 +5,13 @@
  * JSON with --json.
  */
 import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import type { StatsView, VipView } from '../daemon/controller.js';
 import { resolveServeOptions } from '../daemon/options.js';
+import { deploy } from '../deploy/deploy.js';
+import { preflight } from '../deploy/preflight.js';
 import { installDecap, removeDecap } from '../daemon/decap.js';
 import { down, serve } from '../daemon/serve.js';
 import { VERSION } from '../paths.js';
@@ -156,6 +160,56 @@ export function buildCli(): Command {
       if (!options.address?.length) throw new CliError('--address is required (one or more)');
       const addresses = installDecap({ ...options, addresses: options.address });
       process.stdout.write(`xlb_decap on ${options.iface} for ${addresses.join(', ')}\n`);
+    });
+
+  program
+    .command('deploy')
+    .description('roll the built release out to hosts over SSH, one at a time')
+    .requiredOption('--hosts <list>', 'comma-separated hosts, in rollout order')
+    .requiredOption('--config <file>', 'the xlb serve YAML to install on each host')
+    .option('--user <name>', 'SSH user (root, or one that may write /opt, /etc and run systemctl)', 'root')
+    .option('--port <port>', 'SSH port', '22')
+    .option('--identity <file>', 'SSH private key', join(homedir(), '.ssh', 'id_ed25519'))
+    .option('--known-hosts <file>', 'accept only host keys listed here', join(homedir(), '.ssh', 'known_hosts'))
+    .option('--host-key-sha256 <fingerprint>', 'accept only this host key (SHA256:...), instead of known_hosts')
+    .action(async (o: { hosts: string; config: string; user: string; port: string; identity: string; knownHosts: string; hostKeySha256?: string }) => {
+      const hosts = o.hosts.split(',').map((h) => h.trim()).filter(Boolean);
+      const bad = hosts.find((h) => !/^[A-Za-z0-9.:-]+$/.test(h));
+      if (bad !== undefined || !hosts.length) throw new CliError(`--hosts: not a host name or address: ${JSON.stringify(bad ?? '')}`);
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--port: not a port: ${JSON.stringify(o.port)}`);
+      if (o.hostKeySha256 && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(o.hostKeySha256)) throw new CliError('--host-key-sha256: expected SHA256: and 43 base64 characters');
+      const hostKeys = o.hostKeySha256 ? { fingerprint: o.hostKeySha256 } : { knownHosts: o.knownHosts };
+      await deploy({ hosts, port, user: o.user, identity: o.identity, hostKeys, config: o.config }, (line) => process.stdout.write(`${line}\n`));
+    });
+
+  program
+    .command('preflight')
+    .description('on a host: can xlb serve run here with this configuration?')
+    .requiredOption('--config <file>', 'the xlb serve YAML')
+    .option('--json', 'print JSON')
+    .action(async (o: { config: string; json?: boolean }) => {
+      const checks = await preflight(o.config);
+      process.stdout.write(o.json ? JSON.stringify(checks) + '\n' : table(['CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])) + '\n');
+      if (checks.some((c) => !c.ok)) process.exitCode = 1;
+    });
+
+  program
+    .command('ready')
+    .description('wait until the daemon of this configuration answers /readyz with 200')
+    .requiredOption('--config <file>', 'the xlb serve YAML')
+    .option('--timeout-ms <ms>', 'give up after', '60000')
+    .action(async (o: { config: string; timeoutMs: string }) => {
+      const options = resolveServeOptions({}, o.config);
+      const api = options.api.kind === 'unix' ? `unix:${options.api.path}` : `${options.api.host.includes(':') ? `[${options.api.host}]` : options.api.host}:${options.api.port}`;
+      const deadline = Date.now() + Number(o.timeoutMs);
+      const client = new ApiClient(api, options.tokenFile ? readFileSync(options.tokenFile, 'utf8').trim() : undefined);
+      for (;;) {
+        const status = await client.request('GET', '/readyz').then((r) => r.status, () => 0);
+        if (status === 200) return;
+        if (Date.now() > deadline) throw new CliError(`not ready after ${o.timeoutMs} ms (last status ${status || 'unreachable'})`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
     });
 
   withClient(program.command('status').description('daemon status')).action(async (options: ClientOptions) => {

@@ -1,0 +1,76 @@
+/**
+ * `xlb preflight --config FILE`, run on a target host (by `xlb deploy`, or by hand):
+ * can xlb run here with this configuration? Every check names what it found.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, statfsSync } from 'node:fs';
+import { release } from 'node:os';
+import { promisify } from 'node:util';
+import { ifNameToIndex } from '@xlb/native';
+import { resolveServeOptions } from '../daemon/options.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+const BPF_FS_MAGIC = 0xcafe4a11;
+const PACKAGES = ['libbpf1', 'libelf1', 'iproute2', 'ethtool'];
+/** Drivers with native XDP (XDP_TX included) in mainline Linux. */
+const NATIVE_XDP_DRIVERS = new Set([
+  'mlx5_core', 'mlx4_en', 'i40e', 'ice', 'ixgbe', 'ixgbevf', 'igb', 'igc', 'bnxt_en', 'ena', 'virtio_net', 'veth', 'tun',
+  'nfp', 'qede', 'sfc', 'gve', 'hv_netvsc', 'stmmac', 'thunder-nicvf', 'mvneta', 'mvpp2', 'dpaa2-eth', 'enetc', 'fec', 'lan966x-switch', 'atlantic', 'octeontx2-nicpf',
+]);
+
+const version = (text: string) => text.split(/[.-]/).slice(0, 2).map(Number);
+const atLeast = (have: number[], want: number[]) => have[0] > want[0] || (have[0] === want[0] && have[1] >= want[1]);
+
+export async function preflight(configPath: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
+
+  let options: ReturnType<typeof resolveServeOptions> | null = null;
+  try {
+    options = resolveServeOptions({}, configPath);
+    check('config', true, configPath);
+  } catch (error) {
+    check('config', false, (error as Error).message);
+  }
+  check('kernel', atLeast(version(release()), [5, 18]), `${release()} (needs 5.18 or newer)`);
+  check('btf', existsSync('/sys/kernel/btf/vmlinux'), '/sys/kernel/btf/vmlinux');
+  let bpffs = false;
+  try {
+    bpffs = statfsSync('/sys/fs/bpf').type === BPF_FS_MAGIC;
+  } catch {
+    // not there
+  }
+  check('bpffs', bpffs, bpffs ? '/sys/fs/bpf is bpffs' : '/sys/fs/bpf is not bpffs: mount -t bpf bpf /sys/fs/bpf');
+  check('node', atLeast(version(process.versions.node), [20, 0]), `Node.js ${process.versions.node} (needs 20 or newer)`);
+
+  const missing: string[] = [];
+  for (const name of PACKAGES) {
+    const installed = await execFileAsync('dpkg-query', ['-W', '-f=${Status}', name]).then((r) => r.stdout.includes('install ok installed'), () => false);
+    if (!installed) missing.push(name);
+  }
+  check('packages', missing.length === 0, missing.length ? `missing: ${missing.join(' ')}` : PACKAGES.join(' '));
+
+  if (options) {
+    const iface = options.iface;
+    let present = true;
+    try {
+      ifNameToIndex(iface);
+    } catch {
+      present = false;
+    }
+    check('interface', present, present ? iface : `no interface ${iface}`);
+    if (present) {
+      const driver = await execFileAsync('ethtool', ['-i', iface]).then((r) => /^driver: (.*)$/m.exec(r.stdout)?.[1] ?? 'unknown', () => 'unknown');
+      const ok = options.xdpMode === 'generic' || NATIVE_XDP_DRIVERS.has(driver);
+      check('xdp', ok, ok ? `driver ${driver}, ${options.xdpMode} mode` : `driver ${driver} has no native XDP: use xdp-mode: generic`);
+    }
+  }
+  return checks;
+}
