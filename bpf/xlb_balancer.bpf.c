@@ -94,6 +94,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_VIP_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct xlb_vip_cache_entry);
+} xlb_vipcache_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_OUTCOME_COUNT);
 	__type(key, __u32);
 	__type(value, struct xlb_traffic);
@@ -751,17 +758,48 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	return outcome;
 }
 
-static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_key *flow)
+static __always_inline const struct xlb_vip *lookup_vip_map(struct xlb_vip_key *key)
 {
-	struct xlb_vip_key key = { .port = flow->dport, .proto = flow->proto, .family = flow->family };
-	const struct xlb_vip *vip;
+	const struct xlb_vip *vip = bpf_map_lookup_elem(&xlb_vips_v1, key);
 
-	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
-	vip = bpf_map_lookup_elem(&xlb_vips_v1, &key);
 	if (vip)
 		return vip;
-	key.port = 0;
-	return bpf_map_lookup_elem(&xlb_vips_v1, &key);
+	key->port = 0;
+	vip = bpf_map_lookup_elem(&xlb_vips_v1, key);
+	return vip;
+}
+
+/* The VIP for a flow: exact port first, then the address's any-port VIP. Answers come
+ * from the per-CPU cache while its generation is current. The generation is read
+ * before the map, so an entry filled from a map older than the latest VIP change
+ * always carries an older generation and is never used. */
+static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_key *flow, const struct xlb_config *config)
+{
+	struct xlb_vip_key key = { .port = flow->dport, .proto = flow->proto, .family = flow->family };
+	__u32 generation = config ? config->vip_generation : 0;
+	struct xlb_vip_cache_entry *entry;
+	const struct xlb_vip *vip;
+	const __u32 *k = (const __u32 *)&key;
+	const __u32 *e;
+	__u32 slot;
+
+	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
+	slot = xlb_jhash2(k, sizeof(key) / 4, 0) & (XLB_VIP_CACHE_SIZE - 1);
+	entry = bpf_map_lookup_elem(&xlb_vipcache_v1, &slot);
+	if (!entry)
+		return lookup_vip_map(&key);
+	e = (const __u32 *)&entry->key;
+	if (entry->generation == generation && generation && e[0] == k[0] && e[1] == k[1] && e[2] == k[2] &&
+	    e[3] == k[3] && e[4] == k[4])
+		return entry->found ? &entry->vip : NULL;
+
+	entry->key = key;
+	vip = lookup_vip_map(&key);
+	entry->found = vip != NULL;
+	if (vip)
+		entry->vip = *vip;
+	entry->generation = generation;
+	return entry->found ? &entry->vip : NULL;
 }
 
 static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
@@ -771,6 +809,7 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 	struct ethhdr *eth = data;
 	struct xlb_packet pkt = {};
 	const struct xlb_vip *vip;
+	__u32 zero = 0;
 	int ret;
 
 	if ((void *)(eth + 1) > data_end)
@@ -809,7 +848,7 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 		return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
 	}
 
-	vip = lookup_vip(&pkt.flow);
+	vip = lookup_vip(&pkt.flow, bpf_map_lookup_elem(&xlb_config_v1, &zero));
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
 	return balance(ctx, &pkt, vip, bytes);

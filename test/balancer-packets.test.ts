@@ -2,7 +2,9 @@
  * The balancer, packet by packet, through BPF_PROG_TEST_RUN: verdict, exact output
  * bytes (headers and checksums) and outcome counters for every path.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { Dataplane } from '../control/dataplane/dataplane.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
 import { BalancerFixture, type BackendSpec, flowKey, type Flow, IP, MAC } from './lib/fixture.js';
@@ -705,5 +707,60 @@ describe('configuration states', () => {
     for (const frame of frames) f.run(frame);
     const delta = f.counterDelta();
     expect(Object.values(delta).reduce((a, b) => a + (b ?? 0), 0)).toBe(frames.length);
+  });
+});
+
+describe('the per-CPU VIP cache never outlives a VIP change', () => {
+  const key4 = (port: number) => ({ family: 4 as const, address: parseAddress(IP.vip4).bytes, port, proto: IPPROTO_TCP });
+
+  test('a changed forwarding method applies to the next packet', () => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    expect(f.run(tcp4()).verdict).toBe(XDP.TX);
+    f.dp.setVip(key4(80), { id: 1, flags: 0, forwarding: 2 /* ipip */ });
+    expect(parseEthernet(f.run(tcp4()).data).etherType).toBe(ETH_P_IP);
+    expect(f.counterDelta()).toEqual({ tx_dsr: 1, tx_ipip: 1 });
+  });
+
+  test('a removed VIP stops matching at once; a new one matches at once', () => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    expect(f.run(tcp4()).verdict).toBe(XDP.TX);
+    f.dp.removeVip(key4(80));
+    expect(f.run(tcp4()).verdict).toBe(XDP.PASS);
+    f.addVip({ id: 2, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(2) });
+    expect(f.run(tcp4()).verdict).toBe(XDP.TX);
+    expect(f.counterDelta()).toEqual({ tx_dsr: 2, pass_not_vip: 1 });
+  });
+
+  test('an any-port answer cached for a port gives way to a new VIP on that exact port', () => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 0, forwarding: 'dsr', backends: [{ id: 17, address: IP.backend4(7), mac: MAC.backend(7) }] });
+    expect(parseEthernet(f.run(tcp4({ dport: 8080 })).data).dst).toBe(MAC.backend(7));
+    f.addVip({ id: 2, address: IP.vip4, port: 8080, forwarding: 'dsr', backends: [{ id: 28, address: IP.backend4(8), mac: MAC.backend(8) }] });
+    expect(parseEthernet(f.run(tcp4({ dport: 8080 })).data).dst).toBe(MAC.backend(8));
+  });
+
+  test('a daemon adopting pinned maps carries the generation on, so old entries stay dead', () => {
+    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-cache-');
+    const open = () => Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    const frame = tcp4();
+    let dp = open();
+    try {
+      dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+      dp.setVip(key4(80), { id: 1, flags: 0, forwarding: 1 });
+      dp.setVip(key4(81), { id: 2, flags: 0, forwarding: 1 });
+      dp.setBackend(1, { family: 4, address: parseAddress(IP.backend4(1)).bytes, mac: parseMac(MAC.backend(1)), vipId: 1 });
+      dp.setRing(1, new Uint32Array(13).fill(1));
+      expect(dp.program.testRun({ data: frame }).retval).toBe(XDP.TX); // cached at the current generation
+      dp.close();
+      dp = open();
+      dp.removeVip(key4(80));
+      dp.setVip(key4(82), { id: 3, flags: 0, forwarding: 1 });
+      expect(dp.program.testRun({ data: frame }).retval).toBe(XDP.PASS);
+    } finally {
+      dp.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -70,6 +70,7 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(define('XLB_DEFAULT_MAX_VIPS')).toBe(codec.DEFAULT_MAX_VIPS);
     expect(define('XLB_DEFAULT_MAX_BACKENDS')).toBe(codec.DEFAULT_MAX_BACKENDS);
     expect(define('XLB_DEFAULT_FLOWS')).toBe(codec.DEFAULT_FLOWS);
+    expect(define('XLB_VIP_CACHE_SIZE')).toBe(codec.VIP_CACHE_SIZE);
   });
 
   test('map names carry the ABI version and exist in the objects', () => {

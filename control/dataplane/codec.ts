@@ -22,6 +22,7 @@ export const DEFAULT_RING_SIZE = 65537;
 export const DEFAULT_MAX_VIPS = 1024;
 export const DEFAULT_MAX_BACKENDS = 65536;
 export const DEFAULT_FLOWS = 65536;
+export const VIP_CACHE_SIZE = 256;
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
@@ -38,6 +39,7 @@ export const MAPS = {
   config: `xlb_config_v${ABI_VERSION}`,
   counters: `xlb_counters_v${ABI_VERSION}`,
   vipStats: `xlb_vipstat_v${ABI_VERSION}`,
+  vipCache: `xlb_vipcache_v${ABI_VERSION}`,
   backendStats: `xlb_bestat_v${ABI_VERSION}`,
   decapAddresses: `xlb_decap_v${ABI_VERSION}`,
   decapCounters: `xlb_dcounter_v${ABI_VERSION}`,
@@ -97,6 +99,14 @@ export const configCodec = defineStruct('xlb_config', {
   source_v4_flow_bits: 'u8',
   source_v6_flow_bits: 'u8',
   pad: { bytes: 2 },
+  vip_generation: 'u32',
+});
+
+export const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
+  key: { bytes: vipKeyCodec.size },
+  vip: { bytes: vipCodec.size },
+  generation: 'u32',
+  found: 'u32',
 });
 
 export const trafficCodec = defineStruct('xlb_traffic', {
@@ -147,6 +157,7 @@ export const STRUCTS = [
   flowKeyCodec,
   flowCodec,
   configCodec,
+  vipCacheEntryCodec,
   trafficCodec,
   vipStatsCodec,
 ];

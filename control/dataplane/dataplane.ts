@@ -101,6 +101,8 @@ export class Dataplane {
   readonly program: BpfProgram;
   private readonly object: BpfObject;
   private readonly maps: Record<keyof typeof MAPS, BpfMap | undefined>;
+  /** The configuration last written (with the current VIP generation). */
+  private config: Buffer;
 
   private constructor(object: BpfObject, options: Required<Omit<DataplaneOptions, 'pinDir' | 'objectPath'>>) {
     this.object = object;
@@ -112,6 +114,8 @@ export class Dataplane {
     this.maps = Object.fromEntries(
       Object.entries(MAPS).map(([key, name]) => [key, names.has(name) ? object.map(name) : undefined]),
     ) as Dataplane['maps'];
+    // Pinned maps carry on: so does the VIP generation the per-CPU caches are tagged with.
+    this.config = this.map('config').lookup(u32(0))!;
   }
 
   static open(options: DataplaneOptions = {}): Dataplane {
@@ -143,8 +147,7 @@ export class Dataplane {
   }
 
   setConfig(config: DataplaneConfig): void {
-    this.map('config').update(
-      u32(0),
+    this.writeConfig(
       configCodec.encode({
         hash_seed: config.hashSeed,
         ring_size: this.ringSize,
@@ -154,8 +157,26 @@ export class Dataplane {
         source_v6: config.sourceV6,
         source_v4_flow_bits: config.sourceV4FlowBits,
         source_v6_flow_bits: config.sourceV6FlowBits,
+        vip_generation: configCodec.decode(this.config).vip_generation,
       }),
     );
+  }
+
+  private writeConfig(value: Buffer): void {
+    this.map('config').update(u32(0), value);
+    this.config = value;
+  }
+
+  /**
+   * Invalidates every CPU's VIP cache (xlb_vipcache_v1): called after each change to
+   * xlb_vips_v1, never before, so no cache entry can outlive the change.
+   */
+  private bumpVipGeneration(): void {
+    const next = Buffer.from(this.config);
+    const at = configCodec.offsets.vip_generation;
+    // 0 means "no generation yet" to the data plane: skip it on wrap-around.
+    next.writeUInt32LE((next.readUInt32LE(at) % 0xffffffff) + 1, at);
+    this.writeConfig(next);
   }
 
   private checkVipId(id: number): void {
@@ -180,11 +201,13 @@ export class Dataplane {
       if (isNew) this.adjustVipAddress(key, -1);
       throw error;
     }
+    this.bumpVipGeneration();
   }
 
   /** false when there was no such VIP. The ring and stats stay until removeRing. */
   removeVip(key: VipKey): boolean {
     if (!this.map('vips').delete(encodeVipKey(key))) return false;
+    this.bumpVipGeneration();
     this.adjustVipAddress(key, -1);
     return true;
   }
