@@ -94,6 +94,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_FLOW_CACHE_SIZE);
+	__type(key, __u32);
+	__type(value, struct xlb_flow_cache_entry);
+} xlb_flowcache_v1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_VIP_CACHE_SIZE);
 	__type(key, __u32);
 	__type(value, struct xlb_vip_cache_entry);
@@ -689,7 +696,16 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 	return XLB_TX_IPIP;
 }
 
-/* Connection table, then ring; forwards by the VIP's method and counts it. */
+static __always_inline bool flow_keys_equal(const struct xlb_flow_key *a, const struct xlb_flow_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] && x[5] == y[5] &&
+	       x[6] == y[6] && x[7] == y[7] && x[8] == y[8] && x[9] == y[9];
+}
+
+/* Connection table (through the per-CPU flow cache), then ring; forwards by the VIP's
+ * method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
 				   __u64 bytes)
 {
@@ -698,8 +714,9 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	struct xlb_config *config;
 	struct xlb_vip_stats *vip_stats;
 	struct xlb_traffic *backend_stats;
+	struct xlb_flow_cache_entry *cached = NULL;
 	__u32 zero = 0, backend_id = 0, hash = 0;
-	bool hashed = false;
+	bool hashed = false, cache_fill = false;
 	int outcome;
 
 	config = bpf_map_lookup_elem(&xlb_config_v1, &zero);
@@ -708,11 +725,27 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v1, &vip->id);
 
 	if (use_flows) {
-		struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows_v1, &pkt->flow);
+		__u32 tuple_hash = flow_hash(&pkt->flow, 0, config->hash_seed);
+		__u32 slot = tuple_hash & (XLB_FLOW_CACHE_SIZE - 1);
 
-		if (flow) {
-			backend_id = flow->backend_id;
+		cached = bpf_map_lookup_elem(&xlb_flowcache_v1, &slot);
+		if (cached && flow_keys_equal(&cached->key, &pkt->flow) && (cached->hits++ & (XLB_FLOW_CACHE_TOUCH - 1))) {
+			backend_id = cached->backend_id;
 			backend = flow_backend(backend_id, vip);
+		}
+		if (!backend) {
+			struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows_v1, &pkt->flow);
+
+			if (flow) {
+				backend_id = flow->backend_id;
+				backend = flow_backend(backend_id, vip);
+			}
+			cache_fill = backend != NULL;
+		}
+		/* The 5-tuple hash is the ring's hash too, unless the VIP hashes the source only. */
+		if (!(vip->flags & XLB_VIP_F_SOURCE_AFFINITY)) {
+			hash = tuple_hash;
+			hashed = true;
 		}
 		if (vip_stats) {
 			if (backend)
@@ -722,7 +755,8 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		}
 	}
 	if (!backend) {
-		hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
+		if (!hashed)
+			hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
 		hashed = true;
 		backend = ring_backend(vip, hash, config, &backend_id);
 		if (!backend)
@@ -732,7 +766,13 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 			struct xlb_flow entry = { .backend_id = backend_id };
 
 			bpf_map_update_elem(&xlb_flows_v1, &pkt->flow, &entry, BPF_ANY);
+			cache_fill = true;
 		}
+	}
+	if (cache_fill && cached) {
+		cached->key = pkt->flow;
+		cached->backend_id = backend_id;
+		cached->hits = 1;
 	}
 
 	if (vip->forwarding == XLB_FORWARD_DSR) {

@@ -112,6 +112,19 @@ struct xlb_vip_cache_entry {
 
 #define XLB_VIP_CACHE_SIZE 256 /* entries per CPU, a power of two */
 
+/* Value of xlb_flowcache_v1: a per-CPU, direct-mapped cache of connection-table
+ * answers, slot = 5-tuple hash. A hit is checked like a table hit (the backend must
+ * still serve the VIP and be healthy); every XLB_FLOW_CACHE_TOUCH-th hit also looks
+ * the flow up in xlb_flows_v1, which keeps busy flows recent in the LRU. */
+struct xlb_flow_cache_entry {
+	struct xlb_flow_key key;
+	__u32 backend_id;
+	__u32 hits;
+};
+
+#define XLB_FLOW_CACHE_SIZE 4096 /* entries per CPU, a power of two */
+#define XLB_FLOW_CACHE_TOUCH 32  /* a power of two */
+
 /* A packet and byte count; per CPU in every stats map. */
 struct xlb_traffic {
 	__u64 packets;

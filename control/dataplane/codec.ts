@@ -23,6 +23,8 @@ export const DEFAULT_MAX_VIPS = 1024;
 export const DEFAULT_MAX_BACKENDS = 65536;
 export const DEFAULT_FLOWS = 65536;
 export const VIP_CACHE_SIZE = 256;
+export const FLOW_CACHE_SIZE = 4096;
+export const FLOW_CACHE_TOUCH = 32;
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
@@ -40,6 +42,7 @@ export const MAPS = {
   counters: `xlb_counters_v${ABI_VERSION}`,
   vipStats: `xlb_vipstat_v${ABI_VERSION}`,
   vipCache: `xlb_vipcache_v${ABI_VERSION}`,
+  flowCache: `xlb_flowcache_v${ABI_VERSION}`,
   backendStats: `xlb_bestat_v${ABI_VERSION}`,
   decapAddresses: `xlb_decap_v${ABI_VERSION}`,
   decapCounters: `xlb_dcounter_v${ABI_VERSION}`,
@@ -109,6 +112,12 @@ export const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
   found: 'u32',
 });
 
+export const flowCacheEntryCodec = defineStruct('xlb_flow_cache_entry', {
+  key: { bytes: flowKeyCodec.size },
+  backend_id: 'u32',
+  hits: 'u32',
+});
+
 export const trafficCodec = defineStruct('xlb_traffic', {
   packets: 'u64',
   bytes: 'u64',
@@ -158,6 +167,7 @@ export const STRUCTS = [
   flowCodec,
   configCodec,
   vipCacheEntryCodec,
+  flowCacheEntryCodec,
   trafficCodec,
   vipStatsCodec,
 ];
