@@ -234,6 +234,15 @@ static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip
 	return XLB_CONTINUE;
 }
 
+/* The IPv4 header checksum, checked only for traffic the balancer acts on: the
+ * host's stack checks everything it receives itself. */
+static __always_inline bool ipv4_checksum_ok(struct iphdr *ip, void *data_end)
+{
+	if ((void *)(ip + 1) > data_end)
+		return false;
+	return xlb_csum_fold(xlb_csum_add_packet(ip, ip->ihl * 4, data_end, 0)) == 0;
+}
+
 /* Checks the transport header fits the IP payload and reads the ports. */
 static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data_end)
 {
@@ -401,6 +410,8 @@ static __always_inline int handle_icmp(struct xlb_packet *pkt, struct ethhdr *et
 	if (!is_vip_address(&pkt->flow))
 		return XLB_PASS_NOT_VIP;
 	if (pkt->flow.family == XLB_FAMILY_V4) {
+		if (!ipv4_checksum_ok((void *)(eth + 1), data_end))
+			return XLB_DROP_MALFORMED_IP;
 		if (type == ICMP_ECHO)
 			return reply_echo4(eth, (void *)(eth + 1), pkt->l4, data_end);
 		if (is_icmp4_error(type))
@@ -891,6 +902,8 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 	vip = lookup_vip(&pkt.flow, bpf_map_lookup_elem(&xlb_config_v1, &zero));
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
+	if (pkt.flow.family == XLB_FAMILY_V4 && !pkt.icmp_error && !ipv4_checksum_ok((void *)(eth + 1), data_end))
+		return XLB_DROP_MALFORMED_IP;
 	return balance(ctx, &pkt, vip, bytes);
 }
 

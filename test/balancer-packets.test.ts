@@ -171,6 +171,8 @@ describe('malformed and truncated packets are dropped, never forwarded', () => {
     ['UDP length under 8', () => ip4({ protocol: PROTO.UDP }, udp({ src: IP.client4, dst: IP.vip4, sport: 1, dport: 53, length: 7 })), 'drop_malformed_l4'],
     ['UDP length beyond the IP payload', () => ip4({ protocol: PROTO.UDP }, udp({ src: IP.client4, dst: IP.vip4, sport: 1, dport: 53, length: 200 })), 'drop_malformed_l4'],
     ['ICMP header cut short', () => ip4({ protocol: PROTO.ICMP }, Buffer.from([8, 0, 0, 0])), 'drop_malformed_l4'],
+    ['IPv4 header checksum wrong (TCP to a VIP)', () => ip4({ checksum: 0x1234 }), 'drop_malformed_ip'],
+    ['IPv4 header checksum wrong (echo to a VIP)', () => ip4({ protocol: PROTO.ICMP, checksum: 0x1234 }, icmp(8, 0, echoRest(1, 1), Buffer.alloc(8))), 'drop_malformed_ip'],
   ])('%s', (_, build, outcome) => {
     const { verdict } = f.run(build());
     expect(verdict).toBe(XDP.DROP);

@@ -35,8 +35,8 @@ static __always_inline void xlb_csum_replace16(__u16 *check, __u16 old, __u16 ne
 	*check = xlb_csum_fold(sum);
 }
 
-/* Most 16-bit words xlb_csum_add_packet() reads: an ICMP header and the largest quote
- * the balancer sends (IPv4 header with options plus 8 bytes). */
+/* Most 16-bit words xlb_csum_add_packet() reads: the largest quote the balancer sends
+ * (IPv4 header with options plus 8 bytes), and an IPv4 header with options. */
 #define XLB_CSUM_MAX_WORDS 40
 
 /* Sums the first `len` bytes (even) from `start`, stopping at data_end. The verifier
