@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, type BpfProgram } from '@xlb/native';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
+import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
 import { packagePath } from '../control/paths.js';
@@ -50,6 +50,8 @@ export class Harness {
     value.writeUInt32LE(data.length, 0);
     value.writeUInt32LE(o.flowOffset ?? 0, 4);
     value.writeUInt32LE(o.flows ?? 0, 8);
+    // IPv4 frames get their header checksum recomputed after the flow number changes it.
+    value.writeUInt32LE(data.readUInt16BE(12) === 0x0800 ? 14 : 0, 12);
     data.copy(value, 16);
     this.packet.update(Buffer.alloc(4), value);
     this.targets.update(Buffer.alloc(4), program);
@@ -99,24 +101,36 @@ export const V4_TCP: FrameSpec = { family: 4, proto: 'tcp', src: '198.18.0.10', 
 /** Offset of the IPv4 source address in an Ethernet frame: the harness varies it for new flows. */
 export const V4_SOURCE_OFFSET = 14 + 12;
 
+/** Runs a measurement and checks every packet ended in `outcome`: a bench must not time a drop path by mistake. */
+function inOutcome<T>(dp: Dataplane, outcome: Outcome, measure: () => T): T {
+  const before = dp.counters();
+  const value = measure();
+  const after = dp.counters();
+  for (const name of OUTCOMES) {
+    const delta = after[name].packets - before[name].packets;
+    if (name !== outcome && delta) throw new Error(`bench case expected every packet to end in ${outcome}, but ${delta} ended in ${name}`);
+  }
+  return value;
+}
+
 function packetCost(h: Harness): Result[] {
   const dp = balancer({ maxFlows: 1 << 21 });
   try {
     const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
-    const cases: [string, FrameSpec, { flowOffset?: number; flows?: number }, number | null][] = [
-      ['v4 TCP new flow (dsr)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET }, 2],
-      ['v4 TCP connection-table hit (dsr)', V4_TCP, {}, 1.5],
-      ['v6 TCP hit (dsr)', { family: 6, proto: 'tcp', src: '2001:db8::10', dst: '2001:db8:f::1', dport: 80 }, {}, 1.5],
-      ['v4 UDP hit (dsr)', { ...V4_TCP, proto: 'udp', dport: 53 }, {}, 1.5],
-      ['v4 TCP hit (ipip)', { ...V4_TCP, dst: '198.19.0.2' }, {}, 1.5],
-      ['non-VIP pass', { ...V4_TCP, dst: '198.18.0.99' }, {}, null],
-      ['v4 TCP over 1M distinct flows (hits)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET, flows: 1_000_000 }, 1.5],
+    const cases: [string, FrameSpec, { flowOffset?: number; flows?: number }, number | null, Outcome][] = [
+      ['v4 TCP new flow (dsr)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET }, 2, 'tx_dsr'],
+      ['v4 TCP connection-table hit (dsr)', V4_TCP, {}, 1.5, 'tx_dsr'],
+      ['v6 TCP hit (dsr)', { family: 6, proto: 'tcp', src: '2001:db8::10', dst: '2001:db8:f::1', dport: 80 }, {}, 1.5, 'tx_dsr'],
+      ['v4 UDP hit (dsr)', { ...V4_TCP, proto: 'udp', dport: 53 }, {}, 1.5, 'tx_dsr'],
+      ['v4 TCP hit (ipip)', { ...V4_TCP, dst: '198.19.0.2' }, {}, 1.5, 'tx_ipip'],
+      ['non-VIP pass', { ...V4_TCP, dst: '198.18.0.99' }, {}, null, 'pass_not_vip'],
+      ['v4 TCP over 1M distinct flows (hits)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET, flows: 1_000_000 }, 1.5, 'tx_dsr'],
     ];
     return [
       { name: 'limit: harness + MAC-swap XDP_TX', value: limit, unit: 'ns/packet' },
-      ...cases.map(([name, spec, o, target]): Result => {
+      ...cases.map(([name, spec, o, target, outcome]): Result => {
         if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
-        const value = h.measure(dp.program, frame(spec, MAC_LB), o);
+        const value = inOutcome(dp, outcome, () => h.measure(dp.program, frame(spec, MAC_LB), o));
         const ratio = value / limit;
         return { name, value, unit: 'ns/packet', limit, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
       }),
@@ -128,8 +142,8 @@ function packetCost(h: Harness): Result[] {
 
 function scaling(h: Harness): Result[] {
   const results: Result[] = [];
-  const hit = (dp: Dataplane) => h.measure(dp.program, frame(V4_TCP, MAC_LB));
-  const fresh = (dp: Dataplane) => h.measure(dp.program, frame(V4_TCP, MAC_LB), { flowOffset: V4_SOURCE_OFFSET });
+  const hit = (dp: Dataplane) => inOutcome(dp, 'tx_dsr', () => h.measure(dp.program, frame(V4_TCP, MAC_LB)));
+  const fresh = (dp: Dataplane) => inOutcome(dp, 'tx_dsr', () => h.measure(dp.program, frame(V4_TCP, MAC_LB), { flowOffset: V4_SOURCE_OFFSET }));
   for (const vips of [4, 10, 100, 1000]) {
     const dp = balancer({ vips, backends: 3 });
     results.push({ name: `${vips} VIPs: hit`, value: hit(dp), unit: 'ns/packet' });

@@ -28,7 +28,7 @@ struct bench_packet {
 	__u32 len;          /* bytes of the template; multiple of 8 */
 	__u32 flow_offset;  /* 0, or where to write a per-iteration flow number (4 bytes) */
 	__u32 flows;        /* distinct flow numbers to cycle through (0: never repeat) */
-	__u32 pad;
+	__u32 ipv4_header;  /* 0, or the offset of an IPv4 header (no options) to re-checksum */
 	__u8 bytes[BENCH_MAX_PACKET];
 };
 
@@ -93,6 +93,21 @@ int bench_harness(struct xdp_md *ctx)
 		flow[1] ^= n >> 16;
 		flow[2] ^= n >> 8;
 		flow[3] ^= n;
+	}
+	if (packet->ipv4_header) {
+		/* The flow number may sit in the IPv4 header: keep its checksum valid. */
+		__u16 *ip = data + (packet->ipv4_header & (BENCH_MAX_PACKET - 1));
+		__u32 sum = 0;
+
+		if ((void *)(ip + 10) > data_end)
+			return XDP_ABORTED;
+		ip[5] = 0;
+#pragma unroll
+		for (int i = 0; i < 10; i++)
+			sum += ip[i];
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		ip[5] = ~sum;
 	}
 	bpf_tail_call(ctx, &bench_target_v1, 0);
 	return XDP_ABORTED;
