@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -20,6 +21,10 @@ export interface AppOptions {
   /** When set, every /v1 request needs `Authorization: Bearer <token>`. */
   token?: string;
   logger?: FastifyServerOptions['logger'];
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** Changes (PUT, DELETE) each client may make per minute; default 600. */
+  mutationsPerMinute?: number;
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
@@ -32,6 +37,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: 64 * 1024,
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -46,6 +52,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/documentation' });
   await app.register(websocket);
+  // Opt-in per route (the mutations in vips.ts); clients on the unix socket share a key.
+  await app.register(rateLimit, {
+    global: false,
+    keyGenerator: (request) => request.ip ?? 'local',
+    errorResponseBuilder: (_, context) => ({
+      statusCode: 429,
+      ...errorBody('rate_limited', `more than ${context.max} changes in ${context.after}; try again later`),
+    }),
+  });
 
   const expected = options.token ? digest(options.token) : null;
   app.addHook('onRequest', async (request, reply) => {
@@ -67,6 +82,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       }));
       return reply.code(400).send(errorBody('invalid_request', `${where} is invalid: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details));
     }
+    if (error.statusCode === 429) return reply.code(429).send(error);
     if (error.statusCode && error.statusCode < 500) {
       return reply.code(error.statusCode).send(errorBody(error.code?.toLowerCase() ?? 'bad_request', error.message));
     }
@@ -81,7 +97,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(status.ready ? 200 : 503).send({ ready: status.ready, attached: status.attached });
   });
 
-  await app.register(vipRoutes, { controller: options.controller });
+  await app.register(vipRoutes, { controller: options.controller, mutationsPerMinute: options.mutationsPerMinute ?? 600 });
   await app.register(metricsRoute, { controller: options.controller });
   await app.register(eventsRoute, { controller: options.controller });
   return app;

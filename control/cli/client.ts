@@ -1,5 +1,6 @@
 /** A small HTTP client for the xlb API over TCP or a unix socket, used by the CLI and tests. */
 import http from 'node:http';
+import https from 'node:https';
 import { type ApiEndpoint, parseApiEndpoint } from '../daemon/options.js';
 
 export interface ApiResponse<T = unknown> {
@@ -9,21 +10,27 @@ export interface ApiResponse<T = unknown> {
 
 export class ApiClient {
   readonly endpoint: ApiEndpoint;
+  private readonly tls: boolean;
 
+  /** `api`: HOST:PORT, https://HOST:PORT or unix:/path; `ca`: a CA (PEM) to trust for https. */
   constructor(
     api: string,
     private readonly token?: string,
+    private readonly ca?: Buffer,
   ) {
-    this.endpoint = parseApiEndpoint(api);
+    this.tls = api.startsWith('https://');
+    this.endpoint = parseApiEndpoint(this.tls ? api.slice('https://'.length) : api);
   }
 
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const target = this.endpoint.kind === 'unix' ? { socketPath: this.endpoint.path } : { host: this.endpoint.host, port: this.endpoint.port };
+    const transport = this.tls ? https : http;
     return new Promise((resolve, reject) => {
-      const req = http.request(
+      const req = transport.request(
         {
           ...target,
+          ...(this.ca ? { ca: this.ca } : {}),
           method,
           path,
           headers: {

@@ -23,12 +23,13 @@ class CliError extends Error {}
 interface ClientOptions {
   api: string;
   tokenFile?: string;
+  caFile?: string;
   json?: boolean;
 }
 
 function client(options: ClientOptions): ApiClient {
   const token = options.tokenFile ? readFileSync(options.tokenFile, 'utf8').trim() : undefined;
-  return new ApiClient(options.api, token);
+  return new ApiClient(options.api, token, options.caFile ? readFileSync(options.caFile) : undefined);
 }
 
 async function call<T>(options: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
@@ -89,7 +90,8 @@ export function buildCli(): Command {
   const program = new Command('xlb').version(VERSION).description('XDP layer-4 load balancer').showHelpAfterError();
   const withClient = (command: Command) =>
     command
-      .addOption(new Option('--api <endpoint>', 'daemon API: HOST:PORT or unix:/path').env('XLB_API').default('127.0.0.1:9180'))
+      .addOption(new Option('--api <endpoint>', 'daemon API: HOST:PORT, https://HOST:PORT or unix:/path').env('XLB_API').default('127.0.0.1:9180'))
+      .addOption(new Option('--ca-file <file>', 'CA certificate (PEM) to trust for an https API').env('XLB_CA_FILE'))
       .addOption(new Option('--token-file <file>', 'bearer token for the API').env('XLB_TOKEN_FILE'))
       .option('--json', 'print JSON');
 
@@ -104,6 +106,9 @@ export function buildCli(): Command {
     .option('--state <file>', 'desired state file (default /var/lib/xlb/state.json)')
     .option('--store <url>', 'keep the desired state in etcd instead: etcd://HOST:PORT/PREFIX (fleet-wide)')
     .option('--token-file <file>', 'require this bearer token on /v1 (mode 600)')
+    .option('--tls-cert <file>', 'serve the API over HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'and this key (PEM)')
+    .option('--mutations-per-minute <n>', 'changes each API client may make per minute (default 600)')
     .option('--gateway-mac <mac>', 'ipip next hop for off-link backends (default: default route neighbour)')
     .option('--source-v4 <ip[/prefix]>', 'ipip outer IPv4 source; a prefix varies its host bits per flow')
     .option('--source-v6 <ip[/prefix]>', 'ip6ip6 / 4in6 outer IPv6 source; a prefix varies its host bits per flow')

@@ -80,6 +80,9 @@ export const serveOptionsSchema = z.strictObject({
   bpffs: z.string().startsWith('/').default('/sys/fs/bpf/xlb'),
   state: z.string().startsWith('/').default('/var/lib/xlb/state.json'),
   tokenFile: z.string().optional(),
+  tlsCert: z.string().optional(),
+  tlsKey: z.string().optional(),
+  mutationsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(600),
   gatewayMac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, 'a MAC like 02:00:00:00:00:01').optional(),
   sourceV4: sourceSchema(4, 16).optional(),
   sourceV6: sourceSchema(6, 32).optional(),
@@ -110,7 +113,9 @@ export const serveOptionsSchema = z.strictObject({
       }
     })
     .optional(),
-}).refine((o) => !o.bgp || o.bgpPeer.length > 0, { message: '--bgp needs at least one --bgp-peer ADDRESS@ASN', path: ['bgpPeer'] });
+})
+  .refine((o) => !o.bgp || o.bgpPeer.length > 0, { message: '--bgp needs at least one --bgp-peer ADDRESS@ASN', path: ['bgpPeer'] })
+  .refine((o) => !o.tlsCert === !o.tlsKey, { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
 
 export type ServeOptions = z.output<typeof serveOptionsSchema>;
 

@@ -75,7 +75,14 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     const bird = options.bgp ? await startBird(options, own) : null;
     const announce = () => void bird?.announce(controller.announceable()).catch((error) => app.log.error({ err: error }, 'BGP announcement failed'));
 
-    const app = await buildApp({ controller, token, logger: { level: options.logLevel } });
+    const app = await buildApp({
+      controller,
+      token,
+      tls: options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined,
+      mutationsPerMinute: options.mutationsPerMinute,
+      // Bearer tokens never reach the logs, whatever a log line includes.
+      logger: { level: options.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' } },
+    });
     controller.on('applied', announce);
     announce();
     if (options.api.kind === 'unix') {
