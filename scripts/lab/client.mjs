@@ -1,4 +1,6 @@
-// The lab client; prints a JSON summary {ok, failed, broken, byBackend, errors}.
+// The lab client; prints a JSON summary {ok, failed, broken, byBackend, brokenByBackend,
+// failedAt (when each failed flow began, or broke if it had connected; ms since the
+// epoch), errors}.
 //   node client.mjs tcp|udp HOST PORT COUNT CONCURRENCY
 //     COUNT flows, CONCURRENCY at a time, each one line and its answer.
 //   node client.mjs hold HOST PORT COUNT DURATION_MS
@@ -15,8 +17,12 @@ function tcpFlow(i) {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port: Number(port) });
     let answer = '';
+    let connectedAt = null;
     socket.setTimeout(TIMEOUT_MS, () => socket.destroy(new Error('timeout')));
-    socket.on('connect', () => socket.write(`flow-${i}\n`));
+    socket.on('connect', () => {
+      connectedAt = Date.now();
+      socket.write(`flow-${i}\n`);
+    });
     socket.on('data', (chunk) => {
       answer += chunk;
       if (answer.includes('\n')) {
@@ -24,7 +30,8 @@ function tcpFlow(i) {
         resolve(answer.split(' ')[0]);
       }
     });
-    socket.on('error', reject);
+    // A connection that breaks after it was made failed when it broke, not when it began.
+    socket.on('error', (error) => reject(Object.assign(error, { failedAt: connectedAt === null ? undefined : Date.now() })));
   });
 }
 
@@ -58,7 +65,10 @@ function holdFlow(i, durationMs) {
     let buffer = '';
     let sent = 0;
     let timer = null;
+    let settled = false;
     const fail = (message) => {
+      if (settled) return;
+      settled = true;
       if (backend === null) firstAnswer();
       clearInterval(timer);
       socket.destroy();
@@ -73,6 +83,7 @@ function holdFlow(i, durationMs) {
     socket.on('connect', () => {
       const tick = () => {
         if (Date.now() >= end) {
+          settled = true;
           clearInterval(timer);
           socket.removeAllListeners('close');
           socket.end();
@@ -99,7 +110,7 @@ function holdFlow(i, durationMs) {
   });
 }
 
-const summary = { ok: 0, failed: 0, broken: 0, byBackend: {}, brokenByBackend: {}, errors: [] };
+const summary = { ok: 0, failed: 0, broken: 0, byBackend: {}, brokenByBackend: {}, failedAt: [], errors: [] };
 let next = 0;
 async function worker() {
   while (next < Number(count)) {
@@ -109,6 +120,7 @@ async function worker() {
 }
 
 async function record(i, flow) {
+  const startedAt = Date.now();
   try {
     const backend = await flow;
     summary.ok++;
@@ -117,7 +129,10 @@ async function record(i, flow) {
     if (error.broken) {
       summary.broken++;
       summary.brokenByBackend[error.backend] = (summary.brokenByBackend[error.backend] ?? 0) + 1;
-    } else summary.failed++;
+    } else {
+      summary.failed++;
+      summary.failedAt.push(error.failedAt ?? startedAt);
+    }
     if (summary.errors.length < 5) summary.errors.push(String(error.message ?? error));
   }
 }

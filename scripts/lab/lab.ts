@@ -64,6 +64,8 @@ export interface ClientSummary {
   ok: number;
   failed: number;
   byBackend: Record<string, number>;
+  /** When each failed flow began, or broke if it had connected (ms since the epoch). */
+  failedAt: number[];
   errors: string[];
 }
 
