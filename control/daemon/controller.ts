@@ -103,7 +103,9 @@ const trafficView = (now: { packets: number; bytes: number }, before: { packets:
 });
 
 /** Attempts at a change when other writers keep winning the compare-and-swap. */
-const CHANGE_ATTEMPTS = 5;
+const CHANGE_ATTEMPTS = 20;
+/** Up to this long (ms, random) between attempts, so racing writers spread out. */
+const RETRY_JITTER_MS = 20;
 
 export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }> {
   private state: StateFile;
@@ -256,6 +258,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
         }
         if (saved === null) {
           this.revertState(previous, scope);
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * RETRY_JITTER_MS));
           await this.adoptRemote(await this.options.store.load());
           continue;
         }

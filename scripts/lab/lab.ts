@@ -290,8 +290,13 @@ export class Lab {
   /** Opens `count` flows from the client to target:port and reports who answered. */
   async client(proto: 'tcp' | 'udp', target: string, count: number, concurrency = 8): Promise<ClientSummary> {
     const port = proto === 'tcp' ? LAB.tcpPort : LAB.udpPort;
-    const { stdout } = await execFileAsync('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, proto, target, String(port), String(count), String(concurrency)]);
-    return JSON.parse(stdout);
+    try {
+      const { stdout } = await execFileAsync('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, proto, target, String(port), String(count), String(concurrency)]);
+      return JSON.parse(stdout);
+    } catch (error) {
+      const e = error as { code?: number; signal?: string; stdout?: string; stderr?: string };
+      throw new Error(`lab client exited (code ${e.code}, signal ${e.signal}): ${e.stderr || e.stdout || '(no output)'}`);
+    }
   }
 
   /** Packets the decap program on backend n stripped so far. */
