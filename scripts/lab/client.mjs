@@ -30,6 +30,8 @@ function tcpFlow(i) {
         resolve(answer.split(' ')[0]);
       }
     });
+    // A backend that dies closes the connection, maybe without an error: the flow failed.
+    socket.on('close', () => reject(Object.assign(new Error('closed before answering'), { failedAt: connectedAt === null ? undefined : Date.now() })));
     // A connection that breaks after it was made failed when it broke, not when it began.
     socket.on('error', (error) => reject(Object.assign(error, { failedAt: connectedAt === null ? undefined : Date.now() })));
   });
