@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { buildApp } from '../control/api/app.js';
+import { buildApp, loggerOptions } from '../control/api/app.js';
 import { ApiClient, vipPath } from '../control/cli/client.js';
 import { packagePath } from '../control/paths.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
@@ -95,12 +95,13 @@ describe('secrets', () => {
     const app = await buildApp({
       controller: d.controller,
       token: secret,
-      logger: { level: 'trace', stream, redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' } },
+      logger: loggerOptions('trace', stream),
     });
     try {
       await app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: `Bearer ${secret}` } });
       await app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: 'Bearer wrong-token-also-secret' } });
       await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80), payload: { forwarding: 'bogus' }, headers: { authorization: `Bearer ${secret}` } });
+      await app.inject({ method: 'GET', url: `/v1/events?access_token=${secret}` });
     } finally {
       await app.close();
     }

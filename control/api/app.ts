@@ -14,6 +14,7 @@ import type { Controller } from '../daemon/controller.js';
 import { XlbError } from '../state/errors.js';
 import { eventsRoute } from './events.js';
 import { metricsRoute } from './metrics.js';
+import { uiRoute } from './ui.js';
 import { vipRoutes } from './vips.js';
 
 export interface AppOptions {
@@ -28,6 +29,23 @@ export interface AppOptions {
 }
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** Logger settings that keep bearer tokens out of every log line (headers and ?access_token=). */
+export function loggerOptions(level: string, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
+  return {
+    level,
+    ...(stream ? { stream } : {}),
+    redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' },
+    serializers: {
+      req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
+        method: req.method,
+        url: req.url.replace(/access_token=[^&]*/g, 'access_token=[redacted]'),
+        hostname: req.hostname,
+        remoteAddress: req.ip,
+      }),
+    },
+  };
+}
 
 function errorBody(code: string, message: string, details?: unknown) {
   return { error: details === undefined ? { code, message } : { code, message, details } };
@@ -66,8 +84,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     if (!expected || !request.url.startsWith('/v1')) return;
     const header = request.headers.authorization ?? '';
-    const match = /^Bearer (.+)$/.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1]), expected)) {
+    // Browsers cannot set headers on a WebSocket: /v1/events also takes ?access_token=.
+    const fromQuery = request.url.startsWith('/v1/events') ? new URL(request.url, 'http://x').searchParams.get('access_token') : null;
+    const presented = /^Bearer (.+)$/.exec(header)?.[1] ?? fromQuery;
+    if (!presented || !timingSafeEqual(digest(presented), expected)) {
       return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'a valid bearer token is required'));
     }
   });
@@ -100,5 +120,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(vipRoutes, { controller: options.controller, mutationsPerMinute: options.mutationsPerMinute ?? 600 });
   await app.register(metricsRoute, { controller: options.controller });
   await app.register(eventsRoute, { controller: options.controller });
+  await app.register(uiRoute);
   return app;
 }

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from
 import { join } from 'node:path';
 import { ifNameToIndex } from '@xlb/native';
 import { PROGRAMS } from '../dataplane/codec.js';
-import { buildApp } from '../api/app.js';
+import { buildApp, loggerOptions } from '../api/app.js';
 import { BirdSpeaker, stopBird } from '../bgp/bird.js';
 import { VERSION } from '../paths.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
@@ -80,8 +80,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       token,
       tls: options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined,
       mutationsPerMinute: options.mutationsPerMinute,
-      // Bearer tokens never reach the logs, whatever a log line includes.
-      logger: { level: options.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' } },
+      logger: loggerOptions(options.logLevel),
     });
     controller.on('applied', announce);
     announce();
