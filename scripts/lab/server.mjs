@@ -10,8 +10,12 @@ import readline from 'node:readline';
 const [name, tcpPort, udpPort, ...vips] = process.argv.slice(2);
 
 const tcp = net.createServer((socket) => {
+  // A client that resets its connection must not take the service down: both the
+  // socket and the line reader on it report the error.
   socket.on('error', () => {});
-  readline.createInterface({ input: socket }).on('line', (line) => socket.write(`${name} ${line}\n`));
+  const lines = readline.createInterface({ input: socket });
+  lines.on('error', () => {});
+  lines.on('line', (line) => socket.write(`${name} ${line}\n`));
 });
 
 let pending = 1 + vips.length;
