@@ -718,19 +718,17 @@ static __always_inline bool flow_keys_equal(const struct xlb_flow_key *a, const 
 /* Connection table (through the per-CPU flow cache), then ring; forwards by the VIP's
  * method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
-				   __u64 bytes)
+				   const struct xlb_config *config, __u64 bytes)
 {
 	bool use_flows = !(vip->flags & XLB_VIP_F_NO_CONNTRACK);
 	struct xlb_backend *backend = NULL;
-	struct xlb_config *config;
 	struct xlb_vip_stats *vip_stats;
 	struct xlb_traffic *backend_stats;
 	struct xlb_flow_cache_entry *cached = NULL;
-	__u32 zero = 0, backend_id = 0, hash = 0;
+	__u32 backend_id = 0, hash = 0;
 	bool hashed = false, cache_fill = false;
 	int outcome;
 
-	config = bpf_map_lookup_elem(&xlb_config_v1, &zero);
 	if (!config || !config->ring_size)
 		return XLB_DROP_NOT_CONFIGURED;
 	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v1, &vip->id);
@@ -859,6 +857,7 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct xlb_packet pkt = {};
+	const struct xlb_config *config;
 	const struct xlb_vip *vip;
 	__u32 zero = 0;
 	int ret;
@@ -899,12 +898,13 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 		return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
 	}
 
-	vip = lookup_vip(&pkt.flow, bpf_map_lookup_elem(&xlb_config_v1, &zero));
+	config = bpf_map_lookup_elem(&xlb_config_v1, &zero);
+	vip = lookup_vip(&pkt.flow, config);
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
 	if (pkt.flow.family == XLB_FAMILY_V4 && !pkt.icmp_error && !ipv4_checksum_ok((void *)(eth + 1), data_end))
 		return XLB_DROP_MALFORMED_IP;
-	return balance(ctx, &pkt, vip, bytes);
+	return balance(ctx, &pkt, vip, config, bytes);
 }
 
 SEC("xdp")
