@@ -47,7 +47,7 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, struct xlb_vip_key);
 	__type(value, struct xlb_vip);
-} xlb_vips_v1 SEC(".maps");
+} xlb_vips_v2 SEC(".maps");
 
 /* Addresses that carry at least one VIP -> how many; answers echo requests and
  * keeps fragments and other protocols for those addresses from the host. */
@@ -57,7 +57,7 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, struct xlb_addr);
 	__type(value, __u32);
-} xlb_vipaddr_v1 SEC(".maps");
+} xlb_vipaddr_v2 SEC(".maps");
 
 /* VIP id -> its ring. User space builds a whole new ring and swaps it in with one
  * update, so a packet sees either the old ring or the new one. */
@@ -66,66 +66,60 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, __u32);
 	__array(values, struct xlb_ring);
-} xlb_rings_v1 SEC(".maps");
+} xlb_rings_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct xlb_backend);
-} xlb_backends_v1 SEC(".maps");
+} xlb_backends_v2 SEC(".maps");
 
-/* BPF_F_NO_COMMON_LRU: each CPU evicts from its own LRU list, so new flows on one
- * CPU never wait on another's lock (lookups still see every CPU's entries). */
+/* The connection table (see struct xlb_flow_bucket); user space sizes it at load
+ * time. BPF_F_MMAPABLE: the values start page-aligned, so every entry is one cache
+ * line, and user space reads the whole table with one copy. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__uint(max_entries, XLB_DEFAULT_FLOWS);
-	__type(key, struct xlb_flow_key);
-	__type(value, struct xlb_flow);
-} xlb_flows_v1 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, XLB_DEFAULT_FLOWS / XLB_FLOW_WAYS);
+	__type(key, __u32);
+	__type(value, struct xlb_flow_bucket);
+} xlb_flows_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct xlb_config);
-} xlb_config_v1 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XLB_FLOW_CACHE_SIZE);
-	__type(key, __u32);
-	__type(value, struct xlb_flow_cache_entry);
-} xlb_flowcache_v1 SEC(".maps");
+} xlb_config_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_VIP_CACHE_SIZE);
 	__type(key, __u32);
 	__type(value, struct xlb_vip_cache_entry);
-} xlb_vipcache_v1 SEC(".maps");
+} xlb_vipcache_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_OUTCOME_COUNT);
 	__type(key, __u32);
 	__type(value, struct xlb_traffic);
-} xlb_counters_v1 SEC(".maps");
+} xlb_counters_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, __u32);
 	__type(value, struct xlb_vip_stats);
-} xlb_vipstat_v1 SEC(".maps");
+} xlb_vipstat_v2 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct xlb_traffic);
-} xlb_bestat_v1 SEC(".maps");
+} xlb_bestat_v2 SEC(".maps");
 
 /* What parsing found. The flow is 4-byte aligned (first member of a struct holding
  * pointers) because the hash reads it as 32-bit words and the verifier rejects
@@ -145,7 +139,7 @@ struct xlb_packet {
 
 static __always_inline int finish(__u32 outcome, __u64 bytes)
 {
-	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_counters_v1, &outcome);
+	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_counters_v2, &outcome);
 
 	if (counter) {
 		counter->packets++;
@@ -163,7 +157,7 @@ static __always_inline bool is_vip_address(const struct xlb_flow_key *flow)
 	struct xlb_addr key = { .family = flow->family };
 
 	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
-	return bpf_map_lookup_elem(&xlb_vipaddr_v1, &key) != NULL;
+	return bpf_map_lookup_elem(&xlb_vipaddr_v2, &key) != NULL;
 }
 
 /* ---- parse ---------------------------------------------------------------- */
@@ -235,11 +229,16 @@ static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip
 }
 
 /* The IPv4 header checksum, checked only for traffic the balancer acts on: the
- * host's stack checks everything it receives itself. */
+ * host's stack checks everything it receives itself. A header without options is
+ * summed as five 32-bit words (the one's-complement sum does not care). */
 static __always_inline bool ipv4_checksum_ok(struct iphdr *ip, void *data_end)
 {
+	const __u32 *w = (const __u32 *)ip;
+
 	if ((void *)(ip + 1) > data_end)
 		return false;
+	if (ip->ihl == 5)
+		return xlb_csum_fold((__u64)w[0] + w[1] + w[2] + w[3] + w[4]) == 0;
 	return xlb_csum_fold(xlb_csum_add_packet(ip, ip->ihl * 4, data_end, 0)) == 0;
 }
 
@@ -583,7 +582,7 @@ static __always_inline __u32 flow_hash(const struct xlb_flow_key *flow, __u32 vi
 
 static __always_inline struct xlb_backend *backend_of_vip(__u32 id, const struct xlb_vip *vip)
 {
-	struct xlb_backend *backend = bpf_map_lookup_elem(&xlb_backends_v1, &id);
+	struct xlb_backend *backend = bpf_map_lookup_elem(&xlb_backends_v2, &id);
 
 	if (!backend || !backend->family || backend->vip_id != vip->id)
 		return NULL;
@@ -605,7 +604,7 @@ static __always_inline struct xlb_backend *flow_backend(__u32 id, const struct x
 static __always_inline struct xlb_backend *ring_backend(const struct xlb_vip *vip, __u32 hash,
 							 const struct xlb_config *config, __u32 *id)
 {
-	void *ring = bpf_map_lookup_elem(&xlb_rings_v1, &vip->id);
+	void *ring = bpf_map_lookup_elem(&xlb_rings_v2, &vip->id);
 	__u32 slot = hash % config->ring_size;
 	__u32 *slot_id;
 
@@ -707,54 +706,118 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 	return XLB_TX_IPIP;
 }
 
+/* ---- connection table -------------------------------------------------------- */
+
+/* An IPv4 key's other address words are zero wherever it was written, so only the
+ * four words that differ between IPv4 flows are compared. */
 static __always_inline bool flow_keys_equal(const struct xlb_flow_key *a, const struct xlb_flow_key *b)
 {
 	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
 
-	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] && x[5] == y[5] &&
-	       x[6] == y[6] && x[7] == y[7] && x[8] == y[8] && x[9] == y[9];
+	if (x[9] != y[9] || x[0] != y[0] || x[4] != y[4] || x[8] != y[8])
+		return false;
+	return b->family == XLB_FAMILY_V4 || (x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[5] == y[5] &&
+					       x[6] == y[6] && x[7] == y[7]);
 }
 
-/* Connection table (through the per-CPU flow cache), then ring; forwards by the VIP's
- * method and counts it. */
+static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_config *config, __u32 table_hash)
+{
+	__u32 index = table_hash & config->flow_bucket_mask;
+
+	return bpf_map_lookup_elem(&xlb_flows_v2, &index);
+}
+
+/* The way holding the flow, or -1. The backend id is read once (volatile), so the
+ * id returned is the one the check covered. */
+static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const struct xlb_flow_key *flow,
+				     __u32 table_hash, __u32 *backend_id)
+{
+	__u32 tag = table_hash | 1;
+
+#pragma unroll
+	for (int way = 0; way < XLB_FLOW_WAYS; way++) {
+		const struct xlb_flow_entry *entry = &bucket->way[way];
+		__u32 id;
+
+		if (bucket->tag[way] != tag)
+			continue;
+		id = *(volatile const __u32 *)&entry->backend_id;
+		if (flow_keys_equal(&entry->key, flow) && entry->check == (table_hash ^ id)) {
+			*backend_id = id;
+			return way;
+		}
+	}
+	return -1;
+}
+
+/* Where a new flow goes: an empty way, else the one least recently used. The scan
+ * starts at a way picked by the hash, so ties do not always evict the same way. */
+static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, __u32 table_hash)
+{
+	__u32 start = table_hash >> 16, victim = start & (XLB_FLOW_WAYS - 1), oldest = 0;
+	__u16 clock = bucket->clock;
+
+#pragma unroll
+	for (int i = 0; i < XLB_FLOW_WAYS; i++) {
+		__u32 way = (start + i) & (XLB_FLOW_WAYS - 1);
+		__u16 idle;
+
+		if (!bucket->tag[way])
+			return way;
+		idle = clock - bucket->used[way];
+		if (idle > oldest) {
+			oldest = idle;
+			victim = way;
+		}
+	}
+	return victim;
+}
+
+/* The tag goes last: a reader that sees it before the entry is complete finds a key
+ * or check that does not match, which is a miss, never a wrong backend. */
+static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct xlb_flow_key *flow,
+					__u32 table_hash, __u32 backend_id)
+{
+	struct xlb_flow_entry *entry;
+	__u16 clock = bucket->clock + 1;
+
+	way &= XLB_FLOW_WAYS - 1; /* bounds for the verifier */
+	entry = &bucket->way[way];
+	entry->key = *flow;
+	entry->backend_id = backend_id;
+	entry->check = table_hash ^ backend_id;
+	bucket->clock = clock;
+	bucket->used[way] = clock;
+	bucket->tag[way] = table_hash | 1;
+}
+
+/* ---- balance ------------------------------------------------------------------ */
+
+/* Connection table, then ring; forwards by the VIP's method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
 				   const struct xlb_config *config, __u64 bytes)
 {
-	bool use_flows = !(vip->flags & XLB_VIP_F_NO_CONNTRACK);
+	struct xlb_flow_bucket *bucket = NULL;
 	struct xlb_backend *backend = NULL;
 	struct xlb_vip_stats *vip_stats;
 	struct xlb_traffic *backend_stats;
-	struct xlb_flow_cache_entry *cached = NULL;
-	__u32 backend_id = 0, hash = 0;
-	bool hashed = false, cache_fill = false;
-	int outcome;
+	__u32 backend_id = 0, table_hash = 0, hash = 0;
+	int way = -1, outcome;
 
 	if (!config || !config->ring_size)
 		return XLB_DROP_NOT_CONFIGURED;
-	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v1, &vip->id);
+	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v2, &vip->id);
 
-	if (use_flows) {
-		__u32 tuple_hash = flow_hash(&pkt->flow, 0, config->hash_seed);
-		__u32 slot = tuple_hash & (XLB_FLOW_CACHE_SIZE - 1);
-
-		cached = bpf_map_lookup_elem(&xlb_flowcache_v1, &slot);
-		if (cached && flow_keys_equal(&cached->key, &pkt->flow) && (cached->hits++ & (XLB_FLOW_CACHE_TOUCH - 1))) {
-			backend_id = cached->backend_id;
-			backend = flow_backend(backend_id, vip);
-		}
-		if (!backend) {
-			struct xlb_flow *flow = bpf_map_lookup_elem(&xlb_flows_v1, &pkt->flow);
-
-			if (flow) {
-				backend_id = flow->backend_id;
+	if (!(vip->flags & XLB_VIP_F_NO_CONNTRACK)) {
+		table_hash = flow_hash(&pkt->flow, 0, config->flow_seed);
+		bucket = flow_bucket(config, table_hash);
+		if (bucket) {
+			way = flow_find(bucket, &pkt->flow, table_hash, &backend_id);
+			if (way >= 0)
 				backend = flow_backend(backend_id, vip);
-			}
-			cache_fill = backend != NULL;
-		}
-		/* The 5-tuple hash is the ring's hash too, unless the VIP hashes the source only. */
-		if (!(vip->flags & XLB_VIP_F_SOURCE_AFFINITY)) {
-			hash = tuple_hash;
-			hashed = true;
+			/* Written only when the bucket took a flow since: hits mostly just read. */
+			if (backend && bucket->used[way & (XLB_FLOW_WAYS - 1)] != bucket->clock)
+				bucket->used[way & (XLB_FLOW_WAYS - 1)] = bucket->clock;
 		}
 		if (vip_stats) {
 			if (backend)
@@ -763,35 +826,24 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 				vip_stats->flow_misses++;
 		}
 	}
+	if (!backend || vip->forwarding != XLB_FORWARD_DSR)
+		hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
 	if (!backend) {
-		if (!hashed)
-			hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
-		hashed = true;
 		backend = ring_backend(vip, hash, config, &backend_id);
 		if (!backend)
 			return XLB_DROP_NO_BACKEND;
-		/* An ICMP error only follows its flow; it never starts one. */
-		if (use_flows && !pkt->icmp_error) {
-			struct xlb_flow entry = { .backend_id = backend_id };
-
-			bpf_map_update_elem(&xlb_flows_v1, &pkt->flow, &entry, BPF_ANY);
-			cache_fill = true;
-		}
-	}
-	if (cache_fill && cached) {
-		cached->key = pkt->flow;
-		cached->backend_id = backend_id;
-		cached->hits = 1;
+		/* An ICMP error only follows its flow; it never starts one. A flow whose
+		 * entry no longer holds is re-recorded in the same way. */
+		if (bucket && !pkt->icmp_error)
+			flow_record(bucket, way >= 0 ? way : flow_victim(bucket, table_hash), &pkt->flow, table_hash,
+				    backend_id);
 	}
 
-	if (vip->forwarding == XLB_FORWARD_DSR) {
+	/* ipip: the hash also picks the outer source and flow label. */
+	if (vip->forwarding == XLB_FORWARD_DSR)
 		outcome = forward_dsr(ctx, backend);
-	} else {
-		/* The hash also picks the outer source and flow label. */
-		if (!hashed)
-			hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
+	else
 		outcome = forward_ipip(ctx, pkt, backend, config, hash);
-	}
 	if (outcome != XLB_TX_DSR && outcome != XLB_TX_IPIP)
 		return outcome;
 
@@ -799,7 +851,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		vip_stats->packets++;
 		vip_stats->bytes += bytes;
 	}
-	backend_stats = bpf_map_lookup_elem(&xlb_bestat_v1, &backend_id);
+	backend_stats = bpf_map_lookup_elem(&xlb_bestat_v2, &backend_id);
 	if (backend_stats) {
 		backend_stats->packets++;
 		backend_stats->bytes += bytes;
@@ -809,12 +861,12 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 
 static __always_inline const struct xlb_vip *lookup_vip_map(struct xlb_vip_key *key)
 {
-	const struct xlb_vip *vip = bpf_map_lookup_elem(&xlb_vips_v1, key);
+	const struct xlb_vip *vip = bpf_map_lookup_elem(&xlb_vips_v2, key);
 
 	if (vip)
 		return vip;
 	key->port = 0;
-	vip = bpf_map_lookup_elem(&xlb_vips_v1, key);
+	vip = bpf_map_lookup_elem(&xlb_vips_v2, key);
 	return vip;
 }
 
@@ -833,8 +885,10 @@ static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_ke
 	__u32 slot;
 
 	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
-	slot = xlb_jhash2(k, sizeof(key) / 4, 0) & (XLB_VIP_CACHE_SIZE - 1);
-	entry = bpf_map_lookup_elem(&xlb_vipcache_v1, &slot);
+	/* Fibonacci hashing of the address's first and last words, port, protocol and
+	 * family: a cache slot needs spread, not a keyed hash. */
+	slot = ((k[0] ^ k[3] ^ k[4]) * 0x9e3779b1u) >> (32 - XLB_VIP_CACHE_BITS);
+	entry = bpf_map_lookup_elem(&xlb_vipcache_v2, &slot);
 	if (!entry)
 		return lookup_vip_map(&key);
 	e = (const __u32 *)&entry->key;
@@ -898,7 +952,7 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 		return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
 	}
 
-	config = bpf_map_lookup_elem(&xlb_config_v1, &zero);
+	config = bpf_map_lookup_elem(&xlb_config_v2, &zero);
 	vip = lookup_vip(&pkt.flow, config);
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
@@ -910,7 +964,8 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 SEC("xdp")
 int xlb_balancer(struct xdp_md *ctx)
 {
-	__u64 bytes = bpf_xdp_get_buff_len(ctx);
+	/* The program is not frags-aware (SEC("xdp")), so every frame is linear. */
+	__u64 bytes = ctx->data_end - ctx->data;
 
 	return finish(process(ctx, bytes), bytes);
 }

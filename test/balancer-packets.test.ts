@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { Dataplane } from '../control/dataplane/dataplane.js';
+import { flowHash } from '../control/dataplane/hash.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
 import { BalancerFixture, type BackendSpec, flowKey, type Flow, IP, MAC } from './lib/fixture.js';
@@ -606,13 +607,45 @@ describe('connection table', () => {
     expect(f.dp.vipStats(2)).toMatchObject({ flow_hits: 0, flow_misses: 0, packets: 2 });
   });
 
-  test('the table is an LRU of the size set at load time; forwarding goes on when it is full', () => {
+  test('the table holds the flows set at load time; forwarding goes on when it is full', () => {
     f.close();
     f = new BalancerFixture({ maxFlows: 128 });
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     for (let sport = 10000; sport < 10600; sport++) expect(f.run(tcp4({ sport })).verdict).toBe(XDP.TX);
     expect(f.dp.countFlows()).toBeLessThanOrEqual(128);
     expect(f.dp.countFlows()).toBeGreaterThan(0);
+  });
+});
+
+describe('connection table eviction and seeds', () => {
+  afterEach(() => f?.close());
+
+  test('a full bucket evicts its least recently used flow, never a busy one', () => {
+    f = new BalancerFixture({ maxFlows: 8 }); // one bucket of eight ways
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    for (let sport = 1000; sport < 1008; sport++) f.run(tcp4({ sport }));
+    f.run(tcp4({ sport: 1000, flags: 'A' })); // the oldest flow is busy again
+    f.run(tcp4({ sport: 1008 }));
+    f.run(tcp4({ sport: 1009 }));
+    const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
+    expect(held(1000)).toBe(true);
+    expect([held(1001), held(1002)]).toEqual([false, false]);
+    for (let sport = 1003; sport < 1010; sport++) expect(held(sport), `flow ${sport}`).toBe(true);
+    expect(f.dp.countFlows()).toBe(8);
+    expect(f.dp.flowCapacity).toBe(8);
+  });
+
+  test('a new hash seed re-spreads new flows but keeps established ones', () => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    const sports = Array.from({ length: 40 }, (_, i) => 30000 + i);
+    const first = new Map(sports.map((sport) => [sport, parseEthernet(f.run(tcp4({ sport })).data).dst]));
+    const seed = f.config.hashSeed + 1;
+    f.dp.setConfig({ ...f.config, hashSeed: seed });
+    const ring = f.dp.getRing(1)!;
+    const moved = sports.filter((sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]) !== first.get(sport));
+    expect(moved.length).toBeGreaterThan(0);
+    for (const sport of sports) expect(parseEthernet(f.run(tcp4({ sport, flags: 'A' })).data).dst).toBe(first.get(sport));
   });
 });
 

@@ -70,9 +70,8 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(define('XLB_DEFAULT_MAX_VIPS')).toBe(codec.DEFAULT_MAX_VIPS);
     expect(define('XLB_DEFAULT_MAX_BACKENDS')).toBe(codec.DEFAULT_MAX_BACKENDS);
     expect(define('XLB_DEFAULT_FLOWS')).toBe(codec.DEFAULT_FLOWS);
-    expect(define('XLB_VIP_CACHE_SIZE')).toBe(codec.VIP_CACHE_SIZE);
-    expect(define('XLB_FLOW_CACHE_SIZE')).toBe(codec.FLOW_CACHE_SIZE);
-    expect(define('XLB_FLOW_CACHE_TOUCH')).toBe(codec.FLOW_CACHE_TOUCH);
+    expect(define('XLB_VIP_CACHE_BITS')).toBe(codec.VIP_CACHE_BITS);
+    expect(define('XLB_FLOW_WAYS')).toBe(codec.FLOW_WAYS);
   });
 
   test('map names carry the ABI version and exist in the objects', () => {

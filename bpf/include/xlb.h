@@ -15,7 +15,7 @@
 
 /* Bumped whenever a layout below changes: map names carry it, so a daemon never
  * reuses a pinned map whose layout it does not understand. */
-#define XLB_ABI_VERSION 1
+#define XLB_ABI_VERSION 2
 
 #define XLB_FAMILY_V4 4
 #define XLB_FAMILY_V6 6
@@ -35,7 +35,7 @@
 #define XLB_DEFAULT_RING_SIZE 65537
 #define XLB_DEFAULT_MAX_VIPS 1024
 #define XLB_DEFAULT_MAX_BACKENDS 65536
-#define XLB_DEFAULT_FLOWS 65536
+#define XLB_DEFAULT_FLOWS 65536 /* connection-table flows: XLB_FLOW_WAYS per bucket */
 
 /* An IPv4 or IPv6 address: IPv4 in the first 4 bytes, the rest zero. */
 struct xlb_addr {
@@ -44,7 +44,7 @@ struct xlb_addr {
 	__u8 pad[3];
 };
 
-/* Key of xlb_vips_v1. */
+/* Key of xlb_vips_v2. */
 struct xlb_vip_key {
 	__u8 addr[16]; /* network order, as in struct xlb_addr */
 	__u16 port;    /* network order; 0 matches any port */
@@ -52,15 +52,15 @@ struct xlb_vip_key {
 	__u8 family;
 };
 
-/* Value of xlb_vips_v1. */
+/* Value of xlb_vips_v2. */
 struct xlb_vip {
-	__u32 id;    /* index into xlb_rings_v1 and xlb_vipstat_v1, < max VIPs */
+	__u32 id;    /* index into xlb_rings_v2 and xlb_vipstat_v2, < max VIPs */
 	__u32 flags; /* XLB_VIP_F_* */
 	__u8 forwarding; /* XLB_FORWARD_* */
 	__u8 pad[3];
 };
 
-/* Value of xlb_backends_v1, indexed by backend id. One record per (VIP, backend):
+/* Value of xlb_backends_v2, indexed by backend id. One record per (VIP, backend):
  * a flow-table entry is used only while its backend still belongs to the VIP. */
 struct xlb_backend {
 	__u8 addr[16]; /* network order; the ipip outer destination */
@@ -70,7 +70,7 @@ struct xlb_backend {
 	__u32 vip_id;
 };
 
-/* Key of xlb_flows_v1 (the connection table): the client's view of a flow. */
+/* The client's view of a flow: the connection table's key. */
 struct xlb_flow_key {
 	__u8 src[16];  /* network order */
 	__u8 dst[16];  /* network order */
@@ -81,12 +81,33 @@ struct xlb_flow_key {
 	__u8 pad[2];
 };
 
-/* Value of xlb_flows_v1. */
-struct xlb_flow {
+/*
+ * The connection table, xlb_flows_v2: an array of buckets, set-associative like a
+ * CPU cache. A flow lives in bucket (table hash & xlb_config.flow_bucket_mask), in
+ * one of its XLB_FLOW_WAYS ways; a new flow takes an empty way or the one whose
+ * last packet came before the most flows recorded in the bucket since (LRU within
+ * the bucket). Lookups and inserts are a few loads and stores without
+ * locks (an LRU hash map's insert costs ~10x more); CPUs may race on a way, so an
+ * entry counts only while its `check` matches (a torn write never does).
+ */
+#define XLB_FLOW_WAYS 8 /* a power of two */
+
+struct xlb_flow_entry {
+	struct xlb_flow_key key;
 	__u32 backend_id;
+	__u32 check;   /* table hash ^ backend_id */
+	__u8 pad[16];  /* one cache line per entry */
 };
 
-/* Single entry of xlb_config_v1. */
+struct xlb_flow_bucket {
+	__u32 tag[XLB_FLOW_WAYS];  /* 0: empty; else table hash | 1 */
+	__u16 used[XLB_FLOW_WAYS]; /* `clock` at the way's last packet */
+	__u16 clock;               /* flows recorded in this bucket, wrapping: ages need no timer */
+	__u8 pad[14];              /* the header is one cache line */
+	struct xlb_flow_entry way[XLB_FLOW_WAYS];
+};
+
+/* Single entry of xlb_config_v2. */
 struct xlb_config {
 	__u32 hash_seed;
 	__u32 ring_size;         /* entries in every ring; 0: not configured, drop VIP traffic */
@@ -97,11 +118,14 @@ struct xlb_config {
 	__u8 source_v4_flow_bits; /* low bits of the outer source taken from the flow hash (0..16) */
 	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
 	__u8 pad[2];
-	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v1 */
+	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v2 */
+	__u32 flow_seed;         /* table-hash seed, chosen when the table is made; not hash_seed,
+				  * so a new hash_seed keeps established flows */
+	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v2 minus one (a power of two) */
 };
 
-/* Value of xlb_vipcache_v1: a per-CPU, direct-mapped cache of VIP lookups in front of
- * xlb_vips_v1 (a hash lookup costs ~30 ns; this ~5). An entry is valid only while its
+/* Value of xlb_vipcache_v2: a per-CPU, direct-mapped cache of VIP lookups in front of
+ * xlb_vips_v2 (a hash lookup costs ~30 ns; this ~5). An entry is valid only while its
  * generation equals xlb_config.vip_generation, so every VIP change empties it. */
 struct xlb_vip_cache_entry {
 	struct xlb_vip_key key;
@@ -110,20 +134,8 @@ struct xlb_vip_cache_entry {
 	__u32 found; /* 0: the key is no VIP (negative entry) */
 };
 
-#define XLB_VIP_CACHE_SIZE 256 /* entries per CPU, a power of two */
-
-/* Value of xlb_flowcache_v1: a per-CPU, direct-mapped cache of connection-table
- * answers, slot = 5-tuple hash. A hit is checked like a table hit (the backend must
- * still serve the VIP and be healthy); every XLB_FLOW_CACHE_TOUCH-th hit also looks
- * the flow up in xlb_flows_v1, which keeps busy flows recent in the LRU. */
-struct xlb_flow_cache_entry {
-	struct xlb_flow_key key;
-	__u32 backend_id;
-	__u32 hits;
-};
-
-#define XLB_FLOW_CACHE_SIZE 4096 /* entries per CPU, a power of two */
-#define XLB_FLOW_CACHE_TOUCH 32  /* a power of two */
+#define XLB_VIP_CACHE_BITS 8 /* log2 of the entries per CPU */
+#define XLB_VIP_CACHE_SIZE (1 << XLB_VIP_CACHE_BITS)
 
 /* A packet and byte count; per CPU in every stats map. */
 struct xlb_traffic {
@@ -131,7 +143,7 @@ struct xlb_traffic {
 	__u64 bytes;
 };
 
-/* Value of xlb_vipstat_v1, indexed by VIP id. */
+/* Value of xlb_vipstat_v2, indexed by VIP id. */
 struct xlb_vip_stats {
 	__u64 packets; /* forwarded to a backend */
 	__u64 bytes;
@@ -139,7 +151,7 @@ struct xlb_vip_stats {
 	__u64 flow_misses; /* connection-table misses (new flows) */
 };
 
-/* Index of xlb_counters_v1: the one outcome of every packet the balancer sees.
+/* Index of xlb_counters_v2: the one outcome of every packet the balancer sees.
  * Ordered passes, drops, transmits: the program derives its verdict from the range. */
 enum xlb_outcome {
 	XLB_PASS_NON_IP = 0,       /* not IPv4/IPv6 (ARP, LLDP, VLAN ...) */
@@ -151,7 +163,7 @@ enum xlb_outcome {
 	XLB_DROP_MALFORMED_ICMP_INNER, /* ICMP error whose quoted packet is no VIP flow */
 	XLB_DROP_FRAGMENT,         /* a fragment to a VIP address (see README: fragments) */
 	XLB_DROP_VIP_PROTO,        /* other protocol, or unhandled ICMP type, to a VIP address */
-	XLB_DROP_NOT_CONFIGURED,   /* VIP traffic before xlb_config_v1 was written */
+	XLB_DROP_NOT_CONFIGURED,   /* VIP traffic before xlb_config_v2 was written */
 	XLB_DROP_NO_BACKEND,       /* the VIP's ring is empty or missing */
 	XLB_DROP_NO_ROUTE,         /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
 	XLB_DROP_TOO_BIG,          /* encapsulated size over MTU and no ICMP may be sent */
@@ -163,10 +175,10 @@ enum xlb_outcome {
 	XLB_OUTCOME_COUNT,
 };
 
-/* xlb_decap_v1 (decap program): struct xlb_addr -> __u32 (unused), the host's own
+/* xlb_decap_v2 (decap program): struct xlb_addr -> __u32 (unused), the host's own
  * outer destinations. */
 
-/* Index of xlb_dcounter_v1. */
+/* Index of xlb_dcounter_v2. */
 enum xlb_decap_outcome {
 	XLB_DECAP_PASS_NOT_ENCAP = 0, /* not encapsulated, or not to one of our addresses */
 	XLB_DECAP_PASS_DECAPSULATED,  /* outer header stripped, inner packet passed up */

@@ -4,7 +4,7 @@
  */
 import { defineStruct } from './struct.js';
 
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 export const FAMILY_V4 = 4;
 export const FAMILY_V6 = 6;
@@ -22,9 +22,8 @@ export const DEFAULT_RING_SIZE = 65537;
 export const DEFAULT_MAX_VIPS = 1024;
 export const DEFAULT_MAX_BACKENDS = 65536;
 export const DEFAULT_FLOWS = 65536;
-export const VIP_CACHE_SIZE = 256;
-export const FLOW_CACHE_SIZE = 4096;
-export const FLOW_CACHE_TOUCH = 32;
+export const VIP_CACHE_BITS = 8;
+export const FLOW_WAYS = 8;
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
@@ -42,7 +41,6 @@ export const MAPS = {
   counters: `xlb_counters_v${ABI_VERSION}`,
   vipStats: `xlb_vipstat_v${ABI_VERSION}`,
   vipCache: `xlb_vipcache_v${ABI_VERSION}`,
-  flowCache: `xlb_flowcache_v${ABI_VERSION}`,
   backendStats: `xlb_bestat_v${ABI_VERSION}`,
   decapAddresses: `xlb_decap_v${ABI_VERSION}`,
   decapCounters: `xlb_dcounter_v${ABI_VERSION}`,
@@ -88,8 +86,19 @@ export const flowKeyCodec = defineStruct('xlb_flow_key', {
   pad: { bytes: 2 },
 });
 
-export const flowCodec = defineStruct('xlb_flow', {
+export const flowEntryCodec = defineStruct('xlb_flow_entry', {
+  key: { bytes: flowKeyCodec.size },
   backend_id: 'u32',
+  check: 'u32',
+  pad: { bytes: 16 },
+});
+
+export const flowBucketCodec = defineStruct('xlb_flow_bucket', {
+  tag: { bytes: 4 * FLOW_WAYS },
+  used: { bytes: 2 * FLOW_WAYS },
+  clock: 'u16',
+  pad: { bytes: 14 },
+  way: { bytes: flowEntryCodec.size * FLOW_WAYS },
 });
 
 export const configCodec = defineStruct('xlb_config', {
@@ -103,6 +112,8 @@ export const configCodec = defineStruct('xlb_config', {
   source_v6_flow_bits: 'u8',
   pad: { bytes: 2 },
   vip_generation: 'u32',
+  flow_seed: 'u32',
+  flow_bucket_mask: 'u32',
 });
 
 export const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
@@ -110,12 +121,6 @@ export const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
   vip: { bytes: vipCodec.size },
   generation: 'u32',
   found: 'u32',
-});
-
-export const flowCacheEntryCodec = defineStruct('xlb_flow_cache_entry', {
-  key: { bytes: flowKeyCodec.size },
-  backend_id: 'u32',
-  hits: 'u32',
 });
 
 export const trafficCodec = defineStruct('xlb_traffic', {
@@ -164,10 +169,10 @@ export const STRUCTS = [
   vipCodec,
   backendCodec,
   flowKeyCodec,
-  flowCodec,
+  flowEntryCodec,
+  flowBucketCodec,
   configCodec,
   vipCacheEntryCodec,
-  flowCacheEntryCodec,
   trafficCodec,
   vipStatsCodec,
 ];

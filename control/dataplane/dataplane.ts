@@ -3,6 +3,7 @@
  * set/remove VIPs and backends, swap rings, read stats, attach. Mechanism only:
  * which backends go in a ring, and why, is the reconciler's business.
  */
+import { randomInt } from 'node:crypto';
 import { BpfMap, BpfObject, BpfProgram, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
 import {
   addrCodec,
@@ -13,7 +14,10 @@ import {
   DEFAULT_MAX_VIPS,
   DEFAULT_RING_SIZE,
   type Family,
-  flowCodec,
+  FLOW_WAYS,
+  flowBucketCodec,
+  flowEntryCodec,
+  flowKeyCodec,
   MAPS,
   OUTCOMES,
   type Outcome,
@@ -24,6 +28,7 @@ import {
   vipStatsCodec,
 } from './codec.js';
 import { packagePath } from '../paths.js';
+import { flowHash } from './hash.js';
 import { sumPerCpu, type StructValue } from './struct.js';
 
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
@@ -41,7 +46,7 @@ export interface DataplaneOptions {
   ringSize?: number;
   maxVips?: number;
   maxBackends?: number;
-  /** Connection-table (LRU) entries. */
+  /** Flows the connection table holds (rounded up to XLB_FLOW_WAYS times a power of two). */
   maxFlows?: number;
 }
 
@@ -91,6 +96,9 @@ const u32 = (n: number) => {
 /** A zero value for a per-CPU map: one 8-byte-aligned slot per possible CPU. */
 const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * possibleCpus());
 
+/** Buckets of the connection table for a number of flows: a power of two. */
+export const flowBuckets = (maxFlows: number) => 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(maxFlows / FLOW_WAYS))));
+
 const encodeVipKey = (key: VipKey) =>
   vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
 
@@ -98,6 +106,8 @@ export class Dataplane {
   readonly ringSize: number;
   readonly maxVips: number;
   readonly maxBackends: number;
+  /** Flows the connection table holds. */
+  readonly flowCapacity: number;
   readonly program: BpfProgram;
   private readonly object: BpfObject;
   private readonly maps: Record<keyof typeof MAPS, BpfMap | undefined>;
@@ -109,6 +119,7 @@ export class Dataplane {
     this.ringSize = options.ringSize;
     this.maxVips = options.maxVips;
     this.maxBackends = options.maxBackends;
+    this.flowCapacity = flowBuckets(options.maxFlows) * FLOW_WAYS;
     this.program = object.program(PROGRAMS.balancer);
     const names = new Set(object.mapNames());
     this.maps = Object.fromEntries(
@@ -134,7 +145,7 @@ export class Dataplane {
         [MAPS.vipStats]: sizes.maxVips,
         [MAPS.backends]: sizes.maxBackends,
         [MAPS.backendStats]: sizes.maxBackends,
-        [MAPS.flows]: sizes.maxFlows,
+        [MAPS.flows]: flowBuckets(sizes.maxFlows),
       },
     });
     return new Dataplane(object, sizes);
@@ -147,6 +158,7 @@ export class Dataplane {
   }
 
   setConfig(config: DataplaneConfig): void {
+    const current = configCodec.decode(this.config);
     this.writeConfig(
       configCodec.encode({
         hash_seed: config.hashSeed,
@@ -157,7 +169,10 @@ export class Dataplane {
         source_v6: config.sourceV6,
         source_v4_flow_bits: config.sourceV4FlowBits,
         source_v6_flow_bits: config.sourceV6FlowBits,
-        vip_generation: configCodec.decode(this.config).vip_generation,
+        vip_generation: current.vip_generation,
+        // The table's own seed stays with the table (adopted pins keep theirs).
+        flow_seed: current.flow_seed || randomInt(1, 2 ** 32),
+        flow_bucket_mask: this.flowCapacity / FLOW_WAYS - 1,
       }),
     );
   }
@@ -168,8 +183,8 @@ export class Dataplane {
   }
 
   /**
-   * Invalidates every CPU's VIP cache (xlb_vipcache_v1): called after each change to
-   * xlb_vips_v1, never before, so no cache entry can outlive the change.
+   * Invalidates every CPU's VIP cache (xlb_vipcache_v2): called after each change to
+   * xlb_vips_v2, never before, so no cache entry can outlive the change.
    */
   private bumpVipGeneration(): void {
     const next = Buffer.from(this.config);
@@ -362,17 +377,29 @@ export class Dataplane {
     this.map('backendStats').update(u32(id), perCpuZero(trafficCodec.size));
   }
 
-  /** The backend id the connection table holds for a flow, or null. */
+  /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
   lookupFlow(flowKey: Buffer): number | null {
-    const value = this.map('flows').lookup(flowKey);
-    return value ? flowCodec.decode(value).backend_id : null;
+    const { flow_seed: seed, flow_bucket_mask: mask } = configCodec.decode(this.config);
+    const tableHash = flowHash(flowKey, 0, seed);
+    const bucket = this.map('flows').lookup(u32((tableHash & mask) >>> 0))!;
+    const { tag, way } = flowBucketCodec.decode(bucket);
+    for (let i = 0; i < FLOW_WAYS; i++) {
+      if (tag.readUInt32LE(i * 4) !== (tableHash | 1) >>> 0) continue;
+      const entry = flowEntryCodec.decode(way, i * flowEntryCodec.size);
+      if (entry.key.equals(flowKey.subarray(0, flowKeyCodec.size)) && entry.check === (tableHash ^ entry.backend_id) >>> 0) return entry.backend_id;
+    }
+    return null;
   }
 
-  /** Number of connection-table entries (walks the table). */
+  /** Flows in the connection table (one copy of the table through mmap). */
   countFlows(): number {
-    let key: Buffer | null = null;
+    const table = this.map('flows').readMapped();
+    const tags = new Uint32Array(table.buffer, table.byteOffset, table.length / 4);
+    const bucketWords = flowBucketCodec.size / 4;
     let n = 0;
-    while ((key = this.map('flows').nextKey(key))) n++;
+    for (let bucket = 0; bucket < tags.length; bucket += bucketWords) {
+      for (let way = 0; way < FLOW_WAYS; way++) if (tags[bucket + way]) n++;
+    }
     return n;
   }
 
