@@ -18,6 +18,8 @@ import { frame } from './frames.js';
 import type { Result } from './run.js';
 
 const DURATION_MS = 2000;
+/** Alternating rounds per program; the best counts (other guests only ever slow it). */
+const ROUNDS = 3;
 const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
 /** Frames in flight: one live-frames batch. */
 const IN_FLIGHT = 64;
@@ -72,8 +74,14 @@ export async function measureForwarding(): Promise<Result[]> {
     };
 
     const reflector = bench.program('bench_reflect');
-    const limit = await run(reflector);
-    const balancer = await run(dp.program);
+    let limit = { mpps: 0 };
+    let balancer = { mpps: 0 };
+    for (let round = 0; round < ROUNDS; round++) {
+      const r = await run(reflector);
+      if (r.mpps > limit.mpps) limit = r;
+      const b = await run(dp.program);
+      if (b.mpps > balancer.mpps) balancer = b;
+    }
     const ratio = balancer.mpps / limit.mpps;
     for (const p of [bounce, generate, reflector]) p.close();
     counter.close();

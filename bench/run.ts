@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, type BpfProgram } from '@xlb/native';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
+import { DEFAULT_FLOWS, FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
 import { packagePath } from '../control/paths.js';
@@ -21,7 +21,8 @@ import { frame, type FrameSpec } from './frames.js';
 
 const BENCH_OBJECT = packagePath('bpf/build/bench.bpf.o');
 const REPEAT = 200_000;
-const SAMPLES = 5;
+/** Runs per figure; the fastest counts (other guests on the host only ever add time). */
+const SAMPLES = 7;
 
 export interface Result {
   name: string;
@@ -44,7 +45,7 @@ export class Harness {
   private readonly targets = this.object.map('bench_target_v1');
   private readonly packet = this.object.map('bench_packet_v1');
 
-  /** Mean ns per packet (median of SAMPLES runs of `repeat`), harness included. */
+  /** Mean ns per packet (the fastest of SAMPLES runs of `repeat`), harness included. */
   measure(program: BpfProgram, data: Buffer, o: { flowOffset?: number; flows?: number; repeat?: number } = {}): number {
     const value = Buffer.alloc(this.packet.info.valueSize);
     value.writeUInt32LE(data.length, 0);
@@ -57,7 +58,7 @@ export class Harness {
     this.targets.update(Buffer.alloc(4), program);
     const repeat = o.repeat ?? REPEAT;
     this.harness.testRun({ data, repeat: Math.min(repeat, 50_000) }); // warm caches and tables
-    return median(Array.from({ length: SAMPLES }, () => this.harness.testRun({ data, repeat }).duration));
+    return Math.min(...Array.from({ length: SAMPLES }, () => this.harness.testRun({ data, repeat }).duration));
   }
 
   close(): void {
@@ -113,31 +114,42 @@ function inOutcome<T>(dp: Dataplane, outcome: Outcome, measure: () => T): T {
   return value;
 }
 
+type PacketCase = [name: string, spec: FrameSpec, o: { flowOffset?: number; flows?: number }, target: number | null, outcome: Outcome];
+
 function packetCost(h: Harness): Result[] {
-  const dp = balancer({ maxFlows: 1 << 21 });
-  try {
-    const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
-    const cases: [string, FrameSpec, { flowOffset?: number; flows?: number }, number | null, Outcome][] = [
-      ['v4 TCP new flow (dsr)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET }, 2, 'tx_dsr'],
+  const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
+  const run = (dp: Dataplane, [name, spec, o, target, outcome]: PacketCase): Result => {
+    if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
+    const value = inOutcome(dp, outcome, () => h.measure(dp.program, frame(spec, MAC_LB), o));
+    const ratio = value / limit;
+    return { name, value, unit: 'ns/packet', limit, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
+  };
+  const withBalancer = (maxFlows: number, cases: PacketCase[]) => {
+    const dp = balancer({ maxFlows });
+    try {
+      return cases.map((c) => run(dp, c));
+    } finally {
+      dp.close();
+    }
+  };
+  const newFlow = { flowOffset: V4_SOURCE_OFFSET };
+  return [
+    { name: 'limit: harness + MAC-swap XDP_TX', value: limit, unit: 'ns/packet' },
+    // The daemon's default table (65,536 flows, 4.5 MiB).
+    ...withBalancer(DEFAULT_FLOWS, [
+      ['v4 TCP new flow (dsr)', V4_TCP, newFlow, 2, 'tx_dsr'],
       ['v4 TCP connection-table hit (dsr)', V4_TCP, {}, 1.5, 'tx_dsr'],
       ['v6 TCP hit (dsr)', { family: 6, proto: 'tcp', src: '2001:db8::10', dst: '2001:db8:f::1', dport: 80 }, {}, 1.5, 'tx_dsr'],
       ['v4 UDP hit (dsr)', { ...V4_TCP, proto: 'udp', dport: 53 }, {}, 1.5, 'tx_dsr'],
       ['v4 TCP hit (ipip)', { ...V4_TCP, dst: '198.19.0.2' }, {}, 1.5, 'tx_ipip'],
       ['non-VIP pass', { ...V4_TCP, dst: '198.18.0.99' }, {}, null, 'pass_not_vip'],
-      ['v4 TCP over 1M distinct flows (hits)', V4_TCP, { flowOffset: V4_SOURCE_OFFSET, flows: 1_000_000 }, 1.5, 'tx_dsr'],
-    ];
-    return [
-      { name: 'limit: harness + MAC-swap XDP_TX', value: limit, unit: 'ns/packet' },
-      ...cases.map(([name, spec, o, target, outcome]): Result => {
-        if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
-        const value = inOutcome(dp, outcome, () => h.measure(dp.program, frame(spec, MAC_LB), o));
-        const ratio = value / limit;
-        return { name, value, unit: 'ns/packet', limit, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
-      }),
-    ];
-  } finally {
-    dp.close();
-  }
+    ]),
+    // A table of 2M flows (144 MiB): every packet's bucket is a cache and TLB miss.
+    ...withBalancer(1 << 21, [
+      ['v4 TCP new flow, 2M-flow table', V4_TCP, newFlow, 2, 'tx_dsr'],
+      ['v4 TCP over 1M distinct flows (hits)', V4_TCP, { ...newFlow, flows: 1_000_000 }, 1.5, 'tx_dsr'],
+    ]),
+  ];
 }
 
 function scaling(h: Harness): Result[] {

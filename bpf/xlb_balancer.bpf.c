@@ -750,23 +750,23 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
 	return -1;
 }
 
-/* Where a new flow goes: an empty way, else the one least recently used. The scan
- * starts at a way picked by the hash, so ties do not always evict the same way. */
+/* Where a new flow goes: an empty way, else the one least recently used. Ties (ways
+ * used at the same clock) go to the way nearest a hash-picked start, so they do not
+ * always evict the same way: the rank is idle time, then (way ^ start). Ways are
+ * visited in order so every access has a constant offset. */
 static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, __u32 table_hash)
 {
-	__u32 start = table_hash >> 16, victim = start & (XLB_FLOW_WAYS - 1), oldest = 0;
+	__u32 start = (table_hash >> 16) & (XLB_FLOW_WAYS - 1), best = 0, victim = 0;
 	__u16 clock = bucket->clock;
 
 #pragma unroll
-	for (int i = 0; i < XLB_FLOW_WAYS; i++) {
-		__u32 way = (start + i) & (XLB_FLOW_WAYS - 1);
-		__u16 idle;
+	for (__u32 way = 0; way < XLB_FLOW_WAYS; way++) {
+		/* An empty way ranks above any idle time (at most 0xffff). */
+		__u32 idle = bucket->tag[way] ? (__u16)(clock - bucket->used[way]) : 0x10000;
+		__u32 rank = (idle << 3) | (way ^ start);
 
-		if (!bucket->tag[way])
-			return way;
-		idle = clock - bucket->used[way];
-		if (idle > oldest) {
-			oldest = idle;
+		if (rank > best) {
+			best = rank;
 			victim = way;
 		}
 	}
