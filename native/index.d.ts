@@ -36,6 +36,8 @@ export class BpfMap {
   nextKey(key: Buffer | null): Buffer | null;
   /** `count` keys and values packed back to back, in one syscall. */
   updateBatch(keys: Buffer, values: Buffer, count: number, flags?: number): void;
+  /** Every entry in a few BPF_MAP_LOOKUP_BATCH calls: keys and values (per-CPU: one 8-byte-aligned slot per possible CPU) back to back. */
+  lookupAll(): { count: number; keys: Buffer; values: Buffer };
   /** Copies bytes to a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes) through mmap. */
   writeMapped(bytes: Buffer): void;
   /** A copy of a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes). */

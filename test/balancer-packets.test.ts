@@ -598,6 +598,19 @@ describe('connection table', () => {
     expect(f.dp.lookupFlow(flowKey(flow4(sports[0])))).not.toBe(pinned);
   });
 
+  test('a stats snapshot reads every VIP and backend counter in one batch, as single lookups do', () => {
+    for (let sport = 5000; sport < 5030; sport++) f.run(tcp4({ sport }));
+    const snapshot = f.dp.statsSnapshot();
+    expect(snapshot.vip(1)).toEqual(f.dp.vipStats(1));
+    expect(snapshot.vip(1)).toMatchObject({ packets: 30, flow_misses: 30 });
+    let total = 0;
+    for (const b of backends4(1)) {
+      expect(snapshot.backend(b.id)).toEqual(f.dp.backendStats(b.id));
+      total += snapshot.backend(b.id).packets;
+    }
+    expect(total).toBe(30);
+  });
+
   test('a VIP with conntrack off records nothing and always follows the ring', () => {
     f.addVip({ id: 2, address: IP.vip4, port: 81, forwarding: 'dsr', flags: VIP_F_NO_CONNTRACK, backends: backends4(2) });
     f.run(tcp4({ dport: 81 }));

@@ -129,6 +129,32 @@ describe('maps', () => {
     }
   });
 
+  test('lookupAll reads a whole map in batches: array, per-CPU array and hash', () => {
+    const array = BpfMap.create(ARRAY, 4, 4, 3000, 'all_array');
+    const percpu = BpfMap.create(PERCPU_ARRAY, 4, 12, 5, 'all_percpu');
+    const hash = BpfMap.create(HASH, 4, 4, 64, 'all_hash');
+    try {
+      array.updateBatch(Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32(i))), Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32(i * 7))), 3000);
+      const a = array.lookupAll();
+      expect(a.count).toBe(3000);
+      expect(a.keys.readUInt32LE(4 * 2999)).toBe(2999);
+      expect(a.values.readUInt32LE(4 * 2999)).toBe(2999 * 7);
+      const slot = 16; // 12 bytes padded to 8
+      const value = Buffer.alloc(slot * possibleCpus());
+      value.writeUInt32LE(42, slot * (possibleCpus() - 1));
+      percpu.update(u32(4), value);
+      const p = percpu.lookupAll();
+      expect(p.count).toBe(5);
+      expect(p.values.subarray(4 * value.length, 5 * value.length)).toEqual(value);
+      for (const k of [3, 9, 27]) hash.update(u32(k), u32(k + 1));
+      const h = hash.lookupAll();
+      const entries = Array.from({ length: h.count }, (_, i) => [h.keys.readUInt32LE(i * 4), h.values.readUInt32LE(i * 4)]);
+      expect(entries.sort((x, y) => x[0] - y[0])).toEqual([[3, 4], [9, 10], [27, 28]]);
+    } finally {
+      for (const m of [array, percpu, hash]) m.close();
+    }
+  });
+
   test('map-in-map: an inner map is stored by descriptor and read back by id', () => {
     const object = new BpfObject(BALANCER_OBJECT, { maxEntries: { [MAPS.rings]: 2 } });
     const rings = object.map(MAPS.rings);

@@ -140,7 +140,12 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.applied = true;
     await this.options.store.watch((update) => void this.serialized(() => this.adoptRemote(update)));
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
-    this.timers.push(setInterval(() => this.emit('event', { type: 'stats', ...this.stats() }), STATS_TICK_MS));
+    this.timers.push(
+      setInterval(() => {
+        // Rates for the event stream's listeners; with none, the maps need not be read.
+        if (this.listenerCount('event') > 0) this.emit('event', { type: 'stats', ...this.stats() });
+      }, STATS_TICK_MS),
+    );
   }
 
   stop(): void {
@@ -182,12 +187,13 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   /** Counters from the maps, with rates over the time since the previous call. */
   stats(): StatsView {
     const dp = this.options.dp;
+    const snapshot = dp.statsSnapshot();
     const now = Date.now();
     const previous = this.lastSample;
     const seconds = previous ? (now - previous.at) / 1000 : 0;
     const counters = new Map<string, { packets: number; bytes: number }>();
     const vips = [...this.plans.values()].map(({ vip }) => {
-      const v = dp.vipStats(vip.id);
+      const v = snapshot.vip(vip.id);
       const vipKey = `vip:${vip.id}`;
       counters.set(vipKey, v);
       return {
@@ -198,7 +204,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
         flowHits: v.flow_hits,
         flowMisses: v.flow_misses,
         backends: vip.backends.map((b) => {
-          const t = dp.backendStats(b.id);
+          const t = snapshot.backend(b.id);
           const key = `backend:${b.id}`;
           counters.set(key, t);
           return { address: b.address, ...trafficView(t, previous?.counters.get(key), seconds) };

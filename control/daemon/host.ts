@@ -26,8 +26,14 @@ const canonical = (address: string) => addressSchema.parse(address);
 /** Neighbour states whose MAC is usable (the kernel keeps refreshing STALE ones on use). */
 const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
 
+/** Probes to an address that stays unresolved back off to this interval. */
+const PROBE_BACKOFF_MAX_MS = 16_000;
+const FIRST_PROBE_BACKOFF_MS = 2_000;
+
 export class NeighbourTable {
   private macs = new Map<string, Buffer>();
+  /** Unresolved addresses: when to probe next, and the wait after that. */
+  private probes = new Map<string, { at: number; backoff: number }>();
 
   constructor(private readonly iface: string) {}
 
@@ -37,7 +43,9 @@ export class NeighbourTable {
 
   /**
    * Re-reads the table; sends a datagram to the discard port of each wanted address
-   * that has no usable entry, so the kernel resolves it for the next refresh.
+   * that has no usable entry, so the kernel resolves it for the next refresh. An
+   * address that stays unresolved is probed again after 2, 4, 8, then every 16 s,
+   * so thousands of unreachable backends cost a trickle, not a burst every refresh.
    * Returns the wanted addresses whose MAC changed.
    */
   async refresh(wanted: string[]): Promise<Set<string>> {
@@ -53,26 +61,36 @@ export class NeighbourTable {
     }
     const changed = new Set(wanted.filter((a) => !sameMac(this.macs.get(a), next.get(a))));
     this.macs = next;
-    const missing = wanted.filter((a) => !next.has(a));
-    await Promise.all(missing.map(probeNeighbour));
+    const now = Date.now();
+    const probes = new Map<string, { at: number; backoff: number }>();
+    const due: string[] = [];
+    for (const address of wanted) {
+      if (next.has(address)) continue;
+      const probe = this.probes.get(address) ?? { at: now, backoff: FIRST_PROBE_BACKOFF_MS };
+      if (probe.at <= now) {
+        due.push(address);
+        probes.set(address, { at: now + probe.backoff, backoff: Math.min(probe.backoff * 2, PROBE_BACKOFF_MAX_MS) });
+      } else probes.set(address, probe);
+    }
+    this.probes = probes;
+    await probeNeighbours(due);
     return changed;
   }
 }
 
 const sameMac = (a?: Buffer, b?: Buffer) => (a && b ? a.equals(b) : a === b);
 
-function probeNeighbour(address: string): Promise<void> {
-  return new Promise((resolve) => {
-    const socket = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
-    socket.on('error', () => {
-      socket.close();
-      resolve();
-    });
-    socket.send(Buffer.alloc(0), 9, address, () => {
-      socket.close();
-      resolve();
-    });
-  });
+/** One empty datagram to the discard port of each address, through one socket per family. */
+async function probeNeighbours(addresses: string[]): Promise<void> {
+  for (const family of ['udp4', 'udp6'] as const) {
+    const targets = addresses.filter((a) => a.includes(':') === (family === 'udp6'));
+    if (targets.length === 0) continue;
+    const socket = dgram.createSocket(family);
+    // Unreachable addresses report errors asynchronously; they only mean "not yet".
+    socket.on('error', () => {});
+    await Promise.all(targets.map((address) => new Promise<void>((resolve) => socket.send(Buffer.alloc(0), 9, address, () => resolve()))));
+    socket.close();
+  }
 }
 
 /** The interface's first global IPv4 and IPv6 addresses. */

@@ -29,7 +29,7 @@ import {
 } from './codec.js';
 import { packagePath } from '../paths.js';
 import { flowHash } from './hash.js';
-import { sumPerCpu, type StructValue } from './struct.js';
+import { type FieldKind, type StructCodec, sumPerCpu, type StructValue } from './struct.js';
 
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
 export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
@@ -377,6 +377,14 @@ export class Dataplane {
     this.map('backendStats').update(u32(id), perCpuZero(trafficCodec.size));
   }
 
+  /**
+   * Every VIP id's stats and every backend id's traffic, each map read in one batch
+   * (one syscall per map instead of one per id: 100,000 backends take ~10 ms, not ~1 s).
+   */
+  statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic } {
+    return { vip: perCpuTable(this.map('vipStats'), vipStatsCodec), backend: perCpuTable(this.map('backendStats'), trafficCodec) };
+  }
+
   /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
   lookupFlow(flowKey: Buffer): number | null {
     const { flow_seed: seed, flow_bucket_mask: mask } = configCodec.decode(this.config);
@@ -413,6 +421,13 @@ export class Dataplane {
     this.program.close();
     this.object.close();
   }
+}
+
+/** A per-CPU array read whole, as a function from index to its value summed over CPUs. */
+function perCpuTable<F extends Record<string, FieldKind>>(map: BpfMap, codec: StructCodec<F>): (index: number) => StructValue<F> {
+  const { values } = map.lookupAll();
+  const bytes = Math.ceil(codec.size / 8) * 8 * possibleCpus();
+  return (index) => sumPerCpu(codec, values.subarray(index * bytes, (index + 1) * bytes));
 }
 
 /** Attaches a program to an interface, replacing the current one in one step. */

@@ -88,6 +88,7 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
             InstanceMethod<&BpfMap::Delete>("delete"),
             InstanceMethod<&BpfMap::NextKey>("nextKey"),
             InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
+            InstanceMethod<&BpfMap::LookupAll>("lookupAll"),
             InstanceMethod<&BpfMap::WriteMapped>("writeMapped"),
             InstanceMethod<&BpfMap::ReadMapped>("readMapped"),
             InstanceMethod<&BpfMap::Close>("close"),
@@ -249,6 +250,38 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
                              info[1].As<Napi::Buffer<uint8_t>>().Data(), &count, &opts))
       ThrowErrno(env, "bpf_map_update_batch(" + std::string(info_.name) + ")", errno);
     return env.Undefined();
+  }
+
+  // lookupAll(): every entry, keys and values packed back to back, read with
+  // BPF_MAP_LOOKUP_BATCH (a few syscalls for the whole map instead of one per key).
+  Napi::Value LookupAll(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!CheckOpen(env)) return env.Undefined();
+    const size_t capacity = info_.max_entries;
+    std::vector<uint8_t> keys(capacity * info_.key_size), values(capacity * ValueBytes());
+    // The batch cursor is opaque to user space; the kernel's array and hash
+    // implementations both use a 4-byte one.
+    __u32 cursor = 0, count = 0;
+    bool first = true;
+    for (;;) {
+      __u32 chunk = static_cast<__u32>(capacity - count);
+      if (chunk == 0) break;
+      LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int err = bpf_map_lookup_batch(fd_, first ? nullptr : &cursor, &cursor, keys.data() + size_t(count) * info_.key_size,
+                                     values.data() + size_t(count) * ValueBytes(), &chunk, &opts);
+      first = false;
+      count += chunk;
+      if (err && errno == ENOENT) break;  // the end; chunk holds the last entries
+      if (err) {
+        ThrowErrno(env, "bpf_map_lookup_batch(" + std::string(info_.name) + ")", errno);
+        return env.Undefined();
+      }
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("count", Napi::Number::New(env, count));
+    out.Set("keys", Napi::Buffer<uint8_t>::Copy(env, keys.data(), size_t(count) * info_.key_size));
+    out.Set("values", Napi::Buffer<uint8_t>::Copy(env, values.data(), size_t(count) * ValueBytes()));
+    return out;
   }
 
   // Size of a BPF_F_MMAPABLE array's memory (values back to back, each padded to
