@@ -29,16 +29,17 @@
 #define XLB_IPV4_DF 0x4000
 #define XLB_IPV6_PTB_QUOTE (sizeof(struct ipv6hdr) + 8)
 
-/* Per-VIP Maglev lookup table: slot -> backend id. BPF_F_INNER_MAP lets user space
- * pick the ring size at run time (libbpf 1.1 cannot resize an inner-map template);
- * slot = hash % xlb_config.ring_size and the lookup is bounds-checked anyway.
- * BPF_F_MMAPABLE lets user space fill a new ring with one memory copy. */
+/* Per-VIP Maglev lookup table: slot -> backend id, XLB_RING_IDS_PER_VALUE slots per
+ * element. BPF_F_INNER_MAP lets user space pick the ring size at run time
+ * (libbpf 1.1 cannot resize an inner-map template); slot = hash % xlb_config.ring_size
+ * and the lookup is bounds-checked anyway. BPF_F_MMAPABLE lets user space fill a new
+ * ring with one memory copy. */
 struct xlb_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
-	__uint(max_entries, XLB_DEFAULT_RING_SIZE);
+	__uint(max_entries, (XLB_DEFAULT_RING_SIZE + 1) / XLB_RING_IDS_PER_VALUE);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, __u32[XLB_RING_IDS_PER_VALUE]);
 };
 
 struct {
@@ -606,14 +607,15 @@ static __always_inline struct xlb_backend *ring_backend(const struct xlb_vip *vi
 {
 	void *ring = bpf_map_lookup_elem(&xlb_rings_v2, &vip->id);
 	__u32 slot = hash % config->ring_size;
-	__u32 *slot_id;
+	__u32 element = slot / XLB_RING_IDS_PER_VALUE;
+	__u32 *ids;
 
 	if (!ring)
 		return NULL;
-	slot_id = bpf_map_lookup_elem(ring, &slot);
-	if (!slot_id)
+	ids = bpf_map_lookup_elem(ring, &element);
+	if (!ids)
 		return NULL;
-	*id = *slot_id;
+	*id = ids[slot % XLB_RING_IDS_PER_VALUE];
 	return backend_of_vip(*id, vip);
 }
 

@@ -72,6 +72,7 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(define('XLB_DEFAULT_FLOWS')).toBe(codec.DEFAULT_FLOWS);
     expect(define('XLB_VIP_CACHE_BITS')).toBe(codec.VIP_CACHE_BITS);
     expect(define('XLB_FLOW_WAYS')).toBe(codec.FLOW_WAYS);
+    expect(define('XLB_RING_IDS_PER_VALUE')).toBe(codec.RING_IDS_PER_VALUE);
   });
 
   test('map names carry the ABI version and exist in the objects', () => {

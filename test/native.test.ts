@@ -159,15 +159,15 @@ describe('maps', () => {
     const object = new BpfObject(BALANCER_OBJECT, { maxEntries: { [MAPS.rings]: 2 } });
     const rings = object.map(MAPS.rings);
     // Any ring size fits: the template carries BPF_F_INNER_MAP (and BPF_F_MMAPABLE), which rings must carry too.
-    const ring = BpfMap.create(ARRAY, 4, 4, 11, 'ring', BPF_F_INNER_MAP | BPF_F_MMAPABLE);
-    const plain = BpfMap.create(ARRAY, 4, 4, 11, 'plain');
+    const ring = BpfMap.create(ARRAY, 4, 8, 11, 'ring', BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+    const plain = BpfMap.create(ARRAY, 4, 8, 11, 'plain');
     try {
-      ring.update(u32(5), u32(55));
+      ring.update(u32(5), Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
       rings.update(u32(1), ring);
       const id = rings.lookup(u32(1))!.readUInt32LE(0);
       expect(id).toBe(ring.info.id);
       const again = BpfMap.fromId(id);
-      expect(again.lookup(u32(5))).toEqual(u32(55));
+      expect(again.lookup(u32(5))).toEqual(Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
       again.close();
       expect(thrown(() => rings.update(u32(0), plain)).code).toBe('EINVAL');
     } finally {

@@ -60,6 +60,12 @@ struct xlb_vip {
 	__u8 pad[3];
 };
 
+/* Rings (the inner maps of xlb_rings_v2) hold XLB_RING_IDS_PER_VALUE consecutive
+ * slots' backend ids (__u32) per value: slot s is element s / 2, id s % 2. An array
+ * map pads every value to 8 bytes, so one 4-byte id per value would double the ring's
+ * memory and cache footprint. */
+#define XLB_RING_IDS_PER_VALUE 2
+
 /* Value of xlb_backends_v2, indexed by backend id. One record per (VIP, backend):
  * a flow-table entry is used only while its backend still belongs to the VIP. */
 struct xlb_backend {

@@ -24,6 +24,7 @@ export const DEFAULT_MAX_BACKENDS = 65536;
 export const DEFAULT_FLOWS = 65536;
 export const VIP_CACHE_BITS = 8;
 export const FLOW_WAYS = 8;
+export const RING_IDS_PER_VALUE = 2;
 
 export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;

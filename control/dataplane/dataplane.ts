@@ -9,6 +9,7 @@ import {
   addrCodec,
   backendCodec,
   configCodec,
+  RING_IDS_PER_VALUE,
   DEFAULT_FLOWS,
   DEFAULT_MAX_BACKENDS,
   DEFAULT_MAX_VIPS,
@@ -307,12 +308,11 @@ export class Dataplane {
       for (const [vipId, backendIds] of rings) {
         this.checkVipId(vipId);
         if (backendIds.length !== this.ringSize) throw new RangeError(`ring has ${backendIds.length} slots, expected ${this.ringSize}`);
-        const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4, this.ringSize, 'xlb_ring', RING_FLAGS);
+        const perValue = RING_IDS_PER_VALUE;
+        const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4 * perValue, Math.ceil(this.ringSize / perValue), 'xlb_ring', RING_FLAGS);
         maps.push(ring);
-        // An mmap'ed array holds each 4-byte value in an 8-byte slot.
-        const slots = new Uint32Array(this.ringSize * 2);
-        for (let slot = 0; slot < this.ringSize; slot++) slots[slot * 2] = backendIds[slot];
-        ring.writeMapped(Buffer.from(slots.buffer));
+        // The ids fill the values back to back (no padding): one copy as they are.
+        ring.writeMapped(Buffer.from(backendIds.buffer, backendIds.byteOffset, backendIds.byteLength));
         keys.writeUInt32LE(vipId, i * 4);
         fds.writeUInt32LE(ring.fd, i * 4);
         i++;
@@ -334,10 +334,7 @@ export class Dataplane {
     const ring = BpfMap.fromId(id.readUInt32LE(0));
     try {
       const memory = ring.readMapped();
-      const words = new Uint32Array(memory.buffer, memory.byteOffset, memory.length / 4);
-      const slots = new Uint32Array(this.ringSize);
-      for (let i = 0; i < this.ringSize; i++) slots[i] = words[i * 2]; // 8-byte slots
-      return slots;
+      return Uint32Array.from({ length: this.ringSize }, (_, slot) => memory.readUInt32LE(slot * 4));
     } finally {
       ring.close();
     }
