@@ -729,22 +729,21 @@ static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_conf
 	return bpf_map_lookup_elem(&xlb_flows_v2, &index);
 }
 
-/* The way holding the flow, or -1. The backend id is read once (volatile), so the
- * id returned is the one the check covered. */
+/* The way holding the flow, or -1. The ways are separate cache lines and each test
+ * is independent, so the CPU fetches them in parallel. The backend id is read once
+ * (volatile), so the id returned is the one the check covered. */
 static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const struct xlb_flow_key *flow,
 				     __u32 table_hash, __u32 *backend_id)
 {
-	__u32 tag = table_hash | 1;
-
 #pragma unroll
 	for (int way = 0; way < XLB_FLOW_WAYS; way++) {
 		const struct xlb_flow_entry *entry = &bucket->way[way];
 		__u32 id;
 
-		if (bucket->tag[way] != tag)
+		if (!flow_keys_equal(&entry->key, flow))
 			continue;
 		id = *(volatile const __u32 *)&entry->backend_id;
-		if (flow_keys_equal(&entry->key, flow) && entry->check == (table_hash ^ id)) {
+		if (entry->check == (table_hash ^ id)) {
 			*backend_id = id;
 			return way;
 		}
@@ -754,18 +753,18 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
 
 /* Where a new flow goes: an empty way, else the one least recently used. Ties (ways
  * used at the same clock) go to the way nearest a hash-picked start, so they do not
- * always evict the same way: the rank is idle time, then (way ^ start). Ways are
- * visited in order so every access has a constant offset. */
+ * always evict the same way: the rank is idle time, then (way ^ start). */
 static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, __u32 table_hash)
 {
 	__u32 start = (table_hash >> 16) & (XLB_FLOW_WAYS - 1), best = 0, victim = 0;
-	__u16 clock = bucket->clock;
+	__u16 clock = bucket->way[0].clock;
 
 #pragma unroll
 	for (__u32 way = 0; way < XLB_FLOW_WAYS; way++) {
+		const struct xlb_flow_entry *entry = &bucket->way[way];
 		/* An empty way ranks above any idle time (at most 0xffff). */
-		__u32 idle = bucket->tag[way] ? (__u16)(clock - bucket->used[way]) : 0x10000;
-		__u32 rank = (idle << 3) | (way ^ start);
+		__u32 idle = entry->key.family ? (__u16)(clock - entry->used) : 0x10000;
+		__u32 rank = idle * XLB_FLOW_WAYS + (way ^ start);
 
 		if (rank > best) {
 			best = rank;
@@ -775,22 +774,21 @@ static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, _
 	return victim;
 }
 
-/* The tag goes last: a reader that sees it before the entry is complete finds a key
+/* The check goes last: a reader that sees the entry before it is complete finds a key
  * or check that does not match, which is a miss, never a wrong backend. */
 static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct xlb_flow_key *flow,
 					__u32 table_hash, __u32 backend_id)
 {
 	struct xlb_flow_entry *entry;
-	__u16 clock = bucket->clock + 1;
+	__u16 clock = bucket->way[0].clock + 1;
 
 	way &= XLB_FLOW_WAYS - 1; /* bounds for the verifier */
 	entry = &bucket->way[way];
+	bucket->way[0].clock = clock;
 	entry->key = *flow;
 	entry->backend_id = backend_id;
+	entry->used = clock;
 	entry->check = table_hash ^ backend_id;
-	bucket->clock = clock;
-	bucket->used[way] = clock;
-	bucket->tag[way] = table_hash | 1;
 }
 
 /* ---- balance ------------------------------------------------------------------ */
@@ -818,8 +816,12 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 			if (way >= 0)
 				backend = flow_backend(backend_id, vip);
 			/* Written only when the bucket took a flow since: hits mostly just read. */
-			if (backend && bucket->used[way & (XLB_FLOW_WAYS - 1)] != bucket->clock)
-				bucket->used[way & (XLB_FLOW_WAYS - 1)] = bucket->clock;
+			if (backend) {
+				struct xlb_flow_entry *entry = &bucket->way[way & (XLB_FLOW_WAYS - 1)];
+
+				if (entry->used != bucket->way[0].clock)
+					entry->used = bucket->way[0].clock;
+			}
 		}
 		if (vip_stats) {
 			if (backend)

@@ -634,18 +634,18 @@ describe('connection table eviction and seeds', () => {
   afterEach(() => f?.close());
 
   test('a full bucket evicts its least recently used flow, never a busy one', () => {
-    f = new BalancerFixture({ maxFlows: 8 }); // one bucket of eight ways
+    f = new BalancerFixture({ maxFlows: 4 }); // one bucket of four ways
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
-    for (let sport = 1000; sport < 1008; sport++) f.run(tcp4({ sport }));
+    for (let sport = 1000; sport < 1004; sport++) f.run(tcp4({ sport }));
     f.run(tcp4({ sport: 1000, flags: 'A' })); // the oldest flow is busy again
-    f.run(tcp4({ sport: 1008 }));
-    f.run(tcp4({ sport: 1009 }));
+    f.run(tcp4({ sport: 1004 }));
+    f.run(tcp4({ sport: 1005 }));
     const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
     expect(held(1000)).toBe(true);
     expect([held(1001), held(1002)]).toEqual([false, false]);
-    for (let sport = 1003; sport < 1010; sport++) expect(held(sport), `flow ${sport}`).toBe(true);
-    expect(f.dp.countFlows()).toBe(8);
-    expect(f.dp.flowCapacity).toBe(8);
+    for (let sport = 1003; sport < 1006; sport++) expect(held(sport), `flow ${sport}`).toBe(true);
+    expect(f.dp.countFlows()).toBe(4);
+    expect(f.dp.flowCapacity).toBe(4);
   });
 
   test('a new hash seed re-spreads new flows but keeps established ones', () => {

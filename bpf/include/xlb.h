@@ -90,26 +90,26 @@ struct xlb_flow_key {
 /*
  * The connection table, xlb_flows_v2: an array of buckets, set-associative like a
  * CPU cache. A flow lives in bucket (table hash & xlb_config.flow_bucket_mask), in
- * one of its XLB_FLOW_WAYS ways; a new flow takes an empty way or the one whose
- * last packet came before the most flows recorded in the bucket since (LRU within
- * the bucket). Lookups and inserts are a few loads and stores without
- * locks (an LRU hash map's insert costs ~10x more); CPUs may race on a way, so an
- * entry counts only while its `check` matches (a torn write never does).
+ * one of its XLB_FLOW_WAYS ways; a new flow takes an empty way or the one whose last
+ * packet came before the most flows recorded in the bucket since (LRU within the
+ * bucket). Each way is one cache line holding everything about its flow: a lookup
+ * reads the bucket's lines in parallel and an insert writes a line just read, so a
+ * new flow in a large table costs one memory latency, not a read and then a write
+ * miss. No locks: CPUs may race on a way, so an entry counts only while its `check`
+ * matches (a torn write never does).
  */
-#define XLB_FLOW_WAYS 8 /* a power of two */
+#define XLB_FLOW_WAYS 4 /* a power of two */
 
 struct xlb_flow_entry {
-	struct xlb_flow_key key;
+	struct xlb_flow_key key; /* family 0: empty */
 	__u32 backend_id;
-	__u32 check;   /* table hash ^ backend_id */
-	__u8 pad[16];  /* one cache line per entry */
+	__u32 check;  /* table hash ^ backend_id */
+	__u16 used;   /* the bucket's clock at this flow's last packet */
+	__u16 clock;  /* way 0 only: flows recorded in the bucket, wrapping (ages need no timer) */
+	__u8 pad[12]; /* one cache line per way */
 };
 
 struct xlb_flow_bucket {
-	__u32 tag[XLB_FLOW_WAYS];  /* 0: empty; else table hash | 1 */
-	__u16 used[XLB_FLOW_WAYS]; /* `clock` at the way's last packet */
-	__u16 clock;               /* flows recorded in this bucket, wrapping: ages need no timer */
-	__u8 pad[14];              /* the header is one cache line */
 	struct xlb_flow_entry way[XLB_FLOW_WAYS];
 };
 

@@ -23,7 +23,7 @@ export const DEFAULT_MAX_VIPS = 1024;
 export const DEFAULT_MAX_BACKENDS = 65536;
 export const DEFAULT_FLOWS = 65536;
 export const VIP_CACHE_BITS = 8;
-export const FLOW_WAYS = 8;
+export const FLOW_WAYS = 4;
 export const RING_IDS_PER_VALUE = 2;
 
 export const IPPROTO_ICMP = 1;
@@ -91,14 +91,12 @@ export const flowEntryCodec = defineStruct('xlb_flow_entry', {
   key: { bytes: flowKeyCodec.size },
   backend_id: 'u32',
   check: 'u32',
-  pad: { bytes: 16 },
+  used: 'u16',
+  clock: 'u16',
+  pad: { bytes: 12 },
 });
 
 export const flowBucketCodec = defineStruct('xlb_flow_bucket', {
-  tag: { bytes: 4 * FLOW_WAYS },
-  used: { bytes: 2 * FLOW_WAYS },
-  clock: 'u16',
-  pad: { bytes: 14 },
   way: { bytes: flowEntryCodec.size * FLOW_WAYS },
 });
 

@@ -16,7 +16,6 @@ import {
   DEFAULT_RING_SIZE,
   type Family,
   FLOW_WAYS,
-  flowBucketCodec,
   flowEntryCodec,
   flowKeyCodec,
   MAPS,
@@ -387,11 +386,10 @@ export class Dataplane {
     const { flow_seed: seed, flow_bucket_mask: mask } = configCodec.decode(this.config);
     const tableHash = flowHash(flowKey, 0, seed);
     const bucket = this.map('flows').lookup(u32((tableHash & mask) >>> 0))!;
-    const { tag, way } = flowBucketCodec.decode(bucket);
-    for (let i = 0; i < FLOW_WAYS; i++) {
-      if (tag.readUInt32LE(i * 4) !== (tableHash | 1) >>> 0) continue;
-      const entry = flowEntryCodec.decode(way, i * flowEntryCodec.size);
-      if (entry.key.equals(flowKey.subarray(0, flowKeyCodec.size)) && entry.check === (tableHash ^ entry.backend_id) >>> 0) return entry.backend_id;
+    const key = flowKey.subarray(0, flowKeyCodec.size);
+    for (let way = 0; way < FLOW_WAYS; way++) {
+      const entry = flowEntryCodec.decode(bucket, way * flowEntryCodec.size);
+      if (entry.key.equals(key) && entry.check === (tableHash ^ entry.backend_id) >>> 0) return entry.backend_id;
     }
     return null;
   }
@@ -399,12 +397,9 @@ export class Dataplane {
   /** Flows in the connection table (one copy of the table through mmap). */
   countFlows(): number {
     const table = this.map('flows').readMapped();
-    const tags = new Uint32Array(table.buffer, table.byteOffset, table.length / 4);
-    const bucketWords = flowBucketCodec.size / 4;
+    const family = flowEntryCodec.offsets.key + flowKeyCodec.offsets.family;
     let n = 0;
-    for (let bucket = 0; bucket < tags.length; bucket += bucketWords) {
-      for (let way = 0; way < FLOW_WAYS; way++) if (tags[bucket + way]) n++;
-    }
+    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table[entry + family]) n++;
     return n;
   }
 
