@@ -135,6 +135,20 @@ struct xlb_packet {
 	bool icmp_error;          /* an ICMP error steered by the flow it quotes */
 };
 
+/* The flow key's last two words (ports; protocol and family) are read as 32-bit words
+ * soon after parsing (VIP cache, hashes, compares), so each is written with one 32-bit
+ * store: a load that spans several smaller stores cannot be forwarded from them and
+ * stalls until they retire (that stall was the hit path's costliest line). */
+static __always_inline void set_ports(struct xlb_flow_key *flow, __u32 ports)
+{
+	*(__u32 *)&flow->sport = ports; /* sport, then dport, both in network order */
+}
+
+static __always_inline void set_proto(struct xlb_flow_key *flow, __u8 proto, __u8 family)
+{
+	*(__u32 *)&flow->proto = proto | (__u32)family << 8; /* and zero padding */
+}
+
 /* Not an outcome: parsing goes on. */
 #define XLB_CONTINUE (-1)
 
@@ -174,8 +188,7 @@ static __always_inline int parse_ipv4(struct xlb_packet *pkt, struct iphdr *ip, 
 	if (pkt->ip_len < hdr_len || (void *)ip + pkt->ip_len > data_end)
 		return XLB_DROP_MALFORMED_IP;
 
-	pkt->flow.family = XLB_FAMILY_V4;
-	pkt->flow.proto = ip->protocol;
+	set_proto(&pkt->flow, ip->protocol, XLB_FAMILY_V4);
 	__builtin_memcpy(pkt->flow.src, &ip->saddr, 4);
 	__builtin_memcpy(pkt->flow.dst, &ip->daddr, 4);
 	pkt->tos = ip->tos;
@@ -198,7 +211,6 @@ static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip
 	if ((void *)ip6 + pkt->ip_len > data_end)
 		return XLB_DROP_MALFORMED_IP;
 
-	pkt->flow.family = XLB_FAMILY_V6;
 	__builtin_memcpy(pkt->flow.src, &ip6->saddr, 16);
 	__builtin_memcpy(pkt->flow.dst, &ip6->daddr, 16);
 	pkt->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
@@ -224,7 +236,7 @@ static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip
 		nexthdr = opt->nexthdr;
 		cursor += (opt->hdrlen + 1) * 8;
 	}
-	pkt->flow.proto = nexthdr;
+	set_proto(&pkt->flow, nexthdr, XLB_FAMILY_V6);
 	pkt->l4 = cursor;
 	return XLB_CONTINUE;
 }
@@ -258,8 +270,7 @@ static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data
 		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp) || tcp->doff < 5 ||
 		    tcp->doff * 4 > l4_len)
 			return XLB_DROP_MALFORMED_L4;
-		pkt->flow.sport = tcp->source;
-		pkt->flow.dport = tcp->dest;
+		set_ports(&pkt->flow, *(__u32 *)&tcp->source);
 		return XLB_CONTINUE;
 	}
 	case IPPROTO_UDP: {
@@ -268,8 +279,7 @@ static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data
 		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp) ||
 		    bpf_ntohs(udp->len) < sizeof(*udp) || bpf_ntohs(udp->len) > l4_len)
 			return XLB_DROP_MALFORMED_L4;
-		pkt->flow.sport = udp->source;
-		pkt->flow.dport = udp->dest;
+		set_ports(&pkt->flow, *(__u32 *)&udp->source);
 		return XLB_CONTINUE;
 	}
 	case IPPROTO_ICMP:
@@ -313,9 +323,8 @@ static __always_inline int parse_icmp4_quote(struct xlb_packet *pkt, void *data_
 	    (inner->protocol != IPPROTO_TCP && inner->protocol != IPPROTO_UDP))
 		return XLB_DROP_MALFORMED_ICMP_INNER;
 	__builtin_memcpy(pkt->flow.src, &inner->daddr, 4);
-	pkt->flow.proto = inner->protocol;
-	pkt->flow.sport = ports[1];
-	pkt->flow.dport = ports[0];
+	set_proto(&pkt->flow, inner->protocol, XLB_FAMILY_V4);
+	set_ports(&pkt->flow, ports[1] | (__u32)ports[0] << 16);
 	pkt->icmp_error = true;
 	return XLB_CONTINUE;
 }
@@ -341,9 +350,8 @@ static __always_inline int parse_icmp6_quote(struct xlb_packet *pkt, void *data_
 	    (inner->nexthdr != IPPROTO_TCP && inner->nexthdr != IPPROTO_UDP))
 		return XLB_DROP_MALFORMED_ICMP_INNER;
 	__builtin_memcpy(pkt->flow.src, &inner->daddr, 16);
-	pkt->flow.proto = inner->nexthdr;
-	pkt->flow.sport = ports[1];
-	pkt->flow.dport = ports[0];
+	set_proto(&pkt->flow, inner->nexthdr, XLB_FAMILY_V6);
+	set_ports(&pkt->flow, ports[1] | (__u32)ports[0] << 16);
 	pkt->icmp_error = true;
 	return XLB_CONTINUE;
 }
@@ -877,31 +885,39 @@ static __always_inline const struct xlb_vip *lookup_vip_map(struct xlb_vip_key *
 /* The VIP for a flow: exact port first, then the address's any-port VIP. Answers come
  * from the per-CPU cache while its generation is current. The generation is read
  * before the map, so an entry filled from a map older than the latest VIP change
- * always carries an older generation and is never used. */
+ * always carries an older generation and is never used. The key's five words are
+ * made from the flow's words in registers; the key itself is built only on a miss. */
 static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_key *flow, const struct xlb_config *config)
 {
-	struct xlb_vip_key key = { .port = flow->dport, .proto = flow->proto, .family = flow->family };
+	const __u32 *f = (const __u32 *)flow;
+	/* dst, then dport | proto << 16 | family << 24 (struct xlb_vip_key's layout) */
+	__u32 k[5] = { f[4], f[5], f[6], f[7], (f[8] >> 16) | (f[9] << 16) };
 	__u32 generation = config ? config->vip_generation : 0;
 	struct xlb_vip_cache_entry *entry;
+	union {
+		struct xlb_vip_key key;
+		__u32 words[5];
+	} key;
 	const struct xlb_vip *vip;
-	const __u32 *k = (const __u32 *)&key;
 	const __u32 *e;
 	__u32 slot;
 
-	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
 	/* Fibonacci hashing of the address's first and last words, port, protocol and
 	 * family: a cache slot needs spread, not a keyed hash. */
 	slot = ((k[0] ^ k[3] ^ k[4]) * 0x9e3779b1u) >> (32 - XLB_VIP_CACHE_BITS);
 	entry = bpf_map_lookup_elem(&xlb_vipcache_v2, &slot);
-	if (!entry)
-		return lookup_vip_map(&key);
-	e = (const __u32 *)&entry->key;
-	if (entry->generation == generation && generation && e[0] == k[0] && e[1] == k[1] && e[2] == k[2] &&
-	    e[3] == k[3] && e[4] == k[4])
-		return entry->found ? &entry->vip : NULL;
+	if (entry) {
+		e = (const __u32 *)&entry->key;
+		if (entry->generation == generation && generation && e[0] == k[0] && e[1] == k[1] &&
+		    e[2] == k[2] && e[3] == k[3] && e[4] == k[4])
+			return entry->found ? &entry->vip : NULL;
+	}
 
-	entry->key = key;
-	vip = lookup_vip_map(&key);
+	__builtin_memcpy(key.words, k, sizeof(k));
+	if (!entry)
+		return lookup_vip_map(&key.key);
+	entry->key = key.key;
+	vip = lookup_vip_map(&key.key);
 	entry->found = vip != NULL;
 	if (vip)
 		entry->vip = *vip;
