@@ -118,11 +118,14 @@ type PacketCase = [name: string, spec: FrameSpec, o: { flowOffset?: number; flow
 
 function packetCost(h: Harness): Result[] {
   const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
+  // Cases that vary the flow pay for that in the harness: their yardstick does too.
+  const limitNewFlows = h.measure(h.reflect, frame(V4_TCP, MAC_LB), { flowOffset: V4_SOURCE_OFFSET });
   const run = (dp: Dataplane, [name, spec, o, target, outcome]: PacketCase): Result => {
     if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
     const value = inOutcome(dp, outcome, () => h.measure(dp.program, frame(spec, MAC_LB), o));
-    const ratio = value / limit;
-    return { name, value, unit: 'ns/packet', limit, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
+    const yardstick = o.flowOffset ? limitNewFlows : limit;
+    const ratio = value / yardstick;
+    return { name, value, unit: 'ns/packet', limit: yardstick, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
   };
   const withBalancer = (maxFlows: number, cases: PacketCase[]) => {
     const dp = balancer({ maxFlows });
@@ -135,6 +138,7 @@ function packetCost(h: Harness): Result[] {
   const newFlow = { flowOffset: V4_SOURCE_OFFSET };
   return [
     { name: 'limit: harness + MAC-swap XDP_TX', value: limit, unit: 'ns/packet' },
+    { name: 'limit, harness varying the flow', value: limitNewFlows, unit: 'ns/packet' },
     // The daemon's default table (65,536 flows, 4.5 MiB).
     ...withBalancer(DEFAULT_FLOWS, [
       ['v4 TCP new flow (dsr)', V4_TCP, newFlow, 2, 'tx_dsr'],
