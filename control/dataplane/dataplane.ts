@@ -332,8 +332,10 @@ export class Dataplane {
     if (!id) return null;
     const ring = BpfMap.fromId(id.readUInt32LE(0));
     try {
-      const memory = ring.readMapped();
-      return Uint32Array.from({ length: this.ringSize }, (_, slot) => memory.readUInt32LE(slot * 4));
+      const slots = new Uint32Array(this.ringSize);
+      // Host-order ids back to back: one copy into the typed array's bytes.
+      Buffer.from(slots.buffer).set(ring.readMapped().subarray(0, slots.byteLength));
+      return slots;
     } finally {
       ring.close();
     }
