@@ -459,21 +459,25 @@ static __always_inline void write_eth(struct ethhdr *eth, const __u8 *dst, const
 	eth->h_proto = bpf_htons(proto);
 }
 
+/* The header is made as five 32-bit words in registers, summed there and stored word by
+ * word: summing it back from memory would load 16-bit words spanning the byte-sized
+ * stores of its fields, which cannot be forwarded and stall. Words are in host
+ * (little-endian) order, as a 32-bit load of the header would give them. */
 static __always_inline void write_ipv4(struct iphdr *ip, __u8 tos, __u16 tot_len, bool df, __u8 proto,
 				       const void *saddr, const void *daddr)
 {
-	ip->version = 4;
-	ip->ihl = 5;
-	ip->tos = tos;
-	ip->tot_len = bpf_htons(tot_len);
-	ip->id = 0;
-	ip->frag_off = df ? bpf_htons(XLB_IPV4_DF) : 0;
-	ip->ttl = XLB_OUTER_TTL;
-	ip->protocol = proto;
-	ip->check = 0;
-	__builtin_memcpy(&ip->saddr, saddr, 4);
-	__builtin_memcpy(&ip->daddr, daddr, 4);
-	ip->check = xlb_csum_fold(xlb_csum_add(ip, sizeof(*ip) / 2, 0));
+	__u32 *w = (__u32 *)ip;
+	__u32 version_tos_len = 0x45 | (__u32)tos << 8 | (__u32)bpf_htons(tot_len) << 16;
+	__u32 id_frag = df ? (__u32)bpf_htons(XLB_IPV4_DF) << 16 : 0;
+	__u32 ttl_proto = XLB_OUTER_TTL | (__u32)proto << 8; /* checksum 0 for the sum */
+	__u32 src = *(const __u32 *)saddr, dst = *(const __u32 *)daddr;
+	__u16 check = xlb_csum_fold((__u64)version_tos_len + id_frag + ttl_proto + src + dst);
+
+	w[0] = version_tos_len;
+	w[1] = id_frag;
+	w[2] = ttl_proto | (__u32)check << 16;
+	w[3] = src;
+	w[4] = dst;
 }
 
 static __always_inline void write_ipv6(struct ipv6hdr *ip6, __u8 tclass, __u32 flow_label, __u16 payload_len,
