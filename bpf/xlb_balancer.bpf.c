@@ -593,6 +593,22 @@ static __always_inline __u32 flow_hash(const struct xlb_flow_key *flow, __u32 vi
 	return xlb_jhash2(src, 9, seed);
 }
 
+/* The connection table's bucket hash. IPv6 addresses are XOR-folded to one word each
+ * first, so both families hash three words (a 9-word jhash2 was a third of an IPv6 hit).
+ * Folding lets a client make addresses that share a bucket, but not choose which: the
+ * seed is secret. control/dataplane/hash.ts mirrors it. */
+static __always_inline __u32 flow_table_hash(const struct xlb_flow_key *flow, __u32 seed)
+{
+	const __u32 *w = (const __u32 *)flow;
+	__u32 words[3] = { w[0], w[4], w[8] };
+
+	if (flow->family != XLB_FAMILY_V4) {
+		words[0] ^= w[1] ^ w[2] ^ w[3];
+		words[1] ^= w[5] ^ w[6] ^ w[7];
+	}
+	return xlb_jhash2(words, 3, seed);
+}
+
 static __always_inline struct xlb_backend *backend_of_vip(__u32 id, const struct xlb_vip *vip)
 {
 	struct xlb_backend *backend = bpf_map_lookup_elem(&xlb_backends_v2, &id);
@@ -821,7 +837,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v2, &vip->id);
 
 	if (!(vip->flags & XLB_VIP_F_NO_CONNTRACK)) {
-		table_hash = flow_hash(&pkt->flow, 0, config->flow_seed);
+		table_hash = flow_table_hash(&pkt->flow, config->flow_seed);
 		bucket = flow_bucket(config, table_hash);
 		if (bucket) {
 			way = flow_find(bucket, &pkt->flow, table_hash, &backend_id);

@@ -542,6 +542,16 @@ describe('connection table', () => {
     expect(f.dp.vipStats(1)).toMatchObject({ packets: 2, flow_misses: 1, flow_hits: 1 });
   });
 
+  test('an IPv6 flow is recorded (its addresses folded for the bucket) and its next packet is a hit', () => {
+    f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'dsr', backends: backends6(2) });
+    const backend = f.ringBackend(2, flow6());
+    f.run(tcp6());
+    expect(f.dp.lookupFlow(flowKey(flow6()))).toBe(backend);
+    expect(f.dp.lookupFlow(flowKey(flow6(40001)))).toBeNull();
+    f.run(tcp6({ flags: 'A' }));
+    expect(f.dp.vipStats(2)).toMatchObject({ packets: 2, flow_misses: 1, flow_hits: 1 });
+  });
+
   test('established flows keep their backend when the ring changes; new flows follow the new ring', () => {
     const sports = Array.from({ length: 60 }, (_, i) => 30000 + i);
     const first = new Map(sports.map((sport) => [sport, parseEthernet(f.run(tcp4({ sport })).data).dst]));

@@ -28,7 +28,7 @@ import {
   vipStatsCodec,
 } from './codec.js';
 import { packagePath } from '../paths.js';
-import { flowHash } from './hash.js';
+import { tableHash } from './hash.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue } from './struct.js';
 
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
@@ -386,12 +386,12 @@ export class Dataplane {
   /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
   lookupFlow(flowKey: Buffer): number | null {
     const { flow_seed: seed, flow_bucket_mask: mask } = configCodec.decode(this.config);
-    const tableHash = flowHash(flowKey, 0, seed);
-    const bucket = this.map('flows').lookup(u32((tableHash & mask) >>> 0))!;
+    const hash = tableHash(flowKey, seed);
+    const bucket = this.map('flows').lookup(u32((hash & mask) >>> 0))!;
     const key = flowKey.subarray(0, flowKeyCodec.size);
     for (let way = 0; way < FLOW_WAYS; way++) {
       const entry = flowEntryCodec.decode(bucket, way * flowEntryCodec.size);
-      if (entry.key.equals(key) && entry.check === (tableHash ^ entry.backend_id) >>> 0) return entry.backend_id;
+      if (entry.key.equals(key) && entry.check === (hash ^ entry.backend_id) >>> 0) return entry.backend_id;
     }
     return null;
   }

@@ -42,7 +42,14 @@ export function jhash2(words: ArrayLike<number>, initval: number): number {
   return c;
 }
 
-/** The hash of an encoded struct xlb_flow_key under a VIP's flags. */
+/** The connection table's bucket hash of an encoded struct xlb_flow_key (flow_table_hash()). */
+export function tableHash(flowKey: Buffer, seed: number): number {
+  const w = (i: number) => flowKey.readUInt32LE(i * 4);
+  if (flowKey[flowKeyCodec.offsets.family] === FAMILY_V4) return jhash2([w(0), w(4), w(8)], seed);
+  return jhash2([(w(0) ^ w(1) ^ w(2) ^ w(3)) >>> 0, (w(4) ^ w(5) ^ w(6) ^ w(7)) >>> 0, w(8)], seed);
+}
+
+/** The ring hash of an encoded struct xlb_flow_key under a VIP's flags (flow_hash()). */
 export function flowHash(flowKey: Buffer, vipFlags: number, seed: number): number {
   const word = (offset: number) => flowKey.readUInt32LE(offset);
   const { src, dst, sport } = flowKeyCodec.offsets;
