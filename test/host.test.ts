@@ -16,15 +16,20 @@ test('an unresolved neighbour is probed at once, then after 2, 4 and 8 s, then e
   sink.bind(9, ADDRESS);
   await once(sink, 'listening');
   let probes = 0;
-  const markers: string[] = [];
-  sink.on('message', (message) => (message.length === 0 ? probes++ : markers.push(message.toString())));
+  let awaited: { marker: string; arrived: () => void } | null = null;
+  sink.on('message', (message) => {
+    if (message.length === 0) probes++;
+    else if (message.toString() === awaited?.marker) awaited.arrived();
+  });
   // Loopback delivers in order: once a marker sent after a refresh arrives, every
   // probe that refresh sent has arrived too.
+  let markers = 0;
   const probesSinceLastCall = async () => {
-    const marker = `marker ${markers.length}`;
-    const arrived = new Promise<void>((resolve) => sink.on('message', (m) => m.toString() === marker && resolve()));
-    sender.send(marker, 9, ADDRESS);
-    await arrived;
+    const marker = `marker ${markers++}`;
+    await new Promise<void>((arrived) => {
+      awaited = { marker, arrived };
+      sender.send(marker, 9, ADDRESS);
+    });
     const count = probes;
     probes = 0;
     return count;
