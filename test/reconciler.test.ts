@@ -27,10 +27,12 @@ let writes: string[];
 beforeEach(() => {
   dp = Dataplane.open({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
   writes = [];
-  for (const method of ['setVip', 'removeVip', 'setBackend', 'removeBackend', 'setRings', 'removeRing'] as const) {
+  for (const method of ['setVip', 'removeVip', 'setBackends', 'removeBackend', 'setRings', 'removeRing'] as const) {
     const original = dp[method].bind(dp) as (...args: unknown[]) => unknown;
     (dp as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      writes.push(method);
+      // A batch of backend records counts as one write per record.
+      if (method === 'setBackends') for (let i = 0; i < (args[0] as Map<number, unknown>).size; i++) writes.push('setBackend');
+      else writes.push(method);
       return original(...args);
     };
   }

@@ -251,9 +251,8 @@ export class Dataplane {
   /** Ids of backend slots in use (family set), for adopting pinned maps. */
   usedBackendIds(): number[] {
     const ids: number[] = [];
-    const backends = this.map('backends');
-    const familyAt = backendCodec.offsets.family;
-    for (let id = 0; id < this.maxBackends; id++) if (backends.lookup(u32(id))![familyAt]) ids.push(id);
+    const { values } = this.map('backends').lookupAll(); // one batch, in id order
+    for (let id = 0; id < this.maxBackends; id++) if (values[id * backendCodec.size + backendCodec.offsets.family]) ids.push(id);
     return ids;
   }
 
@@ -271,17 +270,24 @@ export class Dataplane {
   }
 
   setBackend(id: number, backend: BackendRecord): void {
-    this.checkBackendId(id);
-    this.map('backends').update(
-      u32(id),
-      backendCodec.encode({
-        addr: backend.address,
-        mac: backend.mac,
-        family: backend.family,
-        flags: backend.flags ?? 0,
-        vip_id: backend.vipId,
-      }),
-    );
+    this.setBackends(new Map([[id, backend]]));
+  }
+
+  /** Writes backend records by id, all in one batch update. */
+  setBackends(backends: ReadonlyMap<number, BackendRecord>): void {
+    if (backends.size === 0) return;
+    const keys = Buffer.alloc(backends.size * 4);
+    const values = Buffer.alloc(backends.size * backendCodec.size);
+    let i = 0;
+    for (const [id, backend] of backends) {
+      this.checkBackendId(id);
+      keys.writeUInt32LE(id, i * 4);
+      backendCodec
+        .encode({ addr: backend.address, mac: backend.mac, family: backend.family, flags: backend.flags ?? 0, vip_id: backend.vipId })
+        .copy(values, i * backendCodec.size);
+      i++;
+    }
+    this.map('backends').updateBatch(keys, values, backends.size);
   }
 
   /** Frees the slot: flows pinned to it re-hash onto the VIP's ring. */

@@ -7,7 +7,7 @@
  * plan.
  */
 import { formatAddress, parseAddress } from '../dataplane/address.js';
-import type { Dataplane } from '../dataplane/dataplane.js';
+import type { BackendRecord, Dataplane } from '../dataplane/dataplane.js';
 import { buildMaglevTable } from '../maglev/maglev.js';
 import type { VipPlan } from './plan.js';
 
@@ -72,14 +72,18 @@ export class Reconciler {
     }
     const state = written ? { ...written, keyText } : { keyText, record: '', ring: '', backends: new Map<number, string>() };
     const planned = new Set<number>();
+    const changed = new Map<number, BackendRecord>();
+    const records = new Map<number, string>();
     for (const b of plan.backends) {
       planned.add(b.id);
       this.adoptedBackends.delete(b.id);
       const record = JSON.stringify([b.address, b.mac.toString('hex'), b.flags]);
       if (state.backends.get(b.id) === record) continue;
-      this.dp.setBackend(b.id, { family: b.family, address: parseAddress(b.address).bytes, mac: b.mac, vipId: id, flags: b.flags });
-      state.backends.set(b.id, record);
+      changed.set(b.id, { family: b.family, address: parseAddress(b.address).bytes, mac: b.mac, vipId: id, flags: b.flags });
+      records.set(b.id, record);
     }
+    this.dp.setBackends(changed); // one batch per VIP
+    for (const [backendId, record] of records) state.backends.set(backendId, record);
     return { ...state, planned, record: written?.record ?? '' };
   }
 
@@ -105,8 +109,12 @@ export class Reconciler {
 
   private buildRing(plan: VipPlan): Uint32Array {
     const members = plan.ringMembers;
-    const order = buildMaglevTable(members.map((b) => ({ key: b.address, weight: b.weight })), this.dp.ringSize);
-    return Uint32Array.from(order, (i) => members[i].id);
+    const ring = buildMaglevTable(members.map((b) => ({ key: b.address, weight: b.weight })), this.dp.ringSize);
+    const ids = Uint32Array.from(members, (b) => b.id);
+    // Member index -> backend id in place; a plain loop (a callback per slot made this
+    // 5 s of a 1000-VIP start-up).
+    for (let slot = 0; slot < ring.length; slot++) ring[slot] = ids[ring[slot]];
+    return ring;
   }
 
   private clearBackend(id: number): void {
