@@ -5,7 +5,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { emptyState } from './desired.js';
-import { type StateFile, stateFileSchema } from './schema.js';
+import { type StateFile, stateFileSchema, type StoredVip } from './schema.js';
 
 export class StateFileError extends Error {}
 
@@ -32,6 +32,20 @@ export function readStateFile(path: string): StateFile {
   return parsed.data;
 }
 
+/** Each VIP's JSON, by object: changes replace only the VIPs they touch (the rest are
+ * the same objects), so a save re-serialises one VIP, not 100,000 backends. */
+const vipJson = new WeakMap<StoredVip, string>();
+
+/** JSON.stringify(state), byte for byte, from per-VIP pieces kept between saves. */
+export function stateText(state: StateFile): string {
+  const vips = state.vips.map((vip) => {
+    let text = vipJson.get(vip);
+    if (text === undefined) vipJson.set(vip, (text = JSON.stringify(vip)));
+    return text;
+  });
+  return JSON.stringify({ ...state, vips: [] }).replace('"vips":[]', () => `"vips":[${vips.join(',')}]`);
+}
+
 export function writeStateFile(path: string, state: StateFile): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -39,7 +53,7 @@ export function writeStateFile(path: string, state: StateFile): void {
   const fd = openSync(tmp, 'w', 0o600);
   try {
     // Compact: the file is rewritten on every change and can hold 100k backends.
-    writeSync(fd, JSON.stringify(state) + '\n');
+    writeSync(fd, stateText(state) + '\n');
     fsyncSync(fd);
   } finally {
     closeSync(fd);

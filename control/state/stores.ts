@@ -6,7 +6,7 @@
 import { Etcd3, type Watcher } from 'etcd3';
 import { emptyState } from './desired.js';
 import { type StateFile, stateFileSchema } from './schema.js';
-import { readStateFile, writeStateFile } from './store.js';
+import { readStateFile, stateText, writeStateFile } from './store.js';
 
 export interface VersionedState {
   state: StateFile;
@@ -79,7 +79,7 @@ export class EtcdStateStore implements StateStore {
   async save(next: StateFile, revision: bigint): Promise<bigint | null> {
     const result = await this.client
       .if(this.key, 'Mod', '==', revision.toString())
-      .then(this.client.put(this.key).value(JSON.stringify(next)))
+      .then(this.client.put(this.key).value(stateText(next)))
       .commit();
     return result.succeeded ? BigInt(result.header.revision) : null;
   }
