@@ -1,53 +1,84 @@
 /**
  * What the daemon learns from the host: neighbour probes for unresolved backends back
- * off, so thousands of unreachable backends cost a trickle of datagrams.
+ * off and are capped per refresh, so thousands of unreachable backends cost a trickle
+ * of datagrams.
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { expect, test, vi } from 'vitest';
+import { afterEach, beforeEach, expect, test, vi } from 'vitest';
 import { NeighbourTable } from '../control/daemon/host.js';
 
-/** A loopback address no other test uses: probes to it land on our discard-port socket. */
-const ADDRESS = '127.77.0.9';
+/** Loopback addresses no other test uses: probes to them land on our discard-port sockets. */
+const ADDRESSES = ['127.77.0.9', '127.77.0.10'];
+
+/** Counts the probes (empty datagrams) each address received since the last call. */
+class ProbeSinks {
+  private readonly sinks = ADDRESSES.map(() => dgram.createSocket('udp4'));
+  private readonly sender = dgram.createSocket('udp4');
+  private readonly counts = ADDRESSES.map(() => 0);
+  private awaited: { marker: string; arrived: () => void } | null = null;
+  private markers = 0;
+
+  async open(): Promise<void> {
+    for (const [i, sink] of this.sinks.entries()) {
+      sink.on('message', (message) => {
+        if (message.length === 0) this.counts[i]++;
+        else if (message.toString() === this.awaited?.marker) this.awaited.arrived();
+      });
+      sink.bind(9, ADDRESSES[i]);
+      await once(sink, 'listening');
+    }
+  }
+
+  /** Loopback delivers in order: once a marker sent now arrives at every sink, every
+   * probe sent before it has arrived too. */
+  async probesSinceLastCall(): Promise<number[]> {
+    for (const address of ADDRESSES) {
+      const marker = `marker ${this.markers++}`;
+      await new Promise<void>((arrived) => {
+        this.awaited = { marker, arrived };
+        this.sender.send(marker, 9, address);
+      });
+    }
+    return this.counts.splice(0, this.counts.length, ...this.counts.map(() => 0));
+  }
+
+  close(): void {
+    for (const socket of [...this.sinks, this.sender]) socket.close();
+  }
+}
+
+let sinks: ProbeSinks;
+beforeEach(async () => {
+  sinks = new ProbeSinks();
+  await sinks.open();
+  vi.useFakeTimers({ toFake: ['Date'] });
+});
+afterEach(() => {
+  vi.useRealTimers();
+  sinks.close();
+});
+
+/** Probes per address for a refresh at each time (ms after the start). */
+async function probesAt(table: NeighbourTable, wanted: string[], times: number[]): Promise<number[][]> {
+  const start = Date.now();
+  const out: number[][] = [];
+  for (const ms of times) {
+    vi.setSystemTime(start + ms);
+    await table.refresh(wanted);
+    out.push(await sinks.probesSinceLastCall());
+  }
+  return out;
+}
 
 test('an unresolved neighbour is probed at once, then after 2, 4 and 8 s, then every 16 s', async () => {
-  const sink = dgram.createSocket('udp4');
-  const sender = dgram.createSocket('udp4');
-  sink.bind(9, ADDRESS);
-  await once(sink, 'listening');
-  let probes = 0;
-  let awaited: { marker: string; arrived: () => void } | null = null;
-  sink.on('message', (message) => {
-    if (message.length === 0) probes++;
-    else if (message.toString() === awaited?.marker) awaited.arrived();
-  });
-  // Loopback delivers in order: once a marker sent after a refresh arrives, every
-  // probe that refresh sent has arrived too.
-  let markers = 0;
-  const probesSinceLastCall = async () => {
-    const marker = `marker ${markers++}`;
-    await new Promise<void>((arrived) => {
-      awaited = { marker, arrived };
-      sender.send(marker, 9, ADDRESS);
-    });
-    const count = probes;
-    probes = 0;
-    return count;
-  };
-  vi.useFakeTimers({ toFake: ['Date'] });
-  try {
-    const table = new NeighbourTable('lo');
-    const start = Date.now();
-    const probedAt = async (ms: number) => {
-      vi.setSystemTime(start + ms);
-      await table.refresh([ADDRESS]);
-      return probesSinceLastCall();
-    };
-    const schedule: [number, number][] = [[0, 1], [1000, 0], [2000, 1], [5000, 0], [6000, 1], [13000, 0], [14000, 1], [29000, 0], [30000, 1], [46000, 1]];
-    for (const [ms, expected] of schedule) expect(await probedAt(ms), `probes at ${ms} ms`).toBe(expected);
-  } finally {
-    vi.useRealTimers();
-    sink.close();
-    sender.close();
-  }
+  const times = [0, 1000, 2000, 5000, 6000, 13000, 14000, 29000, 30000, 46000];
+  const probes = await probesAt(new NeighbourTable('lo'), [ADDRESSES[0]], times);
+  expect(probes.map(([first]) => first)).toEqual([1, 0, 1, 0, 1, 0, 1, 0, 1, 1]);
+});
+
+test('a refresh sends at most its cap of probes, those waiting longest first', async () => {
+  const probes = await probesAt(new NeighbourTable('lo', 1), ADDRESSES, [0, 1000, 2000, 3000]);
+  // One each refresh: the first address, then the one left waiting, then the first again.
+  expect(probes).toEqual([[1, 0], [0, 1], [1, 0], [0, 1]]);
 });

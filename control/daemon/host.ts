@@ -29,13 +29,18 @@ const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NO
 /** Probes to an address that stays unresolved back off to this interval. */
 const PROBE_BACKOFF_MAX_MS = 16_000;
 const FIRST_PROBE_BACKOFF_MS = 2_000;
+/** Probes one refresh sends at most; the longest-waiting go first. */
+const MAX_PROBES_PER_REFRESH = 1000;
 
 export class NeighbourTable {
   private macs = new Map<string, Buffer>();
   /** Unresolved addresses: when to probe next, and the wait after that. */
   private probes = new Map<string, { at: number; backoff: number }>();
 
-  constructor(private readonly iface: string) {}
+  constructor(
+    private readonly iface: string,
+    private readonly maxProbes = MAX_PROBES_PER_REFRESH,
+  ) {}
 
   mac(address: string): Buffer | null {
     return this.macs.get(address) ?? null;
@@ -44,8 +49,9 @@ export class NeighbourTable {
   /**
    * Re-reads the table; sends a datagram to the discard port of each wanted address
    * that has no usable entry, so the kernel resolves it for the next refresh. An
-   * address that stays unresolved is probed again after 2, 4, 8, then every 16 s,
-   * so thousands of unreachable backends cost a trickle, not a burst every refresh.
+   * address that stays unresolved is probed again after 2, 4, 8, then every 16 s, and
+   * one refresh sends at most `maxProbes` (those due longest first), so thousands of
+   * unreachable backends cost a trickle, not a burst every refresh.
    * Returns the wanted addresses whose MAC changed.
    */
   async refresh(wanted: string[]): Promise<Set<string>> {
@@ -67,10 +73,16 @@ export class NeighbourTable {
     for (const address of wanted) {
       if (next.has(address)) continue;
       const probe = this.probes.get(address) ?? { at: now, backoff: FIRST_PROBE_BACKOFF_MS };
-      if (probe.at <= now) {
-        due.push(address);
-        probes.set(address, { at: now + probe.backoff, backoff: Math.min(probe.backoff * 2, PROBE_BACKOFF_MAX_MS) });
-      } else probes.set(address, probe);
+      probes.set(address, probe);
+      if (probe.at <= now) due.push(address);
+    }
+    if (due.length > this.maxProbes) {
+      due.sort((a, b) => probes.get(a)!.at - probes.get(b)!.at);
+      due.length = this.maxProbes;
+    }
+    for (const address of due) {
+      const { backoff } = probes.get(address)!;
+      probes.set(address, { at: now + backoff, backoff: Math.min(backoff * 2, PROBE_BACKOFF_MAX_MS) });
     }
     this.probes = probes;
     await probeNeighbours(due);
