@@ -2,12 +2,13 @@
  * The balancer, packet by packet, through BPF_PROG_TEST_RUN: verdict, exact output
  * bytes (headers and checksums) and outcome counters for every path.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { flowHash } from '../control/dataplane/hash.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
+import { ABI_VERSION, BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
 import { BalancerFixture, type BackendSpec, flowKey, type Flow, IP, MAC } from './lib/fixture.js';
 import {
   addr,
@@ -797,6 +798,24 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     expect(parseEthernet(f.run(tcp4({ dport: 8080 })).data).dst).toBe(MAC.backend(7));
     f.addVip({ id: 2, address: IP.vip4, port: 8080, forwarding: 'dsr', backends: [{ id: 28, address: IP.backend4(8), mac: MAC.backend(8) }] });
     expect(parseEthernet(f.run(tcp4({ dport: 8080 })).data).dst).toBe(MAC.backend(8));
+  });
+
+  test('opening with a pin directory unpins maps of other ABI versions, and only those', () => {
+    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-stale-');
+    try {
+      const pin = (name: string) =>
+        execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'array', 'key', '4', 'value', '4', 'entries', '1', 'name', 'stale']);
+      pin('xlb_flows_v1');
+      pin('operator_map');
+      const dp = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+      dp.close();
+      const names = readdirSync(dir);
+      expect(names).not.toContain('xlb_flows_v1');
+      expect(names).toContain('operator_map');
+      expect(names).toContain(`xlb_flows_v${ABI_VERSION}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a daemon adopting pinned maps carries the generation on, so old entries stay dead', () => {

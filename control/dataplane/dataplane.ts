@@ -4,8 +4,11 @@
  * which backends go in a ring, and why, is the reconciler's business.
  */
 import { randomInt } from 'node:crypto';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { BpfMap, BpfObject, BpfProgram, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
 import {
+  ABI_VERSION,
   addrCodec,
   backendCodec,
   configCodec,
@@ -136,6 +139,7 @@ export class Dataplane {
       maxBackends: options.maxBackends ?? DEFAULT_MAX_BACKENDS,
       maxFlows: options.maxFlows ?? DEFAULT_FLOWS,
     };
+    if (options.pinDir) removeStalePins(options.pinDir);
     const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {
       pinDir: options.pinDir,
       maxEntries: {
@@ -421,6 +425,18 @@ export class Dataplane {
     this.program.close();
     this.object.close();
   }
+}
+
+/**
+ * Unpins maps of other ABI versions (`xlb_*_vN`) from a pin directory: a release that
+ * changed a layout builds fresh maps under new names, and the old names would stay
+ * pinned until `xlb down`. A program still running keeps its own references, so this
+ * never pulls a map from under it.
+ */
+export function removeStalePins(dir: string): string[] {
+  const stale = existsSync(dir) ? readdirSync(dir).filter((name) => /^xlb_[a-z0-9_]+_v\d+$/.test(name) && !name.endsWith(`_v${ABI_VERSION}`)) : [];
+  for (const name of stale) rmSync(join(dir, name), { force: true });
+  return stale;
 }
 
 /** A per-CPU array read whole, as a function from index to its value summed over CPUs. */

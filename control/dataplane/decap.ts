@@ -2,7 +2,7 @@
 import { BpfObject, type BpfMap, type BpfProgram, type XdpMode } from '@xlb/native';
 import { addrCodec, DECAP_OUTCOMES, type DecapOutcome, MAPS, PROGRAMS, trafficCodec } from './codec.js';
 import { formatAddress, parseAddress } from './address.js';
-import { attachProgram, DECAP_OBJECT, type Traffic } from './dataplane.js';
+import { attachProgram, DECAP_OBJECT, removeStalePins, type Traffic } from './dataplane.js';
 import { sumPerCpu } from './struct.js';
 
 const u32 = (n: number) => {
@@ -30,6 +30,7 @@ export class Decapsulator {
   }
 
   static open(options: { objectPath?: string; pinDir?: string } = {}): Decapsulator {
+    if (options.pinDir) removeStalePins(options.pinDir);
     return new Decapsulator(new BpfObject(options.objectPath ?? DECAP_OBJECT, { pinDir: options.pinDir }));
   }
 
