@@ -802,8 +802,8 @@ static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, _
 	return victim;
 }
 
-/* The check goes last: a reader that sees the entry before it is complete finds a key
- * or check that does not match, which is a miss, never a wrong backend. */
+/* A reader that sees the entry half-written, whatever order the stores land in, finds
+ * a key or a check that does not match its flow: a miss, never a wrong backend. */
 static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct xlb_flow_key *flow,
 					__u32 table_hash, __u32 backend_id)
 {
