@@ -30,13 +30,14 @@
 #define XLB_IPV6_PTB_QUOTE (sizeof(struct ipv6hdr) + 8)
 
 /* Per-VIP Maglev lookup table: slot -> backend id, XLB_RING_IDS_PER_VALUE slots per
- * element. BPF_F_INNER_MAP lets user space pick the ring size at run time
- * (libbpf 1.1 cannot resize an inner-map template); slot = hash % xlb_config.ring_size
- * and the lookup is bounds-checked anyway. BPF_F_MMAPABLE lets user space fill a new
- * ring with one memory copy. */
+ * element; slot = hash % xlb_config.ring_size. User space replaces this template with
+ * one of the configured ring size before load (libbpf 1.1 cannot resize an inner-map
+ * template), and every ring has exactly that size: without BPF_F_INNER_MAP the
+ * verifier knows the size and inlines the lookup (a helper call per new flow saved).
+ * BPF_F_MMAPABLE lets user space fill a new ring with one memory copy. */
 struct xlb_ring {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(max_entries, (XLB_DEFAULT_RING_SIZE + 1) / XLB_RING_IDS_PER_VALUE);
 	__type(key, __u32);
 	__type(value, __u32[XLB_RING_IDS_PER_VALUE]);

@@ -76,6 +76,8 @@ export class BpfProgram {
 export interface ObjectOptions {
   /** Map name -> max_entries, set before load. */
   maxEntries?: Record<string, number>;
+  /** Map-in-map name -> max_entries of its inner-map template (a template of that size replaces the object's). */
+  innerMaxEntries?: Record<string, number>;
   /** Pin every map as DIR/NAME, reusing compatible pins already there. */
   pinDir?: string;
 }

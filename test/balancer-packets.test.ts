@@ -800,6 +800,34 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     expect(parseEthernet(f.run(tcp4({ dport: 8080 })).data).dst).toBe(MAC.backend(8));
   });
 
+  test('pinned rings are adopted at the same ring size and replaced at another', () => {
+    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-rings-');
+    const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
+    const open = (ringSize: number) => Dataplane.open({ pinDir: dir, ringSize, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    try {
+      let dp = open(13);
+      dp.setConfig(config);
+      dp.setRing(1, new Uint32Array(13).fill(3));
+      dp.close();
+      dp = open(13);
+      expect(dp.getRing(1)).toEqual(new Uint32Array(13).fill(3));
+      dp.close();
+      dp = open(17);
+      try {
+        expect(dp.getRing(1)).toBeNull();
+        dp.setConfig(config);
+        dp.setBackend(4, { family: 4, address: parseAddress(IP.backend4(4)).bytes, mac: parseMac(MAC.backend(4)), vipId: 1 });
+        dp.setVip({ family: 4, address: parseAddress(IP.vip4).bytes, port: 80, proto: IPPROTO_TCP }, { id: 1, flags: 0, forwarding: 1 });
+        dp.setRing(1, new Uint32Array(17).fill(4));
+        expect(parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst).toBe(MAC.backend(4));
+      } finally {
+        dp.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('opening with a pin directory unpins maps of other ABI versions, and only those', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-stale-');
     try {

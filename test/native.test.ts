@@ -13,7 +13,6 @@ const REJECTED_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'verifier_reject
 const ARRAY = 2;
 const HASH = 1;
 const PERCPU_ARRAY = 6;
-const BPF_F_INNER_MAP = 0x1000;
 const BPF_F_MMAPABLE = 0x400;
 const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
 const PASS_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'lab_pass');
@@ -155,11 +154,12 @@ describe('maps', () => {
     }
   });
 
-  test('map-in-map: an inner map is stored by descriptor and read back by id', () => {
-    const object = new BpfObject(BALANCER_OBJECT, { maxEntries: { [MAPS.rings]: 2 } });
+  test('map-in-map: an inner map is stored by descriptor and read back by id; the template size is ours to set', () => {
+    const object = new BpfObject(BALANCER_OBJECT, { maxEntries: { [MAPS.rings]: 2 }, innerMaxEntries: { [MAPS.rings]: 11 } });
     const rings = object.map(MAPS.rings);
-    // Any ring size fits: the template carries BPF_F_INNER_MAP (and BPF_F_MMAPABLE), which rings must carry too.
-    const ring = BpfMap.create(ARRAY, 4, 8, 11, 'ring', BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+    // Rings must match the template exactly: type, sizes, flags (BPF_F_MMAPABLE) and entries.
+    const ring = BpfMap.create(ARRAY, 4, 8, 11, 'ring', BPF_F_MMAPABLE);
+    const longer = BpfMap.create(ARRAY, 4, 8, 12, 'longer', BPF_F_MMAPABLE);
     const plain = BpfMap.create(ARRAY, 4, 8, 11, 'plain');
     try {
       ring.update(u32(5), Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
@@ -170,10 +170,15 @@ describe('maps', () => {
       expect(again.lookup(u32(5))).toEqual(Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
       again.close();
       expect(thrown(() => rings.update(u32(0), plain)).code).toBe('EINVAL');
+      expect(thrown(() => rings.update(u32(0), longer)).code).toBe('EINVAL');
     } finally {
-      for (const m of [ring, plain, rings]) m.close();
+      for (const m of [ring, longer, plain, rings]) m.close();
       object.close();
     }
+  });
+
+  test('an inner-map size for a map that is not a map-in-map is refused', () => {
+    expect(thrown(() => new BpfObject(BALANCER_OBJECT, { innerMaxEntries: { [MAPS.flows]: 11 } })).code).toBe('ENOENT');
   });
 });
 

@@ -39,7 +39,7 @@ export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
 
 const BPF_MAP_TYPE_ARRAY = 2;
 /** Rings carry the flags of the object's inner-map template (see xlb_ring in the C). */
-const RING_FLAGS = 0x1000 /* BPF_F_INNER_MAP */ | 0x400; /* BPF_F_MMAPABLE */
+const RING_FLAGS = 0x400; /* BPF_F_MMAPABLE */
 
 export interface DataplaneOptions {
   objectPath?: string;
@@ -139,7 +139,10 @@ export class Dataplane {
       maxBackends: options.maxBackends ?? DEFAULT_MAX_BACKENDS,
       maxFlows: options.maxFlows ?? DEFAULT_FLOWS,
     };
-    if (options.pinDir) removeStalePins(options.pinDir);
+    if (options.pinDir) {
+      removeStalePins(options.pinDir);
+      unpinRingsOfAnotherSize(options.pinDir, Math.ceil(sizes.ringSize / RING_IDS_PER_VALUE));
+    }
     const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {
       pinDir: options.pinDir,
       maxEntries: {
@@ -151,6 +154,8 @@ export class Dataplane {
         [MAPS.backendStats]: sizes.maxBackends,
         [MAPS.flows]: flowBuckets(sizes.maxFlows),
       },
+      // Every ring has exactly this many values, so the verifier inlines ring lookups.
+      innerMaxEntries: { [MAPS.rings]: Math.ceil(sizes.ringSize / RING_IDS_PER_VALUE) },
     });
     return new Dataplane(object, sizes);
   }
@@ -437,6 +442,32 @@ export function removeStalePins(dir: string): string[] {
   const stale = existsSync(dir) ? readdirSync(dir).filter((name) => /^xlb_[a-z0-9_]+_v\d+$/.test(name) && !name.endsWith(`_v${ABI_VERSION}`)) : [];
   for (const name of stale) rmSync(join(dir, name), { force: true });
   return stale;
+}
+
+/**
+ * The pinned map of rings only takes rings like its inner-map template, of the size
+ * it was made for, so a daemon started with another ring size needs a fresh one. A
+ * ring already in it tells the size; with none there is nothing to keep. The running
+ * program keeps its own rings until the new one, applied, replaces it.
+ */
+function unpinRingsOfAnotherSize(dir: string, values: number): void {
+  const path = join(dir, MAPS.rings);
+  if (!existsSync(path)) return;
+  let keep = false;
+  const rings = BpfMap.fromPin(path);
+  try {
+    for (let vipId = 0; vipId < rings.info.maxEntries; vipId++) {
+      const id = rings.lookup(u32(vipId));
+      if (!id) continue;
+      const ring = BpfMap.fromId(id.readUInt32LE(0));
+      keep = ring.info.maxEntries === values && ring.info.flags === RING_FLAGS;
+      ring.close();
+      break;
+    }
+  } finally {
+    rings.close();
+  }
+  if (!keep) rmSync(path, { force: true });
 }
 
 /** A per-CPU array read whole, as a function from index to its value summed over CPUs. */

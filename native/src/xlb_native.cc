@@ -533,7 +533,11 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       return;
     }
     if (!Configure(env, options)) return;
-    if (int err = bpf_object__load(obj_)) {
+    int err = bpf_object__load(obj_);
+    // The kernel keeps its own copy of an inner-map template.
+    for (int fd : templates_) close(fd);
+    templates_.clear();
+    if (err) {
       ThrowErrno(env, "bpf_object__load(" + path + ")", err, g_libbpf_log);
       return;
     }
@@ -543,6 +547,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
  private:
   struct bpf_object* obj_ = nullptr;
+  std::vector<int> templates_;
 
   void Destroy() {
     if (obj_) bpf_object__close(obj_);
@@ -571,10 +576,44 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return true;
   }
 
+  // innerMaxEntries: { outerName: n } replaces a map-in-map's inner template with one
+  // of n entries (libbpf 1.1's bpf_map__set_max_entries() dereferences NULL on an inner
+  // map): the same type, sizes and flags, made here and handed over by descriptor.
+  bool SetInnerSizes(Napi::Env env, Napi::Object sizes) {
+    Napi::Array names = sizes.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) {
+      std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+      struct bpf_map* outer = bpf_object__find_map_by_name(obj_, name.c_str());
+      struct bpf_map* inner = outer ? bpf_map__inner_map(outer) : nullptr;
+      if (!inner) {
+        ThrowErrno(env, "map-in-map " + name + " not in object", ENOENT);
+        return false;
+      }
+      Napi::Value v = sizes.Get(name);
+      if (!v.IsNumber()) {
+        ThrowType(env, "inner max entries of " + name + " must be a number");
+        return false;
+      }
+      LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(inner));
+      int fd = bpf_map_create(bpf_map__type(inner), "inner_template", bpf_map__key_size(inner), bpf_map__value_size(inner),
+                              v.As<Napi::Number>().Uint32Value(), &opts);
+      if (fd < 0) {
+        ThrowErrno(env, "bpf_map_create(inner template of " + name + ")", errno);
+        return false;
+      }
+      templates_.push_back(fd);
+      if (int err = bpf_map__set_inner_map_fd(outer, fd)) {
+        ThrowErrno(env, "bpf_map__set_inner_map_fd(" + name + ")", err);
+        return false;
+      }
+    }
+    return true;
+  }
+
   bool Configure(Napi::Env env, Napi::Object options) {
-    // No inner-map sizes: libbpf 1.1's bpf_map__set_max_entries() dereferences NULL
-    // on an inner map; map-in-map templates use BPF_F_INNER_MAP instead.
     if (options.Get("maxEntries").IsObject() && !SetSizes(env, options.Get("maxEntries").As<Napi::Object>()))
+      return false;
+    if (options.Get("innerMaxEntries").IsObject() && !SetInnerSizes(env, options.Get("innerMaxEntries").As<Napi::Object>()))
       return false;
     Napi::Value pin_dir = options.Get("pinDir");
     if (pin_dir.IsString()) {
