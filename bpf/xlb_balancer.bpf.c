@@ -831,6 +831,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	struct xlb_vip_stats *vip_stats;
 	struct xlb_traffic *backend_stats;
 	__u32 backend_id = 0, table_hash = 0, hash = 0;
+	bool table_hit;
 	int way = -1, outcome;
 
 	if (!config || !config->ring_size)
@@ -859,9 +860,9 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 				vip_stats->flow_misses++;
 		}
 	}
-	if (!backend || vip->forwarding != XLB_FORWARD_DSR)
+	table_hit = backend != NULL;
+	if (!table_hit) {
 		hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
-	if (!backend) {
 		backend = ring_backend(vip, hash, config, &backend_id);
 		if (!backend)
 			return XLB_DROP_NO_BACKEND;
@@ -872,11 +873,15 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 				    backend_id);
 	}
 
-	/* ipip: the hash also picks the outer source and flow label. */
-	if (vip->forwarding == XLB_FORWARD_DSR)
+	if (vip->forwarding == XLB_FORWARD_DSR) {
 		outcome = forward_dsr(ctx, backend);
-	else
+	} else {
+		/* The hash also picks the IPv6 flow label and the outer source's varied bits:
+		 * a table hit computes it only when they are wanted. */
+		if (table_hit && (backend->family != XLB_FAMILY_V4 || config->source_v4_flow_bits))
+			hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
 		outcome = forward_ipip(ctx, pkt, backend, config, hash);
+	}
 	if (outcome != XLB_TX_DSR && outcome != XLB_TX_IPIP)
 		return outcome;
 

@@ -337,17 +337,19 @@ describe('ipip forwarding', () => {
     expect(f.counterDelta()).toEqual({ drop_no_route: 1 });
   });
 
-  test('outer IPv4 source varies its low bits with the flow for receive-side scaling', () => {
+  test('outer IPv4 source varies its low bits with the flow for receive-side scaling, on table hits too', () => {
     f.close();
     f = new BalancerFixture({ config: { sourceV4FlowBits: 8 } });
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'ipip', backends: backends4(1) });
     const sources = new Set<string>();
     for (const sport of [40000, 40001, 40002, 40003]) {
-      const frame = tcp4({ sport });
       const backend = f.ringBackend(1, flow4(sport));
       const source = `198.18.0.${f.hash(flow4(sport)) & 0xff}`;
-      const { data } = f.run(frame);
-      expect(data).toEqual(expectedOuter4(frame, IP.backend4(backendNumber(backend)), { source, nextHopMac: MAC.backend(backendNumber(backend)) }));
+      // The first packet is a table miss, the second a hit: both carry the flow's source.
+      for (const frame of [tcp4({ sport }), tcp4({ sport, flags: 'A' })]) {
+        const { data } = f.run(frame);
+        expect(data).toEqual(expectedOuter4(frame, IP.backend4(backendNumber(backend)), { source, nextHopMac: MAC.backend(backendNumber(backend)) }));
+      }
       sources.add(source);
     }
     expect(sources.size).toBeGreaterThan(1);
@@ -359,9 +361,12 @@ describe('ipip forwarding', () => {
     f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'ipip', backends: backends6(2) });
     const hash = f.hash(flow6());
     const backend = f.ringBackend(2, flow6());
-    const { data } = f.run(tcp6());
     const source = `2001:db8::${(hash & 0xffff).toString(16)}`;
-    expect(data).toEqual(expectedOuter6(tcp6(), IP.backend6(backendNumber(backend)), hash & 0xfffff, { source, nextHopMac: MAC.backend(backendNumber(backend)) }));
+    // A table miss, then a hit: the same source and flow label.
+    for (const frame of [tcp6(), tcp6({ flags: 'A' })]) {
+      const { data } = f.run(frame);
+      expect(data).toEqual(expectedOuter6(frame, IP.backend6(backendNumber(backend)), hash & 0xfffff, { source, nextHopMac: MAC.backend(backendNumber(backend)) }));
+    }
   });
 });
 
