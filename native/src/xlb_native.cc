@@ -554,7 +554,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     obj_ = nullptr;
   }
 
-  bool SetSizes(Napi::Env env, Napi::Object sizes) {
+  // Calls set(map, name, n) for each { mapName: n } of `sizes`; false after throwing.
+  template <typename Set>
+  bool ForEachSize(Napi::Env env, Napi::Object sizes, const char* what, Set set) {
     Napi::Array names = sizes.GetPropertyNames();
     for (uint32_t i = 0; i < names.Length(); i++) {
       std::string name = names.Get(i).As<Napi::String>().Utf8Value();
@@ -565,38 +567,36 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       }
       Napi::Value v = sizes.Get(name);
       if (!v.IsNumber()) {
-        ThrowType(env, "max entries of " + name + " must be a number");
+        ThrowType(env, std::string(what) + " of " + name + " must be a number");
         return false;
       }
-      if (int err = bpf_map__set_max_entries(map, v.As<Napi::Number>().Uint32Value())) {
+      if (!set(map, name, v.As<Napi::Number>().Uint32Value())) return false;
+    }
+    return true;
+  }
+
+  bool SetSizes(Napi::Env env, Napi::Object sizes) {
+    return ForEachSize(env, sizes, "max entries", [&](struct bpf_map* map, const std::string& name, uint32_t n) {
+      if (int err = bpf_map__set_max_entries(map, n)) {
         ThrowErrno(env, "bpf_map__set_max_entries(" + name + ")", err);
         return false;
       }
-    }
-    return true;
+      return true;
+    });
   }
 
   // innerMaxEntries: { outerName: n } replaces a map-in-map's inner template with one
   // of n entries (libbpf 1.1's bpf_map__set_max_entries() dereferences NULL on an inner
   // map): the same type, sizes and flags, made here and handed over by descriptor.
   bool SetInnerSizes(Napi::Env env, Napi::Object sizes) {
-    Napi::Array names = sizes.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); i++) {
-      std::string name = names.Get(i).As<Napi::String>().Utf8Value();
-      struct bpf_map* outer = bpf_object__find_map_by_name(obj_, name.c_str());
-      struct bpf_map* inner = outer ? bpf_map__inner_map(outer) : nullptr;
+    return ForEachSize(env, sizes, "inner max entries", [&](struct bpf_map* outer, const std::string& name, uint32_t n) {
+      struct bpf_map* inner = bpf_map__inner_map(outer);
       if (!inner) {
-        ThrowErrno(env, "map-in-map " + name + " not in object", ENOENT);
-        return false;
-      }
-      Napi::Value v = sizes.Get(name);
-      if (!v.IsNumber()) {
-        ThrowType(env, "inner max entries of " + name + " must be a number");
+        ThrowErrno(env, "map " + name + " is not a map-in-map", ENOENT);
         return false;
       }
       LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(inner));
-      int fd = bpf_map_create(bpf_map__type(inner), "inner_template", bpf_map__key_size(inner), bpf_map__value_size(inner),
-                              v.As<Napi::Number>().Uint32Value(), &opts);
+      int fd = bpf_map_create(bpf_map__type(inner), "inner_template", bpf_map__key_size(inner), bpf_map__value_size(inner), n, &opts);
       if (fd < 0) {
         ThrowErrno(env, "bpf_map_create(inner template of " + name + ")", errno);
         return false;
@@ -606,8 +606,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
         ThrowErrno(env, "bpf_map__set_inner_map_fd(" + name + ")", err);
         return false;
       }
-    }
-    return true;
+      return true;
+    });
   }
 
   bool Configure(Napi::Env env, Napi::Object options) {
