@@ -831,7 +831,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	struct xlb_backend *backend = NULL;
 	struct xlb_vip_stats *vip_stats;
 	struct xlb_traffic *backend_stats;
-	__u32 backend_id = 0, table_hash = 0, hash = 0;
+	__u32 backend_id = 0, hash = 0;
 	bool table_hit;
 	int way = -1, outcome;
 
@@ -840,10 +840,9 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v2, &vip->id);
 
 	if (!(vip->flags & XLB_VIP_F_NO_CONNTRACK)) {
-		table_hash = pkt->table_hash;
-		bucket = flow_bucket(config, table_hash);
+		bucket = flow_bucket(config, pkt->table_hash);
 		if (bucket) {
-			way = flow_find(bucket, &pkt->flow, table_hash, &backend_id);
+			way = flow_find(bucket, &pkt->flow, pkt->table_hash, &backend_id);
 			if (way >= 0)
 				backend = flow_backend(backend_id, vip);
 			/* Written only when the bucket took a flow since: hits mostly just read. */
@@ -870,8 +869,8 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		/* An ICMP error only follows its flow; it never starts one. A flow whose
 		 * entry no longer holds is re-recorded in the same way. */
 		if (bucket && !pkt->icmp_error)
-			flow_record(bucket, way >= 0 ? way : flow_victim(bucket, table_hash), &pkt->flow, table_hash,
-				    backend_id);
+			flow_record(bucket, way >= 0 ? way : flow_victim(bucket, pkt->table_hash), &pkt->flow,
+				    pkt->table_hash, backend_id);
 	}
 
 	if (vip->forwarding == XLB_FORWARD_DSR) {

@@ -99,6 +99,9 @@ const u32 = (n: number) => {
 /** A zero value for a per-CPU map: one 8-byte-aligned slot per possible CPU. */
 const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * possibleCpus());
 
+/** Values of a ring of `ringSize` slots (XLB_RING_IDS_PER_VALUE ids each). */
+const ringValues = (ringSize: number) => Math.ceil(ringSize / RING_IDS_PER_VALUE);
+
 /** Buckets of the connection table for a number of flows: a power of two. */
 export const flowBuckets = (maxFlows: number) => 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(maxFlows / FLOW_WAYS))));
 
@@ -141,7 +144,7 @@ export class Dataplane {
     };
     if (options.pinDir) {
       removeStalePins(options.pinDir);
-      unpinRingsOfAnotherSize(options.pinDir, Math.ceil(sizes.ringSize / RING_IDS_PER_VALUE));
+      unpinRingsOfAnotherSize(options.pinDir, ringValues(sizes.ringSize));
     }
     const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {
       pinDir: options.pinDir,
@@ -155,7 +158,7 @@ export class Dataplane {
         [MAPS.flows]: flowBuckets(sizes.maxFlows),
       },
       // Every ring has exactly this many values, so the verifier inlines ring lookups.
-      innerMaxEntries: { [MAPS.rings]: Math.ceil(sizes.ringSize / RING_IDS_PER_VALUE) },
+      innerMaxEntries: { [MAPS.rings]: ringValues(sizes.ringSize) },
     });
     return new Dataplane(object, sizes);
   }
@@ -322,8 +325,7 @@ export class Dataplane {
       for (const [vipId, backendIds] of rings) {
         this.checkVipId(vipId);
         if (backendIds.length !== this.ringSize) throw new RangeError(`ring has ${backendIds.length} slots, expected ${this.ringSize}`);
-        const perValue = RING_IDS_PER_VALUE;
-        const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4 * perValue, Math.ceil(this.ringSize / perValue), 'xlb_ring', RING_FLAGS);
+        const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4 * RING_IDS_PER_VALUE, ringValues(this.ringSize), 'xlb_ring', RING_FLAGS);
         maps.push(ring);
         // The ids fill the values back to back (no padding): one copy as they are.
         ring.writeMapped(Buffer.from(backendIds.buffer, backendIds.byteOffset, backendIds.byteLength));
