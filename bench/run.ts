@@ -170,7 +170,7 @@ function packetCost(h: Harness): Result[] {
   const newFlow = { flowOffset: V4_SOURCE_OFFSET };
   return [
     { name: 'limit: harness + MAC-swap XDP_TX', value: limit, unit: 'ns/packet' },
-    // The daemon's default table (65,536 flows, 4.5 MiB).
+    // The daemon's default table (65,536 flows, 1 MiB).
     ...withBalancer(DEFAULT_FLOWS, [
       ['v4 TCP new flow (dsr)', V4_TCP, newFlow, 2, 'tx_dsr'],
       ['v4 TCP connection-table hit (dsr)', V4_TCP, {}, 1.5, 'tx_dsr'],
@@ -179,7 +179,7 @@ function packetCost(h: Harness): Result[] {
       ['v4 TCP hit (ipip)', { ...V4_TCP, dst: '198.19.0.2' }, {}, 1.5, 'tx_ipip'],
       ['non-VIP pass', { ...V4_TCP, dst: '198.18.0.99' }, {}, null, 'pass_not_vip'],
     ]),
-    // A table of 2M flows (144 MiB): every packet's bucket is a cache and TLB miss.
+    // A table of 2M flows (32 MiB): every packet's bucket is a cache and TLB miss.
     ...withBalancer(1 << 21, [
       ['v4 TCP new flow, 2M-flow table', V4_TCP, newFlow, 2, 'tx_dsr'],
       ['v4 TCP over 1M distinct flows (hits)', V4_TCP, { ...newFlow, flows: 1_000_000 }, 1.5, 'tx_dsr'],

@@ -49,7 +49,7 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, struct xlb_vip_key);
 	__type(value, struct xlb_vip);
-} xlb_vips_v2 SEC(".maps");
+} xlb_vips_v3 SEC(".maps");
 
 /* Addresses that carry at least one VIP -> how many; answers echo requests and
  * keeps fragments and other protocols for those addresses from the host. */
@@ -59,7 +59,7 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, struct xlb_addr);
 	__type(value, __u32);
-} xlb_vipaddr_v2 SEC(".maps");
+} xlb_vipaddr_v3 SEC(".maps");
 
 /* VIP id -> its ring. User space builds a whole new ring and swaps it in with one
  * update, so a packet sees either the old ring or the new one. */
@@ -68,14 +68,14 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, __u32);
 	__array(values, struct xlb_ring);
-} xlb_rings_v2 SEC(".maps");
+} xlb_rings_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct xlb_backend);
-} xlb_backends_v2 SEC(".maps");
+} xlb_backends_v3 SEC(".maps");
 
 /* The connection table (see struct xlb_flow_bucket); user space sizes it at load
  * time. BPF_F_MMAPABLE: the values start page-aligned, so every entry is one cache
@@ -86,42 +86,49 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_FLOWS / XLB_FLOW_WAYS);
 	__type(key, __u32);
 	__type(value, struct xlb_flow_bucket);
-} xlb_flows_v2 SEC(".maps");
+} xlb_flows_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct xlb_config);
-} xlb_config_v2 SEC(".maps");
+} xlb_config_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_VIP_CACHE_SIZE);
 	__type(key, __u32);
 	__type(value, struct xlb_vip_cache_entry);
-} xlb_vipcache_v2 SEC(".maps");
+} xlb_vipcache_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_OUTCOME_COUNT);
 	__type(key, __u32);
 	__type(value, struct xlb_traffic);
-} xlb_counters_v2 SEC(".maps");
+} xlb_counters_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_DEFAULT_MAX_VIPS);
 	__type(key, __u32);
 	__type(value, struct xlb_vip_stats);
-} xlb_vipstat_v2 SEC(".maps");
+} xlb_vipstat_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
 	__type(key, __u32);
 	__type(value, struct xlb_traffic);
-} xlb_bestat_v2 SEC(".maps");
+} xlb_bestat_v3 SEC(".maps");
+
+/* A flow's connection-table hash (struct xlb_flow_entry). */
+struct table_hash {
+	__u32 bucket; /* & flow_bucket_mask: the bucket */
+	__u32 tag;    /* low bit set, so never an empty way's 0 */
+	__u32 check;
+};
 
 /* What parsing found. The flow is 4-byte aligned (first member of a struct holding
  * pointers) because the hash reads it as 32-bit words and the verifier rejects
@@ -134,7 +141,7 @@ struct xlb_packet {
 	bool df;                  /* IPv4 don't-fragment (IPv6 never fragments en route) */
 	bool fragment;
 	bool icmp_error;          /* an ICMP error steered by the flow it quotes */
-	__u32 table_hash;         /* the flow's connection-table hash */
+	struct table_hash table;  /* the flow's connection-table hash */
 };
 
 /* The flow key's last two words (ports; protocol and family) are read as 32-bit words
@@ -156,7 +163,7 @@ static __always_inline void set_proto(struct xlb_flow_key *flow, __u8 proto, __u
 
 static __always_inline int finish(__u32 outcome, __u64 bytes)
 {
-	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_counters_v2, &outcome);
+	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_counters_v3, &outcome);
 
 	if (counter) {
 		counter->packets++;
@@ -174,7 +181,7 @@ static __always_inline bool is_vip_address(const struct xlb_flow_key *flow)
 	struct xlb_addr key = { .family = flow->family };
 
 	__builtin_memcpy(key.addr, flow->dst, sizeof(key.addr));
-	return bpf_map_lookup_elem(&xlb_vipaddr_v2, &key) != NULL;
+	return bpf_map_lookup_elem(&xlb_vipaddr_v3, &key) != NULL;
 }
 
 /* ---- parse ---------------------------------------------------------------- */
@@ -595,25 +602,39 @@ static __always_inline __u32 flow_hash(const struct xlb_flow_key *flow, __u32 vi
 	return xlb_jhash2(src, 9, seed);
 }
 
-/* The connection table's bucket hash. IPv6 addresses are XOR-folded to one word each
- * first, so both families hash three words (a 9-word jhash2 was a third of an IPv6 hit).
- * Folding lets a client make addresses that share a bucket, but not choose which: the
- * seed is secret. control/dataplane/hash.ts mirrors it. */
-static __always_inline __u32 flow_table_hash(const struct xlb_flow_key *flow, __u32 seed)
+/* An IPv6 client address folded to one word by NH hashing (as in UMAC) under secret
+ * keys: a client cannot make two of its addresses fold alike, which would make their
+ * flows share a fingerprint (a plain XOR fold would let it). */
+static __always_inline __u32 fold_source_v6(const __u32 *w, const __u32 *key)
+{
+	__u64 sum = (__u64)(w[0] + key[0]) * (w[1] + key[1]) + (__u64)(w[2] + key[2]) * (w[3] + key[3]);
+
+	return (__u32)sum ^ (__u32)(sum >> 32);
+}
+
+/* The connection table's hash: jhash2 of three words, the source and destination
+ * address, and ports XOR protocol and family. IPv6 addresses are folded to one word
+ * first (a 9-word jhash2 was a third of an IPv6 hit): the source by fold_source_v6(),
+ * the destination, a VIP address the client does not choose, by XOR. Three words in,
+ * three out, one to one: distinct IPv4 flows never share all three, so a fingerprint
+ * of two words and the bucket tell flows apart. control/dataplane/hash.ts mirrors it. */
+static __always_inline void flow_table_hash(const struct xlb_flow_key *flow, const struct xlb_config *config,
+					    struct table_hash *hash)
 {
 	const __u32 *w = (const __u32 *)flow;
-	__u32 words[3] = { w[0], w[4], w[8] };
+	__u32 words[3] = { w[0], w[4], w[8] ^ w[9] };
 
 	if (flow->family != XLB_FAMILY_V4) {
-		words[0] ^= w[1] ^ w[2] ^ w[3];
+		words[0] = fold_source_v6(w, config->flow_fold);
 		words[1] ^= w[5] ^ w[6] ^ w[7];
 	}
-	return xlb_jhash2(words, 3, seed);
+	hash->bucket = xlb_jhash2_state(words, 3, config->flow_seed, &hash->check, &hash->tag);
+	hash->tag |= 1;
 }
 
 static __always_inline struct xlb_backend *backend_of_vip(__u32 id, const struct xlb_vip *vip)
 {
-	struct xlb_backend *backend = bpf_map_lookup_elem(&xlb_backends_v2, &id);
+	struct xlb_backend *backend = bpf_map_lookup_elem(&xlb_backends_v3, &id);
 
 	if (!backend || !backend->family || backend->vip_id != vip->id)
 		return NULL;
@@ -635,7 +656,7 @@ static __always_inline struct xlb_backend *flow_backend(__u32 id, const struct x
 static __always_inline struct xlb_backend *ring_backend(const struct xlb_vip *vip, __u32 hash,
 							 const struct xlb_config *config, __u32 *id)
 {
-	void *ring = bpf_map_lookup_elem(&xlb_rings_v2, &vip->id);
+	void *ring = bpf_map_lookup_elem(&xlb_rings_v3, &vip->id);
 	__u32 slot = hash % config->ring_size;
 	__u32 element = slot / XLB_RING_IDS_PER_VALUE;
 	__u32 *ids;
@@ -740,40 +761,28 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 
 /* ---- connection table -------------------------------------------------------- */
 
-/* An IPv4 key's other address words are zero wherever it was written, so only the
- * four words that differ between IPv4 flows are compared. */
-static __always_inline bool flow_keys_equal(const struct xlb_flow_key *a, const struct xlb_flow_key *b)
+static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_config *config,
+							   const struct table_hash *hash)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 index = hash->bucket & config->flow_bucket_mask;
 
-	if (x[9] != y[9] || x[0] != y[0] || x[4] != y[4] || x[8] != y[8])
-		return false;
-	return b->family == XLB_FAMILY_V4 || (x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[5] == y[5] &&
-					       x[6] == y[6] && x[7] == y[7]);
+	return bpf_map_lookup_elem(&xlb_flows_v3, &index);
 }
 
-static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_config *config, __u32 table_hash)
-{
-	__u32 index = table_hash & config->flow_bucket_mask;
-
-	return bpf_map_lookup_elem(&xlb_flows_v2, &index);
-}
-
-/* The way holding the flow, or -1. The ways are separate cache lines and each test
- * is independent, so the CPU fetches them in parallel. The backend id is read once
- * (volatile), so the id returned is the one the check covered. */
-static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const struct xlb_flow_key *flow,
-				     __u32 table_hash, __u32 *backend_id)
+/* The way holding the flow, or -1. The backend id is read once (volatile), so the id
+ * returned is the one the check covered. */
+static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const struct table_hash *hash,
+				     __u32 *backend_id)
 {
 #pragma unroll
 	for (int way = 0; way < XLB_FLOW_WAYS; way++) {
 		const struct xlb_flow_entry *entry = &bucket->way[way];
 		__u32 id;
 
-		if (!flow_keys_equal(&entry->key, flow))
+		if (entry->tag != hash->tag)
 			continue;
 		id = *(volatile const __u32 *)&entry->backend_id;
-		if (entry->check == (table_hash ^ id)) {
+		if (entry->check == (hash->check ^ id)) {
 			*backend_id = id;
 			return way;
 		}
@@ -784,16 +793,16 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
 /* Where a new flow goes: an empty way, else the one least recently used. Ties (ways
  * used at the same clock) go to the way nearest a hash-picked start, so they do not
  * always evict the same way: the rank is idle time, then (way ^ start). */
-static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, __u32 table_hash)
+static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, const struct table_hash *hash)
 {
-	__u32 start = (table_hash >> 16) & (XLB_FLOW_WAYS - 1), best = 0, victim = 0;
+	__u32 start = (hash->tag >> 1) & (XLB_FLOW_WAYS - 1), best = 0, victim = 0;
 	__u16 clock = bucket->way[0].clock;
 
 #pragma unroll
 	for (__u32 way = 0; way < XLB_FLOW_WAYS; way++) {
 		const struct xlb_flow_entry *entry = &bucket->way[way];
 		/* An empty way ranks above any idle time (at most 0xffff). */
-		__u32 idle = entry->key.family ? (__u16)(clock - entry->used) : 0x10000;
+		__u32 idle = entry->tag ? (__u16)(clock - entry->used) : 0x10000;
 		__u32 rank = idle * XLB_FLOW_WAYS + (way ^ start);
 
 		if (rank > best) {
@@ -806,8 +815,8 @@ static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, _
 
 /* A reader that sees the entry half-written, whatever order the stores land in, finds
  * a key or a check that does not match its flow: a miss, never a wrong backend. */
-static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct xlb_flow_key *flow,
-					__u32 table_hash, __u32 backend_id)
+static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct table_hash *hash,
+					__u32 backend_id)
 {
 	struct xlb_flow_entry *entry;
 	__u16 clock = bucket->way[0].clock + 1;
@@ -815,10 +824,10 @@ static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 wa
 	way &= XLB_FLOW_WAYS - 1; /* bounds for the verifier */
 	entry = &bucket->way[way];
 	bucket->way[0].clock = clock;
-	entry->key = *flow;
+	entry->tag = hash->tag;
 	entry->backend_id = backend_id;
 	entry->used = clock;
-	entry->check = table_hash ^ backend_id;
+	entry->check = hash->check ^ backend_id;
 }
 
 /* ---- balance ------------------------------------------------------------------ */
@@ -837,12 +846,12 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 
 	if (!config || !config->ring_size)
 		return XLB_DROP_NOT_CONFIGURED;
-	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v2, &vip->id);
+	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v3, &vip->id);
 
 	if (!(vip->flags & XLB_VIP_F_NO_CONNTRACK)) {
-		bucket = flow_bucket(config, pkt->table_hash);
+		bucket = flow_bucket(config, &pkt->table);
 		if (bucket) {
-			way = flow_find(bucket, &pkt->flow, pkt->table_hash, &backend_id);
+			way = flow_find(bucket, &pkt->table, &backend_id);
 			if (way >= 0)
 				backend = flow_backend(backend_id, vip);
 			/* Written only when the bucket took a flow since: hits mostly just read. */
@@ -869,8 +878,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		/* An ICMP error only follows its flow; it never starts one. A flow whose
 		 * entry no longer holds is re-recorded in the same way. */
 		if (bucket && !pkt->icmp_error)
-			flow_record(bucket, way >= 0 ? way : flow_victim(bucket, pkt->table_hash), &pkt->flow,
-				    pkt->table_hash, backend_id);
+			flow_record(bucket, way >= 0 ? way : flow_victim(bucket, &pkt->table), &pkt->table, backend_id);
 	}
 
 	if (vip->forwarding == XLB_FORWARD_DSR) {
@@ -889,7 +897,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		vip_stats->packets++;
 		vip_stats->bytes += bytes;
 	}
-	backend_stats = bpf_map_lookup_elem(&xlb_bestat_v2, &backend_id);
+	backend_stats = bpf_map_lookup_elem(&xlb_bestat_v3, &backend_id);
 	if (backend_stats) {
 		backend_stats->packets++;
 		backend_stats->bytes += bytes;
@@ -899,12 +907,12 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 
 static __always_inline const struct xlb_vip *lookup_vip_map(struct xlb_vip_key *key)
 {
-	const struct xlb_vip *vip = bpf_map_lookup_elem(&xlb_vips_v2, key);
+	const struct xlb_vip *vip = bpf_map_lookup_elem(&xlb_vips_v3, key);
 
 	if (vip)
 		return vip;
 	key->port = 0;
-	vip = bpf_map_lookup_elem(&xlb_vips_v2, key);
+	vip = bpf_map_lookup_elem(&xlb_vips_v3, key);
 	return vip;
 }
 
@@ -931,7 +939,7 @@ static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_ke
 	/* Fibonacci hashing of the address's first and last words, port, protocol and
 	 * family: a cache slot needs spread, not a keyed hash. */
 	slot = ((k[0] ^ k[3] ^ k[4]) * 0x9e3779b1u) >> (32 - XLB_VIP_CACHE_BITS);
-	entry = bpf_map_lookup_elem(&xlb_vipcache_v2, &slot);
+	entry = bpf_map_lookup_elem(&xlb_vipcache_v3, &slot);
 	if (entry) {
 		e = (const __u32 *)&entry->key;
 		if (entry->generation == generation && generation && e[0] == k[0] && e[1] == k[1] &&
@@ -998,10 +1006,11 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 		return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
 	}
 
-	config = bpf_map_lookup_elem(&xlb_config_v2, &zero);
+	config = bpf_map_lookup_elem(&xlb_config_v3, &zero);
 	/* Hashed before the VIP lookup, whose loads it does not wait for: the two chains
 	 * overlap (~4 ns per VIP packet; non-VIP packets pay the hash for nothing). */
-	pkt.table_hash = config ? flow_table_hash(&pkt.flow, config->flow_seed) : 0;
+	if (config)
+		flow_table_hash(&pkt.flow, config, &pkt.table);
 	vip = lookup_vip(&pkt.flow, config);
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;

@@ -2,7 +2,7 @@
 /*
  * xlb decap: the XDP program on a backend's interface. Strips the IPIP, IP6IP6 or
  * IPv4-in-IPv6 header that the balancer added when the outer destination is one of
- * this host's addresses (xlb_decap_v2), and passes the inner packet up the stack.
+ * this host's addresses (xlb_decap_v3), and passes the inner packet up the stack.
  * It stands in for the ipip/ip6_tunnel modules and is cheaper than them.
  */
 #include <stdbool.h>
@@ -22,14 +22,14 @@ struct {
 	__uint(max_entries, 256);
 	__type(key, struct xlb_addr);
 	__type(value, __u32);
-} xlb_decap_v2 SEC(".maps");
+} xlb_decap_v3 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XLB_DECAP_OUTCOME_COUNT);
 	__type(key, __u32);
 	__type(value, struct xlb_traffic);
-} xlb_dcounter_v2 SEC(".maps");
+} xlb_dcounter_v3 SEC(".maps");
 
 #define XLB_DECAP_CONTINUE (-1)
 
@@ -38,7 +38,7 @@ static __always_inline bool is_our_address(const void *addr, __u8 family)
 	struct xlb_addr key = { .family = family };
 
 	__builtin_memcpy(key.addr, addr, family == XLB_FAMILY_V4 ? 4 : 16);
-	return bpf_map_lookup_elem(&xlb_decap_v2, &key) != NULL;
+	return bpf_map_lookup_elem(&xlb_decap_v3, &key) != NULL;
 }
 
 /* Finds the outer header's length and the inner EtherType, or an outcome. */
@@ -114,7 +114,7 @@ int xlb_decap(struct xdp_md *ctx)
 {
 	__u64 bytes = bpf_xdp_get_buff_len(ctx);
 	__u32 outcome = decap(ctx);
-	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_dcounter_v2, &outcome);
+	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_dcounter_v3, &outcome);
 
 	if (counter) {
 		counter->packets++;

@@ -558,6 +558,18 @@ describe('connection table', () => {
     expect(f.dp.vipStats(2)).toMatchObject({ packets: 2, flow_misses: 1, flow_hits: 1 });
   });
 
+  test('IPv6 clients whose addresses XOR-fold alike are still different flows (the source fold is keyed)', () => {
+    f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'dsr', backends: backends6(2) });
+    // Flipping the same bit in two words keeps the XOR of the address's words.
+    const twin = '2001:db8::1:0:11';
+    expect(IP.client6).toBe('2001:db8::10');
+    f.run(tcp6());
+    f.run(tcp6({ src: twin }));
+    expect(f.dp.vipStats(2)).toMatchObject({ packets: 2, flow_misses: 2, flow_hits: 0 });
+    expect(f.dp.lookupFlow(flowKey({ ...flow6(), src: twin }))).toBe(f.ringBackend(2, { ...flow6(), src: twin }));
+    expect(f.dp.lookupFlow(flowKey(flow6()))).toBe(f.ringBackend(2, flow6()));
+  });
+
   test('established flows keep their backend when the ring changes; new flows follow the new ring', () => {
     const sports = Array.from({ length: 60 }, (_, i) => 30000 + i);
     const first = new Map(sports.map((sport) => [sport, parseEthernet(f.run(tcp4({ sport })).data).dst]));

@@ -214,7 +214,7 @@ describe('pinning', () => {
     Dataplane.open({ pinDir: dir, maxVips: 8, maxBackends: 16, maxFlows: 64 }).close();
     const error = thrown(() => Dataplane.open({ pinDir: dir, maxVips: 8, maxBackends: 16, maxFlows: 128 }));
     expect(error.op).toMatch(/bpf_object__load/);
-    expect(error.verifierLog).toMatch(/xlb_flows_v2/);
+    expect(error.verifierLog).toMatch(/xlb_flows_v3/);
   });
 });
 

@@ -15,7 +15,7 @@
 
 /* Bumped whenever a layout below changes: map names carry it, so a daemon never
  * reuses a pinned map whose layout it does not understand. */
-#define XLB_ABI_VERSION 2
+#define XLB_ABI_VERSION 3
 
 #define XLB_FAMILY_V4 4
 #define XLB_FAMILY_V6 6
@@ -44,7 +44,7 @@ struct xlb_addr {
 	__u8 pad[3];
 };
 
-/* Key of xlb_vips_v2. */
+/* Key of xlb_vips_v3. */
 struct xlb_vip_key {
 	__u8 addr[16]; /* network order, as in struct xlb_addr */
 	__u16 port;    /* network order; 0 matches any port */
@@ -52,21 +52,21 @@ struct xlb_vip_key {
 	__u8 family;
 };
 
-/* Value of xlb_vips_v2. */
+/* Value of xlb_vips_v3. */
 struct xlb_vip {
-	__u32 id;    /* index into xlb_rings_v2 and xlb_vipstat_v2, < max VIPs */
+	__u32 id;    /* index into xlb_rings_v3 and xlb_vipstat_v3, < max VIPs */
 	__u32 flags; /* XLB_VIP_F_* */
 	__u8 forwarding; /* XLB_FORWARD_* */
 	__u8 pad[3];
 };
 
-/* Rings (the inner maps of xlb_rings_v2) hold XLB_RING_IDS_PER_VALUE consecutive
+/* Rings (the inner maps of xlb_rings_v3) hold XLB_RING_IDS_PER_VALUE consecutive
  * slots' backend ids (__u32) per value: slot s is element s / 2, id s % 2. An array
  * map pads every value to 8 bytes, so one 4-byte id per value would double the ring's
  * memory and cache footprint. */
 #define XLB_RING_IDS_PER_VALUE 2
 
-/* Value of xlb_backends_v2, indexed by backend id. One record per (VIP, backend):
+/* Value of xlb_backends_v3, indexed by backend id. One record per (VIP, backend):
  * a flow-table entry is used only while its backend still belongs to the VIP. */
 struct xlb_backend {
 	__u8 addr[16]; /* network order; the ipip outer destination */
@@ -88,32 +88,31 @@ struct xlb_flow_key {
 };
 
 /*
- * The connection table, xlb_flows_v2: an array of buckets, set-associative like a
- * CPU cache. A flow lives in bucket (table hash & xlb_config.flow_bucket_mask), in
- * one of its XLB_FLOW_WAYS ways; a new flow takes an empty way or the one whose last
- * packet came before the most flows recorded in the bucket since (LRU within the
- * bucket). Each way is one cache line holding everything about its flow: a lookup
- * reads the bucket's lines in parallel and an insert writes a line just read, so a
- * new flow in a large table costs one memory latency, not a read and then a write
- * miss. No locks: CPUs may race on a way, so an entry counts only while its `check`
- * matches (a torn write never does).
+ * The connection table, xlb_flows_v3: an array of buckets, set-associative like a
+ * CPU cache. A flow's table hash is three words (jhash2 of its 5-tuple keyed by
+ * xlb_config.flow_seed, see flow_table_hash()): the first picks the bucket
+ * (& xlb_config.flow_bucket_mask), the other two are the flow's fingerprint, kept
+ * instead of its 5-tuple. One bucket is one cache line of XLB_FLOW_WAYS ways, so a
+ * lookup reads one line and an insert writes it; 65,536 flows take 1 MiB. A new flow
+ * takes an empty way or the one whose last packet came before the most flows
+ * recorded in the bucket since (LRU within the bucket). No locks: CPUs may race on a
+ * way, and a torn entry's tag and check then disagree with every flow (a miss).
  */
 #define XLB_FLOW_WAYS 4 /* a power of two */
 
 struct xlb_flow_entry {
-	struct xlb_flow_key key; /* family 0: empty */
+	__u32 tag;   /* the table hash's second word, low bit set; 0: empty way */
 	__u32 backend_id;
-	__u32 check;  /* table hash ^ backend_id */
-	__u16 used;   /* the bucket's clock at this flow's last packet */
-	__u16 clock;  /* way 0 only: flows recorded in the bucket, wrapping (ages need no timer) */
-	__u8 pad[12]; /* one cache line per way */
+	__u32 check; /* the table hash's third word ^ backend_id */
+	__u16 used;  /* the bucket's clock at this flow's last packet */
+	__u16 clock; /* way 0 only: flows recorded in the bucket, wrapping (ages need no timer) */
 };
 
 struct xlb_flow_bucket {
 	struct xlb_flow_entry way[XLB_FLOW_WAYS];
 };
 
-/* Single entry of xlb_config_v2. */
+/* Single entry of xlb_config_v3. */
 struct xlb_config {
 	__u32 hash_seed;
 	__u32 ring_size;         /* entries in every ring; 0: not configured, drop VIP traffic */
@@ -124,14 +123,16 @@ struct xlb_config {
 	__u8 source_v4_flow_bits; /* low bits of the outer source taken from the flow hash (0..16) */
 	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
 	__u8 pad[2];
-	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v2 */
+	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v3 */
 	__u32 flow_seed;         /* table-hash seed, chosen when the table is made; not hash_seed,
 				  * so a new hash_seed keeps established flows */
-	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v2 minus one (a power of two) */
+	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v3 minus one (a power of two) */
+	__u32 flow_fold[4];      /* secret keys that fold an IPv6 client address to one word for
+				  * the table hash; chosen with flow_seed */
 };
 
-/* Value of xlb_vipcache_v2: a per-CPU, direct-mapped cache of VIP lookups in front of
- * xlb_vips_v2 (a hash lookup costs ~30 ns; this ~5). An entry is valid only while its
+/* Value of xlb_vipcache_v3: a per-CPU, direct-mapped cache of VIP lookups in front of
+ * xlb_vips_v3 (a hash lookup costs ~30 ns; this ~5). An entry is valid only while its
  * generation equals xlb_config.vip_generation, so every VIP change empties it. */
 struct xlb_vip_cache_entry {
 	struct xlb_vip_key key;
@@ -149,7 +150,7 @@ struct xlb_traffic {
 	__u64 bytes;
 };
 
-/* Value of xlb_vipstat_v2, indexed by VIP id. */
+/* Value of xlb_vipstat_v3, indexed by VIP id. */
 struct xlb_vip_stats {
 	__u64 packets; /* forwarded to a backend */
 	__u64 bytes;
@@ -157,7 +158,7 @@ struct xlb_vip_stats {
 	__u64 flow_misses; /* connection-table misses (new flows) */
 };
 
-/* Index of xlb_counters_v2: the one outcome of every packet the balancer sees.
+/* Index of xlb_counters_v3: the one outcome of every packet the balancer sees.
  * Ordered passes, drops, transmits: the program derives its verdict from the range. */
 enum xlb_outcome {
 	XLB_PASS_NON_IP = 0,       /* not IPv4/IPv6 (ARP, LLDP, VLAN ...) */
@@ -169,7 +170,7 @@ enum xlb_outcome {
 	XLB_DROP_MALFORMED_ICMP_INNER, /* ICMP error whose quoted packet is no VIP flow */
 	XLB_DROP_FRAGMENT,         /* a fragment to a VIP address (see README: fragments) */
 	XLB_DROP_VIP_PROTO,        /* other protocol, or unhandled ICMP type, to a VIP address */
-	XLB_DROP_NOT_CONFIGURED,   /* VIP traffic before xlb_config_v2 was written */
+	XLB_DROP_NOT_CONFIGURED,   /* VIP traffic before xlb_config_v3 was written */
 	XLB_DROP_NO_BACKEND,       /* the VIP's ring is empty or missing */
 	XLB_DROP_NO_ROUTE,         /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
 	XLB_DROP_TOO_BIG,          /* encapsulated size over MTU and no ICMP may be sent */
@@ -181,10 +182,10 @@ enum xlb_outcome {
 	XLB_OUTCOME_COUNT,
 };
 
-/* xlb_decap_v2 (decap program): struct xlb_addr -> __u32 (unused), the host's own
+/* xlb_decap_v3 (decap program): struct xlb_addr -> __u32 (unused), the host's own
  * outer destinations. */
 
-/* Index of xlb_dcounter_v2. */
+/* Index of xlb_dcounter_v3. */
 enum xlb_decap_outcome {
 	XLB_DECAP_PASS_NOT_ENCAP = 0, /* not encapsulated, or not to one of our addresses */
 	XLB_DECAP_PASS_DECAPSULATED,  /* outer header stripped, inner packet passed up */

@@ -116,7 +116,7 @@ export function buildCli(): Command {
     .option('--ring-size <prime>', 'Maglev ring size (default 65537)')
     .option('--max-vips <n>', 'VIP capacity')
     .option('--max-backends <n>', 'backend capacity (all VIPs)')
-    .option('--max-flows <n>', 'connection-table flows (64 bytes each, rounded up to 4 times a power of two)')
+    .option('--max-flows <n>', 'connection-table flows (16 bytes each, rounded up to 4 times a power of two)')
     .option('--hash-seed <n>', 'flow hash seed: the same on every node of a fleet')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--bgp', 'announce VIPs with at least one healthy backend through BIRD')

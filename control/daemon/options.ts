@@ -90,8 +90,8 @@ export const serveOptionsSchema = z.strictObject({
   ringSize: z.coerce.number().int().refine(isPrime, 'must be a prime').default(DEFAULT_RING_SIZE),
   maxVips: z.coerce.number().int().min(1).max(65536).default(DEFAULT_MAX_VIPS),
   maxBackends: z.coerce.number().int().min(1).max(1 << 20).default(DEFAULT_MAX_BACKENDS),
-  // 64 bytes a flow: 1 << 24 flows take 1 GiB.
-  maxFlows: z.coerce.number().int().min(64).max(1 << 24).default(DEFAULT_FLOWS),
+  // 16 bytes a flow: 1 << 26 flows take 1 GiB.
+  maxFlows: z.coerce.number().int().min(64).max(1 << 26).default(DEFAULT_FLOWS),
   hashSeed: z.coerce.number().int().min(0).max(0xffffffff).default(0x786c62),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   bgp: z.boolean().default(false),

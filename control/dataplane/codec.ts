@@ -4,7 +4,7 @@
  */
 import { defineStruct } from './struct.js';
 
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 export const FAMILY_V4 = 4;
 export const FAMILY_V6 = 6;
@@ -77,6 +77,11 @@ export const backendCodec = defineStruct('xlb_backend', {
   vip_id: 'u32',
 });
 
+/**
+ * What the hashes read (hash.ts). No map holds it since the connection table keeps
+ * fingerprints, so it is not in the objects' BTF: tests that find flows the program
+ * recorded (lookupFlow) and predict ring slots check this layout instead.
+ */
 export const flowKeyCodec = defineStruct('xlb_flow_key', {
   src: { bytes: 16 },
   dst: { bytes: 16 },
@@ -88,12 +93,11 @@ export const flowKeyCodec = defineStruct('xlb_flow_key', {
 });
 
 export const flowEntryCodec = defineStruct('xlb_flow_entry', {
-  key: { bytes: flowKeyCodec.size },
+  tag: 'u32',
   backend_id: 'u32',
   check: 'u32',
   used: 'u16',
   clock: 'u16',
-  pad: { bytes: 12 },
 });
 
 export const flowBucketCodec = defineStruct('xlb_flow_bucket', {
@@ -113,6 +117,7 @@ export const configCodec = defineStruct('xlb_config', {
   vip_generation: 'u32',
   flow_seed: 'u32',
   flow_bucket_mask: 'u32',
+  flow_fold: { bytes: 16 },
 });
 
 export const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
@@ -167,7 +172,6 @@ export const STRUCTS = [
   vipKeyCodec,
   vipCodec,
   backendCodec,
-  flowKeyCodec,
   flowEntryCodec,
   flowBucketCodec,
   configCodec,

@@ -3,7 +3,7 @@
  * set/remove VIPs and backends, swap rings, read stats, attach. Mechanism only:
  * which backends go in a ring, and why, is the reconciler's business.
  */
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, BpfObject, BpfProgram, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
@@ -20,7 +20,6 @@ import {
   type Family,
   FLOW_WAYS,
   flowEntryCodec,
-  flowKeyCodec,
   MAPS,
   OUTCOMES,
   type Outcome,
@@ -182,9 +181,10 @@ export class Dataplane {
         source_v4_flow_bits: config.sourceV4FlowBits,
         source_v6_flow_bits: config.sourceV6FlowBits,
         vip_generation: current.vip_generation,
-        // The table's own seed stays with the table (adopted pins keep theirs).
+        // The table's own seed and fold keys stay with the table (adopted pins keep theirs).
         flow_seed: current.flow_seed || randomInt(1, 2 ** 32),
         flow_bucket_mask: this.flowCapacity / FLOW_WAYS - 1,
+        flow_fold: current.flow_fold.some((byte) => byte !== 0) ? current.flow_fold : randomBytes(16),
       }),
     );
   }
@@ -195,8 +195,8 @@ export class Dataplane {
   }
 
   /**
-   * Invalidates every CPU's VIP cache (xlb_vipcache_v2): called after each change to
-   * xlb_vips_v2, never before, so no cache entry can outlive the change.
+   * Invalidates every CPU's VIP cache (xlb_vipcache_v3): called after each change to
+   * xlb_vips_v3, never before, so no cache entry can outlive the change.
    */
   private bumpVipGeneration(): void {
     const next = Buffer.from(this.config);
@@ -402,13 +402,12 @@ export class Dataplane {
 
   /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
   lookupFlow(flowKey: Buffer): number | null {
-    const { flow_seed: seed, flow_bucket_mask: mask } = configCodec.decode(this.config);
-    const hash = tableHash(flowKey, seed);
-    const bucket = this.map('flows').lookup(u32((hash & mask) >>> 0))!;
-    const key = flowKey.subarray(0, flowKeyCodec.size);
+    const { flow_seed: seed, flow_bucket_mask: mask, flow_fold: fold } = configCodec.decode(this.config);
+    const hash = tableHash(flowKey, seed, fold);
+    const bucket = this.map('flows').lookup(u32((hash.bucket & mask) >>> 0))!;
     for (let way = 0; way < FLOW_WAYS; way++) {
       const entry = flowEntryCodec.decode(bucket, way * flowEntryCodec.size);
-      if (entry.key.equals(key) && entry.check === (hash ^ entry.backend_id) >>> 0) return entry.backend_id;
+      if (entry.tag === hash.tag && entry.check === (hash.check ^ entry.backend_id) >>> 0) return entry.backend_id;
     }
     return null;
   }
@@ -416,9 +415,8 @@ export class Dataplane {
   /** Flows in the connection table (one copy of the table through mmap). */
   countFlows(): number {
     const table = this.map('flows').readMapped();
-    const family = flowEntryCodec.offsets.key + flowKeyCodec.offsets.family;
     let n = 0;
-    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table[entry + family]) n++;
+    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag)) n++;
     return n;
   }
 
