@@ -126,8 +126,8 @@ struct {
 /* A flow's connection-table hash (struct xlb_flow_entry). */
 struct table_hash {
 	__u32 bucket; /* & flow_bucket_mask: the bucket */
-	__u32 tag;    /* low bit set, so never an empty way's 0 */
-	__u32 check;
+	__u32 tag;
+	__u32 check;  /* before the backend id is XORed in */
 };
 
 /* What parsing found. The flow is 4-byte aligned (first member of a struct holding
@@ -602,34 +602,38 @@ static __always_inline __u32 flow_hash(const struct xlb_flow_key *flow, __u32 vi
 	return xlb_jhash2(src, 9, seed);
 }
 
-/* An IPv6 client address folded to one word by NH hashing (as in UMAC) under secret
- * keys: a client cannot make two of its addresses fold alike, which would make their
- * flows share a fingerprint (a plain XOR fold would let it). */
-static __always_inline __u32 fold_source_v6(const __u32 *w, const __u32 *key)
+/* NH hashing (as in UMAC) of four words under four key words: for two different
+ * inputs, the 64-bit sums collide with probability at most 2^-32 over the keys. */
+static __always_inline __u64 nh4(__u32 w0, __u32 w1, __u32 w2, __u32 w3, const __u32 *key)
 {
-	__u64 sum = (__u64)(w[0] + key[0]) * (w[1] + key[1]) + (__u64)(w[2] + key[2]) * (w[3] + key[3]);
-
-	return (__u32)sum ^ (__u32)(sum >> 32);
+	return (__u64)(w0 + key[0]) * (w1 + key[1]) + (__u64)(w2 + key[2]) * (w3 + key[3]);
 }
 
-/* The connection table's hash: jhash2 of three words, the source and destination
- * address, and ports XOR protocol and family. IPv6 addresses are folded to one word
- * first (a 9-word jhash2 was a third of an IPv6 hit): the source by fold_source_v6(),
- * the destination, a VIP address the client does not choose, by XOR. Three words in,
- * three out, one to one: distinct IPv4 flows never share all three, so a fingerprint
- * of two words and the bucket tell flows apart. control/dataplane/hash.ts mirrors it. */
+/* The connection table's hash (struct xlb_flow_entry). The bucket comes from NH
+ * hashing under secret keys and one multiply-xorshift to spread it: a few multiplies,
+ * where jhash took ~40 dependent steps on the way to the bucket's cache line, which a
+ * new flow usually misses. An IPv4 flow's fingerprint is exact: its source (tag) and
+ * ports-and-protocol word (check); with the VIP, which the backend record names, that
+ * is the whole 5-tuple. An IPv6 source is folded to 64 bits by NH under other keys,
+ * so a client cannot make two of its addresses share a fingerprint; the destination,
+ * a VIP address, by XOR. control/dataplane/hash.ts mirrors it. */
 static __always_inline void flow_table_hash(const struct xlb_flow_key *flow, const struct xlb_config *config,
 					    struct table_hash *hash)
 {
 	const __u32 *w = (const __u32 *)flow;
-	__u32 words[3] = { w[0], w[4], w[8] ^ w[9] };
+	__u32 ports = w[8] ^ w[9], dst = w[4];
+	__u64 source = w[0], mixed;
 
 	if (flow->family != XLB_FAMILY_V4) {
-		words[0] = fold_source_v6(w, config->flow_fold);
-		words[1] ^= w[5] ^ w[6] ^ w[7];
+		source = nh4(w[0], w[1], w[2], w[3], &config->flow_key[4]);
+		dst ^= w[5] ^ w[6] ^ w[7];
 	}
-	hash->bucket = xlb_jhash2_state(words, 3, config->flow_seed, &hash->check, &hash->tag);
-	hash->tag |= 1;
+	mixed = nh4((__u32)source, source >> 32, dst, ports, config->flow_key);
+	mixed ^= mixed >> 29;
+	mixed *= 0xbf58476d1ce4e5b9ull;
+	hash->bucket = mixed >> 32;
+	hash->tag = (__u32)source;
+	hash->check = (__u32)(source >> 32) ^ ports;
 }
 
 static __always_inline struct xlb_backend *backend_of_vip(__u32 id, const struct xlb_vip *vip)
@@ -795,14 +799,14 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
  * always evict the same way: the rank is idle time, then (way ^ start). */
 static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, const struct table_hash *hash)
 {
-	__u32 start = (hash->tag >> 1) & (XLB_FLOW_WAYS - 1), best = 0, victim = 0;
+	__u32 start = hash->bucket >> 30, best = 0, victim = 0;
 	__u16 clock = bucket->way[0].clock;
 
 #pragma unroll
 	for (__u32 way = 0; way < XLB_FLOW_WAYS; way++) {
 		const struct xlb_flow_entry *entry = &bucket->way[way];
 		/* An empty way ranks above any idle time (at most 0xffff). */
-		__u32 idle = entry->tag ? (__u16)(clock - entry->used) : 0x10000;
+		__u32 idle = entry->tag | entry->check ? (__u16)(clock - entry->used) : 0x10000;
 		__u32 rank = idle * XLB_FLOW_WAYS + (way ^ start);
 
 		if (rank > best) {
@@ -814,7 +818,10 @@ static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, c
 }
 
 /* A reader that sees the entry half-written, whatever order the stores land in, finds
- * a key or a check that does not match its flow: a miss, never a wrong backend. */
+ * the new flow's tag with the old flow's check (or the other way round), or a check
+ * that does not cover the backend id read: a miss for both flows. Only a third flow,
+ * of one's client with the other's ports, could match, in the nanoseconds the race
+ * lasts. */
 static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct table_hash *hash,
 					__u32 backend_id)
 {

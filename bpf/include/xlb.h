@@ -89,21 +89,21 @@ struct xlb_flow_key {
 
 /*
  * The connection table, xlb_flows_v3: an array of buckets, set-associative like a
- * CPU cache. A flow's table hash is three words (jhash2 of its 5-tuple keyed by
- * xlb_config.flow_seed, see flow_table_hash()): the first picks the bucket
- * (& xlb_config.flow_bucket_mask), the other two are the flow's fingerprint, kept
- * instead of its 5-tuple. One bucket is one cache line of XLB_FLOW_WAYS ways, so a
- * lookup reads one line and an insert writes it; 65,536 flows take 1 MiB. A new flow
- * takes an empty way or the one whose last packet came before the most flows
+ * CPU cache. A flow's table hash (flow_table_hash(), keyed by xlb_config.flow_key)
+ * picks the bucket (& xlb_config.flow_bucket_mask) and gives the flow's fingerprint,
+ * kept instead of its 5-tuple. One bucket is one cache line of XLB_FLOW_WAYS ways, so
+ * a lookup reads one line and an insert writes it; 65,536 flows take 1 MiB. A new
+ * flow takes an empty way or the one whose last packet came before the most flows
  * recorded in the bucket since (LRU within the bucket). No locks: CPUs may race on a
- * way, and a torn entry's tag and check then disagree with every flow (a miss).
+ * way, and a torn entry's fields then disagree with the flows they came from.
  */
 #define XLB_FLOW_WAYS 4 /* a power of two */
 
 struct xlb_flow_entry {
-	__u32 tag;   /* the table hash's second word, low bit set; 0: empty way */
+	__u32 tag;   /* fingerprint, first word (an IPv4 flow's source address) */
 	__u32 backend_id;
-	__u32 check; /* the table hash's third word ^ backend_id */
+	__u32 check; /* fingerprint, second word (holding the ports) ^ backend_id; 0 with
+		      * tag 0: an empty way */
 	__u16 used;  /* the bucket's clock at this flow's last packet */
 	__u16 clock; /* way 0 only: flows recorded in the bucket, wrapping (ages need no timer) */
 };
@@ -124,11 +124,9 @@ struct xlb_config {
 	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
 	__u8 pad[2];
 	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v3 */
-	__u32 flow_seed;         /* table-hash seed, chosen when the table is made; not hash_seed,
-				  * so a new hash_seed keeps established flows */
 	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v3 minus one (a power of two) */
-	__u32 flow_fold[4];      /* secret keys that fold an IPv6 client address to one word for
-				  * the table hash; chosen with flow_seed */
+	__u32 flow_key[8];       /* secret keys of the table hash, chosen when the table is made;
+				  * not hash_seed, so a new hash_seed keeps established flows */
 };
 
 /* Value of xlb_vipcache_v3: a per-CPU, direct-mapped cache of VIP lookups in front of

@@ -35,11 +35,8 @@ static __always_inline __u32 xlb_rol32(__u32 word, unsigned int shift)
 	}
 
 /* jhash2() over `length` 32-bit words; callers pass a constant length so the
- * loop unrolls. The final state's a and b come out too (lookup3's hashword2 gives
- * b as a second hash): the last mix is a bijection of the 96-bit state, so for up
- * to three words distinct inputs never give the same (a, b, c). */
-static __always_inline __u32 xlb_jhash2_state(const __u32 *k, __u32 length, __u32 initval, __u32 *a_out,
-					      __u32 *b_out)
+ * loop unrolls. */
+static __always_inline __u32 xlb_jhash2(const __u32 *k, __u32 length, __u32 initval)
 {
 	__u32 a, b, c;
 
@@ -66,16 +63,7 @@ static __always_inline __u32 xlb_jhash2_state(const __u32 *k, __u32 length, __u3
 	default:
 		break;
 	}
-	*a_out = a;
-	*b_out = b;
 	return c;
-}
-
-static __always_inline __u32 xlb_jhash2(const __u32 *k, __u32 length, __u32 initval)
-{
-	__u32 a, b;
-
-	return xlb_jhash2_state(k, length, initval, &a, &b);
 }
 
 #endif

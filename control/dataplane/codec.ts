@@ -115,9 +115,8 @@ export const configCodec = defineStruct('xlb_config', {
   source_v6_flow_bits: 'u8',
   pad: { bytes: 2 },
   vip_generation: 'u32',
-  flow_seed: 'u32',
   flow_bucket_mask: 'u32',
-  flow_fold: { bytes: 16 },
+  flow_key: { bytes: 32 },
 });
 
 export const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {

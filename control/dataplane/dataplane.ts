@@ -3,7 +3,7 @@
  * set/remove VIPs and backends, swap rings, read stats, attach. Mechanism only:
  * which backends go in a ring, and why, is the reconciler's business.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfMap, BpfObject, BpfProgram, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
@@ -181,10 +181,9 @@ export class Dataplane {
         source_v4_flow_bits: config.sourceV4FlowBits,
         source_v6_flow_bits: config.sourceV6FlowBits,
         vip_generation: current.vip_generation,
-        // The table's own seed and fold keys stay with the table (adopted pins keep theirs).
-        flow_seed: current.flow_seed || randomInt(1, 2 ** 32),
         flow_bucket_mask: this.flowCapacity / FLOW_WAYS - 1,
-        flow_fold: current.flow_fold.some((byte) => byte !== 0) ? current.flow_fold : randomBytes(16),
+        // The table's own keys stay with the table (adopted pins keep theirs).
+        flow_key: current.flow_key.some((byte) => byte !== 0) ? current.flow_key : randomBytes(configCodec.fields.flow_key.bytes),
       }),
     );
   }
@@ -402,8 +401,8 @@ export class Dataplane {
 
   /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
   lookupFlow(flowKey: Buffer): number | null {
-    const { flow_seed: seed, flow_bucket_mask: mask, flow_fold: fold } = configCodec.decode(this.config);
-    const hash = tableHash(flowKey, seed, fold);
+    const { flow_bucket_mask: mask, flow_key: key } = configCodec.decode(this.config);
+    const hash = tableHash(flowKey, key);
     const bucket = this.map('flows').lookup(u32((hash.bucket & mask) >>> 0))!;
     for (let way = 0; way < FLOW_WAYS; way++) {
       const entry = flowEntryCodec.decode(bucket, way * flowEntryCodec.size);
@@ -416,7 +415,7 @@ export class Dataplane {
   countFlows(): number {
     const table = this.map('flows').readMapped();
     let n = 0;
-    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag)) n++;
+    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) n++;
     return n;
   }
 
