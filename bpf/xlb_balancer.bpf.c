@@ -365,13 +365,37 @@ static __always_inline int parse_icmp6_quote(struct xlb_packet *pkt, void *data_
 	return XLB_CONTINUE;
 }
 
+/* A MAC address as a 32-bit and a 16-bit word. struct ethhdr is packed, so memcpy
+ * moves a MAC in six byte loads and six byte stores; these are two of each. Packet and
+ * map-value words need no alignment here (the verifier checks it only on architectures
+ * without cheap unaligned access). */
+struct mac {
+	__u32 head;
+	__u16 tail;
+};
+
+static __always_inline struct mac load_mac(const __u8 *from)
+{
+	return (struct mac){ *(const __u32 *)from, *(const __u16 *)(from + 4) };
+}
+
+static __always_inline void store_mac(__u8 *to, struct mac mac)
+{
+	*(__u32 *)to = mac.head;
+	*(__u16 *)(to + 4) = mac.tail;
+}
+
+static __always_inline bool mac_is_zero(struct mac mac)
+{
+	return !(mac.head | mac.tail);
+}
+
 static __always_inline void swap_macs(struct ethhdr *eth)
 {
-	__u8 tmp[ETH_ALEN];
+	struct mac source = load_mac(eth->h_source);
 
-	__builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+	store_mac(eth->h_source, load_mac(eth->h_dest));
+	store_mac(eth->h_dest, source);
 }
 
 /* The echo functions check their headers again: the verifier does not carry the
@@ -444,15 +468,15 @@ static __always_inline int handle_icmp(struct xlb_packet *pkt, struct ethhdr *et
 
 /* Shrinks the frame to Ethernet + `quote` bytes of IP packet and prepends room for
  * a new IP and ICMP header. Saves the MACs swapped first. */
-static __always_inline int make_icmp_room(struct xdp_md *ctx, __u32 quote, int room, __u8 macs[2][ETH_ALEN])
+static __always_inline int make_icmp_room(struct xdp_md *ctx, __u32 quote, int room, struct mac macs[2])
 {
 	struct ethhdr *eth = (void *)(long)ctx->data;
 	int shrink;
 
 	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
 		return XLB_DROP_MALFORMED_ETH;
-	__builtin_memcpy(macs[0], eth->h_source, ETH_ALEN);
-	__builtin_memcpy(macs[1], eth->h_dest, ETH_ALEN);
+	macs[0] = load_mac(eth->h_source);
+	macs[1] = load_mac(eth->h_dest);
 	shrink = (int)(sizeof(*eth) + quote) - (int)bpf_xdp_get_buff_len(ctx);
 	if (shrink < 0 && bpf_xdp_adjust_tail(ctx, shrink))
 		return XLB_DROP_ADJUST_FAILED;
@@ -461,10 +485,10 @@ static __always_inline int make_icmp_room(struct xdp_md *ctx, __u32 quote, int r
 	return XLB_CONTINUE;
 }
 
-static __always_inline void write_eth(struct ethhdr *eth, const __u8 *dst, const __u8 *src, __u16 proto)
+static __always_inline void write_eth(struct ethhdr *eth, struct mac dst, struct mac src, __u16 proto)
 {
-	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, src, ETH_ALEN);
+	store_mac(eth->h_dest, dst);
+	store_mac(eth->h_source, src);
 	eth->h_proto = bpf_htons(proto);
 }
 
@@ -506,7 +530,7 @@ static __always_inline int send_frag_needed(struct xdp_md *ctx, __u16 mtu)
 	const int room = sizeof(struct iphdr) + sizeof(struct icmphdr);
 	struct iphdr *ip = (void *)(long)ctx->data + sizeof(struct ethhdr);
 	void *data_end = (void *)(long)ctx->data_end;
-	__u8 macs[2][ETH_ALEN];
+	struct mac macs[2];
 	struct icmphdr *icmp;
 	struct ethhdr *eth;
 	struct iphdr *quoted;
@@ -544,7 +568,7 @@ static __always_inline int send_frag_needed(struct xdp_md *ctx, __u16 mtu)
 static __always_inline int send_packet_too_big(struct xdp_md *ctx, __u32 mtu)
 {
 	const int room = sizeof(struct ipv6hdr) + sizeof(struct icmp6hdr);
-	__u8 macs[2][ETH_ALEN];
+	struct mac macs[2];
 	struct icmp6hdr *icmp6;
 	struct ipv6hdr *ip6, *quoted;
 	struct ethhdr *eth;
@@ -676,21 +700,17 @@ static __always_inline struct xlb_backend *ring_backend(const struct xlb_vip *vi
 
 /* ---- forwarding ------------------------------------------------------------- */
 
-static __always_inline bool mac_is_zero(const __u8 *mac)
-{
-	return !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]);
-}
-
 static __always_inline int forward_dsr(struct xdp_md *ctx, const struct xlb_backend *backend)
 {
 	struct ethhdr *eth = (void *)(long)ctx->data;
+	struct mac next_hop = load_mac(backend->mac);
 
 	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
 		return XLB_DROP_MALFORMED_ETH;
-	if (mac_is_zero(backend->mac))
+	if (mac_is_zero(next_hop))
 		return XLB_DROP_NO_ROUTE;
-	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
-	__builtin_memcpy(eth->h_dest, backend->mac, ETH_ALEN);
+	store_mac(eth->h_source, load_mac(eth->h_dest));
+	store_mac(eth->h_dest, next_hop);
 	return XLB_TX_DSR;
 }
 
@@ -710,12 +730,14 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 					const struct xlb_backend *backend, const struct xlb_config *config,
 					__u32 hash)
 {
-	const __u8 *next_hop = mac_is_zero(backend->mac) ? config->gateway_mac : backend->mac;
+	struct mac next_hop = load_mac(backend->mac), our_mac;
 	bool outer_v4 = backend->family == XLB_FAMILY_V4;
 	int overhead = outer_v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
 	struct ethhdr *eth = (void *)(long)ctx->data;
-	__u8 our_mac[ETH_ALEN];
 	void *data_end;
+
+	if (mac_is_zero(next_hop))
+		next_hop = load_mac(config->gateway_mac);
 
 	if (mac_is_zero(next_hop) || (outer_v4 && pkt->flow.family != XLB_FAMILY_V4))
 		return XLB_DROP_NO_ROUTE;
@@ -731,7 +753,7 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 
 	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
 		return XLB_DROP_MALFORMED_ETH;
-	__builtin_memcpy(our_mac, eth->h_dest, ETH_ALEN);
+	our_mac = load_mac(eth->h_dest);
 	if (bpf_xdp_adjust_head(ctx, -overhead))
 		return XLB_DROP_ADJUST_FAILED;
 	eth = (void *)(long)ctx->data;
