@@ -818,7 +818,10 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
 
 /* Where a new flow goes: an empty way, else the one least recently used. Ties (ways
  * used at the same clock) go to the way nearest a hash-picked start, so they do not
- * always evict the same way: the rank is idle time, then (way ^ start). */
+ * always evict the same way: the rank is idle time, then (way ^ start). An empty way
+ * needs no test of its own: its `used` is 0, so it has been idle for the whole clock,
+ * longer than any way recorded since (used 1..clock); the first inserts fill every way
+ * long before the clock can wrap. */
 static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, const struct table_hash *hash)
 {
 	__u32 start = hash->bucket >> 30, best = 0, victim = 0;
@@ -827,9 +830,7 @@ static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, c
 #pragma unroll
 	for (__u32 way = 0; way < XLB_FLOW_WAYS; way++) {
 		const struct xlb_flow_entry *entry = &bucket->way[way];
-		/* An empty way ranks above any idle time (at most 0xffff). */
-		__u32 idle = entry->tag | entry->check ? (__u16)(clock - entry->used) : 0x10000;
-		__u32 rank = idle * XLB_FLOW_WAYS + (way ^ start);
+		__u32 rank = (__u16)(clock - entry->used) * XLB_FLOW_WAYS + (way ^ start);
 
 		if (rank > best) {
 			best = rank;
