@@ -42,6 +42,11 @@ interface HarnessOptions {
   flowOffset?: number;
   /** Distinct flow numbers to cycle through (0: never repeat). */
   flows?: number;
+  /**
+   * Call bpf_xdp_adjust_head every iteration (for cases that push a header: the
+   * harness must undo the push, and the reflector's run then pays the same call).
+   */
+  alwaysAdjustHead?: boolean;
   repeat?: number;
 }
 
@@ -89,7 +94,8 @@ export class Harness {
     value.writeUInt32LE(o.flows ?? 0, 8);
     // IPv4 frames get their header checksum recomputed after the flow number changes it.
     value.writeUInt32LE(data.readUInt16BE(12) === 0x0800 ? 14 : 0, 12);
-    data.copy(value, 16);
+    value.writeUInt32LE(o.alwaysAdjustHead ? 1 : 0, 16);
+    data.copy(value, 24);
     this.packet.update(Buffer.alloc(4), value);
     this.targets.update(Buffer.alloc(4), program);
   }
@@ -147,14 +153,15 @@ function inOutcome<T>(dp: Dataplane, outcome: Outcome, measure: () => T): T {
   return value;
 }
 
-type PacketCase = [name: string, spec: FrameSpec, o: { flowOffset?: number; flows?: number }, target: number | null, outcome: Outcome];
+type PacketCase = [name: string, spec: FrameSpec, o: HarnessOptions, target: number | null, outcome: Outcome];
 
 function packetCost(h: Harness): Result[] {
   const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
   const run = (dp: Dataplane, [name, spec, o, target, outcome]: PacketCase): Result => {
     if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
     // Each case's yardstick is the reflector under the same harness settings (a case
-    // that varies the flow pays for that in the harness, so does its yardstick).
+    // that varies the flow pays for that in the harness, so does its yardstick; so
+    // does one whose pushed header the harness undoes with a helper call).
     const { value, limit: yardstick } = inOutcome(dp, outcome, () => h.compare(dp.program, frame(spec, MAC_LB), o));
     const ratio = value / yardstick;
     return { name, value, unit: 'ns/packet', limit: yardstick, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
@@ -176,7 +183,7 @@ function packetCost(h: Harness): Result[] {
       ['v4 TCP connection-table hit (dsr)', V4_TCP, {}, 1.5, 'tx_dsr'],
       ['v6 TCP hit (dsr)', { family: 6, proto: 'tcp', src: '2001:db8::10', dst: '2001:db8:f::1', dport: 80 }, {}, 1.5, 'tx_dsr'],
       ['v4 UDP hit (dsr)', { ...V4_TCP, proto: 'udp', dport: 53 }, {}, 1.5, 'tx_dsr'],
-      ['v4 TCP hit (ipip)', { ...V4_TCP, dst: '198.19.0.2' }, {}, 1.5, 'tx_ipip'],
+      ['v4 TCP hit (ipip)', { ...V4_TCP, dst: '198.19.0.2' }, { alwaysAdjustHead: true }, 1.5, 'tx_ipip'],
       ['non-VIP pass', { ...V4_TCP, dst: '198.18.0.99' }, {}, null, 'pass_not_vip'],
     ]),
     // A table of 2M flows (32 MiB): every packet's bucket is a cache and TLB miss.

@@ -6,7 +6,10 @@
  * so a program that rewrites or encapsulates would see its own output next time.
  * The harness restores the packet every iteration (undoing any head growth, then
  * rewriting the bytes from bench_packet_v1), optionally makes it a different flow,
- * and tail-calls the program under test in bench_target_v1[0].
+ * and tail-calls the program under test in bench_target_v1[0]. Undoing head growth
+ * is a helper call; with `always_adjust_head` the harness makes that call every
+ * iteration, growth or not, so a program that pushes a header and the reflector,
+ * which does not, pay the same harness.
  *
  * bench_reflect: the least a forwarding XDP program can do (swap MACs, XDP_TX);
  * the harness tail-calling it is "the limit" the balancer is compared with.
@@ -29,6 +32,8 @@ struct bench_packet {
 	__u32 flow_offset;  /* 0, or where to write a per-iteration flow number (4 bytes) */
 	__u32 flows;        /* distinct flow numbers to cycle through (0: never repeat) */
 	__u32 ipv4_header;  /* 0, or the offset of an IPv4 header (no options) to re-checksum */
+	__u32 always_adjust_head;
+	__u32 pad;          /* the bytes are copied as 8-byte words */
 	__u8 bytes[BENCH_MAX_PACKET];
 };
 
@@ -66,7 +71,7 @@ int bench_harness(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	/* The previous run may have pushed an outer header at the head. */
 	grown = (int)bpf_xdp_get_buff_len(ctx) - (int)packet->len;
-	if (grown > 0 && bpf_xdp_adjust_head(ctx, grown))
+	if ((grown > 0 || packet->always_adjust_head) && bpf_xdp_adjust_head(ctx, grown))
 		return XDP_ABORTED;
 
 	data = (void *)(long)ctx->data;
