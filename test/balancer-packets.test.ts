@@ -676,6 +676,23 @@ describe('connection table eviction and seeds', () => {
     expect(f.dp.flowCapacity).toBe(4);
   });
 
+  test('flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other\'s backend', () => {
+    f = new BalancerFixture({ maxFlows: 4 }); // one bucket: same client and ports give the same tag and check
+    const vip2 = '198.19.0.2';
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    f.addVip({ id: 2, address: vip2, port: 80, forwarding: 'dsr', backends: backends4(2) });
+    const toVip2 = { ...flow4(), dst: vip2 };
+    f.run(tcp4());
+    expect(f.dp.lookupFlow(flowKey(flow4()))).toBe(f.ringBackend(1, flow4()));
+    f.run(tcp4({ dst: vip2, flags: 'A' }));
+    expect(f.dp.vipStats(2)).toMatchObject({ packets: 1, flow_hits: 0, flow_misses: 1 });
+    expect(f.dp.backendStats(f.ringBackend(2, toVip2)).packets).toBe(1);
+    // The entry (same way) now holds VIP 2's backend; VIP 1's flow misses and is recorded again.
+    f.run(tcp4({ flags: 'A' }));
+    expect(f.dp.vipStats(1)).toMatchObject({ packets: 2, flow_hits: 0, flow_misses: 2 });
+    expect(f.dp.backendStats(f.ringBackend(1, flow4())).packets).toBe(2);
+  });
+
   test('a new hash seed re-spreads new flows but keeps established ones', () => {
     f = new BalancerFixture();
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
