@@ -10,7 +10,7 @@ const JHASH_INITVAL = 0xdeadbeef;
 
 const rol32 = (w: number, s: number) => ((w << s) | (w >>> (32 - s))) >>> 0;
 
-export function jhash2(words: ArrayLike<number>, initval: number): number {
+function jhash2(words: ArrayLike<number>, initval: number): number {
   let length = words.length;
   let a = (JHASH_INITVAL + (length << 2) + initval) >>> 0;
   let b = a;
