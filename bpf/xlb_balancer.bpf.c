@@ -78,7 +78,7 @@ struct {
 } xlb_backends_v3 SEC(".maps");
 
 /* The connection table (see struct xlb_flow_bucket); user space sizes it at load
- * time. BPF_F_MMAPABLE: the values start page-aligned, so every entry is one cache
+ * time. BPF_F_MMAPABLE: the values start page-aligned, so every bucket is one cache
  * line, and user space reads the whole table with one copy. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
