@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { buildMaglevTable, isPrime, type MaglevBackend } from '../control/maglev/maglev.js';
+import { buildMaglevTable, isPrime, type MaglevBackend, permutation } from '../control/maglev/maglev.js';
 
 const M = 65537;
 const backends = (n: number, weight = 1): MaglevBackend[] =>
@@ -18,7 +18,40 @@ function moved(a: Uint32Array, aKeys: MaglevBackend[], b: Uint32Array, bKeys: Ma
   return n;
 }
 
+/**
+ * The paper's population (NSDI 2016, Pseudocode 1) written plainly: slot
+ * permutation[i][next[i]] computed from scratch, no position stepping.
+ */
+function paperPopulation(keys: string[], size: number): Uint32Array {
+  const ranked = [...keys].sort();
+  const perms = ranked.map((key) => permutation(key, size));
+  const next = new Array<number>(ranked.length).fill(0);
+  const entry = new Int32Array(size).fill(-1);
+  const slotOf = (i: number) => (perms[i].offset + next[i] * perms[i].skip) % size;
+  for (let filled = 0; ; ) {
+    for (let i = 0; i < ranked.length; i++) {
+      while (entry[slotOf(i)] >= 0) next[i]++;
+      entry[slotOf(i)] = keys.indexOf(ranked[i]);
+      next[i]++;
+      if (++filled === size) return Uint32Array.from(entry);
+    }
+  }
+}
+
 describe('Maglev table population', () => {
+  test.each([
+    [1, 251],
+    [3, 251],
+    [7, 65537],
+    [100, 65537],
+  ])('equal weights give exactly the paper\'s table (%i backends, M=%i)', (n, size) => {
+    const list = backends(n).reverse(); // given out of key order
+    const table = buildMaglevTable(list, size);
+    const paper = paperPopulation(list.map((b) => b.key), size);
+    // The first differing slot, not a diff of 65537 entries.
+    expect(table.findIndex((owner, slot) => owner !== paper[slot])).toBe(-1);
+  });
+
   test.each([1, 2, 3, 7, 100, 1000])('equal weights give each of %i backends floor(M/N) or ceil(M/N) slots', (n) => {
     const counts = slotCounts(buildMaglevTable(backends(n), M), n);
     for (const c of counts) {

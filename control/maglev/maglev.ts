@@ -44,6 +44,11 @@ function keyHash(key: string, seed: number): number {
   return h >>> 0;
 }
 
+/** Backend `key`'s permutation of `size` slots: offset, offset + skip, offset + 2 skip, ... (mod size). */
+export function permutation(key: string, size: number): { offset: number; skip: number } {
+  return { offset: keyHash(key, 0) % size, skip: (keyHash(key, 0x9e3779b9) % (size - 1)) + 1 };
+}
+
 /**
  * The paper's round-robin population. The hot path: kept to small functions of typed
  * arrays, which V8 inlines and optimises well (a closure here was twice as slow).
@@ -147,9 +152,9 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
   const position = new Int32Array(n);
   const skip = new Int32Array(n);
   for (let r = 0; r < n; r++) {
-    const key = backends[order[r]].key;
-    position[r] = keyHash(key, 0) % size;
-    skip[r] = (keyHash(key, 0x9e3779b9) % (size - 1)) + 1;
+    const { offset, skip: step } = permutation(backends[order[r]].key, size);
+    position[r] = offset;
+    skip[r] = step;
   }
   const filled = scratch(size);
   // Rank r's slots hold its index into `backends`.
