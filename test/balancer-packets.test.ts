@@ -880,6 +880,30 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     }
   });
 
+  test('a daemon adopting pinned maps keeps the table keys, so recorded flows still hit', () => {
+    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-keys-');
+    // 65,536 buckets: new keys would move the flow to another bucket but by a 2^-16 chance.
+    const open = () => Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 1 << 18 });
+    const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
+    let dp = open();
+    try {
+      dp.setConfig(config);
+      dp.setVip(key4(80), { id: 1, flags: 0, forwarding: 1 });
+      for (const n of [1, 2]) dp.setBackend(n, { family: 4, address: parseAddress(IP.backend4(n)).bytes, mac: parseMac(MAC.backend(n)), vipId: 1 });
+      dp.setRing(1, new Uint32Array(13).fill(1));
+      expect(parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst).toBe(MAC.backend(1));
+      dp.close();
+      dp = open();
+      dp.setConfig(config);
+      dp.setRing(1, new Uint32Array(13).fill(2)); // new flows would go to backend 2
+      expect(dp.lookupFlow(flowKey(flow4()))).toBe(1);
+      expect(parseEthernet(dp.program.testRun({ data: tcp4({ flags: 'A' }) }).data).dst).toBe(MAC.backend(1));
+    } finally {
+      dp.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a daemon adopting pinned maps carries the generation on, so old entries stay dead', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-cache-');
     const open = () => Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
