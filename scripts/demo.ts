@@ -2,14 +2,15 @@
  * `npm run demo`: builds the netns lab (client, load balancer, three backends),
  * starts `xlb serve` on the LB, configures a VIP through the CLI (which speaks REST),
  * sends real TCP traffic, shows the per-backend split, kills a backend and shows the
- * failover, then removes everything it made.
+ * failover, then removes everything it made (also when interrupted: see withLab).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ApiClient } from '../control/cli/client.js';
 import type { VipView } from '../control/daemon/controller.js';
 import { packagePath } from '../control/paths.js';
-import { BACKENDS, Lab, LAB } from './lab/lab.js';
+import { withLab } from './lab/foreground.js';
+import { BACKENDS, LAB } from './lab/lab.js';
 
 const execFileAsync = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
@@ -34,8 +35,7 @@ function split(byBackend: Record<string, number>, total: number): void {
 
 async function main(): Promise<void> {
   step('Building the lab: client, load balancer and three backends in network namespaces');
-  const lab = await Lab.create('demo');
-  try {
+  await withLab('demo', async (lab) => {
     process.stdout.write(`  client ${LAB.client4}, lb ${LAB.lb4}, backends ${BACKENDS.map((n) => LAB.backend4(n)).join(', ')}\n`);
     process.stdout.write(`  backends hold VIP ${LAB.vip4} on lo and run the xlb_decap XDP program\n`);
 
@@ -69,9 +69,7 @@ async function main(): Promise<void> {
 
     await daemon.stop();
     step('Cleaning up: namespaces, links, pins and processes');
-  } finally {
-    lab.destroy();
-  }
+  });
   process.stdout.write('  done\n');
 }
 

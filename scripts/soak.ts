@@ -10,7 +10,8 @@
 import { pathToFileURL } from 'node:url';
 import { vipPath } from '../control/cli/client.js';
 import type { VipView } from '../control/daemon/controller.js';
-import { BACKENDS, type DaemonProcess, Lab, LAB } from './lab/lab.js';
+import { withLab } from './lab/foreground.js';
+import { BACKENDS, type DaemonProcess, LAB } from './lab/lab.js';
 
 export interface SoakReport {
   seconds: number;
@@ -29,9 +30,8 @@ const IN_FLIGHT_MS = 1000;
 const HANDSHAKE_MS = 100;
 
 export async function soak(seconds: number, log: (line: string) => void = () => {}): Promise<SoakReport> {
-  const lab = await Lab.create('soak');
   const report: SoakReport = { seconds, attempted: 0, failed: 0, broken: 0, excused: { failed: 0, broken: 0 }, events: { flaps: 0, weightChanges: 0, daemonRestarts: 0 } };
-  try {
+  return withLab('soak', async (lab) => {
     let daemon: DaemonProcess = await lab.startDaemon();
     const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
       const res = await daemon.api.request<T>(method, path, body);
@@ -120,9 +120,7 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
       else report.broken += b.count;
     }
     return report;
-  } finally {
-    lab.destroy();
-  }
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -80,6 +80,8 @@ export class Lab {
   readonly backendMacs: string[] = [];
   private readonly servers = new Map<number, ChildProcess>();
   private readonly daemons: DaemonProcess[] = [];
+  /** Traffic clients still running (client(), hold()). */
+  private readonly clients = new Set<ChildProcess>();
   /** Scratch directory (state file, API socket) and pin directory of this lab's daemons. */
   readonly workDir: string;
   readonly bpffs: string;
@@ -290,12 +292,15 @@ export class Lab {
   /** Opens `count` flows from the client to target:port and reports who answered. */
   async client(proto: 'tcp' | 'udp', target: string, count: number, concurrency = 8): Promise<ClientSummary> {
     const port = proto === 'tcp' ? LAB.tcpPort : LAB.udpPort;
+    const run = execFileAsync('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, proto, target, String(port), String(count), String(concurrency)]);
+    this.clients.add(run.child);
     try {
-      const { stdout } = await execFileAsync('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, proto, target, String(port), String(count), String(concurrency)]);
-      return JSON.parse(stdout);
+      return JSON.parse((await run).stdout);
     } catch (error) {
       const e = error as { code?: number; signal?: string; stdout?: string; stderr?: string };
       throw new Error(`lab client exited (code ${e.code}, signal ${e.signal}): ${e.stderr || e.stdout || '(no output)'}`);
+    } finally {
+      this.clients.delete(run.child);
     }
   }
 
@@ -313,6 +318,8 @@ export class Lab {
     const child = spawn('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, 'hold', target, String(LAB.tcpPort), String(count), String(durationMs)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
+    this.clients.add(child);
+    child.once('exit', () => this.clients.delete(child));
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
     const connected = lines.next().then(({ value }) => {
       if (value !== 'connected') throw new Error(`hold client: ${value}`);
@@ -323,6 +330,8 @@ export class Lab {
 
   destroy(): void {
     for (const daemon of this.daemons.splice(0)) daemon.kill();
+    for (const client of this.clients) client.kill('SIGKILL');
+    this.clients.clear();
     // BIRD processes this lab (or the daemons in it) started, by their pid files.
     for (const pidFile of [this.routerPidFile, ...([1, 2] as const).map((n) => join(this.lbPaths(n).bird, 'bird.pid'))]) {
       try {
