@@ -13,6 +13,7 @@ import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { FORWARD_DSR, IPPROTO_TCP } from '../control/dataplane/codec.js';
 import { attachProgram, Dataplane, detachProgram } from '../control/dataplane/dataplane.js';
 import { packagePath } from '../control/paths.js';
+import { withCleanup } from '../scripts/lab/foreground.js';
 import { inNamespace, Namespaces, nsRun, sh } from '../scripts/lab/netns.js';
 import { frame } from './frames.js';
 import type { Result } from './run.js';
@@ -24,8 +25,13 @@ const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
 /** Frames in flight: one live-frames batch. */
 const IN_FLIGHT = 64;
 
+/** The namespaces go however the bench ends (see withCleanup). */
 export async function measureForwarding(): Promise<Result[]> {
   const namespaces = new Namespaces('bench');
+  return withCleanup(() => forwarding(namespaces), () => namespaces.cleanup());
+}
+
+async function forwarding(namespaces: Namespaces): Promise<Result[]> {
   const bench = new BpfObject(packagePath('bpf/build/bench.bpf.o'));
   const dp = Dataplane.open({ maxFlows: 65536, ringSize: 251 });
   try {
@@ -92,6 +98,5 @@ export async function measureForwarding(): Promise<Result[]> {
   } finally {
     dp.close();
     bench.close();
-    namespaces.cleanup();
   }
 }

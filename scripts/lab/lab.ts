@@ -110,10 +110,12 @@ export class Lab {
    * `secondLb`, another LB namespace (198.18.0.3); `router`, a router namespace
    * (198.18.0.254, AS 65000) whose BIRD peers with the LBs (AS 65001), installs what
    * it learns multipath (L4 hash) in its kernel table and forwards; `etcd`, an etcd
-   * server namespace (198.18.0.250:2379).
+   * server namespace (198.18.0.250:2379). `started` gets the lab before anything is
+   * built, for a caller that must be able to destroy() it part-built.
    */
-  static async create(tag: string, options: { router?: boolean; secondLb?: boolean; etcd?: boolean } = {}): Promise<Lab> {
+  static async create(tag: string, options: { router?: boolean; secondLb?: boolean; etcd?: boolean } = {}, started?: (lab: Lab) => void): Promise<Lab> {
     const lab = new Lab(new Namespaces(tag));
+    started?.(lab);
     try {
       lab.build();
       if (options.secondLb) lab.addLb(lab.ns.lb2, 'p-lb2', LAB.lb2v4, LAB.lb2v6);
@@ -328,6 +330,7 @@ export class Lab {
     return { connected, done };
   }
 
+  /** Removes everything the lab made, built or part-built; safe to call again. */
   destroy(): void {
     for (const daemon of this.daemons.splice(0)) daemon.kill();
     for (const client of this.clients) client.kill('SIGKILL');
@@ -347,6 +350,7 @@ export class Lab {
     this.servers.clear();
     for (const decap of this.decaps.splice(0)) decap.close();
     this.passObject?.close();
+    this.passObject = undefined;
     this.namespaces.cleanup();
     for (const n of [1, 2] as const) rmSync(this.lbPaths(n).bpffs, { recursive: true, force: true });
     rmSync(this.workDir, { recursive: true, force: true });
