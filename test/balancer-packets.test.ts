@@ -862,6 +862,42 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     }
   });
 
+  test('pinned maps of another size are made afresh at the new size; maps of the same size are adopted', () => {
+    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-sizes-');
+    const open = (sizes: { maxVips?: number; maxFlows?: number } = {}) =>
+      Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: sizes.maxVips ?? 8, maxBackends: 16, maxFlows: sizes.maxFlows ?? 64 });
+    const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
+    const forwarded = (dp: Dataplane) => parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst;
+    let dp = open();
+    try {
+      dp.setConfig(config);
+      dp.setBackend(4, { family: 4, address: parseAddress(IP.backend4(4)).bytes, mac: parseMac(MAC.backend(4)), vipId: 1 });
+      dp.setVip({ family: 4, address: parseAddress(IP.vip4).bytes, port: 80, proto: IPPROTO_TCP }, { id: 1, flags: 0, forwarding: 1 });
+      dp.setRing(1, new Uint32Array(13).fill(4));
+      expect(forwarded(dp)).toBe(MAC.backend(4));
+      dp.close();
+
+      dp = open();
+      expect(dp.replacedPins).toEqual([]);
+      expect(dp.lookupFlow(flowKey(flow4()))).toBe(4);
+      dp.close();
+
+      dp = open({ maxFlows: 4096 });
+      expect(dp.replacedPins).toEqual([`xlb_flows_v${ABI_VERSION}`]);
+      expect(dp.flowCapacity).toBe(4096);
+      expect(dp.lookupFlow(flowKey(flow4()))).toBeNull(); // a new, empty table
+      expect(forwarded(dp)).toBe(MAC.backend(4)); // VIP, backend and ring adopted
+      dp.close();
+
+      dp = open({ maxVips: 16, maxFlows: 4096 });
+      expect(dp.replacedPins.sort()).toEqual(['rings', 'vipaddr', 'vips', 'vipstat'].map((map) => `xlb_${map}_v${ABI_VERSION}`));
+      expect(dp.getRing(1)).toBeNull();
+    } finally {
+      dp.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('opening with a pin directory unpins maps of other ABI versions, and only those', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-stale-');
     try {

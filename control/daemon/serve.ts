@@ -82,6 +82,9 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       mutationsPerMinute: options.mutationsPerMinute,
       logger: loggerOptions(options.logLevel),
     });
+    if (dp.replacedPins.length) {
+      app.log.warn({ maps: dp.replacedPins }, 'pinned maps of another ABI version or size were replaced by new ones (a new connection table starts empty)');
+    }
     controller.on('applied', announce);
     announce();
     if (options.api.kind === 'unix') {

@@ -119,7 +119,12 @@ export class Dataplane {
   /** The configuration last written (with the current VIP generation). */
   private config: Buffer;
 
-  private constructor(object: BpfObject, options: Required<Omit<DataplaneOptions, 'pinDir' | 'objectPath'>>) {
+  private constructor(
+    object: BpfObject,
+    options: Required<Omit<DataplaneOptions, 'pinDir' | 'objectPath'>>,
+    /** Pinned maps open() did not adopt (another ABI version or size): made afresh. */
+    readonly replacedPins: string[],
+  ) {
     this.object = object;
     this.ringSize = options.ringSize;
     this.maxVips = options.maxVips;
@@ -141,25 +146,29 @@ export class Dataplane {
       maxBackends: options.maxBackends ?? DEFAULT_MAX_BACKENDS,
       maxFlows: options.maxFlows ?? DEFAULT_FLOWS,
     };
-    if (options.pinDir) {
-      removeStalePins(options.pinDir);
-      unpinRingsOfAnotherSize(options.pinDir, ringValues(sizes.ringSize));
-    }
+    const maxEntries = {
+      [MAPS.vips]: sizes.maxVips,
+      [MAPS.vipAddresses]: sizes.maxVips,
+      [MAPS.rings]: sizes.maxVips,
+      [MAPS.vipStats]: sizes.maxVips,
+      [MAPS.backends]: sizes.maxBackends,
+      [MAPS.backendStats]: sizes.maxBackends,
+      [MAPS.flows]: flowBuckets(sizes.maxFlows),
+    };
+    const replacedPins = options.pinDir
+      ? [
+          ...removeStalePins(options.pinDir),
+          ...unpinMapsOfAnotherSize(options.pinDir, maxEntries),
+          ...unpinRingsOfAnotherSize(options.pinDir, ringValues(sizes.ringSize)),
+        ]
+      : [];
     const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {
       pinDir: options.pinDir,
-      maxEntries: {
-        [MAPS.vips]: sizes.maxVips,
-        [MAPS.vipAddresses]: sizes.maxVips,
-        [MAPS.rings]: sizes.maxVips,
-        [MAPS.vipStats]: sizes.maxVips,
-        [MAPS.backends]: sizes.maxBackends,
-        [MAPS.backendStats]: sizes.maxBackends,
-        [MAPS.flows]: flowBuckets(sizes.maxFlows),
-      },
+      maxEntries,
       // Every ring has exactly this many values, so the verifier inlines ring lookups.
       innerMaxEntries: { [MAPS.rings]: ringValues(sizes.ringSize) },
     });
-    return new Dataplane(object, sizes);
+    return new Dataplane(object, sizes, replacedPins);
   }
 
   private map(name: keyof typeof MAPS): BpfMap {
@@ -449,9 +458,9 @@ export function removeStalePins(dir: string): string[] {
  * ring already in it tells the size; with none there is nothing to keep. The running
  * program keeps its own rings until the new one, applied, replaces it.
  */
-function unpinRingsOfAnotherSize(dir: string, values: number): void {
+function unpinRingsOfAnotherSize(dir: string, values: number): string[] {
   const path = join(dir, MAPS.rings);
-  if (!existsSync(path)) return;
+  if (!existsSync(path)) return [];
   let keep = false;
   const rings = BpfMap.fromPin(path);
   try {
@@ -466,7 +475,32 @@ function unpinRingsOfAnotherSize(dir: string, values: number): void {
   } finally {
     rings.close();
   }
-  if (!keep) rmSync(path, { force: true });
+  if (keep) return [];
+  rmSync(path, { force: true });
+  return [MAPS.rings];
+}
+
+/**
+ * libbpf adopts a pinned map only if it matches the definition, so a daemon started
+ * with another --max-vips, --max-backends or --max-flows would fail to load ("Invalid
+ * argument"). Those maps are unpinned instead and made afresh at the new size: the
+ * daemon writes its whole state into them before the program that uses them replaces
+ * the running one, which keeps its old maps until then. A new connection table starts
+ * empty (flows re-hash once); counters in resized stats maps start from zero.
+ */
+function unpinMapsOfAnotherSize(dir: string, maxEntries: Record<string, number>): string[] {
+  const replaced: string[] = [];
+  for (const [name, entries] of Object.entries(maxEntries)) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    const map = BpfMap.fromPin(path);
+    const size = map.info.maxEntries;
+    map.close();
+    if (size === entries) continue;
+    rmSync(path, { force: true });
+    replaced.push(name);
+  }
+  return replaced;
 }
 
 /** A per-CPU array read whole, as a function from index to its value summed over CPUs. */
