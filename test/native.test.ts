@@ -209,12 +209,12 @@ describe('pinning', () => {
     }
   });
 
-  test('a pin with another size is not silently reused', () => {
+  test('a pin with another size is not silently reused (the error names the map)', () => {
     const dir = pinDir();
-    Dataplane.open({ pinDir: dir, maxVips: 8, maxBackends: 16, maxFlows: 64 }).close();
-    const error = thrown(() => Dataplane.open({ pinDir: dir, maxVips: 8, maxBackends: 16, maxFlows: 128 }));
+    new BpfObject(BALANCER_OBJECT, { pinDir: dir, maxEntries: { [MAPS.flows]: 16 } }).close();
+    const error = thrown(() => new BpfObject(BALANCER_OBJECT, { pinDir: dir, maxEntries: { [MAPS.flows]: 32 } }));
     expect(error.op).toMatch(/bpf_object__load/);
-    expect(error.verifierLog).toMatch(/xlb_flows_v3/);
+    expect(error.verifierLog).toContain(MAPS.flows);
   });
 });
 
