@@ -532,11 +532,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       ThrowErrno(env, "bpf_object__open_file(" + path + ")", err, g_libbpf_log);
       return;
     }
-    if (!Configure(env, options)) return;
+    if (!Configure(env, options)) return;  // Destroy() closes any template made
     int err = bpf_object__load(obj_);
-    // The kernel keeps its own copy of an inner-map template.
-    for (int fd : templates_) close(fd);
-    templates_.clear();
+    CloseTemplates();  // the kernel keeps its own copy of an inner-map template
     if (err) {
       ThrowErrno(env, "bpf_object__load(" + path + ")", err, g_libbpf_log);
       return;
@@ -549,7 +547,13 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   struct bpf_object* obj_ = nullptr;
   std::vector<int> templates_;
 
+  void CloseTemplates() {
+    for (int fd : templates_) close(fd);
+    templates_.clear();
+  }
+
   void Destroy() {
+    CloseTemplates();
     if (obj_) bpf_object__close(obj_);
     obj_ = nullptr;
   }
