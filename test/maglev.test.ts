@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { buildMaglevTable, isPrime, type MaglevBackend, permutation } from '../control/maglev/maglev.js';
+import { benchBackends, compileCBuild, tableDigest } from '../bench/maglev-c.js';
 
 const M = 65537;
 const backends = (n: number, weight = 1): MaglevBackend[] =>
@@ -120,6 +121,18 @@ describe('Maglev table population', () => {
     expect(() => buildMaglevTable([{ key: 'a', weight: 1.5 }], 251)).toThrow(/weight/);
     expect(() => buildMaglevTable([{ key: 'a', weight: 1 }, { key: 'a', weight: 1 }], 251)).toThrow(/twice/);
     expect(() => buildMaglevTable(backends(300), 251)).toThrow(/do not fit/);
+  });
+
+  // The bench compares build speed with this C build: it must build the same tables.
+  test('the C yardstick of npm run bench builds the same tables', () => {
+    const c = compileCBuild();
+    try {
+      for (const [n, m] of [[1, 251], [10, M], [100, M], [1000, M]]) {
+        expect(c.run(n, m, 1).digest, `N=${n} M=${m}`).toBe(tableDigest(buildMaglevTable(benchBackends(n), m)));
+      }
+    } finally {
+      c.close();
+    }
   });
 
   test('isPrime', () => {

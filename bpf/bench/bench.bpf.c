@@ -44,6 +44,18 @@ struct {
 	__type(value, struct bench_packet);
 } bench_packet_v1 SEC(".maps");
 
+/* The harness's iteration count, which numbers the flows. Shared, not per CPU: the
+ * bench process may move between CPUs, and per-CPU counts would each start the flow
+ * numbers over, so a "new" flow could be one another CPU already recorded. Only one
+ * BPF_PROG_TEST_RUN runs at a time. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_iteration_v1 SEC(".maps");
+
+/* Frames bench_bounce saw come back, per CPU (it runs in both CPUs' softirqs). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -63,7 +75,7 @@ int bench_harness(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	struct bench_packet *packet = bpf_map_lookup_elem(&bench_packet_v1, &zero);
-	__u64 *iteration = bpf_map_lookup_elem(&bench_counter_v1, &zero);
+	__u64 *iteration = bpf_map_lookup_elem(&bench_iteration_v1, &zero);
 	void *data, *data_end;
 	int grown;
 
