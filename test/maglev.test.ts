@@ -114,6 +114,13 @@ describe('Maglev table population', () => {
     expect(new Set(a)).toEqual(new Set([0, 1, 2]));
   });
 
+  test('a table built into a given array is the table built into a new one', () => {
+    const into = new Uint32Array(M).fill(7);
+    expect(buildMaglevTable(backends(5), M, into)).toBe(into);
+    expect(into).toEqual(buildMaglevTable(backends(5), M));
+    expect(() => buildMaglevTable(backends(5), M, new Uint32Array(251))).toThrow(/251 slots, expected 65537/);
+  });
+
   test('bad input is refused with a reason', () => {
     expect(() => buildMaglevTable(backends(2), 65536)).toThrow(/prime/);
     expect(() => buildMaglevTable([], 251)).toThrow(/at least one/);

@@ -107,6 +107,13 @@ export const flowBuckets = (maxFlows: number) => 2 ** Math.ceil(Math.log2(Math.m
 const encodeVipKey = (key: VipKey) =>
   vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
 
+/** Rings written now and swapped in together (Dataplane.ringBatch). */
+export interface RingBatch {
+  set(vipId: number, backendIds: Uint32Array): void;
+  commit(): void;
+  close(): void;
+}
+
 export class Dataplane {
   readonly ringSize: number;
   readonly maxVips: number;
@@ -317,33 +324,59 @@ export class Dataplane {
   }
 
   /**
-   * Installs VIPs' rings of backend ids (each of length ringSize): every ring is a new
-   * inner map filled with one memory copy; all are swapped in with one batch update,
-   * so packets see a VIP's old ring or its new one, never a mix. The kernel waits for
-   * an RCU grace period after a map-in-map update, so one batch for many rings costs
-   * one wait instead of one each.
+   * Ring changes that packets see together: `set` writes a VIP's ring of backend ids
+   * (length ringSize) into a new inner map at once, so the caller may reuse its array
+   * for the next ring; `commit` swaps all of them in with one batch update, so packets
+   * see a VIP's old ring or its new one, never a mix. The kernel waits for an RCU grace
+   * period after a map-in-map update, so one batch for many rings costs one wait
+   * instead of one each. `close` drops rings not committed.
    */
-  setRings(rings: ReadonlyMap<number, Uint32Array>): void {
-    if (rings.size === 0) return;
-    const maps: BpfMap[] = [];
-    try {
-      const keys = Buffer.alloc(rings.size * 4);
-      const fds = Buffer.alloc(rings.size * 4);
-      let i = 0;
-      for (const [vipId, backendIds] of rings) {
+  ringBatch(): RingBatch {
+    const pending = new Map<number, BpfMap>();
+    const close = () => {
+      for (const ring of pending.values()) ring.close();
+      pending.clear();
+    };
+    return {
+      set: (vipId, backendIds) => {
         this.checkVipId(vipId);
         if (backendIds.length !== this.ringSize) throw new RangeError(`ring has ${backendIds.length} slots, expected ${this.ringSize}`);
         const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4 * RING_IDS_PER_VALUE, ringValues(this.ringSize), 'xlb_ring', RING_FLAGS);
-        maps.push(ring);
-        // The ids fill the values back to back (no padding): one copy as they are.
-        ring.writeMapped(Buffer.from(backendIds.buffer, backendIds.byteOffset, backendIds.byteLength));
-        keys.writeUInt32LE(vipId, i * 4);
-        fds.writeUInt32LE(ring.fd, i * 4);
-        i++;
-      }
-      this.map('rings').updateBatch(keys, fds, rings.size);
+        try {
+          // The ids fill the values back to back (no padding): one copy as they are.
+          ring.writeMapped(Buffer.from(backendIds.buffer, backendIds.byteOffset, backendIds.byteLength));
+        } catch (error) {
+          ring.close();
+          throw error;
+        }
+        pending.get(vipId)?.close();
+        pending.set(vipId, ring);
+      },
+      commit: () => {
+        if (pending.size === 0) return;
+        const keys = Buffer.alloc(pending.size * 4);
+        const fds = Buffer.alloc(pending.size * 4);
+        let i = 0;
+        for (const [vipId, ring] of pending) {
+          keys.writeUInt32LE(vipId, i * 4);
+          fds.writeUInt32LE(ring.fd, i * 4);
+          i++;
+        }
+        this.map('rings').updateBatch(keys, fds, pending.size);
+        close();
+      },
+      close,
+    };
+  }
+
+  /** Installs VIPs' rings of backend ids together (see ringBatch). */
+  setRings(rings: ReadonlyMap<number, Uint32Array>): void {
+    const batch = this.ringBatch();
+    try {
+      for (const [vipId, backendIds] of rings) batch.set(vipId, backendIds);
+      batch.commit();
     } finally {
-      for (const ring of maps) ring.close();
+      batch.close();
     }
   }
 

@@ -130,11 +130,14 @@ function scratch(size: number): Uint8Array {
 
 /**
  * Builds the table: entry i is the index (into `backends`) of the backend that
- * owns slot i. Every slot is filled when at least one backend is given.
+ * owns slot i. Every slot is filled when at least one backend is given. The table is
+ * written into `into` when given (of length `size`; a caller building many tables
+ * reuses one array instead of faulting in a new one each time), else a new array.
  */
-export function buildMaglevTable(backends: readonly MaglevBackend[], size: number): Uint32Array {
+export function buildMaglevTable(backends: readonly MaglevBackend[], size: number, into?: Uint32Array): Uint32Array {
   if (!isPrime(size)) throw new RangeError(`Maglev table size must be prime, got ${size}`);
-  const table = new Uint32Array(size);
+  if (into && into.length !== size) throw new RangeError(`table array has ${into.length} slots, expected ${size}`);
+  const table = into ?? new Uint32Array(size);
   if (backends.length === 0) throw new RangeError('Maglev table needs at least one backend');
   if (backends.length > size) throw new RangeError(`${backends.length} backends do not fit ${size} slots`);
   const seen = new Set<string>();

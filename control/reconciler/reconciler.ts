@@ -25,6 +25,7 @@ export class Reconciler {
   /** Backend records found in pinned maps and not yet claimed by a plan. */
   private readonly adoptedBackends = new Set<number>();
   private adopted = false;
+  private ringScratch = new Uint32Array(0);
 
   constructor(private readonly dp: Dataplane) {}
 
@@ -42,16 +43,22 @@ export class Reconciler {
 
     // 1. Backend records, so no ring names a missing one.
     const states = selected.map((plan) => this.writeBackends(plan));
-    // 2. Rings, all swapped in by one batch.
-    const rings = new Map<number, Uint32Array>();
-    for (const [i, plan] of selected.entries()) {
-      const ring = JSON.stringify(plan.ringMembers.map((b) => [b.id, b.address, b.weight]));
-      if (states[i].ring === ring) continue;
-      if (plan.ringMembers.length) rings.set(plan.vip.id, this.buildRing(plan));
-      else this.dp.removeRing(plan.vip.id);
-      states[i].ring = ring;
+    // 2. Rings, all swapped in by one batch. Each is built in one reused array and
+    // goes into its new map at once, so a thousand VIPs' start-up holds one table,
+    // not a thousand.
+    const rings = this.dp.ringBatch();
+    try {
+      for (const [i, plan] of selected.entries()) {
+        const ring = JSON.stringify(plan.ringMembers.map((b) => [b.id, b.address, b.weight]));
+        if (states[i].ring === ring) continue;
+        if (plan.ringMembers.length) rings.set(plan.vip.id, this.buildRing(plan));
+        else this.dp.removeRing(plan.vip.id);
+        states[i].ring = ring;
+      }
+      rings.commit();
+    } finally {
+      rings.close();
     }
-    if (rings.size) this.dp.setRings(rings);
     // 3. VIP records, then records of backends that left (the rings no longer name them).
     for (const [i, plan] of selected.entries()) this.writeVip(plan, states[i]);
 
@@ -107,9 +114,11 @@ export class Reconciler {
     return { family, address: bytes, port: vip.port, proto: vip.protocol === 'tcp' ? 6 : 17 };
   }
 
+  /** The VIP's ring of backend ids, in an array reused by the next build. */
   private buildRing(plan: VipPlan): Uint32Array {
     const members = plan.ringMembers;
-    const ring = buildMaglevTable(members.map((b) => ({ key: b.address, weight: b.weight })), this.dp.ringSize);
+    if (this.ringScratch.length !== this.dp.ringSize) this.ringScratch = new Uint32Array(this.dp.ringSize);
+    const ring = buildMaglevTable(members.map((b) => ({ key: b.address, weight: b.weight })), this.dp.ringSize, this.ringScratch);
     const ids = Uint32Array.from(members, (b) => b.id);
     // Member index -> backend id in place; a plain loop (a callback per slot made this
     // 5 s of a 1000-VIP start-up).
