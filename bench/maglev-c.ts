@@ -1,6 +1,6 @@
 /**
  * The C yardstick of the Maglev bench (bench/maglev.c): compiled with gcc -O2, it
- * builds the same tables as buildMaglevTable for keys 198.18.x.y and reports its mean
+ * builds the same tables as buildMaglevTable for keys 198.18.x.y and reports its median
  * build time and a digest of the table, so the bench can check both sides built the
  * same thing before comparing their speed.
  */
@@ -23,7 +23,7 @@ export function tableDigest(table: Uint32Array): number {
 }
 
 export interface CBuild {
-  /** Mean milliseconds per build over `repeats` builds of N backends into M slots, and the table's digest. */
+  /** The median milliseconds of `repeats` builds of N backends into M slots, and the table's digest. */
   run(n: number, m: number, repeats: number): { ms: number; digest: number };
   close(): void;
 }

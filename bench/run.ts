@@ -267,6 +267,9 @@ function scaling(h: Harness): Result[] {
   return results;
 }
 
+/** Rounds of the Maglev comparison; each side's figure is its fastest round. */
+const MAGLEV_ROUNDS = 3;
+
 function maglev(): Result[] {
   const c = compileCBuild();
   try {
@@ -274,19 +277,25 @@ function maglev(): Result[] {
     for (const m of [65537, 655373]) {
       for (const n of [10, 100, 1000]) {
         const repeats = m > 100_000 ? 3 : 10;
-        const yardstick = c.run(n, m, repeats);
         const backends = benchBackends(n);
         // One array for every build, as the daemon's reconciler does.
         const table = new Uint32Array(m);
-        // Also warms up the JIT.
-        if (tableDigest(buildMaglevTable(backends, m, table)) !== yardstick.digest) throw new Error(`Maglev N=${n} M=${m}: the C build made another table than the TypeScript one`);
-        const samples = Array.from({ length: repeats }, () => {
-          const start = process.hrtime.bigint();
-          buildMaglevTable(backends, m, table);
-          return Number(process.hrtime.bigint() - start) / 1e6;
-        });
-        const ts = median(samples);
-        results.push({ name: `N=${n} M=${m}`, value: ts, unit: 'ms', limit: yardstick.ms, ratio: ts / yardstick.ms, target: '<= 1.5x C', met: ts / yardstick.ms <= 1.5 });
+        buildMaglevTable(backends, m, table); // warm up the JIT
+        let ts = Infinity;
+        let yardstick = Infinity;
+        // The two sides alternate, so a slow spell on the host slows both, not one.
+        for (let round = 0; round < MAGLEV_ROUNDS; round++) {
+          const built = c.run(n, m, repeats);
+          if (tableDigest(buildMaglevTable(backends, m, table)) !== built.digest) throw new Error(`Maglev N=${n} M=${m}: the C build made another table than the TypeScript one`);
+          yardstick = Math.min(yardstick, built.ms);
+          const samples = Array.from({ length: repeats }, () => {
+            const start = process.hrtime.bigint();
+            buildMaglevTable(backends, m, table);
+            return Number(process.hrtime.bigint() - start) / 1e6;
+          });
+          ts = Math.min(ts, median(samples));
+        }
+        results.push({ name: `N=${n} M=${m}`, value: ts, unit: 'ms', limit: yardstick, ratio: ts / yardstick, target: '<= 1.5x C', met: ts / yardstick <= 1.5 });
       }
     }
     return results;

@@ -114,6 +114,14 @@ describe('Maglev table population', () => {
     expect(new Set(a)).toEqual(new Set([0, 1, 2]));
   });
 
+  // Rings must not move when the daemon is upgraded: a new hash would move every flow
+  // the connection table does not hold.
+  test('permutations stay what earlier releases computed', () => {
+    expect(permutation('198.18.0.1', M)).toEqual({ offset: 29102, skip: 26212 });
+    expect(permutation('2001:db8::10', M)).toEqual({ offset: 65453, skip: 15877 });
+    expect(permutation('é-backend', M)).toEqual({ offset: 22530, skip: 58127 });
+  });
+
   test('a table built into a given array is the table built into a new one', () => {
     const into = new Uint32Array(M).fill(7);
     expect(buildMaglevTable(backends(5), M, into)).toBe(into);
