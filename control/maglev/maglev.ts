@@ -70,10 +70,11 @@ function isAscii(key: string): boolean {
  */
 function roundRobin(table: Uint32Array, filled: Int32Array, walks: Int32Array, ids: Uint32Array): void {
   const n = ids.length;
+  const size = table.length | 0;
   for (let claimed = 0; ; ) {
     for (let r = 0; r < n; r++) {
-      claim(r, table, filled, walks, ids);
-      if (++claimed === table.length) return;
+      claim(r, size, table, filled, walks, ids);
+      if (++claimed === size) return;
     }
   }
 }
@@ -89,8 +90,7 @@ function roundRobin(table: Uint32Array, filled: Int32Array, walks: Int32Array, i
  * round, the next one and the one after, each stepped from the current slot: two
  * short dependency chains instead of one long one (~10% faster from N = 100 on).
  */
-function claim(r: number, table: Uint32Array, filled: Int32Array, walks: Int32Array, ids: Uint32Array): void {
-  const size = table.length | 0;
+function claim(r: number, size: number, table: Uint32Array, filled: Int32Array, walks: Int32Array, ids: Uint32Array): void {
   const back = walks[3 * r + 1] | 0;
   const backTwice = walks[3 * r + 2] | 0;
   let slot = walks[3 * r] | 0;
@@ -142,7 +142,7 @@ function strideScheduling(table: Uint32Array, filled: Int32Array, walks: Int32Ar
   for (let i = (n >> 1) - 1; i >= 0; i--) siftDown(i);
   for (let claimed = 0; claimed < size; claimed++) {
     const r = heap[0];
-    claim(r, table, filled, walks, ids);
+    claim(r, size, table, filled, walks, ids);
     pass[r] += stride[r];
     siftDown(0);
   }
