@@ -41,6 +41,11 @@ function paperPopulation(keys: string[], size: number): Uint32Array {
 
 describe('Maglev table population', () => {
   test.each([
+    [1, 2],
+    [2, 2],
+    [2, 3],
+    [3, 5],
+    [5, 7],
     [1, 251],
     [3, 251],
     [7, 65537],
