@@ -676,6 +676,25 @@ describe('connection table eviction and seeds', () => {
     expect(f.dp.flowCapacity).toBe(4);
   });
 
+  test('a full bucket records new flows in its neighbour while that has room, then evicts its own least recently used', () => {
+    f = new BalancerFixture({ maxFlows: 8 }); // two buckets, each the other's neighbour
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    const sports: number[] = [];
+    for (let sport = 1000; sports.length < 9; sport++) if (f.dp.flowBuckets(flowKey(flow4(sport))).bucket === 0) sports.push(sport);
+    const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
+    for (const sport of sports.slice(0, 8)) f.run(tcp4({ sport }));
+    // Four in bucket 0, four in its neighbour: all held, and the neighbour's still hit.
+    expect(sports.slice(0, 8).filter(held)).toEqual(sports.slice(0, 8));
+    expect(f.dp.countFlows()).toBe(8);
+    for (const sport of sports.slice(4, 8)) f.run(tcp4({ sport, flags: 'A' }));
+    expect(f.dp.vipStats(1)).toMatchObject({ flow_misses: 8, flow_hits: 4 });
+    // Both full: a new flow evicts bucket 0's least recently used flow, not a busy one.
+    f.run(tcp4({ sport: sports[0], flags: 'A' }));
+    f.run(tcp4({ sport: sports[8] }));
+    expect([held(sports[0]), held(sports[1]), held(sports[8])]).toEqual([true, false, true]);
+    expect(sports.slice(2, 8).every(held)).toBe(true);
+  });
+
   test('flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other\'s backend', () => {
     f = new BalancerFixture({ maxFlows: 4 }); // one bucket: same client and ports give the same tag and check
     const vip2 = '198.19.0.2';

@@ -93,8 +93,10 @@ struct xlb_flow_key {
  * picks the bucket (& xlb_config.flow_bucket_mask) and gives the flow's fingerprint,
  * kept instead of its 5-tuple. One bucket is one cache line of XLB_FLOW_WAYS ways, so
  * a lookup reads one line and an insert writes it; 65,536 flows take 1 MiB. A new
- * flow takes an empty way or the one whose last packet came before the most flows
- * recorded in the bucket since (LRU within the bucket). No locks: CPUs may race on a
+ * flow takes an empty way of its bucket, else one of the neighbouring bucket's (index
+ * ^ 1), else the one whose last packet came before the most flows recorded in the
+ * bucket since (LRU within the bucket); a lookup that misses its bucket reads the
+ * neighbour too. No locks: CPUs may race on a
  * way, and a torn entry's fields then disagree with the flows they came from.
  */
 #define XLB_FLOW_WAYS 4 /* a power of two */

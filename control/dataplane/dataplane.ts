@@ -30,7 +30,7 @@ import {
   vipStatsCodec,
 } from './codec.js';
 import { packagePath } from '../paths.js';
-import { tableHash } from './hash.js';
+import { type TableHash, tableHash } from './hash.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue } from './struct.js';
 
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
@@ -441,14 +441,27 @@ export class Dataplane {
     return { vip: perCpuTable(this.map('vipStats'), vipStatsCodec), backend: perCpuTable(this.map('backendStats'), trafficCodec) };
   }
 
-  /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
-  lookupFlow(flowKey: Buffer): number | null {
+  /**
+   * The connection-table bucket a flow (an encoded xlb_flow_key) belongs to, and its
+   * neighbour, which takes the bucket's new flows while it is full (null in a
+   * one-bucket table); as the balancer's flow_bucket() and flow_neighbour().
+   */
+  flowBuckets(flowKey: Buffer): { bucket: number; neighbour: number | null; hash: TableHash } {
     const { flow_bucket_mask: mask, flow_key: key } = configCodec.decode(this.config);
     const hash = tableHash(flowKey, key);
-    const bucket = this.map('flows').lookup(u32((hash.bucket & mask) >>> 0))!;
-    for (let way = 0; way < FLOW_WAYS; way++) {
-      const entry = flowEntryCodec.decode(bucket, way * flowEntryCodec.size);
-      if (entry.tag === hash.tag && entry.check === (hash.check ^ entry.backend_id) >>> 0) return entry.backend_id;
+    const bucket = (hash.bucket & mask) >>> 0;
+    return { bucket, neighbour: mask ? (bucket ^ 1) >>> 0 : null, hash };
+  }
+
+  /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
+  lookupFlow(flowKey: Buffer): number | null {
+    const { bucket, neighbour, hash } = this.flowBuckets(flowKey);
+    for (const index of neighbour === null ? [bucket] : [bucket, neighbour]) {
+      const ways = this.map('flows').lookup(u32(index))!;
+      for (let way = 0; way < FLOW_WAYS; way++) {
+        const entry = flowEntryCodec.decode(ways, way * flowEntryCodec.size);
+        if (entry.tag === hash.tag && entry.check === (hash.check ^ entry.backend_id) >>> 0) return entry.backend_id;
+      }
     }
     return null;
   }
