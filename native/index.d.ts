@@ -40,8 +40,8 @@ export class BpfMap {
   lookupAll(): { count: number; keys: Buffer; values: Buffer };
   /** Copies bytes to a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes) through mmap. */
   writeMapped(bytes: Buffer): void;
-  /** A copy of a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes). */
-  readMapped(): Buffer;
+  /** A copy of a BPF_F_MMAPABLE array's memory (each value padded to 8 bytes), or of its first `length` bytes. */
+  readMapped(length?: number): Buffer;
   close(): void;
   static create(type: number, keySize: number, valueSize: number, maxEntries: number, name: string, flags?: number): BpfMap;
   static fromId(id: number): BpfMap;

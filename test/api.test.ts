@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
+import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './lib/packet.js';
 
 let d: TestDaemon;
 afterEach(async () => d?.close());
@@ -143,6 +144,17 @@ describe('VIPs and backends', () => {
     expect(text).toMatch(/^xlb_packets_total\{reason="tx_dsr"\} 0$/m);
     expect(text).toMatch(/^xlb_backend_in_ring\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.11"\} 1$/m);
     expect(text).toMatch(/^xlb_vip_panic\{vip="tcp\/198\.19\.0\.1:80"\} 0$/m);
+  });
+
+  test('metrics: the connection table\'s room and the flows it holds', async () => {
+    await put(VIP4, { forwarding: 'ipip' });
+    await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
+    const syn = (sport: number) =>
+      ethernet('02:00:00:00:00:02', '02:00:00:00:00:01', ETH_P_IP, ipv4({ src: '198.18.0.10', dst: '198.19.0.1', protocol: PROTO.TCP, payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }) }));
+    for (const sport of [40000, 40001, 40002]) d.dp.program.testRun({ data: syn(sport) });
+    const text = (await get('/metrics')).body;
+    expect(text).toMatch(new RegExp(`^xlb_flow_table_slots ${d.dp.flowCapacity}$`, 'm'));
+    expect(text).toMatch(/^xlb_flow_table_flows 3$/m);
   });
 
   test('events: a config change arrives on the WebSocket', async () => {

@@ -695,6 +695,18 @@ describe('connection table eviction and seeds', () => {
     expect(sports.slice(2, 8).every(held)).toBe(true);
   });
 
+  test('the table\'s use is counted in a sample of buckets and scaled to the whole table', () => {
+    f = new BalancerFixture({ maxFlows: 4096 }); // 1024 buckets
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    for (let sport = 20000; sport < 22000; sport++) f.run(tcp4({ sport }));
+    const held = f.dp.countFlows();
+    expect(f.dp.flowTableUse()).toEqual({ slots: 4096, flows: held });
+    // A quarter of the buckets holds about a quarter of the flows (2000 at random: within 25%).
+    const estimate = f.dp.flowTableUse(256);
+    expect(estimate.slots).toBe(4096);
+    expect(Math.abs(estimate.flows - held)).toBeLessThan(held / 4);
+  });
+
   test('flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other\'s backend', () => {
     f = new BalancerFixture({ maxFlows: 4 }); // one bucket: same client and ports give the same tag and check
     const vip2 = '198.19.0.2';

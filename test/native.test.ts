@@ -109,6 +109,8 @@ describe('maps', () => {
       expect([0, 1, 2].map((i) => map.lookup(u32(i))!.readUInt32LE(0))).toEqual([7, 8, 9]);
       map.update(u32(1), u32(80));
       expect(map.readMapped()).toEqual(Buffer.from(new Uint32Array([7, 0, 80, 0, 9, 0]).buffer));
+      expect(map.readMapped(12)).toEqual(Buffer.from(new Uint32Array([7, 0, 80]).buffer));
+      for (const bad of [25, -1, 1.5, '8']) expect(() => map.readMapped(bad as number)).toThrow(/whole number of bytes up to 24/);
       expect(() => map.writeMapped(Buffer.alloc(25))).toThrow(/at most 24 bytes/);
       expect(() => plain.writeMapped(Buffer.alloc(4))).toThrow(/BPF_F_MMAPABLE/);
       expect(() => plain.readMapped()).toThrow(/BPF_F_MMAPABLE/);

@@ -184,6 +184,11 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     };
   }
 
+  /** The connection table's slots and the flows it holds (see Dataplane.flowTableUse). */
+  flowTable(): { slots: number; flows: number } {
+    return this.options.dp.flowTableUse();
+  }
+
   /** Counters from the maps, with rates over the time since the previous call. */
   stats(): StatsView {
     const dp = this.options.dp;

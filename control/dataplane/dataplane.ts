@@ -101,6 +101,16 @@ const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * poss
 /** Values of a ring of `ringSize` slots (XLB_RING_IDS_PER_VALUE ids each). */
 const ringValues = (ringSize: number) => Math.ceil(ringSize / RING_IDS_PER_VALUE);
 
+/** Flow entries in use (tag or check set) in a copy of connection-table memory. */
+function countFlowEntries(table: Buffer): number {
+  let n = 0;
+  for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) n++;
+  return n;
+}
+
+/** Buckets flowTableUse() reads at most (4 MiB). */
+const FLOW_SAMPLE_BUCKETS = 65536;
+
 /** Buckets of the connection table for a number of flows: a power of two. */
 export const flowBuckets = (maxFlows: number) => 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(maxFlows / FLOW_WAYS))));
 
@@ -468,10 +478,20 @@ export class Dataplane {
 
   /** Flows in the connection table (one copy of the table through mmap). */
   countFlows(): number {
-    const table = this.map('flows').readMapped();
-    let n = 0;
-    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) n++;
-    return n;
+    return countFlowEntries(this.map('flows').readMapped());
+  }
+
+  /**
+   * The connection table's slots and the flows it holds, counted in its first
+   * `sampleBuckets` buckets and scaled to the whole table when it has more (flows
+   * spread over buckets at random, so any run of buckets is a fair sample): a scrape
+   * of a 1 GiB table reads 4 MiB of it, not all.
+   */
+  flowTableUse(sampleBuckets = FLOW_SAMPLE_BUCKETS): { slots: number; flows: number } {
+    const buckets = this.flowCapacity / FLOW_WAYS;
+    const sampled = Math.min(buckets, sampleBuckets);
+    const flows = countFlowEntries(this.map('flows').readMapped(sampled * FLOW_WAYS * flowEntryCodec.size));
+    return { slots: this.flowCapacity, flows: Math.round((flows * buckets) / sampled) };
   }
 
   /** Attaches the balancer, atomically replacing whatever XDP program is there. */

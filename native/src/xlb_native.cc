@@ -323,13 +323,23 @@ class BpfMap : public Napi::ObjectWrap<BpfMap>, public FdHolder {
     return env.Undefined();
   }
 
-  // readMapped(): a copy of the array's whole memory.
+  // readMapped(length?): a copy of the array's whole memory, or of its first length
+  // bytes (a sample of a large array without copying all of it).
   Napi::Value ReadMapped(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     size_t size = MappedSize(env, "readMapped");
     if (!size) return env.Undefined();
-    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, size);
-    if (!WithMapping(env, size, PROT_READ, [&](uint8_t* memory) { memcpy(out.Data(), memory, size); })) return env.Undefined();
+    size_t length = size;
+    if (!info[0].IsUndefined()) {
+      double wanted = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : -1;
+      if (!(wanted >= 0 && wanted <= double(size)) || wanted != double(size_t(wanted))) {
+        ThrowType(env, "readMapped takes a whole number of bytes up to " + std::to_string(size));
+        return env.Undefined();
+      }
+      length = size_t(wanted);
+    }
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, length);
+    if (!WithMapping(env, size, PROT_READ, [&](uint8_t* memory) { memcpy(out.Data(), memory, length); })) return env.Undefined();
     return out;
   }
 
