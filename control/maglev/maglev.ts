@@ -113,7 +113,8 @@ const stepBack = (slot: number, back: number, size: number): number => {
   return (stepped + (size & (stepped >> 31))) | 0;
 };
 
-/** The slot flags are a bitset (a V8 build probes ~10% faster than with a byte a slot). */
+/** The slot flags are a bitset: 82 KiB at M = 655373, where a byte a slot (640 KiB)
+ * made the build ~8% slower; at M = 65537 bytes would be ~5% faster. */
 const isTaken = (filled: Int32Array, slot: number): boolean => (filled[slot >>> 5] & (1 << slot)) !== 0;
 
 /**
