@@ -19,11 +19,15 @@
  *
  * bench_bounce: on the generator's interface, counts every frame that comes back and
  * reflects it again, so the injected frames circulate between the two ends and the
- * count per second is the forwarding rate of the slower end.
+ * count per second is the forwarding rate of the slower end. It can give each frame it
+ * sends back another flow, cycling through bench_bounce_flows_v1 of them.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/ip.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "lib/csum.h"
 
 #define BENCH_MAX_PACKET 256
 
@@ -155,14 +159,43 @@ int bench_generate(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+/* The number of distinct flows bench_bounce cycles the frames through; 0 keeps each
+ * frame's own flow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} bench_bounce_flows_v1 SEC(".maps");
+
+/* Makes an IPv4 frame flow number n: the low 16 bits of its source address, with the
+ * header checksum updated to match (the TCP checksum is left stale: XDP programs on
+ * the way do not check it). */
+static __always_inline void set_flow(struct xdp_md *ctx, __u32 n)
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+	struct iphdr *ip = (void *)(eth + 1);
+	__u16 *low;
+
+	if ((void *)(ip + 1) > (void *)(long)ctx->data_end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return;
+	low = (__u16 *)&ip->saddr + 1;
+	xlb_csum_replace16(&ip->check, *low, bpf_htons(n));
+	*low = bpf_htons(n);
+}
+
 SEC("xdp")
 int bench_bounce(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
 	__u64 *count = bpf_map_lookup_elem(&bench_counter_v1, &zero);
+	__u32 *flows = bpf_map_lookup_elem(&bench_bounce_flows_v1, &zero);
 
-	if (count)
-		(*count)++;
+	if (!count)
+		return reflect(ctx);
+	(*count)++;
+	if (flows && *flows)
+		set_flow(ctx, *count % *flows);
 	return reflect(ctx);
 }
 
