@@ -268,7 +268,10 @@ function scaling(h: Harness): Result[] {
 }
 
 /** Rounds of the Maglev comparison; each side's figure is its fastest round. */
-const MAGLEV_ROUNDS = 3;
+const MAGLEV_ROUNDS = 5;
+/** Builds before the first round, so V8 has optimised the build code (one was not
+ * always enough: the first case then timed partly unoptimised code). */
+const JIT_WARM_UP_BUILDS = 10;
 
 function maglev(): Result[] {
   const c = compileCBuild();
@@ -280,7 +283,7 @@ function maglev(): Result[] {
         const backends = benchBackends(n);
         // One array for every build, as the daemon's reconciler does.
         const table = new Uint32Array(m);
-        buildMaglevTable(backends, m, table); // warm up the JIT
+        for (let i = 0; i < JIT_WARM_UP_BUILDS; i++) buildMaglevTable(backends, m, table);
         let ts = Infinity;
         let yardstick = Infinity;
         // The two sides alternate, so a slow spell on the host slows both, not one.
