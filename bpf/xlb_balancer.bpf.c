@@ -787,27 +787,26 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 
 /* ---- connection table -------------------------------------------------------- */
 
+/* The flow's bucket, or with `neighbour` 1 its neighbour (index ^ 1: the other half
+ * of an aligned 128-byte pair, on the same page and the line adjacent-line prefetch
+ * brings along), where a full bucket records new flows while the neighbour has room;
+ * NULL for the neighbour in a one-bucket table. Flows spread over buckets at random,
+ * so buckets fill unevenly: sharing room with a neighbour keeps far more of them than
+ * four ways alone (README step 7). */
 static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_config *config,
-							   const struct table_hash *hash)
+							   const struct table_hash *hash, __u32 neighbour)
 {
-	__u32 index = hash->bucket & config->flow_bucket_mask;
+	__u32 index = (hash->bucket ^ neighbour) & config->flow_bucket_mask;
 
+	if (neighbour && !config->flow_bucket_mask)
+		return NULL;
 	return bpf_map_lookup_elem(&xlb_flows_v3, &index);
 }
 
-/* The bucket's neighbour (index ^ 1: the other half of an aligned 128-byte pair, on
- * the same page and the line adjacent-line prefetch brings along), where a full
- * bucket records new flows while the neighbour has room; NULL in a one-bucket table.
- * Flows spread over buckets at random, so buckets fill unevenly: sharing room with a
- * neighbour keeps far more of them than four ways alone (README step 7). */
-static __always_inline struct xlb_flow_bucket *flow_neighbour(const struct xlb_config *config,
-							      const struct table_hash *hash)
+/* A way no flow was ever recorded in: tag and check both 0 (struct xlb_flow_entry). */
+static __always_inline bool flow_way_empty(const struct xlb_flow_entry *entry)
 {
-	__u32 index = (hash->bucket ^ 1) & config->flow_bucket_mask;
-
-	if (!config->flow_bucket_mask)
-		return NULL;
-	return bpf_map_lookup_elem(&xlb_flows_v3, &index);
+	return !(entry->tag | entry->check);
 }
 
 /* The way holding the flow, or -1. The backend id is read once (volatile), so the id
@@ -831,8 +830,8 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
 	return -1;
 }
 
-/* Where a new flow goes: an empty way, else the one least recently used. Ties (ways
- * used at the same clock) go to the way nearest a hash-picked start, so they do not
+/* The bucket's victim for a new flow: an empty way, else the one least recently used.
+ * Ties (ways used at the same clock) go to the way nearest a hash-picked start, so they do not
  * always evict the same way: the rank is idle time, then (way ^ start). An empty way
  * needs no test of its own: its `used` is 0, so it has been idle for the whole clock,
  * longer than any way recorded since (used 1..clock); the first inserts fill every way
@@ -860,7 +859,7 @@ static __always_inline int flow_empty_way(const struct xlb_flow_bucket *bucket)
 {
 #pragma unroll
 	for (int way = 0; way < XLB_FLOW_WAYS; way++)
-		if (!(bucket->way[way].tag | bucket->way[way].check))
+		if (flow_way_empty(&bucket->way[way]))
 			return way;
 	return -1;
 }
@@ -872,10 +871,9 @@ static __always_inline __u32 flow_place(struct xlb_flow_bucket **bucket, struct 
 					const struct table_hash *hash)
 {
 	__u32 way = flow_victim(*bucket, hash) & (XLB_FLOW_WAYS - 1);
-	const struct xlb_flow_entry *victim = &(*bucket)->way[way];
 	int spare;
 
-	if (!neighbour || !(victim->tag | victim->check))
+	if (!neighbour || flow_way_empty(&(*bucket)->way[way]))
 		return way;
 	spare = flow_empty_way(neighbour);
 	if (spare < 0)
@@ -923,11 +921,11 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v3, &vip->id);
 
 	if (!(vip->flags & XLB_VIP_F_NO_CONNTRACK)) {
-		bucket = flow_bucket(config, &pkt->table);
+		bucket = flow_bucket(config, &pkt->table, 0);
 		if (bucket) {
 			way = flow_find(bucket, &pkt->table, &backend_id);
 			if (way < 0) {
-				neighbour = flow_neighbour(config, &pkt->table);
+				neighbour = flow_bucket(config, &pkt->table, 1);
 				if (neighbour && (way = flow_find(neighbour, &pkt->table, &backend_id)) >= 0)
 					bucket = neighbour;
 			}

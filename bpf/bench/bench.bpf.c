@@ -191,11 +191,11 @@ int bench_bounce(struct xdp_md *ctx)
 	__u64 *count = bpf_map_lookup_elem(&bench_counter_v1, &zero);
 	__u32 *flows = bpf_map_lookup_elem(&bench_bounce_flows_v1, &zero);
 
-	if (!count)
-		return reflect(ctx);
-	(*count)++;
-	if (flows && *flows)
-		set_flow(ctx, *count % *flows);
+	if (count) {
+		(*count)++;
+		if (flows && *flows)
+			set_flow(ctx, *count % *flows);
+	}
 	return reflect(ctx);
 }
 

@@ -101,13 +101,6 @@ const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * poss
 /** Values of a ring of `ringSize` slots (XLB_RING_IDS_PER_VALUE ids each). */
 const ringValues = (ringSize: number) => Math.ceil(ringSize / RING_IDS_PER_VALUE);
 
-/** Flow entries in use (tag or check set) in a copy of connection-table memory. */
-function countFlowEntries(table: Buffer): number {
-  let n = 0;
-  for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) n++;
-  return n;
-}
-
 /** Buckets flowTableUse() reads at most (4 MiB). */
 const FLOW_SAMPLE_BUCKETS = 65536;
 
@@ -454,7 +447,7 @@ export class Dataplane {
   /**
    * The connection-table bucket a flow (an encoded xlb_flow_key) belongs to, and its
    * neighbour, which takes the bucket's new flows while it is full (null in a
-   * one-bucket table); as the balancer's flow_bucket() and flow_neighbour().
+   * one-bucket table); as the balancer's flow_bucket().
    */
   flowBuckets(flowKey: Buffer): { bucket: number; neighbour: number | null; hash: TableHash } {
     const { flow_bucket_mask: mask, flow_key: key } = configCodec.decode(this.config);
@@ -476,9 +469,9 @@ export class Dataplane {
     return null;
   }
 
-  /** Flows in the connection table (one copy of the table through mmap). */
+  /** Flows in the connection table (one copy of the whole table through mmap). */
   countFlows(): number {
-    return countFlowEntries(this.map('flows').readMapped());
+    return this.flowTableUse(Infinity).flows;
   }
 
   /**
@@ -490,7 +483,10 @@ export class Dataplane {
   flowTableUse(sampleBuckets = FLOW_SAMPLE_BUCKETS): { slots: number; flows: number } {
     const buckets = this.flowCapacity / FLOW_WAYS;
     const sampled = Math.min(buckets, sampleBuckets);
-    const flows = countFlowEntries(this.map('flows').readMapped(sampled * FLOW_WAYS * flowEntryCodec.size));
+    const table = this.map('flows').readMapped(sampled * FLOW_WAYS * flowEntryCodec.size);
+    let flows = 0;
+    // An entry in use has its tag or check set (flow_way_empty() in the balancer).
+    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) flows++;
     return { slots: this.flowCapacity, flows: Math.round((flows * buckets) / sampled) };
   }
 
