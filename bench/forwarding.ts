@@ -87,27 +87,29 @@ async function forwarding(namespaces: Namespaces): Promise<Result[]> {
     // Per case, the best of ROUNDS alternating runs of the reflector and the balancer,
     // the bouncer set alike for both.
     const best = { limit: 0, oneFlow: 0, limitMany: 0, manyFlows: 0 };
-    const vipBefore = dp.vipStats(0);
+    const manyFlowsTable = { hits: 0, misses: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       best.limit = Math.max(best.limit, (await run(reflector)).mpps);
       best.oneFlow = Math.max(best.oneFlow, (await run(dp.program)).mpps);
       // Connection-table hits spread over the table, as with many clients: the
       // bouncer gives each frame it sends back the next of MANY_FLOWS flows.
       best.limitMany = Math.max(best.limitMany, (await run(reflector, MANY_FLOWS)).mpps);
+      const before = dp.vipStats(0);
       best.manyFlows = Math.max(best.manyFlows, (await run(dp.program, MANY_FLOWS)).mpps);
+      const after = dp.vipStats(0);
+      manyFlowsTable.hits += after.flow_hits - before.flow_hits;
+      manyFlowsTable.misses += after.flow_misses - before.flow_misses;
     }
-    const vipAfter = dp.vipStats(0);
     for (const p of [bounce, generate, reflector]) p.close();
     for (const m of [counter, bounceFlows]) m.close();
-    const misses = vipAfter.flow_misses - vipBefore.flow_misses;
-    const hits = vipAfter.flow_hits - vipBefore.flow_hits;
+    const { hits, misses } = manyFlowsTable;
     const balancer = (name: string, mpps: number, limit: number): Result => ({ name, value: mpps, unit: 'Mpps', limit, ratio: mpps / limit, target: '>= 0.8x reflector', met: mpps / limit >= 0.8 });
     return [
       { name: 'limit: MAC-swap reflector on lb0', value: best.limit, unit: 'Mpps' },
       balancer('balancer on lb0, dsr, one flow', best.oneFlow, best.limit),
       { name: `limit: the reflector, frames cycling ${MANY_FLOWS.toLocaleString('en')} flows`, value: best.limitMany, unit: 'Mpps' },
       balancer(`balancer on lb0, dsr, ${MANY_FLOWS.toLocaleString('en')} flows`, best.manyFlows, best.limitMany),
-      { name: '  connection-table hits among the balancer\'s packets', value: (100 * hits) / (hits + misses), unit: '%' },
+      { name: '  of which connection-table hits', value: (100 * hits) / (hits + misses), unit: '%' },
     ];
   } finally {
     dp.close();
