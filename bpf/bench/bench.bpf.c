@@ -21,6 +21,9 @@
  * reflects it again, so the injected frames circulate between the two ends and the
  * count per second is the forwarding rate of the slower end. It can give each frame it
  * sends back another flow, cycling through bench_bounce_flows_v1 of them.
+ *
+ * bench_memory_chase: one dependent read from memory per run, the price of the
+ * 2M-flow cases' bucket.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -197,6 +200,39 @@ int bench_bounce(struct xdp_md *ctx)
 			set_flow(ctx, *count % *flows);
 	}
 	return reflect(ctx);
+}
+
+/* bench_memory_chase's 64-byte lines: 32 MiB, the 2M-flow table's size. */
+struct bench_line {
+	__u64 word[8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << 19);
+	__type(key, __u32);
+	__type(value, struct bench_line);
+} bench_lines_v1 SEC(".maps");
+
+/* The memory yardstick of the 2M-flow cases: each run reads one line of
+ * bench_lines_v1 at a random index that waits for the previous run's read (the
+ * line's word is 0, added to the index's seed), so reads cannot overlap and a run
+ * takes one read from memory; the test-run loop's own work overlaps it. */
+SEC("xdp")
+int bench_memory_chase(struct xdp_md *ctx)
+{
+	__u32 zero = 0, index;
+	__u64 *seed = bpf_map_lookup_elem(&bench_iteration_v1, &zero);
+	struct bench_line *line;
+
+	if (!seed)
+		return XDP_ABORTED;
+	index = (*seed * 0x9e3779b97f4a7c15ull) >> (64 - 19);
+	line = bpf_map_lookup_elem(&bench_lines_v1, &index);
+	if (!line)
+		return XDP_ABORTED;
+	*seed += 1 + line->word[0];
+	return XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
