@@ -202,36 +202,47 @@ int bench_bounce(struct xdp_md *ctx)
 	return reflect(ctx);
 }
 
-/* bench_memory_chase's 64-byte lines: 32 MiB, the 2M-flow table's size. */
+/* bench_memory_chase's 64-byte lines: 2^19 of them, 32 MiB, the 2M-flow table's size. */
+#define BENCH_LINE_BITS 19
+
 struct bench_line {
 	__u64 word[8];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1 << 19);
+	__uint(max_entries, 1 << BENCH_LINE_BITS);
 	__type(key, __u32);
 	__type(value, struct bench_line);
 } bench_lines_v1 SEC(".maps");
 
+/* bench_memory_chase's run count, which picks the next line. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} bench_chase_runs_v1 SEC(".maps");
+
 /* The memory yardstick of the 2M-flow cases: each run reads one line of
- * bench_lines_v1 at a random index that waits for the previous run's read (the
- * line's word is 0, added to the index's seed), so reads cannot overlap and a run
- * takes one read from memory; the test-run loop's own work overlaps it. */
+ * bench_lines_v1 at a random index (the run count, Fibonacci-hashed) that waits for
+ * the previous run's read (the line's word, always 0, is added to the count), so
+ * reads cannot overlap and a run takes one read from memory; the test-run loop's own
+ * work overlaps it. */
 SEC("xdp")
 int bench_memory_chase(struct xdp_md *ctx)
 {
 	__u32 zero = 0, index;
-	__u64 *seed = bpf_map_lookup_elem(&bench_iteration_v1, &zero);
+	__u64 *runs = bpf_map_lookup_elem(&bench_chase_runs_v1, &zero);
 	struct bench_line *line;
 
-	if (!seed)
+	if (!runs)
 		return XDP_ABORTED;
-	index = (*seed * 0x9e3779b97f4a7c15ull) >> (64 - 19);
+	index = (*runs * 0x9e3779b97f4a7c15ull) >> (64 - BENCH_LINE_BITS);
 	line = bpf_map_lookup_elem(&bench_lines_v1, &index);
 	if (!line)
 		return XDP_ABORTED;
-	*seed += 1 + line->word[0];
+	*runs += 1 + line->word[0];
 	return XDP_PASS;
 }
 
