@@ -58,6 +58,19 @@ describe('Maglev table population', () => {
     expect(table.findIndex((owner, slot) => owner !== paper[slot])).toBe(-1);
   });
 
+  test("builds beyond the reused working arrays' first size (over 4096 backends, M over 655373) give the paper's table, and so do smaller builds after them", () => {
+    for (const [n, size] of [
+      [4100, 8209],
+      [3, 1000003],
+      [7, 251],
+    ]) {
+      const list = backends(n).reverse();
+      const table = buildMaglevTable(list, size);
+      const paper = paperPopulation(list.map((b) => b.key), size);
+      expect(table.findIndex((owner, slot) => owner !== paper[slot])).toBe(-1);
+    }
+  });
+
   test.each([1, 2, 3, 7, 100, 1000])('equal weights give each of %i backends floor(M/N) or ceil(M/N) slots', (n) => {
     const counts = slotCounts(buildMaglevTable(backends(n), M), n);
     for (const c of counts) {
