@@ -64,6 +64,11 @@ function isAscii(key: string): boolean {
   return true;
 }
 
+/** The largest table (the paper's larger M; 80 KiB of flags) and backend count the
+ * working arrays fit without growing. */
+const WORK_SLOTS = 655373;
+const WORK_BACKENDS = 4096;
+
 /**
  * Every build's working arrays, reused: the slot-taken flags (one bit a slot) and, per
  * rank, its walk (see claim()) and its index into `backends`. claim() reads them from
@@ -73,14 +78,14 @@ function isAscii(key: string): boolean {
  * faster, measured). claim() reads them on every call, not the loops once per build:
  * V8 optimised a loop function whose first calls had left no feedback on a read made
  * once per call, then deoptimised on that read (a third of processes built slower).
- * Sized at load for M = 655373 (80 KiB of flags) and 4096 backends; a field is
- * replaced only to grow, which costs that speed-up from then on, never correctness.
- * Reusing them also spares faulting in fresh pages every build.
+ * Sized at load for WORK_SLOTS and WORK_BACKENDS; a field is replaced only to grow,
+ * which costs that speed-up from then on, never correctness. Reusing them also spares
+ * faulting in fresh pages every build.
  */
 const work = {
-  filled: new Int32Array(flagWords(655373)),
-  walks: new Int32Array(3 * 4096),
-  ids: new Uint32Array(4096),
+  filled: new Int32Array(flagWords(WORK_SLOTS)),
+  walks: new Int32Array(3 * WORK_BACKENDS),
+  ids: new Uint32Array(WORK_BACKENDS),
 };
 
 function flagWords(size: number): number {
@@ -148,7 +153,7 @@ const stepBack = (slot: number, back: number, size: number): number => {
   return (stepped + (size & (stepped >> 31))) | 0;
 };
 
-/** The slot flags are a bitset: 82 KiB at M = 655373, where a byte a slot (640 KiB)
+/** The slot flags are a bitset: 80 KiB at M = 655373, where a byte a slot (640 KiB)
  * made the build 15-25% slower; at M = 65537 bytes were at best ~5% faster. */
 const isTaken = (filled: Int32Array, slot: number): boolean => (filled[slot >>> 5] & (1 << slot)) !== 0;
 
