@@ -49,6 +49,12 @@ interface HarnessOptions {
   repeat?: number;
 }
 
+/** Mean ns per run of `program` over `data`: a warm-up run, then the fastest of SAMPLES runs of `repeat`. */
+function fastest(program: BpfProgram, data: Buffer, repeat: number): number {
+  program.testRun({ data, repeat: Math.min(repeat, 50_000) }); // warm caches and tables
+  return Math.min(...Array.from({ length: SAMPLES }, () => program.testRun({ data, repeat }).duration));
+}
+
 /** The restoring harness of bpf/bench/bench.bpf.c with one program under test. */
 export class Harness {
   private readonly object = new BpfObject(BENCH_OBJECT);
@@ -61,9 +67,7 @@ export class Harness {
   /** Mean ns per packet (the fastest of SAMPLES runs of `repeat`), harness included. */
   measure(program: BpfProgram, data: Buffer, o: HarnessOptions = {}): number {
     this.load(program, data, o);
-    const repeat = o.repeat ?? REPEAT;
-    this.harness.testRun({ data, repeat: Math.min(repeat, 50_000) }); // warm caches and tables
-    return Math.min(...Array.from({ length: SAMPLES }, () => this.harness.testRun({ data, repeat }).duration));
+    return fastest(this.harness, data, o.repeat ?? REPEAT);
   }
 
   /**
@@ -89,9 +93,7 @@ export class Harness {
 
   /** ns per dependent read at a random line of 32 MiB (bench_memory_chase), the fastest of SAMPLES runs. */
   memoryLatency(): number {
-    const data = Buffer.alloc(64);
-    this.memoryChase.testRun({ data, repeat: 50_000 });
-    return Math.min(...Array.from({ length: SAMPLES }, () => this.memoryChase.testRun({ data, repeat: REPEAT }).duration));
+    return fastest(this.memoryChase, Buffer.alloc(64), REPEAT);
   }
 
   private load(program: BpfProgram, data: Buffer, o: HarnessOptions): void {

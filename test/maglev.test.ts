@@ -3,8 +3,7 @@ import { buildMaglevTable, isPrime, type MaglevBackend, permutation } from '../c
 import { benchBackends, compileCBuild, tableDigest } from '../bench/maglev-c.js';
 
 const M = 65537;
-const backends = (n: number, weight = 1): MaglevBackend[] =>
-  Array.from({ length: n }, (_, i) => ({ key: `198.18.${i >> 8}.${i & 255}`, weight }));
+const backends = (n: number, weight = 1): MaglevBackend[] => benchBackends(n).map((b) => ({ ...b, weight }));
 
 function slotCounts(table: Uint32Array, n: number): number[] {
   const counts = new Array<number>(n).fill(0);

@@ -45,7 +45,7 @@ beforeEach(() => {
       close: batch.close,
     };
   };
-  for (const method of ['setVip', 'removeVip', 'setBackends', 'removeBackend', 'setRings', 'removeRing'] as const) {
+  for (const method of ['setVip', 'removeVip', 'setBackends', 'removeBackend', 'setRing', 'removeRing'] as const) {
     const original = dp[method].bind(dp) as (...args: unknown[]) => unknown;
     (dp as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       // A batch of backend records counts as one write per record.

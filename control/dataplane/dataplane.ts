@@ -372,19 +372,15 @@ export class Dataplane {
     };
   }
 
-  /** Installs VIPs' rings of backend ids together (see ringBatch). */
-  setRings(rings: ReadonlyMap<number, Uint32Array>): void {
+  /** Installs one VIP's ring of backend ids (a batch of one, see ringBatch). */
+  setRing(vipId: number, backendIds: Uint32Array): void {
     const batch = this.ringBatch();
     try {
-      for (const [vipId, backendIds] of rings) batch.set(vipId, backendIds);
+      batch.set(vipId, backendIds);
       batch.commit();
     } finally {
       batch.close();
     }
-  }
-
-  setRing(vipId: number, backendIds: Uint32Array): void {
-    this.setRings(new Map([[vipId, backendIds]]));
   }
 
   /** The VIP's ring as backend ids, or null when it has none. */
