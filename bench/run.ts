@@ -8,8 +8,8 @@ import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, type BpfProgram } from '@xlb/native';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { DEFAULT_FLOWS, FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
-import { Dataplane } from '../control/dataplane/dataplane.js';
+import { DEFAULT_FLOWS, flowBucketCodec, FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
+import { Dataplane, flowBuckets } from '../control/dataplane/dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
 import { packagePath } from '../control/paths.js';
 import { table } from '../control/cli/format.js';
@@ -22,6 +22,8 @@ const BENCH_OBJECT = packagePath('bpf/build/bench.bpf.o');
 const REPEAT = 200_000;
 /** Runs per figure; the fastest counts (other guests on the host only ever add time). */
 const SAMPLES = 7;
+const MiB = 2 ** 20;
+const formatBytes = (bytes: number) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
 
 export interface Result {
   name: string;
@@ -91,9 +93,14 @@ export class Harness {
     return { value, limit };
   }
 
-  /** ns per dependent read at a random line of 32 MiB (bench_memory_chase), the fastest of SAMPLES runs. */
-  memoryLatency(): number {
-    return fastest(this.memoryChase, Buffer.alloc(64), REPEAT);
+  /**
+   * ns per dependent read at a random line of `bytes` (a power of two from 64 B to
+   * 32 MiB; bench_memory_chase), the fastest of SAMPLES runs.
+   */
+  memoryLatency(bytes: number): number {
+    const data = Buffer.alloc(64);
+    data[0] = Math.log2(bytes / 64); // the program reads 2^data[0] lines
+    return fastest(this.memoryChase, data, REPEAT);
   }
 
   private load(program: BpfProgram, data: Buffer, o: HarnessOptions): void {
@@ -205,23 +212,25 @@ function checked<T>(dp: Dataplane, outcome: Outcome, table: TablePath | null, me
 
 type PacketCase = [name: string, spec: FrameSpec, o: HarnessOptions, target: number | null, outcome: Outcome, table: TablePath | null];
 
+/** One packet case against its yardstick, with the share of table hits where the case reports it. */
+function packetCase(h: Harness, dp: Dataplane, [name, spec, o, target, outcome, table]: PacketCase): Result[] {
+  if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
+  // Each case's yardstick is the reflector under the same harness settings (a case
+  // that varies the flow pays for that in the harness, so does its yardstick; so
+  // does one whose pushed header the harness undoes with a helper call).
+  const { value: measured, hitShare } = checked(dp, outcome, table, () => h.compare(dp.program, frame(spec, MAC_LB), o));
+  const { value, limit: yardstick } = measured;
+  const ratio = value / yardstick;
+  const result: Result = { name, value, unit: 'ns/packet', limit: yardstick, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
+  return table === 'share' ? [result, { name: '  of which connection-table hits', value: 100 * hitShare, unit: '%' }] : [result];
+}
+
 function packetCost(h: Harness): Result[] {
   const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
-  const run = (dp: Dataplane, [name, spec, o, target, outcome, table]: PacketCase): Result[] => {
-    if (o.flows) h.measure(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // fill the table once
-    // Each case's yardstick is the reflector under the same harness settings (a case
-    // that varies the flow pays for that in the harness, so does its yardstick; so
-    // does one whose pushed header the harness undoes with a helper call).
-    const { value: measured, hitShare } = checked(dp, outcome, table, () => h.compare(dp.program, frame(spec, MAC_LB), o));
-    const { value, limit: yardstick } = measured;
-    const ratio = value / yardstick;
-    const result: Result = { name, value, unit: 'ns/packet', limit: yardstick, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
-    return table === 'share' ? [result, { name: '  of which connection-table hits', value: 100 * hitShare, unit: '%' }] : [result];
-  };
   const withBalancer = (maxFlows: number, cases: PacketCase[]) => {
     const dp = balancer({ maxFlows });
     try {
-      return cases.flatMap((c) => run(dp, c));
+      return cases.flatMap((c) => packetCase(h, dp, c));
     } finally {
       dp.close();
     }
@@ -247,7 +256,7 @@ function packetCost(h: Harness): Result[] {
       ['v4 TCP over 1M distinct flows (hits)', V4_TCP, { ...newFlow, flows: 1_000_000 }, 1.5, 'tx_dsr', 'share'],
     ]),
     // What those two cases' bucket costs on this machine: they take about a hit plus this.
-    { name: 'memory: a dependent read at a random line of 32 MiB', value: h.memoryLatency(), unit: 'ns/read' },
+    { name: 'memory: a dependent read at a random line of 32 MiB', value: h.memoryLatency(32 * MiB), unit: 'ns/read' },
   ];
 }
 
@@ -277,8 +286,23 @@ function scaling(h: Harness): Result[] {
     if (offered) results.push({ name: '  flows it keeps of those offered', value: (100 * kept) / offered, unit: '%' });
     dp.close();
   }
+  // Hits spread over many flows, each table sized at twice its flows (the sizing
+  // advice): every packet reads another bucket, so the cost follows where the table
+  // lives, and next to each the memory yardstick at the table's size says what one
+  // read from there costs on this machine.
+  for (const flows of SPREAD_FLOWS) {
+    const dp = balancer({ maxFlows: 2 * flows });
+    const tableBytes = flowBuckets(2 * flows) * flowBucketCodec.size;
+    const name = `hits over ${flows.toLocaleString('en')} flows, table of ${formatBytes(tableBytes)}`;
+    results.push(...packetCase(h, dp, [name, V4_TCP, { flowOffset: V4_SOURCE_OFFSET, flows }, null, 'tx_dsr', 'share']));
+    results.push({ name: `  memory: a dependent read in ${formatBytes(tableBytes)}`, value: h.memoryLatency(tableBytes), unit: 'ns/read' });
+    dp.close();
+  }
   return results;
 }
+
+/** Flows of the scaling section's spread-hit cases: a table from 64 KiB (L2) to 8 MiB. */
+const SPREAD_FLOWS = [2_048, 16_384, 65_536, 262_144];
 
 /** Rounds of the Maglev comparison; each side's figure is its fastest round. */
 const MAGLEV_ROUNDS = 5;

@@ -22,8 +22,8 @@
  * count per second is the forwarding rate of the slower end. It can give each frame it
  * sends back another flow, cycling through bench_bounce_flows_v1 of them.
  *
- * bench_memory_chase: one dependent read from memory per run, the price of the
- * 2M-flow cases' bucket.
+ * bench_memory_chase: one dependent read per run from an array of a given size, the
+ * price of a connection-table bucket in a table of that size.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -107,16 +107,13 @@ int bench_harness(struct xdp_md *ctx)
 		/* Masked so the verifier sees a bounded offset before the range check. */
 		__u32 offset = packet->flow_offset & (BENCH_MAX_PACKET - 1);
 		__u32 n = (*iteration)++;
-		__u8 *flow = data + offset;
+		__u32 *flow = data + offset;
 
-		if ((void *)(flow + 4) > data_end)
+		if ((void *)(flow + 1) > data_end)
 			return XDP_ABORTED;
 		n = packet->flows ? n % packet->flows : n;
 		/* Network order, so consecutive flow numbers change the last bytes first. */
-		flow[0] ^= n >> 24;
-		flow[1] ^= n >> 16;
-		flow[2] ^= n >> 8;
-		flow[3] ^= n;
+		*flow ^= bpf_htonl(n);
 	}
 	if (packet->ipv4_header) {
 		/* The flow number may sit in the IPv4 header: keep its checksum valid. */
@@ -202,7 +199,7 @@ int bench_bounce(struct xdp_md *ctx)
 	return reflect(ctx);
 }
 
-/* bench_memory_chase's 64-byte lines: 2^19 of them, 32 MiB, the 2M-flow table's size. */
+/* bench_memory_chase's 64-byte lines: up to 2^19 of them, 32 MiB, the 2M-flow table's size. */
 #define BENCH_LINE_BITS 19
 
 struct bench_line {
@@ -224,21 +221,23 @@ struct {
 	__type(value, __u64);
 } bench_chase_runs_v1 SEC(".maps");
 
-/* The memory yardstick of the 2M-flow cases: each run reads one line of
- * bench_lines_v1 at a random index (the run count, Fibonacci-hashed) that waits for
- * the previous run's read (the line's word, always 0, is added to the count), so
- * reads cannot overlap and a run takes one read from memory; the test-run loop's own
- * work overlaps it. */
+/* The memory yardstick of the connection-table cases: each run reads one line of the
+ * first 2^bits of bench_lines_v1 (bits: the run's first data byte, at most
+ * BENCH_LINE_BITS) at a random index (the run count, Fibonacci-hashed) that waits for
+ * the previous run's read (the line's word, always 0, is added to the count), so reads
+ * cannot overlap and a run takes one read from wherever that many lines live: the
+ * caches while they fit, else memory. The test-run loop's own work overlaps it. */
 SEC("xdp")
 int bench_memory_chase(struct xdp_md *ctx)
 {
+	__u8 *bits = (void *)(long)ctx->data;
 	__u32 zero = 0, index;
 	__u64 *runs = bpf_map_lookup_elem(&bench_chase_runs_v1, &zero);
 	struct bench_line *line;
 
-	if (!runs)
+	if (!runs || (void *)(bits + 1) > (void *)(long)ctx->data_end || !*bits || *bits > BENCH_LINE_BITS)
 		return XDP_ABORTED;
-	index = (*runs * 0x9e3779b97f4a7c15ull) >> (64 - BENCH_LINE_BITS);
+	index = (*runs * 0x9e3779b97f4a7c15ull) >> (64 - *bits);
 	line = bpf_map_lookup_elem(&bench_lines_v1, &index);
 	if (!line)
 		return XDP_ABORTED;
