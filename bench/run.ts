@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { BpfObject, type BpfProgram } from '@xlb/native';
+import { BpfObject, type BpfProgram, type TestRunResult } from '@xlb/native';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { DEFAULT_FLOWS, flowBucketCodec, FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
 import { Dataplane, flowBuckets } from '../control/dataplane/dataplane.js';
@@ -76,10 +76,10 @@ export class Harness {
     return fastest(this.harness, data, o.repeat ?? REPEAT);
   }
 
-  /** Sends `o.repeat` packets through `program` once, untimed: records flows in its table. */
-  offer(program: BpfProgram, data: Buffer, o: HarnessOptions & { repeat: number }): void {
+  /** Sends `o.repeat` packets through `program` once, untimed (to record flows in its table); the last packet's result. */
+  offer(program: BpfProgram, data: Buffer, o: HarnessOptions & { repeat: number }): TestRunResult {
     this.load(program, data, o);
-    this.harness.testRun({ data, repeat: o.repeat });
+    return this.harness.testRun({ data, repeat: o.repeat });
   }
 
   /**
