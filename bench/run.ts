@@ -224,11 +224,12 @@ type PacketCase = [name: string, spec: FrameSpec, o: HarnessOptions, target: num
 
 /** One packet case against its yardstick, with the share of table hits where the case reports it. */
 function packetCase(h: Harness, dp: Dataplane, [name, spec, o, target, outcome, table]: PacketCase): Result[] {
-  if (o.flows) h.offer(dp.program, frame(spec, MAC_LB), { ...o, repeat: o.flows }); // record the flows first
+  const data = frame(spec, MAC_LB);
+  if (o.flows) h.offer(dp.program, data, { ...o, repeat: o.flows }); // record the flows first
   // Each case's yardstick is the reflector under the same harness settings (a case
   // that varies the flow pays for that in the harness, so does its yardstick; so
   // does one whose pushed header the harness undoes with a helper call).
-  const { value: measured, hitShare } = checked(dp, outcome, table, () => h.compare(dp.program, frame(spec, MAC_LB), o));
+  const { value: measured, hitShare } = checked(dp, outcome, table, () => h.compare(dp.program, data, o));
   const { value, limit: yardstick } = measured;
   const ratio = value / yardstick;
   const result: Result = { name, value, unit: 'ns/packet', limit: yardstick, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
