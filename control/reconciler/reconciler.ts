@@ -25,7 +25,7 @@ interface WrittenVip {
 }
 
 /** A VIP during apply: its key known, and the backends its plan keeps. */
-type VipBeingWritten = WrittenVip & { keyText: string; planned: Set<number> };
+type VipBeingWritten = WrittenVip & { key: VipKey; keyText: string; planned: Set<number> };
 
 const NO_SLOTS: ReadonlyMap<number, number> = new Map();
 
@@ -98,7 +98,8 @@ export class Reconciler {
   /** Writes a VIP's changed backend records; returns its written state (ring and record not yet updated). */
   private writeBackends(plan: VipPlan): VipBeingWritten {
     const id = plan.vip.id;
-    const keyText = Reconciler.keyText(this.vipKey(plan.vip));
+    const key = this.vipKey(plan.vip);
+    const keyText = Reconciler.keyText(key);
     let written = this.vips.get(id);
     if (written && written.keyText !== keyText) {
       this.removeVip(id);
@@ -118,16 +119,16 @@ export class Reconciler {
     }
     this.dp.setBackends(changed); // one batch per VIP
     for (const [backendId, record] of records) state.backends.set(backendId, record);
-    return { ...state, planned, record: written?.record ?? '' };
+    return { ...state, key, planned, record: written?.record ?? '' };
   }
 
   private writeVip(plan: VipPlan, state: VipBeingWritten): void {
     const id = plan.vip.id;
     const record = JSON.stringify([plan.flags, plan.forwarding]);
-    this.countAddress(state.keyText, true); // before the record: a packet that finds the VIP finds its address counted
+    this.countAddress(state.key, state.keyText, true); // before the record: a packet that finds the VIP finds its address counted
     if (state.record !== record) {
       if (!this.vips.has(id)) this.dp.resetVipStats(id); // a new VIP on a reused id starts from zero
-      this.dp.setVip(this.vipKey(plan.vip), { id, flags: plan.flags, forwarding: plan.forwarding });
+      this.dp.setVip(state.key, { id, flags: plan.flags, forwarding: plan.forwarding });
     }
     for (const backendId of [...state.backends.keys()]) {
       if (state.planned.has(backendId)) continue;
@@ -152,11 +153,11 @@ export class Reconciler {
   }
 
   /**
-   * Counts the VIP record of `keyText` on its address, or stops counting it, and writes
-   * the address's count (the number of records counted there) when that changed.
+   * Counts the VIP record of `key` on its address, or stops counting it, and writes the
+   * address's count (the number of records counted there) when that changed.
    */
-  private countAddress(keyText: string, counted: boolean): void {
-    const entry = this.addressOf(keyText);
+  private countAddress(key: VipKey, keyText: string, counted: boolean): void {
+    const entry = this.addressOf(key);
     if (entry.keys.has(keyText) === counted) return;
     if (counted) entry.keys.add(keyText);
     else entry.keys.delete(keyText);
@@ -169,8 +170,7 @@ export class Reconciler {
   }
 
   /** The address entry of a VIP key, made when missing. */
-  private addressOf(keyText: string): { address: VipAddress; keys: Set<string> } {
-    const { family, address } = this.keyOfText(keyText);
+  private addressOf({ family, address }: VipAddress): { address: VipAddress; keys: Set<string> } {
     const text = addressText({ family, address });
     const existing = this.addresses.get(text);
     if (existing) return existing;
@@ -210,7 +210,7 @@ export class Reconciler {
       const current = this.dp.getVip(key);
       // The key may since have been given to another id (adoption): leave that record, counted.
       if (current?.id === id) this.dp.removeVip(key);
-      if (!current || current.id === id) this.countAddress(written.keyText, false); // after the record: see writeVip
+      if (!current || current.id === id) this.countAddress(key, written.keyText, false); // after the record: see writeVip
     }
     this.dp.removeRing(id);
     for (const backendId of written?.backends.keys() ?? []) this.clearBackend(backendId);
@@ -223,12 +223,12 @@ export class Reconciler {
    * Nothing is cleared first: a restart never stops forwarding.
    */
   private adopt(): void {
-    const adopted = (keyText: string | null): WrittenVip => ({ keyText, record: 'adopted', ring: 'adopted', backends: new Map(), slots: NO_SLOTS });
-    for (const id of this.dp.ringIds()) this.vips.set(id, adopted(null));
+    const found = (keyText: string | null): WrittenVip => ({ keyText, record: 'adopted', ring: 'adopted', backends: new Map(), slots: NO_SLOTS });
+    for (const id of this.dp.ringIds()) this.vips.set(id, found(null));
     for (const { key, vip } of this.dp.listVips()) {
       const keyText = Reconciler.keyText(key);
-      this.vips.set(vip.id, adopted(keyText));
-      this.addressOf(keyText).keys.add(keyText);
+      this.vips.set(vip.id, found(keyText));
+      this.addressOf(key).keys.add(keyText);
     }
     // Address counts from the records the maps hold, whatever counts were pinned (a
     // map of records pinned anew, or one of counts, leaves them disagreeing).
@@ -250,7 +250,7 @@ export class Reconciler {
       const keyText = Reconciler.keyText(key);
       if (this.vips.get(vip.id)?.keyText === keyText) continue;
       this.dp.removeVip(key);
-      this.countAddress(keyText, false);
+      this.countAddress(key, keyText, false);
     }
     this.strayRecords = false;
   }
