@@ -93,7 +93,9 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
 
 /**
  * The plan as the ring built from it stands: each backend's slots, and a member
- * Maglev gave no slot (its weight's share of the ring under one slot) out of the ring.
+ * Maglev gave no slot out of the ring (slots go by weight, so a weight far under
+ * the others' can come to less than one of the M). The ring members stay those
+ * Maglev was given.
  */
 export function withSlots(plan: VipPlan, slots: ReadonlyMap<number, number>, ringSize: number): VipPlan {
   const backends = plan.backends.map((b): BackendPlan => {
@@ -101,5 +103,6 @@ export function withSlots(plan: VipPlan, slots: ReadonlyMap<number, number>, rin
     if (!b.inRing || held > 0) return { ...b, slots: held };
     return { ...b, slots: 0, inRing: false, reason: `weight ${b.weight} too small for the ring size (M=${ringSize}): no slot` };
   });
-  return { ...plan, backends };
+  const byId = new Map(backends.map((b) => [b.id, b]));
+  return { ...plan, backends, ringMembers: plan.ringMembers.map((m) => byId.get(m.id)!) };
 }
