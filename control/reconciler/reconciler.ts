@@ -25,17 +25,21 @@ interface WrittenVip {
 }
 
 /** A VIP during apply: its key known, and the backends its plan keeps. */
-type VipBeingWritten = WrittenVip & { key: VipKey; keyText: string; planned: Set<number> };
+type VipBeingWritten = WrittenVip & { keyText: string; planned: Set<number> };
 
 const NO_SLOTS: ReadonlyMap<number, number> = new Map();
 
-const addressText = ({ family, address }: VipAddress) => `${family}/${address.toString('hex')}`;
+/**
+ * A VIP key as text. Addresses in the state are canonical (the schema formats them as
+ * formatAddress does), so a key found in the maps and the same key planned are equal.
+ */
+const keyTextOf = (protocol: string, address: string, port: number) => JSON.stringify([protocol, address, port]);
 
 export class Reconciler {
   private readonly vips = new Map<number, WrittenVip>();
   /** Backend records found in pinned maps and not yet claimed by a plan. */
   private readonly adoptedBackends = new Set<number>();
-  /** VIP address (family/hex) -> keys of the VIP records written on it: its xlb_vipaddr_v3 count. */
+  /** VIP address (canonical text) -> keys of the VIP records written on it: its xlb_vipaddr_v3 count. */
   private readonly addresses = new Map<string, { address: VipAddress; keys: Set<string> }>();
   private adopted = false;
   /** Set by adopt until a full apply has removed VIP records no plan accounts for. */
@@ -98,8 +102,7 @@ export class Reconciler {
   /** Writes a VIP's changed backend records; returns its written state (ring and record not yet updated). */
   private writeBackends(plan: VipPlan): VipBeingWritten {
     const id = plan.vip.id;
-    const key = this.vipKey(plan.vip);
-    const keyText = Reconciler.keyText(key);
+    const keyText = keyTextOf(plan.vip.protocol, plan.vip.address, plan.vip.port);
     let written = this.vips.get(id);
     if (written && written.keyText !== keyText) {
       this.removeVip(id);
@@ -119,16 +122,16 @@ export class Reconciler {
     }
     this.dp.setBackends(changed); // one batch per VIP
     for (const [backendId, record] of records) state.backends.set(backendId, record);
-    return { ...state, key, planned, record: written?.record ?? '' };
+    return { ...state, planned, record: written?.record ?? '' };
   }
 
   private writeVip(plan: VipPlan, state: VipBeingWritten): void {
     const id = plan.vip.id;
     const record = JSON.stringify([plan.flags, plan.forwarding]);
-    this.countAddress(state.key, state.keyText, true); // before the record: a packet that finds the VIP finds its address counted
+    this.countAddress(plan.vip.address, state.keyText, true); // before the record: a packet that finds the VIP finds its address counted
     if (state.record !== record) {
       if (!this.vips.has(id)) this.dp.resetVipStats(id); // a new VIP on a reused id starts from zero
-      this.dp.setVip(state.key, { id, flags: plan.flags, forwarding: plan.forwarding });
+      this.dp.setVip(this.vipKey(plan.vip), { id, flags: plan.flags, forwarding: plan.forwarding });
     }
     for (const backendId of [...state.backends.keys()]) {
       if (state.planned.has(backendId)) continue;
@@ -143,39 +146,30 @@ export class Reconciler {
     return { family, address: bytes, port: vip.port, proto: vip.protocol === 'tcp' ? 6 : 17 };
   }
 
-  private keyOfText(keyText: string): VipKey {
-    const [protocol, address, port] = JSON.parse(keyText);
-    return this.vipKey({ protocol, address, port });
-  }
-
-  private static keyText(key: VipKey): string {
-    return JSON.stringify([key.proto === 6 ? 'tcp' : 'udp', formatAddress(key.family, key.address), key.port]);
-  }
-
   /**
-   * Counts the VIP record of `key` on its address, or stops counting it, and writes the
-   * address's count (the number of records counted there) when that changed.
+   * Counts the VIP record of `keyText` on its address, or stops counting it, and writes
+   * the address's count (the number of records counted there) when that changed.
    */
-  private countAddress(key: VipKey, keyText: string, counted: boolean): void {
-    const entry = this.addressOf(key);
-    if (entry.keys.has(keyText) === counted) return;
+  private countAddress(address: string, keyText: string, counted: boolean): void {
+    if ((this.addresses.get(address)?.keys.has(keyText) ?? false) === counted) return;
+    const entry = this.addressEntry(address);
     if (counted) entry.keys.add(keyText);
     else entry.keys.delete(keyText);
     if (entry.keys.size) {
       this.dp.setVipAddress(entry.address, entry.keys.size);
     } else {
-      this.addresses.delete(addressText(entry.address));
+      this.addresses.delete(address);
       this.dp.removeVipAddress(entry.address);
     }
   }
 
-  /** The address entry of a VIP key, made when missing. */
-  private addressOf({ family, address }: VipAddress): { address: VipAddress; keys: Set<string> } {
-    const text = addressText({ family, address });
-    const existing = this.addresses.get(text);
+  /** The entry of a VIP address, made when missing. */
+  private addressEntry(address: string): { address: VipAddress; keys: Set<string> } {
+    const existing = this.addresses.get(address);
     if (existing) return existing;
-    const entry = { address: { family, address }, keys: new Set<string>() };
-    this.addresses.set(text, entry);
+    const { family, bytes } = parseAddress(address);
+    const entry = { address: { family, address: bytes }, keys: new Set<string>() };
+    this.addresses.set(address, entry);
     return entry;
   }
 
@@ -206,15 +200,22 @@ export class Reconciler {
   private removeVip(id: number): void {
     const written = this.vips.get(id);
     if (written?.keyText) {
-      const key = this.keyOfText(written.keyText);
+      const [protocol, address, port] = JSON.parse(written.keyText);
+      const key = this.vipKey({ protocol, address, port });
       const current = this.dp.getVip(key);
       // The key may since have been given to another id (adoption): leave that record, counted.
       if (current?.id === id) this.dp.removeVip(key);
-      if (!current || current.id === id) this.countAddress(key, written.keyText, false); // after the record: see writeVip
+      if (!current || current.id === id) this.countAddress(address, written.keyText, false); // after the record: see writeVip
     }
     this.dp.removeRing(id);
     for (const backendId of written?.backends.keys() ?? []) this.clearBackend(backendId);
     this.vips.delete(id);
+  }
+
+  /** A key found in the maps: its address and key as text. */
+  private static foundKey(key: VipKey): { address: string; keyText: string } {
+    const address = formatAddress(key.family, key.address);
+    return { address, keyText: keyTextOf(key.proto === 6 ? 'tcp' : 'udp', address, key.port) };
   }
 
   /**
@@ -223,18 +224,18 @@ export class Reconciler {
    * Nothing is cleared first: a restart never stops forwarding.
    */
   private adopt(): void {
-    const found = (keyText: string | null): WrittenVip => ({ keyText, record: 'adopted', ring: 'adopted', backends: new Map(), slots: NO_SLOTS });
-    for (const id of this.dp.ringIds()) this.vips.set(id, found(null));
+    const adoptedVip = (keyText: string | null): WrittenVip => ({ keyText, record: 'adopted', ring: 'adopted', backends: new Map(), slots: NO_SLOTS });
+    for (const id of this.dp.ringIds()) this.vips.set(id, adoptedVip(null));
     for (const { key, vip } of this.dp.listVips()) {
-      const keyText = Reconciler.keyText(key);
-      this.vips.set(vip.id, found(keyText));
-      this.addressOf(key).keys.add(keyText);
+      const { address, keyText } = Reconciler.foundKey(key);
+      this.vips.set(vip.id, adoptedVip(keyText));
+      this.addressEntry(address).keys.add(keyText);
     }
     // Address counts from the records the maps hold, whatever counts were pinned (a
     // map of records pinned anew, or one of counts, leaves them disagreeing).
     for (const { address, keys } of this.addresses.values()) this.dp.setVipAddress(address, keys.size);
     for (const { family, address } of this.dp.listVipAddresses()) {
-      if (!this.addresses.has(addressText({ family, address }))) this.dp.removeVipAddress({ family, address });
+      if (!this.addresses.has(formatAddress(family, address))) this.dp.removeVipAddress({ family, address });
     }
     for (const id of this.dp.usedBackendIds()) this.adoptedBackends.add(id);
     this.adopted = true;
@@ -247,10 +248,10 @@ export class Reconciler {
    */
   private removeStrayVipRecords(): void {
     for (const { key, vip } of this.dp.listVips()) {
-      const keyText = Reconciler.keyText(key);
+      const { address, keyText } = Reconciler.foundKey(key);
       if (this.vips.get(vip.id)?.keyText === keyText) continue;
       this.dp.removeVip(key);
-      this.countAddress(key, keyText, false);
+      this.countAddress(address, keyText, false);
     }
     this.strayRecords = false;
   }
