@@ -207,6 +207,12 @@ static __always_inline int parse_ipv4(struct xlb_packet *pkt, struct iphdr *ip, 
 	return XLB_CONTINUE;
 }
 
+/* Extension headers parse_ipv6 walks past (a fragment header ends the walk). */
+static __always_inline bool is_ipv6_walked_header(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING || nexthdr == IPPROTO_DSTOPTS;
+}
+
 static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip6, void *data_end)
 {
 	__u32 payload_len, ext_len = 0;
@@ -234,8 +240,7 @@ static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip
 			pkt->fragment = true;
 			break;
 		}
-		if (nexthdr != IPPROTO_HOPOPTS && nexthdr != IPPROTO_ROUTING &&
-		    nexthdr != IPPROTO_DSTOPTS)
+		if (!is_ipv6_walked_header(nexthdr))
 			break;
 		if ((void *)(opt + 1) > data_end)
 			return XLB_DROP_MALFORMED_IP;
@@ -246,6 +251,10 @@ static __always_inline int parse_ipv6(struct xlb_packet *pkt, struct ipv6hdr *ip
 		cursor += (opt->hdrlen + 1) * 8;
 	}
 	set_proto(&pkt->flow, nexthdr, XLB_FAMILY_V6);
+	/* More headers than the walk takes: the host's stack may follow them, but a packet
+	 * to a VIP address cannot be read. */
+	if (is_ipv6_walked_header(nexthdr))
+		return is_vip_address(&pkt->flow) ? XLB_DROP_MALFORMED_IP : XLB_PASS_NOT_VIP;
 	pkt->l4 = cursor;
 	return XLB_CONTINUE;
 }
@@ -415,10 +424,11 @@ static __always_inline int reply_echo4(struct ethhdr *eth, struct iphdr *ip, str
 	ip->saddr = ip->daddr;
 	ip->daddr = client;
 	ip->ttl = XLB_OUTER_TTL;
+	/* A header is never all zero (version 4), so 0x0000 is right when it comes out. */
 	xlb_csum_replace16(&ip->check, old_word, *(__u16 *)&ip->ttl);
 	old_word = *(__u16 *)icmp;
 	icmp->type = ICMP_ECHOREPLY;
-	xlb_csum_replace16(&icmp->checksum, old_word, *(__u16 *)icmp);
+	xlb_csum_replace16_zeroable(&icmp->checksum, old_word, *(__u16 *)icmp);
 	return XLB_TX_ICMP_ECHO_REPLY;
 }
 
@@ -433,7 +443,8 @@ static __always_inline int reply_echo6(struct ethhdr *eth, struct ipv6hdr *ip6, 
 	client = ip6->saddr;
 	old_word = *(__u16 *)icmp6;
 
-	/* Swapping the addresses leaves the pseudo-header sum unchanged. */
+	/* Swapping the addresses leaves the pseudo-header sum unchanged. That sum is never
+	 * zero (next header 58), so the result cannot be an all-zero message's -0. */
 	swap_macs(eth);
 	ip6->saddr = ip6->daddr;
 	ip6->daddr = client;

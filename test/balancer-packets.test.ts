@@ -81,6 +81,13 @@ function udp6(o: FrameOptions = {}): Buffer {
   return ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src, dst, nextHeader: PROTO.UDP, payload: datagram }));
 }
 
+/** TCP to port 80 behind `count` destination-options headers (the walk takes 4). */
+function tcp6BehindExtensionHeaders(count: number, dst = IP.vip6): Buffer {
+  let payload = tcp({ src: IP.client6, dst, sport: 40000, dport: 80 });
+  for (let i = 0; i < count; i++) payload = ipv6ExtensionHeader(i === 0 ? PROTO.TCP : PROTO.DSTOPTS, payload);
+  return ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst, nextHeader: PROTO.DSTOPTS, payload }));
+}
+
 const flow4 = (sport = 40000, dport = 80, proto = IPPROTO_TCP): Flow => ({ src: IP.client4, dst: IP.vip4, sport, dport, proto });
 const flow6 = (sport = 40000, dport = 80, proto = IPPROTO_TCP): Flow => ({ src: IP.client6, dst: IP.vip6, sport, dport, proto });
 
@@ -123,6 +130,7 @@ describe('non-VIP traffic passes untouched', () => {
       () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.other6, nextHeader: PROTO.FRAGMENT, payload: ipv6FragmentHeader(PROTO.UDP, Buffer.alloc(16), 0, true) })),
       'pass_fragment',
     ],
+    ['IPv6 to another address behind more extension headers than the walk takes', () => tcp6BehindExtensionHeaders(5, IP.other6), 'pass_not_vip'],
   ])('%s', (_, build, outcome) => {
     const frame = build();
     const { verdict, data } = f.run(frame);
@@ -166,6 +174,7 @@ describe('malformed and truncated packets are dropped, never forwarded', () => {
       () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.DSTOPTS, payload: Buffer.from([PROTO.TCP, 4, 0, 0, 0, 0, 0, 0]) })),
       'drop_malformed_ip',
     ],
+    ['IPv6 to a VIP address behind more extension headers than the walk takes', () => tcp6BehindExtensionHeaders(5), 'drop_malformed_ip'],
     ['TCP header cut short', () => ip4({}, tcpHeader(5, 12)), 'drop_malformed_l4'],
     ['TCP data offset 4', () => ip4({}, tcpHeader(4)), 'drop_malformed_l4'],
     ['TCP data offset beyond the segment', () => ip4({}, tcpHeader(15)), 'drop_malformed_l4'],
@@ -433,6 +442,16 @@ describe('ICMP to VIP addresses', () => {
     const reply = icmp(0, 0, echoRest(0x1234, 7), Buffer.from('ping payload'));
     expect(data).toEqual(ethernet(MAC.client, MAC.lb, ETH_P_IP, ipv4({ src: IP.vip4, dst: IP.client4, protocol: PROTO.ICMP, ttl: 64, payload: reply })));
     expect(f.counterDelta()).toEqual({ tx_icmp_echo_reply: 1 });
+  });
+
+  test('an all-zero IPv4 echo (id 0, sequence 0, no data) is answered with checksum 0xffff, which verifies', () => {
+    const frame = ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(0, 0), Buffer.alloc(0)) }));
+    const { verdict, data } = f.run(frame);
+    expect(verdict).toBe(XDP.TX);
+    const reply = parseIp(parseEthernet(data).payload);
+    expect(reply.payload.readUInt16BE(2)).toBe(0xffff);
+    expect(l4ChecksumOk(reply)).toBe(true);
+    expect(data).toEqual(ethernet(MAC.client, MAC.lb, ETH_P_IP, ipv4({ src: IP.vip4, dst: IP.client4, protocol: PROTO.ICMP, ttl: 64, payload: icmp(0, 0, echoRest(0, 0), Buffer.alloc(0)) })));
   });
 
   test('IPv6 echo request is answered', () => {
@@ -814,12 +833,12 @@ describe('configuration states', () => {
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     f.addVip({ id: 2, address: IP.vip4, port: 443, forwarding: 'dsr', backends: backends4(2) });
     const key = (port: number) => ({ family: 4 as const, address: Buffer.from([198, 19, 0, 1, ...new Array(12).fill(0)]), port, proto: IPPROTO_TCP });
-    expect(f.dp.removeVip(key(80))).toBe(true);
+    f.removeVip(1);
     expect(f.dp.removeVip(key(80))).toBe(false);
     expect(f.run(tcp4()).verdict).toBe(XDP.PASS);
     const gre = ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.GRE, payload: Buffer.alloc(8) }));
     expect(f.run(gre).verdict).toBe(XDP.DROP); // 443 still lives on the address
-    f.dp.removeVip(key(443));
+    f.removeVip(2);
     expect(f.run(gre).verdict).toBe(XDP.PASS);
     expect(f.counterDelta()).toEqual({ pass_not_vip: 2, drop_vip_proto: 1 });
   });
@@ -850,7 +869,7 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     f = new BalancerFixture();
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     expect(f.run(tcp4()).verdict).toBe(XDP.TX);
-    f.dp.removeVip(key4(80));
+    f.removeVip(1);
     expect(f.run(tcp4()).verdict).toBe(XDP.PASS);
     f.addVip({ id: 2, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(2) });
     expect(f.run(tcp4()).verdict).toBe(XDP.TX);

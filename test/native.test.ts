@@ -288,6 +288,7 @@ describe('BPF_PROG_TEST_RUN with live frames', () => {
       const rxPackets = () => JSON.parse(nsRun(ns, 'ip', ['-j', '-s', 'link', 'show', 'veth1']))[0].stats64.rx.packets as number;
       inNamespace(ns, () => xdpAttach(ifNameToIndex('veth1'), passProgram, { mode: 'native' }));
       // An echo request to a VIP address is answered with XDP_TX.
+      dp.setVipAddress({ family: 4, address: parseAddress(IP.vip4).bytes }, 1);
       dp.setVip({ family: 4, address: parseAddress(IP.vip4).bytes, port: 80, proto: 6 }, { id: 0, flags: 0, forwarding: 1 });
       const echo = ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.alloc(32)) }));
       const before = rxPackets();

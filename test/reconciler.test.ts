@@ -1,6 +1,6 @@
 /** The reconciler against a real data plane: diffed writes, scoped applies, adopting pinned state. */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { parseAddress } from '../control/dataplane/address.js';
+import { formatAddress, parseAddress } from '../control/dataplane/address.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { planVip } from '../control/reconciler/plan.js';
 import { Reconciler } from '../control/reconciler/reconciler.js';
@@ -21,6 +21,8 @@ const vip = (id: number, address: string, backendIds: number[]): StoredVip => ({
 });
 const plans = (...vips: StoredVip[]) => vips.map((v) => planVip(v, seen));
 const key = (address: string) => ({ family: 4 as const, address: parseAddress(address).bytes, port: 80, proto: 6 });
+const heldAddresses = () => Object.fromEntries(dp.listVipAddresses().map((a) => [formatAddress(a.family, a.address), a.vips]));
+const heldVips = () => dp.listVips().map(({ key: k, vip: v }) => `${formatAddress(k.family, k.address)}=${v.id}`).sort();
 
 let dp: Dataplane;
 let writes: string[];
@@ -45,7 +47,7 @@ beforeEach(() => {
       close: batch.close,
     };
   };
-  for (const method of ['setVip', 'removeVip', 'setBackends', 'removeBackend', 'setRing', 'removeRing'] as const) {
+  for (const method of ['setVip', 'removeVip', 'setVipAddress', 'removeVipAddress', 'setBackends', 'removeBackend', 'setRing', 'removeRing'] as const) {
     const original = dp[method].bind(dp) as (...args: unknown[]) => unknown;
     (dp as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       // A batch of backend records counts as one write per record.
@@ -61,7 +63,7 @@ describe('reconciler', () => {
   test('writes only what changed', () => {
     const r = new Reconciler(dp);
     r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
-    expect(writes.sort()).toEqual(['setBackend', 'setBackend', 'setRings', 'setVip']);
+    expect(writes.sort()).toEqual(['setBackend', 'setBackend', 'setRings', 'setVip', 'setVipAddress']);
     writes = [];
     r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
     expect(writes).toEqual([]);
@@ -103,5 +105,46 @@ describe('reconciler', () => {
     expect(dp.getVip(key('198.19.0.2'))).toBeNull();
     expect(dp.ringIds()).toEqual([5]);
     expect(dp.usedBackendIds()).toEqual([1]);
+  });
+
+  test('an address is counted before its first VIP record is written and uncounted after its last one goes', () => {
+    const r = new Reconciler(dp);
+    const addressWrites = () => writes.filter((w) => ['setVip', 'removeVip', 'setVipAddress', 'removeVipAddress'].includes(w));
+    r.apply(plans(vip(0, '198.19.0.1', [1])));
+    expect(addressWrites()).toEqual(['setVipAddress', 'setVip']);
+    writes = [];
+    r.apply(plans(vip(0, '198.19.0.1', [1]), { ...vip(1, '198.19.0.1', [2]), port: 443 }));
+    expect(addressWrites()).toEqual(['setVipAddress', 'setVip']);
+    expect(heldAddresses()).toEqual({ '198.19.0.1': 2 });
+    writes = [];
+    r.apply(plans({ ...vip(1, '198.19.0.1', [2]), port: 443 }));
+    expect(addressWrites()).toEqual(['removeVip', 'setVipAddress']);
+    expect(heldAddresses()).toEqual({ '198.19.0.1': 1 });
+    writes = [];
+    r.apply(plans());
+    expect(addressWrites()).toEqual(['removeVip', 'removeVipAddress']);
+    expect(heldAddresses()).toEqual({});
+  });
+
+  test('adopting: VIP records no written VIP accounts for (more than one under an id) are removed and uncounted', () => {
+    new Reconciler(dp).apply(plans(vip(0, '198.19.0.1', [1])));
+    for (const address of ['198.19.0.8', '198.19.0.9']) {
+      dp.setVipAddress({ family: 4, address: parseAddress(address).bytes }, 1);
+      dp.setVip(key(address), { id: 0, flags: 0, forwarding: 2 });
+    }
+    new Reconciler(dp).apply(plans(vip(0, '198.19.0.1', [1])));
+    expect(heldVips()).toEqual(['198.19.0.1=0']);
+    expect(heldAddresses()).toEqual({ '198.19.0.1': 1 });
+  });
+
+  test('the slots each member holds are counted from the ring built', () => {
+    const r = new Reconciler(dp);
+    const heavy = vip(0, '198.19.0.1', [1, 2, 3]);
+    heavy.backends[0].weight = 1000;
+    r.apply(plans(heavy));
+    const ring = dp.getRing(0)!;
+    const counted = Object.fromEntries([1, 2, 3].map((id) => [id, ring.filter((slot) => slot === id).length]).filter(([, n]) => n));
+    expect(Object.fromEntries(r.slots(0))).toEqual(counted);
+    expect(r.slots(0).get(1)).toBe(13); // weight 1000 against 1 and 1 takes every slot of 13
   });
 });

@@ -35,6 +35,17 @@ static __always_inline void xlb_csum_replace16(__u16 *check, __u16 old, __u16 ne
 	*check = xlb_csum_fold(sum);
 }
 
+/* As xlb_csum_replace16, for a checksum over data that can be all zero (an ICMPv4
+ * message: no pseudo-header). Eqn. 3 folds an all-zero message's sum to -0 and writes
+ * 0x0000, which does not verify; 0xffff verifies for every sum that folds to -0, so it
+ * is written instead (RFC 1624 section 3: only the all-zero data has sum +0). */
+static __always_inline void xlb_csum_replace16_zeroable(__u16 *check, __u16 old, __u16 new)
+{
+	xlb_csum_replace16(check, old, new);
+	if (*check == 0)
+		*check = 0xffff;
+}
+
 /* Most 16-bit words xlb_csum_add_packet() reads: the largest quote the balancer sends
  * (IPv4 header with options plus 8 bytes), and an IPv4 header with options. */
 #define XLB_CSUM_MAX_WORDS 40

@@ -18,7 +18,8 @@ export const backendViewSchema = z.object({
   state: z.enum(['active', 'drain']),
   health: healthSchema,
   healthReason: z.string().nullable().describe('Why the last check failed'),
-  inRing: z.boolean().describe('Takes new flows now'),
+  inRing: z.boolean().describe('Takes new flows now: holds at least one slot of the ring'),
+  slots: z.number().int().describe('Slots of the Maglev ring it holds (of M)'),
   reason: z.string().nullable().describe('Why it is not in the ring'),
   mac: z.string().nullable().describe('Resolved next-hop MAC'),
 });

@@ -69,8 +69,8 @@ function vipTable(vips: VipView[]): string {
 
 function backendTable(vip: VipView): string {
   return table(
-    ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'IN RING', 'MAC', 'REASON'],
-    vip.backends.map((b) => [b.address, String(b.weight), b.state, b.health, b.inRing ? 'yes' : 'no', b.mac ?? '-', b.reason ?? b.healthReason ?? '']),
+    ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'IN RING', 'SLOTS', 'MAC', 'REASON'],
+    vip.backends.map((b) => [b.address, String(b.weight), b.state, b.health, b.inRing ? 'yes' : 'no', String(b.slots), b.mac ?? '-', b.reason ?? b.healthReason ?? '']),
   );
 }
 

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.js';
-import { type Health, planVip, type VipPlan } from '../reconciler/plan.js';
+import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
 import { conflict, notFound, XlbError } from '../state/errors.js';
@@ -32,6 +32,7 @@ export interface BackendView {
   health: Health;
   healthReason: string | null;
   inRing: boolean;
+  slots: number;
   reason: string | null;
   mac: string | null;
 }
@@ -327,6 +328,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       plans.set(vip.id, !scope || scope.has(vip.id) || !current ? planVip(vip, observations) : current);
     }
     this.reconciler.apply(plans.values(), scope);
+    for (const [id, plan] of plans) if (plan !== this.plans.get(id)) plans.set(id, withSlots(plan, this.reconciler.slots(id), this.options.dp.ringSize));
     this.plans = plans;
     this.emit('applied');
   }
@@ -406,7 +408,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       panicThreshold: vip.panicThreshold,
       healthCheck: vip.healthCheck,
       panic: plan.panic,
-      ringBackends: plan.ringMembers.length,
+      ringBackends: plan.backends.filter((b) => b.inRing).length,
       backends: plan.backends.map((b) => {
         const spec = vip.backends.find((s) => s.id === b.id)!;
         return {
@@ -416,6 +418,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
           health: b.health,
           healthReason: health.status(healthKey(vip, spec))?.reason ?? null,
           inRing: b.inRing,
+          slots: b.slots,
           reason: b.reason,
           mac: b.mac.some((x) => x) ? Array.from(b.mac, (x) => x.toString(16).padStart(2, '0')).join(':') : null,
         };

@@ -52,10 +52,14 @@ export interface DataplaneOptions {
   maxFlows?: number;
 }
 
-export interface VipKey {
+/** An address in xlb_vipaddr_v3. */
+export interface VipAddress {
   family: Family;
   /** 16 bytes, network order. */
   address: Buffer;
+}
+
+export interface VipKey extends VipAddress {
   port: number;
   proto: number;
 }
@@ -109,6 +113,8 @@ export const flowBuckets = (maxFlows: number) => 2 ** Math.ceil(Math.log2(Math.m
 
 const encodeVipKey = (key: VipKey) =>
   vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
+
+const encodeVipAddress = (address: VipAddress) => addrCodec.encode({ addr: address.address, family: address.family });
 
 /** Rings written now and swapped in together (Dataplane.ringBatch). */
 export interface RingBatch {
@@ -234,35 +240,48 @@ export class Dataplane {
     }
   }
 
-  /** Creates or replaces a VIP; a new VIP also counts its address as a VIP address. */
+  /**
+   * Creates or replaces a VIP record. Its address must be counted first
+   * (setVipAddress), so no packet meets a VIP on an address that is not a VIP address.
+   */
   setVip(key: VipKey, vip: VipRecord): void {
     this.checkVipId(vip.id);
-    const encodedKey = encodeVipKey(key);
-    const isNew = this.map('vips').lookup(encodedKey) === null;
-    if (isNew) this.adjustVipAddress(key, +1);
-    try {
-      this.map('vips').update(encodedKey, vipCodec.encode(vip));
-    } catch (error) {
-      if (isNew) this.adjustVipAddress(key, -1);
-      throw error;
-    }
+    this.map('vips').update(encodeVipKey(key), vipCodec.encode(vip));
     this.bumpVipGeneration();
   }
 
-  /** false when there was no such VIP. The ring and stats stay until removeRing. */
+  /** false when there was no such VIP. The ring, stats and address count stay. */
   removeVip(key: VipKey): boolean {
     if (!this.map('vips').delete(encodeVipKey(key))) return false;
     this.bumpVipGeneration();
-    this.adjustVipAddress(key, -1);
     return true;
   }
 
-  private adjustVipAddress(key: VipKey, delta: number): void {
-    const addrKey = addrCodec.encode({ addr: key.address, family: key.family });
-    const current = this.map('vipAddresses').lookup(addrKey);
-    const count = (current ? current.readUInt32LE(0) : 0) + delta;
-    if (count > 0) this.map('vipAddresses').update(addrKey, u32(count));
-    else this.map('vipAddresses').delete(addrKey);
+  /**
+   * Sets how many VIPs an address carries (xlb_vipaddr_v3): with any, the balancer
+   * answers its echo requests and keeps its fragments and other protocols from the host.
+   */
+  setVipAddress(address: VipAddress, vips: number): void {
+    if (!Number.isInteger(vips) || vips < 1) throw new RangeError(`VIP count ${vips} of an address must be a positive integer`);
+    this.map('vipAddresses').update(encodeVipAddress(address), u32(vips));
+  }
+
+  /** The address stops being a VIP address; false when it was none. */
+  removeVipAddress(address: VipAddress): boolean {
+    return this.map('vipAddresses').delete(encodeVipAddress(address));
+  }
+
+  /** Every VIP address in the map with its count. */
+  listVipAddresses(): (VipAddress & { vips: number })[] {
+    const out: (VipAddress & { vips: number })[] = [];
+    const addresses = this.map('vipAddresses');
+    for (let key = addresses.nextKey(null); key; key = addresses.nextKey(key)) {
+      const value = addresses.lookup(key);
+      if (!value) continue;
+      const { addr, family } = addrCodec.decode(key);
+      out.push({ family: family as Family, address: addr, vips: value.readUInt32LE(0) });
+    }
+    return out;
   }
 
   /** Every VIP in the map (for adopting pinned maps). */

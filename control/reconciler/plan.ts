@@ -23,7 +23,10 @@ export interface BackendPlan {
   /** 6 bytes; zero for an ipip backend reached through the gateway. */
   mac: Buffer;
   flags: number;
+  /** Chosen for the ring; after withSlots, holding at least one of its slots. */
   inRing: boolean;
+  /** Slots of the ring built from the plan (withSlots); 0 before. */
+  slots: number;
   health: Health;
   /** Why the backend is not in the ring, when it is not. */
   reason: string | null;
@@ -54,6 +57,7 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
       mac: mac ?? ZERO_MAC,
       flags: 0,
       inRing: false,
+      slots: 0,
       health: vip.healthCheck.type === 'none' ? 'up' : seen.health(vip, b),
       reason: null,
     };
@@ -85,4 +89,20 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
     backends: plans,
     ringMembers: members,
   };
+}
+
+/**
+ * The plan as the ring built from it stands: each backend's slots, and a member
+ * Maglev gave no slot out of the ring (slots go by weight, so a weight far under
+ * the others' can come to less than one of the M). The ring members stay those
+ * Maglev was given.
+ */
+export function withSlots(plan: VipPlan, slots: ReadonlyMap<number, number>, ringSize: number): VipPlan {
+  const backends = plan.backends.map((b): BackendPlan => {
+    const held = slots.get(b.id) ?? 0;
+    if (!b.inRing || held > 0) return { ...b, slots: held };
+    return { ...b, slots: 0, inRing: false, reason: `weight ${b.weight} too small for the ring size (M=${ringSize}): no slot` };
+  });
+  const byId = new Map(backends.map((b) => [b.id, b]));
+  return { ...plan, backends, ringMembers: plan.ringMembers.map((m) => byId.get(m.id)!) };
 }

@@ -25,12 +25,12 @@ export interface TestDaemon {
 }
 
 export async function startTestDaemon(
-  options: { token?: string; maxVips?: number; maxBackends?: number; ringSize?: number; dir?: string } = {},
+  options: { token?: string; maxVips?: number; maxBackends?: number; ringSize?: number; dir?: string; pinDir?: string } = {},
 ): Promise<TestDaemon> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'xlb-api-'));
   const statePath = join(dir, 'state.json');
   const limits = { maxVips: options.maxVips ?? 16, maxBackends: options.maxBackends ?? 64 };
-  const dp = Dataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: 1024, ...limits });
+  const dp = Dataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: 1024, pinDir: options.pinDir, ...limits });
   dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
   const controller = new Controller(
     { dp, store: new FileStateStore(statePath), limits, health: new HealthMonitor(), neighbours: new NeighbourTable('lo'), info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },

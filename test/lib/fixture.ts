@@ -57,6 +57,11 @@ export interface VipSpec {
   backends: BackendSpec[];
 }
 
+const vipKeyOf = (spec: VipSpec) => {
+  const { family, bytes } = parseAddress(spec.address);
+  return { family, address: bytes, port: spec.port, proto: spec.proto === 'udp' ? IPPROTO_UDP : IPPROTO_TCP };
+};
+
 export interface Flow {
   src: string;
   dst: string;
@@ -97,13 +102,27 @@ export class BalancerFixture {
     this.lastCounters = this.dp.counters();
   }
 
+  /** Writes the VIP's ring and backends, counts its address, then writes its record (as the reconciler orders them). */
   addVip(spec: VipSpec): void {
-    const address = parseAddress(spec.address);
-    this.dp.setVip(
-      { family: address.family, address: address.bytes, port: spec.port, proto: spec.proto === 'udp' ? IPPROTO_UDP : IPPROTO_TCP },
-      { id: spec.id, flags: spec.flags ?? 0, forwarding: spec.forwarding === 'dsr' ? FORWARD_DSR : FORWARD_IPIP },
-    );
     this.setRing(spec.id, spec.backends, spec);
+    this.countVipAddress(spec.address);
+    this.dp.setVip(vipKeyOf(spec), { id: spec.id, flags: spec.flags ?? 0, forwarding: spec.forwarding === 'dsr' ? FORWARD_DSR : FORWARD_IPIP });
+  }
+
+  /** Removes the VIP's record (its ring stays), then counts its address again. */
+  removeVip(vipId: number): void {
+    const { spec } = this.vips.get(vipId)!;
+    this.dp.removeVip(vipKeyOf(spec));
+    this.vips.delete(vipId);
+    this.countVipAddress(spec.address);
+  }
+
+  /** Writes the address's VIP count from the VIPs the fixture holds. */
+  private countVipAddress(text: string): void {
+    const { family, bytes } = parseAddress(text);
+    const vips = [...this.vips.values()].filter((v) => v.spec.address === text).length;
+    if (vips) this.dp.setVipAddress({ family, address: bytes }, vips);
+    else this.dp.removeVipAddress({ family, address: bytes });
   }
 
   /** Writes these backends' records and rebuilds the VIP's ring from them (Maglev, by address). */
