@@ -128,6 +128,9 @@ export function buildCli(): Command {
       const { config, ...rest } = flags as Record<string, string | undefined>;
       const options = resolveServeOptions(rest, config);
       const daemon = await serve(options);
+      // The data plane forwards whatever the control plane does: a failure nothing caught is recorded, not an exit.
+      process.on('unhandledRejection', (reason) => daemon.errors.record('unhandled', reason));
+      process.on('uncaughtException', (error) => daemon.errors.record('unhandled', error));
       const stop = async () => {
         await daemon.close();
         process.exit(0);
@@ -224,7 +227,7 @@ export function buildCli(): Command {
         ['FIELD', 'VALUE'],
         Object.entries({ ...status, counts: undefined, ...Object.fromEntries(Object.entries(status.counts).map(([k, v]) => [`counts.${k}`, v])) })
           .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => [k, String(v)]),
+          .map(([k, v]) => [k, Array.isArray(v) ? (v as unknown[]).map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('; ') || '-' : String(v)]),
       ),
     );
   });
