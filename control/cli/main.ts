@@ -198,7 +198,7 @@ export function buildCli(): Command {
     .option('--json', 'print JSON')
     .action(async (o: { config: string; json?: boolean }) => {
       const checks = await preflight(o.config);
-      process.stdout.write(o.json ? JSON.stringify(checks) + '\n' : table(['CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])) + '\n');
+      process.stdout.write(o.json ? JSON.stringify(checks) + '\n' : table(['CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok ? (c.warning ? 'warn' : 'yes') : 'NO', c.detail])) + '\n');
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });
 
