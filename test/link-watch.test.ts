@@ -214,6 +214,41 @@ describe('internal errors', () => {
       removeVeth();
     }
   }, 30_000);
+
+  test('an etcd document the daemon cannot read is counted and shown; the watch goes on and the daemon stays ready', async () => {
+    rmSync(bpffs, { recursive: true, force: true });
+    makeVeth();
+    const client = 'http://127.0.0.1:2379';
+    const etcdctl = (...args: string[]) => run('ip', ['netns', 'exec', lb, 'etcdctl', '--endpoints', client, ...args]);
+    const etcd = spawn(
+      'ip',
+      ['netns', 'exec', lb, 'etcd', '--name', 'lw', '--data-dir', join(work, 'etcd'), '--listen-client-urls', client, '--advertise-client-urls', client,
+        '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380', '--initial-cluster', 'lw=http://127.0.0.1:2380', '--log-level', 'error'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    let daemon: DaemonProcess | undefined;
+    try {
+      await until(() => etcdctl('endpoint', 'health').then(() => true, () => false), (healthy) => healthy || etcd.exitCode !== null, 'etcd to be healthy', 20_000);
+      daemon = startDaemon(['--store', 'etcd://127.0.0.1:2379/lw']);
+      await daemon.ready();
+      const storeErrors = () => metric(daemon!, /^xlb_internal_errors_total\{component="store"\} (\d+)$/m);
+      expect(await storeErrors()).toBeNaN();
+      await etcdctl('put', '/lw/state', '{"version": "not a state"');
+      await until(storeErrors, (n) => n === 1, 'a counted store error');
+      const seen = await status(daemon);
+      expect(seen.errors).toEqual([expect.objectContaining({ component: 'store', count: 1, lastMessage: expect.stringMatching(/JSON/) })]);
+      expect(await readyz(daemon)).toBe(200);
+      // The watch goes on: a good document after the bad one is adopted.
+      await etcdctl('put', '/lw/state', JSON.stringify({ version: 1, vips: [] }));
+      const vip = { protocol: 'tcp', address: '198.19.0.1', port: 80, id: 1, forwarding: 'ipip', affinity: 'flow', conntrack: true, panicThreshold: 0.5, healthCheck: { type: 'none' }, backends: [] };
+      await etcdctl('put', '/lw/state', JSON.stringify({ version: 1, vips: [vip] }));
+      await until(async () => (await daemon!.api.request<{ vips: unknown[] }>('GET', '/v1/vips')).body.vips.length, (n) => n === 1, 'the VIP from etcd');
+    } finally {
+      await daemon?.stop();
+      etcd.kill('SIGKILL');
+      removeVeth();
+    }
+  }, 60_000);
 });
 
 describe('preflight on a veth', () => {
