@@ -132,7 +132,9 @@ describe('the link watch', () => {
   });
 
   test('interface gone: not ready, not attached, why, an event and xlb_attached 0; back: our program again with the same maps', async () => {
-    expect(await status(daemon)).toMatchObject({ attached: true, attachReason: null, ready: true });
+    const first = await status(daemon);
+    expect(first).toMatchObject({ attached: true, attachReason: null, ready: true, errors: [] });
+    expect(first.warnings).toContainEqual(expect.stringMatching(new RegExp(`^eth0 is a veth whose peer \\(ifindex \\d+ in namespace ${peer}\\) has no XDP program`)));
     expect(await metric(daemon, /^xlb_attached (\d+)$/m)).toBe(1);
     const ours = programOnEth0();
     expect(ours).toBeGreaterThan(0);
