@@ -46,7 +46,7 @@ export function linkVerdict(iface: string, seen: LinkObservation, attachedIfinde
         ? { attached: false, reason: `no XDP program on ${iface}: detached by someone else; restart xlb serve to attach again`, reattach: false }
         : { attached: false, reason: `interface ${iface} is back without a program`, reattach: true };
     case 'foreign':
-      return { attached: false, reason: `${iface} runs XDP program ${seen.name} (id ${seen.programId}), not xlb's; leaving it`, reattach: false };
+      return { attached: false, reason: `${iface} runs XDP program ${seen.name} (id ${seen.programId}), not this daemon's; leaving it`, reattach: false };
   }
 }
 
