@@ -124,7 +124,7 @@ describe('VIPs and backends', () => {
     const status = (await get('/v1/status')).json();
     expect(status).toMatchObject({ version: 'test', interface: 'lo', xdpMode: 'generic', attached: false, ready: false, counts: { vips: 1 } });
     expect((await get('/readyz')).statusCode).toBe(503);
-    d.controller.attached = true;
+    d.controller.setAttached(true, null);
     expect((await get('/readyz')).statusCode).toBe(200);
     expect((await get('/healthz')).statusCode).toBe(200);
     const stats = (await get('/v1/stats')).json();

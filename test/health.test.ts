@@ -54,7 +54,23 @@ describe('probes', () => {
     const silent = await listen(net.createServer(() => {}));
     expect(await probe(spec({ type: 'http', port: silent, timeoutMs: 100 }))).toMatch(/timed out|ECONNRESET/);
   });
+
+  test('http: a path the client refuses (space, CR/LF, NUL, above U+00FF) is a failed check naming why', async () => {
+    const port = await listen(http.createServer((_, res) => res.writeHead(200).end()));
+    for (const path of ['/a b', '/a\r\nHost: x', '/a\u0000', '/\u0101']) {
+      expect(await probe(spec({ type: 'http', port, path }))).toBe('http: ERR_UNESCAPED_CHARACTERS');
+    }
+  });
 });
+
+/** Waits (up to 5 s) until `done`, checking every 20 ms. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 describe('the monitor', () => {
   test('unknown -> up on the first success; up -> down after `fall` failures; down -> up after `rise` successes', async () => {
@@ -74,6 +90,45 @@ describe('the monitor', () => {
       expect(await next()).toMatchObject({ from: 'down', to: 'up' });
       expect(changes.map((c) => c.to)).toEqual(['up', 'down', 'up']);
       expect(monitor.status('a')).toMatchObject({ health: 'up', reason: null });
+    } finally {
+      monitor.close();
+    }
+  });
+
+  test('a probe the client refuses: down with the reason, the checks go on, nothing unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const port = await listen(http.createServer((_, res) => res.writeHead(200).end()));
+    const errors: unknown[] = [];
+    const monitor = new HealthMonitor((error) => errors.push(error));
+    try {
+      monitor.sync(new Map([['a', spec({ type: 'http', port, path: '/a b', intervalMs: 20 })]]));
+      await until(() => monitor.status('a')?.health === 'down', 'the target to go down');
+      expect(monitor.status('a')?.reason).toBe('http: ERR_UNESCAPED_CHARACTERS');
+      const first = monitor.status('a')!.lastCheckedAt!;
+      await until(() => monitor.status('a')!.lastCheckedAt! > first, 'another check');
+      expect(unhandled).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      monitor.close();
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  test('a change listener that throws is reported to onError, and the checks go on', async () => {
+    const port = await listen(net.createServer((s) => s.end()));
+    const errors: unknown[] = [];
+    const monitor = new HealthMonitor((error) => errors.push(error));
+    monitor.on('change', () => {
+      throw new Error('listener failed');
+    });
+    try {
+      monitor.sync(new Map([['a', spec({ port, intervalMs: 20 })]]));
+      await until(() => errors.length > 0, 'the error reported');
+      expect(errors[0]).toMatchObject({ message: 'listener failed' });
+      const first = monitor.status('a')!.lastCheckedAt!;
+      await until(() => monitor.status('a')!.lastCheckedAt! > first, 'another check');
     } finally {
       monitor.close();
     }

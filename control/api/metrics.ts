@@ -67,6 +67,10 @@ export function createRegistry(controller: Controller): Registry {
   gauge('xlb_vip_panic', '1 while the VIP is in panic mode', ['vip'], (set) => {
     for (const v of current().vips) set({ vip: vipKeyText(v) }, v.panic ? 1 : 0);
   });
+  gauge('xlb_attached', '1 while the balancer is the XDP program on the interface', [], (set) => set({}, controller.attached ? 1 : 0));
+  counter('xlb_internal_errors_total', 'Failures the daemon caught and went on from, by component', ['component'], (set) => {
+    for (const e of controller.errors.list()) set({ component: e.component }, e.count);
+  });
   gauge('xlb_up', '1 when the program is attached and the state applied', [], (set) => set({}, controller.status().ready ? 1 : 0));
   gauge('xlb_flow_table_slots', 'Flows the connection table has room for (--max-flows, rounded up)', [], (set) => set({}, current().flowTable.slots));
   gauge('xlb_flow_table_flows', 'Flows the connection table holds (counted in up to 65,536 buckets, scaled to the whole table)', [], (set) =>

@@ -45,8 +45,13 @@ export const statusSchema = z.object({
   interface: z.string(),
   xdpMode: z.enum(['native', 'generic']),
   uptimeSeconds: z.number(),
-  attached: z.boolean(),
-  ready: z.boolean(),
+  attached: z.boolean().describe('The balancer is the XDP program on the interface'),
+  attachReason: z.string().nullable().describe('Why it is not attached (interface gone, another program), or null'),
+  ready: z.boolean().describe('Attached and the desired state applied: /readyz answers 200'),
+  warnings: z.array(z.string()).describe('About the host, found at start (e.g. a veth peer without XDP)'),
+  errors: z
+    .array(z.object({ component: z.string(), count: z.number(), lastMessage: z.string(), lastAt: z.string() }))
+    .describe('Failures the daemon caught and went on from, by component'),
   counts: z.object({ vips: z.number(), backends: z.number(), backendsInRing: z.number(), backendsHealthy: z.number() }),
 });
 

@@ -65,7 +65,8 @@ export class BirdSpeaker {
   /** Announces exactly these prefixes (address/len), withdrawing the rest. Calls run in order. */
   announce(prefixes: string[]): Promise<void> {
     const wanted = [...prefixes].sort();
-    this.queue = this.queue.then(async () => {
+    // One failed reconfiguration must not block the ones after it (the caller hears of it).
+    this.queue = this.queue.catch(() => undefined).then(async () => {
       if (this.announced && JSON.stringify(this.announced) === JSON.stringify(wanted)) return;
       this.write(wanted);
       const { stdout } = await execFileAsync('birdc', ['-s', this.socket, 'configure']);

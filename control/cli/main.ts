@@ -128,6 +128,9 @@ export function buildCli(): Command {
       const { config, ...rest } = flags as Record<string, string | undefined>;
       const options = resolveServeOptions(rest, config);
       const daemon = await serve(options);
+      // The data plane forwards whatever the control plane does: a failure nothing caught is recorded, not an exit.
+      process.on('unhandledRejection', (reason) => daemon.errors.record('unhandled', reason));
+      process.on('uncaughtException', (error) => daemon.errors.record('unhandled', error));
       const stop = async () => {
         await daemon.close();
         process.exit(0);
@@ -195,7 +198,7 @@ export function buildCli(): Command {
     .option('--json', 'print JSON')
     .action(async (o: { config: string; json?: boolean }) => {
       const checks = await preflight(o.config);
-      process.stdout.write(o.json ? JSON.stringify(checks) + '\n' : table(['CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.detail])) + '\n');
+      process.stdout.write(o.json ? JSON.stringify(checks) + '\n' : table(['CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok ? (c.warning ? 'warn' : 'yes') : 'NO', c.detail])) + '\n');
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });
 
@@ -224,7 +227,7 @@ export function buildCli(): Command {
         ['FIELD', 'VALUE'],
         Object.entries({ ...status, counts: undefined, ...Object.fromEntries(Object.entries(status.counts).map(([k, v]) => [`counts.${k}`, v])) })
           .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => [k, String(v)]),
+          .map(([k, v]) => [k, Array.isArray(v) ? (v as unknown[]).map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('; ') || '-' : String(v)]),
       ),
     );
   });

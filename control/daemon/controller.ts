@@ -15,6 +15,7 @@ import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec 
 import { vipKeyText } from '../state/schema.js';
 import type { StateStore, VersionedState } from '../state/stores.js';
 import type { NeighbourTable } from './host.js';
+import { InternalErrors } from './internal-errors.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
 export const STATS_TICK_MS = 1000;
@@ -67,7 +68,8 @@ export type XlbEvent =
   | ({ type: 'config'; at: string } & ConfigChange)
   | { type: 'config'; action: 'sync'; revision: string; at: string }
   | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; at: string }
-  | ({ type: 'stats' } & StatsView);
+  | ({ type: 'stats' } & StatsView)
+  | { type: 'link'; attached: boolean; reason: string | null; at: string };
 
 export interface ControllerOptions {
   dp: Dataplane;
@@ -76,6 +78,10 @@ export interface ControllerOptions {
   health: HealthMonitor;
   neighbours: NeighbourTable;
   info: ControllerInfo;
+  /** Where caught failures are counted (a fresh, silent one when omitted). */
+  errors?: InternalErrors;
+  /** About the host, for /v1/status (e.g. a veth peer without XDP). */
+  warnings?: string[];
 }
 
 const healthKey = (vip: StoredVip, backend: StoredBackend) => `${vip.id}:${backend.id}`;
@@ -119,7 +125,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   private timers: NodeJS.Timeout[] = [];
   private lastSample: { at: number; counters: Map<string, { packets: number; bytes: number }> } | null = null;
   readonly startedAt = Date.now();
-  attached = false;
+  readonly errors: InternalErrors;
+  private link: { attached: boolean; reason: string | null } = { attached: false, reason: 'not attached yet' };
   applied = false;
 
   constructor(
@@ -127,6 +134,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     initial: VersionedState,
   ) {
     super();
+    this.errors = options.errors ?? new InternalErrors();
     this.state = initial.state;
     this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
@@ -139,12 +147,15 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.options.health.sync(this.checkTargets(), 'up');
     this.reconcile();
     this.applied = true;
-    await this.options.store.watch((update) => void this.serialized(() => this.adoptRemote(update)));
+    await this.options.store.watch(
+      (update) => this.errors.guard('store', () => this.serialized(() => this.adoptRemote(update))),
+      (error) => this.errors.record('store', error),
+    );
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
     this.timers.push(
       setInterval(() => {
         // Rates for the event stream's listeners; with none, the maps need not be read.
-        if (this.listenerCount('event') > 0) this.emit('event', { type: 'stats', ...this.stats() });
+        if (this.listenerCount('event') > 0) this.errors.guard('stats', () => this.emit('event', { type: 'stats', ...this.stats() }));
       }, STATS_TICK_MS),
     );
   }
@@ -152,6 +163,17 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   stop(): void {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     this.options.health.close();
+  }
+
+  get attached(): boolean {
+    return this.link.attached;
+  }
+
+  /** Whether the balancer runs on the interface, and why not; a change is an event. */
+  setAttached(attached: boolean, reason: string | null): void {
+    if (this.link.attached === attached && this.link.reason === reason) return;
+    this.link = { attached, reason };
+    this.emit('event', { type: 'link', attached, reason, at: new Date().toISOString() });
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -175,7 +197,10 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       xdpMode: this.options.info.xdpMode,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       attached: this.attached,
+      attachReason: this.link.reason,
       ready: this.attached && this.applied,
+      warnings: this.options.warnings ?? [],
+      errors: this.errors.list(),
       counts: {
         vips: this.plans.size,
         backends: backends.length,
@@ -380,8 +405,9 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       if (changed.size === 0) return;
       const scope = new Set(this.state.vips.filter((v) => v.backends.some((b) => changed.has(b.address))).map((v) => v.id));
       this.reconcileQuietly(scope);
-    } catch {
-      // iproute2 failed this time; the next refresh tries again
+    } catch (error) {
+      // the next refresh tries again
+      this.errors.record('neighbours', error);
     }
   }
 

@@ -8,6 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ifNameToIndex } from '@xlb/native';
+import { pino } from 'pino';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { buildApp, loggerOptions } from '../api/app.js';
 import { BirdSpeaker, stopBird } from '../bgp/bird.js';
@@ -17,13 +18,17 @@ import { Dataplane, detachOwnProgram } from '../dataplane/dataplane.js';
 import { HealthMonitor } from '../health/checker.js';
 import { checkLimits } from '../state/desired.js';
 import { FileStateStore } from '../state/stores.js';
-import { Controller } from './controller.js';
+import { Controller, type XlbEvent } from './controller.js';
 import { gatewayMac, interfaceAddresses, NeighbourTable } from './host.js';
+import { interfaceWarnings } from './interface-checks.js';
+import { InternalErrors } from './internal-errors.js';
+import { LinkWatch } from './link-watch.js';
 import { isLoopback, type ServeOptions } from './options.js';
 
 
 export interface RunningDaemon {
   controller: Controller;
+  errors: InternalErrors;
   close(): Promise<void>;
 }
 
@@ -49,6 +54,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
 
   mkdirSync(options.bpffs, { recursive: true, mode: 0o700 });
   const dp = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows });
+  let link: LinkWatch | undefined;
   try {
     const own = await interfaceAddresses(options.iface);
     const sourceV4 = options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
@@ -63,17 +69,29 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       sourceV6FlowBits: sourceV6.flowBits,
     });
 
-    const health = new HealthMonitor();
+    const log = pino({ level: options.logLevel });
+    const errors = new InternalErrors(log);
+    const warnings = await interfaceWarnings(options.iface);
+    for (const warning of warnings) log.warn(warning);
+    const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));
     const controller = new Controller(
-      { dp, store, limits, health, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
+      { dp, store, limits, health, errors, warnings, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
       initial,
     );
     await controller.start();
     dp.attach(options.iface, options.xdpMode);
-    controller.attached = true;
+    link = new LinkWatch({
+      iface: options.iface,
+      mode: options.xdpMode,
+      program: dp.program,
+      ifindex: ifNameToIndex(options.iface),
+      report: (attached, reason) => controller.setAttached(attached, reason),
+      onError: (error) => errors.record('link', error),
+    });
 
     const bird = options.bgp ? await startBird(options, own) : null;
-    const announce = () => void bird?.announce(controller.announceable()).catch((error) => app.log.error({ err: error }, 'BGP announcement failed'));
+    const announce = () => errors.guard('bgp', () => bird?.announce(controller.announceable()));
+    const onLink = (event: XlbEvent) => event.type === 'link' && announce();
 
     const app = await buildApp({
       controller,
@@ -86,6 +104,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       app.log.warn({ maps: dp.replacedPins }, 'pinned maps of another ABI version or size were replaced by new ones (a new connection table starts empty)');
     }
     controller.on('applied', announce);
+    controller.on('event', onLink);
     announce();
     if (options.api.kind === 'unix') {
       rmSync(options.api.path, { force: true });
@@ -97,9 +116,12 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
 
     return {
       controller,
+      errors,
       async close() {
+        link?.close();
         await app.close();
         controller.off('applied', announce);
+        controller.off('event', onLink);
         controller.stop();
         // Graceful shutdown withdraws the VIPs; BIRD stays for the next daemon.
         await bird?.announce([]);
@@ -108,6 +130,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       },
     };
   } catch (error) {
+    link?.close();
     dp.close();
     await store.close();
     throw error;

@@ -7,14 +7,17 @@ import { existsSync, statfsSync } from 'node:fs';
 import { release } from 'node:os';
 import { promisify } from 'node:util';
 import { ifNameToIndex } from '@xlb/native';
+import { vethPeer, vlanOffload, vlanOffloadText } from '../daemon/interface-checks.js';
 import { resolveServeOptions } from '../daemon/options.js';
 
 const execFileAsync = promisify(execFile);
 
+/** `warning`: worth knowing, yet no reason to fail the preflight (ok stays true). */
 export interface Check {
   name: string;
   ok: boolean;
   detail: string;
+  warning?: boolean;
 }
 
 const BPF_FS_MAGIC = 0xcafe4a11;
@@ -70,6 +73,10 @@ export async function preflight(configPath: string): Promise<Check[]> {
       const driver = await execFileAsync('ethtool', ['-i', iface]).then((r) => /^driver: (.*)$/m.exec(r.stdout)?.[1] ?? 'unknown', () => 'unknown');
       const ok = options.xdpMode === 'generic' || NATIVE_XDP_DRIVERS.has(driver);
       check('xdp', ok, ok ? `driver ${driver}, ${options.xdpMode} mode` : `driver ${driver} has no native XDP: use xdp-mode: generic`);
+      const peer = await vethPeer(iface);
+      checks.push({ name: 'veth-peer', ok: true, detail: peer.text, ...(peer.warn ? { warning: true } : {}) });
+      const offload = await vlanOffload(iface);
+      checks.push({ name: 'vlan-offload', ok: true, detail: vlanOffloadText(iface, offload), ...(offload?.rx.startsWith('on') ? { warning: true } : {}) });
     }
   }
   return checks;

@@ -51,11 +51,18 @@ export function probe(spec: CheckSpec): Promise<string | null> {
       socket.once('error', (error: NodeJS.ErrnoException) => done(`tcp connect: ${error.code ?? error.message}`));
       return;
     }
-    const request = http.get({ host: spec.address, port: spec.port, path: spec.path, timeout: spec.timeoutMs, agent: false }, (response) => {
-      response.resume();
-      resolve(response.statusCode === spec.expectStatus ? null : `http status ${response.statusCode}, expected ${spec.expectStatus}`);
-      request.destroy();
-    });
+    let request: http.ClientRequest;
+    try {
+      request = http.get({ host: spec.address, port: spec.port, path: spec.path, timeout: spec.timeoutMs, agent: false }, (response) => {
+        response.resume();
+        resolve(response.statusCode === spec.expectStatus ? null : `http status ${response.statusCode}, expected ${spec.expectStatus}`);
+        request.destroy();
+      });
+    } catch (error) {
+      // The client refuses some requests outright (ERR_UNESCAPED_CHARACTERS for a path with a space).
+      resolve(`http: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      return;
+    }
     request.once('timeout', () => request.destroy(new Error(`timed out after ${spec.timeoutMs} ms`)));
     request.once('error', (error: NodeJS.ErrnoException) => resolve(`http: ${error.code ?? error.message}`));
   });
@@ -73,6 +80,11 @@ interface Target {
 
 export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
   private readonly targets = new Map<string, Target>();
+
+  /** `onError` hears what a probe or a change listener threw; the checks go on. */
+  constructor(private readonly onError: (error: unknown, key: string) => void = () => {}) {
+    super();
+  }
 
   /** Starts, restarts (changed spec) and stops targets to match `wanted`. */
   sync(wanted: Map<string, CheckSpec>, initial: Health = 'unknown'): void {
@@ -94,7 +106,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
         stopped: false,
       };
       this.targets.set(key, target);
-      void this.run(key, target);
+      this.start(key, target);
     }
   }
 
@@ -112,13 +124,26 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
     this.targets.delete(key);
   }
 
+  private start(key: string, target: Target): void {
+    this.run(key, target).catch((error) => this.onError(error, key));
+  }
+
+  /** One check and the next one scheduled, whatever the probe or a listener throws. */
   private async run(key: string, target: Target): Promise<void> {
     if (target.stopped) return;
-    const reason = await probe(target.spec);
-    if (target.stopped) return;
-    this.record(key, target, reason);
-    const jitter = 0.9 + Math.random() * 0.2;
-    target.timer = setTimeout(() => void this.run(key, target), Math.round(target.spec.intervalMs * jitter));
+    try {
+      let reason: string | null;
+      try {
+        reason = await probe(target.spec);
+      } catch (error) {
+        this.onError(error, key);
+        reason = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      if (!target.stopped) this.record(key, target, reason);
+    } finally {
+      const jitter = 0.9 + Math.random() * 0.2;
+      if (!target.stopped) target.timer = setTimeout(() => this.start(key, target), Math.round(target.spec.intervalMs * jitter));
+    }
   }
 
   private record(key: string, target: Target, reason: string | null): void {

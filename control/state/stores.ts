@@ -19,8 +19,8 @@ export interface StateStore {
   load(): Promise<VersionedState>;
   /** Saves `next` if the stored state is still at `revision`: the new revision, or null when another writer got there first. */
   save(next: StateFile, revision: bigint): Promise<bigint | null>;
-  /** Reports states that other writers saved. */
-  watch(onChange: (versioned: VersionedState) => void): Promise<void>;
+  /** Reports states that other writers saved, and what went wrong watching (the watch goes on). */
+  watch(onChange: (versioned: VersionedState) => void, onError: (error: unknown) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -84,13 +84,16 @@ export class EtcdStateStore implements StateStore {
     return result.succeeded ? BigInt(result.header.revision) : null;
   }
 
-  async watch(onChange: (versioned: VersionedState) => void): Promise<void> {
+  async watch(onChange: (versioned: VersionedState) => void, onError: (error: unknown) => void): Promise<void> {
     this.watcher = await this.client.watch().key(this.key).create();
+    // The etcd3 watcher reconnects by itself; an 'error' without a listener would throw.
+    this.watcher.on('error', onError);
     this.watcher.on('put', (kv) => {
       try {
         onChange({ state: this.decode(kv.value.toString('utf8')), revision: BigInt(kv.mod_revision) });
-      } catch {
-        // Not a state we understand: keep serving the last good one.
+      } catch (error) {
+        // Not a state we understand (or applying it failed): keep serving the last good one.
+        onError(error);
       }
     });
   }

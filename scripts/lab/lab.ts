@@ -134,6 +134,8 @@ export class Lab {
     const sw = this.ns.sw;
     nsRun(sw, 'ip', ['link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
     nsRun(sw, 'ip', ['link', 'set', 'br0', 'up']);
+    // With br_netfilter loaded these default to 1 and netfilter drops malformed frames before the balancer sees them (-e: absent without br_netfilter).
+    nsRun(sw, 'sysctl', ['-qew', ...['iptables', 'ip6tables', 'arptables'].map((table) => `net.bridge.bridge-nf-call-${table}=0`)]);
     this.plug(this.ns.client, 'p-client', [`${LAB.client4}/${LAB.subnet4}`, `${LAB.client6}/${LAB.subnet6}`]);
     this.passObject = new BpfObject(LAB_PASS_OBJECT);
     this.addLb(this.ns.lb, 'p-lb', LAB.lb4, LAB.lb6, false);
