@@ -11,7 +11,8 @@ import { buildApp, loggerOptions } from '../api/app.js';
 import { BirdSpeaker } from '../bgp/bird.js';
 import { VERSION } from '../paths.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
-import { Dataplane } from '../dataplane/dataplane.js';
+import { PROGRAMS } from '../dataplane/codec.js';
+import { attachedProgramName, Dataplane, detachOwnProgram } from '../dataplane/dataplane.js';
 import { checkBpffs, PinDirectoryStart } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
 import { checkLimits } from '../state/desired.js';
@@ -46,6 +47,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const locks = lockResources(daemonResources({ ...options, state: options.store ? undefined : options.state }), 'xlb serve');
   let pins: PinDirectoryStart | undefined;
   let opened: Dataplane | undefined;
+  /** The program on the interface before this start attached its own (null: none). */
+  let attachedBefore: string | null | undefined;
   const store = options.store ?? new FileStateStore(options.state);
   try {
     const initial = await store.load();
@@ -73,6 +76,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       initial,
     );
     await controller.start();
+    attachedBefore = attachedProgramName(options.iface, options.xdpMode);
     dp.attach(options.iface, options.xdpMode);
     controller.attached = true;
 
@@ -113,6 +117,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       },
     };
   } catch (error) {
+    // A failed start takes back what it added: a program where none ran, new pins.
+    if (attachedBefore === null) detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
     opened?.close();
     pins?.rollback();
     await store.close();
