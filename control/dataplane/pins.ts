@@ -71,13 +71,13 @@ export function makeDirs(dir: string): string[] {
   return missing;
 }
 
-/** Removes the directory if it is empty; true if it did. */
+/** Removes the directory if it is empty (and not a mount point); true if it did. */
 function removeIfEmpty(dir: string): boolean {
   try {
     rmdirSync(dir);
     return true;
   } catch (error) {
-    if (errorCode(error) === 'ENOTEMPTY' || errorCode(error) === 'ENOENT') return false;
+    if (['ENOTEMPTY', 'ENOENT', 'EBUSY'].includes(errorCode(error) ?? '')) return false;
     throw error;
   }
 }
