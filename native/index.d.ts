@@ -104,3 +104,12 @@ export function possibleCpus(): number;
  * /run/netns/NAME) and returns to the original namespace afterwards, even if fn throws.
  */
 export function inNetns<T>(path: string, fn: () => T): T;
+/**
+ * Opens (creating, mode 0600) the file at `path` and takes an exclusive flock on it
+ * without waiting; returns the descriptor. The kernel releases the lock when the
+ * descriptor is closed, however the process ends. Throws a BpfError with code
+ * EAGAIN when another open file holds the lock.
+ */
+export function lockFile(path: string): number;
+/** Closes a descriptor from lockFile (releasing its lock). */
+export function closeFd(fd: number): void;

@@ -11,3 +11,5 @@ exports.xdpQuery = binding.xdpQuery;
 exports.ifNameToIndex = binding.ifNameToIndex;
 exports.inNetns = binding.inNetns;
 exports.possibleCpus = binding.possibleCpus;
+exports.lockFile = binding.lockFile;
+exports.closeFd = binding.closeFd;

@@ -1,6 +1,10 @@
 /** The libbpf binding: errors, maps, map-in-map, pinning, test runs and XDP attach. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { BpfMap, BpfObject, type BpfError, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery } from '@xlb/native';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BpfMap, BpfObject, type BpfError, closeFd, ifNameToIndex, lockFile, possibleCpus, xdpAttach, xdpDetach, xdpQuery } from '@xlb/native';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 import { MAPS } from '../control/dataplane/codec.js';
 import { BALANCER_OBJECT, Dataplane, DECAP_OBJECT } from '../control/dataplane/dataplane.js';
@@ -217,6 +221,41 @@ describe('pinning', () => {
     const error = thrown(() => new BpfObject(BALANCER_OBJECT, { pinDir: dir, maxEntries: { [MAPS.flows]: 32 } }));
     expect(error.op).toMatch(/bpf_object__load/);
     expect(error.verifierLog).toContain(MAPS.flows);
+  });
+});
+
+describe('file locks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-lock-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('lockFile creates the file and locks it exclusively until closeFd', () => {
+    const path = join(dir, 'a.lock');
+    const fd = lockFile(path);
+    try {
+      const error = thrown(() => lockFile(path));
+      expect(error).toMatchObject({ code: 'EAGAIN', errno: 11, op: `flock(${path})` });
+    } finally {
+      closeFd(fd);
+    }
+    closeFd(lockFile(path));
+  });
+
+  test('a child process does not inherit the lock', async () => {
+    const path = join(dir, 'b.lock');
+    const fd = lockFile(path);
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      closeFd(fd);
+      closeFd(lockFile(path));
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('errors carry errno, code and the call', () => {
+    expect(thrown(() => lockFile(join(dir, 'missing', 'c.lock')))).toMatchObject({ code: 'ENOENT', op: expect.stringMatching(/^open\(/) });
+    expect(thrown(() => closeFd(-1))).toMatchObject({ code: 'EBADF' });
   });
 });
 

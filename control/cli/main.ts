@@ -4,7 +4,7 @@
  * talks to a daemon's API (--api, default 127.0.0.1:9180) and prints a table, or
  * JSON with --json.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -13,7 +13,8 @@ import { resolveServeOptions } from '../daemon/options.js';
 import { deploy } from '../deploy/deploy.js';
 import { preflight } from '../deploy/preflight.js';
 import { installDecap, removeDecap } from '../daemon/decap.js';
-import { down, serve } from '../daemon/serve.js';
+import { down } from '../daemon/down.js';
+import { serve } from '../daemon/serve.js';
 import { VERSION } from '../paths.js';
 import { ApiClient, type ApiResponse, vipPath } from './client.js';
 import { formatBytes, formatRate, table } from './format.js';
@@ -141,14 +142,16 @@ export function buildCli(): Command {
 
   program
     .command('down')
-    .description('detach the balancer and remove its pinned maps (forwarding stops)')
+    .description('detach the balancer and remove its pinned maps (forwarding stops); refuses while a daemon owns them')
     .requiredOption('--iface <name>', 'interface')
     .option('--xdp-mode <mode>', 'native or generic', 'native')
     .option('--bpffs <dir>', 'pinned maps', '/sys/fs/bpf/xlb')
     .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', '/run/xlb/bird')
-    .action(async (options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir: string }) => {
-      const { detached } = await down(options);
-      process.stdout.write(detached ? `detached from ${options.iface}; removed ${options.bpffs}\n` : `nothing attached on ${options.iface}; removed ${options.bpffs}\n`);
+    .option('--force', 'go ahead even while an xlb serve owns this data plane')
+    .action(async (options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir: string; force?: boolean }) => {
+      const { detached, removed, removedDir } = await down(options);
+      const dir = removedDir ? `; removed ${options.bpffs}` : existsSync(options.bpffs) ? `; ${options.bpffs} keeps what xlb did not make` : '';
+      process.stdout.write(`${detached ? `detached from ${options.iface}` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}\n`);
     });
 
   program

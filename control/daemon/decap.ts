@@ -3,11 +3,11 @@
  * pinned (so a later run replaces the addresses and the program atomically), or
  * remove it again. Like `xlb down`, it never touches another XDP program.
  */
-import { mkdirSync, rmSync } from 'node:fs';
 import type { XdpMode } from '@xlb/native';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { attachedProgramName, detachOwnProgram } from '../dataplane/dataplane.js';
 import { Decapsulator } from '../dataplane/decap.js';
+import { checkBpffs, DECAP_PINS, makeDirs, removePins } from '../dataplane/pins.js';
 import { addressSchema } from '../state/schema.js';
 
 /** Returns the addresses now decapsulated. */
@@ -17,9 +17,10 @@ export function installDecap(options: { iface: string; addresses: string[]; xdpM
     if (!parsed.success) throw new Error(`--address: not an IPv4 or IPv6 address: ${JSON.stringify(a)}`);
     return parsed.data;
   });
+  checkBpffs(options.bpffs);
   const current = attachedProgramName(options.iface, options.xdpMode);
   if (current && current !== PROGRAMS.decap) throw new Error(`${options.iface} runs XDP program ${current}, not xlb_decap; leaving it`);
-  mkdirSync(options.bpffs, { recursive: true, mode: 0o700 });
+  makeDirs(options.bpffs);
   const decap = Decapsulator.open({ pinDir: options.bpffs });
   try {
     for (const old of decap.addressList()) if (!addresses.includes(old)) decap.removeAddress(old);
@@ -31,8 +32,10 @@ export function installDecap(options: { iface: string; addresses: string[]; xdpM
   }
 }
 
+/** Detaches xlb_decap and removes its pins; the directory goes only when nothing else is left in it. */
 export function removeDecap(options: { iface: string; xdpMode: XdpMode; bpffs: string }): { detached: boolean } {
+  checkBpffs(options.bpffs);
   const detached = detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.decap);
-  rmSync(options.bpffs, { recursive: true, force: true });
+  removePins(options.bpffs, DECAP_PINS);
   return { detached };
 }

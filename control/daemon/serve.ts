@@ -5,16 +5,16 @@
  * program attached and the maps pinned, so forwarding never stops; the next daemon
  * adopts them. `xlb down` is what detaches.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { ifNameToIndex } from '@xlb/native';
 import { pino } from 'pino';
-import { PROGRAMS } from '../dataplane/codec.js';
 import { buildApp, loggerOptions } from '../api/app.js';
-import { BirdSpeaker, stopBird } from '../bgp/bird.js';
+import { BirdSpeaker } from '../bgp/bird.js';
 import { VERSION } from '../paths.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
-import { Dataplane, detachOwnProgram } from '../dataplane/dataplane.js';
+import { PROGRAMS } from '../dataplane/codec.js';
+import { attachedProgramName, Dataplane, detachOwnProgram } from '../dataplane/dataplane.js';
+import { checkBpffs, PinDirectoryStart } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
 import { checkLimits } from '../state/desired.js';
 import { FileStateStore } from '../state/stores.js';
@@ -23,6 +23,7 @@ import { gatewayMac, interfaceAddresses, NeighbourTable } from './host.js';
 import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from './internal-errors.js';
 import { LinkWatch } from './link-watch.js';
+import { daemonResources, lockResources } from './lock.js';
 import { isLoopback, type ServeOptions } from './options.js';
 
 
@@ -46,16 +47,22 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   }
   const token = options.tokenFile ? readToken(options.tokenFile) : undefined;
   ifNameToIndex(options.iface); // fails early, naming the interface
-
+  checkBpffs(options.bpffs);
+  // Before the state is read or a pin touched: what is read and written is this daemon's alone.
+  const locks = lockResources(daemonResources({ ...options, state: options.store ? undefined : options.state }), 'xlb serve');
+  let pins: PinDirectoryStart | undefined;
+  let opened: Dataplane | undefined;
+  /** The program on the interface before this start attached its own (null: none). */
+  let attachedBefore: string | null | undefined;
   const store = options.store ?? new FileStateStore(options.state);
-  const initial = await store.load();
-  const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
-  checkLimits(initial.state, limits);
-
-  mkdirSync(options.bpffs, { recursive: true, mode: 0o700 });
-  const dp = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows });
   let link: LinkWatch | undefined;
   try {
+    const initial = await store.load();
+    const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
+    checkLimits(initial.state, limits);
+
+    pins = PinDirectoryStart.begin(options.bpffs);
+    const dp = (opened = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows }));
     const own = await interfaceAddresses(options.iface);
     const sourceV4 = options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
     const sourceV6 = options.sourceV6 ?? (own.v6 ? { address: parseAddress(own.v6).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
@@ -79,6 +86,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       initial,
     );
     await controller.start();
+    attachedBefore = attachedProgramName(options.iface, options.xdpMode);
     dp.attach(options.iface, options.xdpMode);
     link = new LinkWatch({
       iface: options.iface,
@@ -127,12 +135,17 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
         await bird?.announce([]);
         await store.close();
         dp.close();
+        locks.release();
       },
     };
   } catch (error) {
     link?.close();
-    dp.close();
+    // A failed start takes back what it added: a program where none ran, new pins.
+    if (attachedBefore === null) detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
+    opened?.close();
+    pins?.rollback();
     await store.close();
+    locks.release();
     throw error;
   }
 }
@@ -143,12 +156,4 @@ async function startBird(options: ServeOptions, own: { v4: string | null; v6: st
   const bird = new BirdSpeaker({ dir: options.birdDir, routerId, asn: options.bgpAsn, peers: options.bgpPeer, localV4: own.v4, localV6: own.v6 });
   await bird.start();
   return bird;
-}
-
-/** `xlb down`: detaches the balancer (never another program), removes the pinned maps, stops xlb's BIRD. */
-export async function down(options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir?: string }): Promise<{ detached: boolean }> {
-  if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
-  const detached = detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
-  rmSync(options.bpffs, { recursive: true, force: true });
-  return { detached };
 }

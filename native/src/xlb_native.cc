@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Thin node-addon-api layer over the system libbpf: open/load objects, maps,
-// programs, XDP attach and BPF_PROG_TEST_RUN. No policy lives here. Every wrapper
-// owns its own file descriptor (dup'ed from libbpf's) and closes it on close() or
-// when garbage-collected. Failures throw an Error carrying errno, code, op and,
-// for loads, the verifier log.
+// programs, XDP attach and BPF_PROG_TEST_RUN, and flock for lock files. No policy
+// lives here. Every wrapper owns its own file descriptor (dup'ed from libbpf's) and
+// closes it on close() or when garbage-collected. Failures throw an Error carrying
+// errno, code, op and, for loads, the verifier log.
 #include <napi.h>
 
 #include <bpf/bpf.h>
@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -818,6 +819,42 @@ Napi::Value InNetns(const Napi::CallbackInfo& info) {
   return result.IsEmpty() ? env.Undefined() : result;
 }
 
+// lockFile(path) -> fd: opens (creating, mode 0600) and takes flock(LOCK_EX | LOCK_NB).
+// The kernel drops the lock when the descriptor closes, however the process ends;
+// O_CLOEXEC keeps children from inheriting it.
+Napi::Value LockFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) {
+    ThrowType(env, "lockFile(path)");
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    ThrowErrno(env, "open(" + path + ")", errno);
+    return env.Undefined();
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB)) {
+    int err = errno;
+    close(fd);
+    ThrowErrno(env, "flock(" + path + ")", err);
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// closeFd(fd): closes a descriptor from lockFile, releasing its lock.
+Napi::Value CloseFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) {
+    ThrowType(env, "closeFd(fd)");
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (close(fd)) ThrowErrno(env, "close(" + std::to_string(fd) + ")", errno);
+  return env.Undefined();
+}
+
 Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), libbpf_num_possible_cpus());
 }
@@ -833,6 +870,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ifNameToIndex", Napi::Function::New(env, IfNameToIndex));
   exports.Set("inNetns", Napi::Function::New(env, InNetns));
   exports.Set("possibleCpus", Napi::Function::New(env, PossibleCpus));
+  exports.Set("lockFile", Napi::Function::New(env, LockFile));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   return exports;
 }
 

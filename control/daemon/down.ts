@@ -1,0 +1,45 @@
+/**
+ * `xlb down`: detaches the balancer (never another program), removes its pins (only
+ * those: the directory goes only when nothing else is left in it) and stops xlb's
+ * BIRD. It refuses while a daemon owns that data plane, unless forced.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { XdpMode } from '@xlb/native';
+import { stopBird } from '../bgp/bird.js';
+import { PROGRAMS } from '../dataplane/codec.js';
+import { detachOwnProgram } from '../dataplane/dataplane.js';
+import { BALANCER_PINS, checkBpffs, removePins } from '../dataplane/pins.js';
+import { daemonResources, type Locks, lockResources, ResourceInUse } from './lock.js';
+
+export interface DownOptions {
+  iface: string;
+  xdpMode: XdpMode;
+  bpffs: string;
+  birdDir?: string;
+  /** Go ahead even while a daemon owns the data plane. */
+  force?: boolean;
+}
+
+/** The data plane's locks for the time `down` works, or none when forced past a daemon holding them. */
+function lockForDown(options: DownOptions): Locks {
+  try {
+    return lockResources(daemonResources(options), 'xlb down');
+  } catch (error) {
+    if (!(error instanceof ResourceInUse)) throw error;
+    if (!options.force) throw new Error(`${error.message}: stop that daemon first (or give --force to take the data plane from under it)`);
+    return { release() {} };
+  }
+}
+
+export async function down(options: DownOptions): Promise<{ detached: boolean; removed: string[]; removedDir: boolean }> {
+  checkBpffs(options.bpffs);
+  const locks = lockForDown(options);
+  try {
+    if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
+    const detached = detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
+    return { detached, ...removePins(options.bpffs, BALANCER_PINS) };
+  } finally {
+    locks.release();
+  }
+}
