@@ -183,13 +183,13 @@ describe('VIPs and backends', () => {
       );
     const health = seen('health');
     const stats = seen('stats');
-    // Nothing listens on 127.0.0.1:1, so the first check fails: unknown -> down.
-    await put(vipPath('tcp', '127.0.0.1', 80), { forwarding: 'ipip', healthCheck: { type: 'tcp', port: 1, intervalMs: 60_000 } });
-    await put(vipPath('tcp', '127.0.0.1', 80, '127.0.0.1'));
-    expect(await health).toMatchObject({ vip: { address: '127.0.0.1', port: 80 }, backend: '127.0.0.1', from: 'unknown', to: 'down', reason: 'tcp connect: ECONNREFUSED' });
-    expect(await stats).toMatchObject({ vips: [expect.objectContaining({ address: '127.0.0.1', packets: 0 })] });
+    // Whatever answers for 198.18.0.99:1 (if anything does), it is not status 599: unknown -> down.
+    await put(VIP4, { forwarding: 'ipip', healthCheck: { type: 'http', port: 1, expectStatus: 599, intervalMs: 60_000, timeoutMs: 200 } });
+    await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.99'));
+    expect(await health).toMatchObject({ vip: { address: '198.19.0.1', port: 80 }, backend: '198.18.0.99', from: 'unknown', to: 'down', reason: expect.any(String) });
+    expect(await stats).toMatchObject({ vips: [expect.objectContaining({ address: '198.19.0.1', packets: 0 })] });
     const text = (await get('/metrics')).body;
-    expect(text).toMatch(/^xlb_backend_healthy\{vip="tcp\/127\.0\.0\.1:80",backend="127\.0\.0\.1"\} 0$/m);
+    expect(text).toMatch(/^xlb_backend_healthy\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.99"\} 0$/m);
     ws.terminate();
   });
 });

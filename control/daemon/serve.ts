@@ -15,10 +15,10 @@ import { VERSION } from '../paths.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
 import { Dataplane, detachOwnProgram } from '../dataplane/dataplane.js';
 import { HealthMonitor } from '../health/checker.js';
-import { checkLimits } from '../state/desired.js';
-import { FileStateStore } from '../state/stores.js';
+import { validateAgainstHost } from '../state/invariants.js';
+import { EtcdStateStore, FileStateStore } from '../state/stores.js';
 import { Controller } from './controller.js';
-import { gatewayMac, interfaceAddresses, NeighbourTable } from './host.js';
+import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from './host.js';
 import { isLoopback, type ServeOptions } from './options.js';
 
 
@@ -42,10 +42,16 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const token = options.tokenFile ? readToken(options.tokenFile) : undefined;
   ifNameToIndex(options.iface); // fails early, naming the interface
 
-  const store = options.store ?? new FileStateStore(options.state);
-  const initial = await store.load();
   const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
-  checkLimits(initial.state, limits);
+  // Loading checks the schemas and every cross-record rule; the host rules follow. Both before any map is opened.
+  const store = options.store ? new EtcdStateStore(options.store, limits) : new FileStateStore(options.state, limits);
+  const initial = await store.load();
+  const host = await HostAddressBook.open();
+  try {
+    validateAgainstHost(initial.state, host.current);
+  } catch (error) {
+    throw new Error(`${store.description}: ${(error as Error).message}`);
+  }
 
   mkdirSync(options.bpffs, { recursive: true, mode: 0o700 });
   const dp = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows });
@@ -65,7 +71,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
 
     const health = new HealthMonitor();
     const controller = new Controller(
-      { dp, store, limits, health, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
+      { dp, store, limits, health, host, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
       initial,
     );
     await controller.start();
