@@ -36,7 +36,7 @@ export class FileStateStore implements StateStore {
   ) {}
 
   get description(): string {
-    return `file ${this.path}`;
+    return `state file ${this.path}`;
   }
 
   async load(): Promise<VersionedState> {
