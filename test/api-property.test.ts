@@ -151,6 +151,7 @@ describe('the host rules, on a real daemon', () => {
       expect(res.stderr).toMatch(/state file .*state\.json: vips\[0\] \(tcp\/198\.18\.0\.1:80\): 198\.18\.0\.1 is an address of this host \(eth0\)/);
       expect(existsSync(otherPins)).toBe(false);
     } finally {
+      await stopDaemon(); // started only if the check is missing
       rmSync(state, { force: true });
       rmSync(otherPins, { recursive: true, force: true });
       const restarted = await startDaemon();
