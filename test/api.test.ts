@@ -183,13 +183,13 @@ describe('VIPs and backends', () => {
       );
     const health = seen('health');
     const stats = seen('stats');
-    // Nothing listens on 127.0.0.1:1, so the first check fails: unknown -> down.
-    await put(vipPath('tcp', '127.0.0.1', 80), { forwarding: 'ipip', healthCheck: { type: 'tcp', port: 1, intervalMs: 60_000 } });
-    await put(vipPath('tcp', '127.0.0.1', 80, '127.0.0.1'));
-    expect(await health).toMatchObject({ vip: { address: '127.0.0.1', port: 80 }, backend: '127.0.0.1', from: 'unknown', to: 'down', reason: 'tcp connect: ECONNREFUSED' });
-    expect(await stats).toMatchObject({ vips: [expect.objectContaining({ address: '127.0.0.1', packets: 0 })] });
+    // Whatever answers for 198.18.0.99:1 (if anything does), it is not status 599: unknown -> down.
+    await put(VIP4, { forwarding: 'ipip', healthCheck: { type: 'http', port: 1, expectStatus: 599, intervalMs: 60_000, timeoutMs: 200 } });
+    await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.99'));
+    expect(await health).toMatchObject({ vip: { address: '198.19.0.1', port: 80 }, backend: '198.18.0.99', from: 'unknown', to: 'down', reason: expect.any(String) });
+    expect(await stats).toMatchObject({ vips: [expect.objectContaining({ address: '198.19.0.1', packets: 0 })] });
     const text = (await get('/metrics')).body;
-    expect(text).toMatch(/^xlb_backend_healthy\{vip="tcp\/127\.0\.0\.1:80",backend="127\.0\.0\.1"\} 0$/m);
+    expect(text).toMatch(/^xlb_backend_healthy\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.99"\} 0$/m);
     ws.terminate();
   });
 });
@@ -208,7 +208,8 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     expect((await authed('PUT', VIP6, { forwarding: 'ipip' })).statusCode).toBe(201);
   }
 
-  const cases: [string, 'PUT' | 'DELETE' | 'GET', string, unknown, number, RegExp, Record<string, string>?][] = [
+  type Case = [string, 'PUT' | 'DELETE' | 'GET', string, unknown, number, RegExp, Record<string, string>?];
+  const cases: Case[] = [
     ['forwarding of the wrong type', 'PUT', VIP4, { forwarding: 5 }, 400, /body\.forwarding/],
     ['an unknown forwarding', 'PUT', VIP4, { forwarding: 'nat' }, 400, /body\.forwarding/],
     ['a missing forwarding', 'PUT', VIP4, {}, 400, /body\.forwarding/],
@@ -231,6 +232,37 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     ['an IPv4 backend on an IPv6 ipip VIP', 'PUT', vipPath('udp', '2001:db8:f::1', 53, '198.18.0.11'), {}, 409, /cannot be tunnelled/],
     ['switching a VIP with IPv4 backends to a family clash', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'), { weight: 1, state: 'bogus' }, 400, /body\.state/],
     ['a VIP over capacity', 'PUT', vipPath('tcp', '198.19.0.9', 80), { forwarding: 'dsr' }, 409, /no room for another VIP/],
+    ...([
+      ['an unspecified', '0.0.0.0', /unspecified/],
+      ['the limited broadcast', '255.255.255.255', /limited broadcast/],
+      ['a multicast', '224.0.0.1', /multicast/],
+      ['a reserved', '240.0.0.1', /reserved/],
+      ['a loopback', '127.0.0.1', /loopback/],
+      ['a link-local', '169.254.1.1', /link-local/],
+      ['the IPv6 unspecified', '::', /unspecified/],
+      ['the IPv6 loopback', '::1', /loopback/],
+      ['an IPv6 multicast', 'ff02::1', /multicast/],
+      ['an IPv6 link-local', 'fe80::1', /link-local/],
+      ['an IPv4-mapped', '::ffff:198.19.0.9', /IPv4-mapped IPv6 address: use the IPv4 form 198\.19\.0\.9/],
+    ] as const).flatMap(([what, address, message]): Case[] => [
+      [`${what} VIP address`, 'PUT', vipPath('tcp', address, 80), { forwarding: 'ipip' }, 400, new RegExp(`params\\.address: .*${message.source}`)],
+      [`${what} backend address`, 'PUT', vipPath('tcp', '198.19.0.1', 80, address), {}, 400, new RegExp(`params\\.backend: .*${message.source}`)],
+    ]),
+    ...['0x50', '1e1', '+80', '%2080', '080', '80.0', '-1', ' 80', '8O'].map((port): Case => [`the port ${JSON.stringify(port)}`, 'PUT', vipPath('tcp', '198.19.0.1', port), { forwarding: 'dsr' }, 400, /params\.port: a port is decimal digits without sign or leading zeros/]),
+    ...([
+      ['a space', '/a b', /U\+0020 at position 2/],
+      ['CR LF', '/a\r\nHost: x', /U\+000D at position 2/],
+      ['NUL', '/a\u0000', /U\+0000 at position 2/],
+      ['a character above U+00FF', '/\u0100', /U\+0100 at position 1/],
+      ['a character in Latin-1', '/é', /U\+00E9 at position 1/],
+      ['a fragment', '/a#b', /"#" \(U\+0023\) at position 2/],
+      ['a bad percent escape', '/a%2', /"%" at position 2 is not followed by two hex digits/],
+      ['no leading slash', 'a', /must start with \//],
+      ['a leading //', '//host/a', /must not start with \/\//],
+      ['too long', `/${'a'.repeat(1024)}`, /longer than 1024 characters/],
+    ] as const).map(([what, path, message]): Case => [`a check path with ${what}`, 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'http', path } }, 400, new RegExp(`body\\.healthCheck\\.path: (character )?${message.source}`)]),
+    ['a weight as a string', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.12'), { weight: '3' }, 400, /body\.weight/],
+    ['a check port as a string', 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'tcp', port: '0x50' } }, 400, /body\.healthCheck\.port/],
     ['a backend of a VIP that does not exist', 'PUT', vipPath('tcp', '198.19.0.7', 80, '198.18.0.11'), {}, 404, /does not exist/],
     ['deleting a VIP that does not exist', 'DELETE', vipPath('tcp', '198.19.0.7', 80), undefined, 404, /does not exist/],
     ['deleting a backend that does not exist', 'DELETE', vipPath('tcp', '198.19.0.1', 80, '198.18.0.77'), undefined, 404, /does not exist/],

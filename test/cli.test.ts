@@ -82,6 +82,29 @@ describe('client verbs', () => {
     expect(missing.stderr).toMatch(/404: VIP tcp\/198\.19\.0\.9:80 does not exist/);
   });
 
+  test.each([
+    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-port', '0x50'], /^xlb: --hc-port: not a whole number in decimal digits: "0x50"/],
+    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-interval-ms', '1e3'], /^xlb: --hc-interval-ms: not a whole number in decimal digits: "1e3"/],
+    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-expect-status', '+200'], /^xlb: --hc-expect-status: not a whole number/],
+    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--panic-threshold', '0x1'], /^xlb: --panic-threshold: not a decimal number like 0\.5: "0x1"/],
+    [['vip', 'add', 'tcp', '198.19.0.5', '080', '--forwarding', 'dsr'], /^xlb: port: not a port \(0\.\.65535 in decimal digits\): "080"/],
+    [['vip', 'add', 'tcp', '198.19.0.5', '0x50', '--forwarding', 'dsr'], /^xlb: port: not a port/],
+    [['vip', 'rm', 'tcp', '198.19.0.5', '80.0'], /^xlb: port: not a port/],
+    [['backend', 'add', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '1e1'], /^xlb: --weight: not a whole number in decimal digits: "1e1"/],
+    [['backend', 'add', 'tcp', '198.19.0.5', '+80', '198.18.0.11'], /^xlb: port: not a port/],
+    [['backend', 'ls', 'tcp', '198.19.0.5', ' 80'], /^xlb: port: not a port/],
+    [['vip', 'add', 'tcp', '224.0.0.1', '80', '--forwarding', 'dsr'], /^xlb: 400: params is invalid: params\.address: 224\.0\.0\.1 is a multicast address/],
+    [['vip', 'add', 'tcp', '::ffff:198.19.0.9', '80', '--forwarding', 'dsr'], /^xlb: 400: .*use the IPv4 form 198\.19\.0\.9/],
+    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-path', '/a b'], /^xlb: 400: .*body\.healthCheck\.path: character U\+0020 at position 2/],
+    [['backend', 'add', 'tcp', '198.19.0.5', '80', '255.255.255.255'], /^xlb: 400: .*params\.backend: 255\.255\.255\.255 is the limited broadcast address/],
+  ])('bad input %j exits 1 naming the option or field, and changes nothing', async (args, message) => {
+    const before = d.stateText();
+    const res = await xlb(...args, '--api', api);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(message);
+    expect(d.stateText()).toBe(before);
+  });
+
   test('an unreachable API is named', async () => {
     const res = await xlb('status', '--api', `unix:${join(dir, 'nothing.sock')}`);
     expect(res.code).toBe(1);
@@ -98,6 +121,11 @@ describe('serve option errors name the flag and start nothing', () => {
     [['--iface', 'eth0', '--source-v4', '2001:db8::1'], /--source-v4: .*not an IPv4 address/],
     [['--iface', 'eth0', '--source-v4', '198.18.0.0/8'], /--source-v4: .*prefix length must be 16..32/],
     [['--iface', 'eth0', '--gateway-mac', 'zz:00'], /--gateway-mac: a MAC like/],
+    [['--iface', 'eth0', '--source-v4', '127.0.0.1'], /--source-v4: "127\.0\.0\.1": 127\.0\.0\.1 is a loopback address/],
+    [['--iface', 'eth0', '--source-v4', '255.255.255.255'], /--source-v4: .*limited broadcast/],
+    [['--iface', 'eth0', '--source-v6', 'ff02::1'], /--source-v6: .*multicast/],
+    [['--iface', 'eth0', '--source-v6', '::ffff:198.18.0.1'], /--source-v6: .*use the IPv4 form/],
+    [['--iface', 'eth0', '--bgp', '--bgp-peer', '224.0.0.5@65000'], /--bgp-peer: "224\.0\.0\.5@65000": 224\.0\.0\.5 is a multicast address/],
     [[], /--iface: /],
     [['--iface', 'eth0', '--api', '0.0.0.0:9180'], /give --token-file/],
     [['--iface', 'no-such-if0', '--api', 'unix:/tmp/xlb-never.sock'], /if_nametoindex\(no-such-if0\)/],
@@ -116,7 +144,16 @@ describe('serve option errors name the flag and start nothing', () => {
       writeFileSync(state, JSON.stringify({ version: 1, vips: [{ protocol: 'tcp', address: '198.19.0.1', port: 80, id: 0, forwarding: 'nat', backends: [] }] }));
       const res = await xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
       expect(res.code).not.toBe(0);
-      expect(res.stderr).toMatch(/state file .*state\.json: vips\.0\.forwarding: Invalid option/);
+      expect(res.stderr).toMatch(/state file .*state\.json: vips\[0\]\.forwarding: Invalid option/);
+      expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
+      const vip = (id: number, address: string) => ({ protocol: 'tcp', address, port: 80, id, forwarding: 'ipip', backends: [] });
+      writeFileSync(state, JSON.stringify({ version: 1, vips: [vip(0, '198.19.0.1'), vip(0, '198.19.0.2')] }));
+      const twice = await xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
+      expect(twice.stderr).toMatch(/state file .*state\.json: vips\[1\] \(tcp\/198\.19\.0\.2:80\): id 0 is already held by vips\[0\]/);
+      expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
+      writeFileSync(state, JSON.stringify({ version: 1, vips: [vip(0, '127.0.0.1')] }));
+      const loopback = await xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
+      expect(loopback.stderr).toMatch(/state file .*state\.json: vips\[0\]\.address: 127\.0\.0\.1 is a loopback address/);
       expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
       writeFileSync(state, '{"version": 1, "vips": [');
       expect((await xlb('serve', '--iface', 'lo', '--state', state, '--api', `unix:${join(dir, 'api.sock')}`)).stderr).toMatch(/is not JSON/);
@@ -134,6 +171,10 @@ describe('serve option errors name the flag and start nothing', () => {
       writeFileSync(file, 'iface: no-such-if0\nxdp-mode: generic\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n');
       expect((await xlb('serve', '--config', file)).stderr).toMatch(/if_nametoindex\(no-such-if0\)/);
       expect((await xlb('serve', '--config', file, '--xdp-mode', 'bogus')).stderr).toMatch(/--xdp-mode/);
+      writeFileSync(file, 'iface: eth0\nsource-v4: 169.254.0.1\nbgp-peer: [ "::1@65000" ]\n');
+      const bad = (await xlb('serve', '--config', file)).stderr;
+      expect(bad).toMatch(/--source-v4: "169\.254\.0\.1": 169\.254\.0\.1 is a link-local address/);
+      expect(bad).toMatch(/--bgp-peer: "::1@65000": ::1 is the loopback address/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

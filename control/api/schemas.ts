@@ -1,8 +1,8 @@
 /** API shapes beyond the desired-state schemas: path parameters and responses. */
 import { z } from 'zod';
-import { addressSchema, backendSpecSchema, healthCheckSchema, portSchema, protocolSchema, vipSpecSchema } from '../state/schema.js';
+import { addressSchema, backendSpecSchema, healthCheckSchema, portParamSchema, protocolSchema, vipSpecSchema } from '../state/schema.js';
 
-export const vipParamsSchema = z.strictObject({ protocol: protocolSchema, address: addressSchema, port: portSchema });
+export const vipParamsSchema = z.strictObject({ protocol: protocolSchema, address: addressSchema, port: portParamSchema });
 export const backendParamsSchema = vipParamsSchema.extend({ backend: addressSchema });
 
 /** Bodies: a VIP's settings are required, a backend's all have defaults. */

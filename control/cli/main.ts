@@ -51,7 +51,26 @@ const print = (options: ClientOptions, value: unknown, human: () => string) => {
   process.stdout.write(options.json ? JSON.stringify(value, null, 2) + '\n' : human() + '\n');
 };
 
-const number = (text: string | undefined) => (text === undefined ? undefined : Number(text));
+// Numbers in decimal digits only: Number() would read '0x50', '1e1', '+80' and ' 80' as numbers.
+function wholeNumber(option: string, text: string): number;
+function wholeNumber(option: string, text: string | undefined): number | undefined;
+function wholeNumber(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new CliError(`${option}: not a whole number in decimal digits: ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function decimal(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(text)) throw new CliError(`${option}: not a decimal number like 0.5: ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+/** A VIP's port argument, checked before it goes into a URL. */
+function portArgument(text: string): string {
+  if (!/^(0|[1-9][0-9]{0,4})$/.test(text) || Number(text) > 65535) throw new CliError(`port: not a port (0..65535 in decimal digits): ${JSON.stringify(text)}`);
+  return text;
+}
 
 function vipTable(vips: VipView[]): string {
   return table(
@@ -213,7 +232,7 @@ export function buildCli(): Command {
     .action(async (o: { config: string; timeoutMs: string }) => {
       const options = resolveServeOptions({}, o.config);
       const api = options.api.kind === 'unix' ? `unix:${options.api.path}` : `${options.api.host.includes(':') ? `[${options.api.host}]` : options.api.host}:${options.api.port}`;
-      const deadline = Date.now() + Number(o.timeoutMs);
+      const deadline = Date.now() + wholeNumber('--timeout-ms', o.timeoutMs);
       const client = new ApiClient(api, options.tokenFile ? readFileSync(options.tokenFile, 'utf8').trim() : undefined);
       for (;;) {
         const status = await client.request('GET', '/readyz').then((r) => r.status, () => 0);
@@ -258,20 +277,20 @@ export function buildCli(): Command {
         ? undefined
         : {
             type: o.healthCheck,
-            port: number(o.hcPort as string),
+            port: wholeNumber('--hc-port', o.hcPort as string | undefined),
             path: o.hcPath,
-            expectStatus: number(o.hcExpectStatus as string),
-            intervalMs: number(o.hcIntervalMs as string),
-            timeoutMs: number(o.hcTimeoutMs as string),
-            rise: number(o.hcRise as string),
-            fall: number(o.hcFall as string),
+            expectStatus: wholeNumber('--hc-expect-status', o.hcExpectStatus as string | undefined),
+            intervalMs: wholeNumber('--hc-interval-ms', o.hcIntervalMs as string | undefined),
+            timeoutMs: wholeNumber('--hc-timeout-ms', o.hcTimeoutMs as string | undefined),
+            rise: wholeNumber('--hc-rise', o.hcRise as string | undefined),
+            fall: wholeNumber('--hc-fall', o.hcFall as string | undefined),
           };
-    const body = { forwarding: o.forwarding, affinity: o.affinity, conntrack: o.conntrack, panicThreshold: number(o.panicThreshold as string), healthCheck };
-    const result = await call<VipView>(o, 'PUT', vipPath(protocol, address, port), body);
+    const body = { forwarding: o.forwarding, affinity: o.affinity, conntrack: o.conntrack, panicThreshold: decimal('--panic-threshold', o.panicThreshold as string | undefined), healthCheck };
+    const result = await call<VipView>(o, 'PUT', vipPath(protocol, address, portArgument(port)), body);
     print(o, result, () => vipTable([result]));
   });
   withClient(vip.command('rm <protocol> <address> <port>').description('remove a VIP')).action(async (protocol: string, address: string, port: string, o: ClientOptions) => {
-    await call(o, 'DELETE', vipPath(protocol, address, port));
+    await call(o, 'DELETE', vipPath(protocol, address, portArgument(port)));
     print(o, { removed: true }, () => `removed ${protocol}/${address}:${port}`);
   });
   withClient(vip.command('ls').description('list VIPs')).action(async (o: ClientOptions) => {
@@ -283,13 +302,13 @@ export function buildCli(): Command {
   const backendArgs = '<protocol> <vip> <port> <backend>';
   withClient(backend.command(`add ${backendArgs}`).description('add or update a backend (active)').option('--weight <n>', 'relative weight', '1')).action(
     async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions & { weight: string }) => {
-      const result = await call<VipView>(o, 'PUT', vipPath(protocol, vipAddress, port, address), { weight: Number(o.weight), state: 'active' });
+      const result = await call<VipView>(o, 'PUT', vipPath(protocol, vipAddress, portArgument(port), address), { weight: wholeNumber('--weight', o.weight), state: 'active' });
       print(o, result, () => backendTable(result));
     },
   );
   withClient(backend.command(`drain ${backendArgs}`).description('stop new flows to a backend; existing ones go on')).action(
     async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
-      const current = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, port));
+      const current = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, portArgument(port)));
       const found = current.backends.find((b) => b.address === address || b.address === address.toLowerCase());
       if (!found) throw new CliError(`backend ${address} is not in ${protocol}/${vipAddress}:${port}`);
       const result = await call<VipView>(o, 'PUT', vipPath(protocol, vipAddress, port, address), { weight: found.weight, state: 'drain' });
@@ -298,13 +317,13 @@ export function buildCli(): Command {
   );
   withClient(backend.command(`rm ${backendArgs}`).description('remove a backend')).action(
     async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
-      await call(o, 'DELETE', vipPath(protocol, vipAddress, port, address));
+      await call(o, 'DELETE', vipPath(protocol, vipAddress, portArgument(port), address));
       print(o, { removed: true }, () => `removed ${address} from ${protocol}/${vipAddress}:${port}`);
     },
   );
   withClient(backend.command('ls <protocol> <vip> <port>').description('list a VIP\'s backends')).action(
     async (protocol: string, vipAddress: string, port: string, o: ClientOptions) => {
-      const result = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, port));
+      const result = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, portArgument(port)));
       print(o, result.backends, () => backendTable(result));
     },
   );

@@ -11,6 +11,7 @@ import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/pla
 import { Reconciler } from '../reconciler/reconciler.js';
 import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
 import { conflict, notFound, XlbError } from '../state/errors.js';
+import { type HostAddresses, hostAddressProblem } from '../state/invariants.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
 import type { StateStore, VersionedState } from '../state/stores.js';
@@ -82,6 +83,8 @@ export interface ControllerOptions {
   errors?: InternalErrors;
   /** About the host, for /v1/status (e.g. a veth peer without XDP). */
   warnings?: string[];
+  /** The host's addresses: a VIP or backend on one (or on a directed broadcast) is refused. */
+  host?: { readonly current: HostAddresses; refresh(): Promise<void> };
 }
 
 const healthKey = (vip: StoredVip, backend: StoredBackend) => `${vip.id}:${backend.id}`;
@@ -152,6 +155,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       (error) => this.errors.record('store', error),
     );
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
+    const host = this.options.host;
+    if (host) this.timers.push(setInterval(() => void host.refresh(), NEIGHBOUR_REFRESH_MS));
     this.timers.push(
       setInterval(() => {
         // Rates for the event stream's listeners; with none, the maps need not be read.
@@ -249,6 +254,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   // ---- writes --------------------------------------------------------------
 
   async putVip(key: VipKey, spec: VipSpec): Promise<{ created: boolean; vip: VipView }> {
+    this.checkHostAddress(key.address, 'VIP');
     const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), key, { action: 'vip.put', vip: key });
     return { created, vip: this.vip(key) };
   }
@@ -258,6 +264,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   }
 
   async putBackend(key: VipKey, address: string, spec: BackendSpec): Promise<{ created: boolean; vip: VipView }> {
+    this.checkHostAddress(address, 'backend');
     const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), key, { action: 'backend.put', vip: key, backend: address });
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
@@ -265,6 +272,12 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   async deleteBackend(key: VipKey, address: string): Promise<void> {
     await this.change((state) => ({ state: deleteBackend(state, key, address) }), key, { action: 'backend.delete', vip: key, backend: address });
+  }
+
+  /** 409: the address is valid, but this host's own addresses and prefixes rule it out. */
+  private checkHostAddress(address: string, role: 'VIP' | 'backend'): void {
+    const problem = this.options.host && hostAddressProblem(address, role, this.options.host.current);
+    if (problem) throw conflict(problem);
   }
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {

@@ -5,8 +5,9 @@
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { promisify } from 'node:util';
-import { parseMac } from '../dataplane/address.js';
-import { addressSchema } from '../state/schema.js';
+import ipaddr from 'ipaddr.js';
+import { canonicalAddress as canonical, parseMac } from '../dataplane/address.js';
+import type { HostAddresses } from '../state/invariants.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -20,8 +21,6 @@ interface NeighEntry {
   lladdr?: string;
   state?: string[];
 }
-
-const canonical = (address: string) => addressSchema.parse(address);
 
 /** Neighbour states whose MAC is usable (the kernel keeps refreshing STALE ones on use). */
 const USABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
@@ -102,6 +101,51 @@ async function probeNeighbours(addresses: string[]): Promise<void> {
     socket.on('error', () => {});
     await Promise.all(targets.map((address) => new Promise<void>((resolve) => socket.send(Buffer.alloc(0), 9, address, () => resolve()))));
     socket.close();
+  }
+}
+
+interface AddrInfo {
+  family: string;
+  local: string;
+  prefixlen: number;
+  scope: string;
+}
+
+/** Connected IPv4 prefixes this long or shorter have a directed broadcast address (/31 and /32 have none). */
+const LONGEST_BROADCAST_PREFIX = 30;
+
+/** Every address of every interface in this network namespace, and the directed broadcasts of their IPv4 prefixes. */
+export async function readHostAddresses(): Promise<HostAddresses> {
+  const links = await ipJson<{ ifname: string; addr_info?: AddrInfo[] }[]>(['addr', 'show']);
+  const own = new Map<string, string>();
+  const broadcasts = new Map<string, string>();
+  for (const link of links) {
+    for (const a of link.addr_info ?? []) {
+      if (a.family !== 'inet' && a.family !== 'inet6') continue;
+      own.set(canonical(a.local), link.ifname);
+      if (a.family === 'inet' && a.prefixlen <= LONGEST_BROADCAST_PREFIX) {
+        const cidr = `${ipaddr.IPv4.networkAddressFromCIDR(`${a.local}/${a.prefixlen}`)}/${a.prefixlen}`;
+        broadcasts.set(ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString(), cidr);
+      }
+    }
+  }
+  return { own, broadcasts };
+}
+
+/** The host's addresses as last read; `refresh` re-reads them and keeps the last good reading when iproute2 fails. */
+export class HostAddressBook {
+  private constructor(private reading: HostAddresses) {}
+
+  static async open(): Promise<HostAddressBook> {
+    return new HostAddressBook(await readHostAddresses());
+  }
+
+  get current(): HostAddresses {
+    return this.reading;
+  }
+
+  async refresh(): Promise<void> {
+    this.reading = await readHostAddresses().catch(() => this.reading);
   }
 }
 

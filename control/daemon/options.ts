@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { formatAddress, parseAddress } from '../dataplane/address.js';
+import { canonicalAddress, parseAddress } from '../dataplane/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { isPrime } from '../maglev/maglev.js';
+import { addressRefusal } from '../state/address-policy.js';
 import { EtcdStateStore } from '../state/stores.js';
 
 /**
@@ -46,6 +47,8 @@ const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>
     try {
       const parsed = parseAddress(address);
       if (parsed.family !== family) throw new Error(`not an IPv${family} address`);
+      const refusal = addressRefusal(address);
+      if (refusal) throw new Error(refusal);
       const bits = family === 4 ? 32 : 128;
       const length = prefix === undefined ? bits : Number(prefix);
       if (!Number.isInteger(length) || length < bits - maxFlowBits || length > bits) {
@@ -64,7 +67,10 @@ const bgpPeerSchema = z.string().transform((text, ctx) => {
   const asn = m ? Number(m[2]) : NaN;
   try {
     if (!m || !Number.isInteger(asn) || asn < 1 || asn > 4294967295) throw new Error('expected ADDRESS@ASN, e.g. 198.18.0.254@65000');
-    return { address: formatAddress(parseAddress(m[1]).family, parseAddress(m[1]).bytes), asn };
+    const address = canonicalAddress(m[1]);
+    const refusal = addressRefusal(m[1]);
+    if (refusal) throw new Error(refusal);
+    return { address, asn };
   } catch (error) {
     ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)}: ${(error as Error).message}` });
     return z.NEVER;
@@ -121,7 +127,7 @@ export const serveOptionsSchema = z.strictObject({
     .string()
     .transform((text, ctx) => {
       try {
-        return EtcdStateStore.parse(text);
+        return EtcdStateStore.parseUrl(text);
       } catch (error) {
         ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)}: ${(error as Error).message}` });
         return z.NEVER;

@@ -16,10 +16,10 @@ import { PROGRAMS } from '../dataplane/codec.js';
 import { attachedProgramName, Dataplane, detachOwnProgram } from '../dataplane/dataplane.js';
 import { checkBpffs, PinDirectoryStart } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
-import { checkLimits } from '../state/desired.js';
-import { FileStateStore } from '../state/stores.js';
+import { validateAgainstHost } from '../state/invariants.js';
+import { EtcdStateStore, FileStateStore } from '../state/stores.js';
 import { Controller, type XlbEvent } from './controller.js';
-import { gatewayMac, interfaceAddresses, NeighbourTable } from './host.js';
+import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from './host.js';
 import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from './internal-errors.js';
 import { LinkWatch } from './link-watch.js';
@@ -54,12 +54,18 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   let opened: Dataplane | undefined;
   /** The program on the interface before this start attached its own (null: none). */
   let attachedBefore: string | null | undefined;
-  const store = options.store ?? new FileStateStore(options.state);
+  const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
+  const store = options.store ? new EtcdStateStore(options.store, limits) : new FileStateStore(options.state, limits);
   let link: LinkWatch | undefined;
   try {
+    // Loading checks the schemas and every cross-record rule; the host rules follow. Both before any map is opened.
     const initial = await store.load();
-    const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
-    checkLimits(initial.state, limits);
+    const host = await HostAddressBook.open();
+    try {
+      validateAgainstHost(initial.state, host.current);
+    } catch (error) {
+      throw new Error(`${store.description}: ${(error as Error).message}`);
+    }
 
     pins = PinDirectoryStart.begin(options.bpffs);
     const dp = (opened = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows }));
@@ -82,7 +88,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     for (const warning of warnings) log.warn(warning);
     const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));
     const controller = new Controller(
-      { dp, store, limits, health, errors, warnings, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
+      { dp, store, limits, health, errors, warnings, host, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
       initial,
     );
     await controller.start();

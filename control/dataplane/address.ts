@@ -25,6 +25,12 @@ export function formatAddress(family: number, bytes: Buffer): string {
   return ipaddr.fromByteArray(Array.from(bytes.subarray(0, 16))).toString();
 }
 
+/** Any IPv4 or IPv6 address in its canonical text; throws naming the input. */
+export function canonicalAddress(text: string): string {
+  const { family, bytes } = parseAddress(text);
+  return formatAddress(family, bytes);
+}
+
 export function parseMac(text: string): Buffer {
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(text)) throw new TypeError(`not a MAC address: ${JSON.stringify(text)}`);
   return Buffer.from(text.split(':').map((b) => parseInt(b, 16)));

@@ -4,12 +4,11 @@
  * for the life of a VIP or backend, so restarts and ring changes never re-number.
  */
 import { conflict, invalid, notFound } from './errors.js';
-import { type BackendSpec, familyOf, type StateFile, type StoredBackend, type StoredVip, type VipKey, vipKeyText, type VipSpec } from './schema.js';
+import { checkPortProblem, familyConflict, type Limits } from './invariants.js';
+import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from './schema.js';
+import { vipKeyText } from './schema.js';
 
-export interface Limits {
-  maxVips: number;
-  maxBackends: number;
-}
+export type { Limits } from './invariants.js';
 
 export const emptyState = (): StateFile => ({ version: 1, vips: [] });
 
@@ -31,24 +30,9 @@ function lowestFreeId(used: Iterable<number>, limit: number, what: string): numb
   throw conflict(`no room for another ${what}: the data plane holds at most ${limit}`, { limit });
 }
 
-/** Why a backend of this family cannot serve this VIP, or null. */
-export function familyConflict(vip: { address: string; forwarding: VipSpec['forwarding'] }, backendAddress: string): string | null {
-  const vipFamily = familyOf(vip.address);
-  const backendFamily = familyOf(backendAddress);
-  if (vip.forwarding === 'dsr' && vipFamily !== backendFamily) {
-    return `dsr needs backends of the VIP's family: IPv${vipFamily} VIP, IPv${backendFamily} backend ${backendAddress}`;
-  }
-  if (vip.forwarding === 'ipip' && vipFamily === 6 && backendFamily === 4) {
-    return `an IPv6 VIP cannot be tunnelled to IPv4 backend ${backendAddress}`;
-  }
-  return null;
-}
-
 function checkHealthCheckPort(key: VipKey, spec: VipSpec): void {
-  const check = spec.healthCheck;
-  if (key.port === 0 && check.type !== 'none' && check.port === undefined) {
-    throw invalid('request body is invalid', [{ path: 'healthCheck.port', message: 'required when the VIP takes any port (port 0)' }]);
-  }
+  const problem = checkPortProblem(key, spec.healthCheck);
+  if (problem) throw invalid('request body is invalid', [{ path: 'healthCheck.port', message: problem }]);
 }
 
 /** Creates or replaces a VIP's settings; its backends stay. */
@@ -92,14 +76,4 @@ export function deleteBackend(state: StateFile, key: VipKey, address: string): S
   if (!vip.backends.some((b) => b.address === address)) throw notFound(`backend ${address} of VIP ${vipKeyText(key)}`);
   const vips = state.vips.map((v) => (v === vip ? { ...vip, backends: vip.backends.filter((b) => b.address !== address) } : v));
   return { ...state, vips };
-}
-
-/** Ids must fit the data plane this daemon opened (a smaller --max-* than before is refused). */
-export function checkLimits(state: StateFile, limits: Limits): void {
-  for (const vip of state.vips) {
-    if (vip.id >= limits.maxVips) throw invalid(`VIP ${vipKeyText(vip)} has id ${vip.id}, beyond ${limits.maxVips} VIPs`);
-    for (const b of vip.backends) {
-      if (b.id >= limits.maxBackends) throw invalid(`backend ${b.address} has id ${b.id}, beyond ${limits.maxBackends} backends`);
-    }
-  }
 }

@@ -3,32 +3,56 @@
  * TypeScript types, the OpenAPI document and the state file.
  */
 import { z } from 'zod';
-import { formatAddress, parseAddress } from '../dataplane/address.js';
+import { canonicalAddress } from '../dataplane/address.js';
+import { addressRefusal } from './address-policy.js';
+import { HTTP_PATH_MAX, httpPathProblem } from './http-path.js';
 
 export const protocolSchema = z.enum(['tcp', 'udp']).describe('Transport protocol of the VIP');
 
-/** An IPv4 or IPv6 address, normalised to its canonical text. */
+/** A unicast IPv4 or IPv6 address (see address-policy.ts), normalised to its canonical text. */
 export const addressSchema = z
   .string()
   .max(64)
   .transform((text, ctx) => {
+    let address: string;
     try {
-      const { family, bytes } = parseAddress(text);
-      return formatAddress(family, bytes);
+      address = canonicalAddress(text);
     } catch {
       ctx.addIssue({ code: 'custom', message: `not an IPv4 or IPv6 address: ${JSON.stringify(text)}` });
       return z.NEVER;
     }
+    const refusal = addressRefusal(text);
+    if (refusal) {
+      ctx.addIssue({ code: 'custom', message: refusal });
+      return z.NEVER;
+    }
+    return address;
   })
-  .describe('IPv4 or IPv6 address');
+  .describe('Unicast IPv4 or IPv6 address: not unspecified, loopback, link-local, multicast, broadcast, reserved or IPv4-mapped');
 
-export const portSchema = z.coerce.number().int().min(0).max(65535).describe('Port; 0 on a VIP means any port');
+export const portSchema = z.number().int().min(0).max(65535).describe('Port; 0 on a VIP means any port');
+
+/** A port as a URL path segment: decimal digits, no sign, no leading zeros. */
+export const portParamSchema = z
+  .string()
+  .regex(/^(0|[1-9][0-9]{0,4})$/, 'a port is decimal digits without sign or leading zeros')
+  .transform(Number)
+  .pipe(portSchema)
+  .describe('Port, 0..65535 in decimal; 0 on a VIP means any port');
+
+const httpPathSchema = z
+  .string()
+  .superRefine((path, ctx) => {
+    const problem = httpPathProblem(path);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .describe(`HTTP path and optional query, default /: printable ASCII as RFC 3986 allows (percent-encode the rest), at most ${HTTP_PATH_MAX} characters`);
 
 export const healthCheckSchema = z
   .strictObject({
     type: z.enum(['tcp', 'http', 'none']).describe('tcp: connect; http: GET and expect a status; none: always healthy'),
     port: z.number().int().min(1).max(65535).optional().describe('Defaults to the VIP port'),
-    path: z.string().startsWith('/').max(1024).optional().describe('HTTP path, default /'),
+    path: httpPathSchema.optional(),
     expectStatus: z.number().int().min(100).max(599).optional().describe('HTTP status that means healthy, default 200'),
     intervalMs: z.number().int().min(100).max(3_600_000).optional().describe('Between checks, default 2000'),
     timeoutMs: z.number().int().min(50).max(60_000).optional().describe('Per check, default 1000'),

@@ -5,12 +5,39 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { emptyState } from './desired.js';
+import { type Limits, validateState } from './invariants.js';
 import { type StateFile, stateFileSchema, type StoredVip } from './schema.js';
 
 export class StateFileError extends Error {}
 
-/** Reads the state file; a missing file is an empty state, an invalid one an error naming the field. */
-export function readStateFile(path: string): StateFile {
+/**
+ * A state document's text, checked by the schemas and every cross-record rule (with
+ * `limits`, ids must fit them too); `where` names the document in the error, which
+ * also names the field or record and the rule.
+ */
+export function parseState(text: string, where: string, limits?: Limits): StateFile {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new StateFileError(`${where} is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = stateFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const field = first.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
+    throw new StateFileError(`${where}: ${field || '(root)'}: ${first.message}`);
+  }
+  try {
+    validateState(parsed.data, limits);
+  } catch (error) {
+    throw new StateFileError(`${where}: ${(error as Error).message}`);
+  }
+  return parsed.data;
+}
+
+/** Reads the state file; a missing file is an empty state, an invalid one an error naming the field or record and the rule. */
+export function readStateFile(path: string, limits?: Limits): StateFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -18,18 +45,7 @@ export function readStateFile(path: string): StateFile {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     throw error;
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new StateFileError(`state file ${path} is not JSON: ${(error as Error).message}`);
-  }
-  const parsed = stateFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new StateFileError(`state file ${path}: ${first.path.join('.') || '(root)'}: ${first.message}`);
-  }
-  return parsed.data;
+  return parseState(text, `state file ${path}`, limits);
 }
 
 /** Each VIP's JSON, by object: changes replace only the VIPs they touch (the rest are

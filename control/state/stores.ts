@@ -5,8 +5,9 @@
  */
 import { Etcd3, type Watcher } from 'etcd3';
 import { emptyState } from './desired.js';
-import { type StateFile, stateFileSchema } from './schema.js';
-import { readStateFile, stateText, writeStateFile } from './store.js';
+import type { Limits } from './invariants.js';
+import type { StateFile } from './schema.js';
+import { parseState, readStateFile, stateText, writeStateFile } from './store.js';
 
 export interface VersionedState {
   state: StateFile;
@@ -28,14 +29,18 @@ export interface StateStore {
 export class FileStateStore implements StateStore {
   private revision = 0n;
 
-  constructor(readonly path: string) {}
+  /** With `limits`, a state whose ids do not fit them is refused at load. */
+  constructor(
+    readonly path: string,
+    private readonly limits?: Limits,
+  ) {}
 
   get description(): string {
-    return `file ${this.path}`;
+    return `state file ${this.path}`;
   }
 
   async load(): Promise<VersionedState> {
-    return { state: readStateFile(this.path), revision: this.revision };
+    return { state: readStateFile(this.path, this.limits), revision: this.revision };
   }
 
   async save(next: StateFile): Promise<bigint> {
@@ -54,15 +59,20 @@ export class EtcdStateStore implements StateStore {
   private readonly key: string;
   private watcher: Watcher | null = null;
 
-  constructor(readonly url: URL) {
+  /** With `limits`, a state whose ids do not fit them is refused (at load, and when another writer saves it). */
+  constructor(
+    readonly url: URL,
+    private readonly limits?: Limits,
+  ) {
     this.client = new Etcd3({ hosts: `http://${url.host}`, dialTimeout: 3000 });
     this.key = `${url.pathname.replace(/\/+$/, '') || '/xlb'}/state`;
   }
 
-  static parse(text: string): EtcdStateStore {
+  /** Checks an etcd://HOST:PORT/PREFIX URL. */
+  static parseUrl(text: string): URL {
     const url = new URL(text);
     if (url.protocol !== 'etcd:' || !url.hostname || !url.port) throw new Error('expected etcd://HOST:PORT/PREFIX');
-    return new EtcdStateStore(url);
+    return url;
   }
 
   get description(): string {
@@ -103,12 +113,8 @@ export class EtcdStateStore implements StateStore {
     this.client.close();
   }
 
-  private decode(text: string): StateFile {
-    const parsed = stateFileSchema.safeParse(JSON.parse(text));
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new Error(`${this.description}: ${first.path.join('.') || '(root)'}: ${first.message}`);
-    }
-    return parsed.data;
+  /** The stored value as a state, by the same rules as the state file. */
+  decode(text: string): StateFile {
+    return parseState(text, this.description, this.limits);
   }
 }

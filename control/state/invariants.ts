@@ -1,0 +1,100 @@
+/**
+ * The rules that hold across records of the desired state, beyond what the zod schemas
+ * check record by record. The state file, etcd and the API's changes (desired.ts) use
+ * the same per-record rules; validateState checks a whole state (at load) in one pass.
+ */
+import { familyOf, type HealthCheck, type StateFile, type VipKey, vipKeyText, type VipSpec } from './schema.js';
+
+export interface Limits {
+  maxVips: number;
+  maxBackends: number;
+}
+
+/** Why a backend of this family cannot serve this VIP, or null. */
+export function familyConflict(vip: { address: string; forwarding: VipSpec['forwarding'] }, backendAddress: string): string | null {
+  const vipFamily = familyOf(vip.address);
+  const backendFamily = familyOf(backendAddress);
+  if (vip.forwarding === 'dsr' && vipFamily !== backendFamily) {
+    return `dsr needs backends of the VIP's family: IPv${vipFamily} VIP, IPv${backendFamily} backend ${backendAddress}`;
+  }
+  if (vip.forwarding === 'ipip' && vipFamily === 6 && backendFamily === 4) {
+    return `an IPv6 VIP cannot be tunnelled to IPv4 backend ${backendAddress}`;
+  }
+  return null;
+}
+
+/** A VIP on any port (0) has no port to check by default: its check needs one. */
+export function checkPortProblem(key: VipKey, check: HealthCheck): string | null {
+  return key.port === 0 && check.type !== 'none' && check.port === undefined ? 'healthCheck.port is required when the VIP takes any port (port 0)' : null;
+}
+
+/** Ids must fit the data plane this daemon opened (a smaller --max-* than before is refused). */
+export const vipIdProblem = (id: number, limits: Limits) => (id >= limits.maxVips ? `id ${id} is beyond the ${limits.maxVips} VIPs this data plane holds (--max-vips)` : null);
+export const backendIdProblem = (id: number, limits: Limits) =>
+  id >= limits.maxBackends ? `id ${id} is beyond the ${limits.maxBackends} backends this data plane holds (--max-backends)` : null;
+
+export class StateInvalidError extends Error {}
+
+/**
+ * Every cross-record rule over a whole state: unique VIP ids and keys, unique backend
+ * ids across VIPs, unique backend addresses within a VIP, address families, check ports
+ * and (when given) ids within the data plane's limits. Throws naming the first record
+ * that breaks one, e.g. `vips[3] (tcp/198.19.0.1:80): ...`.
+ */
+export function validateState(state: StateFile, limits?: Limits): void {
+  const vipIds = new Map<number, string>();
+  const vipKeys = new Map<string, string>();
+  const backendIds = new Map<number, string>();
+  state.vips.forEach((vip, v) => {
+    const vipName = `vips[${v}] (${vipKeyText(vip)})`;
+    const fail = (name: string, rule: string): never => {
+      throw new StateInvalidError(`${name}: ${rule}`);
+    };
+    const key = vipKeyText(vip);
+    if (vipKeys.has(key)) fail(vipName, `the same protocol/address/port as ${vipKeys.get(key)}`);
+    vipKeys.set(key, vipName);
+    if (vipIds.has(vip.id)) fail(vipName, `id ${vip.id} is already held by ${vipIds.get(vip.id)}`);
+    vipIds.set(vip.id, vipName);
+    const vipProblem = checkPortProblem(vip, vip.healthCheck) ?? (limits && vipIdProblem(vip.id, limits));
+    if (vipProblem) fail(vipName, vipProblem);
+    const addresses = new Map<string, string>();
+    vip.backends.forEach((backend, b) => {
+      const name = `vips[${v}].backends[${b}] (${backend.address})`;
+      if (addresses.has(backend.address)) fail(name, `the same address as ${addresses.get(backend.address)}`);
+      addresses.set(backend.address, name);
+      if (backendIds.has(backend.id)) fail(name, `id ${backend.id} is already held by ${backendIds.get(backend.id)}`);
+      backendIds.set(backend.id, name);
+      const problem = familyConflict(vip, backend.address) ?? (limits && backendIdProblem(backend.id, limits));
+      if (problem) fail(name, problem);
+    });
+  });
+}
+
+/** The host's own addresses (by interface) and the directed broadcasts of its connected IPv4 prefixes (by prefix). */
+export interface HostAddresses {
+  own: ReadonlyMap<string, string>;
+  broadcasts: ReadonlyMap<string, string>;
+}
+
+/** Why a VIP or backend cannot have this address on this host, or null. */
+export function hostAddressProblem(address: string, role: 'VIP' | 'backend', host: HostAddresses): string | null {
+  const prefix = host.broadcasts.get(address);
+  if (prefix) return `${address} is the broadcast address of the connected prefix ${prefix}: a ${role} must be a unicast address`;
+  const iface = host.own.get(address);
+  if (!iface) return null;
+  return role === 'VIP'
+    ? `${address} is an address of this host (${iface}): a VIP must be an address the host does not answer for itself`
+    : `${address} is an address of this host (${iface}): the balancer cannot forward to itself`;
+}
+
+/** The host rules over a whole state (at start): throws naming the first record that breaks one. */
+export function validateAgainstHost(state: StateFile, host: HostAddresses): void {
+  state.vips.forEach((vip, v) => {
+    const problem = hostAddressProblem(vip.address, 'VIP', host);
+    if (problem) throw new StateInvalidError(`vips[${v}] (${vipKeyText(vip)}): ${problem}`);
+    vip.backends.forEach((backend, b) => {
+      const problem = hostAddressProblem(backend.address, 'backend', host);
+      if (problem) throw new StateInvalidError(`vips[${v}].backends[${b}] (${backend.address}): ${problem}`);
+    });
+  });
+}
