@@ -332,6 +332,9 @@ describe('with the token', () => {
     const ok = async (method: string, path: string, status: number, body?: string) =>
       expect([method, path, (await raw(request(method, path, { token: TOKEN, body }))).status]).toEqual([method, path, status]);
     for (const path of ['/v1/status', '/v1/vips', VIP, '/v1/stats', '/metrics', '/documentation/json']) await ok('GET', path, 200);
+    const openapi = JSON.parse((await raw(request('GET', '/documentation/json', { token: TOKEN }))).body);
+    expect(openapi.security).toEqual([{ bearer: [] }]);
+    expect(openapi.paths['/metrics'].get.description).toMatch(/Authorization: Bearer/);
     const docs = await raw(request('GET', '/documentation', { token: TOKEN }));
     expect(docs.status).toBeGreaterThanOrEqual(200);
     expect(docs.status).toBeLessThan(300);
