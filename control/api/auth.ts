@@ -10,8 +10,12 @@ import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fa
 /** The query parameter a route may take the token from (browsers cannot set headers on a WebSocket). */
 export const QUERY_TOKEN = 'access_token';
 
-/** Route config of a route that also accepts `?access_token=`. */
-export const queryTokenConfig = { queryToken: true };
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route also takes the token as `?access_token=`. */
+    queryToken?: boolean;
+  }
+}
 
 /** True when the request carries the configured token (always, when none is configured). */
 export type TokenCheck = (request: FastifyRequest) => boolean;
@@ -28,13 +32,14 @@ export function tokenCheck(token: string | undefined): TokenCheck {
   };
 }
 
+/** The token of an Authorization header. A header that is not a bearer token presents '', which never matches: the query cannot stand in for a bad header. */
 function bearer(header: string | undefined): string | undefined {
   return header === undefined ? undefined : (/^Bearer +(\S.*)$/i.exec(header)?.[1] ?? '');
 }
 
 /** The decoded `access_token` of a route configured for it; a repeated one counts as none. */
 function queryToken(request: FastifyRequest): string | undefined {
-  if ((request.routeOptions.config as { queryToken?: boolean }).queryToken !== true) return undefined;
+  if (request.routeOptions.config.queryToken !== true) return undefined;
   const value = (request.query as Record<string, unknown> | null)?.[QUERY_TOKEN];
   return typeof value === 'string' ? value : undefined;
 }
