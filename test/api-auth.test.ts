@@ -72,7 +72,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await daemon?.stop();
+  // SIGKILL: a graceful stop waits for connections, and a failed case may leave one open.
+  await daemon?.stop('SIGKILL');
   namespaces.cleanup();
   rmSync(pins, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
