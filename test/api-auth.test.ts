@@ -37,6 +37,8 @@ const ROUTES: Route[] = [
   { path: '/metrics' },
   { path: '/documentation' },
   { path: '/documentation/json' },
+  { path: '/documentation/yaml' },
+  { path: '/documentation/static/index.html' },
 ];
 
 const namespaces = new Namespaces('auth');
@@ -332,7 +334,7 @@ describe('with the token', () => {
   test('the canonical paths answer 2xx', async () => {
     const ok = async (method: string, path: string, status: number, body?: string) =>
       expect([method, path, (await raw(request(method, path, { token: TOKEN, body }))).status]).toEqual([method, path, status]);
-    for (const path of ['/v1/status', '/v1/vips', VIP, '/v1/stats', '/metrics', '/documentation/json']) await ok('GET', path, 200);
+    for (const path of ['/v1/status', '/v1/vips', VIP, '/v1/stats', '/metrics', '/documentation/json', '/documentation/yaml']) await ok('GET', path, 200);
     const openapi = JSON.parse((await raw(request('GET', '/documentation/json', { token: TOKEN }))).body);
     expect(openapi.security).toEqual([{ bearer: [] }]);
     expect(openapi.paths['/metrics'].get.description).toMatch(/Authorization: Bearer/);
