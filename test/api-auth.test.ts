@@ -238,17 +238,23 @@ describe('without the token', () => {
   }, 120_000);
 
   test('spellings the router resolves to a route get that route, token check included', async () => {
-    for (const target of ['/%76%31/vips', '/v1/%76ips', '/v1%2fvips', 'http://localhost:9180/v1/vips', 'HTTP://LOCALHOST/v1/vips', '/v1/vips?x=1', '/v1/vips#x']) {
+    // With the token these reach /v1/vips (200), or no route (404): without it, all are 401.
+    const resolved: [string, number][] = [
+      ['/%76%31/vips', 200],
+      ['/v1/%76ips', 200],
+      ['http://localhost:9180/v1/vips', 200],
+      ['HTTP://LOCALHOST/v1/vips', 200],
+      ['/v1/vips?x=1', 200],
+      ['/v1/vips#x', 200],
+      ['/v1%2fvips', 404],
+    ];
+    for (const [target, status] of resolved) {
       const withToken = await raw(request('GET', target, { token: TOKEN }));
-      const without = await raw(request('GET', target));
-      expect([target, withToken.status, without.status]).toEqual([target, expect.any(Number), 401]);
-      if (withToken.status === 200) expect(JSON.parse(withToken.body).vips[0]).toMatchObject({ address: '198.19.0.1' });
+      expect([target, withToken.status, (await raw(request('GET', target))).status]).toEqual([target, status, 401]);
+      if (status === 200) expect(JSON.parse(withToken.body).vips[0]).toMatchObject({ address: '198.19.0.1' });
     }
-    // At least the percent-encoded and absolute-form spellings do reach /v1/vips.
-    expect((await raw(request('GET', '/%76%31/vips', { token: TOKEN }))).status).toBe(200);
-    expect((await raw(request('GET', 'http://localhost:9180/v1/vips', { token: TOKEN }))).status).toBe(200);
-    const upgrade = await raw(request('GET', '/%76%31/events', { websocket: true, token: TOKEN }));
-    expect(upgrade.status).toBe(101);
+    expect((await raw(request('GET', '/%76%31/events', { websocket: true, token: TOKEN }))).status).toBe(101);
+    expect((await raw(request('GET', '/%76%31/events', { websocket: true }))).status).toBe(401);
   });
 
   test('/healthz, /readyz and the /ui page stay open', async () => {
