@@ -302,10 +302,9 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     expect(d.stateText()).not.toBe(stateBefore);
   });
 
-  test('health endpoints and metrics need no token; every /v1 path does', async () => {
+  test('health endpoints need no token; every /v1 path, /metrics and /documentation do', async () => {
     expect((await d.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
-    expect((await d.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
-    for (const url of ['/v1/status', '/v1/vips', '/v1/stats', VIP4]) {
+    for (const url of ['/v1/status', '/v1/vips', '/v1/stats', VIP4, '/metrics', '/documentation/json']) {
       expect((await d.app.inject({ method: 'GET', url })).statusCode).toBe(401);
     }
   });

@@ -3,15 +3,15 @@
  * zod schemas validate every request and generate the OpenAPI document at
  * /documentation; errors have one shape, {error: {code, message, details}}.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Controller } from '../daemon/controller.js';
 import { XlbError } from '../state/errors.js';
+import { redactQueryTokens, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
 import { eventsRoute } from './events.js';
 import { metricsRoute } from './metrics.js';
 import { uiRoute } from './ui.js';
@@ -19,7 +19,7 @@ import { vipRoutes } from './vips.js';
 
 export interface AppOptions {
   controller: Controller;
-  /** When set, every /v1 request needs `Authorization: Bearer <token>`. */
+  /** When set, every route but /healthz, /readyz and /ui needs `Authorization: Bearer <token>`. */
   token?: string;
   logger?: FastifyServerOptions['logger'];
   /** Serve HTTPS with this certificate and key (PEM). */
@@ -27,8 +27,6 @@ export interface AppOptions {
   /** Changes (PUT, DELETE) each client may make per minute; default 600. */
   mutationsPerMinute?: number;
 }
-
-const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /** Logger settings that keep bearer tokens out of every log line (headers and ?access_token=). */
 export function loggerOptions(level: string, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
@@ -39,7 +37,7 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
     serializers: {
       req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
         method: req.method,
-        url: req.url.replace(/access_token=[^&]*/g, 'access_token=[redacted]'),
+        url: redactQueryTokens(req.url),
         hostname: req.hostname,
         remoteAddress: req.ip,
       }),
@@ -52,13 +50,26 @@ function errorBody(code: string, message: string, details?: unknown) {
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const authorized = tokenCheck(options.token);
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: 64 * 1024,
+    // A URL the router cannot decode names no route: without the token it gets 401 like any other.
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      // An upgrade's socket is no longer the HTTP server's to close.
+      if (request.headers.upgrade) reply.raw.once('finish', () => request.raw.socket.destroy());
+      return authorized(request) ? reply.code(error.statusCode ?? 400).send(errorBody('bad_url', error.message)) : sendUnauthorized(reply);
+    },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // An empty body is no body, whatever its content type says; anything else is parsed as fastify does.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+    body === '' ? done(null, undefined) : parseJson(request, body as string, done),
+  );
 
   await app.register(swagger, {
     openapi: {
@@ -68,7 +79,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(swaggerUi, { routePrefix: '/documentation' });
   await app.register(websocket);
   // Opt-in per route (the mutations in vips.ts); clients on the unix socket share a key.
   await app.register(rateLimit, {
@@ -78,18 +88,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       statusCode: 429,
       ...errorBody('rate_limited', `more than ${context.max} changes in ${context.after}; try again later`),
     }),
-  });
-
-  const expected = options.token ? digest(options.token) : null;
-  app.addHook('onRequest', async (request, reply) => {
-    if (!expected || !request.url.startsWith('/v1')) return;
-    const header = request.headers.authorization ?? '';
-    // Browsers cannot set headers on a WebSocket: /v1/events also takes ?access_token=.
-    const fromQuery = request.url.startsWith('/v1/events') ? new URL(request.url, 'http://x').searchParams.get('access_token') : null;
-    const presented = /^Bearer (.+)$/.exec(header)?.[1] ?? fromQuery;
-    if (!presented || !timingSafeEqual(digest(presented), expected)) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('unauthorized', 'a valid bearer token is required'));
-    }
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
@@ -109,17 +107,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send(errorBody('internal', 'internal error'));
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)));
-
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true } }, async (_, reply) => {
     const status = options.controller.status();
     return reply.code(status.ready ? 200 : 503).send({ ready: status.ready, attached: status.attached });
   });
 
-  await app.register(vipRoutes, { controller: options.controller, mutationsPerMinute: options.mutationsPerMinute ?? 600 });
-  await app.register(metricsRoute, { controller: options.controller });
-  await app.register(eventsRoute, { controller: options.controller });
   await app.register(uiRoute);
+
+  // Everything that reads or changes configuration or state, and every unmatched
+  // request, is decided here by the route the router resolved.
+  await app.register(async (guarded) => {
+    guarded.addHook('onRequest', requireToken(authorized));
+    guarded.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)));
+    await guarded.register(swaggerUi, { routePrefix: '/documentation' });
+    await guarded.register(vipRoutes, { controller: options.controller, mutationsPerMinute: options.mutationsPerMinute ?? 600 });
+    await guarded.register(metricsRoute, { controller: options.controller });
+    await guarded.register(eventsRoute, { controller: options.controller });
+  });
   return app;
 }

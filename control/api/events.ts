@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Controller, XlbEvent } from '../daemon/controller.js';
 
 export const eventsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
-  app.get('/v1/events', { websocket: true, schema: { summary: 'WebSocket: config, health and stats events' } }, (socket) => {
+  // Browsers cannot set headers on a WebSocket: the token may come as ?access_token= (auth.ts).
+  app.get('/v1/events', { websocket: true, config: { queryToken: true }, schema: { summary: 'WebSocket: config, health and stats events' } }, (socket) => {
     const send = (event: XlbEvent) => {
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
     };

@@ -91,7 +91,8 @@ export function createRegistry(controller: Controller): Registry {
 
 export const metricsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
   const registry = createRegistry(controller);
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: true } }, async (_, reply) =>
+  const description = 'Prometheus text format. With a token configured it needs `Authorization: Bearer <token>` like /v1 (401 without).';
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', description } }, async (_, reply) =>
     reply.header('content-type', registry.contentType).send(await registry.metrics()),
   );
 };
