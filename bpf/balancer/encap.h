@@ -6,6 +6,7 @@
 #define XLB_BALANCER_ENCAP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -55,6 +56,11 @@ static __always_inline void write_ipv4(struct iphdr *ip, __u8 tos, __u16 tot_len
 	__u32 src = *(const __u32 *)saddr, dst = *(const __u32 *)daddr;
 	__u16 check = xlb_csum_fold((__u64)version_tos_len + id_frag + ttl_proto + src + dst);
 
+	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the words are built in host order");
+	_Static_assert(offsetof(struct iphdr, tot_len) == 2 && offsetof(struct iphdr, frag_off) == 6 &&
+			       offsetof(struct iphdr, protocol) == 9 && offsetof(struct iphdr, check) == 10 &&
+			       offsetof(struct iphdr, saddr) == 12 && offsetof(struct iphdr, daddr) == 16,
+		       "w[0] version..tot_len, w[1] id, frag_off, w[2] ttl..check, w[3] saddr, w[4] daddr");
 	w[0] = version_tos_len;
 	w[1] = id_frag;
 	w[2] = ttl_proto | (__u32)check << 16;
@@ -65,6 +71,7 @@ static __always_inline void write_ipv4(struct iphdr *ip, __u8 tos, __u16 tot_len
 static __always_inline void write_ipv6(struct ipv6hdr *ip6, __u8 tclass, __u32 flow_label, __u16 payload_len,
 				       __u8 nexthdr, const void *saddr, const void *daddr)
 {
+	_Static_assert(offsetof(struct ipv6hdr, payload_len) == 4, "version, traffic class and flow label are one word");
 	*(__be32 *)ip6 = bpf_htonl((6u << 28) | ((__u32)tclass << 20) | (flow_label & 0xfffff));
 	ip6->payload_len = bpf_htons(payload_len);
 	ip6->nexthdr = nexthdr;

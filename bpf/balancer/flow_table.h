@@ -21,6 +21,7 @@ static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_conf
 {
 	__u32 index = (hash->bucket ^ neighbour) & config->flow_bucket_mask;
 
+	_Static_assert(sizeof(struct xlb_flow_bucket) == 64, "a bucket is one cache line");
 	if (neighbour && !config->flow_bucket_mask)
 		return NULL;
 	return bpf_map_lookup_elem(&xlb_flows_v3, &index);

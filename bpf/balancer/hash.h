@@ -3,6 +3,8 @@
 #ifndef XLB_BALANCER_HASH_H
 #define XLB_BALANCER_HASH_H
 
+#include <stddef.h>
+
 #include "xlb.h"
 #include "lib/jhash.h"
 #include "balancer/packet.h"
@@ -12,6 +14,8 @@ static __always_inline __u32 flow_hash(const struct xlb_flow_key *flow, __u32 vi
 {
 	const __u32 *src = (const __u32 *)flow->src;
 
+	_Static_assert(offsetof(struct xlb_flow_key, dst) == 16 && offsetof(struct xlb_flow_key, sport) == 32,
+		       "src, dst and the ports are the flow key's words 0-3, 4-7 and 8");
 	if (flow->family == XLB_FAMILY_V4) {
 		__u32 words[3] = { src[0], *(const __u32 *)flow->dst, *(const __u32 *)&flow->sport };
 
@@ -47,6 +51,9 @@ static __always_inline void flow_table_hash(const struct xlb_flow_key *flow, con
 	__u32 ports = w[8] ^ w[9], dst = w[4];
 	__u64 source = w[0], mixed;
 
+	_Static_assert(offsetof(struct xlb_flow_key, dst) == 16 && offsetof(struct xlb_flow_key, sport) == 32 &&
+			       offsetof(struct xlb_flow_key, proto) == 36,
+		       "w[0-3] src, w[4-7] dst, w[8] ports, w[9] proto and family");
 	if (flow->family != XLB_FAMILY_V4) {
 		source = nh4(w[0], w[1], w[2], w[3], &config->flow_key[4]);
 		dst ^= w[5] ^ w[6] ^ w[7];

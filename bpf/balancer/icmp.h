@@ -4,6 +4,7 @@
 #define XLB_BALANCER_ICMP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
@@ -88,6 +89,8 @@ static __always_inline int reply_echo4(struct ethhdr *eth, struct iphdr *ip, str
 
 	if ((void *)(ip + 1) > data_end || (void *)(icmp + 1) > data_end)
 		return XLB_DROP_MALFORMED_IP;
+	_Static_assert(offsetof(struct iphdr, protocol) == offsetof(struct iphdr, ttl) + 1,
+		       "ttl and protocol are one 16-bit word of the checksum");
 	old_word = *(__u16 *)&ip->ttl;
 	client = ip->saddr;
 

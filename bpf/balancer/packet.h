@@ -5,6 +5,7 @@
 #define XLB_BALANCER_PACKET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/types.h>
 
 #include "xlb.h"
@@ -40,11 +41,16 @@ struct xlb_packet {
  * stalls until they retire (such a stall costs the hit path more than any other line). */
 static __always_inline void set_ports(struct xlb_flow_key *flow, __u32 ports)
 {
+	_Static_assert(offsetof(struct xlb_flow_key, sport) == 32 && offsetof(struct xlb_flow_key, dport) == 34,
+		       "sport and dport are the flow key's ninth word");
 	*(__u32 *)&flow->sport = ports; /* sport, then dport, both in network order */
 }
 
 static __always_inline void set_proto(struct xlb_flow_key *flow, __u8 proto, __u8 family)
 {
+	_Static_assert(offsetof(struct xlb_flow_key, proto) == 36 && offsetof(struct xlb_flow_key, family) == 37 &&
+			       sizeof(struct xlb_flow_key) == 40,
+		       "proto, family and padding are the flow key's tenth and last word");
 	*(__u32 *)&flow->proto = proto | (__u32)family << 8; /* and zero padding */
 }
 

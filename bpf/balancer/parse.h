@@ -4,6 +4,7 @@
 #define XLB_BALANCER_PARSE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -99,6 +100,7 @@ static __always_inline bool ipv4_checksum_ok(struct iphdr *ip, void *data_end)
 {
 	const __u32 *w = (const __u32 *)ip;
 
+	_Static_assert(sizeof(struct iphdr) == 5 * 4, "an IPv4 header without options is five words");
 	if ((void *)(ip + 1) > data_end)
 		return false;
 	if (ip->ihl == 5)
@@ -114,6 +116,8 @@ static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data
 
 	/* The IPv6 extension-header walk guarantees l4 lies within ip_len; IPv4 checked
 	 * ip_len >= IHL. */
+	_Static_assert(offsetof(struct tcphdr, dest) == 2 && offsetof(struct udphdr, dest) == 2,
+		       "the source and destination ports are the transport header's first word");
 	switch (pkt->flow.proto) {
 	case IPPROTO_TCP: {
 		struct tcphdr *tcp = l4;

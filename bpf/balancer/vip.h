@@ -4,6 +4,7 @@
 #define XLB_BALANCER_VIP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -49,6 +50,13 @@ static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_ke
 	const __u32 *e;
 	__u32 slot;
 
+	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "dport is f[8]'s high half");
+	_Static_assert(offsetof(struct xlb_flow_key, dst) == 16 && offsetof(struct xlb_flow_key, dport) == 34 &&
+			       offsetof(struct xlb_flow_key, proto) == 36 && offsetof(struct xlb_flow_key, family) == 37,
+		       "f[4-7] dst, f[8] >> 16 dport, f[9] proto and family");
+	_Static_assert(offsetof(struct xlb_vip_key, port) == 16 && offsetof(struct xlb_vip_key, proto) == 18 &&
+			       offsetof(struct xlb_vip_key, family) == 19 && sizeof(struct xlb_vip_key) == 20,
+		       "k[0-3] addr, k[4] port, proto and family");
 	/* Fibonacci hashing of the address's first and last words, port, protocol and
 	 * family: a cache slot needs spread, not a keyed hash. */
 	slot = ((k[0] ^ k[3] ^ k[4]) * 0x9e3779b1u) >> (32 - XLB_VIP_CACHE_BITS);
