@@ -100,14 +100,21 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		}
 	}
 
-	if (vip->forwarding == XLB_FORWARD_DSR) {
+	/* One case per forwarding mode (its own header); a mode this program does not know
+	 * is dropped and counted, never forwarded by another mode's rules. */
+	switch (vip->forwarding) {
+	case XLB_FORWARD_DSR:
 		outcome = forward_dsr(ctx, backend);
-	} else {
+		break;
+	case XLB_FORWARD_IPIP:
 		/* The hash also picks the IPv6 flow label and the outer source's varied bits:
 		 * a table hit computes it only when they are wanted. */
 		if (table_hit && (backend->family != XLB_FAMILY_V4 || config->source_v4_flow_bits))
 			hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
 		outcome = forward_ipip(ctx, pkt, backend, config, hash);
+		break;
+	default:
+		return XLB_DROP_UNKNOWN_FORWARDING;
 	}
 	if (outcome != XLB_TX_DSR && outcome != XLB_TX_IPIP)
 		return outcome;
