@@ -961,7 +961,8 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-outcomes-');
     const name = `xlb_counters_v${ABI_VERSION}`;
     try {
-      execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', String(OUTCOMES.length - 1), 'name', name]);
+      const entries = String(OUTCOMES.length - 1);
+      execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', entries, 'name', name]);
       const dp = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
       try {
         expect(dp.replacedPins).toContain(name);

@@ -109,7 +109,8 @@ export class BalancerFixture {
   addVip(spec: VipSpec): void {
     this.setRing(spec.id, spec.backends, spec);
     this.countVipAddress(spec.address);
-    this.dp.setVip(vipKeyOf(spec), { id: spec.id, flags: spec.flags ?? 0, forwarding: typeof spec.forwarding === 'number' ? spec.forwarding : FORWARDING[spec.forwarding] });
+    const forwarding = typeof spec.forwarding === 'number' ? spec.forwarding : FORWARDING[spec.forwarding];
+    this.dp.setVip(vipKeyOf(spec), { id: spec.id, flags: spec.flags ?? 0, forwarding });
   }
 
   /** Removes the VIP's record (its ring stays), then counts its address again. */
