@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { flowHash } from '../control/dataplane/hash.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { ABI_VERSION, BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
+import { ABI_VERSION, BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, OUTCOMES, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
 import { BalancerFixture, type BackendSpec, flowKey, type Flow, IP, MAC } from './lib/fixture.js';
 import {
   addr,
@@ -843,6 +843,15 @@ describe('configuration states', () => {
     expect(f.counterDelta()).toEqual({ pass_not_vip: 2, drop_vip_proto: 1 });
   });
 
+  test('a VIP record with a forwarding mode the program does not know is dropped and counted, not forwarded', () => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 7, backends: backends4(1) });
+    const frame = tcp4();
+    expect(f.run(frame)).toEqual({ verdict: XDP.DROP, data: frame });
+    expect(f.counterDelta()).toEqual({ drop_unknown_forwarding: 1 });
+    expect(f.dp.vipStats(1).packets).toBe(0);
+  });
+
   test('every packet lands in exactly one outcome counter', () => {
     f = new BalancerFixture();
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
@@ -944,6 +953,24 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
       expect(dp.getRing(1)).toBeNull();
     } finally {
       dp.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a pinned outcome-counter map of a release with fewer outcomes is made afresh', () => {
+    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-outcomes-');
+    const name = `xlb_counters_v${ABI_VERSION}`;
+    try {
+      const entries = String(OUTCOMES.length - 1);
+      execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', entries, 'name', name]);
+      const dp = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+      try {
+        expect(dp.replacedPins).toContain(name);
+        expect(Object.keys(dp.counters())).toEqual([...OUTCOMES]);
+      } finally {
+        dp.close();
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

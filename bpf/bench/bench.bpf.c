@@ -25,6 +25,7 @@
  * bench_memory_chase: one dependent read per run from an array of a given size, the
  * price of a connection-table bucket in a table of that size.
  */
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -122,6 +123,8 @@ int bench_harness(struct xdp_md *ctx)
 		__u16 *ip = data + (packet->ipv4_header & (BENCH_MAX_PACKET - 1));
 		__u32 sum = 0;
 
+		_Static_assert(sizeof(struct iphdr) == 10 * 2 && offsetof(struct iphdr, check) == 5 * 2,
+			       "ten 16-bit words, ip[5] the checksum");
 		if ((void *)(ip + 10) > data_end)
 			return XDP_ABORTED;
 		ip[5] = 0;

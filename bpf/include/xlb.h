@@ -20,7 +20,7 @@
 #define XLB_FAMILY_V4 4
 #define XLB_FAMILY_V6 6
 
-/* struct xlb_vip.forwarding */
+/* struct xlb_vip.forwarding; the balancer drops any other (XLB_DROP_UNKNOWN_FORWARDING) */
 #define XLB_FORWARD_DSR 1  /* rewrite MACs, XDP_TX to the backend's MAC */
 #define XLB_FORWARD_IPIP 2 /* IPIP, IP6IP6 or IPv4-in-IPv6 by the backend's family */
 
@@ -175,6 +175,7 @@ enum xlb_outcome {
 	XLB_DROP_NO_ROUTE,         /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
 	XLB_DROP_TOO_BIG,          /* encapsulated size over MTU and no ICMP may be sent */
 	XLB_DROP_ADJUST_FAILED,    /* bpf_xdp_adjust_head/tail refused */
+	XLB_DROP_UNKNOWN_FORWARDING, /* the VIP's forwarding is no XLB_FORWARD_* this program knows */
 	XLB_TX_DSR,                /* forwarded by MAC rewrite */
 	XLB_TX_IPIP,               /* forwarded encapsulated */
 	XLB_TX_ICMP_ECHO_REPLY,    /* answered an echo request to a VIP address */

@@ -154,6 +154,7 @@ export const OUTCOMES = [
   'drop_no_route',
   'drop_too_big',
   'drop_adjust_failed',
+  'drop_unknown_forwarding',
   'tx_dsr',
   'tx_ipip',
   'tx_icmp_echo_reply',

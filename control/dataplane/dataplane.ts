@@ -170,6 +170,8 @@ export class Dataplane {
       [MAPS.backends]: sizes.maxBackends,
       [MAPS.backendStats]: sizes.maxBackends,
       [MAPS.flows]: flowBuckets(sizes.maxFlows),
+      // A release with another outcome count makes its counters afresh.
+      [MAPS.counters]: OUTCOMES.length,
     };
     const replacedPins = options.pinDir
       ? [

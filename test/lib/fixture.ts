@@ -52,10 +52,13 @@ export interface VipSpec {
   address: string;
   port: number;
   proto?: 'tcp' | 'udp';
-  forwarding: 'dsr' | 'ipip';
+  /** A number is written as the record's raw forwarding code, as no control plane would. */
+  forwarding: 'dsr' | 'ipip' | number;
   flags?: number;
   backends: BackendSpec[];
 }
+
+const FORWARDING = { dsr: FORWARD_DSR, ipip: FORWARD_IPIP };
 
 const vipKeyOf = (spec: VipSpec) => {
   const { family, bytes } = parseAddress(spec.address);
@@ -106,7 +109,8 @@ export class BalancerFixture {
   addVip(spec: VipSpec): void {
     this.setRing(spec.id, spec.backends, spec);
     this.countVipAddress(spec.address);
-    this.dp.setVip(vipKeyOf(spec), { id: spec.id, flags: spec.flags ?? 0, forwarding: spec.forwarding === 'dsr' ? FORWARD_DSR : FORWARD_IPIP });
+    const forwarding = typeof spec.forwarding === 'number' ? spec.forwarding : FORWARDING[spec.forwarding];
+    this.dp.setVip(vipKeyOf(spec), { id: spec.id, flags: spec.flags ?? 0, forwarding });
   }
 
   /** Removes the VIP's record (its ring stays), then counts its address again. */
