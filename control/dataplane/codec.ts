@@ -78,9 +78,8 @@ export const backendCodec = defineStruct('xlb_backend', {
 });
 
 /**
- * What the hashes read (hash.ts). No map holds it since the connection table keeps
- * fingerprints, so it is not in the objects' BTF: tests that find flows the program
- * recorded (lookupFlow) and predict ring slots check this layout instead.
+ * What the hashes read (hash.ts). No map holds it (the connection table keeps
+ * fingerprints), so the BTF test reads it from bpf/tests/btf_types.bpf.c.
  */
 export const flowKeyCodec = defineStruct('xlb_flow_key', {
   src: { bytes: 16 },
