@@ -2,7 +2,13 @@
 // A file descriptor a wrapper owns: closed on close() or when the wrapper is collected.
 #pragma once
 
+#include <napi.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+#include "errors.h"
 
 namespace xlb {
 
@@ -18,5 +24,15 @@ class FdHolder {
  protected:
   int fd_ = -1;
 };
+
+// A new Wrapper owning fd, the result of the call named op; throws op's errno when fd < 0.
+template <typename Wrapper>
+Napi::Value WrapNewFd(Napi::Env env, int fd, const std::string& op) {
+  if (fd < 0) {
+    ThrowErrno(env, op, errno);
+    return env.Undefined();
+  }
+  return Wrapper::Wrap(env, fd);
+}
 
 }  // namespace xlb

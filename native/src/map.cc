@@ -293,32 +293,20 @@ Napi::Value BpfMap::Create(const Napi::CallbackInfo& info) {
                           name.empty() ? nullptr : name.c_str(), info[1].As<Napi::Number>().Uint32Value(),
                           info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value(),
                           &opts);
-  if (fd < 0) {
-    ThrowErrno(env, "bpf_map_create(" + name + ")", errno);
-    return env.Undefined();
-  }
-  return Wrap(env, fd);
+  return WrapNewFd<BpfMap>(env, fd, "bpf_map_create(" + name + ")");
 }
 
 Napi::Value BpfMap::FromId(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = bpf_map_get_fd_by_id(info[0].As<Napi::Number>().Uint32Value());
-  if (fd < 0) {
-    ThrowErrno(env, "bpf_map_get_fd_by_id", errno);
-    return env.Undefined();
-  }
-  return Wrap(env, fd);
+  return WrapNewFd<BpfMap>(env, fd, "bpf_map_get_fd_by_id");
 }
 
 Napi::Value BpfMap::FromPin(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int fd = bpf_obj_get(path.c_str());
-  if (fd < 0) {
-    ThrowErrno(env, "bpf_obj_get(" + path + ")", errno);
-    return env.Undefined();
-  }
-  return Wrap(env, fd);
+  return WrapNewFd<BpfMap>(env, fd, "bpf_obj_get(" + path + ")");
 }
 
 Napi::Value PossibleCpus(const Napi::CallbackInfo& info) {

@@ -11,6 +11,22 @@
 
 namespace xlb {
 
+namespace {
+
+// A wrapper owning a dup of the descriptor libbpf keeps for the object's map or
+// program `what`, so closing either one leaves the other open.
+template <typename Wrapper, typename Item>
+Napi::Value WrapDup(Napi::Env env, const std::string& what, const Item* item, int (*fd_of)(const Item*)) {
+  if (!item) {
+    ThrowErrno(env, what + " not in object", ENOENT);
+    return env.Undefined();
+  }
+  int fd = dup(fd_of(item));
+  return WrapNewFd<Wrapper>(env, fd, "dup(" + what + ")");
+}
+
+}  // namespace
+
 Napi::Function BpfObject::Init(Napi::Env env) {
   return DefineClass(env, "BpfObject",
                      {
@@ -144,34 +160,14 @@ Napi::Value BpfObject::Map(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  struct bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
-  if (!map) {
-    ThrowErrno(env, "map " + name + " not in object", ENOENT);
-    return env.Undefined();
-  }
-  int fd = dup(bpf_map__fd(map));
-  if (fd < 0) {
-    ThrowErrno(env, "dup(map " + name + ")", errno);
-    return env.Undefined();
-  }
-  return BpfMap::Wrap(env, fd);
+  return WrapDup<BpfMap>(env, "map " + name, bpf_object__find_map_by_name(obj_, name.c_str()), bpf_map__fd);
 }
 
 Napi::Value BpfObject::Program(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  struct bpf_program* prog = bpf_object__find_program_by_name(obj_, name.c_str());
-  if (!prog) {
-    ThrowErrno(env, "program " + name + " not in object", ENOENT);
-    return env.Undefined();
-  }
-  int fd = dup(bpf_program__fd(prog));
-  if (fd < 0) {
-    ThrowErrno(env, "dup(program " + name + ")", errno);
-    return env.Undefined();
-  }
-  return BpfProgram::Wrap(env, fd);
+  return WrapDup<BpfProgram>(env, "program " + name, bpf_object__find_program_by_name(obj_, name.c_str()), bpf_program__fd);
 }
 
 Napi::Value BpfObject::MapNames(const Napi::CallbackInfo& info) {

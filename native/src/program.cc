@@ -109,11 +109,7 @@ Napi::Value BpfProgram::Close(const Napi::CallbackInfo& info) {
 Napi::Value BpfProgram::FromId(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = bpf_prog_get_fd_by_id(info[0].As<Napi::Number>().Uint32Value());
-  if (fd < 0) {
-    ThrowErrno(env, "bpf_prog_get_fd_by_id", errno);
-    return env.Undefined();
-  }
-  return Wrap(env, fd);
+  return WrapNewFd<BpfProgram>(env, fd, "bpf_prog_get_fd_by_id");
 }
 
 }  // namespace xlb

@@ -25,6 +25,18 @@ __u32 XdpModeFlag(Napi::Env env, const Napi::Value& mode, bool* ok) {
   return 0;
 }
 
+// The ifindex and mode flag of an (ifindex, mode) call; false after throwing.
+bool IfindexAndMode(const Napi::CallbackInfo& info, int* ifindex, __u32* flags) {
+  if (!info[0].IsNumber()) {
+    ThrowType(info.Env(), "ifindex must be a number");
+    return false;
+  }
+  *ifindex = info[0].As<Napi::Number>().Int32Value();
+  bool ok;
+  *flags = XdpModeFlag(info.Env(), info[1], &ok);
+  return ok;
+}
+
 }  // namespace
 
 Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
@@ -55,10 +67,9 @@ Napi::Value XdpAttach(const Napi::CallbackInfo& info) {
 
 Napi::Value XdpDetach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bool ok;
-  __u32 flags = XdpModeFlag(env, info[1], &ok);
-  if (!ok) return env.Undefined();
-  int ifindex = info[0].As<Napi::Number>().Int32Value();
+  int ifindex;
+  __u32 flags;
+  if (!IfindexAndMode(info, &ifindex, &flags)) return env.Undefined();
   if (int err = bpf_xdp_detach(ifindex, flags, nullptr))
     ThrowErrno(env, "bpf_xdp_detach(ifindex " + std::to_string(ifindex) + ")", err);
   return env.Undefined();
@@ -66,11 +77,10 @@ Napi::Value XdpDetach(const Napi::CallbackInfo& info) {
 
 Napi::Value XdpQuery(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  bool ok;
-  __u32 flags = XdpModeFlag(env, info[1], &ok);
-  if (!ok) return env.Undefined();
+  int ifindex;
+  __u32 flags;
+  if (!IfindexAndMode(info, &ifindex, &flags)) return env.Undefined();
   __u32 id = 0;
-  int ifindex = info[0].As<Napi::Number>().Int32Value();
   if (int err = bpf_xdp_query_id(ifindex, flags, &id)) {
     ThrowErrno(env, "bpf_xdp_query_id(ifindex " + std::to_string(ifindex) + ")", err);
     return env.Undefined();
