@@ -167,7 +167,8 @@ Napi::Value BpfObject::Program(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!CheckOpen(env)) return env.Undefined();
   std::string name = info[0].As<Napi::String>().Utf8Value();
-  return WrapDup<BpfProgram>(env, "program " + name, bpf_object__find_program_by_name(obj_, name.c_str()), bpf_program__fd);
+  return WrapDup<BpfProgram>(env, "program " + name, bpf_object__find_program_by_name(obj_, name.c_str()),
+                             bpf_program__fd);
 }
 
 Napi::Value BpfObject::MapNames(const Napi::CallbackInfo& info) {
