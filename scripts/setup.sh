@@ -55,7 +55,7 @@ if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 make -s -C bpf
-if [ ! -e native/build/Makefile ]; then
+if [ ! -e native/build/Makefile ] || [ native/binding.gyp -nt native/build/Makefile ]; then
   (cd native && ../node_modules/.bin/node-gyp configure --loglevel=warn >/dev/null)
 fi
 (cd native && ../node_modules/.bin/node-gyp build --loglevel=warn >/dev/null)
