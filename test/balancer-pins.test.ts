@@ -4,10 +4,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { describe, expect, test } from 'vitest';
-import { Dataplane } from '../control/dataplane/dataplane.js';
+import { describe, expect, onTestFinished, test } from 'vitest';
+import { Dataplane, type DataplaneOptions } from '../control/dataplane/dataplane.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { ABI_VERSION, IPPROTO_TCP, OUTCOMES } from '../control/dataplane/codec.js';
+import { ABI_VERSION, OUTCOMES } from '../control/dataplane/codec.js';
 import { flowKey, IP, MAC } from './lib/fixture.js';
 import { flow4, tcp4, vipKey4 } from './lib/frames.js';
 import { parseEthernet, XDP } from './lib/packet.js';
@@ -15,12 +15,23 @@ import { parseEthernet, XDP } from './lib/packet.js';
 /** The config each daemon here writes: seed 1, MTU 1500, no gateway MAC or tunnel sources. */
 const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
 
+/** A fresh pin directory on bpffs, removed when the test ends (after its own cleanup). */
+function tempPinDir(name: string): string {
+  const dir = mkdtempSync(`/sys/fs/bpf/xlb-test-${name}-`);
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A data plane pinned in `pinDir`, small maps unless `sizes` says otherwise. */
+const openPinned = (pinDir: string, sizes: Pick<DataplaneOptions, 'ringSize' | 'maxVips' | 'maxFlows'> = {}) =>
+  Dataplane.open({ pinDir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64, ...sizes });
+
 describe('pinned maps are adopted across a daemon restart', () => {
   test('pinned rings are adopted at the same ring size and replaced at another', () => {
-    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-rings-');
-    const open = (ringSize: number) => Dataplane.open({ pinDir: dir, ringSize, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    const dir = tempPinDir('rings');
+    const open = (ringSize: number) => openPinned(dir, { ringSize });
+    let dp = open(13);
     try {
-      let dp = open(13);
       dp.setConfig(config);
       dp.setRing(1, new Uint32Array(13).fill(3));
       dp.close();
@@ -28,31 +39,26 @@ describe('pinned maps are adopted across a daemon restart', () => {
       expect(dp.getRing(1)).toEqual(new Uint32Array(13).fill(3));
       dp.close();
       dp = open(17);
-      try {
-        expect(dp.getRing(1)).toBeNull();
-        dp.setConfig(config);
-        dp.setBackend(4, { family: 4, address: parseAddress(IP.backend4(4)).bytes, mac: parseMac(MAC.backend(4)), vipId: 1 });
-        dp.setVip({ family: 4, address: parseAddress(IP.vip4).bytes, port: 80, proto: IPPROTO_TCP }, { id: 1, flags: 0, forwarding: 1 });
-        dp.setRing(1, new Uint32Array(17).fill(4));
-        expect(parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst).toBe(MAC.backend(4));
-      } finally {
-        dp.close();
-      }
+      expect(dp.getRing(1)).toBeNull();
+      dp.setConfig(config);
+      dp.setBackend(4, { family: 4, address: parseAddress(IP.backend4(4)).bytes, mac: parseMac(MAC.backend(4)), vipId: 1 });
+      dp.setVip(vipKey4(80), { id: 1, flags: 0, forwarding: 1 });
+      dp.setRing(1, new Uint32Array(17).fill(4));
+      expect(parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst).toBe(MAC.backend(4));
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      dp.close();
     }
   });
 
   test('pinned maps of another size are made afresh at the new size; maps of the same size are adopted', () => {
-    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-sizes-');
-    const open = (sizes: { maxVips?: number; maxFlows?: number } = {}) =>
-      Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: sizes.maxVips ?? 8, maxBackends: 16, maxFlows: sizes.maxFlows ?? 64 });
+    const dir = tempPinDir('sizes');
+    const open = (sizes: { maxVips?: number; maxFlows?: number } = {}) => openPinned(dir, sizes);
     const forwarded = (dp: Dataplane) => parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst;
     let dp = open();
     try {
       dp.setConfig(config);
       dp.setBackend(4, { family: 4, address: parseAddress(IP.backend4(4)).bytes, mac: parseMac(MAC.backend(4)), vipId: 1 });
-      dp.setVip({ family: 4, address: parseAddress(IP.vip4).bytes, port: 80, proto: IPPROTO_TCP }, { id: 1, flags: 0, forwarding: 1 });
+      dp.setVip(vipKey4(80), { id: 1, flags: 0, forwarding: 1 });
       dp.setRing(1, new Uint32Array(13).fill(4));
       expect(forwarded(dp)).toBe(MAC.backend(4));
       dp.close();
@@ -74,50 +80,40 @@ describe('pinned maps are adopted across a daemon restart', () => {
       expect(dp.getRing(1)).toBeNull();
     } finally {
       dp.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test('a pinned outcome-counter map of a release with fewer outcomes is made afresh', () => {
-    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-outcomes-');
+    const dir = tempPinDir('outcomes');
     const name = `xlb_counters_v${ABI_VERSION}`;
+    const entries = String(OUTCOMES.length - 1);
+    execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', entries, 'name', name]);
+    const dp = openPinned(dir);
     try {
-      const entries = String(OUTCOMES.length - 1);
-      execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', entries, 'name', name]);
-      const dp = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
-      try {
-        expect(dp.replacedPins).toContain(name);
-        expect(Object.keys(dp.counters())).toEqual([...OUTCOMES]);
-      } finally {
-        dp.close();
-      }
+      expect(dp.replacedPins).toContain(name);
+      expect(Object.keys(dp.counters())).toEqual([...OUTCOMES]);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      dp.close();
     }
   });
 
   test('opening with a pin directory unpins maps of other ABI versions, and only those', () => {
-    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-stale-');
-    try {
-      const pin = (name: string) =>
-        execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'array', 'key', '4', 'value', '4', 'entries', '1', 'name', 'stale']);
-      pin('xlb_flows_v1');
-      pin('operator_map');
-      const dp = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
-      dp.close();
-      const names = readdirSync(dir);
-      expect(names).not.toContain('xlb_flows_v1');
-      expect(names).toContain('operator_map');
-      expect(names).toContain(`xlb_flows_v${ABI_VERSION}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dir = tempPinDir('stale');
+    const pin = (name: string) =>
+      execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'array', 'key', '4', 'value', '4', 'entries', '1', 'name', 'stale']);
+    pin('xlb_flows_v1');
+    pin('operator_map');
+    openPinned(dir).close();
+    const names = readdirSync(dir);
+    expect(names).not.toContain('xlb_flows_v1');
+    expect(names).toContain('operator_map');
+    expect(names).toContain(`xlb_flows_v${ABI_VERSION}`);
   });
 
   test('a daemon adopting pinned maps keeps the table keys, so recorded flows still hit', () => {
-    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-keys-');
+    const dir = tempPinDir('keys');
     // 65,536 buckets: new keys would move the flow to another bucket but by a 2^-16 chance.
-    const open = () => Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 1 << 18 });
+    const open = () => openPinned(dir, { maxFlows: 1 << 18 });
     let dp = open();
     try {
       dp.setConfig(config);
@@ -133,13 +129,12 @@ describe('pinned maps are adopted across a daemon restart', () => {
       expect(parseEthernet(dp.program.testRun({ data: tcp4({ flags: 'A' }) }).data).dst).toBe(MAC.backend(1));
     } finally {
       dp.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 
   test('a daemon adopting pinned maps carries the generation on, so old entries stay dead', () => {
-    const dir = mkdtempSync('/sys/fs/bpf/xlb-test-cache-');
-    const open = () => Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    const dir = tempPinDir('cache');
+    const open = () => openPinned(dir);
     const frame = tcp4();
     let dp = open();
     try {
@@ -156,7 +151,6 @@ describe('pinned maps are adopted across a daemon restart', () => {
       expect(dp.program.testRun({ data: frame }).retval).toBe(XDP.PASS);
     } finally {
       dp.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
