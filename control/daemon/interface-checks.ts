@@ -1,7 +1,7 @@
 /**
  * What about the balancer's interface an operator should know, for `xlb preflight`
  * and `xlb serve`: a veth whose peer runs no XDP program (XDP_TX frames into a peer
- * with only GRO on were seen to stall until the next ordinary packet woke it), and
+ * with only GRO on can stall until the next ordinary packet wakes it), and
  * VLAN offload (a NIC or veth that strips tags before XDP makes tagged frames look
  * untagged, so the balancer treats them as untagged traffic).
  */

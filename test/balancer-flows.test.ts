@@ -1,0 +1,218 @@
+/**
+ * The connection table through BPF_PROG_TEST_RUN: flows keep their backend across ring
+ * changes, re-hash when it is gone, and a full table evicts its least recently used flows.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { flowHash } from '../control/dataplane/hash.js';
+import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { BACKEND_F_UNHEALTHY, VIP_F_NO_CONNTRACK } from '../control/dataplane/codec.js';
+import { BalancerFixture, flowKey, IP, MAC } from './lib/fixture.js';
+import { backendMac, backendNumber, backends4, backends6, flow4, flow6, tcp4, tcp6 } from './lib/frames.js';
+import { parseEthernet, XDP } from './lib/packet.js';
+
+let f: BalancerFixture;
+afterEach(() => f?.close());
+
+describe('connection table', () => {
+  beforeEach(() => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+  });
+
+  test('a new flow is recorded and its next packet is a table hit', () => {
+    const backend = f.ringBackend(1, flow4());
+    f.run(tcp4());
+    expect(f.dp.lookupFlow(flowKey(flow4()))).toBe(backend);
+    f.run(tcp4({ flags: 'A' }));
+    expect(f.dp.vipStats(1)).toMatchObject({ packets: 2, flow_misses: 1, flow_hits: 1 });
+  });
+
+  test('an IPv6 flow is recorded (its addresses folded for the bucket) and its next packet is a hit', () => {
+    f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'dsr', backends: backends6(2) });
+    const backend = f.ringBackend(2, flow6());
+    f.run(tcp6());
+    expect(f.dp.lookupFlow(flowKey(flow6()))).toBe(backend);
+    expect(f.dp.lookupFlow(flowKey(flow6(40001)))).toBeNull();
+    f.run(tcp6({ flags: 'A' }));
+    expect(f.dp.vipStats(2)).toMatchObject({ packets: 2, flow_misses: 1, flow_hits: 1 });
+  });
+
+  test('IPv6 clients whose addresses XOR-fold alike are still different flows (the source fold is keyed)', () => {
+    f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'dsr', backends: backends6(2) });
+    // Flipping the same bit in two words keeps the XOR of the address's words.
+    const twin = '2001:db8::1:0:11';
+    expect(IP.client6).toBe('2001:db8::10');
+    f.run(tcp6());
+    f.run(tcp6({ src: twin }));
+    expect(f.dp.vipStats(2)).toMatchObject({ packets: 2, flow_misses: 2, flow_hits: 0 });
+    expect(f.dp.lookupFlow(flowKey({ ...flow6(), src: twin }))).toBe(f.ringBackend(2, { ...flow6(), src: twin }));
+    expect(f.dp.lookupFlow(flowKey(flow6()))).toBe(f.ringBackend(2, flow6()));
+  });
+
+  test('established flows keep their backend when the ring changes; new flows follow the new ring', () => {
+    const sports = Array.from({ length: 60 }, (_, i) => 30000 + i);
+    const first = new Map(sports.map((sport) => [sport, parseEthernet(f.run(tcp4({ sport })).data).dst]));
+    const grown = [...backends4(1), ...[4, 5, 6].map((n) => ({ id: 10 + n, address: IP.backend4(n), mac: MAC.backend(n) }))];
+    f.setRing(1, grown);
+    for (const sport of sports) expect(parseEthernet(f.run(tcp4({ sport, flags: 'A' })).data).dst).toBe(first.get(sport));
+    let movedByRing = 0;
+    for (let sport = 50000; sport < 50060; sport++) {
+      const expected = backendMac(f.ringBackend(1, flow4(sport)));
+      expect(parseEthernet(f.run(tcp4({ sport })).data).dst).toBe(expected);
+      if ([4, 5, 6].some((n) => expected === MAC.backend(n))) movedByRing++;
+    }
+    expect(movedByRing).toBeGreaterThan(0);
+  });
+
+  test('a removed backend\'s flows are re-hashed onto the ring and re-recorded', () => {
+    const sports = Array.from({ length: 40 }, (_, i) => 20000 + i);
+    for (const sport of sports) f.run(tcp4({ sport }));
+    const victim = f.dp.lookupFlow(flowKey(flow4(sports[0])))!;
+    const survivors = backends4(1).filter((b) => b.id !== victim);
+    f.dp.removeBackend(victim);
+    f.setRing(1, survivors);
+    for (const sport of sports) {
+      const { data } = f.run(tcp4({ sport, flags: 'A' }));
+      expect(parseEthernet(data).dst).not.toBe(MAC.backend(victim));
+      expect(f.dp.lookupFlow(flowKey(flow4(sport)))).not.toBe(victim);
+    }
+  });
+
+  test('a flow whose backend slot now belongs to another VIP is re-hashed', () => {
+    f.run(tcp4());
+    const pinned = f.dp.lookupFlow(flowKey(flow4()))!;
+    // The slot is reused for VIP 2; VIP 1's ring no longer has it.
+    f.dp.setBackend(pinned, { family: 4, address: Buffer.alloc(16), mac: Buffer.from([2, 0, 0, 0, 9, 9]), vipId: 2 });
+    f.setRing(1, backends4(1).filter((b) => b.id !== pinned));
+    const { data } = f.run(tcp4({ flags: 'A' }));
+    expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4())));
+  });
+
+  test('flows pinned to a backend marked unhealthy re-hash; drained (unmarked) ones stay', () => {
+    const sports = Array.from({ length: 30 }, (_, i) => 21000 + i);
+    for (const sport of sports) f.run(tcp4({ sport }));
+    const pinned = f.dp.lookupFlow(flowKey(flow4(sports[0])))!;
+    const others = backends4(1).filter((b) => b.id !== pinned);
+    // Drained: out of the ring, record unchanged: its flows keep going.
+    f.setRing(1, others);
+    f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1 });
+    expect(parseEthernet(f.run(tcp4({ sport: sports[0], flags: 'A' })).data).dst).toBe(backendMac(pinned));
+    // Unhealthy: the same flow now re-hashes onto the ring.
+    f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1, flags: BACKEND_F_UNHEALTHY });
+    const { data } = f.run(tcp4({ sport: sports[0], flags: 'A' }));
+    expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4(sports[0]))));
+    expect(parseEthernet(data).dst).not.toBe(backendMac(pinned));
+    expect(f.dp.lookupFlow(flowKey(flow4(sports[0])))).not.toBe(pinned);
+  });
+
+  test('a stats snapshot reads every VIP and backend counter in one batch, as single lookups do', () => {
+    for (let sport = 5000; sport < 5030; sport++) f.run(tcp4({ sport }));
+    const snapshot = f.dp.statsSnapshot();
+    expect(snapshot.vip(1)).toEqual(f.dp.vipStats(1));
+    expect(snapshot.vip(1)).toMatchObject({ packets: 30, flow_misses: 30 });
+    let total = 0;
+    for (const b of backends4(1)) {
+      expect(snapshot.backend(b.id)).toEqual(f.dp.backendStats(b.id));
+      total += snapshot.backend(b.id).packets;
+    }
+    expect(total).toBe(30);
+  });
+
+  test('a VIP with conntrack off records nothing and always follows the ring', () => {
+    f.addVip({ id: 2, address: IP.vip4, port: 81, forwarding: 'dsr', flags: VIP_F_NO_CONNTRACK, backends: backends4(2) });
+    f.run(tcp4({ dport: 81 }));
+    expect(f.dp.lookupFlow(flowKey(flow4(40000, 81)))).toBeNull();
+    f.setRing(2, [{ id: 8, address: IP.backend4(8), mac: MAC.backend(8) }]);
+    expect(parseEthernet(f.run(tcp4({ dport: 81, flags: 'A' })).data).dst).toBe(MAC.backend(8));
+    expect(f.dp.vipStats(2)).toMatchObject({ flow_hits: 0, flow_misses: 0, packets: 2 });
+  });
+
+  test('the table holds the flows set at load time; forwarding goes on when it is full', () => {
+    f.close();
+    f = new BalancerFixture({ maxFlows: 128 });
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    for (let sport = 10000; sport < 10600; sport++) expect(f.run(tcp4({ sport })).verdict).toBe(XDP.TX);
+    expect(f.dp.countFlows()).toBeLessThanOrEqual(128);
+    expect(f.dp.countFlows()).toBeGreaterThan(0);
+  });
+});
+
+describe('connection table eviction and seeds', () => {
+  afterEach(() => f?.close());
+
+  test('a full bucket evicts its least recently used flow, never a busy one', () => {
+    f = new BalancerFixture({ maxFlows: 4 }); // one bucket of four ways
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    for (let sport = 1000; sport < 1004; sport++) f.run(tcp4({ sport }));
+    f.run(tcp4({ sport: 1000, flags: 'A' })); // the oldest flow is busy again
+    f.run(tcp4({ sport: 1004 }));
+    f.run(tcp4({ sport: 1005 }));
+    const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
+    expect(held(1000)).toBe(true);
+    expect([held(1001), held(1002)]).toEqual([false, false]);
+    for (let sport = 1003; sport < 1006; sport++) expect(held(sport), `flow ${sport}`).toBe(true);
+    expect(f.dp.countFlows()).toBe(4);
+    expect(f.dp.flowCapacity).toBe(4);
+  });
+
+  test('a full bucket records new flows in its neighbour while that has room, then evicts its own least recently used', () => {
+    f = new BalancerFixture({ maxFlows: 8 }); // two buckets, each the other's neighbour
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    const sports: number[] = [];
+    for (let sport = 1000; sports.length < 9; sport++) if (f.dp.flowBuckets(flowKey(flow4(sport))).bucket === 0) sports.push(sport);
+    const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
+    for (const sport of sports.slice(0, 8)) f.run(tcp4({ sport }));
+    // Four in bucket 0, four in its neighbour: all held, and the neighbour's still hit.
+    expect(sports.slice(0, 8).filter(held)).toEqual(sports.slice(0, 8));
+    expect(f.dp.countFlows()).toBe(8);
+    for (const sport of sports.slice(4, 8)) f.run(tcp4({ sport, flags: 'A' }));
+    expect(f.dp.vipStats(1)).toMatchObject({ flow_misses: 8, flow_hits: 4 });
+    // Both full: a new flow evicts bucket 0's least recently used flow, not a busy one.
+    f.run(tcp4({ sport: sports[0], flags: 'A' }));
+    f.run(tcp4({ sport: sports[8] }));
+    expect([held(sports[0]), held(sports[1]), held(sports[8])]).toEqual([true, false, true]);
+    expect(sports.slice(2, 8).every(held)).toBe(true);
+  });
+
+  test('the table\'s use is counted in a sample of buckets and scaled to the whole table', () => {
+    f = new BalancerFixture({ maxFlows: 4096 }); // 1024 buckets
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    for (let sport = 20000; sport < 22000; sport++) f.run(tcp4({ sport }));
+    const held = f.dp.countFlows();
+    expect(f.dp.flowTableUse()).toEqual({ slots: 4096, flows: held });
+    // A quarter of the buckets holds about a quarter of the flows (2000 at random: within 25%).
+    const estimate = f.dp.flowTableUse(256);
+    expect(estimate.slots).toBe(4096);
+    expect(Math.abs(estimate.flows - held)).toBeLessThan(held / 4);
+  });
+
+  test('flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other\'s backend', () => {
+    f = new BalancerFixture({ maxFlows: 4 }); // one bucket: same client and ports give the same tag and check
+    const vip2 = '198.19.0.2';
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    f.addVip({ id: 2, address: vip2, port: 80, forwarding: 'dsr', backends: backends4(2) });
+    const toVip2 = { ...flow4(), dst: vip2 };
+    f.run(tcp4());
+    expect(f.dp.lookupFlow(flowKey(flow4()))).toBe(f.ringBackend(1, flow4()));
+    f.run(tcp4({ dst: vip2, flags: 'A' }));
+    expect(f.dp.vipStats(2)).toMatchObject({ packets: 1, flow_hits: 0, flow_misses: 1 });
+    expect(f.dp.backendStats(f.ringBackend(2, toVip2)).packets).toBe(1);
+    // The entry (same way) now holds VIP 2's backend; VIP 1's flow misses and is recorded again.
+    f.run(tcp4({ flags: 'A' }));
+    expect(f.dp.vipStats(1)).toMatchObject({ packets: 2, flow_hits: 0, flow_misses: 2 });
+    expect(f.dp.backendStats(f.ringBackend(1, flow4())).packets).toBe(2);
+  });
+
+  test('a new hash seed re-spreads new flows but keeps established ones', () => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    const sports = Array.from({ length: 40 }, (_, i) => 30000 + i);
+    const first = new Map(sports.map((sport) => [sport, parseEthernet(f.run(tcp4({ sport })).data).dst]));
+    const seed = f.config.hashSeed + 1;
+    f.dp.setConfig({ ...f.config, hashSeed: seed });
+    const ring = f.dp.getRing(1)!;
+    const moved = sports.filter((sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]) !== first.get(sport));
+    expect(moved.length).toBeGreaterThan(0);
+    for (const sport of sports) expect(parseEthernet(f.run(tcp4({ sport, flags: 'A' })).data).dst).toBe(first.get(sport));
+  });
+});
