@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { Dataplane } from '../control/dataplane/dataplane.js';
+import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { flowHash } from '../control/dataplane/hash.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { ABI_VERSION, BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, OUTCOMES, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../control/dataplane/codec.js';
@@ -699,7 +699,7 @@ describe('connection table eviction and seeds', () => {
     f = new BalancerFixture({ maxFlows: 8 }); // two buckets, each the other's neighbour
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     const sports: number[] = [];
-    for (let sport = 1000; sports.length < 9; sport++) if (f.dp.flowBuckets(flowKey(flow4(sport))).bucket === 0) sports.push(sport);
+    for (let sport = 1000; sports.length < 9; sport++) if (f.dp.bucketsOfFlow(flowKey(flow4(sport))).bucket === 0) sports.push(sport);
     const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
     for (const sport of sports.slice(0, 8)) f.run(tcp4({ sport }));
     // Four in bucket 0, four in its neighbour: all held, and the neighbour's still hit.
@@ -896,7 +896,7 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
   test('pinned rings are adopted at the same ring size and replaced at another', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-rings-');
     const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
-    const open = (ringSize: number) => Dataplane.open({ pinDir: dir, ringSize, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    const open = (ringSize: number) => TestDataplane.open({ pinDir: dir, ringSize, maxVips: 8, maxBackends: 16, maxFlows: 64 });
     try {
       let dp = open(13);
       dp.setConfig(config);
@@ -924,9 +924,9 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
   test('pinned maps of another size are made afresh at the new size; maps of the same size are adopted', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-sizes-');
     const open = (sizes: { maxVips?: number; maxFlows?: number } = {}) =>
-      Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: sizes.maxVips ?? 8, maxBackends: 16, maxFlows: sizes.maxFlows ?? 64 });
+      TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: sizes.maxVips ?? 8, maxBackends: 16, maxFlows: sizes.maxFlows ?? 64 });
     const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
-    const forwarded = (dp: Dataplane) => parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst;
+    const forwarded = (dp: TestDataplane) => parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst;
     let dp = open();
     try {
       dp.setConfig(config);
@@ -963,7 +963,7 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     try {
       const entries = String(OUTCOMES.length - 1);
       execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', entries, 'name', name]);
-      const dp = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+      const dp = TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
       try {
         expect(dp.replacedPins).toContain(name);
         expect(Object.keys(dp.counters())).toEqual([...OUTCOMES]);
@@ -982,7 +982,7 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
         execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'array', 'key', '4', 'value', '4', 'entries', '1', 'name', 'stale']);
       pin('xlb_flows_v1');
       pin('operator_map');
-      const dp = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+      const dp = TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
       dp.close();
       const names = readdirSync(dir);
       expect(names).not.toContain('xlb_flows_v1');
@@ -996,7 +996,7 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
   test('a daemon adopting pinned maps keeps the table keys, so recorded flows still hit', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-keys-');
     // 65,536 buckets: new keys would move the flow to another bucket but by a 2^-16 chance.
-    const open = () => Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 1 << 18 });
+    const open = () => TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 1 << 18 });
     const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
     let dp = open();
     try {
@@ -1019,7 +1019,7 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
 
   test('a daemon adopting pinned maps carries the generation on, so old entries stay dead', () => {
     const dir = mkdtempSync('/sys/fs/bpf/xlb-test-cache-');
-    const open = () => Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    const open = () => TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
     const frame = tcp4();
     let dp = open();
     try {
