@@ -11,7 +11,7 @@ import { vipPath } from '../control/cli/client.js';
 import type { StateFile } from '../control/state/schema.js';
 import { writeStateFile } from '../control/state/store.js';
 import { startTestDaemon } from '../test/lib/daemon.js';
-import type { Result } from './run.js';
+import type { Result } from './harness.js';
 
 const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))];
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;

@@ -11,12 +11,13 @@
 import { BpfObject, type BpfProgram, ifNameToIndex } from '@xlb/native';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { FORWARD_DSR, IPPROTO_TCP } from '../control/dataplane/codec.js';
-import { attachProgram, Dataplane, detachProgram } from '../control/dataplane/dataplane.js';
+import { attachProgram, detachProgram } from '../control/dataplane/attach.js';
+import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { packagePath } from '../control/paths.js';
 import { withCleanup } from '../scripts/lab/foreground.js';
 import { inNamespace, Namespaces, nsRun, sh } from '../scripts/lab/netns.js';
 import { frame } from './frames.js';
-import type { Result } from './run.js';
+import type { Result } from './harness.js';
 
 const DURATION_MS = 2000;
 /** Alternating rounds per program; the best counts (other guests only ever slow it). */
@@ -35,7 +36,7 @@ export async function measureForwarding(): Promise<Result[]> {
 
 async function forwarding(namespaces: Namespaces): Promise<Result[]> {
   const bench = new BpfObject(packagePath('bpf/build/bench.bpf.o'));
-  const dp = Dataplane.open({ maxFlows: 65536, ringSize: 251 });
+  const dp = TestDataplane.open({ maxFlows: 65536, ringSize: 251 });
   try {
     const gen = namespaces.create('gen');
     const lb = namespaces.create('lb');

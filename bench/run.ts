@@ -5,180 +5,29 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { BpfObject, type BpfProgram, type TestRunResult } from '@xlb/native';
-import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { DEFAULT_FLOWS, flowBucketCodec, FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
-import { Dataplane, flowBuckets } from '../control/dataplane/dataplane.js';
+import { DEFAULT_FLOWS, flowBucketCodec, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
+import { flowTableBuckets } from '../control/dataplane/load.js';
+import type { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
 import { packagePath } from '../control/paths.js';
 import { table } from '../control/cli/format.js';
+import { balancer, MAC_LB, V4_SOURCE_OFFSET, V4_TCP } from './balancer.js';
 import { measureControlPlane } from './control-plane.js';
 import { measureForwarding } from './forwarding.js';
+import { Harness, type HarnessOptions, type Result } from './harness.js';
 import { benchBackends, compileCBuild, tableDigest } from './maglev-c.js';
 import { frame, type FrameSpec } from './frames.js';
 
-const BENCH_OBJECT = packagePath('bpf/build/bench.bpf.o');
-const REPEAT = 200_000;
-/**
- * Runs per figure; the fastest counts (other guests on the host only ever add time).
- * With 7, now and then every run of one side fell in a slow spell on the host (a hit
- * read 1.02x or 1.35x the limit among 1.2-1.3 in repeats of the same comparison).
- */
-const SAMPLES = 15;
 const MiB = 2 ** 20;
 const formatBytes = (bytes: number) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
 
-export interface Result {
-  name: string;
-  value: number;
-  unit: string;
-  /** The same thing for the yardstick, when there is one. */
-  limit?: number;
-  ratio?: number;
-  target?: string;
-  met?: boolean;
-}
-
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-interface HarnessOptions {
-  /** Where to XOR a per-iteration flow number into the frame (0: never). */
-  flowOffset?: number;
-  /** Distinct flow numbers to cycle through (0: never repeat). */
-  flows?: number;
-  /**
-   * Call bpf_xdp_adjust_head every iteration (for cases that push a header: the
-   * harness must undo the push, and the reflector's run then pays the same call).
-   */
-  alwaysAdjustHead?: boolean;
-  repeat?: number;
-}
-
-/** Mean ns per run of `program` over `data`: a warm-up run, then the fastest of SAMPLES runs of `repeat`. */
-function fastest(program: BpfProgram, data: Buffer, repeat: number): number {
-  program.testRun({ data, repeat: Math.min(repeat, 50_000) }); // warm caches and tables
-  return Math.min(...Array.from({ length: SAMPLES }, () => program.testRun({ data, repeat }).duration));
-}
-
-/** The restoring harness of bpf/bench/bench.bpf.c with one program under test. */
-export class Harness {
-  private readonly object = new BpfObject(BENCH_OBJECT);
-  readonly harness = this.object.program('bench_harness');
-  readonly reflect = this.object.program('bench_reflect');
-  private readonly targets = this.object.map('bench_target_v1');
-  private readonly packet = this.object.map('bench_packet_v1');
-  private readonly memoryChase = this.object.program('bench_memory_chase');
-
-  /** Mean ns per packet (the fastest of SAMPLES runs of `repeat`), harness included. */
-  measure(program: BpfProgram, data: Buffer, o: HarnessOptions = {}): number {
-    this.load(program, data, o);
-    return fastest(this.harness, data, o.repeat ?? REPEAT);
-  }
-
-  /** Sends `o.repeat` packets through `program` once, untimed (to record flows in its table); the last packet's result. */
-  offer(program: BpfProgram, data: Buffer, o: HarnessOptions & { repeat: number }): TestRunResult {
-    this.load(program, data, o);
-    return this.harness.testRun({ data, repeat: o.repeat });
-  }
-
-  /**
-   * The program and the reflector under the same harness settings, run alternately
-   * (SAMPLES rounds, the fastest of each): a slow spell on the host then slows both
-   * sides of the ratio, not one.
-   */
-  compare(program: BpfProgram, data: Buffer, o: HarnessOptions = {}): { value: number; limit: number } {
-    const repeat = o.repeat ?? REPEAT;
-    let value = Infinity;
-    let limit = Infinity;
-    for (let round = -1; round < SAMPLES; round++) {
-      this.load(this.reflect, data, o);
-      const l = this.harness.testRun({ data, repeat }).duration;
-      this.load(program, data, o);
-      const v = this.harness.testRun({ data, repeat }).duration;
-      if (round < 0) continue; // warm-up round
-      limit = Math.min(limit, l);
-      value = Math.min(value, v);
-    }
-    return { value, limit };
-  }
-
-  /**
-   * ns per dependent read at a random line of `bytes` (a power of two from 64 B to
-   * 32 MiB; bench_memory_chase), the fastest of SAMPLES runs.
-   */
-  memoryLatency(bytes: number): number {
-    const data = Buffer.alloc(64);
-    data[0] = Math.log2(bytes / 64); // the program reads 2^data[0] lines
-    return fastest(this.memoryChase, data, REPEAT);
-  }
-
-  private load(program: BpfProgram, data: Buffer, o: HarnessOptions): void {
-    const value = Buffer.alloc(this.packet.info.valueSize);
-    value.writeUInt32LE(data.length, 0);
-    value.writeUInt32LE(o.flowOffset ?? 0, 4);
-    value.writeUInt32LE(o.flows ?? 0, 8);
-    // IPv4 frames get their header checksum recomputed after the flow number changes it.
-    value.writeUInt32LE(data.readUInt16BE(12) === 0x0800 ? 14 : 0, 12);
-    value.writeUInt32LE(o.alwaysAdjustHead ? 1 : 0, 16);
-    data.copy(value, 24);
-    this.packet.update(Buffer.alloc(4), value);
-    this.targets.update(Buffer.alloc(4), program);
-  }
-
-  close(): void {
-    for (const x of [this.harness, this.reflect, this.memoryChase, this.targets, this.packet]) x.close();
-    this.object.close();
-  }
-}
-
-export const MAC_LB = '02:00:00:00:00:02';
-const backendMac = (n: number) => parseMac(`02:00:00:00:01:${(n % 256).toString(16).padStart(2, '0')}`);
-
-/**
- * A balancer with `vips` VIPs (default 4: the packet-cost cases' v4 TCP, v4 UDP, v6
- * and ipip VIPs, in that order; more are v4 TCP on other addresses), `backends` each.
- */
-export function balancer(o: { maxFlows?: number; vips?: number; backends?: number } = {}): Dataplane {
-  const backends = o.backends ?? 3;
-  const vips = o.vips ?? 4;
-  const extraVips = Math.max(0, vips - 4);
-  const dp = Dataplane.open({ maxFlows: o.maxFlows ?? 65536, maxVips: Math.max(8, extraVips + 8), maxBackends: Math.max(64, (extraVips + 4) * backends + 8) });
-  dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: parseAddress('198.18.0.2').bytes, sourceV6: parseAddress('2001:db8::2').bytes, sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
-  let nextBackend = 0;
-  const addVip = (id: number, address: string, port: number, proto: number, forwarding: number, family: 4 | 6) => {
-    dp.setVip({ family, address: parseAddress(address).bytes, port, proto }, { id, flags: 0, forwarding });
-    const members: { key: string; weight: number }[] = [];
-    const ids: number[] = [];
-    for (let i = 0; i < backends; i++) {
-      const backendAddress = family === 4 ? `198.18.${1 + (i >> 8)}.${i & 255}` : `2001:db8:1::${(i + 1).toString(16)}`;
-      const backendId = nextBackend++;
-      dp.setBackend(backendId, { family, address: parseAddress(backendAddress).bytes, mac: backendMac(i), vipId: id });
-      members.push({ key: backendAddress, weight: 1 });
-      ids.push(backendId);
-    }
-    dp.setRing(id, Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]));
-  };
-  const caseVips = [
-    () => addVip(0, '198.19.0.1', 80, IPPROTO_TCP, FORWARD_DSR, 4),
-    () => addVip(1, '198.19.0.1', 53, IPPROTO_UDP, FORWARD_DSR, 4),
-    () => addVip(2, '2001:db8:f::1', 80, IPPROTO_TCP, FORWARD_DSR, 6),
-    () => addVip(3, '198.19.0.2', 80, IPPROTO_TCP, FORWARD_IPIP, 4),
-  ];
-  for (const add of caseVips.slice(0, vips)) add();
-  for (let i = 0; i < extraVips; i++) addVip(4 + i, `198.19.${1 + (i >> 8)}.${i & 255}`, 443, IPPROTO_TCP, FORWARD_DSR, 4);
-  return dp;
-}
-
-export const V4_TCP: FrameSpec = { family: 4, proto: 'tcp', src: '198.18.0.10', dst: '198.19.0.1', dport: 80 };
-/** Offset of the IPv4 source address in an Ethernet frame: the harness varies it for new flows. */
-export const V4_SOURCE_OFFSET = 14 + 12;
 
 /** VIP ids of the packet-cost cases' VIPs (see `balancer`). */
 const CASE_VIP_IDS = [0, 1, 2, 3];
 
 /** Connection-table hits and misses so far, over the case VIPs. */
-function tableUse(dp: Dataplane): { hits: number; misses: number } {
+function tableUse(dp: TestDataplane): { hits: number; misses: number } {
   let hits = 0;
   let misses = 0;
   for (const id of CASE_VIP_IDS) {
@@ -201,7 +50,7 @@ type TablePath = 'miss' | 'hit' | 'share';
  * path the case names: a bench must not time a drop path, or misses for hits, by
  * mistake. Returns the measurement and the share of table hits.
  */
-function checked<T>(dp: Dataplane, outcome: Outcome, table: TablePath | null, measure: () => T): { value: T; hitShare: number } {
+function checked<T>(dp: TestDataplane, outcome: Outcome, table: TablePath | null, measure: () => T): { value: T; hitShare: number } {
   const before = dp.counters();
   const tableBefore = tableUse(dp);
   const value = measure();
@@ -223,7 +72,7 @@ function checked<T>(dp: Dataplane, outcome: Outcome, table: TablePath | null, me
 type PacketCase = [name: string, spec: FrameSpec, o: HarnessOptions, target: number | null, outcome: Outcome, table: TablePath | null];
 
 /** One packet case against its yardstick, with the share of table hits where the case reports it. */
-function packetCase(h: Harness, dp: Dataplane, [name, spec, o, target, outcome, table]: PacketCase): Result[] {
+function packetCase(h: Harness, dp: TestDataplane, [name, spec, o, target, outcome, table]: PacketCase): Result[] {
   const data = frame(spec, MAC_LB);
   if (o.flows) h.offer(dp.program, data, { ...o, repeat: o.flows }); // record the flows first
   // Each case's yardstick is the reflector under the same harness settings (a case
@@ -304,7 +153,7 @@ function scaling(h: Harness): Result[] {
   // read from there costs on this machine.
   for (const flows of SPREAD_FLOWS) {
     const dp = balancer({ maxFlows: 2 * flows });
-    const tableBytes = flowBuckets(2 * flows) * flowBucketCodec.size;
+    const tableBytes = flowTableBuckets(2 * flows) * flowBucketCodec.size;
     const name = `hits over ${flows.toLocaleString('en')} flows, table of ${formatBytes(tableBytes)}`;
     results.push(...packetCase(h, dp, [name, V4_TCP, { flowOffset: V4_SOURCE_OFFSET, flows }, null, 'tx_dsr', 'share']));
     results.push({ name: `  memory: a dependent read in ${formatBytes(tableBytes)}`, value: h.memoryLatency(tableBytes), unit: 'ns/read' });
@@ -318,8 +167,7 @@ const SPREAD_FLOWS = [2_048, 16_384, 65_536, 262_144];
 
 /** Rounds of the Maglev comparison; each side's figure is its fastest round. */
 const MAGLEV_ROUNDS = 5;
-/** Builds before the first round, so V8 has optimised the build code (one was not
- * always enough: the first case then timed partly unoptimised code). */
+/** Builds before the first round, so every round times V8's optimised build code. */
 const JIT_WARM_UP_BUILDS = 10;
 
 function maglev(): Result[] {
@@ -395,10 +243,19 @@ async function main(): Promise<void> {
   process.stdout.write(`\nwrote bench/results.json\n`);
 }
 
-// Run when executed, not when imported (tools reuse the harness).
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  main().catch((error) => {
-    process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
-    process.exit(1);
-  });
+const USAGE = `usage: npm run bench  (node dist/bench/run.js, as root)
+
+Measures per-packet cost, forwarding rate, scaling, the Maglev build and the control
+plane; prints tables and writes bench/results.json. Takes no options.
+`;
+
+const args = process.argv.slice(2);
+if (args.length > 0) {
+  const help = args.length === 1 && (args[0] === '--help' || args[0] === '-h');
+  (help ? process.stdout : process.stderr).write(USAGE);
+  process.exit(help ? 0 : 2);
 }
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
+  process.exit(1);
+});

@@ -159,7 +159,7 @@ describe('connection table eviction and seeds', () => {
     f = new BalancerFixture({ maxFlows: 8 }); // two buckets, each the other's neighbour
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     const sports: number[] = [];
-    for (let sport = 1000; sports.length < 9; sport++) if (f.dp.flowBuckets(flowKey(flow4(sport))).bucket === 0) sports.push(sport);
+    for (let sport = 1000; sports.length < 9; sport++) if (f.dp.bucketsOfFlow(flowKey(flow4(sport))).bucket === 0) sports.push(sport);
     const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
     for (const sport of sports.slice(0, 8)) f.run(tcp4({ sport }));
     // Four in bucket 0, four in its neighbour: all held, and the neighbour's still hit.

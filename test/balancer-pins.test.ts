@@ -5,7 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { describe, expect, onTestFinished, test } from 'vitest';
-import { Dataplane, type DataplaneOptions } from '../control/dataplane/dataplane.js';
+import type { DataplaneOptions } from '../control/dataplane/load.js';
+import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
 import { ABI_VERSION, OUTCOMES } from '../control/dataplane/codec.js';
 import { flowKey, IP, MAC } from './lib/fixture.js';
@@ -24,7 +25,7 @@ function tempPinDir(name: string): string {
 
 /** A data plane pinned in `pinDir`, small maps unless `sizes` says otherwise. */
 const openPinned = (pinDir: string, sizes: Pick<DataplaneOptions, 'ringSize' | 'maxVips' | 'maxFlows'> = {}) =>
-  Dataplane.open({ pinDir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64, ...sizes });
+  TestDataplane.open({ pinDir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64, ...sizes });
 
 describe('pinned maps are adopted across a daemon restart', () => {
   test('pinned rings are adopted at the same ring size and replaced at another', () => {
@@ -53,7 +54,7 @@ describe('pinned maps are adopted across a daemon restart', () => {
   test('pinned maps of another size are made afresh at the new size; maps of the same size are adopted', () => {
     const dir = tempPinDir('sizes');
     const open = (sizes: { maxVips?: number; maxFlows?: number } = {}) => openPinned(dir, sizes);
-    const forwarded = (dp: Dataplane) => parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst;
+    const forwarded = (dp: TestDataplane) => parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst;
     let dp = open();
     try {
       dp.setConfig(config);

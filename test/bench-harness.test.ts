@@ -4,13 +4,14 @@
  * iteration, as a new or a known flow as the case says.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import type { Dataplane } from '../control/dataplane/dataplane.js';
+import type { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { frame } from '../bench/frames.js';
-import { balancer, Harness, MAC_LB, V4_SOURCE_OFFSET, V4_TCP } from '../bench/run.js';
+import { balancer, MAC_LB, V4_SOURCE_OFFSET, V4_TCP } from '../bench/balancer.js';
+import { Harness } from '../bench/harness.js';
 import { parseEthernet, parseIp, PROTO, XDP } from './lib/packet.js';
 
 let harness: Harness;
-let dp: Dataplane;
+let dp: TestDataplane;
 beforeAll(() => {
   harness = new Harness();
   dp = balancer();

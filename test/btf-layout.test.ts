@@ -6,7 +6,6 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import * as codec from '../control/dataplane/codec.js';
-import { BALANCER_OBJECT, DECAP_OBJECT } from '../control/dataplane/dataplane.js';
 
 interface BtfType {
   kind: string;
@@ -21,7 +20,7 @@ function btfStructs(object: string): Map<string, BtfType> {
 }
 
 /** Holds xlb.h types that no map of the programs holds (bpf/tests/btf_types.bpf.c). */
-const TYPES_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'btf_types');
+const TYPES_OBJECT = codec.BALANCER_OBJECT.replace('xlb_balancer', 'btf_types');
 
 function expectLayout(structCodec: { name: string; size: number; offsets: Record<string, number> }, btf: BtfType | undefined): void {
   expect(btf, `${structCodec.name} in BTF`).toBeDefined();
@@ -44,8 +43,8 @@ function define(name: string): number {
 }
 
 describe('codecs match the objects BTF', () => {
-  const balancer = btfStructs(BALANCER_OBJECT);
-  const decap = btfStructs(DECAP_OBJECT);
+  const balancer = btfStructs(codec.BALANCER_OBJECT);
+  const decap = btfStructs(codec.DECAP_OBJECT);
 
   test.each(codec.STRUCTS.map((c) => [c.name, c]))('struct %s', (name, structCodec) => {
     expectLayout(structCodec, balancer.get(name) ?? decap.get(name));
@@ -90,7 +89,7 @@ describe('constants match bpf/include/xlb.h', () => {
       JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', object], { encoding: 'utf8' }))
         .types.filter((t: BtfType & { vars?: unknown }) => t.kind === 'VAR')
         .map((t: BtfType) => t.name);
-    const inObjects = new Set([...mapNames(BALANCER_OBJECT), ...mapNames(DECAP_OBJECT)]);
+    const inObjects = new Set([...mapNames(codec.BALANCER_OBJECT), ...mapNames(codec.DECAP_OBJECT)]);
     for (const name of Object.values(codec.MAPS)) {
       expect(name.endsWith(`_v${codec.ABI_VERSION}`)).toBe(true);
       expect(inObjects.has(name), name).toBe(true);

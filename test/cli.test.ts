@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Dataplane } from '../control/dataplane/dataplane.js';
-import { Decapsulator } from '../control/dataplane/decap.js';
+import { Decapsulator } from '../control/dataplane/decapsulator.js';
 import { packagePath } from '../control/paths.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';

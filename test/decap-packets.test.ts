@@ -1,6 +1,6 @@
 /** The backend decap program through BPF_PROG_TEST_RUN, alone and fed by the balancer. */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { Decapsulator } from '../control/dataplane/decap.js';
+import { Decapsulator } from '../control/dataplane/decapsulator.js';
 import { BalancerFixture, IP, MAC } from './lib/fixture.js';
 import { ETH_P_IP, ETH_P_IPV6, ethernet, ipv4, ipv6, PROTO, tcp, udp, XDP } from './lib/packet.js';
 

@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { BpfMap, BpfObject, ifNameToIndex, xdpQuery } from '@xlb/native';
 import { ApiClient } from '../control/cli/client.js';
 import type { XlbEvent } from '../control/daemon/controller.js';
-import { attachProgram, detachProgram } from '../control/dataplane/dataplane.js';
+import { attachProgram, detachProgram } from '../control/dataplane/attach.js';
 import type { Check } from '../control/deploy/preflight.js';
 import { packagePath } from '../control/paths.js';
 import { DaemonProcess } from '../scripts/lab/lab.js';

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap, BpfObject, type BpfError, closeFd, ifNameToIndex, lockFile, possibleCpus, xdpAttach, xdpDetach, xdpQuery } from '@xlb/native';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
-import { MAPS } from '../control/dataplane/codec.js';
-import { BALANCER_OBJECT, Dataplane, DECAP_OBJECT } from '../control/dataplane/dataplane.js';
+import { BALANCER_OBJECT, DECAP_OBJECT, MAPS } from '../control/dataplane/codec.js';
+import { u32Bytes } from '../control/dataplane/struct.js';
+import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { parseAddress } from '../control/dataplane/address.js';
 import { IP, MAC } from './lib/fixture.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
@@ -20,12 +21,6 @@ const PERCPU_ARRAY = 6;
 const BPF_F_MMAPABLE = 0x400;
 const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
 const PASS_OBJECT = BALANCER_OBJECT.replace('xlb_balancer', 'lab_pass');
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-};
 
 function thrown(fn: () => unknown): BpfError {
   try {
@@ -58,15 +53,15 @@ describe('errors', () => {
   test('a closed map throws EBADF instead of touching a stale descriptor', () => {
     const map = BpfMap.create(ARRAY, 4, 4, 4, 'closed');
     map.close();
-    expect(thrown(() => map.lookup(u32(0))).code).toBe('EBADF');
+    expect(thrown(() => map.lookup(u32Bytes(0))).code).toBe('EBADF');
   });
 
   test('keys and values of the wrong size are refused naming the sizes', () => {
     const map = BpfMap.create(HASH, 4, 8, 4, 'sizes');
     try {
       expect(() => map.lookup(Buffer.alloc(3))).toThrow(/key of map sizes must be 4 bytes, got 3/);
-      expect(() => map.update(u32(1), Buffer.alloc(4))).toThrow(/value of map sizes must be 8 bytes, got 4/);
-      expect(() => map.update(u32(1), 'x' as unknown as Buffer)).toThrow(TypeError);
+      expect(() => map.update(u32Bytes(1), Buffer.alloc(4))).toThrow(/value of map sizes must be 8 bytes, got 4/);
+      expect(() => map.update(u32Bytes(1), 'x' as unknown as Buffer)).toThrow(TypeError);
     } finally {
       map.close();
     }
@@ -77,15 +72,15 @@ describe('maps', () => {
   test('update, lookup, delete and iterate a hash map', () => {
     const map = BpfMap.create(HASH, 4, 4, 16, 'crud');
     try {
-      expect(map.lookup(u32(7))).toBeNull();
-      for (const k of [3, 1, 2]) map.update(u32(k), u32(k * 10));
-      expect(map.lookup(u32(2))).toEqual(u32(20));
+      expect(map.lookup(u32Bytes(7))).toBeNull();
+      for (const k of [3, 1, 2]) map.update(u32Bytes(k), u32Bytes(k * 10));
+      expect(map.lookup(u32Bytes(2))).toEqual(u32Bytes(20));
       const keys: number[] = [];
       for (let k = map.nextKey(null); k; k = map.nextKey(k)) keys.push(k.readUInt32LE(0));
       expect(keys.sort()).toEqual([1, 2, 3]);
-      expect(map.delete(u32(2))).toBe(true);
-      expect(map.delete(u32(2))).toBe(false);
-      expect(thrown(() => map.update(u32(1), u32(0), 1 /* BPF_NOEXIST */)).code).toBe('EEXIST');
+      expect(map.delete(u32Bytes(2))).toBe(true);
+      expect(map.delete(u32Bytes(2))).toBe(false);
+      expect(thrown(() => map.update(u32Bytes(1), u32Bytes(0), 1 /* BPF_NOEXIST */)).code).toBe('EEXIST');
       expect(map.info).toMatchObject({ name: 'crud', keySize: 4, valueSize: 4, maxEntries: 16, perCpu: false });
     } finally {
       map.close();
@@ -95,10 +90,10 @@ describe('maps', () => {
   test('batch update writes every element in one call', () => {
     const map = BpfMap.create(ARRAY, 4, 4, 1000, 'batch');
     try {
-      const keys = Buffer.concat(Array.from({ length: 1000 }, (_, i) => u32(i)));
-      const values = Buffer.concat(Array.from({ length: 1000 }, (_, i) => u32(i * 3)));
+      const keys = Buffer.concat(Array.from({ length: 1000 }, (_, i) => u32Bytes(i)));
+      const values = Buffer.concat(Array.from({ length: 1000 }, (_, i) => u32Bytes(i * 3)));
       map.updateBatch(keys, values, 1000);
-      expect(map.lookup(u32(999))).toEqual(u32(2997));
+      expect(map.lookup(u32Bytes(999))).toEqual(u32Bytes(2997));
       expect(() => map.updateBatch(keys, values.subarray(4), 1000)).toThrow(/values .* must be 4000 bytes/);
     } finally {
       map.close();
@@ -110,8 +105,8 @@ describe('maps', () => {
     const plain = BpfMap.create(ARRAY, 4, 4, 3, 'plain');
     try {
       map.writeMapped(Buffer.from(new Uint32Array([7, 0, 8, 0, 9, 0]).buffer));
-      expect([0, 1, 2].map((i) => map.lookup(u32(i))!.readUInt32LE(0))).toEqual([7, 8, 9]);
-      map.update(u32(1), u32(80));
+      expect([0, 1, 2].map((i) => map.lookup(u32Bytes(i))!.readUInt32LE(0))).toEqual([7, 8, 9]);
+      map.update(u32Bytes(1), u32Bytes(80));
       expect(map.readMapped()).toEqual(Buffer.from(new Uint32Array([7, 0, 80, 0, 9, 0]).buffer));
       expect(map.readMapped(12)).toEqual(Buffer.from(new Uint32Array([7, 0, 80]).buffer));
       for (const bad of [25, -1, 1.5, '8']) expect(() => map.readMapped(bad as number)).toThrow(/whole number of bytes up to 24/);
@@ -128,7 +123,7 @@ describe('maps', () => {
     const map = BpfMap.create(PERCPU_ARRAY, 4, 4, 1, 'percpu');
     try {
       expect(map.info.perCpu).toBe(true);
-      expect(map.lookup(u32(0))!.length).toBe(8 * possibleCpus());
+      expect(map.lookup(u32Bytes(0))!.length).toBe(8 * possibleCpus());
     } finally {
       map.close();
     }
@@ -139,7 +134,7 @@ describe('maps', () => {
     const percpu = BpfMap.create(PERCPU_ARRAY, 4, 12, 5, 'all_percpu');
     const hash = BpfMap.create(HASH, 4, 4, 64, 'all_hash');
     try {
-      array.updateBatch(Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32(i))), Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32(i * 7))), 3000);
+      array.updateBatch(Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32Bytes(i))), Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32Bytes(i * 7))), 3000);
       const a = array.lookupAll();
       expect(a.count).toBe(3000);
       expect(a.keys.readUInt32LE(4 * 2999)).toBe(2999);
@@ -147,11 +142,11 @@ describe('maps', () => {
       const slot = 16; // 12 bytes padded to 8
       const value = Buffer.alloc(slot * possibleCpus());
       value.writeUInt32LE(42, slot * (possibleCpus() - 1));
-      percpu.update(u32(4), value);
+      percpu.update(u32Bytes(4), value);
       const p = percpu.lookupAll();
       expect(p.count).toBe(5);
       expect(p.values.subarray(4 * value.length, 5 * value.length)).toEqual(value);
-      for (const k of [3, 9, 27]) hash.update(u32(k), u32(k + 1));
+      for (const k of [3, 9, 27]) hash.update(u32Bytes(k), u32Bytes(k + 1));
       const h = hash.lookupAll();
       const entries = Array.from({ length: h.count }, (_, i) => [h.keys.readUInt32LE(i * 4), h.values.readUInt32LE(i * 4)]);
       expect(entries.sort((x, y) => x[0] - y[0])).toEqual([[3, 4], [9, 10], [27, 28]]);
@@ -168,15 +163,15 @@ describe('maps', () => {
     const longer = BpfMap.create(ARRAY, 4, 8, 12, 'longer', BPF_F_MMAPABLE);
     const plain = BpfMap.create(ARRAY, 4, 8, 11, 'plain');
     try {
-      ring.update(u32(5), Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
-      rings.update(u32(1), ring);
-      const id = rings.lookup(u32(1))!.readUInt32LE(0);
+      ring.update(u32Bytes(5), Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
+      rings.update(u32Bytes(1), ring);
+      const id = rings.lookup(u32Bytes(1))!.readUInt32LE(0);
       expect(id).toBe(ring.info.id);
       const again = BpfMap.fromId(id);
-      expect(again.lookup(u32(5))).toEqual(Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
+      expect(again.lookup(u32Bytes(5))).toEqual(Buffer.from([55, 0, 0, 0, 56, 0, 0, 0]));
       again.close();
-      expect(thrown(() => rings.update(u32(0), plain)).code).toBe('EINVAL');
-      expect(thrown(() => rings.update(u32(0), longer)).code).toBe('EINVAL');
+      expect(thrown(() => rings.update(u32Bytes(0), plain)).code).toBe('EINVAL');
+      expect(thrown(() => rings.update(u32Bytes(0), longer)).code).toBe('EINVAL');
     } finally {
       for (const m of [ring, longer, plain, rings]) m.close();
       object.close();
@@ -201,13 +196,13 @@ describe('pinning', () => {
 
   test('maps are pinned by name and a second load adopts them with their contents', () => {
     const dir = pinDir();
-    const first = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    const first = TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
     first.setBackend(3, { family: 4, address: Buffer.from([198, 18, 1, 3, ...new Array(12).fill(0)]), mac: Buffer.alloc(6), vipId: 1 });
     first.setRing(1, new Uint32Array(13).fill(3));
     first.close();
     expect(readdirSync(dir).sort()).toEqual(Object.values(MAPS).filter((n) => !n.includes('decap') && !n.includes('dcounter')).sort());
 
-    const second = Dataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
+    const second = TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
     try {
       expect(second.getRing(1)).toEqual(new Uint32Array(13).fill(3));
     } finally {
@@ -261,7 +256,7 @@ describe('file locks', () => {
 
 describe('BPF_PROG_TEST_RUN', () => {
   test('returns verdict, output bytes and a per-run duration over repeats', () => {
-    const dp = Dataplane.open({ maxFlows: 64 });
+    const dp = TestDataplane.open({ maxFlows: 64 });
     try {
       const arp = Buffer.alloc(60);
       arp.writeUInt16BE(0x0806, 12);
@@ -285,7 +280,7 @@ describe('XDP attach on a veth in a namespace', () => {
     nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
     nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
     nsRun(ns, 'ip', ['link', 'set', 'veth1', 'up']);
-    const dp = Dataplane.open({ maxFlows: 64 });
+    const dp = TestDataplane.open({ maxFlows: 64 });
     const decapObject = new BpfObject(DECAP_OBJECT);
     const decap = decapObject.program('xlb_decap');
     try {
@@ -322,7 +317,7 @@ describe('BPF_PROG_TEST_RUN with live frames', () => {
     for (const dev of ['veth0', 'veth1']) nsRun(ns, 'ip', ['link', 'set', dev, 'up']);
     const pass = new BpfObject(PASS_OBJECT);
     const passProgram = pass.program('lab_pass');
-    const dp = Dataplane.open({ maxFlows: 64, ringSize: 13 });
+    const dp = TestDataplane.open({ maxFlows: 64, ringSize: 13 });
     try {
       const rxPackets = () => JSON.parse(nsRun(ns, 'ip', ['-j', '-s', 'link', 'show', 'veth1']))[0].stats64.rx.packets as number;
       inNamespace(ns, () => xdpAttach(ifNameToIndex('veth1'), passProgram, { mode: 'native' }));

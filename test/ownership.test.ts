@@ -17,7 +17,7 @@ import { LOCK_DIR } from '../control/daemon/lock.js';
 import { MAX_RING_SIZE } from '../control/daemon/options.js';
 import { MAPS } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
-import { Decapsulator } from '../control/dataplane/decap.js';
+import { Decapsulator } from '../control/dataplane/decapsulator.js';
 import { BALANCER_PINS } from '../control/dataplane/pins.js';
 import { packagePath } from '../control/paths.js';
 import { DaemonProcess } from '../scripts/lab/lab.js';

@@ -1,7 +1,7 @@
 /** The reconciler against a real data plane: diffed writes, scoped applies, adopting pinned state. */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { formatAddress, parseAddress } from '../control/dataplane/address.js';
-import { Dataplane } from '../control/dataplane/dataplane.js';
+import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { planVip } from '../control/reconciler/plan.js';
 import { Reconciler } from '../control/reconciler/reconciler.js';
 import type { StoredVip } from '../control/state/schema.js';
@@ -24,10 +24,10 @@ const key = (address: string) => ({ family: 4 as const, address: parseAddress(ad
 const heldAddresses = () => Object.fromEntries(dp.listVipAddresses().map((a) => [formatAddress(a.family, a.address), a.vips]));
 const heldVips = () => dp.listVips().map(({ key: k, vip: v }) => `${formatAddress(k.family, k.address)}=${v.id}`).sort();
 
-let dp: Dataplane;
+let dp: TestDataplane;
 let writes: string[];
 beforeEach(() => {
-  dp = Dataplane.open({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
+  dp = TestDataplane.open({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
   writes = [];
   // A ring batch that swaps in at least one ring counts as one write, 'setRings'.
   const ringBatch = dp.ringBatch.bind(dp);

@@ -12,7 +12,7 @@ import type { StatsView, VipView } from '../daemon/controller.js';
 import { resolveServeOptions } from '../daemon/options.js';
 import { deploy } from '../deploy/deploy.js';
 import { preflight } from '../deploy/preflight.js';
-import { installDecap, removeDecap } from '../daemon/decap.js';
+import { installDecap, removeDecap } from '../daemon/decap-command.js';
 import { down } from '../daemon/down.js';
 import { serve } from '../daemon/serve.js';
 import { VERSION } from '../paths.js';

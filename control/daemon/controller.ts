@@ -5,6 +5,7 @@
  * awaiting between reading and writing state, so concurrent requests serialise.
  */
 import { EventEmitter } from 'node:events';
+import { formatMac } from '../dataplane/address.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.js';
 import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
@@ -459,7 +460,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
           inRing: b.inRing,
           slots: b.slots,
           reason: b.reason,
-          mac: b.mac.some((x) => x) ? Array.from(b.mac, (x) => x.toString(16).padStart(2, '0')).join(':') : null,
+          mac: b.mac.some((x) => x) ? formatMac(b.mac) : null,
         };
       }),
     };

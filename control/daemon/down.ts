@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { XdpMode } from '@xlb/native';
 import { stopBird } from '../bgp/bird.js';
 import { PROGRAMS } from '../dataplane/codec.js';
-import { detachOwnProgram } from '../dataplane/dataplane.js';
+import { detachOwnProgram } from '../dataplane/attach.js';
 import { BALANCER_PINS, checkBpffs, removePins } from '../dataplane/pins.js';
 import { daemonResources, type Locks, lockResources, ResourceInUse } from './lock.js';
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { canonicalAddress, parseAddress } from '../dataplane/address.js';
+import { canonicalAddress, MAC_PATTERN, parseAddress } from '../dataplane/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { isPrime } from '../maglev/maglev.js';
 import { addressRefusal } from '../state/address-policy.js';
@@ -97,7 +97,7 @@ export const serveOptionsSchema = z.strictObject({
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
   mutationsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(600),
-  gatewayMac: z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, 'a MAC like 02:00:00:00:00:01').optional(),
+  gatewayMac: z.string().regex(MAC_PATTERN, 'a MAC like 02:00:00:00:00:01').optional(),
   sourceV4: sourceSchema(4, 16).optional(),
   sourceV6: sourceSchema(6, 32).optional(),
   mtu: z.coerce.number().int().min(576).max(65535).default(1500),

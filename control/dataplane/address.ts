@@ -31,8 +31,11 @@ export function canonicalAddress(text: string): string {
   return formatAddress(family, bytes);
 }
 
+/** A MAC address as six colon-separated hex pairs, e.g. 02:00:00:00:00:01. */
+export const MAC_PATTERN = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
 export function parseMac(text: string): Buffer {
-  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(text)) throw new TypeError(`not a MAC address: ${JSON.stringify(text)}`);
+  if (!MAC_PATTERN.test(text)) throw new TypeError(`not a MAC address: ${JSON.stringify(text)}`);
   return Buffer.from(text.split(':').map((b) => parseInt(b, 16)));
 }
 

@@ -2,6 +2,7 @@
  * TypeScript mirror of bpf/include/xlb.h: constants, map names and struct codecs.
  * test/btf-layout.test.ts checks every codec against the object's BTF.
  */
+import { packagePath } from '../paths.js';
 import { defineStruct } from './struct.js';
 
 export const ABI_VERSION = 3;
@@ -48,6 +49,10 @@ export const MAPS = {
 } as const;
 
 export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap' } as const;
+
+/** The compiled objects holding those programs and their maps. */
+export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
+export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
 
 export const addrCodec = defineStruct('xlb_addr', {
   addr: { bytes: 16 },

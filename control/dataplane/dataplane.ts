@@ -1,22 +1,14 @@
 /**
- * Typed API over the balancer object: open (and adopt pinned maps), configure,
- * set/remove VIPs and backends, swap rings, read stats, attach. Mechanism only:
- * which backends go in a ring, and why, is the reconciler's business.
+ * Typed API over the balancer object: open (and adopt pinned maps, see load.ts),
+ * configure, set/remove VIPs and backends, swap rings, read stats, attach. Mechanism
+ * only: which backends go in a ring, and why, is the reconciler's business.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { BpfMap, BpfObject, BpfProgram, ifNameToIndex, possibleCpus, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
+import { type BpfMap, type BpfObject, type BpfProgram, possibleCpus, type XdpMode } from '@xlb/native';
 import {
-  ABI_VERSION,
   addrCodec,
   backendCodec,
   configCodec,
-  RING_IDS_PER_VALUE,
-  DEFAULT_FLOWS,
-  DEFAULT_MAX_BACKENDS,
-  DEFAULT_MAX_VIPS,
-  DEFAULT_RING_SIZE,
   type Family,
   FLOW_WAYS,
   flowEntryCodec,
@@ -29,87 +21,17 @@ import {
   vipKeyCodec,
   vipStatsCodec,
 } from './codec.js';
-import { packagePath } from '../paths.js';
-import { type TableHash, tableHash } from './hash.js';
-import { type FieldKind, type StructCodec, sumPerCpu, type StructValue } from './struct.js';
-
-export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
-export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
-
-const BPF_MAP_TYPE_ARRAY = 2;
-/** Rings carry the flags of the object's inner-map template (see xlb_ring in the C). */
-const RING_FLAGS = 0x400; /* BPF_F_MMAPABLE */
-
-export interface DataplaneOptions {
-  objectPath?: string;
-  /** Pin maps here and adopt compatible pins already there (hitless restart). */
-  pinDir?: string;
-  /** Maglev ring size M, a prime. */
-  ringSize?: number;
-  maxVips?: number;
-  maxBackends?: number;
-  /** Flows the connection table holds (rounded up to XLB_FLOW_WAYS times a power of two). */
-  maxFlows?: number;
-}
-
-/** An address in xlb_vipaddr_v3. */
-export interface VipAddress {
-  family: Family;
-  /** 16 bytes, network order. */
-  address: Buffer;
-}
-
-export interface VipKey extends VipAddress {
-  port: number;
-  proto: number;
-}
-
-export interface VipRecord {
-  id: number;
-  flags: number;
-  forwarding: number;
-}
-
-export interface BackendRecord {
-  family: Family;
-  address: Buffer;
-  /** dsr: the backend's MAC; ipip: the next hop's, or zero for the gateway. */
-  mac: Buffer;
-  vipId: number;
-  /** BACKEND_F_*: unhealthy backends' connection-table entries re-hash. */
-  flags?: number;
-}
-
-export interface DataplaneConfig {
-  hashSeed: number;
-  mtu: number;
-  gatewayMac: Buffer;
-  sourceV4: Buffer;
-  sourceV6: Buffer;
-  sourceV4FlowBits: number;
-  sourceV6FlowBits: number;
-}
-
-export type Traffic = StructValue<typeof trafficCodec.fields>;
-export type VipStats = StructValue<typeof vipStatsCodec.fields>;
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-};
+import { attachProgram } from './attach.js';
+import { type DataplaneOptions, type DataplaneSizes, flowTableBuckets, loadBalancer } from './load.js';
+import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipKey, VipRecord, VipStats } from './records.js';
+import { createRing } from './rings.js';
+import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
 
 /** A zero value for a per-CPU map: one 8-byte-aligned slot per possible CPU. */
 const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * possibleCpus());
 
-/** Values of a ring of `ringSize` slots (XLB_RING_IDS_PER_VALUE ids each). */
-const ringValues = (ringSize: number) => Math.ceil(ringSize / RING_IDS_PER_VALUE);
-
 /** Buckets flowTableUse() reads at most (4 MiB). */
 const FLOW_SAMPLE_BUCKETS = 65536;
-
-/** Buckets of the connection table for a number of flows: a power of two. */
-export const flowBuckets = (maxFlows: number) => 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(maxFlows / FLOW_WAYS))));
 
 const encodeVipKey = (key: VipKey) =>
   vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
@@ -133,11 +55,11 @@ export class Dataplane {
   private readonly object: BpfObject;
   private readonly maps: Record<keyof typeof MAPS, BpfMap | undefined>;
   /** The configuration last written (with the current VIP generation). */
-  private config: Buffer;
+  protected config: Buffer;
 
-  private constructor(
+  protected constructor(
     object: BpfObject,
-    options: Required<Omit<DataplaneOptions, 'pinDir' | 'objectPath'>>,
+    options: DataplaneSizes,
     /** Pinned maps open() did not adopt (another ABI version or size): made afresh. */
     readonly replacedPins: string[],
   ) {
@@ -145,51 +67,21 @@ export class Dataplane {
     this.ringSize = options.ringSize;
     this.maxVips = options.maxVips;
     this.maxBackends = options.maxBackends;
-    this.flowCapacity = flowBuckets(options.maxFlows) * FLOW_WAYS;
+    this.flowCapacity = flowTableBuckets(options.maxFlows) * FLOW_WAYS;
     this.program = object.program(PROGRAMS.balancer);
     const names = new Set(object.mapNames());
     this.maps = Object.fromEntries(
       Object.entries(MAPS).map(([key, name]) => [key, names.has(name) ? object.map(name) : undefined]),
     ) as Dataplane['maps'];
     // Pinned maps carry on: so does the VIP generation the per-CPU caches are tagged with.
-    this.config = this.map('config').lookup(u32(0))!;
+    this.config = this.map('config').lookup(u32Bytes(0))!;
   }
 
   static open(options: DataplaneOptions = {}): Dataplane {
-    const sizes = {
-      ringSize: options.ringSize ?? DEFAULT_RING_SIZE,
-      maxVips: options.maxVips ?? DEFAULT_MAX_VIPS,
-      maxBackends: options.maxBackends ?? DEFAULT_MAX_BACKENDS,
-      maxFlows: options.maxFlows ?? DEFAULT_FLOWS,
-    };
-    const maxEntries = {
-      [MAPS.vips]: sizes.maxVips,
-      [MAPS.vipAddresses]: sizes.maxVips,
-      [MAPS.rings]: sizes.maxVips,
-      [MAPS.vipStats]: sizes.maxVips,
-      [MAPS.backends]: sizes.maxBackends,
-      [MAPS.backendStats]: sizes.maxBackends,
-      [MAPS.flows]: flowBuckets(sizes.maxFlows),
-      // A release with another outcome count makes its counters afresh.
-      [MAPS.counters]: OUTCOMES.length,
-    };
-    const replacedPins = options.pinDir
-      ? [
-          ...removeStalePins(options.pinDir),
-          ...unpinMapsOfAnotherSize(options.pinDir, maxEntries),
-          ...unpinRingsOfAnotherSize(options.pinDir, ringValues(sizes.ringSize)),
-        ]
-      : [];
-    const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {
-      pinDir: options.pinDir,
-      maxEntries,
-      // Every ring has exactly this many values, so the verifier inlines ring lookups.
-      innerMaxEntries: { [MAPS.rings]: ringValues(sizes.ringSize) },
-    });
-    return new Dataplane(object, sizes, replacedPins);
+    return new Dataplane(...loadBalancer(options));
   }
 
-  private map(name: keyof typeof MAPS): BpfMap {
+  protected map(name: keyof typeof MAPS): BpfMap {
     const map = this.maps[name];
     if (!map) throw new Error(`map ${MAPS[name]} is not in this object`);
     return map;
@@ -216,7 +108,7 @@ export class Dataplane {
   }
 
   private writeConfig(value: Buffer): void {
-    this.map('config').update(u32(0), value);
+    this.map('config').update(u32Bytes(0), value);
     this.config = value;
   }
 
@@ -265,7 +157,7 @@ export class Dataplane {
    */
   setVipAddress(address: VipAddress, vips: number): void {
     if (!Number.isInteger(vips) || vips < 1) throw new RangeError(`VIP count ${vips} of an address must be a positive integer`);
-    this.map('vipAddresses').update(encodeVipAddress(address), u32(vips));
+    this.map('vipAddresses').update(encodeVipAddress(address), u32Bytes(vips));
   }
 
   /** The address stops being a VIP address; false when it was none. */
@@ -311,17 +203,13 @@ export class Dataplane {
   ringIds(): number[] {
     const ids: number[] = [];
     const rings = this.map('rings');
-    for (let id = 0; id < this.maxVips; id++) if (rings.lookup(u32(id))) ids.push(id);
+    for (let id = 0; id < this.maxVips; id++) if (rings.lookup(u32Bytes(id))) ids.push(id);
     return ids;
   }
 
   getVip(key: VipKey): VipRecord | null {
     const value = this.map('vips').lookup(encodeVipKey(key));
     return value ? vipCodec.decode(value) : null;
-  }
-
-  setBackend(id: number, backend: BackendRecord): void {
-    this.setBackends(new Map([[id, backend]]));
   }
 
   /** Writes backend records by id, all in one batch update. */
@@ -344,7 +232,7 @@ export class Dataplane {
   /** Frees the slot: flows pinned to it re-hash onto the VIP's ring. */
   removeBackend(id: number): void {
     this.checkBackendId(id);
-    this.map('backends').update(u32(id), Buffer.alloc(backendCodec.size));
+    this.map('backends').update(u32Bytes(id), Buffer.alloc(backendCodec.size));
   }
 
   /**
@@ -365,14 +253,7 @@ export class Dataplane {
       set: (vipId, backendIds) => {
         this.checkVipId(vipId);
         if (backendIds.length !== this.ringSize) throw new RangeError(`ring has ${backendIds.length} slots, expected ${this.ringSize}`);
-        const ring = BpfMap.create(BPF_MAP_TYPE_ARRAY, 4, 4 * RING_IDS_PER_VALUE, ringValues(this.ringSize), 'xlb_ring', RING_FLAGS);
-        try {
-          // The ids fill the values back to back (no padding): one copy as they are.
-          ring.writeMapped(Buffer.from(backendIds.buffer, backendIds.byteOffset, backendIds.byteLength));
-        } catch (error) {
-          ring.close();
-          throw error;
-        }
+        const ring = createRing(backendIds);
         pending.get(vipId)?.close();
         pending.set(vipId, ring);
       },
@@ -393,64 +274,38 @@ export class Dataplane {
     };
   }
 
-  /** Installs one VIP's ring of backend ids (a batch of one, see ringBatch). */
-  setRing(vipId: number, backendIds: Uint32Array): void {
-    const batch = this.ringBatch();
-    try {
-      batch.set(vipId, backendIds);
-      batch.commit();
-    } finally {
-      batch.close();
-    }
-  }
-
-  /** The VIP's ring as backend ids, or null when it has none. */
-  getRing(vipId: number): Uint32Array | null {
-    const id = this.map('rings').lookup(u32(vipId));
-    if (!id) return null;
-    const ring = BpfMap.fromId(id.readUInt32LE(0));
-    try {
-      const slots = new Uint32Array(this.ringSize);
-      // Host-order ids back to back: one copy into the typed array's bytes.
-      Buffer.from(slots.buffer).set(ring.readMapped().subarray(0, slots.byteLength));
-      return slots;
-    } finally {
-      ring.close();
-    }
-  }
-
   /** Empties a VIP's ring: its packets are dropped as drop_no_backend. */
   removeRing(vipId: number): void {
     this.checkVipId(vipId);
-    this.map('rings').delete(u32(vipId));
+    this.map('rings').delete(u32Bytes(vipId));
   }
 
   counters(): Record<Outcome, Traffic> {
     const counters = this.map('counters');
     return Object.fromEntries(
-      OUTCOMES.map((name, index) => [name, sumPerCpu(trafficCodec, counters.lookup(u32(index))!)]),
+      OUTCOMES.map((name, index) => [name, sumPerCpu(trafficCodec, counters.lookup(u32Bytes(index))!)]),
     ) as Record<Outcome, Traffic>;
   }
 
   vipStats(vipId: number): VipStats {
     this.checkVipId(vipId);
-    return sumPerCpu(vipStatsCodec, this.map('vipStats').lookup(u32(vipId))!);
+    return sumPerCpu(vipStatsCodec, this.map('vipStats').lookup(u32Bytes(vipId))!);
   }
 
   /** Zeroes a VIP id's stats before the id is given to a new VIP. */
   resetVipStats(vipId: number): void {
     this.checkVipId(vipId);
-    this.map('vipStats').update(u32(vipId), perCpuZero(vipStatsCodec.size));
+    this.map('vipStats').update(u32Bytes(vipId), perCpuZero(vipStatsCodec.size));
   }
 
   backendStats(id: number): Traffic {
     this.checkBackendId(id);
-    return sumPerCpu(trafficCodec, this.map('backendStats').lookup(u32(id))!);
+    return sumPerCpu(trafficCodec, this.map('backendStats').lookup(u32Bytes(id))!);
   }
 
   resetBackendStats(id: number): void {
     this.checkBackendId(id);
-    this.map('backendStats').update(u32(id), perCpuZero(trafficCodec.size));
+    this.map('backendStats').update(u32Bytes(id), perCpuZero(trafficCodec.size));
   }
 
   /**
@@ -459,36 +314,6 @@ export class Dataplane {
    */
   statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic } {
     return { vip: perCpuTable(this.map('vipStats'), vipStatsCodec), backend: perCpuTable(this.map('backendStats'), trafficCodec) };
-  }
-
-  /**
-   * The connection-table bucket a flow (an encoded xlb_flow_key) belongs to, and its
-   * neighbour, which takes the bucket's new flows while it is full (null in a
-   * one-bucket table); as the balancer's flow_bucket().
-   */
-  flowBuckets(flowKey: Buffer): { bucket: number; neighbour: number | null; hash: TableHash } {
-    const { flow_bucket_mask: mask, flow_key: key } = configCodec.decode(this.config);
-    const hash = tableHash(flowKey, key);
-    const bucket = (hash.bucket & mask) >>> 0;
-    return { bucket, neighbour: mask ? (bucket ^ 1) >>> 0 : null, hash };
-  }
-
-  /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
-  lookupFlow(flowKey: Buffer): number | null {
-    const { bucket, neighbour, hash } = this.flowBuckets(flowKey);
-    for (const index of neighbour === null ? [bucket] : [bucket, neighbour]) {
-      const ways = this.map('flows').lookup(u32(index))!;
-      for (let way = 0; way < FLOW_WAYS; way++) {
-        const entry = flowEntryCodec.decode(ways, way * flowEntryCodec.size);
-        if (entry.tag === hash.tag && entry.check === (hash.check ^ entry.backend_id) >>> 0) return entry.backend_id;
-      }
-    }
-    return null;
-  }
-
-  /** Flows in the connection table (one copy of the whole table through mmap). */
-  countFlows(): number {
-    return this.flowTableUse(Infinity).flows;
   }
 
   /**
@@ -519,116 +344,9 @@ export class Dataplane {
   }
 }
 
-/**
- * Unpins maps of other ABI versions (`xlb_*_vN`) from a pin directory: a release that
- * changed a layout builds fresh maps under new names, and the old names would stay
- * pinned until `xlb down`. A program still running keeps its own references, so this
- * never pulls a map from under it.
- */
-export function removeStalePins(dir: string): string[] {
-  const stale = existsSync(dir) ? readdirSync(dir).filter((name) => /^xlb_[a-z0-9_]+_v\d+$/.test(name) && !name.endsWith(`_v${ABI_VERSION}`)) : [];
-  for (const name of stale) rmSync(join(dir, name), { force: true });
-  return stale;
-}
-
-/**
- * The pinned map of rings only takes rings like its inner-map template, of the size
- * it was made for, so a daemon started with another ring size needs a fresh one. A
- * ring already in it tells the size; with none there is nothing to keep. The running
- * program keeps its own rings until the new one, applied, replaces it.
- */
-function unpinRingsOfAnotherSize(dir: string, values: number): string[] {
-  const path = join(dir, MAPS.rings);
-  if (!existsSync(path)) return [];
-  let keep = false;
-  const rings = BpfMap.fromPin(path);
-  try {
-    for (let vipId = 0; vipId < rings.info.maxEntries; vipId++) {
-      const id = rings.lookup(u32(vipId));
-      if (!id) continue;
-      const ring = BpfMap.fromId(id.readUInt32LE(0));
-      keep = ring.info.maxEntries === values && ring.info.flags === RING_FLAGS;
-      ring.close();
-      break;
-    }
-  } finally {
-    rings.close();
-  }
-  if (keep) return [];
-  rmSync(path, { force: true });
-  return [MAPS.rings];
-}
-
-/**
- * libbpf adopts a pinned map only if it matches the definition, so a daemon started
- * with another --max-vips, --max-backends or --max-flows would fail to load ("Invalid
- * argument"). Those maps are unpinned instead and made afresh at the new size: the
- * daemon writes its whole state into them before the program that uses them replaces
- * the running one, which keeps its old maps until then. A new connection table starts
- * empty (flows re-hash once); counters in resized stats maps start from zero.
- */
-function unpinMapsOfAnotherSize(dir: string, maxEntries: Record<string, number>): string[] {
-  const replaced: string[] = [];
-  for (const [name, entries] of Object.entries(maxEntries)) {
-    const path = join(dir, name);
-    if (!existsSync(path)) continue;
-    const map = BpfMap.fromPin(path);
-    const size = map.info.maxEntries;
-    map.close();
-    if (size === entries) continue;
-    rmSync(path, { force: true });
-    replaced.push(name);
-  }
-  return replaced;
-}
-
 /** A per-CPU array read whole, as a function from index to its value summed over CPUs. */
 function perCpuTable<F extends Record<string, FieldKind>>(map: BpfMap, codec: StructCodec<F>): (index: number) => StructValue<F> {
   const { values } = map.lookupAll();
   const bytes = Math.ceil(codec.size / 8) * 8 * possibleCpus();
   return (index) => sumPerCpu(codec, values.subarray(index * bytes, (index + 1) * bytes));
-}
-
-/** Attaches a program to an interface, replacing the current one in one step. */
-export function attachProgram(ifname: string, program: BpfProgram, mode: XdpMode): void {
-  const ifindex = ifNameToIndex(ifname);
-  const currentId = xdpQuery(ifindex, mode);
-  if (!currentId) {
-    xdpAttach(ifindex, program, { mode });
-    return;
-  }
-  const current = BpfProgram.fromId(currentId);
-  try {
-    xdpAttach(ifindex, program, { mode, replace: current });
-  } finally {
-    current.close();
-  }
-}
-
-/** The name of the XDP program attached to an interface, or null. */
-export function attachedProgramName(ifname: string, mode: XdpMode): string | null {
-  const id = xdpQuery(ifNameToIndex(ifname), mode);
-  if (!id) return null;
-  const program = BpfProgram.fromId(id);
-  try {
-    return program.info.name;
-  } finally {
-    program.close();
-  }
-}
-
-/**
- * Detaches `expected` from an interface; refuses, naming it, when another program is
- * attached. Returns false when nothing was.
- */
-export function detachOwnProgram(ifname: string, mode: XdpMode, expected: string): boolean {
-  const current = attachedProgramName(ifname, mode);
-  if (current === null) return false;
-  if (current !== expected) throw new Error(`${ifname} runs XDP program ${current}, not ${expected}; leaving it`);
-  detachProgram(ifname, mode);
-  return true;
-}
-
-export function detachProgram(ifname: string, mode: XdpMode): void {
-  xdpDetach(ifNameToIndex(ifname), mode);
 }

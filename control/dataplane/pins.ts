@@ -1,12 +1,15 @@
 /**
- * The pin directory: is it on bpffs, which pins in it are xlb's (by name), and
- * removing those — only those — when a start fails or `xlb down` / `xlb decap --remove`
- * clears it. Never a recursive removal: anything else in the directory stays.
+ * The pin directory: is it on bpffs, which pins in it are xlb's (by name), which of
+ * them a start can adopt, and removing those — only those — when a start fails or
+ * `xlb down` / `xlb decap --remove` clears it. Never a recursive removal: anything
+ * else in the directory stays.
  */
-import { mkdirSync, readdirSync, rmdirSync, statfsSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { MAPS } from './codec.js';
-import { removeStalePins } from './dataplane.js';
+import { BpfMap } from '@xlb/native';
+import { ABI_VERSION, MAPS } from './codec.js';
+import { RING_FLAGS } from './rings.js';
+import { u32Bytes } from './struct.js';
 
 export const BPF_FS_MAGIC = 0xcafe4a11;
 const BPFFS_ROOT = '/sys/fs/bpf';
@@ -130,4 +133,67 @@ export class PinDirectoryStart {
     }
     for (const dir of [...this.madeDirs].reverse()) if (!removeIfEmpty(dir)) break;
   }
+}
+
+/**
+ * Unpins maps of other ABI versions (`xlb_*_vN`) from a pin directory: a release that
+ * changed a layout builds fresh maps under new names, and the old names would stay
+ * pinned until `xlb down`. A program still running keeps its own references, so this
+ * never pulls a map from under it.
+ */
+export function removeStalePins(dir: string): string[] {
+  const stale = existsSync(dir) ? readdirSync(dir).filter((name) => /^xlb_[a-z0-9_]+_v\d+$/.test(name) && !name.endsWith(`_v${ABI_VERSION}`)) : [];
+  for (const name of stale) rmSync(join(dir, name), { force: true });
+  return stale;
+}
+
+/**
+ * The pinned map of rings only takes rings like its inner-map template, of the size
+ * it was made for, so a daemon started with another ring size needs a fresh one. A
+ * ring already in it tells the size; with none there is nothing to keep. The running
+ * program keeps its own rings until the new one, applied, replaces it.
+ */
+export function unpinRingsOfAnotherSize(dir: string, values: number): string[] {
+  const path = join(dir, MAPS.rings);
+  if (!existsSync(path)) return [];
+  let keep = false;
+  const rings = BpfMap.fromPin(path);
+  try {
+    for (let vipId = 0; vipId < rings.info.maxEntries; vipId++) {
+      const id = rings.lookup(u32Bytes(vipId));
+      if (!id) continue;
+      const ring = BpfMap.fromId(id.readUInt32LE(0));
+      keep = ring.info.maxEntries === values && ring.info.flags === RING_FLAGS;
+      ring.close();
+      break;
+    }
+  } finally {
+    rings.close();
+  }
+  if (keep) return [];
+  rmSync(path, { force: true });
+  return [MAPS.rings];
+}
+
+/**
+ * libbpf adopts a pinned map only if it matches the definition, so a daemon started
+ * with another --max-vips, --max-backends or --max-flows would fail to load ("Invalid
+ * argument"). Those maps are unpinned instead and made afresh at the new size: the
+ * daemon writes its whole state into them before the program that uses them replaces
+ * the running one, which keeps its old maps until then. A new connection table starts
+ * empty (flows re-hash once); counters in resized stats maps start from zero.
+ */
+export function unpinMapsOfAnotherSize(dir: string, maxEntries: Record<string, number>): string[] {
+  const replaced: string[] = [];
+  for (const [name, entries] of Object.entries(maxEntries)) {
+    const path = join(dir, name);
+    if (!existsSync(path)) continue;
+    const map = BpfMap.fromPin(path);
+    const size = map.info.maxEntries;
+    map.close();
+    if (size === entries) continue;
+    rmSync(path, { force: true });
+    replaced.push(name);
+  }
+  return replaced;
 }

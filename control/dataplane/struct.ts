@@ -94,3 +94,10 @@ export function sumPerCpu<F extends Record<string, FieldKind>>(codec: StructCode
   }
   return total as StructValue<F>;
 }
+
+/** A u32 as the 4 host-order (little-endian) bytes of a map key or value. */
+export function u32Bytes(n: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(n);
+  return bytes;
+}

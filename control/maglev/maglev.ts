@@ -43,8 +43,7 @@ function finalise(h: number): number {
  * Backend `key`'s permutation of `size` slots: offset, offset + skip, offset + 2 skip,
  * ... (mod size). Offset and skip come from FNV-1a over the key's UTF-8 bytes (two
  * seeds, one pass), each spread by murmur3's finaliser. int32 arithmetic until the
- * end (a hash kept as an unsigned 32-bit number is a double to V8) and no closure:
- * this was most of a 1000-backend build's set-up.
+ * end, since an unsigned 32-bit hash is a double to V8.
  */
 export function permutation(key: string, size: number): { offset: number; skip: number } {
   // Keys are addresses: ASCII, whose UTF-16 units are their UTF-8 bytes; any other key
@@ -70,17 +69,12 @@ const WORK_SLOTS = 655373;
 const WORK_BACKENDS = 4096;
 
 /**
- * Every build's working arrays, reused: the slot-taken flags (one bit a slot) and, per
- * rank, its walk (see claim()) and its index into `backends`. claim() reads them from
- * this module-level constant, not from parameters: inlined into the loops, V8 then
- * compiles each array as a constant, where for a parameter it checks the array's map
- * and reloads its pointers and length at every access in the loop (builds 10-20%
- * faster, measured). claim() reads them on every call, not the loops once per build:
- * V8 optimised a loop function whose first calls had left no feedback on a read made
- * once per call, then deoptimised on that read (a third of processes built slower).
- * Sized at load for WORK_SLOTS and WORK_BACKENDS; a field is replaced only to grow,
- * which costs that speed-up from then on, never correctness. Reusing them also spares
- * faulting in fresh pages every build.
+ * Every build's working arrays, reused (no fresh pages per build): the slot-taken
+ * flags (one bit a slot) and, per rank, its walk (see claim()) and its index into
+ * `backends`. claim() reads them from this module constant on every call, so V8
+ * compiles each array as a constant inside the loops instead of re-checking a
+ * parameter's array at every access. A field is replaced only to grow past
+ * WORK_SLOTS or WORK_BACKENDS: slower from then on, never wrong.
  */
 const work = {
   filled: new Int32Array(flagWords(WORK_SLOTS)),
@@ -104,9 +98,8 @@ function prepareWork(size: number, n: number): void {
 }
 
 /**
- * The paper's round-robin population of the `n` ranks in `work`. The hot path: kept
- * to small functions of typed arrays, which V8 inlines and optimises well (a closure
- * here was twice as slow).
+ * The paper's round-robin population of the `n` ranks in `work`. The hot path: small
+ * functions of typed arrays and no closures, which V8 inlines and optimises.
  */
 function roundRobin(table: Uint32Array, n: number): void {
   const size = table.length | 0;
@@ -120,14 +113,12 @@ function roundRobin(table: Uint32Array, n: number): void {
 
 /**
  * Backend r takes the next free slot on its permutation. Its walk is three int32s in
- * `walks` (one array: fewer checks per claim than one array per field): where it
- * stands, its step back (size - skip) and twice that (mod size). Stepping forward by
- * skip is done as stepping back by size - skip and adding size back when that went
- * below zero, without a branch (`size & (slot >> 31)`): whether a step wraps is a
- * coin toss the CPU cannot predict (~15% faster). int32 arithmetic throughout
- * (`| 0`), which V8 compiles without overflow checks. The walk tests two slots a
- * round, the next one and the one after, each stepped from the current slot: two
- * short dependency chains instead of one long one (~10% faster from N = 100 on).
+ * `walks` (one array: fewer checks per claim than one per field): where it stands,
+ * its step back (size - skip) and twice that (mod size). A step forward by skip is a
+ * step back by size - skip plus size when below zero, without a branch
+ * (`size & (slot >> 31)`), since whether a step wraps is unpredictable. int32
+ * arithmetic (`| 0`) compiles without overflow checks. Each round tests the next two
+ * slots, both stepped from the current one: two short dependency chains, not one long.
  */
 function claim(r: number, size: number, table: Uint32Array): void {
   const { filled, walks, ids } = work;
@@ -153,8 +144,8 @@ const stepBack = (slot: number, back: number, size: number): number => {
   return (stepped + (size & (stepped >> 31))) | 0;
 };
 
-/** The slot flags are a bitset: 80 KiB at M = 655373, where a byte a slot (640 KiB)
- * made the build 15-25% slower; at M = 65537 bytes were at best ~5% faster. */
+/** The slot flags are a bitset: 80 KiB at M = 655373 stays in cache, where a byte a
+ * slot (640 KiB) would not. */
 const isTaken = (filled: Int32Array, slot: number): boolean => (filled[slot >>> 5] & (1 << slot)) !== 0;
 
 /**

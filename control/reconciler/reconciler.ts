@@ -9,7 +9,8 @@
  * make it drift.
  */
 import { formatAddress, parseAddress } from '../dataplane/address.js';
-import type { BackendRecord, Dataplane, VipAddress, VipKey } from '../dataplane/dataplane.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { BackendRecord, VipAddress, VipKey } from '../dataplane/records.js';
 import { buildMaglevTable } from '../maglev/maglev.js';
 import type { VipPlan } from './plan.js';
 

@@ -17,9 +17,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { BpfObject } from '@xlb/native';
-import { attachProgram } from '../../control/dataplane/dataplane.js';
+import { attachProgram } from '../../control/dataplane/attach.js';
 import { ApiClient } from '../../control/cli/client.js';
-import { Decapsulator } from '../../control/dataplane/decap.js';
+import { Decapsulator } from '../../control/dataplane/decapsulator.js';
 import { packagePath } from '../../control/paths.js';
 import { inNamespace, Namespaces, nsRun } from './netns.js';
 

@@ -10,7 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../control/api/app.js';
 import { Controller } from '../../control/daemon/controller.js';
 import { NeighbourTable } from '../../control/daemon/host.js';
-import { Dataplane } from '../../control/dataplane/dataplane.js';
+import { TestDataplane } from '../../control/dataplane/test-dataplane.js';
 import { HealthMonitor } from '../../control/health/checker.js';
 import { readStateFile } from '../../control/state/store.js';
 import { FileStateStore } from '../../control/state/stores.js';
@@ -18,7 +18,7 @@ import { FileStateStore } from '../../control/state/stores.js';
 export interface TestDaemon {
   app: FastifyInstance;
   controller: Controller;
-  dp: Dataplane;
+  dp: TestDataplane;
   statePath: string;
   stateText(): string;
   close(): Promise<void>;
@@ -30,7 +30,7 @@ export async function startTestDaemon(
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'xlb-api-'));
   const statePath = join(dir, 'state.json');
   const limits = { maxVips: options.maxVips ?? 16, maxBackends: options.maxBackends ?? 64 };
-  const dp = Dataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: 1024, pinDir: options.pinDir, ...limits });
+  const dp = TestDataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: 1024, pinDir: options.pinDir, ...limits });
   dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
   const controller = new Controller(
     { dp, store: new FileStateStore(statePath), limits, health: new HealthMonitor(), neighbours: new NeighbourTable('lo'), info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },

@@ -14,7 +14,8 @@ import {
   OUTCOMES,
   type Outcome,
 } from '../../control/dataplane/codec.js';
-import { Dataplane, type DataplaneConfig, type Traffic } from '../../control/dataplane/dataplane.js';
+import type { DataplaneConfig, Traffic } from '../../control/dataplane/records.js';
+import { TestDataplane } from '../../control/dataplane/test-dataplane.js';
 import { flowHash } from '../../control/dataplane/hash.js';
 import { buildMaglevTable } from '../../control/maglev/maglev.js';
 
@@ -84,13 +85,13 @@ export function flowKey(flow: Flow): Buffer {
 }
 
 export class BalancerFixture {
-  readonly dp: Dataplane;
+  readonly dp: TestDataplane;
   readonly config: DataplaneConfig;
   private readonly vips = new Map<number, { spec: VipSpec; table: Uint32Array }>();
   private lastCounters: Record<Outcome, Traffic>;
 
   constructor(options: { ringSize?: number; maxFlows?: number; config?: Partial<DataplaneConfig>; configure?: boolean } = {}) {
-    this.dp = Dataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: options.maxFlows ?? 4096, maxVips: 64, maxBackends: 1024 });
+    this.dp = TestDataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: options.maxFlows ?? 4096, maxVips: 64, maxBackends: 1024 });
     this.config = {
       hashSeed: 0x5eed,
       mtu: 1500,

@@ -5,8 +5,8 @@
  */
 import type { XdpMode } from '@xlb/native';
 import { PROGRAMS } from '../dataplane/codec.js';
-import { attachedProgramName, detachOwnProgram } from '../dataplane/dataplane.js';
-import { Decapsulator } from '../dataplane/decap.js';
+import { attachedProgramName, detachOwnProgram } from '../dataplane/attach.js';
+import { Decapsulator } from '../dataplane/decapsulator.js';
 import { checkBpffs, DECAP_PINS, makeDirs, removePins } from '../dataplane/pins.js';
 import { addressSchema } from '../state/schema.js';
 

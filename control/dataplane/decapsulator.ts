@@ -1,15 +1,11 @@
 /** The backend-side decapsulation program: which outer addresses it strips, its counters. */
 import { BpfObject, type BpfMap, type BpfProgram, type XdpMode } from '@xlb/native';
-import { addrCodec, DECAP_OUTCOMES, type DecapOutcome, MAPS, PROGRAMS, trafficCodec } from './codec.js';
+import { addrCodec, DECAP_OBJECT, DECAP_OUTCOMES, type DecapOutcome, MAPS, PROGRAMS, trafficCodec } from './codec.js';
 import { formatAddress, parseAddress } from './address.js';
-import { attachProgram, DECAP_OBJECT, removeStalePins, type Traffic } from './dataplane.js';
-import { sumPerCpu } from './struct.js';
-
-const u32 = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-};
+import { attachProgram } from './attach.js';
+import { removeStalePins } from './pins.js';
+import type { Traffic } from './records.js';
+import { sumPerCpu, u32Bytes } from './struct.js';
 
 const addressKey = (address: string) => {
   const { family, bytes } = parseAddress(address);
@@ -46,7 +42,7 @@ export class Decapsulator {
 
   /** Decapsulate packets whose outer destination is this address. */
   addAddress(address: string): void {
-    this.addresses.update(addressKey(address), u32(1));
+    this.addresses.update(addressKey(address), u32Bytes(1));
   }
 
   removeAddress(address: string): boolean {
@@ -55,7 +51,7 @@ export class Decapsulator {
 
   counters(): Record<DecapOutcome, Traffic> {
     return Object.fromEntries(
-      DECAP_OUTCOMES.map((name, i) => [name, sumPerCpu(trafficCodec, this.counterMap.lookup(u32(i))!)]),
+      DECAP_OUTCOMES.map((name, i) => [name, sumPerCpu(trafficCodec, this.counterMap.lookup(u32Bytes(i))!)]),
     ) as Record<DecapOutcome, Traffic>;
   }
 

@@ -1,0 +1,51 @@
+/**
+ * The balancer the packet cases run through, and the frame they start from: the
+ * bench's sections and test/bench-harness.test.ts share them.
+ */
+import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
+import { TestDataplane } from '../control/dataplane/test-dataplane.js';
+import { buildMaglevTable } from '../control/maglev/maglev.js';
+import type { FrameSpec } from './frames.js';
+
+export const MAC_LB = '02:00:00:00:00:02';
+const backendMac = (n: number) => parseMac(`02:00:00:00:01:${(n % 256).toString(16).padStart(2, '0')}`);
+
+/**
+ * A balancer with `vips` VIPs (default 4: the packet-cost cases' v4 TCP, v4 UDP, v6
+ * and ipip VIPs, in that order; more are v4 TCP on other addresses), `backends` each.
+ */
+export function balancer(o: { maxFlows?: number; vips?: number; backends?: number } = {}): TestDataplane {
+  const backends = o.backends ?? 3;
+  const vips = o.vips ?? 4;
+  const extraVips = Math.max(0, vips - 4);
+  const dp = TestDataplane.open({ maxFlows: o.maxFlows ?? 65536, maxVips: Math.max(8, extraVips + 8), maxBackends: Math.max(64, (extraVips + 4) * backends + 8) });
+  dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: parseAddress('198.18.0.2').bytes, sourceV6: parseAddress('2001:db8::2').bytes, sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+  let nextBackend = 0;
+  const addVip = (id: number, address: string, port: number, proto: number, forwarding: number, family: 4 | 6) => {
+    dp.setVip({ family, address: parseAddress(address).bytes, port, proto }, { id, flags: 0, forwarding });
+    const members: { key: string; weight: number }[] = [];
+    const ids: number[] = [];
+    for (let i = 0; i < backends; i++) {
+      const backendAddress = family === 4 ? `198.18.${1 + (i >> 8)}.${i & 255}` : `2001:db8:1::${(i + 1).toString(16)}`;
+      const backendId = nextBackend++;
+      dp.setBackend(backendId, { family, address: parseAddress(backendAddress).bytes, mac: backendMac(i), vipId: id });
+      members.push({ key: backendAddress, weight: 1 });
+      ids.push(backendId);
+    }
+    dp.setRing(id, Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]));
+  };
+  const caseVips = [
+    () => addVip(0, '198.19.0.1', 80, IPPROTO_TCP, FORWARD_DSR, 4),
+    () => addVip(1, '198.19.0.1', 53, IPPROTO_UDP, FORWARD_DSR, 4),
+    () => addVip(2, '2001:db8:f::1', 80, IPPROTO_TCP, FORWARD_DSR, 6),
+    () => addVip(3, '198.19.0.2', 80, IPPROTO_TCP, FORWARD_IPIP, 4),
+  ];
+  for (const add of caseVips.slice(0, vips)) add();
+  for (let i = 0; i < extraVips; i++) addVip(4 + i, `198.19.${1 + (i >> 8)}.${i & 255}`, 443, IPPROTO_TCP, FORWARD_DSR, 4);
+  return dp;
+}
+
+export const V4_TCP: FrameSpec = { family: 4, proto: 'tcp', src: '198.18.0.10', dst: '198.19.0.1', dport: 80 };
+/** Offset of the IPv4 source address in an Ethernet frame: the harness varies it for new flows. */
+export const V4_SOURCE_OFFSET = 14 + 12;
