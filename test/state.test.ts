@@ -55,6 +55,7 @@ const broken: [string, unknown[], RegExp][] = [
   ],
   ['one backend address twice in a VIP', [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.11'), backend(1, '198.18.0.11')] })], /vips\[0\]\.backends\[1\] \(198\.18\.0\.11\): the same address as vips\[0\]\.backends\[0\]/],
   ['a dsr IPv4 VIP with an IPv6 backend', [vip(0, '198.19.0.1', { forwarding: 'dsr', backends: [backend(0, '2001:db8::11')] })], /vips\[0\]\.backends\[0\] \(2001:db8::11\): dsr needs backends of the VIP's family/],
+  ['a backend at the VIP address', [vip(0, '198.19.0.1', { backends: [backend(0, '198.19.0.1')] })], /vips\[0\]\.backends\[0\] \(198\.19\.0\.1\): backend 198\.19\.0\.1 is the VIP's own address/],
   ['an ipip IPv6 VIP with an IPv4 backend', [vip(0, '2001:db8:f::1', { backends: [backend(0, '198.18.0.11')] })], /vips\[0\]\.backends\[0\] \(198\.18\.0\.11\): an IPv6 VIP cannot be tunnelled to IPv4 backend/],
   ['a port-0 VIP with a tcp check and no check port', [vip(0, '198.19.0.1', { port: 0, healthCheck: { type: 'tcp' } })], /vips\[0\] \(tcp\/198\.19\.0\.1:0\): healthCheck\.port is required when the VIP takes any port/],
   ['a VIP id beyond --max-vips', [vip(16, '198.19.0.1')], /vips\[0\] \(tcp\/198\.19\.0\.1:80\): id 16 is beyond the 16 VIPs this data plane holds/],

@@ -10,8 +10,9 @@ export interface Limits {
   maxBackends: number;
 }
 
-/** Why a backend of this family cannot serve this VIP, or null. */
-export function familyConflict(vip: { address: string; forwarding: VipSpec['forwarding'] }, backendAddress: string): string | null {
+/** Why a backend at this address cannot serve this VIP (its own address, or a family the forwarding cannot reach), or null. */
+export function backendConflict(vip: { address: string; forwarding: VipSpec['forwarding'] }, backendAddress: string): string | null {
+  if (backendAddress === vip.address) return `backend ${backendAddress} is the VIP's own address: the balancer would forward to itself`;
   const vipFamily = familyOf(vip.address);
   const backendFamily = familyOf(backendAddress);
   if (vip.forwarding === 'dsr' && vipFamily !== backendFamily) {
@@ -37,7 +38,7 @@ export class StateInvalidError extends Error {}
 
 /**
  * Every cross-record rule over a whole state: unique VIP ids and keys, unique backend
- * ids across VIPs, unique backend addresses within a VIP, address families, check ports
+ * ids across VIPs, unique backend addresses within a VIP, backends that fit their VIP, check ports
  * and (when given) ids within the data plane's limits. Throws naming the first record
  * that breaks one, e.g. `vips[3] (tcp/198.19.0.1:80): ...`.
  */
@@ -64,7 +65,7 @@ export function validateState(state: StateFile, limits?: Limits): void {
       addresses.set(backend.address, name);
       if (backendIds.has(backend.id)) fail(name, `id ${backend.id} is already held by ${backendIds.get(backend.id)}`);
       backendIds.set(backend.id, name);
-      const problem = familyConflict(vip, backend.address) ?? (limits && backendIdProblem(backend.id, limits));
+      const problem = backendConflict(vip, backend.address) ?? (limits && backendIdProblem(backend.id, limits));
       if (problem) fail(name, problem);
     });
   });
