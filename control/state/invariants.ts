@@ -71,16 +71,16 @@ export function validateState(state: StateFile, limits?: Limits): void {
   });
 }
 
-/** The host's own addresses (by interface) and the directed broadcasts of its connected IPv4 prefixes (by prefix). */
+/** The host's own addresses (by interface), and the network and directed broadcast addresses of its connected IPv4 prefixes. */
 export interface HostAddresses {
   own: ReadonlyMap<string, string>;
-  broadcasts: ReadonlyMap<string, string>;
+  prefixEnds: ReadonlyMap<string, { end: 'network' | 'broadcast'; prefix: string }>;
 }
 
 /** Why a VIP or backend cannot have this address on this host, or null. */
 export function hostAddressProblem(address: string, role: 'VIP' | 'backend', host: HostAddresses): string | null {
-  const prefix = host.broadcasts.get(address);
-  if (prefix) return `${address} is the broadcast address of the connected prefix ${prefix}: a ${role} must be a unicast address`;
+  const prefixEnd = host.prefixEnds.get(address);
+  if (prefixEnd) return `${address} is the ${prefixEnd.end} address of the connected prefix ${prefixEnd.prefix}: a ${role} must be a unicast address`;
   const iface = host.own.get(address);
   if (!iface) return null;
   return role === 'VIP'
@@ -88,14 +88,26 @@ export function hostAddressProblem(address: string, role: 'VIP' | 'backend', hos
     : `${address} is an address of this host (${iface}): the balancer cannot forward to itself`;
 }
 
-/** The host rules over a whole state (at start): throws naming the first record that breaks one. */
-export function validateAgainstHost(state: StateFile, host: HostAddresses): void {
-  state.vips.forEach((vip, v) => {
-    const problem = hostAddressProblem(vip.address, 'VIP', host);
-    if (problem) throw new StateInvalidError(`vips[${v}] (${vipKeyText(vip)}): ${problem}`);
-    vip.backends.forEach((backend, b) => {
+/** A record that the host's addresses rule out: the VIP, the backend (null for the VIP itself) and the rule. */
+export interface HostConflict {
+  vip: string;
+  backend: string | null;
+  problem: string;
+}
+
+/**
+ * Every record of a state that the host rules refuse. The host changes under an accepted
+ * state (an address added later), so these are reported, never a reason to refuse a state.
+ */
+export function hostConflicts(state: StateFile, host: HostAddresses): HostConflict[] {
+  return state.vips.flatMap((vip) => {
+    const conflicts: HostConflict[] = [];
+    const vipProblem = hostAddressProblem(vip.address, 'VIP', host);
+    if (vipProblem) conflicts.push({ vip: vipKeyText(vip), backend: null, problem: vipProblem });
+    for (const backend of vip.backends) {
       const problem = hostAddressProblem(backend.address, 'backend', host);
-      if (problem) throw new StateInvalidError(`vips[${v}].backends[${b}] (${backend.address}): ${problem}`);
-    });
+      if (problem) conflicts.push({ vip: vipKeyText(vip), backend: backend.address, problem });
+    }
+    return conflicts;
   });
 }
