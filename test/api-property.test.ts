@@ -2,12 +2,13 @@
  * A real `xlb serve` process (generic XDP on a veth in a namespace) against requests
  * whose every string field is arbitrary Unicode: after every accepted request the
  * daemon is alive and ready, and a restart from its state file comes up ready with
- * the same VIPs. The host rules (the host's own addresses, directed broadcasts) are
- * checked against the same process, and at start from a state file.
+ * the same VIPs. The host rules (the host's own addresses, connected prefixes' network
+ * and broadcast addresses) are checked against the same process; records they rule out
+ * (a state file, an address the host gains later) are reported in status, never fatal.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -116,6 +117,7 @@ describe('the host rules, on a real daemon', () => {
     ['a VIP on an address of the host', vipPath('tcp', '198.18.0.1', 80), /198\.18\.0\.1 is an address of this host \(eth0\)/],
     ['an IPv6 VIP on an address of the host', vipPath('tcp', '2001:db8::1', 80), /2001:db8::1 is an address of this host \(eth0\)/],
     ['a VIP on the directed broadcast of a connected prefix', vipPath('tcp', '198.18.0.255', 80), /broadcast address of the connected prefix 198\.18\.0\.0\/24/],
+    ['a VIP on the network address of a connected prefix', vipPath('tcp', '198.18.0.0', 80), /network address of the connected prefix 198\.18\.0\.0\/24/],
   ])('%s is a 409', async (_, path, message) => {
     const before = await configuredVips();
     const res = await request<{ error: { message: string } }>('PUT', path, { forwarding: 'ipip' });
@@ -126,6 +128,7 @@ describe('the host rules, on a real daemon', () => {
 
   test.each([
     ['a backend on the directed broadcast of a connected prefix', '198.18.0.255', /broadcast address of the connected prefix 198\.18\.0\.0\/24/],
+    ['a backend on the network address of a connected prefix', '198.18.0.0', /network address of the connected prefix 198\.18\.0\.0\/24/],
     ['a backend on an address of the host', '198.18.0.1', /198\.18\.0\.1 is an address of this host \(eth0\): the balancer cannot forward to itself/],
   ])('%s is a 409', async (_, backend, message) => {
     expect((await request('PUT', vipPath('tcp', '198.19.0.1', 80), { forwarding: 'ipip' })).status).toBe(201);
@@ -139,25 +142,47 @@ describe('the host rules, on a real daemon', () => {
     }
   });
 
-  test('a state file with a VIP on the host\'s address stops the daemon at start, naming it, before any pin is made', async () => {
+  test('a state file with records the host rules out starts ready, applied as it is, and status names each conflict', async () => {
     await stopDaemon();
     const state = join(dir, 'state.json');
-    const otherPins = `${bpffs}-never`;
     try {
-      writeFileSync(state, JSON.stringify({ version: 1, vips: [{ protocol: 'tcp', address: '198.18.0.1', port: 80, id: 0, forwarding: 'ipip', backends: [] }] }));
-      const res = await startDaemon(otherPins);
-      expect(res.code).not.toBe(0);
-      expect(res.code).not.toBeNull();
-      expect(res.stderr).toMatch(/state file .*state\.json: vips\[0\] \(tcp\/198\.18\.0\.1:80\): 198\.18\.0\.1 is an address of this host \(eth0\)/);
-      expect(existsSync(otherPins)).toBe(false);
+      const backends = [{ address: '198.18.0.0', id: 0, weight: 1, state: 'active' }];
+      const vips = [
+        { protocol: 'tcp', address: '198.18.0.1', port: 80, id: 0, forwarding: 'ipip', backends: [] },
+        { protocol: 'udp', address: '198.19.0.1', port: 53, id: 1, forwarding: 'ipip', backends },
+      ];
+      writeFileSync(state, JSON.stringify({ version: 1, vips }));
+      const res = await startDaemon();
+      expect(res.code, res.stderr).toBeNull();
+      const status = (await request<{ ready: boolean; conflicts: unknown[] }>('GET', '/v1/status')).body;
+      expect(status.ready).toBe(true);
+      expect(status.conflicts).toEqual([
+        { vip: 'tcp/198.18.0.1:80', backend: null, problem: expect.stringMatching(/^198\.18\.0\.1 is an address of this host \(eth0\)/) },
+        { vip: 'udp/198.19.0.1:53', backend: '198.18.0.0', problem: expect.stringMatching(/^198\.18\.0\.0 is the network address of the connected prefix 198\.18\.0\.0\/24/) },
+      ]);
+      expect(((await configuredVips()) as unknown[]).length).toBe(2);
     } finally {
-      await stopDaemon(); // started only if the check is missing
+      await stopDaemon();
       rmSync(state, { force: true });
-      rmSync(otherPins, { recursive: true, force: true });
       const restarted = await startDaemon();
       expect(restarted.code).toBeNull();
     }
   }, 60_000);
+
+  test('an address the host gains under a running VIP shows as a conflict in status, and goes when the address does', async () => {
+    const conflicts = async () => (await request<{ conflicts: { vip: string; problem: string }[] }>('GET', '/v1/status')).body.conflicts;
+    expect((await request('PUT', vipPath('tcp', '198.18.0.60', 80), { forwarding: 'ipip' })).status).toBe(201);
+    try {
+      expect(await conflicts()).toEqual([]);
+      nsRun(ns, 'ip', ['addr', 'add', '198.18.0.60/32', 'dev', 'lo']);
+      await expect.poll(conflicts, { timeout: 10_000, interval: 100 }).toEqual([{ vip: 'tcp/198.18.0.60:80', backend: null, problem: expect.stringMatching(/198\.18\.0\.60 is an address of this host \(lo\)/) }]);
+      nsRun(ns, 'ip', ['addr', 'del', '198.18.0.60/32', 'dev', 'lo']);
+      await expect.poll(conflicts, { timeout: 10_000, interval: 100 }).toEqual([]);
+    } finally {
+      nsRun(ns, 'ip', ['addr', 'flush', 'dev', 'lo', 'to', '198.18.0.60/32']);
+      await deleteAllVips();
+    }
+  }, 30_000);
 });
 
 // ---- the property ---------------------------------------------------------------

@@ -229,6 +229,8 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     ['a bad backend address', 'PUT', vipPath('tcp', '198.19.0.1', 80, 'not-an-ip'), {}, 400, /params\.backend/],
     ['a port-0 VIP with a check but no check port', 'PUT', vipPath('tcp', '198.19.0.2', 0), { forwarding: 'dsr', healthCheck: { type: 'tcp' } }, 400, /healthCheck\.port/],
     ['an IPv6 backend on an IPv4 dsr VIP', 'PUT', vipPath('tcp', '198.19.0.1', 80, '2001:db8::11'), {}, 409, /dsr needs backends of the VIP's family/],
+    ['a backend at the VIP address', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.19.0.1'), {}, 409, /backend 198\.19\.0\.1 is the VIP's own address/],
+    ['a backend at the VIP address, written another way', 'PUT', vipPath('udp', '2001:db8:f::1', 53, '2001:0db8:f:0::1'), {}, 409, /backend 2001:db8:f::1 is the VIP's own address/],
     ['an IPv4 backend on an IPv6 ipip VIP', 'PUT', vipPath('udp', '2001:db8:f::1', 53, '198.18.0.11'), {}, 409, /cannot be tunnelled/],
     ['switching a VIP with IPv4 backends to a family clash', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'), { weight: 1, state: 'bogus' }, 400, /body\.state/],
     ['a VIP over capacity', 'PUT', vipPath('tcp', '198.19.0.9', 80), { forwarding: 'dsr' }, 409, /no room for another VIP/],

@@ -116,6 +116,14 @@ describe('serve option errors name the flag and start nothing', () => {
   test.each([
     [['--iface', 'eth0', '--xdp-mode', 'turbo'], /--xdp-mode: Invalid option/],
     [['--iface', 'eth0', '--mtu', '99999'], /--mtu: Too big/],
+    ...['0x5dc', '1e3', '+1500', '-1', '01500', '1500.0', ' 1500', ''].map((mtu) => [['--iface', 'eth0', '--mtu', mtu], new RegExp(`--mtu: not a whole number in decimal digits: ${JSON.stringify(mtu).replace('+', '\\+')}`)] as [string[], RegExp]),
+    [['--iface', 'eth0', '--max-vips', '0x10'], /--max-vips: not a whole number in decimal digits/],
+    [['--iface', 'eth0', '--hash-seed', '1e3'], /--hash-seed: not a whole number in decimal digits/],
+    [['--iface', 'eth0', '--ring-size', '0x3'], /--ring-size: not a whole number in decimal digits/],
+    [['--iface', 'eth0', '--mutations-per-minute', '1.5'], /--mutations-per-minute: not a whole number in decimal digits/],
+    [['--iface', 'eth0', '--api', '127.0.0.1:09180'], /--api: port must be 1..65535 in decimal digits/],
+    [['--iface', 'eth0', '--source-v4', '198.18.0.1/0x18'], /--source-v4: .*prefix length must be 16..32/],
+    [['--iface', 'eth0', '--bgp', '--bgp-peer', '198.18.0.254@0x10'], /--bgp-peer: .*expected ADDRESS@ASN/],
     [['--iface', 'eth0', '--ring-size', '65536'], /--ring-size: must be a prime/],
     [['--iface', 'eth0', '--api', 'nowhere'], /--api: expected HOST:PORT/],
     [['--iface', 'eth0', '--source-v4', '2001:db8::1'], /--source-v4: .*not an IPv4 address/],
@@ -162,12 +170,20 @@ describe('serve option errors name the flag and start nothing', () => {
     }
   });
 
-  test('a YAML config file is read, with flags taking precedence', async () => {
+  test('a YAML config file is read, with flags taking precedence and numbers in decimal digits only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xlb-yaml-'));
     try {
       const file = join(dir, 'xlb.yaml');
       writeFileSync(file, 'iface: eth0\nmtu: 12\n');
       expect((await xlb('serve', '--config', file)).stderr).toMatch(/--mtu: Too small/);
+      for (const mtu of ['0x5dc', '1e3', '+1500', '01500', '1500.0', '0o2734']) {
+        writeFileSync(file, `iface: eth0\nmtu: ${mtu}\n`);
+        expect((await xlb('serve', '--config', file)).stderr).toContain(`--mtu: not a whole number in decimal digits: "${mtu}"`);
+      }
+      for (const mtu of ['1500', "'1500'"]) {
+        writeFileSync(file, `iface: no-such-if0\nmtu: ${mtu}\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n`);
+        expect((await xlb('serve', '--config', file)).stderr).toMatch(/if_nametoindex\(no-such-if0\)/);
+      }
       writeFileSync(file, 'iface: no-such-if0\nxdp-mode: generic\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n');
       expect((await xlb('serve', '--config', file)).stderr).toMatch(/if_nametoindex\(no-such-if0\)/);
       expect((await xlb('serve', '--config', file, '--xdp-mode', 'bogus')).stderr).toMatch(/--xdp-mode/);

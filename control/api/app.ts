@@ -11,7 +11,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Controller } from '../daemon/controller.js';
 import { XlbError } from '../state/errors.js';
-import { redactQueryTokens, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
+import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
 import { eventsRoute } from './events.js';
 import { metricsRoute } from './metrics.js';
 import { uiRoute } from './ui.js';
@@ -28,7 +28,7 @@ export interface AppOptions {
   mutationsPerMinute?: number;
 }
 
-/** Logger settings that keep bearer tokens out of every log line (headers and ?access_token=). */
+/** Logger settings that keep bearer tokens out of every log line (headers, query values). */
 export function loggerOptions(level: string, stream?: NodeJS.WritableStream): FastifyServerOptions['logger'] {
   return {
     level,
@@ -37,7 +37,7 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
     serializers: {
       req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
         method: req.method,
-        url: redactQueryTokens(req.url),
+        url: redactQuery(req.url),
         hostname: req.hostname,
         remoteAddress: req.ip,
       }),

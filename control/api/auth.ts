@@ -58,28 +58,10 @@ export function requireToken(authorized: TokenCheck): onRequestAsyncHookHandler 
 }
 
 /**
- * The URL with the value of every query field named like the token parameter
- * replaced. Names compare decoded and case-insensitively, a superset of what
- * authenticates; a field starts after any of `?#&;`, a superset of the router's
- * delimiters, and its value runs to the next `&`, as the query parser reads it.
+ * The URL with everything from its query or fragment on replaced by a marker, so no
+ * token reaches a log line, whatever parameter it was put in and however it is spelled.
  */
-export function redactQueryTokens(url: string): string {
-  let redacted = '';
-  let from = 0;
-  for (const field of url.matchAll(/[?#&;]([^?#&;=]*)=/g)) {
-    if (field.index < from || decodeName(field[1]).toLowerCase() !== QUERY_TOKEN) continue;
-    const valueStart = field.index + field[0].length;
-    const valueEnd = url.indexOf('&', valueStart);
-    redacted += `${url.slice(from, valueStart)}[redacted]`;
-    from = valueEnd < 0 ? url.length : valueEnd;
-  }
-  return redacted + url.slice(from);
-}
-
-function decodeName(name: string): string {
-  try {
-    return decodeURIComponent(name.replace(/\+/g, ' '));
-  } catch {
-    return name;
-  }
+export function redactQuery(url: string): string {
+  const end = url.search(/[?#]/);
+  return end < 0 ? url : `${url.slice(0, end)}?[redacted]`;
 }

@@ -49,6 +49,9 @@ export const statusSchema = z.object({
   attachReason: z.string().nullable().describe('Why it is not attached (interface gone, another program), or null'),
   ready: z.boolean().describe('Attached and the desired state applied: /readyz answers 200'),
   warnings: z.array(z.string()).describe('About the host, found at start (e.g. a veth peer without XDP)'),
+  conflicts: z
+    .array(z.object({ vip: z.string(), backend: z.string().nullable().describe('null: the VIP itself'), problem: z.string() }))
+    .describe("Stored VIPs and backends the host's addresses now rule out (an address added to the host after they were accepted): applied as they are, new ones are 409"),
   errors: z
     .array(z.object({ component: z.string(), count: z.number(), lastMessage: z.string(), lastAt: z.string() }))
     .describe('Failures the daemon caught and went on from, by component'),

@@ -16,6 +16,7 @@ import { installDecap, removeDecap } from '../daemon/decap-command.js';
 import { down } from '../daemon/down.js';
 import { serve } from '../daemon/serve.js';
 import { VERSION } from '../paths.js';
+import { parseWholeNumber } from '../state/whole-number.js';
 import { ApiClient, type ApiResponse, vipPath } from './client.js';
 import { formatBytes, formatRate, table } from './format.js';
 
@@ -51,13 +52,13 @@ const print = (options: ClientOptions, value: unknown, human: () => string) => {
   process.stdout.write(options.json ? JSON.stringify(value, null, 2) + '\n' : human() + '\n');
 };
 
-// Numbers in decimal digits only: Number() would read '0x50', '1e1', '+80' and ' 80' as numbers.
 function wholeNumber(option: string, text: string): number;
 function wholeNumber(option: string, text: string | undefined): number | undefined;
 function wholeNumber(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  if (!/^(0|[1-9][0-9]*)$/.test(text)) throw new CliError(`${option}: not a whole number in decimal digits: ${JSON.stringify(text)}`);
-  return Number(text);
+  const number = parseWholeNumber(text);
+  if (number === null) throw new CliError(`${option}: not a whole number in decimal digits: ${JSON.stringify(text)}`);
+  return number;
 }
 
 function decimal(option: string, text: string | undefined): number | undefined {

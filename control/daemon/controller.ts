@@ -12,7 +12,7 @@ import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/pla
 import { Reconciler } from '../reconciler/reconciler.js';
 import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
 import { conflict, notFound, XlbError } from '../state/errors.js';
-import { type HostAddresses, hostAddressProblem } from '../state/invariants.js';
+import { type HostAddresses, hostAddressProblem, type HostConflict, hostConflicts } from '../state/invariants.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
 import type { StateStore, VersionedState } from '../state/stores.js';
@@ -84,7 +84,7 @@ export interface ControllerOptions {
   errors?: InternalErrors;
   /** About the host, for /v1/status (e.g. a veth peer without XDP). */
   warnings?: string[];
-  /** The host's addresses: a VIP or backend on one (or on a directed broadcast) is refused. */
+  /** The host's addresses: a new VIP or backend on one (or on a prefix's network or broadcast address) is refused, a stored one reported. */
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
 }
 
@@ -131,6 +131,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   readonly startedAt = Date.now();
   readonly errors: InternalErrors;
   private link: { attached: boolean; reason: string | null } = { attached: false, reason: 'not attached yet' };
+  /** The host conflicts of the last state and host reading they were computed for. */
+  private conflicts: { state: StateFile; host: HostAddresses; list: HostConflict[] } | null = null;
   applied = false;
 
   constructor(
@@ -206,6 +208,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       attachReason: this.link.reason,
       ready: this.attached && this.applied,
       warnings: this.options.warnings ?? [],
+      conflicts: this.hostConflicts(),
       errors: this.errors.list(),
       counts: {
         vips: this.plans.size,
@@ -214,6 +217,14 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
         backendsHealthy: backends.filter((b) => b.health === 'up').length,
       },
     };
+  }
+
+  /** Stored records the host's addresses now rule out (the host changed since they were accepted); recomputed only when the state or the host did. */
+  hostConflicts(): HostConflict[] {
+    const host = this.options.host?.current;
+    if (!host) return [];
+    if (this.conflicts?.state !== this.state || this.conflicts.host !== host) this.conflicts = { state: this.state, host, list: hostConflicts(this.state, host) };
+    return this.conflicts.list;
   }
 
   /** The connection table's slots and the flows it holds (see Dataplane.flowTableUse). */

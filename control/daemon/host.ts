@@ -111,28 +111,36 @@ interface AddrInfo {
   scope: string;
 }
 
-/** Connected IPv4 prefixes this long or shorter have a directed broadcast address (/31 and /32 have none). */
-const LONGEST_BROADCAST_PREFIX = 30;
+/** Connected IPv4 prefixes this long or shorter have a network and a directed broadcast address (/31 and /32 have none). */
+const LONGEST_PREFIX_WITH_ENDS = 30;
 
-/** Every address of every interface in this network namespace, and the directed broadcasts of their IPv4 prefixes. */
+/** Every address of every interface in this network namespace, and the network and broadcast addresses of their IPv4 prefixes. */
 export async function readHostAddresses(): Promise<HostAddresses> {
   const links = await ipJson<{ ifname: string; addr_info?: AddrInfo[] }[]>(['addr', 'show']);
   const own = new Map<string, string>();
-  const broadcasts = new Map<string, string>();
+  const prefixEnds = new Map<string, { end: 'network' | 'broadcast'; prefix: string }>();
   for (const link of links) {
     for (const a of link.addr_info ?? []) {
       if (a.family !== 'inet' && a.family !== 'inet6') continue;
       own.set(canonical(a.local), link.ifname);
-      if (a.family === 'inet' && a.prefixlen <= LONGEST_BROADCAST_PREFIX) {
-        const cidr = `${ipaddr.IPv4.networkAddressFromCIDR(`${a.local}/${a.prefixlen}`)}/${a.prefixlen}`;
-        broadcasts.set(ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toString(), cidr);
+      if (a.family === 'inet' && a.prefixlen <= LONGEST_PREFIX_WITH_ENDS) {
+        const network = ipaddr.IPv4.networkAddressFromCIDR(`${a.local}/${a.prefixlen}`).toString();
+        const prefix = `${network}/${a.prefixlen}`;
+        prefixEnds.set(network, { end: 'network', prefix });
+        prefixEnds.set(ipaddr.IPv4.broadcastAddressFromCIDR(prefix).toString(), { end: 'broadcast', prefix });
       }
     }
   }
-  return { own, broadcasts };
+  return { own, prefixEnds };
 }
 
-/** The host's addresses as last read; `refresh` re-reads them and keeps the last good reading when iproute2 fails. */
+const readingText = (reading: HostAddresses) => JSON.stringify([[...reading.own], [...reading.prefixEnds]]);
+
+/**
+ * The host's addresses as last read. `refresh` re-reads them, keeps the last good reading
+ * when iproute2 fails, and keeps the same object while nothing changed, so what is derived
+ * from a reading is recomputed only when the host changed.
+ */
 export class HostAddressBook {
   private constructor(private reading: HostAddresses) {}
 
@@ -145,7 +153,8 @@ export class HostAddressBook {
   }
 
   async refresh(): Promise<void> {
-    this.reading = await readHostAddresses().catch(() => this.reading);
+    const next = await readHostAddresses().catch(() => this.reading);
+    if (readingText(next) !== readingText(this.reading)) this.reading = next;
   }
 }
 

@@ -3,13 +3,14 @@
  * flags), validated by one zod schema so a bad value names its flag and why.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, type Tags } from 'yaml';
 import { z } from 'zod';
 import { canonicalAddress, MAC_PATTERN, parseAddress } from '../dataplane/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { isPrime } from '../maglev/maglev.js';
 import { addressRefusal } from '../state/address-policy.js';
 import { EtcdStateStore } from '../state/stores.js';
+import { DECIMAL_DIGITS, parseWholeNumber } from '../state/whole-number.js';
 
 /**
  * The largest Maglev ring: the paper's larger M, the size the builder's working arrays
@@ -18,6 +19,23 @@ import { EtcdStateStore } from '../state/stores.js';
  */
 export const MAX_RING_SIZE = 655373;
 const RING_SIZE_RANGE = `must be a prime from 2 to ${MAX_RING_SIZE}`;
+
+/** A numeric option: a number (YAML, in-process callers) or decimal digits (flags arrive as strings). */
+const wholeNumberOption = z.unknown().transform((value, ctx) => {
+  const number = typeof value === 'string' ? parseWholeNumber(value) : value;
+  if (typeof number === 'number') return number;
+  ctx.addIssue({ code: 'custom', message: `not a whole number in decimal digits: ${JSON.stringify(value)}` });
+  return z.NEVER;
+});
+const numberOption = <T extends z.ZodType<number, number>>(range: T) => wholeNumberOption.pipe(range);
+
+/** YAML reads only decimal digits as numbers, as for flags: 0x5dc, 1e3, +1500, 01500 and 1500.0 stay text, which numeric options refuse. */
+const yamlOptions = {
+  customTags: (tags: Tags) => [
+    ...tags.filter((tag) => !/^(int|float)|:(int|float)$/.test(typeof tag === 'string' ? tag : tag.tag)),
+    { tag: 'tag:yaml.org,2002:int', default: true, test: DECIMAL_DIGITS, resolve: (text: string) => Number(text) },
+  ],
+};
 
 /** HOST:PORT ([v6]:PORT) or unix:/path. */
 export type ApiEndpoint = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -30,8 +48,8 @@ export function parseApiEndpoint(text: string): ApiEndpoint {
   }
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
   if (!m) throw new Error('expected HOST:PORT, [IPv6]:PORT or unix:/path');
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) throw new Error('port must be 1..65535');
+  const port = parseWholeNumber(m[3]);
+  if (port === null || port < 1 || port > 65535) throw new Error('port must be 1..65535 in decimal digits');
   return { kind: 'tcp', host: m[1] ?? m[2], port };
 }
 
@@ -50,8 +68,8 @@ const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>
       const refusal = addressRefusal(address);
       if (refusal) throw new Error(refusal);
       const bits = family === 4 ? 32 : 128;
-      const length = prefix === undefined ? bits : Number(prefix);
-      if (!Number.isInteger(length) || length < bits - maxFlowBits || length > bits) {
+      const length = prefix === undefined ? bits : parseWholeNumber(prefix);
+      if (length === null || length < bits - maxFlowBits || length > bits) {
         throw new Error(`prefix length must be ${bits - maxFlowBits}..${bits}`);
       }
       return { address: parsed.bytes, flowBits: bits - length };
@@ -64,9 +82,9 @@ const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>
 /** ADDRESS@ASN, e.g. 198.18.0.254@65000 or 2001:db8::fe@65000. */
 const bgpPeerSchema = z.string().transform((text, ctx) => {
   const m = /^(.+)@(\d+)$/.exec(text);
-  const asn = m ? Number(m[2]) : NaN;
+  const asn = m && parseWholeNumber(m[2]);
   try {
-    if (!m || !Number.isInteger(asn) || asn < 1 || asn > 4294967295) throw new Error('expected ADDRESS@ASN, e.g. 198.18.0.254@65000');
+    if (!m || asn === null || asn < 1 || asn > 4294967295) throw new Error('expected ADDRESS@ASN, e.g. 198.18.0.254@65000');
     const address = canonicalAddress(m[1]);
     const refusal = addressRefusal(m[1]);
     if (refusal) throw new Error(refusal);
@@ -96,26 +114,27 @@ export const serveOptionsSchema = z.strictObject({
   tokenFile: z.string().optional(),
   tlsCert: z.string().optional(),
   tlsKey: z.string().optional(),
-  mutationsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(600),
+  mutationsPerMinute: numberOption(z.number().int().min(1).max(1_000_000)).default(600),
   gatewayMac: z.string().regex(MAC_PATTERN, 'a MAC like 02:00:00:00:00:01').optional(),
   sourceV4: sourceSchema(4, 16).optional(),
   sourceV6: sourceSchema(6, 32).optional(),
-  mtu: z.coerce.number().int().min(576).max(65535).default(1500),
-  ringSize: z.coerce
-    .number()
-    .int()
-    .min(2, { message: RING_SIZE_RANGE, abort: true })
-    .max(MAX_RING_SIZE, { message: RING_SIZE_RANGE, abort: true })
-    .refine(isPrime, RING_SIZE_RANGE)
-    .default(DEFAULT_RING_SIZE),
-  maxVips: z.coerce.number().int().min(1).max(65536).default(DEFAULT_MAX_VIPS),
-  maxBackends: z.coerce.number().int().min(1).max(1 << 20).default(DEFAULT_MAX_BACKENDS),
+  mtu: numberOption(z.number().int().min(576).max(65535)).default(1500),
+  ringSize: numberOption(
+    z
+      .number()
+      .int()
+      .min(2, { message: RING_SIZE_RANGE, abort: true })
+      .max(MAX_RING_SIZE, { message: RING_SIZE_RANGE, abort: true })
+      .refine(isPrime, RING_SIZE_RANGE),
+  ).default(DEFAULT_RING_SIZE),
+  maxVips: numberOption(z.number().int().min(1).max(65536)).default(DEFAULT_MAX_VIPS),
+  maxBackends: numberOption(z.number().int().min(1).max(1 << 20)).default(DEFAULT_MAX_BACKENDS),
   // 16 bytes a flow: 1 << 26 flows take 1 GiB.
-  maxFlows: z.coerce.number().int().min(64).max(1 << 26).default(DEFAULT_FLOWS),
-  hashSeed: z.coerce.number().int().min(0).max(0xffffffff).default(0x786c62),
+  maxFlows: numberOption(z.number().int().min(64).max(1 << 26)).default(DEFAULT_FLOWS),
+  hashSeed: numberOption(z.number().int().min(0).max(0xffffffff)).default(0x786c62),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   bgp: z.boolean().default(false),
-  bgpAsn: z.coerce.number().int().min(1).max(4294967295).default(65001),
+  bgpAsn: numberOption(z.number().int().min(1).max(4294967295)).default(65001),
   bgpPeer: z
     .union([z.string(), z.array(z.string())])
     .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((p) => p.trim()).filter(Boolean))
@@ -147,7 +166,7 @@ const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}
 export function resolveServeOptions(flags: Record<string, unknown>, configPath?: string): ServeOptions {
   let fromFile: Record<string, unknown> = {};
   if (configPath) {
-    const parsed = parseYaml(readFileSync(configPath, 'utf8')) ?? {};
+    const parsed = parseYaml(readFileSync(configPath, 'utf8'), yamlOptions) ?? {};
     if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${configPath}: expected a mapping of option: value`);
     fromFile = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [camel(k), v]));
   }

@@ -17,7 +17,6 @@ import { attachedProgramName, detachOwnProgram } from '../dataplane/attach.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { checkBpffs, PinDirectoryStart } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
-import { validateAgainstHost } from '../state/invariants.js';
 import { EtcdStateStore, FileStateStore } from '../state/stores.js';
 import { Controller, type XlbEvent } from './controller.js';
 import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from './host.js';
@@ -59,14 +58,9 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const store = options.store ? new EtcdStateStore(options.store, limits) : new FileStateStore(options.state, limits);
   let link: LinkWatch | undefined;
   try {
-    // Loading checks the schemas and every cross-record rule; the host rules follow. Both before any map is opened.
+    // Loading checks the schemas and every cross-record rule, before any map is opened.
     const initial = await store.load();
     const host = await HostAddressBook.open();
-    try {
-      validateAgainstHost(initial.state, host.current);
-    } catch (error) {
-      throw new Error(`${store.description}: ${(error as Error).message}`);
-    }
 
     pins = PinDirectoryStart.begin(options.bpffs);
     const dp = (opened = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows }));
@@ -92,6 +86,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       { dp, store, limits, health, errors, warnings, host, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
       initial,
     );
+    // The host may have changed since the state was accepted: reported, not refused (a refusal would crash-loop a restarting daemon).
+    for (const conflict of controller.hostConflicts()) log.warn(conflict, 'a stored record conflicts with this host; applied as it is');
     await controller.start();
     attachedBefore = attachedProgramName(options.iface, options.xdpMode);
     dp.attach(options.iface, options.xdpMode);

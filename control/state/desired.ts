@@ -4,7 +4,7 @@
  * for the life of a VIP or backend, so restarts and ring changes never re-number.
  */
 import { conflict, invalid, notFound } from './errors.js';
-import { checkPortProblem, familyConflict, type Limits } from './invariants.js';
+import { checkPortProblem, backendConflict, type Limits } from './invariants.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from './schema.js';
 import { vipKeyText } from './schema.js';
 
@@ -40,7 +40,7 @@ export function putVip(state: StateFile, key: VipKey, spec: VipSpec, limits: Lim
   checkHealthCheckPort(key, spec);
   const existing = findVip(state, key);
   if (existing) {
-    const clashes = existing.backends.map((b) => familyConflict({ address: key.address, forwarding: spec.forwarding }, b.address)).filter(Boolean);
+    const clashes = existing.backends.map((b) => backendConflict({ address: key.address, forwarding: spec.forwarding }, b.address)).filter(Boolean);
     if (clashes.length) throw conflict(`forwarding ${spec.forwarding} does not fit this VIP's backends`, { backends: clashes });
     const vips = state.vips.map((vip) => (vip === existing ? { ...existing, ...spec } : vip));
     return { state: { ...state, vips }, created: false };
@@ -57,7 +57,7 @@ export function deleteVip(state: StateFile, key: VipKey): StateFile {
 
 export function putBackend(state: StateFile, key: VipKey, address: string, spec: BackendSpec, limits: Limits): { state: StateFile; created: boolean } {
   const vip = requireVip(state, key);
-  const clash = familyConflict(vip, address);
+  const clash = backendConflict(vip, address);
   if (clash) throw conflict(clash);
   const existing = vip.backends.find((b) => b.address === address);
   let backends: StoredBackend[];

@@ -10,8 +10,9 @@ export interface Limits {
   maxBackends: number;
 }
 
-/** Why a backend of this family cannot serve this VIP, or null. */
-export function familyConflict(vip: { address: string; forwarding: VipSpec['forwarding'] }, backendAddress: string): string | null {
+/** Why a backend at this address cannot serve this VIP (its own address, or a family the forwarding cannot reach), or null. */
+export function backendConflict(vip: { address: string; forwarding: VipSpec['forwarding'] }, backendAddress: string): string | null {
+  if (backendAddress === vip.address) return `backend ${backendAddress} is the VIP's own address: the balancer would forward to itself`;
   const vipFamily = familyOf(vip.address);
   const backendFamily = familyOf(backendAddress);
   if (vip.forwarding === 'dsr' && vipFamily !== backendFamily) {
@@ -37,7 +38,7 @@ export class StateInvalidError extends Error {}
 
 /**
  * Every cross-record rule over a whole state: unique VIP ids and keys, unique backend
- * ids across VIPs, unique backend addresses within a VIP, address families, check ports
+ * ids across VIPs, unique backend addresses within a VIP, backends that fit their VIP, check ports
  * and (when given) ids within the data plane's limits. Throws naming the first record
  * that breaks one, e.g. `vips[3] (tcp/198.19.0.1:80): ...`.
  */
@@ -64,22 +65,22 @@ export function validateState(state: StateFile, limits?: Limits): void {
       addresses.set(backend.address, name);
       if (backendIds.has(backend.id)) fail(name, `id ${backend.id} is already held by ${backendIds.get(backend.id)}`);
       backendIds.set(backend.id, name);
-      const problem = familyConflict(vip, backend.address) ?? (limits && backendIdProblem(backend.id, limits));
+      const problem = backendConflict(vip, backend.address) ?? (limits && backendIdProblem(backend.id, limits));
       if (problem) fail(name, problem);
     });
   });
 }
 
-/** The host's own addresses (by interface) and the directed broadcasts of its connected IPv4 prefixes (by prefix). */
+/** The host's own addresses (by interface), and the network and directed broadcast addresses of its connected IPv4 prefixes. */
 export interface HostAddresses {
   own: ReadonlyMap<string, string>;
-  broadcasts: ReadonlyMap<string, string>;
+  prefixEnds: ReadonlyMap<string, { end: 'network' | 'broadcast'; prefix: string }>;
 }
 
 /** Why a VIP or backend cannot have this address on this host, or null. */
 export function hostAddressProblem(address: string, role: 'VIP' | 'backend', host: HostAddresses): string | null {
-  const prefix = host.broadcasts.get(address);
-  if (prefix) return `${address} is the broadcast address of the connected prefix ${prefix}: a ${role} must be a unicast address`;
+  const prefixEnd = host.prefixEnds.get(address);
+  if (prefixEnd) return `${address} is the ${prefixEnd.end} address of the connected prefix ${prefixEnd.prefix}: a ${role} must be a unicast address`;
   const iface = host.own.get(address);
   if (!iface) return null;
   return role === 'VIP'
@@ -87,14 +88,26 @@ export function hostAddressProblem(address: string, role: 'VIP' | 'backend', hos
     : `${address} is an address of this host (${iface}): the balancer cannot forward to itself`;
 }
 
-/** The host rules over a whole state (at start): throws naming the first record that breaks one. */
-export function validateAgainstHost(state: StateFile, host: HostAddresses): void {
-  state.vips.forEach((vip, v) => {
-    const problem = hostAddressProblem(vip.address, 'VIP', host);
-    if (problem) throw new StateInvalidError(`vips[${v}] (${vipKeyText(vip)}): ${problem}`);
-    vip.backends.forEach((backend, b) => {
+/** A record that the host's addresses rule out: the VIP, the backend (null for the VIP itself) and the rule. */
+export interface HostConflict {
+  vip: string;
+  backend: string | null;
+  problem: string;
+}
+
+/**
+ * Every record of a state that the host rules refuse. The host changes under an accepted
+ * state (an address added later), so these are reported, never a reason to refuse a state.
+ */
+export function hostConflicts(state: StateFile, host: HostAddresses): HostConflict[] {
+  return state.vips.flatMap((vip) => {
+    const conflicts: HostConflict[] = [];
+    const vipProblem = hostAddressProblem(vip.address, 'VIP', host);
+    if (vipProblem) conflicts.push({ vip: vipKeyText(vip), backend: null, problem: vipProblem });
+    for (const backend of vip.backends) {
       const problem = hostAddressProblem(backend.address, 'backend', host);
-      if (problem) throw new StateInvalidError(`vips[${v}].backends[${b}] (${backend.address}): ${problem}`);
-    });
+      if (problem) conflicts.push({ vip: vipKeyText(vip), backend: backend.address, problem });
+    }
+    return conflicts;
   });
 }
