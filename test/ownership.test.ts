@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap } from '@xlb/native';
@@ -118,14 +118,14 @@ describe('one owner per data plane', () => {
   });
 
   /** A refused start exits at once, naming what is taken and by whom, and makes nothing. */
-  async function expectRefused(ns: string, p: Paths, taken: string) {
-    const run = await xlbIn(ns, ...serveArgs(p));
+  async function expectRefused(ns: string, p: Paths, taken: string, ...extra: string[]) {
+    const run = await xlbIn(ns, ...serveArgs(p, ...extra));
     expect(run.signal).toBeNull();
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain(`${taken} is in use by xlb serve (PID ${first.child.pid})`);
     if (p.bpffs !== owner.bpffs) expect(existsSync(p.bpffs)).toBe(false);
     if (p.state !== owner.state) expect(existsSync(p.state)).toBe(false);
-    expect(existsSync(p.socket)).toBe(false);
+    if (p.socket !== owner.socket) expect(existsSync(p.socket)).toBe(false);
     // The first daemon is as it was.
     expect(await vips(first)).toEqual(vipsBefore);
     expect((await first.api.request('GET', '/readyz')).status).toBe(200);
@@ -144,6 +144,39 @@ describe('one owner per data plane', () => {
     await expectRefused(nsA, paths('other-pins'), 'interface veth0');
   });
 
+  test('a second daemon on an altname of the interface is refused; down on it needs --force', async () => {
+    nsRun(nsA, 'ip', ['link', 'property', 'add', 'dev', 'veth0', 'altname', 'ownalt']);
+    try {
+      await expectRefused(nsA, paths('altname'), 'interface veth0', '--iface', 'ownalt');
+      const down = await xlbIn(nsA, 'down', '--iface', 'ownalt', '--bpffs', paths('altname').bpffs);
+      expect(down.code).not.toBe(0);
+      expect(down.stderr).toContain(`interface veth0 is in use by xlb serve (PID ${first.child.pid}): stop that daemon first`);
+      expect(xdpProgram(nsA)).toBe('xlb_balancer');
+      expect((await first.api.request('GET', '/readyz')).status).toBe(200);
+    } finally {
+      nsRun(nsA, 'ip', ['link', 'property', 'del', 'dev', 'veth0', 'altname', 'ownalt']);
+    }
+  });
+
+  test('a second daemon on the same API socket is refused', async () => {
+    await expectRefused(nsB, { ...paths('same-socket'), socket: owner.socket }, `API socket ${owner.socket}`);
+  });
+
+  test('a hard link to the state file is refused', async () => {
+    const hard = join(work, 'hard.json');
+    linkSync(owner.state, hard);
+    try {
+      const run = await xlbIn(nsB, ...serveArgs({ ...paths('hard'), state: hard }));
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toContain(`state file ${hard} has 2 hard links: xlb saves by rename, which breaks them; keep only one`);
+      expect(existsSync(paths('hard').bpffs)).toBe(false);
+      expect(xdpProgram(nsB)).toBeUndefined();
+    } finally {
+      rmSync(hard);
+    }
+    expect(await vips(first)).toEqual(vipsBefore);
+  });
+
   test('a second daemon on the same state file elsewhere is refused', async () => {
     await expectRefused(nsB, { ...paths('other-ns'), state: owner.state }, owner.state);
   });
@@ -159,10 +192,48 @@ describe('one owner per data plane', () => {
     const pid = first.child.pid;
     await first.stop('SIGKILL');
     const stale = readdirSync(LOCK_DIR).filter((name) => readFileSync(join(LOCK_DIR, name), 'utf8').startsWith(`${pid} xlb serve\n`));
-    expect(stale).toHaveLength(3);
+    expect(stale).toHaveLength(5);
     first = await startDaemon(nsA, owner);
     expect(await vips(first)).toEqual(vipsBefore);
     await expectRefused(nsA, { ...owner, socket: paths('after-kill').socket }, owner.bpffs);
+  });
+});
+
+describe('the API socket', () => {
+  let ns: string;
+
+  beforeAll(() => {
+    ns = namespaceWithVeth('sock');
+  });
+
+  test.each([
+    ['a symlink', (at: string) => symlinkSync(join(work, 'elsewhere'), at)],
+    ['a regular file', (at: string) => writeFileSync(at, 'data')],
+    ['a directory', (at: string) => mkdirSync(at)],
+  ])('%s at the socket path is refused and left as it is', async (kind, make) => {
+    const p = paths(`not-socket-${kind.replace(/ /g, '-')}`);
+    make(p.socket);
+    const run = await xlbIn(ns, ...serveArgs(p));
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain(`--api unix:${p.socket}: ${p.socket} is ${kind}; xlb replaces only a stale socket there`);
+    expect(lstatSync(p.socket).isSocket()).toBe(false);
+    if (kind === 'a symlink') expect(readlinkSync(p.socket)).toBe(join(work, 'elsewhere'));
+    expect(existsSync(p.bpffs)).toBe(false);
+    expect(xdpProgram(ns)).toBeUndefined();
+  });
+
+  test('a daemon removes its socket when it stops, and only its own', async () => {
+    const p = paths('own-socket');
+    const daemon = await startDaemon(ns, p);
+    expect(lstatSync(p.socket).mode & 0o777).toBe(0o600);
+    await daemon.stop('SIGTERM');
+    expect(existsSync(p.socket)).toBe(false);
+
+    const replaced = await startDaemon(ns, p);
+    rmSync(p.socket);
+    writeFileSync(p.socket, 'not the daemon\'s');
+    await replaced.stop('SIGTERM');
+    expect(readFileSync(p.socket, 'utf8')).toBe('not the daemon\'s');
   });
 });
 
@@ -181,7 +252,8 @@ describe('xlb down', () => {
     Decapsulator.open({ pinDir: p.bpffs }).close();
     mkdirSync(join(p.bpffs, 'foreign'));
     const pinsBefore = readdirSync(p.bpffs).sort();
-    const down = (...args: string[]) => xlbIn(ns, 'down', '--iface', 'veth0', '--xdp-mode', 'generic', '--bpffs', p.bpffs, ...args);
+    // Without --xdp-mode: down finds the balancer in generic mode itself.
+    const down = (...args: string[]) => xlbIn(ns, 'down', '--iface', 'veth0', '--bpffs', p.bpffs, ...args);
 
     const refused = await down();
     expect(refused.code).not.toBe(0);
@@ -192,7 +264,7 @@ describe('xlb down', () => {
 
     const forced = await down('--force');
     expect(forced.stderr).toBe('');
-    expect(forced.stdout).toMatch(/^detached from veth0; removed 10 pins; .* keeps what xlb did not make\n$/);
+    expect(forced.stdout).toMatch(/^detached from veth0 \(generic mode\); removed 10 pins; .* keeps what xlb did not make\n$/);
     expect(xdpProgram(ns)).toBeUndefined();
     expect(readdirSync(p.bpffs).sort()).toEqual([MAPS.decapAddresses, MAPS.decapCounters, 'foreign'].sort());
     await daemon.stop('SIGTERM');

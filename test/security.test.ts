@@ -1,6 +1,6 @@
 /** Security: TLS, mutation rate limits, token and state file modes, tokens kept out of logs. */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { buildApp, loggerOptions } from '../control/api/app.js';
 import { ApiClient, vipPath } from '../control/cli/client.js';
 import { packagePath } from '../control/paths.js';
+import { readTokenFile } from '../control/token-file.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
 
 let dir: string;
@@ -67,20 +68,33 @@ describe('secrets', () => {
 
   test('xlb serve refuses a token file others can read, and a short token', () => {
     const token = join(dir, 'token');
-    const serve = () => {
-      try {
-        execFileSync(process.execPath, [packagePath('dist/control/cli/main.js'), 'serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--token-file', token, '--state', join(dir, 's.json'), '--bpffs', '/sys/fs/bpf/xlb-never'], { stdio: 'pipe' });
-        return '';
-      } catch (error) {
-        return String((error as { stderr: Buffer }).stderr);
-      }
-    };
+    const serve = () => refusedServe('--token-file', token);
     writeFileSync(token, 'a-long-enough-secret-token\n');
     chmodSync(token, 0o644);
     expect(serve()).toMatch(/token file .* is readable by others \(mode 644\); chmod 600 it/);
     writeFileSync(token, 'short\n');
     chmodSync(token, 0o600);
     expect(serve()).toMatch(/the token must be at least 16 characters/);
+  });
+
+  test.each([
+    ['a NUL', 'a-long-enough-secret\0token\n'],
+    ['a space', 'a-long-enough secret-token\n'],
+    ['a second line', 'a-long-enough-secret-token\nsecond-line-of-the-token\n'],
+    ['a = inside', 'a-long-enough=secret-token\n'],
+  ])('xlb serve refuses a token with %s, naming the file and the rule', (_, text) => {
+    const token = join(dir, 'token-bad');
+    writeFileSync(token, text, { mode: 0o600 });
+    expect(refusedServe('--token-file', token)).toContain(
+      `token file ${token}: the token must be one line of letters, digits and -._~+/ with optional trailing = (RFC 6750 b64token)`,
+    );
+  });
+
+  test('a token of every b64token character, with = padding, is read as it is', async () => {
+    const token = join(dir, 'token-good');
+    const secret = 'AZaz09-._~+/padded==';
+    writeFileSync(token, `${secret}\n`, { mode: 0o600 });
+    expect(readTokenFile(token, { private: true })).toBe(secret);
   });
 
   test('a bearer token sent with requests never appears in the logs', async () => {
@@ -110,3 +124,37 @@ describe('secrets', () => {
     expect(lines.join('')).not.toContain('wrong-token-also-secret');
   });
 });
+
+describe('files xlb reads must be regular files', () => {
+  test.each([
+    ['a FIFO state file', 'state', (at: string) => mkfifo(at), '--state', /state file .*: not a regular file \(a FIFO\)/],
+    ['a state file that links to /dev/zero', 'state-zero', (at: string) => symlinkSync('/dev/zero', at), '--state', /state file .*: not a regular file \(a character device\)/],
+    ['a FIFO token file', 'token-fifo', (at: string) => mkfifo(at), '--token-file', /token file .*: not a regular file \(a FIFO\)/],
+    ['a FIFO config file', 'config-fifo', (at: string) => mkfifo(at), '--config', /config file .*: not a regular file \(a FIFO\)/],
+  ])('%s is refused at once', (_, name, make, flag, message) => {
+    const path = join(dir, name);
+    make(path);
+    expect(refusedServe(flag, path)).toMatch(message);
+  });
+
+  test('a file over its bound is refused, naming the bound', () => {
+    const config = join(dir, 'big.yaml');
+    writeFileSync(config, `# ${'x'.repeat(1024 * 1024)}\n`);
+    expect(refusedServe('--config', config)).toContain(`config file ${config}: larger than 1 MiB`);
+  });
+});
+
+const mkfifo = (path: string) => execFileSync('mkfifo', ['-m', '600', path]);
+
+/** The stderr of an `xlb serve` that must fail; a serve still running after 10 s is killed and fails the test. */
+function refusedServe(...flags: string[]): string {
+  const args = ['serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', join(dir, 's.json'), '--bpffs', '/sys/fs/bpf/xlb-never', ...flags];
+  try {
+    execFileSync(process.execPath, [packagePath('dist/control/cli/main.js'), ...args], { stdio: 'pipe', timeout: 10_000, killSignal: 'SIGKILL' });
+  } catch (error) {
+    const failure = error as { stderr: Buffer; signal: string | null };
+    expect(failure.signal).toBeNull();
+    return String(failure.stderr);
+  }
+  throw new Error('xlb serve started');
+}

@@ -4,7 +4,7 @@
  * talks to a daemon's API (--api, default 127.0.0.1:9180) and prints a table, or
  * JSON with --json.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -15,8 +15,10 @@ import { preflight } from '../deploy/preflight.js';
 import { installDecap, removeDecap } from '../daemon/decap-command.js';
 import { down } from '../daemon/down.js';
 import { serve } from '../daemon/serve.js';
+import { MiB, readRegularFile } from '../files.js';
 import { VERSION } from '../paths.js';
 import { parseWholeNumber } from '../state/whole-number.js';
+import { readTokenFile } from '../token-file.js';
 import { ApiClient, type ApiResponse, vipPath } from './client.js';
 import { formatBytes, formatRate, table } from './format.js';
 
@@ -30,8 +32,8 @@ interface ClientOptions {
 }
 
 function client(options: ClientOptions): ApiClient {
-  const token = options.tokenFile ? readFileSync(options.tokenFile, 'utf8').trim() : undefined;
-  return new ApiClient(options.api, token, options.caFile ? readFileSync(options.caFile) : undefined);
+  const token = options.tokenFile ? readTokenFile(options.tokenFile) : undefined;
+  return new ApiClient(options.api, token, options.caFile ? readRegularFile(options.caFile, '--ca-file', MiB) : undefined);
 }
 
 async function call<T>(options: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
@@ -164,14 +166,14 @@ export function buildCli(): Command {
     .command('down')
     .description('detach the balancer and remove its pinned maps (forwarding stops); refuses while a daemon owns them')
     .requiredOption('--iface <name>', 'interface')
-    .option('--xdp-mode <mode>', 'native or generic', 'native')
+    .option('--xdp-mode <mode>', 'look only in this mode (native or generic); by default in both')
     .option('--bpffs <dir>', 'pinned maps', '/sys/fs/bpf/xlb')
     .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', '/run/xlb/bird')
     .option('--force', 'go ahead even while an xlb serve owns this data plane')
-    .action(async (options: { iface: string; xdpMode: 'native' | 'generic'; bpffs: string; birdDir: string; force?: boolean }) => {
+    .action(async (options: { iface: string; xdpMode?: 'native' | 'generic'; bpffs: string; birdDir: string; force?: boolean }) => {
       const { detached, removed, removedDir } = await down(options);
       const dir = removedDir ? `; removed ${options.bpffs}` : existsSync(options.bpffs) ? `; ${options.bpffs} keeps what xlb did not make` : '';
-      process.stdout.write(`${detached ? `detached from ${options.iface}` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}\n`);
+      process.stdout.write(`${detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}\n`);
     });
 
   program
@@ -234,7 +236,7 @@ export function buildCli(): Command {
       const options = resolveServeOptions({}, o.config);
       const api = options.api.kind === 'unix' ? `unix:${options.api.path}` : `${options.api.host.includes(':') ? `[${options.api.host}]` : options.api.host}:${options.api.port}`;
       const deadline = Date.now() + wholeNumber('--timeout-ms', o.timeoutMs);
-      const client = new ApiClient(api, options.tokenFile ? readFileSync(options.tokenFile, 'utf8').trim() : undefined);
+      const client = new ApiClient(api, options.tokenFile ? readTokenFile(options.tokenFile) : undefined);
       for (;;) {
         const status = await client.request('GET', '/readyz').then((r) => r.status, () => 0);
         if (status === 200) return;

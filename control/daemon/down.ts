@@ -1,5 +1,6 @@
 /**
- * `xlb down`: detaches the balancer (never another program), removes its pins (only
+ * `xlb down`: detaches the balancer in whichever XDP mode it runs (never another
+ * program), removes its pins (only
  * those: the directory goes only when nothing else is left in it) and stops xlb's
  * BIRD. It refuses while a daemon owns that data plane, unless forced.
  */
@@ -14,7 +15,8 @@ import { daemonResources, type Locks, lockResources, ResourceInUse } from './loc
 
 export interface DownOptions {
   iface: string;
-  xdpMode: XdpMode;
+  /** Look only in this mode; by default in both. */
+  xdpMode?: XdpMode;
   bpffs: string;
   birdDir?: string;
   /** Go ahead even while a daemon owns the data plane. */
@@ -32,12 +34,17 @@ function lockForDown(options: DownOptions): Locks {
   }
 }
 
-export async function down(options: DownOptions): Promise<{ detached: boolean; removed: string[]; removedDir: boolean }> {
+/** Detaches the balancer from `iface` (the kernel runs one XDP mode at a time); returns the mode it ran in, or null. */
+function detachBalancer(iface: string, modes: readonly XdpMode[]): XdpMode | null {
+  return modes.find((mode) => detachOwnProgram(iface, mode, PROGRAMS.balancer)) ?? null;
+}
+
+export async function down(options: DownOptions): Promise<{ detached: XdpMode | null; removed: string[]; removedDir: boolean }> {
   checkBpffs(options.bpffs);
   const locks = lockForDown(options);
   try {
     if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
-    const detached = detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
+    const detached = detachBalancer(options.iface, options.xdpMode ? [options.xdpMode] : ['native', 'generic']);
     return { detached, ...removePins(options.bpffs, BALANCER_PINS) };
   } finally {
     locks.release();

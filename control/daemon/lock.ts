@@ -1,13 +1,15 @@
 /**
  * One owner per data plane. `xlb serve` holds an exclusive flock on one file per
- * resource it owns — its pin directory, its state file, its interface — for its whole
+ * resource it owns — its pin directory, its state file, its interface, its API socket — for its whole
  * life; `xlb down` holds them while it works. The kernel drops a flock when its
  * process ends, however it ends, so a lock file left behind never blocks anyone.
  */
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fstatSync, ftruncateSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { closeFd, lockFile, type BpfError } from '@xlb/native';
+import { closeFd, ifNameToIndex, lockFile, type BpfError } from '@xlb/native';
+import type { ApiEndpoint } from './options.js';
 
 export const LOCK_DIR = '/run/xlb/locks';
 
@@ -40,10 +42,33 @@ function stateFileResource(file: string): Resource {
   return { name: path, key: `state ${path}` };
 }
 
-/** Interface names are per network namespace: the key holds the namespace's inode. */
-function interfaceResource(iface: string): Resource {
+/** The primary name of interface `name`, which may be one of its altnames (ip link property add … altname). */
+export function primaryInterfaceName(name: string): string {
+  const ifindex = ifNameToIndex(name); // fails naming the interface when there is none
+  const links = JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { ifindex: number; ifname: string }[];
+  const link = links.find((l) => l.ifindex === ifindex);
+  if (!link) throw new Error(`interface ${name} (index ${ifindex}) is gone`);
+  return link.ifname;
+}
+
+/**
+ * An interface by what it is, not by the name given: its primary name and its index
+ * (a rename keeps the index, a new interface under the old name keeps the name), both
+ * within this network namespace, whose inode the keys hold.
+ */
+function interfaceResources(iface: string): Resource[] {
   const netns = statSync('/proc/self/ns/net').ino;
-  return { name: `interface ${iface}`, key: `interface net:[${netns}] ${iface}` };
+  const ifname = primaryInterfaceName(iface);
+  const name = `interface ${ifname}`;
+  return [
+    { name, key: `interface net:[${netns}] ${ifname}` },
+    { name, key: `interface net:[${netns}] index ${ifNameToIndex(ifname)}` },
+  ];
+}
+
+function apiSocketResource(path: string): Resource {
+  const resolved = resolvedPath(path);
+  return { name: `API socket ${resolved}`, key: `api ${resolved}` };
 }
 
 export interface LockHolder {
@@ -126,7 +151,12 @@ export function lockResources(resources: readonly Resource[], command: string, d
   };
 }
 
-/** What `xlb serve` owns: its data plane (pin directory, interface) and its state file, if it has one. */
-export function daemonResources(options: { bpffs: string; iface: string; state?: string }): Resource[] {
-  return [pinDirResource(options.bpffs), interfaceResource(options.iface), ...(options.state ? [stateFileResource(options.state)] : [])];
+/** What `xlb serve` owns: its data plane (pin directory, interface), its state file and its API socket, if it has them. */
+export function daemonResources(options: { bpffs: string; iface: string; state?: string; api?: ApiEndpoint }): Resource[] {
+  return [
+    pinDirResource(options.bpffs),
+    ...interfaceResources(options.iface),
+    ...(options.state ? [stateFileResource(options.state)] : []),
+    ...(options.api?.kind === 'unix' ? [apiSocketResource(options.api.path)] : []),
+  ];
 }

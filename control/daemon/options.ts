@@ -2,11 +2,11 @@
  * `xlb serve` options: flags, optionally a YAML file (--config, keys as the long
  * flags), validated by one zod schema so a bad value names its flag and why.
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml, type Tags } from 'yaml';
 import { z } from 'zod';
 import { canonicalAddress, MAC_PATTERN, parseAddress } from '../dataplane/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
+import { MiB, readRegularFile } from '../files.js';
 import { isPrime } from '../maglev/maglev.js';
 import { addressRefusal } from '../state/address-policy.js';
 import { EtcdStateStore } from '../state/stores.js';
@@ -166,7 +166,7 @@ const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}
 export function resolveServeOptions(flags: Record<string, unknown>, configPath?: string): ServeOptions {
   let fromFile: Record<string, unknown> = {};
   if (configPath) {
-    const parsed = parseYaml(readFileSync(configPath, 'utf8'), yamlOptions) ?? {};
+    const parsed = parseYaml(readRegularFile(configPath, 'config file', MiB).toString('utf8'), yamlOptions) ?? {};
     if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`${configPath}: expected a mapping of option: value`);
     fromFile = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [camel(k), v]));
   }

@@ -5,12 +5,13 @@
  * program attached and the maps pinned, so forwarding never stops; the next daemon
  * adopts them. `xlb down` is what detaches.
  */
-import { chmodSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { ifNameToIndex } from '@xlb/native';
 import { pino } from 'pino';
 import { buildApp, loggerOptions } from '../api/app.js';
 import { BirdSpeaker } from '../bgp/bird.js';
+import { MiB, readRegularFile } from '../files.js';
 import { VERSION } from '../paths.js';
+import { readTokenFile } from '../token-file.js';
 import { parseAddress, parseMac } from '../dataplane/address.js';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { attachedProgramName, detachOwnProgram } from '../dataplane/attach.js';
@@ -18,12 +19,13 @@ import { Dataplane } from '../dataplane/dataplane.js';
 import { checkBpffs, PinDirectoryStart } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
 import { EtcdStateStore, FileStateStore } from '../state/stores.js';
+import { checkSocketPath, listenUnix } from './api-socket.js';
 import { Controller, type XlbEvent } from './controller.js';
 import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from './host.js';
 import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from './internal-errors.js';
 import { LinkWatch } from './link-watch.js';
-import { daemonResources, lockResources } from './lock.js';
+import { daemonResources, lockResources, primaryInterfaceName } from './lock.js';
 import { isLoopback, type ServeOptions } from './options.js';
 
 
@@ -33,23 +35,17 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-function readToken(path: string): string {
-  const mode = statSync(path).mode & 0o777;
-  if (mode & 0o077) throw new Error(`token file ${path} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
-  const token = readFileSync(path, 'utf8').trim();
-  if (token.length < 16) throw new Error(`token file ${path}: the token must be at least 16 characters`);
-  return token;
-}
-
 export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   if (!isLoopback(options.api) && !options.tokenFile) {
     throw new Error('--api listens beyond loopback: give --token-file so requests need a bearer token');
   }
-  const token = options.tokenFile ? readToken(options.tokenFile) : undefined;
-  ifNameToIndex(options.iface); // fails early, naming the interface
+  const token = options.tokenFile ? readTokenFile(options.tokenFile, { private: true }) : undefined;
+  options = { ...options, iface: primaryInterfaceName(options.iface) }; // fails early, naming the interface
   checkBpffs(options.bpffs);
+  if (options.api.kind === 'unix') checkSocketPath(options.api.path);
   // Before the state is read or a pin touched: what is read and written is this daemon's alone.
   const locks = lockResources(daemonResources({ ...options, state: options.store ? undefined : options.state }), 'xlb serve');
+  let removeSocket = () => {};
   let pins: PinDirectoryStart | undefined;
   let opened: Dataplane | undefined;
   /** The program on the interface before this start attached its own (null: none). */
@@ -107,7 +103,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     const app = await buildApp({
       controller,
       token,
-      tls: options.tlsCert && options.tlsKey ? { cert: readFileSync(options.tlsCert), key: readFileSync(options.tlsKey) } : undefined,
+      tls: options.tlsCert && options.tlsKey ? { cert: readRegularFile(options.tlsCert, '--tls-cert', MiB), key: readRegularFile(options.tlsKey, '--tls-key', MiB) } : undefined,
       mutationsPerMinute: options.mutationsPerMinute,
       logger: loggerOptions(options.logLevel),
     });
@@ -118,9 +114,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     controller.on('event', onLink);
     announce();
     if (options.api.kind === 'unix') {
-      rmSync(options.api.path, { force: true });
-      await app.listen({ path: options.api.path });
-      chmodSync(options.api.path, 0o600);
+      removeSocket = await listenUnix(app, options.api.path);
     } else {
       await app.listen({ host: options.api.host, port: options.api.port });
     }
@@ -131,6 +125,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       async close() {
         link?.close();
         await app.close();
+        removeSocket();
         controller.off('applied', announce);
         controller.off('event', onLink);
         controller.stop();

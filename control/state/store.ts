@@ -2,13 +2,17 @@
  * The state file: desired state saved atomically (write, fsync, rename, fsync the
  * directory) with mode 0600 on every change, and validated when read back.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { MiB, readRegularFile } from '../files.js';
 import { emptyState } from './desired.js';
 import { type Limits, validateState } from './invariants.js';
 import { type StateFile, stateFileSchema, type StoredVip } from './schema.js';
 
 export class StateFileError extends Error {}
+
+/** Far above 100,000 backends' worth of JSON, far below what would exhaust memory. */
+const MAX_STATE_FILE = 256 * MiB;
 
 /**
  * A state document's text, checked by the schemas and every cross-record rule (with
@@ -38,9 +42,12 @@ export function parseState(text: string, where: string, limits?: Limits): StateF
 
 /** Reads the state file; a missing file is an empty state, an invalid one an error naming the field or record and the rule. */
 export function readStateFile(path: string, limits?: Limits): StateFile {
+  // Two names for one file would be two state files to the locks, and every save (a rename) splits them.
+  const links = statSync(path, { throwIfNoEntry: false })?.nlink ?? 1;
+  if (links > 1) throw new StateFileError(`state file ${path} has ${links} hard links: xlb saves by rename, which breaks them; keep only one`);
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFile(path, 'state file', MAX_STATE_FILE).toString('utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
     throw error;
