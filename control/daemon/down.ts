@@ -30,7 +30,7 @@ function lockForDown(options: DownOptions): Locks {
   } catch (error) {
     if (!(error instanceof ResourceInUse)) throw error;
     if (!options.force) throw new Error(`${error.message}: stop that daemon first (or give --force to take the data plane from under it)`);
-    return { release() {} };
+    return { add() {}, release() {} };
   }
 }
 

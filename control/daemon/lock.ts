@@ -32,14 +32,38 @@ function resolvedPath(path: string): string {
   }
 }
 
-function pinDirResource(dir: string): Resource {
-  const path = resolvedPath(dir);
-  return { name: path, key: `bpffs ${path}` };
+/**
+ * What `path` names however it is spelled: the device and inode of its longest
+ * existing prefix (a symlink or a bind mount of it reaches the same one), then the
+ * components that do not exist yet.
+ */
+function pathIdentity(path: string): string {
+  const rest: string[] = [];
+  for (let at = resolve(path); ; at = dirname(at)) {
+    const stat = statSync(at, { throwIfNoEntry: false });
+    if (stat) return [`${stat.dev}:${stat.ino}`, ...rest].join('/');
+    rest.unshift(basename(at));
+  }
 }
 
-function stateFileResource(file: string): Resource {
-  const path = resolvedPath(file);
-  return { name: path, key: `state ${path}` };
+/** A file xlb replaces by rename (state, socket) is known by its directory's identity and its name. */
+const fileIdentity = (path: string) => `${pathIdentity(dirname(resolve(path)))}/${basename(path)}`;
+
+/** A pin directory by its path and by its identity (the directory's own once it exists: see Locks.add). */
+export function pinDirResources(dir: string): Resource[] {
+  const name = resolvedPath(dir);
+  return [
+    { name, key: `bpffs ${name}` },
+    { name, key: `bpffs id ${pathIdentity(dir)}` },
+  ];
+}
+
+function stateFileResources(file: string): Resource[] {
+  const name = resolvedPath(file);
+  return [
+    { name, key: `state ${name}` },
+    { name, key: `state id ${fileIdentity(file)}` },
+  ];
 }
 
 /** The primary name of interface `name`, which may be one of its altnames (ip link property add … altname). */
@@ -66,9 +90,13 @@ function interfaceResources(iface: string): Resource[] {
   ];
 }
 
-function apiSocketResource(path: string): Resource {
+function apiSocketResources(path: string): Resource[] {
   const resolved = resolvedPath(path);
-  return { name: `API socket ${resolved}`, key: `api ${resolved}` };
+  const name = `API socket ${resolved}`;
+  return [
+    { name, key: `api ${resolved}` },
+    { name, key: `api id ${fileIdentity(path)}` },
+  ];
 }
 
 export interface LockHolder {
@@ -86,6 +114,8 @@ export class ResourceInUse extends Error {
 }
 
 export interface Locks {
+  /** Locks more resources (those already held are skipped), all or none. */
+  add(resources: readonly Resource[]): void;
   release(): void;
 }
 
@@ -136,17 +166,28 @@ function releaseOne(lock: HeldLock): void {
  */
 export function lockResources(resources: readonly Resource[], command: string, dir = LOCK_DIR): Locks {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const unique = [...new Map(resources.map((r) => [r.key, r])).values()];
-  const held: HeldLock[] = [];
-  try {
-    for (const resource of unique) held.push(lockOne(dir, resource, command));
-  } catch (error) {
-    for (const lock of held) releaseOne(lock);
-    throw error;
-  }
+  const held = new Map<string, HeldLock>();
+  const add = (more: readonly Resource[]) => {
+    const added: HeldLock[] = [];
+    try {
+      for (const resource of more) {
+        if (held.has(resource.key)) continue;
+        const lock = lockOne(dir, resource, command);
+        held.set(resource.key, lock);
+        added.push(lock);
+      }
+    } catch (error) {
+      for (const lock of added) releaseOne(lock);
+      for (const [key, lock] of held) if (added.includes(lock)) held.delete(key);
+      throw error;
+    }
+  };
+  add(resources);
   return {
+    add,
     release() {
-      for (const lock of held.splice(0)) releaseOne(lock);
+      for (const lock of held.values()) releaseOne(lock);
+      held.clear();
     },
   };
 }
@@ -154,9 +195,9 @@ export function lockResources(resources: readonly Resource[], command: string, d
 /** What `xlb serve` owns: its data plane (pin directory, interface), its state file and its API socket, if it has them. */
 export function daemonResources(options: { bpffs: string; iface: string; state?: string; api?: ApiEndpoint }): Resource[] {
   return [
-    pinDirResource(options.bpffs),
+    ...pinDirResources(options.bpffs),
     ...interfaceResources(options.iface),
-    ...(options.state ? [stateFileResource(options.state)] : []),
-    ...(options.api?.kind === 'unix' ? [apiSocketResource(options.api.path)] : []),
+    ...(options.state ? stateFileResources(options.state) : []),
+    ...(options.api?.kind === 'unix' ? apiSocketResources(options.api.path) : []),
   ];
 }

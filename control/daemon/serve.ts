@@ -25,7 +25,7 @@ import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from 
 import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from './internal-errors.js';
 import { LinkWatch } from './link-watch.js';
-import { daemonResources, lockResources, primaryInterfaceName } from './lock.js';
+import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import { isLoopback, type ServeOptions } from './options.js';
 
 
@@ -59,6 +59,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     const host = await HostAddressBook.open();
 
     pins = PinDirectoryStart.begin(options.bpffs);
+    // The directory exists now: own it by its identity too, so a bind mount of it is refused.
+    locks.add(pinDirResources(options.bpffs));
     const dp = (opened = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows }));
     const own = await interfaceAddresses(options.iface);
     const sourceV4 = options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
