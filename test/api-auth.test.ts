@@ -310,6 +310,10 @@ describe('the query token', () => {
       `?%20access_token=${TOKEN}`,
       `?note=${TOKEN}`,
       `?x=1&pasted=${secret}`,
+      `;access_token=${TOKEN}`,
+      `%3Faccess_token=${TOKEN}`,
+      `%3faccess_token=${TOKEN}`,
+      `%23access_token=${TOKEN}`,
     ];
     for (const query of queries) {
       await raw(request('GET', `/v1/events${query}`, { websocket: true }));
@@ -317,6 +321,7 @@ describe('the query token', () => {
       await raw(request('GET', `/nothing${query}`));
     }
     await raw(request('GET', '/v1/status', { token: TOKEN }));
+    await raw(request('GET', '/v1/status').replace('Host: localhost', `Host: ${TOKEN}`));
     // The log is a pipe: wait until a request sent after all of the above shows up in it.
     const marker = `/nothing-marker-${process.pid}-${Date.now()}`;
     await raw(request('GET', marker, { token: TOKEN }));

@@ -101,6 +101,10 @@ describe('a state that breaks a rule is refused, naming the record and the rule'
     writeFileSync(path, JSON.stringify({ version: 1, vips }));
     expect(readStateFile(path, limits).vips.map((v) => v.id)).toEqual([0, 1, 2, 15]);
   });
+
+  test('a directory where the state file should be is named for what it is', () => {
+    expect(() => readStateFile(dir, limits)).toThrow(`state file ${dir}: not a regular file (a directory)`);
+  });
 });
 
 describe('the host rules', () => {

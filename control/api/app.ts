@@ -35,10 +35,10 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
     ...(stream ? { stream } : {}),
     redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' },
     serializers: {
-      req: (req: { method: string; url: string; hostname?: string; ip?: string }) => ({
+      // No Host header: a client can put anything there, and this daemon knows its own name.
+      req: (req: { method: string; url: string; ip?: string }) => ({
         method: req.method,
         url: redactQuery(req.url),
-        hostname: req.hostname,
         remoteAddress: req.ip,
       }),
     },

@@ -58,10 +58,11 @@ export function requireToken(authorized: TokenCheck): onRequestAsyncHookHandler 
 }
 
 /**
- * The URL with everything from its query or fragment on replaced by a marker, so no
- * token reaches a log line, whatever parameter it was put in and however it is spelled.
+ * The URL with everything from its query, fragment or `;params` on (plain or
+ * percent-encoded) replaced by a marker, so no token reaches a log line, whatever
+ * parameter it was put in and however it is spelled.
  */
 export function redactQuery(url: string): string {
-  const end = url.search(/[?#]/);
+  const end = url.search(/[?#;]|%3[fb]|%23/i);
   return end < 0 ? url : `${url.slice(0, end)}?[redacted]`;
 }

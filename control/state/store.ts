@@ -43,7 +43,8 @@ export function parseState(text: string, where: string, limits?: Limits): StateF
 /** Reads the state file; a missing file is an empty state, an invalid one an error naming the field or record and the rule. */
 export function readStateFile(path: string, limits?: Limits): StateFile {
   // Two names for one file would be two state files to the locks, and every save (a rename) splits them.
-  const links = statSync(path, { throwIfNoEntry: false })?.nlink ?? 1;
+  const stat = statSync(path, { throwIfNoEntry: false });
+  const links = stat?.isFile() ? stat.nlink : 1; // anything but a file is refused below, by what it is
   if (links > 1) throw new StateFileError(`state file ${path} has ${links} hard links: xlb saves by rename, which breaks them; keep only one`);
   let text: string;
   try {
