@@ -48,8 +48,11 @@ const described = (entries: Iterable<{ name: string; description: string }>) => 
 /** An enum of a registry's names. */
 const namesOf = (registry: Map<string, unknown>) => z.enum([...registry.keys()] as [string, ...string[]]);
 
-/** A check option as the state holds it: optional, its default applied when the check runs. */
-const storedOption = (option: z.ZodType) => (option instanceof z.ZodDefault ? (option.unwrap() as z.ZodType) : option).optional().describe(option.description ?? '');
+/** A check option as the state holds it: as given, optional; resolveCheck applies its default when the check runs. */
+function storedOption(option: z.ZodType): z.ZodType {
+  const stored = (option instanceof z.ZodDefault ? (option.unwrap() as z.ZodType) : option).optional();
+  return option.description ? stored.describe(option.description) : stored;
+}
 
 const checkOptions = [...checkTypes.values()].reduce<z.ZodRawShape>((shape, type) => ({ ...shape, ...type.options }), {});
 const { intervalMs, timeoutMs, rise, fall } = checkTimingShape;
