@@ -28,7 +28,7 @@ export const vipViewSchema = z.object({
   protocol: protocolSchema,
   address: z.string(),
   port: z.number(),
-  forwarding: z.enum(['dsr', 'ipip']),
+  forwarding: vipSpecSchema.shape.forwarding,
   affinity: z.enum(['flow', 'source-ip']),
   conntrack: z.boolean(),
   panicThreshold: z.number(),

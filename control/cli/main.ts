@@ -16,6 +16,8 @@ import { installDecap, removeDecap } from '../daemon/decap-command.js';
 import { down } from '../daemon/down.js';
 import { serve } from '../daemon/serve.js';
 import { MiB, readRegularFile } from '../files.js';
+import { forwardingModes } from '../forwarding/registry.js';
+import { checkTypes } from '../health/check-types.js';
 import { VERSION } from '../paths.js';
 import { parseWholeNumber } from '../state/whole-number.js';
 import { readTokenFile } from '../token-file.js';
@@ -23,6 +25,9 @@ import { ApiClient, type ApiResponse, vipPath } from './client.js';
 import { formatBytes, formatRate, table } from './format.js';
 
 class CliError extends Error {}
+
+/** Registry names for a help text: "a, b or c". */
+const orList = (names: Iterable<string>) => [...names].join(', ').replace(/, ([^,]*)$/, ' or $1');
 
 interface ClientOptions {
   api: string;
@@ -262,11 +267,11 @@ export function buildCli(): Command {
     vip
       .command('add <protocol> <address> <port>')
       .description('create or replace a VIP')
-      .requiredOption('--forwarding <method>', 'dsr or ipip')
+      .requiredOption('--forwarding <method>', orList(forwardingModes.keys()))
       .option('--affinity <kind>', 'flow or source-ip')
       .option('--no-conntrack', 'do not keep flows in the connection table')
       .option('--panic-threshold <share>', '0..1')
-      .option('--health-check <type>', 'tcp, http or none')
+      .option('--health-check <type>', orList(checkTypes.keys()))
       .option('--hc-port <port>', 'health-check port (default the VIP port)')
       .option('--hc-path <path>', 'HTTP path')
       .option('--hc-expect-status <code>', 'HTTP status meaning healthy')

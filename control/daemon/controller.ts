@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { formatMac } from '../dataplane/address.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.js';
+import { resolveCheck } from '../health/check-types.js';
 import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
@@ -91,19 +92,7 @@ export interface ControllerOptions {
 const healthKey = (vip: StoredVip, backend: StoredBackend) => `${vip.id}:${backend.id}`;
 
 function checkSpec(vip: StoredVip, backend: StoredBackend): CheckSpec | null {
-  const check = vip.healthCheck;
-  if (check.type === 'none') return null;
-  return {
-    type: check.type,
-    address: backend.address,
-    port: check.port ?? vip.port,
-    path: check.path ?? '/',
-    expectStatus: check.expectStatus ?? 200,
-    intervalMs: check.intervalMs ?? 2000,
-    timeoutMs: check.timeoutMs ?? 1000,
-    rise: check.rise ?? 2,
-    fall: check.fall ?? 3,
-  };
+  return resolveCheck(vip.healthCheck, backend.address, vip.port);
 }
 
 const trafficView = (now: { packets: number; bytes: number }, before: { packets: number; bytes: number } | undefined, seconds: number): TrafficView => ({

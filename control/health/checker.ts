@@ -1,26 +1,16 @@
 /**
- * Backend health checks: TCP connect or HTTP GET with an expected status, every
+ * Backend health checks: a probe of the check's type (check-types.ts) every
  * interval (with ±10% jitter so checks spread out), each bounded by a timeout.
  * `rise` consecutive successes make a backend up, `fall` consecutive failures make it
  * down. A target starts 'unknown' (its first result decides) or, when restored at
  * daemon start, 'up', so a restart does not pull serving backends out of rings.
  */
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
-import net from 'node:net';
 import type { Health } from '../reconciler/plan.js';
+import type { CheckSpec } from './check-type.js';
+import { checkType } from './check-types.js';
 
-export interface CheckSpec {
-  type: 'tcp' | 'http';
-  address: string;
-  port: number;
-  path: string;
-  expectStatus: number;
-  intervalMs: number;
-  timeoutMs: number;
-  rise: number;
-  fall: number;
-}
+export type { CheckSpec } from './check-type.js';
 
 export interface TargetStatus {
   health: Health;
@@ -36,36 +26,10 @@ export interface HealthChange {
   reason: string | null;
 }
 
-/** One probe: resolves to null on success or a reason on failure. */
+/** One probe through the spec's check type: resolves to null on success or a reason on failure. */
 export function probe(spec: CheckSpec): Promise<string | null> {
-  return new Promise((resolve) => {
-    if (spec.type === 'tcp') {
-      const socket = net.connect({ host: spec.address, port: spec.port });
-      const timer = setTimeout(() => done(`tcp connect timed out after ${spec.timeoutMs} ms`), spec.timeoutMs);
-      const done = (reason: string | null) => {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(reason);
-      };
-      socket.once('connect', () => done(null));
-      socket.once('error', (error: NodeJS.ErrnoException) => done(`tcp connect: ${error.code ?? error.message}`));
-      return;
-    }
-    let request: http.ClientRequest;
-    try {
-      request = http.get({ host: spec.address, port: spec.port, path: spec.path, timeout: spec.timeoutMs, agent: false }, (response) => {
-        response.resume();
-        resolve(response.statusCode === spec.expectStatus ? null : `http status ${response.statusCode}, expected ${spec.expectStatus}`);
-        request.destroy();
-      });
-    } catch (error) {
-      // The client refuses some requests outright (ERR_UNESCAPED_CHARACTERS for a path with a space).
-      resolve(`http: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      return;
-    }
-    request.once('timeout', () => request.destroy(new Error(`timed out after ${spec.timeoutMs} ms`)));
-    request.once('error', (error: NodeJS.ErrnoException) => resolve(`http: ${error.code ?? error.message}`));
-  });
+  const run = checkType(spec.type).probe;
+  return run ? run(spec) : Promise.resolve(null);
 }
 
 interface Target {

@@ -3,7 +3,9 @@
  * hold for one VIP: its record, each backend's record, and which backends make up
  * its ring. Pure: no I/O.
  */
-import { BACKEND_F_UNHEALTHY, FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../dataplane/codec.js';
+import { BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../dataplane/codec.js';
+import { forwardingMode } from '../forwarding/registry.js';
+import { checkType } from '../health/check-types.js';
 import { familyOf, type StoredBackend, type StoredVip } from '../state/schema.js';
 
 export type Health = 'up' | 'down' | 'unknown';
@@ -46,6 +48,8 @@ export interface VipPlan {
 const ZERO_MAC = Buffer.alloc(6);
 
 export function planVip(vip: StoredVip, seen: Observations): VipPlan {
+  const mode = forwardingMode(vip.forwarding);
+  const probes = checkType(vip.healthCheck.type).probe !== null;
   const candidates = vip.backends.filter((b) => b.state === 'active' && b.weight > 0);
   const plans = vip.backends.map((b): BackendPlan => {
     const mac = seen.mac(b.address);
@@ -58,12 +62,12 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
       flags: 0,
       inRing: false,
       slots: 0,
-      health: vip.healthCheck.type === 'none' ? 'up' : seen.health(vip, b),
+      health: probes ? seen.health(vip, b) : 'up',
       reason: null,
     };
   });
   const byId = new Map(plans.map((p) => [p.id, p]));
-  const usable = candidates.map((b) => byId.get(b.id)!).filter((p) => vip.forwarding !== 'dsr' || p.mac !== ZERO_MAC);
+  const usable = candidates.map((b) => byId.get(b.id)!).filter((p) => mode.unresolvedMacReason === null || p.mac !== ZERO_MAC);
   const healthy = usable.filter((p) => p.health === 'up');
   const panic = candidates.length > 0 && healthy.length / candidates.length < vip.panicThreshold;
   const members = panic ? usable : healthy;
@@ -75,7 +79,7 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
     if (p.inRing) continue;
     if (spec.state === 'drain') p.reason = 'draining';
     else if (spec.weight === 0) p.reason = 'weight 0';
-    else if (vip.forwarding === 'dsr' && p.mac === ZERO_MAC) p.reason = 'MAC address not resolved';
+    else if (mode.unresolvedMacReason !== null && p.mac === ZERO_MAC) p.reason = mode.unresolvedMacReason;
     else if (p.health === 'down') p.reason = 'health check failing';
     else p.reason = 'health not yet known';
   }
@@ -84,7 +88,7 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
     vip,
     proto: vip.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP,
     flags: (vip.affinity === 'source-ip' ? VIP_F_SOURCE_AFFINITY : 0) | (vip.conntrack ? 0 : VIP_F_NO_CONNTRACK),
-    forwarding: vip.forwarding === 'dsr' ? FORWARD_DSR : FORWARD_IPIP,
+    forwarding: mode.code,
     panic,
     backends: plans,
     ringMembers: members,

@@ -3,6 +3,8 @@
  * check record by record. The state file, etcd and the API's changes (desired.ts) use
  * the same per-record rules; validateState checks a whole state (at load) in one pass.
  */
+import { forwardingMode } from '../forwarding/registry.js';
+import { checkType } from '../health/check-types.js';
 import { familyOf, type HealthCheck, type StateFile, type VipKey, vipKeyText, type VipSpec } from './schema.js';
 
 export interface Limits {
@@ -15,18 +17,12 @@ export function backendConflict(vip: { address: string; forwarding: VipSpec['for
   if (backendAddress === vip.address) return `backend ${backendAddress} is the VIP's own address: the balancer would forward to itself`;
   const vipFamily = familyOf(vip.address);
   const backendFamily = familyOf(backendAddress);
-  if (vip.forwarding === 'dsr' && vipFamily !== backendFamily) {
-    return `dsr needs backends of the VIP's family: IPv${vipFamily} VIP, IPv${backendFamily} backend ${backendAddress}`;
-  }
-  if (vip.forwarding === 'ipip' && vipFamily === 6 && backendFamily === 4) {
-    return `an IPv6 VIP cannot be tunnelled to IPv4 backend ${backendAddress}`;
-  }
-  return null;
+  return forwardingMode(vip.forwarding).familyConflict(vipFamily, backendFamily, backendAddress);
 }
 
 /** A VIP on any port (0) has no port to check by default: its check needs one. */
 export function checkPortProblem(key: VipKey, check: HealthCheck): string | null {
-  return key.port === 0 && check.type !== 'none' && check.port === undefined ? 'healthCheck.port is required when the VIP takes any port (port 0)' : null;
+  return key.port === 0 && checkType(check.type).probe !== null && check.port === undefined ? 'healthCheck.port is required when the VIP takes any port (port 0)' : null;
 }
 
 /** Ids must fit the data plane this daemon opened (a smaller --max-* than before is refused). */

@@ -5,7 +5,9 @@
 import { z } from 'zod';
 import { canonicalAddress } from '../dataplane/address.js';
 import { addressRefusal } from './address-policy.js';
-import { HTTP_PATH_MAX, httpPathProblem } from './http-path.js';
+import { forwardingModes } from '../forwarding/registry.js';
+import { checkTimingShape } from '../health/check-type.js';
+import { checkTypes } from '../health/check-types.js';
 
 export const protocolSchema = z.enum(['tcp', 'udp']).describe('Transport protocol of the VIP');
 
@@ -40,30 +42,32 @@ export const portParamSchema = z
   .pipe(portSchema)
   .describe('Port, 0..65535 in decimal; 0 on a VIP means any port');
 
-const httpPathSchema = z
-  .string()
-  .superRefine((path, ctx) => {
-    const problem = httpPathProblem(path);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  })
-  .describe(`HTTP path and optional query, default /: printable ASCII as RFC 3986 allows (percent-encode the rest), at most ${HTTP_PATH_MAX} characters`);
+/** The descriptions of a registry's entries, for an enum's description. */
+const described = (entries: Iterable<{ name: string; description: string }>) => [...entries].map((e) => `${e.name}: ${e.description}`).join('; ');
+
+/** An enum of a registry's names. */
+const namesOf = (registry: Map<string, unknown>) => z.enum([...registry.keys()] as [string, ...string[]]);
+
+/** A check option as the state holds it: as given, optional; resolveCheck applies its default when the check runs. */
+function storedOption(option: z.ZodType): z.ZodType {
+  const stored = (option instanceof z.ZodDefault ? (option.unwrap() as z.ZodType) : option).optional();
+  return option.description ? stored.describe(option.description) : stored;
+}
+
+const checkOptions = [...checkTypes.values()].reduce<z.ZodRawShape>((shape, type) => ({ ...shape, ...type.options }), {});
+const { intervalMs, timeoutMs, rise, fall } = checkTimingShape;
 
 export const healthCheckSchema = z
   .strictObject({
-    type: z.enum(['tcp', 'http', 'none']).describe('tcp: connect; http: GET and expect a status; none: always healthy'),
+    type: namesOf(checkTypes).describe(described(checkTypes.values())),
     port: z.number().int().min(1).max(65535).optional().describe('Defaults to the VIP port'),
-    path: httpPathSchema.optional(),
-    expectStatus: z.number().int().min(100).max(599).optional().describe('HTTP status that means healthy, default 200'),
-    intervalMs: z.number().int().min(100).max(3_600_000).optional().describe('Between checks, default 2000'),
-    timeoutMs: z.number().int().min(50).max(60_000).optional().describe('Per check, default 1000'),
-    rise: z.number().int().min(1).max(100).optional().describe('Successes to become healthy, default 2'),
-    fall: z.number().int().min(1).max(100).optional().describe('Failures to become unhealthy, default 3'),
+    ...Object.fromEntries(Object.entries({ ...checkOptions, intervalMs, timeoutMs, rise, fall }).map(([name, option]) => [name, storedOption(option)])),
   })
   .describe('Backend health check');
 
 export const vipSpecSchema = z
   .strictObject({
-    forwarding: z.enum(['dsr', 'ipip']).describe('dsr: MAC rewrite; ipip: IPIP/IP6IP6/4in6 tunnel'),
+    forwarding: namesOf(forwardingModes).describe(described(forwardingModes.values())),
     affinity: z.enum(['flow', 'source-ip']).default('flow').describe('Hash the 5-tuple or the client address only'),
     conntrack: z.boolean().default(true).describe('Keep flows on their backend in the connection table'),
     panicThreshold: z.number().min(0).max(1).default(0.5).describe('Below this healthy share, every non-drained backend serves'),

@@ -1,0 +1,45 @@
+/** What a health-check type is: one entry of the registry (check-types.ts). */
+import { z } from 'zod';
+
+/** Options every probing check takes, with their defaults. */
+export const checkTimingShape = {
+  intervalMs: z.number().int().min(100).max(3_600_000).default(2000).describe('Between checks, default 2000'),
+  timeoutMs: z.number().int().min(50).max(60_000).default(1000).describe('Per check, default 1000'),
+  rise: z.number().int().min(1).max(100).default(2).describe('Successes to become healthy, default 2'),
+  fall: z.number().int().min(1).max(100).default(3).describe('Failures to become unhealthy, default 3'),
+};
+
+/** One backend's check with every default applied; the type's own options beside the common ones. */
+export interface CheckSpec {
+  type: string;
+  address: string;
+  port: number;
+  intervalMs: number;
+  timeoutMs: number;
+  rise: number;
+  fall: number;
+  [option: string]: unknown;
+}
+
+/** One probe: resolves to null on success or a reason on failure. */
+export type Probe = (spec: CheckSpec) => Promise<string | null>;
+
+export interface CheckType {
+  name: string;
+  /** One phrase for the schema and the CLI help. */
+  description: string;
+  /** The type's own options, each with its default (schema defaults). */
+  options: z.ZodRawShape;
+  /** Null for a type that never probes: its backends count as up. */
+  probe: Probe | null;
+}
+
+/** A check type whose probe sees its own options typed, as `options` resolves them. */
+export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
+  name: string;
+  description: string;
+  options: Shape;
+  probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<string | null>) | null;
+}): CheckType {
+  return entry as CheckType;
+}

@@ -1,0 +1,27 @@
+/**
+ * Every health-check type by name. The VIP schema's check (type enum and options),
+ * the resolved checks with their defaults, the probes and the CLI help read this
+ * table; a type is one entry file and one line here.
+ */
+import { z } from 'zod';
+import { type CheckSpec, type CheckType, checkTimingShape } from './check-type.js';
+import { httpCheck } from './http.js';
+import { none } from './none.js';
+import { tcp } from './tcp.js';
+
+export const checkTypes = new Map<string, CheckType>([tcp, httpCheck, none].map((type) => [type.name, type]));
+
+/** The type of a check the schema accepted. */
+export function checkType(name: string): CheckType {
+  const type = checkTypes.get(name);
+  if (!type) throw new Error(`unknown health-check type ${JSON.stringify(name)}`);
+  return type;
+}
+
+/** A VIP's check for one backend with every default applied, or null for a type that does not probe. */
+export function resolveCheck(check: { type: string; port?: number | undefined }, address: string, vipPort: number): CheckSpec | null {
+  const type = checkType(check.type);
+  if (!type.probe) return null;
+  const options = z.object({ ...checkTimingShape, ...type.options }).parse(check);
+  return { type: type.name, address, port: check.port ?? vipPort, ...options };
+}

@@ -1,0 +1,38 @@
+import http from 'node:http';
+import { z } from 'zod';
+import { HTTP_PATH_MAX, httpPathProblem } from '../state/http-path.js';
+import { defineCheckType } from './check-type.js';
+
+const httpPathSchema = z.string().superRefine((path, ctx) => {
+  const problem = httpPathProblem(path);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** An HTTP GET within the timeout, answered with the expected status. */
+export const httpCheck = defineCheckType({
+  name: 'http',
+  description: 'GET and expect a status',
+  options: {
+    path: httpPathSchema
+      .default('/')
+      .describe(`HTTP path and optional query, default /: printable ASCII as RFC 3986 allows (percent-encode the rest), at most ${HTTP_PATH_MAX} characters`),
+    expectStatus: z.number().int().min(100).max(599).default(200).describe('HTTP status that means healthy, default 200'),
+  },
+  probe: (spec) =>
+    new Promise((resolve) => {
+      let request: http.ClientRequest;
+      try {
+        request = http.get({ host: spec.address, port: spec.port, path: spec.path, timeout: spec.timeoutMs, agent: false }, (response) => {
+          response.resume();
+          resolve(response.statusCode === spec.expectStatus ? null : `http status ${response.statusCode}, expected ${spec.expectStatus}`);
+          request.destroy();
+        });
+      } catch (error) {
+        // The client refuses some requests outright (ERR_UNESCAPED_CHARACTERS for a path with a space).
+        resolve(`http: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+        return;
+      }
+      request.once('timeout', () => request.destroy(new Error(`timed out after ${spec.timeoutMs} ms`)));
+      request.once('error', (error: NodeJS.ErrnoException) => resolve(`http: ${error.code ?? error.message}`));
+    }),
+});
