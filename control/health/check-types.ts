@@ -18,10 +18,23 @@ export function checkType(name: string): CheckType {
   return type;
 }
 
+type ResolvedOptions = Pick<CheckSpec, 'intervalMs' | 'timeoutMs' | 'rise' | 'fall'> & Record<string, unknown>;
+
+/** Each type's options with their defaults, built once per type. */
+const optionSchemas = new Map<CheckType, z.ZodObject>();
+/** A stored check's options with defaults applied: the state's objects are immutable, and every change resolves every backend's check. */
+const resolvedOptions = new WeakMap<object, ResolvedOptions>();
+
 /** A VIP's check for one backend with every default applied, or null for a type that does not probe. */
 export function resolveCheck(check: { type: string; port?: number | undefined }, address: string, vipPort: number): CheckSpec | null {
   const type = checkType(check.type);
   if (!type.probe) return null;
-  const options = z.object({ ...checkTimingShape, ...type.options }).parse(check);
+  let options = resolvedOptions.get(check);
+  if (!options) {
+    let schema = optionSchemas.get(type);
+    if (!schema) optionSchemas.set(type, (schema = z.object({ ...checkTimingShape, ...type.options })));
+    options = schema.parse(check) as ResolvedOptions;
+    resolvedOptions.set(check, options);
+  }
   return { type: type.name, address, port: check.port ?? vipPort, ...options };
 }
