@@ -19,6 +19,7 @@ import { MiB, readRegularFile } from '../files.js';
 import { forwardingModes } from '../forwarding/registry.js';
 import { checkTypes } from '../health/check-types.js';
 import { VERSION } from '../paths.js';
+import { portParamSchema } from '../state/schema.js';
 import { parseWholeNumber } from '../state/whole-number.js';
 import { readTokenFile } from '../token-file.js';
 import { ApiClient, type ApiResponse, vipPath } from './client.js';
@@ -76,7 +77,7 @@ function decimal(option: string, text: string | undefined): number | undefined {
 
 /** A VIP's port argument, checked before it goes into a URL. */
 function portArgument(text: string): string {
-  if (!/^(0|[1-9][0-9]{0,4})$/.test(text) || Number(text) > 65535) throw new CliError(`port: not a port (0..65535 in decimal digits): ${JSON.stringify(text)}`);
+  if (!portParamSchema.safeParse(text).success) throw new CliError(`port: not a port (0..65535 in decimal digits): ${JSON.stringify(text)}`);
   return text;
 }
 

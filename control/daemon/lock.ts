@@ -19,17 +19,21 @@ export interface Resource {
   key: string;
 }
 
-/** `path` with the symlinks of its longest existing prefix resolved (the rest may not exist yet). */
-function resolvedPath(path: string): string {
+/** The longest prefix of `path` that exists, and the components after it (which may not exist yet). */
+function existingPrefix(path: string): { at: string; rest: string[] } {
   const rest: string[] = [];
-  for (let at = resolve(path); ; at = dirname(at)) {
-    try {
-      return join(realpathSync(at), ...rest);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      rest.unshift(basename(at));
-    }
+  let at = resolve(path);
+  while (!statSync(at, { throwIfNoEntry: false })) {
+    rest.unshift(basename(at));
+    at = dirname(at);
   }
+  return { at, rest };
+}
+
+/** `path` with the symlinks of its longest existing prefix resolved. */
+function resolvedPath(path: string): string {
+  const { at, rest } = existingPrefix(path);
+  return join(realpathSync(at), ...rest);
 }
 
 /**
@@ -38,12 +42,9 @@ function resolvedPath(path: string): string {
  * components that do not exist yet.
  */
 function pathIdentity(path: string): string {
-  const rest: string[] = [];
-  for (let at = resolve(path); ; at = dirname(at)) {
-    const stat = statSync(at, { throwIfNoEntry: false });
-    if (stat) return [`${stat.dev}:${stat.ino}`, ...rest].join('/');
-    rest.unshift(basename(at));
-  }
+  const { at, rest } = existingPrefix(path);
+  const { dev, ino } = statSync(at);
+  return [`${dev}:${ino}`, ...rest].join('/');
 }
 
 /** A file xlb replaces by rename (state, socket) is known by its directory's identity and its name. */
