@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { MAPS } from '../control/dataplane/codec.js';
+import { FORWARD_IPIP, MAPS } from '../control/dataplane/codec.js';
 import { replacesConnectionTable } from '../control/dataplane/pins.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { flowKey, IP, MAC } from './lib/fixture.js';
@@ -68,9 +68,30 @@ describe('an upgrade where one map has another version', () => {
     return d;
   }
 
-  async function stop(d: TestDaemon): Promise<void> {
-    open.splice(open.indexOf(d), 1);
-    await d.close();
+  const vip = (backend?: string) => vipPath('tcp', IP.vip4, 80, backend);
+
+  /**
+   * A daemon whose VIP sent the client's flow from port 40000 to backend A, restarted
+   * over its pins with `map` at version 2; returns the new daemon and the stale name.
+   */
+  async function restartWithVersion2(map: MapName): Promise<{ d: TestDaemon; pinDir: string; stale: string }> {
+    const stateDir = mkdtempSync(join(tmpdir(), 'xlb-mapver-'));
+    onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
+    const pinDir = tempPinDir('mapver');
+    const before = await start(stateDir, pinDir);
+    await expectOk(before.app.inject({ method: 'PUT', url: vip(), payload: { forwarding: 'ipip' } }));
+    await expectOk(before.app.inject({ method: 'PUT', url: vip(BACKEND_A), payload: {} }));
+    expect(backendOf(before, 40000, 'S')).toBe(BACKEND_A);
+    open.splice(open.indexOf(before), 1);
+    await before.close();
+    const stale = pinAsVersion2(pinDir, map);
+    return { d: await start(stateDir, pinDir), pinDir, stale };
+  }
+
+  /** Drains A and adds B: new flows go to B only, established ones stay where the table has them. */
+  async function drainAForB(d: TestDaemon): Promise<void> {
+    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_A), payload: { state: 'drain' } }));
+    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_B), payload: {} }));
   }
 
   test.each<[MapName, string[]]>([
@@ -83,27 +104,13 @@ describe('an upgrade where one map has another version', () => {
     ['vipStats', []],
     ['backendStats', []],
   ])('%s at another version: flows are kept, the map is rebuilt from the desired state', async (map, followers) => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'xlb-mapver-'));
-    onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
-    const pinDir = tempPinDir('mapver');
-    const vip = (backend?: string) => vipPath('tcp', IP.vip4, 80, backend);
-
-    let d = await start(stateDir, pinDir);
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(), payload: { forwarding: 'ipip' } }));
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_A), payload: {} }));
-    expect(backendOf(d, 40000, 'S')).toBe(BACKEND_A);
-    await stop(d);
-
-    const stale = pinAsVersion2(pinDir, map);
-    d = await start(stateDir, pinDir);
+    const { d, pinDir, stale } = await restartWithVersion2(map);
     expect(d.dp.replacedPins.sort()).toEqual([stale, ...followers].sort());
     expect(replacesConnectionTable(d.dp.replacedPins)).toBe(false);
     expect(readdirSync(pinDir)).not.toContain(stale);
     expect(existsSync(join(pinDir, MAPS[map]))).toBe(true);
 
-    // New flows go to B only; the established one stays on A through the kept table.
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_A), payload: { state: 'drain' } }));
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_B), payload: {} }));
+    await drainAForB(d);
     expect(backendOf(d, 40000, 'A')).toBe(BACKEND_A);
     expect(backendOf(d, 40001, 'S')).toBe(BACKEND_B);
   });
@@ -112,26 +119,13 @@ describe('an upgrade where one map has another version', () => {
     ['flows', []],
     ['config', [MAPS.flows, MAPS.vipCache]],
   ])('%s at another version: a new connection table, established flows re-hash', async (map, followers) => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'xlb-mapver-'));
-    onTestFinished(() => rmSync(stateDir, { recursive: true, force: true }));
-    const pinDir = tempPinDir('mapver');
-    const vip = (backend?: string) => vipPath('tcp', IP.vip4, 80, backend);
-
-    let d = await start(stateDir, pinDir);
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(), payload: { forwarding: 'ipip' } }));
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_A), payload: {} }));
-    expect(backendOf(d, 40000, 'S')).toBe(BACKEND_A);
-    await stop(d);
-
-    const stale = pinAsVersion2(pinDir, map);
-    d = await start(stateDir, pinDir);
+    const { d, pinDir, stale } = await restartWithVersion2(map);
     expect(d.dp.replacedPins.sort()).toEqual([stale, ...followers].sort());
     expect(replacesConnectionTable(d.dp.replacedPins)).toBe(true);
     expect(readdirSync(pinDir)).not.toContain(stale);
     expect(d.dp.lookupFlow(flowKey(flow4()))).toBeNull();
 
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_A), payload: { state: 'drain' } }));
-    await expectOk(d.app.inject({ method: 'PUT', url: vip(BACKEND_B), payload: {} }));
+    await drainAForB(d);
     expect(backendOf(d, 40000, 'A')).toBe(BACKEND_B);
   });
 });
@@ -143,8 +137,8 @@ describe('the VIP cache is made afresh with the map it caches and the generation
     let dp = openPinned();
     try {
       dp.setConfig(config);
-      dp.setVip(vipKey4(80), { id: 1, flags: 0, forwarding: 2 });
-      dp.setVip(vipKey4(81), { id: 2, flags: 0, forwarding: 2 });
+      dp.setVip(vipKey4(80), { id: 1, flags: 0, forwarding: FORWARD_IPIP });
+      dp.setVip(vipKey4(81), { id: 2, flags: 0, forwarding: FORWARD_IPIP });
       dp.setBackend(1, { family: 4, address: parseAddress(BACKEND_A).bytes, mac: Buffer.alloc(6), vipId: 1 });
       dp.setRing(1, new Uint32Array(13).fill(1));
       expect(dp.program.testRun({ data: tcp4() }).retval).toBe(XDP.TX); // cached at generation 2
@@ -156,7 +150,7 @@ describe('the VIP cache is made afresh with the map it caches and the generation
       // With a fresh config the generation starts again: two changes bring it back to 2.
       if (map === 'config') {
         dp.removeVip(vipKey4(80));
-        dp.setVip(vipKey4(82), { id: 3, flags: 0, forwarding: 2 });
+        dp.setVip(vipKey4(82), { id: 3, flags: 0, forwarding: FORWARD_IPIP });
       }
       expect(dp.getVip(vipKey4(80))).toBeNull();
       expect(dp.program.testRun({ data: tcp4() }).retval).toBe(XDP.PASS);

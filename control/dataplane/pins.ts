@@ -86,7 +86,7 @@ function removeIfEmpty(dir: string): boolean {
 }
 
 /**
- * Unpins `names` and xlb's pins of other ABI versions from `dir`, then removes `dir`
+ * Unpins `names` and stale xlb pins (removeStalePins) from `dir`, then removes `dir`
  * if nothing else is left in it. Returns the pins removed and whether `dir` went too.
  */
 export function removePins(dir: string, names: readonly string[]): { removed: string[]; removedDir: boolean } {
