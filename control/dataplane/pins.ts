@@ -149,9 +149,11 @@ export function removeStalePins(dir: string): string[] {
   return stale;
 }
 
+/** A map's name without its version: xlb_flows_v3 -> xlb_flows. */
+const unversioned = (name: string) => name.replace(/_v\d+$/, '');
+
 /** Whether `replaced` (pins made afresh) holds the connection table, of any version. */
-export const replacesConnectionTable = (replaced: readonly string[]): boolean =>
-  replaced.some((name) => name.replace(/_v\d+$/, '') === MAPS.flows.replace(/_v\d+$/, ''));
+export const replacesConnectionTable = (replaced: readonly string[]): boolean => replaced.map(unversioned).includes(unversioned(MAPS.flows));
 
 /**
  * Maps whose entries hold only beside another map's: the connection table is hashed
