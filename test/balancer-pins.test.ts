@@ -8,7 +8,7 @@ import { describe, expect, onTestFinished, test } from 'vitest';
 import type { DataplaneOptions } from '../control/dataplane/load.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { parseAddress, parseMac } from '../control/dataplane/address.js';
-import { ABI_VERSION, OUTCOMES } from '../control/dataplane/codec.js';
+import { MAPS, OUTCOMES } from '../control/dataplane/codec.js';
 import { flowKey, IP, MAC } from './lib/fixture.js';
 import { flow4, tcp4, vipKey4 } from './lib/frames.js';
 import { parseEthernet, XDP } from './lib/packet.js';
@@ -70,14 +70,15 @@ describe('pinned maps are adopted across a daemon restart', () => {
       dp.close();
 
       dp = open({ maxFlows: 4096 });
-      expect(dp.replacedPins).toEqual([`xlb_flows_v${ABI_VERSION}`]);
+      expect(dp.replacedPins).toEqual([MAPS.flows]);
       expect(dp.flowCapacity).toBe(4096);
       expect(dp.lookupFlow(flowKey(flow4()))).toBeNull(); // a new, empty table
       expect(forwarded(dp)).toBe(MAC.backend(4)); // VIP, backend and ring adopted
       dp.close();
 
       dp = open({ maxVips: 16, maxFlows: 4096 });
-      expect(dp.replacedPins.sort()).toEqual(['rings', 'vipaddr', 'vips', 'vipstat'].map((map) => `xlb_${map}_v${ABI_VERSION}`));
+      // The VIP cache goes with the VIP map it caches.
+      expect(dp.replacedPins.sort()).toEqual([MAPS.rings, MAPS.vipAddresses, MAPS.vips, MAPS.vipStats, MAPS.vipCache].sort());
       expect(dp.getRing(1)).toBeNull();
     } finally {
       dp.close();
@@ -86,7 +87,7 @@ describe('pinned maps are adopted across a daemon restart', () => {
 
   test('a pinned outcome-counter map of a release with fewer outcomes is made afresh', () => {
     const dir = tempPinDir('outcomes');
-    const name = `xlb_counters_v${ABI_VERSION}`;
+    const name = MAPS.counters;
     const entries = String(OUTCOMES.length - 1);
     execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', entries, 'name', name]);
     const dp = openPinned(dir);
@@ -98,17 +99,19 @@ describe('pinned maps are adopted across a daemon restart', () => {
     }
   });
 
-  test('opening with a pin directory unpins maps of other ABI versions, and only those', () => {
+  test('opening with a pin directory unpins xlb maps under names the objects do not have, and only those', () => {
     const dir = tempPinDir('stale');
     const pin = (name: string) =>
       execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'array', 'key', '4', 'value', '4', 'entries', '1', 'name', 'stale']);
     pin('xlb_flows_v1');
+    pin('xlb_retired_v3');
     pin('operator_map');
     openPinned(dir).close();
     const names = readdirSync(dir);
     expect(names).not.toContain('xlb_flows_v1');
+    expect(names).not.toContain('xlb_retired_v3');
     expect(names).toContain('operator_map');
-    expect(names).toContain(`xlb_flows_v${ABI_VERSION}`);
+    expect(names).toContain(MAPS.flows);
   });
 
   test('a daemon adopting pinned maps keeps the table keys, so recorded flows still hit', () => {

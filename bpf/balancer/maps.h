@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* The balancer's maps; their keys and values are in xlb.h. */
+/* The balancer's maps; their keys and values are in xlb.h. Each name ends in that
+ * map's layout version (see xlb.h), mirrored by MAPS in control/dataplane/codec.ts. */
 #ifndef XLB_BALANCER_MAPS_H
 #define XLB_BALANCER_MAPS_H
 

@@ -13,9 +13,10 @@
 
 #include <linux/types.h>
 
-/* Bumped whenever a layout below changes: map names carry it, so a daemon never
- * reuses a pinned map whose layout it does not understand. */
-#define XLB_ABI_VERSION 3
+/* Every map's name ends in its own layout version, xlb_<map>_v<N> (balancer/maps.h,
+ * xlb_decap.bpf.c): a change to a map's type, flags, key or value bumps that map's
+ * version alone, so a daemon adopts every other pinned map (the connection table too)
+ * and never one whose layout it does not understand. */
 
 #define XLB_FAMILY_V4 4
 #define XLB_FAMILY_V6 6

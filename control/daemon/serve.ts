@@ -16,7 +16,7 @@ import { parseAddress, parseMac } from '../dataplane/address.js';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { attachedProgramName, detachOwnProgram } from '../dataplane/attach.js';
 import { Dataplane } from '../dataplane/dataplane.js';
-import { checkBpffs, PinDirectoryStart } from '../dataplane/pins.js';
+import { checkBpffs, PinDirectoryStart, replacesConnectionTable } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
 import { EtcdStateStore, FileStateStore } from '../state/stores.js';
 import { checkSocketPath, listenUnix } from './api-socket.js';
@@ -110,7 +110,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       logger: loggerOptions(options.logLevel),
     });
     if (dp.replacedPins.length) {
-      app.log.warn({ maps: dp.replacedPins }, 'pinned maps of another ABI version or size were replaced by new ones (a new connection table starts empty)');
+      const flows = replacesConnectionTable(dp.replacedPins) ? 'a new connection table: established flows re-hash once' : 'the connection table is kept';
+      app.log.warn({ maps: dp.replacedPins }, `pinned maps of another version or size were replaced by new ones; ${flows}`);
     }
     controller.on('applied', announce);
     controller.on('event', onLink);

@@ -5,8 +5,6 @@
 import { packagePath } from '../paths.js';
 import { defineStruct } from './struct.js';
 
-export const ABI_VERSION = 3;
-
 export const FAMILY_V4 = 4;
 export const FAMILY_V6 = 6;
 export type Family = typeof FAMILY_V4 | typeof FAMILY_V6;
@@ -32,20 +30,24 @@ export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_ICMPV6 = 58;
 
-/** Map names as in the object; the suffix is the ABI version. */
+/**
+ * Map names as in the objects: xlb_<map>_v<N>, N that map's own layout version (see
+ * xlb.h). A daemon adopts a pin only under the exact name; test/btf-layout.test.ts
+ * checks these against the objects and each map's layout against its version.
+ */
 export const MAPS = {
-  vips: `xlb_vips_v${ABI_VERSION}`,
-  vipAddresses: `xlb_vipaddr_v${ABI_VERSION}`,
-  rings: `xlb_rings_v${ABI_VERSION}`,
-  backends: `xlb_backends_v${ABI_VERSION}`,
-  flows: `xlb_flows_v${ABI_VERSION}`,
-  config: `xlb_config_v${ABI_VERSION}`,
-  counters: `xlb_counters_v${ABI_VERSION}`,
-  vipStats: `xlb_vipstat_v${ABI_VERSION}`,
-  vipCache: `xlb_vipcache_v${ABI_VERSION}`,
-  backendStats: `xlb_bestat_v${ABI_VERSION}`,
-  decapAddresses: `xlb_decap_v${ABI_VERSION}`,
-  decapCounters: `xlb_dcounter_v${ABI_VERSION}`,
+  vips: 'xlb_vips_v3',
+  vipAddresses: 'xlb_vipaddr_v3',
+  rings: 'xlb_rings_v3',
+  backends: 'xlb_backends_v3',
+  flows: 'xlb_flows_v3',
+  config: 'xlb_config_v3',
+  counters: 'xlb_counters_v3',
+  vipStats: 'xlb_vipstat_v3',
+  vipCache: 'xlb_vipcache_v3',
+  backendStats: 'xlb_bestat_v3',
+  decapAddresses: 'xlb_decap_v3',
+  decapCounters: 'xlb_dcounter_v3',
 } as const;
 
 export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap' } as const;

@@ -60,7 +60,7 @@ export class Dataplane {
   protected constructor(
     object: BpfObject,
     options: DataplaneSizes,
-    /** Pinned maps open() did not adopt (another ABI version or size): made afresh. */
+    /** Pinned maps open() did not adopt (another version or size, or following one made afresh). */
     readonly replacedPins: string[],
   ) {
     this.object = object;

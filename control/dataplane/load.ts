@@ -1,10 +1,11 @@
 /**
  * Loading the balancer object at the sizes a daemon asks for: the map sizes, and the
- * pins it cannot adopt at those sizes unpinned first so the load makes them afresh.
+ * pins it cannot adopt (another version or size, or following a map made afresh)
+ * unpinned first so the load makes them afresh.
  */
 import { BpfObject } from '@xlb/native';
 import { BALANCER_OBJECT, DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE, FLOW_WAYS, MAPS, OUTCOMES } from './codec.js';
-import { removeStalePins, unpinMapsOfAnotherSize, unpinRingsOfAnotherSize } from './pins.js';
+import { removeStalePins, unpinFollowersOfNewMaps, unpinMapsOfAnotherSize, unpinRingsOfAnotherSize } from './pins.js';
 import { ringValues } from './rings.js';
 
 export interface DataplaneOptions {
@@ -51,6 +52,7 @@ export function loadBalancer(options: DataplaneOptions): [BpfObject, DataplaneSi
         ...removeStalePins(options.pinDir),
         ...unpinMapsOfAnotherSize(options.pinDir, maxEntries),
         ...unpinRingsOfAnotherSize(options.pinDir, ringValues(sizes.ringSize)),
+        ...unpinFollowersOfNewMaps(options.pinDir),
       ]
     : [];
   const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, statfsSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BpfMap } from '@xlb/native';
-import { ABI_VERSION, MAPS } from './codec.js';
+import { MAPS } from './codec.js';
 import { RING_FLAGS } from './rings.js';
 import { u32Bytes } from './struct.js';
 
@@ -86,7 +86,7 @@ function removeIfEmpty(dir: string): boolean {
 }
 
 /**
- * Unpins `names` and xlb's pins of other ABI versions from `dir`, then removes `dir`
+ * Unpins `names` and stale xlb pins (removeStalePins) from `dir`, then removes `dir`
  * if nothing else is left in it. Returns the pins removed and whether `dir` went too.
  */
 export function removePins(dir: string, names: readonly string[]): { removed: string[]; removedDir: boolean } {
@@ -135,16 +135,51 @@ export class PinDirectoryStart {
   }
 }
 
+const CURRENT_MAPS: ReadonlySet<string> = new Set(Object.values(MAPS));
+
 /**
- * Unpins maps of other ABI versions (`xlb_*_vN`) from a pin directory: a release that
- * changed a layout builds fresh maps under new names, and the old names would stay
- * pinned until `xlb down`. A program still running keeps its own references, so this
- * never pulls a map from under it.
+ * Unpins xlb's maps (`xlb_<map>_v<N>`) the objects do not have under that exact name:
+ * a map at another layout version, or one the objects no longer have. Pins under the
+ * current names stay for the load to adopt. A program still running keeps its own
+ * references, so this never pulls a map from under it.
  */
 export function removeStalePins(dir: string): string[] {
-  const stale = existsSync(dir) ? readdirSync(dir).filter((name) => /^xlb_[a-z0-9_]+_v\d+$/.test(name) && !name.endsWith(`_v${ABI_VERSION}`)) : [];
+  const stale = existsSync(dir) ? readdirSync(dir).filter((name) => /^xlb_[a-z0-9_]+_v\d+$/.test(name) && !CURRENT_MAPS.has(name)) : [];
   for (const name of stale) rmSync(join(dir, name), { force: true });
   return stale;
+}
+
+/** A map's name without its version: xlb_flows_v3 -> xlb_flows. */
+const unversioned = (name: string) => name.replace(/_v\d+$/, '');
+
+/** Whether `replaced` (pins made afresh) holds the connection table, of any version. */
+export const replacesConnectionTable = (replaced: readonly string[]): boolean => replaced.map(unversioned).includes(unversioned(MAPS.flows));
+
+/**
+ * Maps whose entries hold only beside another map's: the connection table is hashed
+ * with xlb_config's keys, and a VIP cache entry is valid while its generation equals
+ * xlb_config's, for the VIP map it was filled from.
+ */
+const FOLLOWERS = [
+  { leader: 'config', followers: ['flows', 'vipCache'] },
+  { leader: 'vips', followers: ['vipCache'] },
+] as const satisfies readonly { leader: keyof typeof MAPS; followers: readonly (keyof typeof MAPS)[] }[];
+
+/**
+ * Unpins the followers of every map whose pin is missing (unpinned as stale or of
+ * another size, or gone), so the load makes them afresh together with it. Run last.
+ */
+export function unpinFollowersOfNewMaps(dir: string): string[] {
+  const removed: string[] = [];
+  for (const { leader, followers } of FOLLOWERS) {
+    if (existsSync(join(dir, MAPS[leader]))) continue;
+    for (const name of followers.map((follower) => MAPS[follower])) {
+      if (!existsSync(join(dir, name))) continue;
+      rmSync(join(dir, name), { force: true });
+      removed.push(name);
+    }
+  }
+  return removed;
 }
 
 /**
