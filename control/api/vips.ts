@@ -1,7 +1,7 @@
 /** /v1/status, /v1/vips (+ backends) and /v1/stats. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Controller } from '../daemon/controller.js';
+import type { Controller } from '../controller/controller.js';
 import {
   backendBodySchema,
   backendParamsSchema,

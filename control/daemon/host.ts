@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { promisify } from 'node:util';
 import ipaddr from 'ipaddr.js';
-import { canonicalAddress as canonical, parseMac } from '../dataplane/address.js';
+import { canonicalAddress as canonical, parseMac } from '../net/address.js';
 import type { HostAddresses } from '../state/invariants.js';
 
 const execFileAsync = promisify(execFile);

@@ -5,19 +5,20 @@
  * awaiting between reading and writing state, so concurrent requests serialise.
  */
 import { EventEmitter } from 'node:events';
-import { formatMac } from '../dataplane/address.js';
+import { formatMac } from '../net/address.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.js';
-import { resolveCheck } from '../health/check-types.js';
-import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
+import { resolveCheck } from '../checks/registry.js';
+import type { Health } from '../checks/health.js';
+import { planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
 import { conflict, notFound, XlbError } from '../state/errors.js';
 import { type HostAddresses, hostAddressProblem, type HostConflict, hostConflicts } from '../state/invariants.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
-import type { StateStore, VersionedState } from '../state/stores.js';
-import type { NeighbourTable } from './host.js';
+import type { StateStore, VersionedState } from '../state/state-store.js';
+import type { NeighbourTable } from '../daemon/host.js';
 import { InternalErrors } from './internal-errors.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
