@@ -2,17 +2,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Controller } from '../controller/controller.js';
-import {
-  backendBodySchema,
-  backendParamsSchema,
-  errorSchema,
-  statsSchema,
-  statusSchema,
-  vipBodySchema,
-  vipListSchema,
-  vipParamsSchema,
-  vipViewSchema,
-} from './schemas.js';
+import { statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
+import { backendBodySchema, backendParamsSchema, errorSchema, vipBodySchema, vipParamsSchema } from './schemas.js';
 
 const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
 

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import type { StatsView, VipView } from '../controller/controller.js';
+import type { StatsView, VipView } from '../controller/views.js';
 import { resolveServeOptions } from '../daemon/options.js';
 import { deploy } from '../deploy/deploy.js';
 import { preflight } from '../deploy/preflight.js';

@@ -46,16 +46,16 @@ export class EtcdStateStore implements StateStore {
     return result.succeeded ? BigInt(result.header.revision) : null;
   }
 
-  async watch(onChange: (versioned: VersionedState) => void, onError: (error: unknown) => void): Promise<void> {
+  async watch(onChange: (versioned: VersionedState) => void, onError: (error: unknown, context: Record<string, unknown>) => void): Promise<void> {
     this.watcher = await this.client.watch().key(this.key).create();
     // The etcd3 watcher reconnects by itself; an 'error' without a listener would throw.
-    this.watcher.on('error', onError);
+    this.watcher.on('error', (error) => onError(error, { op: 'watch' }));
     this.watcher.on('put', (kv) => {
       try {
         onChange({ state: this.decode(kv.value.toString('utf8')), revision: BigInt(kv.mod_revision) });
       } catch (error) {
         // Not a state we understand (or applying it failed): keep serving the last good one.
-        onError(error);
+        onError(error, { op: 'take a state another writer saved', revision: kv.mod_revision });
       }
     });
   }

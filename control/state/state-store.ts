@@ -17,7 +17,7 @@ export interface StateStore {
   load(): Promise<VersionedState>;
   /** Saves `next` if the stored state is still at `revision`: the new revision, or null when another writer got there first. */
   save(next: StateFile, revision: bigint): Promise<bigint | null>;
-  /** Reports states that other writers saved, and what went wrong watching (the watch goes on). */
-  watch(onChange: (versioned: VersionedState) => void, onError: (error: unknown) => void): Promise<void>;
+  /** Reports states that other writers saved, and what went wrong watching (the watch goes on) with what it concerned. */
+  watch(onChange: (versioned: VersionedState) => void, onError: (error: unknown, context: Record<string, unknown>) => void): Promise<void>;
   close(): Promise<void>;
 }
