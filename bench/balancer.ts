@@ -2,7 +2,7 @@
  * The balancer the packet cases run through, and the frame they start from: the
  * bench's sections and test/bench-harness.test.ts share them.
  */
-import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { parseAddress, parseMac } from '../control/net/address.js';
 import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { vipPath } from '../control/cli/client.js';
 import type { StateFile } from '../control/state/schema.js';
-import { writeStateFile } from '../control/state/store.js';
+import { writeStateFile } from '../control/state/state-file.js';
 import { startTestDaemon } from '../test/lib/daemon.js';
 import type { Result } from './harness.js';
 

@@ -9,7 +9,7 @@
  * ~24 ms whenever repeat > 1, so the generator cannot sustain a rate by itself.
  */
 import { BpfObject, type BpfProgram, ifNameToIndex } from '@xlb/native';
-import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { parseAddress, parseMac } from '../control/net/address.js';
 import { FORWARD_DSR, IPPROTO_TCP } from '../control/dataplane/codec.js';
 import { attachProgram, detachProgram } from '../control/dataplane/attach.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';

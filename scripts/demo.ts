@@ -7,7 +7,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ApiClient } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { packagePath } from '../control/paths.js';
 import { withLab } from './lab/foreground.js';
 import { BACKENDS, LAB } from './lab/lab.js';

@@ -9,7 +9,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { withLab } from './lab/foreground.js';
 import { BACKENDS, type DaemonProcess, LAB } from './lab/lab.js';
 

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
 
 const DOCUMENTED = new Set([200, 201, 204, 400, 404, 409]);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, type ApiResponse, vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { packagePath } from '../control/paths.js';
 import { Namespaces, nsRun } from '../scripts/lab/netns.js';
 

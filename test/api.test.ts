@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
+import { parseMac } from '../control/net/address.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
 import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './lib/packet.js';
 
@@ -17,6 +18,10 @@ afterEach(async () => d?.close());
 const put = (url: string, payload?: unknown, headers: Record<string, string> = {}) => d.app.inject({ method: 'PUT', url, payload: payload as object, headers });
 const get = (url: string, headers: Record<string, string> = {}) => d.app.inject({ method: 'GET', url, headers });
 const del = (url: string) => d.app.inject({ method: 'DELETE', url });
+
+/** A client's SYN to VIP4. */
+const syn = (sport: number) =>
+  ethernet('02:00:00:00:00:02', '02:00:00:00:00:01', ETH_P_IP, ipv4({ src: '198.18.0.10', dst: '198.19.0.1', protocol: PROTO.TCP, payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }) }));
 
 const VIP4 = vipPath('tcp', '198.19.0.1', 80);
 const VIP6 = vipPath('udp', '2001:db8:f::1', 53);
@@ -149,12 +154,34 @@ describe('VIPs and backends', () => {
   test('metrics: the connection table\'s room and the flows it holds', async () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
-    const syn = (sport: number) =>
-      ethernet('02:00:00:00:00:02', '02:00:00:00:00:01', ETH_P_IP, ipv4({ src: '198.18.0.10', dst: '198.19.0.1', protocol: PROTO.TCP, payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }) }));
     for (const sport of [40000, 40001, 40002]) d.dp.program.testRun({ data: syn(sport) });
     const text = (await get('/metrics')).body;
     expect(text).toMatch(new RegExp(`^xlb_flow_table_slots ${d.dp.flowCapacity}$`, 'm'));
     expect(text).toMatch(/^xlb_flow_table_flows 3$/m);
+  });
+
+  test('rates: every reader gets the last completed window, however often it reads', async () => {
+    await put(VIP4, { forwarding: 'ipip' });
+    await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
+    // A gateway for the tunnelled packets: without one they are dropped (no route) and not counted as the VIP's.
+    d.dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: parseMac('02:00:00:00:00:fe'), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+    const send = (count: number) => {
+      for (let i = 0; i < count; i++) d.dp.program.testRun({ data: syn(41000 + i) });
+    };
+    // No await from here on: the controller's own tick cannot end a window in between.
+    d.controller.sampleRates(0);
+    send(10);
+    d.controller.sampleRates(2000);
+    const first = d.controller.stats();
+    send(4);
+    const second = d.controller.stats();
+    const third = d.controller.stats();
+    expect(first.vips[0]).toMatchObject({ packets: 10, packetsPerSecond: 5, bytesPerSecond: first.vips[0]!.bytes / 2 });
+    expect(first.vips[0]!.backends[0]).toMatchObject({ packets: 10, packetsPerSecond: 5 });
+    for (const later of [second, third]) {
+      expect(later.vips[0]).toMatchObject({ packets: 14, packetsPerSecond: 5, bytesPerSecond: first.vips[0]!.bytesPerSecond });
+      expect(later.vips[0]!.backends[0]).toMatchObject({ packets: 14, packetsPerSecond: 5 });
+    }
   });
 
   test('events: a config change arrives on the WebSocket', async () => {

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { flowHash } from '../control/dataplane/hash.js';
-import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { parseAddress, parseMac } from '../control/net/address.js';
 import { BACKEND_F_UNHEALTHY, VIP_F_NO_CONNTRACK } from '../control/dataplane/codec.js';
 import { BalancerFixture, flowKey, IP, MAC } from './lib/fixture.js';
 import { backendMac, backendNumber, backends4, backends6, flow4, flow6, tcp4, tcp6 } from './lib/frames.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import type { DataplaneOptions } from '../control/dataplane/load.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
-import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { parseAddress, parseMac } from '../control/net/address.js';
 import { MAPS, OUTCOMES } from '../control/dataplane/codec.js';
 import { flowKey, IP, MAC } from './lib/fixture.js';
 import { flow4, tcp4, vipKey4 } from './lib/frames.js';

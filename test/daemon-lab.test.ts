@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 
 const CHECK = { type: 'tcp', intervalMs: 200, timeoutMs: 200, rise: 1, fall: 2 } as const;

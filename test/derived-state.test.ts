@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import { formatAddress } from '../control/dataplane/address.js';
+import { formatAddress } from '../control/net/address.js';
 import { MAPS } from '../control/dataplane/codec.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
 import { echoRest, ETH_P_IP, ETH_P_IPV6, ethernet, icmp, icmpv6, ipv4, ipv6, PROTO, XDP } from './lib/packet.js';

@@ -4,7 +4,7 @@
  * IPv6. Answers go from the backends straight to the client.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { parseAddress } from '../control/dataplane/address.js';
+import { parseAddress } from '../control/net/address.js';
 import { IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
 import { BalancerFixture } from './lib/fixture.js';
 import { BACKENDS, Lab, LAB } from '../scripts/lab/lab.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { BpfMap } from '@xlb/native';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { MAPS } from '../control/dataplane/codec.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { nsRun } from '../scripts/lab/netns.js';

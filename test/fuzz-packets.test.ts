@@ -6,7 +6,7 @@
  * up to the number of frames.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseAddress } from '../control/dataplane/address.js';
+import { parseAddress } from '../control/net/address.js';
 import { BalancerFixture, IP, MAC } from './lib/fixture.js';
 import {
   checksum,

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
 import { BpfMap, BpfObject, ifNameToIndex, xdpQuery } from '@xlb/native';
 import { ApiClient } from '../control/cli/client.js';
-import type { XlbEvent } from '../control/daemon/controller.js';
+import type { XlbEvent } from '../control/controller/views.js';
 import { attachProgram, detachProgram } from '../control/dataplane/attach.js';
 import type { Check } from '../control/deploy/preflight.js';
 import { packagePath } from '../control/paths.js';

@@ -8,7 +8,7 @@ import { readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { MAPS } from '../control/dataplane/codec.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 

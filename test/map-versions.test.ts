@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, onTestFinished, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { parseAddress, parseMac } from '../control/net/address.js';
 import { FORWARD_IPIP, MAPS } from '../control/dataplane/codec.js';
 import { replacesConnectionTable } from '../control/dataplane/pins.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';

@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 import { BALANCER_OBJECT, DECAP_OBJECT, MAPS } from '../control/dataplane/codec.js';
 import { u32Bytes } from '../control/dataplane/struct.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
-import { parseAddress } from '../control/dataplane/address.js';
+import { parseAddress } from '../control/net/address.js';
 import { IP, MAC } from './lib/fixture.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
 import { echoRest, ETH_P_IP, ethernet, icmp, ipv4, PROTO } from './lib/packet.js';

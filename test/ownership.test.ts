@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { BpfMap } from '@xlb/native';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/daemon/controller.js';
+import type { VipView } from '../control/controller/views.js';
 import { LOCK_DIR } from '../control/daemon/lock.js';
 import { MAX_RING_SIZE } from '../control/daemon/options.js';
 import { MAPS } from '../control/dataplane/codec.js';

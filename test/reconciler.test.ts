@@ -1,6 +1,6 @@
 /** The reconciler against a real data plane: diffed writes, scoped applies, adopting pinned state. */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { formatAddress, parseAddress } from '../control/dataplane/address.js';
+import { formatAddress, parseAddress } from '../control/net/address.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { planVip } from '../control/reconciler/plan.js';
 import { Reconciler } from '../control/reconciler/reconciler.js';

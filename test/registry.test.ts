@@ -13,8 +13,8 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import type { ForwardingMode } from '../control/forwarding/mode.js';
 import { forwardingModes } from '../control/forwarding/registry.js';
-import { type CheckSpec, defineCheckType } from '../control/health/check-type.js';
-import { checkTypes, resolveCheck } from '../control/health/check-types.js';
+import { type CheckSpec, defineCheckType } from '../control/checks/check-type.js';
+import { checkTypes, resolveCheck } from '../control/checks/registry.js';
 import { packagePath } from '../control/paths.js';
 
 const GUE_CODE = 9;
@@ -120,7 +120,7 @@ describe('the CLI help', () => {
       register,
       [
         `const { forwardingModes } = await import(${url('dist/control/forwarding/registry.js')});`,
-        `const { checkTypes } = await import(${url('dist/control/health/check-types.js')});`,
+        `const { checkTypes } = await import(${url('dist/control/checks/registry.js')});`,
         `forwardingModes.set('gue-test', ${JSON.stringify({ name: gue.name, description: gue.description })});`,
         `checkTypes.set('answer-test', ${JSON.stringify({ name: answer.name, description: answer.description, options: {} })});`,
       ].join('\n'),

@@ -10,7 +10,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { buildApp } from '../control/api/app.js';
 import { vipPath } from '../control/cli/client.js';
-import { parseAddress, parseMac } from '../control/dataplane/address.js';
+import { parseAddress, parseMac } from '../control/net/address.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
 import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './lib/packet.js';
 

@@ -9,7 +9,7 @@ import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Controller } from '../daemon/controller.js';
+import type { Controller } from '../controller/controller.js';
 import { XlbError } from '../state/errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
 import { eventsRoute } from './events.js';

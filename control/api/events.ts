@@ -1,6 +1,7 @@
 /** GET /v1/events: a WebSocket of JSON events (config changes, health transitions, a stats tick each second). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Controller, XlbEvent } from '../daemon/controller.js';
+import type { Controller } from '../controller/controller.js';
+import type { XlbEvent } from '../controller/views.js';
 
 export const eventsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
   // Browsers cannot set headers on a WebSocket: the token may come as ?access_token= (auth.ts).

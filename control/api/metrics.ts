@@ -4,7 +4,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { Controller } from '../daemon/controller.js';
+import type { Controller } from '../controller/controller.js';
 import { vipKeyText } from '../state/schema.js';
 
 export function createRegistry(controller: Controller): Registry {

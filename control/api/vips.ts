@@ -1,18 +1,9 @@
 /** /v1/status, /v1/vips (+ backends) and /v1/stats. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Controller } from '../daemon/controller.js';
-import {
-  backendBodySchema,
-  backendParamsSchema,
-  errorSchema,
-  statsSchema,
-  statusSchema,
-  vipBodySchema,
-  vipListSchema,
-  vipParamsSchema,
-  vipViewSchema,
-} from './schemas.js';
+import type { Controller } from '../controller/controller.js';
+import { statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
+import { backendBodySchema, backendParamsSchema, errorSchema, vipBodySchema, vipParamsSchema } from './schemas.js';
 
 const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
 

@@ -1,7 +1,7 @@
 /** A small HTTP client for the xlb API over TCP or a unix socket, used by the CLI and tests. */
 import http from 'node:http';
 import https from 'node:https';
-import { type ApiEndpoint, parseApiEndpoint } from '../daemon/options.js';
+import { type ApiEndpoint, parseApiEndpoint } from '../net/endpoint.js';
 
 export interface ApiResponse<T = unknown> {
   status: number;

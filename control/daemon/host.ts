@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { promisify } from 'node:util';
 import ipaddr from 'ipaddr.js';
-import { canonicalAddress as canonical, parseMac } from '../dataplane/address.js';
+import { canonicalAddress as canonical, parseMac } from '../net/address.js';
 import type { HostAddresses } from '../state/invariants.js';
 
 const execFileAsync = promisify(execFile);
@@ -138,7 +138,7 @@ const readingText = (reading: HostAddresses) => JSON.stringify([[...reading.own]
 
 /**
  * The host's addresses as last read. `refresh` re-reads them, keeps the last good reading
- * when iproute2 fails, and keeps the same object while nothing changed, so what is derived
+ * when iproute2 fails (and rejects with the failure), and keeps the same object while nothing changed, so what is derived
  * from a reading is recomputed only when the host changed.
  */
 export class HostAddressBook {
@@ -153,7 +153,7 @@ export class HostAddressBook {
   }
 
   async refresh(): Promise<void> {
-    const next = await readHostAddresses().catch(() => this.reading);
+    const next = await readHostAddresses();
     if (readingText(next) !== readingText(this.reading)) this.reading = next;
   }
 }

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { fstatSync, ftruncateSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { closeFd, ifNameToIndex, lockFile, type BpfError } from '@xlb/native';
-import type { ApiEndpoint } from './options.js';
+import type { ApiEndpoint } from '../net/endpoint.js';
 
 export const LOCK_DIR = '/run/xlb/locks';
 

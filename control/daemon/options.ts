@@ -4,13 +4,14 @@
  */
 import { parse as parseYaml, type Tags } from 'yaml';
 import { z } from 'zod';
-import { canonicalAddress, MAC_PATTERN, parseAddress } from '../dataplane/address.js';
+import { canonicalAddress, MAC_PATTERN, parseAddress } from '../net/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { MiB, readRegularFile } from '../files.js';
+import { parseApiEndpoint } from '../net/endpoint.js';
 import { isPrime } from '../maglev/maglev.js';
-import { addressRefusal } from '../state/address-policy.js';
-import { EtcdStateStore } from '../state/stores.js';
-import { DECIMAL_DIGITS, parseWholeNumber } from '../state/whole-number.js';
+import { addressRefusal } from '../net/address-policy.js';
+import { EtcdStateStore } from '../state/etcd-store.js';
+import { DECIMAL_DIGITS, parseWholeNumber } from '../net/whole-number.js';
 
 /**
  * The largest Maglev ring: the paper's larger M, the size the builder's working arrays
@@ -36,27 +37,6 @@ const yamlOptions = {
     { tag: 'tag:yaml.org,2002:int', default: true, test: DECIMAL_DIGITS, resolve: (text: string) => Number(text) },
   ],
 };
-
-/** HOST:PORT ([v6]:PORT) or unix:/path. */
-export type ApiEndpoint = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
-
-export function parseApiEndpoint(text: string): ApiEndpoint {
-  if (text.startsWith('unix:')) {
-    const path = text.slice(5);
-    if (!path.startsWith('/')) throw new Error('unix socket path must be absolute');
-    return { kind: 'unix', path };
-  }
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
-  if (!m) throw new Error('expected HOST:PORT, [IPv6]:PORT or unix:/path');
-  const port = parseWholeNumber(m[3]);
-  if (port === null || port < 1 || port > 65535) throw new Error('port must be 1..65535 in decimal digits');
-  return { kind: 'tcp', host: m[1] ?? m[2], port };
-}
-
-export function isLoopback(endpoint: ApiEndpoint): boolean {
-  if (endpoint.kind === 'unix') return true;
-  return endpoint.host === 'localhost' || endpoint.host === '::1' || /^127\./.test(endpoint.host);
-}
 
 /** address[/prefix]: the prefix's host bits are varied per flow (receive-side scaling on backends). */
 const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>

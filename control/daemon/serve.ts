@@ -12,21 +12,24 @@ import { BirdSpeaker } from '../bgp/bird.js';
 import { MiB, readRegularFile } from '../files.js';
 import { VERSION } from '../paths.js';
 import { readTokenFile } from '../token-file.js';
-import { parseAddress, parseMac } from '../dataplane/address.js';
+import { parseAddress, parseMac } from '../net/address.js';
+import { isLoopback } from '../net/endpoint.js';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { attachedProgramName, detachOwnProgram } from '../dataplane/attach.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { checkBpffs, PinDirectoryStart, replacesConnectionTable } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
-import { EtcdStateStore, FileStateStore } from '../state/stores.js';
+import { EtcdStateStore } from '../state/etcd-store.js';
+import { FileStateStore } from '../state/file-store.js';
 import { checkSocketPath, listenUnix } from './api-socket.js';
-import { Controller, type XlbEvent } from './controller.js';
+import { Controller } from '../controller/controller.js';
+import type { XlbEvent } from '../controller/views.js';
 import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from './host.js';
 import { interfaceWarnings } from './interface-checks.js';
-import { InternalErrors } from './internal-errors.js';
+import { InternalErrors } from '../controller/internal-errors.js';
 import { LinkWatch } from './link-watch.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
-import { isLoopback, type ServeOptions } from './options.js';
+import type { ServeOptions } from './options.js';
 
 
 export interface RunningDaemon {

@@ -1,7 +1,7 @@
 /** The backend-side decapsulation program: which outer addresses it strips, its counters. */
 import { BpfObject, type BpfMap, type BpfProgram, type XdpMode } from '@xlb/native';
 import { addrCodec, DECAP_OBJECT, DECAP_OUTCOMES, type DecapOutcome, MAPS, PROGRAMS, trafficCodec } from './codec.js';
-import { formatAddress, parseAddress } from './address.js';
+import { formatAddress, parseAddress } from '../net/address.js';
 import { attachProgram } from './attach.js';
 import { removeStalePins } from './pins.js';
 import type { Traffic } from './records.js';

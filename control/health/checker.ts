@@ -1,16 +1,16 @@
 /**
- * Backend health checks: a probe of the check's type (check-types.ts) every
+ * Backend health checks: a probe of the check's type (checks/registry.ts) every
  * interval (with ±10% jitter so checks spread out), each bounded by a timeout.
  * `rise` consecutive successes make a backend up, `fall` consecutive failures make it
  * down. A target starts 'unknown' (its first result decides) or, when restored at
  * daemon start, 'up', so a restart does not pull serving backends out of rings.
  */
 import { EventEmitter } from 'node:events';
-import type { Health } from '../reconciler/plan.js';
-import type { CheckSpec } from './check-type.js';
-import { checkType } from './check-types.js';
+import type { CheckSpec } from '../checks/check-type.js';
+import type { Health } from '../checks/health.js';
+import { checkType } from '../checks/registry.js';
 
-export type { CheckSpec } from './check-type.js';
+export type { CheckSpec } from '../checks/check-type.js';
 
 export interface TargetStatus {
   health: Health;

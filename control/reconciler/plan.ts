@@ -3,12 +3,12 @@
  * hold for one VIP: its record, each backend's record, and which backends make up
  * its ring. Pure: no I/O.
  */
+import type { Health } from '../checks/health.js';
+import { checkType } from '../checks/registry.js';
 import { BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../dataplane/codec.js';
 import { forwardingMode } from '../forwarding/registry.js';
-import { checkType } from '../health/check-types.js';
-import { familyOf, type StoredBackend, type StoredVip } from '../state/schema.js';
-
-export type Health = 'up' | 'down' | 'unknown';
+import { familyOf } from '../net/address.js';
+import type { StoredBackend, StoredVip } from '../state/schema.js';
 
 export interface Observations {
   /** Health of a backend of a VIP; 'up' for VIPs without checks. */

@@ -8,7 +8,7 @@
  * ring slots) is derived from them, never adjusted by increments, so no restart can
  * make it drift.
  */
-import { formatAddress, parseAddress } from '../dataplane/address.js';
+import { formatAddress, parseAddress } from '../net/address.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { BackendRecord, VipAddress, VipKey } from '../dataplane/records.js';
 import { buildMaglevTable } from '../maglev/maglev.js';

@@ -4,8 +4,9 @@
  * the same per-record rules; validateState checks a whole state (at load) in one pass.
  */
 import { forwardingMode } from '../forwarding/registry.js';
-import { checkType } from '../health/check-types.js';
-import { familyOf, type HealthCheck, type StateFile, type VipKey, vipKeyText, type VipSpec } from './schema.js';
+import { checkType } from '../checks/registry.js';
+import { familyOf } from '../net/address.js';
+import { type HealthCheck, type StateFile, type VipKey, vipKeyText, type VipSpec } from './schema.js';
 
 export interface Limits {
   maxVips: number;

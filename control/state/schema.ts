@@ -3,15 +3,15 @@
  * TypeScript types, the OpenAPI document and the state file.
  */
 import { z } from 'zod';
-import { canonicalAddress } from '../dataplane/address.js';
-import { addressRefusal } from './address-policy.js';
+import { canonicalAddress } from '../net/address.js';
+import { addressRefusal } from '../net/address-policy.js';
 import { forwardingModes } from '../forwarding/registry.js';
-import { checkTimingShape } from '../health/check-type.js';
-import { checkTypes } from '../health/check-types.js';
+import { checkTimingShape } from '../checks/check-type.js';
+import { checkTypes } from '../checks/registry.js';
 
 export const protocolSchema = z.enum(['tcp', 'udp']).describe('Transport protocol of the VIP');
 
-/** A unicast IPv4 or IPv6 address (see address-policy.ts), normalised to its canonical text. */
+/** A unicast IPv4 or IPv6 address (see net/address-policy.ts), normalised to its canonical text. */
 export const addressSchema = z
   .string()
   .max(64)
@@ -115,5 +115,3 @@ export type StoredVip = z.infer<typeof storedVipSchema>;
 export type StateFile = z.infer<typeof stateFileSchema>;
 
 export const vipKeyText = (key: VipKey) => `${key.protocol}/${key.address.includes(':') ? `[${key.address}]` : key.address}:${key.port}`;
-
-export const familyOf = (address: string): 4 | 6 => (address.includes(':') ? 6 : 4);

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../control/api/app.js';
-import { Controller } from '../../control/daemon/controller.js';
+import { Controller } from '../../control/controller/controller.js';
 import { NeighbourTable } from '../../control/daemon/host.js';
 import { TestDataplane } from '../../control/dataplane/test-dataplane.js';
 import { HealthMonitor } from '../../control/health/checker.js';
-import { readStateFile } from '../../control/state/store.js';
-import { FileStateStore } from '../../control/state/stores.js';
+import { readStateFile } from '../../control/state/state-file.js';
+import { FileStateStore } from '../../control/state/file-store.js';
 
 export interface TestDaemon {
   app: FastifyInstance;

@@ -3,7 +3,7 @@
  * add VIPs whose rings come from control/maglev, run frames through
  * BPF_PROG_TEST_RUN, predict the backend a flow hashes to, and read counter deltas.
  */
-import { parseAddress, parseMac } from '../../control/dataplane/address.js';
+import { parseAddress, parseMac } from '../../control/net/address.js';
 import {
   type Family,
   FORWARD_DSR,

@@ -2,7 +2,7 @@
  * Frames and backends for balancer packet tests: client traffic to the fixture's VIPs,
  * the flows they carry, and the frame a dsr rewrite produces.
  */
-import { parseAddress } from '../../control/dataplane/address.js';
+import { parseAddress } from '../../control/net/address.js';
 import { IPPROTO_TCP } from '../../control/dataplane/codec.js';
 import { type BackendSpec, type Flow, IP, MAC } from './fixture.js';
 import { ETH_P_IP, ETH_P_IPV6, ethernet, ipv4, type Ipv4Options, ipv6, ipv6ExtensionHeader, PROTO, tcp, udp } from './packet.js';

@@ -3,7 +3,7 @@
  * fragments), IPv6 (extension headers), TCP, UDP, ICMP and ICMPv6, with correct
  * checksums unless a test overrides a field to make the packet malformed.
  */
-import { formatAddress, parseAddress, parseMac } from '../../control/dataplane/address.js';
+import { formatAddress, parseAddress, parseMac } from '../../control/net/address.js';
 
 export const ETH_P_IP = 0x0800;
 export const ETH_P_IPV6 = 0x86dd;

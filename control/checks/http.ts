@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { z } from 'zod';
-import { HTTP_PATH_MAX, httpPathProblem } from '../state/http-path.js';
+import { HTTP_PATH_MAX, httpPathProblem } from './http-path.js';
 import { defineCheckType } from './check-type.js';
 
 const httpPathSchema = z.string().superRefine((path, ctx) => {

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 
-export const COMPONENTS = ['health', 'store', 'bgp', 'neighbours', 'link', 'stats', 'unhandled'] as const;
+export const COMPONENTS = ['health', 'store', 'dataplane', 'bgp', 'neighbours', 'host', 'link', 'stats', 'unhandled'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 export interface ComponentErrors {

@@ -1,6 +1,11 @@
-/** IP and MAC address conversions to the data plane's byte forms. */
+/** IP and MAC addresses: parsing, canonical text and the byte forms the data plane stores. */
 import ipaddr from 'ipaddr.js';
-import { FAMILY_V4, FAMILY_V6, type Family } from './codec.js';
+
+/** The IP version, as the data plane's FAMILY_V4 and FAMILY_V6 (dataplane/codec.ts) encode it. */
+export type Family = 4 | 6;
+
+/** The family of an address in canonical text. */
+export const familyOf = (address: string): Family => (address.includes(':') ? 6 : 4);
 
 export interface AddressBytes {
   family: Family;
@@ -17,11 +22,11 @@ export function parseAddress(text: string): AddressBytes {
   }
   const bytes = Buffer.alloc(16);
   Buffer.from(parsed.toByteArray()).copy(bytes);
-  return { family: parsed.kind() === 'ipv4' ? FAMILY_V4 : FAMILY_V6, bytes };
+  return { family: parsed.kind() === 'ipv4' ? 4 : 6, bytes };
 }
 
 export function formatAddress(family: number, bytes: Buffer): string {
-  if (family === FAMILY_V4) return Array.from(bytes.subarray(0, 4)).join('.');
+  if (family === 4) return Array.from(bytes.subarray(0, 4)).join('.');
   return ipaddr.fromByteArray(Array.from(bytes.subarray(0, 16))).toString();
 }
 

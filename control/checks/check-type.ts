@@ -1,4 +1,4 @@
-/** What a health-check type is: one entry of the registry (check-types.ts). */
+/** What a health-check type is: one entry of the registry (registry.ts). */
 import { z } from 'zod';
 
 /** Options every probing check takes, with their defaults. */

@@ -5,20 +5,21 @@
  * awaiting between reading and writing state, so concurrent requests serialise.
  */
 import { EventEmitter } from 'node:events';
-import { formatMac } from '../dataplane/address.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
-import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.js';
-import { resolveCheck } from '../health/check-types.js';
-import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
+import type { HealthChange, HealthMonitor } from '../health/checker.js';
+import { planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
 import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
 import { conflict, notFound, XlbError } from '../state/errors.js';
 import { type HostAddresses, hostAddressProblem, type HostConflict, hostConflicts } from '../state/invariants.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
-import type { StateStore, VersionedState } from '../state/stores.js';
-import type { NeighbourTable } from './host.js';
+import type { StateStore, VersionedState } from '../state/state-store.js';
 import { InternalErrors } from './internal-errors.js';
+import { announceablePrefixes } from './prefixes.js';
+import { Traffic } from './rates.js';
+import { backendAddresses, checkTargets, healthKey, vipsWithBackendAt, vipTexts } from './targets.js';
+import { type ConfigChange, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
 export const STATS_TICK_MS = 1000;
@@ -29,57 +30,19 @@ export interface ControllerInfo {
   xdpMode: 'native' | 'generic';
 }
 
-export interface BackendView {
-  address: string;
-  weight: number;
-  state: 'active' | 'drain';
-  health: Health;
-  healthReason: string | null;
-  inRing: boolean;
-  slots: number;
-  reason: string | null;
-  mac: string | null;
+/** Backends' next-hop MACs, resolved on the interface (daemon/host.ts). */
+export interface Neighbours {
+  /** Resolves `addresses`; the addresses whose MAC changed. */
+  refresh(addresses: string[]): Promise<ReadonlySet<string>>;
+  mac(address: string): Buffer | null;
 }
-
-export interface VipView extends VipKey, VipSpec {
-  panic: boolean;
-  ringBackends: number;
-  backends: BackendView[];
-}
-
-export interface TrafficView {
-  packets: number;
-  bytes: number;
-  packetsPerSecond: number;
-  bytesPerSecond: number;
-}
-
-export interface StatsView {
-  at: string;
-  vips: (VipKey & TrafficView & { flowHits: number; flowMisses: number; backends: (TrafficView & { address: string })[] })[];
-  outcomes: Record<string, { packets: number; bytes: number }>;
-}
-
-/** What an API write changed. */
-export interface ConfigChange {
-  action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete';
-  vip: VipKey;
-  backend?: string;
-}
-
-export type XlbEvent =
-  | ({ type: 'config'; at: string } & ConfigChange)
-  | { type: 'config'; action: 'sync'; revision: string; at: string }
-  | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; at: string }
-  | ({ type: 'stats' } & StatsView)
-  | { type: 'link'; attached: boolean; reason: string | null; at: string };
 
 export interface ControllerOptions {
   dp: Dataplane;
   store: StateStore;
   limits: Limits;
   health: HealthMonitor;
-  neighbours: NeighbourTable;
+  neighbours: Neighbours;
   info: ControllerInfo;
   /** Where caught failures are counted (a fresh, silent one when omitted). */
   errors?: InternalErrors;
@@ -88,19 +51,6 @@ export interface ControllerOptions {
   /** The host's addresses: a new VIP or backend on one (or on a prefix's network or broadcast address) is refused, a stored one reported. */
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
 }
-
-const healthKey = (vip: StoredVip, backend: StoredBackend) => `${vip.id}:${backend.id}`;
-
-function checkSpec(vip: StoredVip, backend: StoredBackend): CheckSpec | null {
-  return resolveCheck(vip.healthCheck, backend.address, vip.port);
-}
-
-const trafficView = (now: { packets: number; bytes: number }, before: { packets: number; bytes: number } | undefined, seconds: number): TrafficView => ({
-  packets: now.packets,
-  bytes: now.bytes,
-  packetsPerSecond: before && seconds > 0 ? Math.max(0, (now.packets - before.packets) / seconds) : 0,
-  bytesPerSecond: before && seconds > 0 ? Math.max(0, (now.bytes - before.bytes) / seconds) : 0,
-});
 
 /** Attempts at a change when other writers keep winning the compare-and-swap. */
 const CHANGE_ATTEMPTS = 20;
@@ -116,7 +66,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   /** VIP id -> its current plan, in state order. */
   private plans = new Map<number, VipPlan>();
   private timers: NodeJS.Timeout[] = [];
-  private lastSample: { at: number; counters: Map<string, { packets: number; bytes: number }> } | null = null;
+  private readonly traffic: Traffic;
   readonly startedAt = Date.now();
   readonly errors: InternalErrors;
   private link: { attached: boolean; reason: string | null } = { attached: false, reason: 'not attached yet' };
@@ -133,27 +83,34 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.state = initial.state;
     this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
+    this.traffic = new Traffic(options.dp);
     options.health.on('change', (change) => this.onHealthChange(change));
   }
 
   /** First apply (backends restored from the state file count as up), then timers. */
   async start(): Promise<void> {
-    await this.options.neighbours.refresh(this.backendAddresses());
-    this.options.health.sync(this.checkTargets(), 'up');
+    await this.options.neighbours.refresh(backendAddresses(this.state));
+    this.options.health.sync(checkTargets(this.state), 'up');
     this.reconcile();
     this.applied = true;
     await this.options.store.watch(
       (update) => this.errors.guard('store', () => this.serialized(() => this.adoptRemote(update))),
-      (error) => this.errors.record('store', error),
+      (error, context) => this.errors.record('store', error, { store: this.options.store.description, ...context }),
     );
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
     const host = this.options.host;
-    if (host) this.timers.push(setInterval(() => void host.refresh(), NEIGHBOUR_REFRESH_MS));
+    if (host) this.timers.push(setInterval(() => this.errors.guard('host', () => host.refresh()), NEIGHBOUR_REFRESH_MS));
+    // One rate window a tick for every reader; the event stream's listeners get each one.
+    this.errors.guard('stats', () => this.sampleRates());
     this.timers.push(
-      setInterval(() => {
-        // Rates for the event stream's listeners; with none, the maps need not be read.
-        if (this.listenerCount('event') > 0) this.errors.guard('stats', () => this.emit('event', { type: 'stats', ...this.stats() }));
-      }, STATS_TICK_MS),
+      setInterval(
+        () =>
+          this.errors.guard('stats', () => {
+            this.sampleRates();
+            if (this.listenerCount('event') > 0) this.emit('event', { type: 'stats', ...this.stats() });
+          }),
+        STATS_TICK_MS,
+      ),
     );
   }
 
@@ -186,7 +143,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     return this.view(plan);
   }
 
-  status() {
+  status(): StatusView {
     const backends = [...this.plans.values()].flatMap((p) => p.backends);
     return {
       version: this.options.info.version,
@@ -221,35 +178,14 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     return this.options.dp.flowTableUse();
   }
 
-  /** Counters from the maps, with rates over the time since the previous call. */
+  /** Ends a rate window: the counters, read once for every reader of stats(). */
+  sampleRates(at = Date.now()): void {
+    this.traffic.sample(this.plans.values(), at);
+  }
+
+  /** Counters from the maps now, with rates over the last completed window (sampleRates). */
   stats(): StatsView {
-    const dp = this.options.dp;
-    const snapshot = dp.statsSnapshot();
-    const now = Date.now();
-    const previous = this.lastSample;
-    const seconds = previous ? (now - previous.at) / 1000 : 0;
-    const counters = new Map<string, { packets: number; bytes: number }>();
-    const vips = [...this.plans.values()].map(({ vip }) => {
-      const v = snapshot.vip(vip.id);
-      const vipKey = `vip:${vip.id}`;
-      counters.set(vipKey, v);
-      return {
-        protocol: vip.protocol,
-        address: vip.address,
-        port: vip.port,
-        ...trafficView(v, previous?.counters.get(vipKey), seconds),
-        flowHits: v.flow_hits,
-        flowMisses: v.flow_misses,
-        backends: vip.backends.map((b) => {
-          const t = snapshot.backend(b.id);
-          const key = `backend:${b.id}`;
-          counters.set(key, t);
-          return { address: b.address, ...trafficView(t, previous?.counters.get(key), seconds) };
-        }),
-      };
-    });
-    this.lastSample = { at: now, counters };
-    return { at: new Date(now).toISOString(), vips, outcomes: dp.counters() };
+    return this.traffic.view(this.plans.values());
   }
 
   // ---- writes --------------------------------------------------------------
@@ -324,7 +260,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   /** Makes `next` the state and applies `scope`; on a data-plane failure goes back to `previous` and throws 503. */
   private applyState(next: StateFile, previous: StateFile, scope: ReadonlySet<number>): void {
     this.state = next;
-    this.options.health.sync(this.checkTargets());
+    this.options.health.sync(checkTargets(this.state));
     try {
       this.reconcile(scope);
     } catch (error) {
@@ -335,12 +271,13 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   private revertState(previous: StateFile, scope: ReadonlySet<number>): void {
     this.state = previous;
-    this.options.health.sync(this.checkTargets());
+    this.options.health.sync(checkTargets(this.state));
     try {
       this.reconcile(scope);
-    } catch {
+    } catch (error) {
       // the data plane is gone; /readyz reports it
       this.applied = false;
+      this.errors.record('dataplane', error, { op: 'revert a failed change', vips: vipTexts(previous, scope) });
     }
   }
 
@@ -349,8 +286,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     if (update.revision <= this.revision) return;
     this.state = update.state;
     this.revision = update.revision;
-    this.options.health.sync(this.checkTargets());
-    this.reconcileQuietly();
+    this.options.health.sync(checkTargets(this.state));
+    this.reconcileQuietly({ after: 'remote state', revision: update.revision.toString() });
     this.emit('event', { type: 'config', action: 'sync', revision: update.revision.toString(), at: new Date().toISOString() });
   }
 
@@ -372,28 +309,9 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.emit('applied');
   }
 
-  /** VIP prefixes to announce: attached, and at least one healthy backend in the VIP's ring. */
+  /** VIP prefixes to announce: none while not attached. */
   announceable(): string[] {
-    if (!this.attached) return [];
-    return [...this.plans.values()]
-      .filter((plan) => plan.backends.some((b) => b.inRing && b.health === 'up'))
-      .map(({ vip }) => `${vip.address}/${vip.address.includes(':') ? 128 : 32}`)
-      .filter((prefix, i, all) => all.indexOf(prefix) === i);
-  }
-
-  private checkTargets(): Map<string, CheckSpec> {
-    const targets = new Map<string, CheckSpec>();
-    for (const vip of this.state.vips) {
-      for (const backend of vip.backends) {
-        const spec = checkSpec(vip, backend);
-        if (spec) targets.set(healthKey(vip, backend), spec);
-      }
-    }
-    return targets;
-  }
-
-  private backendAddresses(): string[] {
-    return [...new Set(this.state.vips.flatMap((v) => v.backends.map((b) => b.address)))];
+    return this.attached ? announceablePrefixes(this.plans.values()) : [];
   }
 
   private onHealthChange(change: HealthChange): void {
@@ -401,7 +319,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     const vip = this.state.vips.find((v) => v.id === vipId);
     const backend = vip?.backends.find((b) => b.id === backendId);
     if (!vip || !backend) return;
-    this.reconcileQuietly(new Set([vip.id]));
+    this.reconcileQuietly({ after: 'health change', vip: vipKeyText(vip), backend: backend.address, to: change.to }, new Set([vip.id]));
     this.emit('event', {
       type: 'health',
       vip: { protocol: vip.protocol, address: vip.address, port: vip.port },
@@ -414,56 +332,29 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   }
 
   private async refreshNeighbours(): Promise<void> {
+    const addresses = backendAddresses(this.state);
     try {
-      const changed = await this.options.neighbours.refresh(this.backendAddresses());
-      if (changed.size === 0) return;
-      const scope = new Set(this.state.vips.filter((v) => v.backends.some((b) => changed.has(b.address))).map((v) => v.id));
-      this.reconcileQuietly(scope);
+      const changed = await this.options.neighbours.refresh(addresses);
+      if (changed.size > 0) this.reconcileQuietly({ after: 'neighbour change', backends: [...changed] }, vipsWithBackendAt(this.state, changed));
     } catch (error) {
       // the next refresh tries again
-      this.errors.record('neighbours', error);
+      this.errors.record('neighbours', error, { op: 'resolve backend MACs', backends: addresses.length });
     }
   }
 
-  /** Reconciles after an observation changed; a failure shows in /readyz, not as a crash. */
-  private reconcileQuietly(scope?: ReadonlySet<number>): void {
+  /** Reconciles after `cause` changed; a failure shows in /readyz and the internal errors, not as a crash. */
+  private reconcileQuietly(cause: Record<string, unknown>, scope?: ReadonlySet<number>): void {
     try {
       this.reconcile(scope);
       this.applied = true;
-    } catch {
+    } catch (error) {
       this.applied = false;
+      this.errors.record('dataplane', error, { op: 'reconcile', ...cause, vips: scope ? vipTexts(this.state, scope) : 'all' });
     }
   }
 
   private view(plan: VipPlan): VipView {
-    const { vip } = plan;
-    const health = this.options.health;
-    return {
-      protocol: vip.protocol,
-      address: vip.address,
-      port: vip.port,
-      forwarding: vip.forwarding,
-      affinity: vip.affinity,
-      conntrack: vip.conntrack,
-      panicThreshold: vip.panicThreshold,
-      healthCheck: vip.healthCheck,
-      panic: plan.panic,
-      ringBackends: plan.backends.filter((b) => b.inRing).length,
-      backends: plan.backends.map((b) => {
-        const spec = vip.backends.find((s) => s.id === b.id)!;
-        return {
-          address: b.address,
-          weight: spec.weight,
-          state: spec.state,
-          health: b.health,
-          healthReason: health.status(healthKey(vip, spec))?.reason ?? null,
-          inRing: b.inRing,
-          slots: b.slots,
-          reason: b.reason,
-          mac: b.mac.some((x) => x) ? formatMac(b.mac) : null,
-        };
-      }),
-    };
+    return vipView(plan, (backend) => this.options.health.status(healthKey(plan.vip, backend))?.reason ?? null);
   }
 
   /** For tests and tools: the stored VIP (ids included). */

@@ -1,0 +1,129 @@
+/**
+ * What the controller shows: its answers as zod schemas (the API validates and
+ * documents them, the types are inferred from them), the events it publishes, and a
+ * VIP's view built from its plan.
+ */
+import { z } from 'zod';
+import { type Health, healthSchema } from '../checks/health.js';
+import { formatMac } from '../net/address.js';
+import type { VipPlan } from '../reconciler/plan.js';
+import { backendSpecSchema, healthCheckSchema, protocolSchema, type StoredBackend, type VipKey, vipSpecSchema } from '../state/schema.js';
+
+export const backendViewSchema = z.object({
+  address: z.string(),
+  weight: z.number(),
+  state: backendSpecSchema.shape.state.unwrap(),
+  health: healthSchema,
+  healthReason: z.string().nullable().describe('Why the last check failed'),
+  inRing: z.boolean().describe('Takes new flows now: holds at least one slot of the ring'),
+  slots: z.number().int().describe('Slots of the Maglev ring it holds (of M)'),
+  reason: z.string().nullable().describe('Why it is not in the ring'),
+  mac: z.string().nullable().describe('Resolved next-hop MAC'),
+});
+
+export const vipViewSchema = z.object({
+  protocol: protocolSchema,
+  address: z.string(),
+  port: z.number(),
+  forwarding: vipSpecSchema.shape.forwarding,
+  affinity: vipSpecSchema.shape.affinity.unwrap(),
+  conntrack: z.boolean(),
+  panicThreshold: z.number(),
+  healthCheck: healthCheckSchema,
+  panic: z.boolean().describe('Healthy share under panicThreshold: every non-drained backend serves'),
+  ringBackends: z.number(),
+  backends: z.array(backendViewSchema),
+});
+
+export const vipListSchema = z.object({ vips: z.array(vipViewSchema) });
+
+export const statusSchema = z.object({
+  version: z.string(),
+  interface: z.string(),
+  xdpMode: z.enum(['native', 'generic']),
+  uptimeSeconds: z.number(),
+  attached: z.boolean().describe('The balancer is the XDP program on the interface'),
+  attachReason: z.string().nullable().describe('Why it is not attached (interface gone, another program), or null'),
+  ready: z.boolean().describe('Attached and the desired state applied: /readyz answers 200'),
+  warnings: z.array(z.string()).describe('About the host, found at start (e.g. a veth peer without XDP)'),
+  conflicts: z
+    .array(z.object({ vip: z.string(), backend: z.string().nullable().describe('null: the VIP itself'), problem: z.string() }))
+    .describe("Stored VIPs and backends the host's addresses now rule out (an address added to the host after they were accepted): applied as they are, new ones are 409"),
+  errors: z
+    .array(z.object({ component: z.string(), count: z.number(), lastMessage: z.string(), lastAt: z.string() }))
+    .describe('Failures the daemon caught and went on from, by component'),
+  counts: z.object({ vips: z.number(), backends: z.number(), backendsInRing: z.number(), backendsHealthy: z.number() }),
+});
+
+const trafficSchema = z.object({
+  packets: z.number(),
+  bytes: z.number(),
+  packetsPerSecond: z.number().describe('Over the last completed window of one second'),
+  bytesPerSecond: z.number().describe('Over the last completed window of one second'),
+});
+
+export const statsSchema = z.object({
+  at: z.string(),
+  vips: z.array(
+    trafficSchema.extend({
+      protocol: protocolSchema,
+      address: z.string(),
+      port: z.number(),
+      flowHits: z.number(),
+      flowMisses: z.number(),
+      backends: z.array(trafficSchema.extend({ address: z.string() })),
+    }),
+  ),
+  outcomes: z.record(z.string(), z.object({ packets: z.number(), bytes: z.number() })),
+});
+
+export type BackendView = z.infer<typeof backendViewSchema>;
+export type VipView = z.infer<typeof vipViewSchema>;
+export type StatusView = z.infer<typeof statusSchema>;
+export type TrafficView = z.infer<typeof trafficSchema>;
+export type StatsView = z.infer<typeof statsSchema>;
+
+/** What an API write changed. */
+export interface ConfigChange {
+  action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete';
+  vip: VipKey;
+  backend?: string;
+}
+
+export type XlbEvent =
+  | ({ type: 'config'; at: string } & ConfigChange)
+  | { type: 'config'; action: 'sync'; revision: string; at: string }
+  | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; at: string }
+  | ({ type: 'stats' } & StatsView)
+  | { type: 'link'; attached: boolean; reason: string | null; at: string };
+
+/** A VIP's settings and each backend's plan; `healthReason` tells why a backend's last check failed. */
+export function vipView(plan: VipPlan, healthReason: (backend: StoredBackend) => string | null): VipView {
+  const { vip } = plan;
+  return {
+    protocol: vip.protocol,
+    address: vip.address,
+    port: vip.port,
+    forwarding: vip.forwarding,
+    affinity: vip.affinity,
+    conntrack: vip.conntrack,
+    panicThreshold: vip.panicThreshold,
+    healthCheck: vip.healthCheck,
+    panic: plan.panic,
+    ringBackends: plan.backends.filter((b) => b.inRing).length,
+    backends: plan.backends.map((b) => {
+      const spec = vip.backends.find((s) => s.id === b.id)!;
+      return {
+        address: b.address,
+        weight: spec.weight,
+        state: spec.state,
+        health: b.health,
+        healthReason: healthReason(spec),
+        inRing: b.inRing,
+        slots: b.slots,
+        reason: b.reason,
+        mac: b.mac.some((x) => x) ? formatMac(b.mac) : null,
+      };
+    }),
+  };
+}
