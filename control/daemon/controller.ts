@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { formatMac } from '../dataplane/address.js';
-import type { Dataplane } from '../dataplane/dataplane.js';
+import type { DataplanePort } from '../dataplane/port.js';
 import type { CheckSpec, HealthChange, HealthMonitor } from '../health/checker.js';
 import { resolveCheck } from '../health/check-types.js';
 import { type Health, planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
@@ -75,11 +75,11 @@ export type XlbEvent =
   | { type: 'link'; attached: boolean; reason: string | null; at: string };
 
 export interface ControllerOptions {
-  dp: Dataplane;
+  dp: DataplanePort;
   store: StateStore;
   limits: Limits;
   health: HealthMonitor;
-  neighbours: NeighbourTable;
+  neighbours: Pick<NeighbourTable, 'refresh' | 'mac'>;
   info: ControllerInfo;
   /** Where caught failures are counted (a fresh, silent one when omitted). */
   errors?: InternalErrors;

@@ -23,6 +23,7 @@ import {
 } from './codec.js';
 import { attachProgram } from './attach.js';
 import { type DataplaneOptions, type DataplaneSizes, flowTableBuckets, loadBalancer } from './load.js';
+import type { DataplanePort, RingBatch } from './port.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
@@ -38,14 +39,7 @@ const encodeVipKey = (key: VipKey) =>
 
 const encodeVipAddress = (address: VipAddress) => addrCodec.encode({ addr: address.address, family: address.family });
 
-/** Rings written now and swapped in together (Dataplane.ringBatch). */
-export interface RingBatch {
-  set(vipId: number, backendIds: Uint32Array): void;
-  commit(): void;
-  close(): void;
-}
-
-export class Dataplane {
+export class Dataplane implements DataplanePort {
   readonly ringSize: number;
   readonly maxVips: number;
   readonly maxBackends: number;

@@ -1,10 +1,13 @@
-/** The reconciler against a real data plane: diffed writes, scoped applies, adopting pinned state. */
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { formatAddress, parseAddress } from '../control/dataplane/address.js';
-import { TestDataplane } from '../control/dataplane/test-dataplane.js';
-import { planVip } from '../control/reconciler/plan.js';
-import { Reconciler } from '../control/reconciler/reconciler.js';
-import type { StoredVip } from '../control/state/schema.js';
+/**
+ * The reconciler on the in-memory data plane: diffed writes, scoped applies, adopting
+ * pinned state (test/dataplane-model.test.ts holds the model to the kernel's maps).
+ */
+import { beforeEach, describe, expect, test } from 'vitest';
+import { formatAddress, parseAddress } from '../../control/dataplane/address.js';
+import { planVip } from '../../control/reconciler/plan.js';
+import { Reconciler } from '../../control/reconciler/reconciler.js';
+import type { StoredVip } from '../../control/state/schema.js';
+import { DataplaneModel } from '../lib/dataplane-model.js';
 
 const seen = { health: () => 'up' as const, mac: () => null };
 const vip = (id: number, address: string, backendIds: number[]): StoredVip => ({
@@ -24,10 +27,10 @@ const key = (address: string) => ({ family: 4 as const, address: parseAddress(ad
 const heldAddresses = () => Object.fromEntries(dp.listVipAddresses().map((a) => [formatAddress(a.family, a.address), a.vips]));
 const heldVips = () => dp.listVips().map(({ key: k, vip: v }) => `${formatAddress(k.family, k.address)}=${v.id}`).sort();
 
-let dp: TestDataplane;
+let dp: DataplaneModel;
 let writes: string[];
 beforeEach(() => {
-  dp = TestDataplane.open({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
+  dp = new DataplaneModel({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
   writes = [];
   // A ring batch that swaps in at least one ring counts as one write, 'setRings'.
   const ringBatch = dp.ringBatch.bind(dp);
@@ -57,7 +60,6 @@ beforeEach(() => {
     };
   }
 });
-afterEach(() => dp.close());
 
 describe('reconciler', () => {
   test('writes only what changed', () => {
