@@ -3,9 +3,9 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type CheckSpec, type HealthChange, HealthMonitor, probe } from '../control/health/checker.js';
-import { planVip } from '../control/reconciler/plan.js';
-import type { StoredVip } from '../control/state/schema.js';
+import { type CheckSpec, type HealthChange, HealthMonitor, probe } from '../../control/health/checker.js';
+import { planVip } from '../../control/reconciler/plan.js';
+import type { StoredVip } from '../../control/state/schema.js';
 
 const servers: net.Server[] = [];
 const sockets = new Set<net.Socket>();
