@@ -96,6 +96,32 @@ describe('VIPs and backends', () => {
     expect(res.json().backends[0]).toMatchObject({ inRing: false, reason: 'MAC address not resolved', mac: null });
   });
 
+  test('a dsr backend with a resolved MAC serves, its MAC in the view and in its record', async () => {
+    d.neighbours.macs.set('198.18.0.11', Buffer.from([2, 0, 0, 0, 0, 0x11]));
+    await put(VIP4, { forwarding: 'dsr' });
+    const res = await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
+    expect(res.json().backends[0]).toMatchObject({ inRing: true, reason: null, mac: '02:00:00:00:00:11' });
+    const id = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0].id;
+    expect(d.dp.getBackend(id)?.mac.toString('hex')).toBe('020000000011');
+  });
+
+  test('stats and metrics carry what the data plane counted', async () => {
+    await put(VIP4, { forwarding: 'ipip' });
+    await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
+    const vip = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!;
+    d.dp.count('tx_ipip', { vipId: vip.id, backendId: vip.backends[0].id, packets: 3, bytes: 180 });
+    d.dp.flows = 2;
+    const stats = (await get('/v1/stats')).json();
+    expect(stats.vips[0]).toMatchObject({ packets: 3, bytes: 180, backends: [{ address: '198.18.0.11', packets: 3, bytes: 180 }] });
+    expect(stats.outcomes.tx_ipip).toEqual({ packets: 3, bytes: 180 });
+    const text = (await get('/metrics')).body;
+    expect(text).toMatch(/^xlb_packets_total\{reason="tx_ipip"\} 3$/m);
+    expect(text).toMatch(/^xlb_vip_bytes_total\{vip="tcp\/198\.19\.0\.1:80"\} 180$/m);
+    expect(text).toMatch(/^xlb_backend_packets_total\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.11"\} 3$/m);
+    expect(text).toMatch(new RegExp(`^xlb_flow_table_slots ${d.dp.flowCapacity}$`, 'm'));
+    expect(text).toMatch(/^xlb_flow_table_flows 2$/m);
+  });
+
   test('the state file is written atomically with mode 0600 and survives a restart with its ids', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xlb-persist-'));
     try {
