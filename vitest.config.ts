@@ -9,7 +9,11 @@ export default defineConfig({
     outputFile: { json: '.vitest/results.json' },
     projects: [
       // Kernel-free: no root, no build (npm run test:unit runs only these).
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        resolve: { alias: { '@xlb/native': new URL('test/unit/lib/no-native.ts', import.meta.url).pathname } },
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } },
+      },
       { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', 'test/soak.test.ts'], sequence: { groupOrder: 0 } } },
       // The soak judges timing-sensitive failover (200 ms health checks): it runs alone, after the rest.
       { extends: true, test: { name: 'soak', include: ['test/soak.test.ts'], sequence: { groupOrder: 1 } } },
