@@ -11,6 +11,7 @@ import { type Health, planVip } from '../control/reconciler/plan.js';
 import { Reconciler } from '../control/reconciler/reconciler.js';
 import type { StoredBackend, StoredVip } from '../control/state/schema.js';
 import { DataplaneModel, type InspectableDataplane } from './lib/dataplane-model.js';
+import { storedBackend, storedVip } from './lib/stored.js';
 
 const sizes = { ringSize: 13, maxVips: 4, maxBackends: 16, maxFlows: 64 };
 const MAC = Buffer.from([2, 0, 0, 0, 0, 0x11]);
@@ -89,20 +90,9 @@ const seen = (health: Record<string, Health> = {}, macs: Record<string, Buffer> 
   mac: (address: string) => macs[address] ?? null,
 });
 
-const backend = (id: number, address: string, extra: Partial<StoredBackend> = {}): StoredBackend => ({ address, id, weight: 1, state: 'active', ...extra });
-const vip = (id: number, address: string, backends: StoredBackend[], extra: Partial<StoredVip> = {}): StoredVip => ({
-  protocol: 'tcp',
-  address,
-  port: 80,
-  id,
-  forwarding: 'ipip',
-  affinity: 'flow',
-  conntrack: true,
-  panicThreshold: 0.5,
-  healthCheck: { type: 'tcp' },
-  backends,
-  ...extra,
-});
+const backend = storedBackend;
+/** A VIP with health checks, so the health observed shapes its ring. */
+const vip = (id: number, address: string, backends: StoredBackend[], extra: Partial<StoredVip> = {}) => storedVip(id, address, backends, { healthCheck: { type: 'tcp' }, ...extra });
 const apply = (vips: StoredVip[], observed = seen(), scope?: ReadonlySet<number>) => (side: Side) =>
   side.reconciler.apply(
     vips.map((v) => planVip(v, observed)),

@@ -4,7 +4,6 @@
  * as Dataplane surfaces them. test/dataplane-model.test.ts drives it and a real
  * TestDataplane through the same reconciles and compares what they hold.
  */
-import { randomBytes } from 'node:crypto';
 import {
   addrCodec,
   backendCodec,
@@ -17,6 +16,7 @@ import {
   vipCodec,
   vipKeyCodec,
 } from '../../control/dataplane/codec.js';
+import { encodeConfig } from '../../control/dataplane/config.js';
 import type { DataplanePort, RingBatch } from '../../control/dataplane/port.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipKey, VipRecord, VipStats } from '../../control/dataplane/records.js';
 
@@ -123,20 +123,7 @@ export class DataplaneModel implements InspectableDataplane {
   // ---- configuration -------------------------------------------------------
 
   setConfig(config: DataplaneConfig): void {
-    const current = configCodec.decode(this.config);
-    this.config = configCodec.encode({
-      hash_seed: config.hashSeed,
-      ring_size: this.ringSize,
-      mtu: config.mtu,
-      gateway_mac: config.gatewayMac,
-      source_v4: config.sourceV4.subarray(0, 4),
-      source_v6: config.sourceV6,
-      source_v4_flow_bits: config.sourceV4FlowBits,
-      source_v6_flow_bits: config.sourceV6FlowBits,
-      vip_generation: current.vip_generation,
-      flow_bucket_mask: this.flowCapacity / FLOW_WAYS - 1,
-      flow_key: current.flow_key.some((byte) => byte !== 0) ? current.flow_key : randomBytes(configCodec.fields.flow_key.bytes),
-    });
+    this.config = encodeConfig(config, this.config, { ringSize: this.ringSize, flowBuckets: this.flowCapacity / FLOW_WAYS });
   }
 
   readConfig() {

@@ -8,20 +8,10 @@ import { planVip } from '../../control/reconciler/plan.js';
 import { Reconciler } from '../../control/reconciler/reconciler.js';
 import type { StoredVip } from '../../control/state/schema.js';
 import { DataplaneModel } from '../lib/dataplane-model.js';
+import { storedBackend, storedVip } from '../lib/stored.js';
 
 const seen = { health: () => 'up' as const, mac: () => null };
-const vip = (id: number, address: string, backendIds: number[]): StoredVip => ({
-  protocol: 'tcp',
-  address,
-  port: 80,
-  id,
-  forwarding: 'ipip',
-  affinity: 'flow',
-  conntrack: true,
-  panicThreshold: 0.5,
-  healthCheck: { type: 'none' },
-  backends: backendIds.map((b) => ({ address: `198.18.1.${b}`, id: b, weight: 1, state: 'active' as const })),
-});
+const vip = (id: number, address: string, backendIds: number[]) => storedVip(id, address, backendIds.map((b) => storedBackend(b, `198.18.1.${b}`)));
 const plans = (...vips: StoredVip[]) => vips.map((v) => planVip(v, seen));
 const key = (address: string) => ({ family: 4 as const, address: parseAddress(address).bytes, port: 80, proto: 6 });
 const heldAddresses = () => Object.fromEntries(dp.listVipAddresses().map((a) => [formatAddress(a.family, a.address), a.vips]));
