@@ -5,12 +5,14 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { formatAddress, parseAddress } from '../control/dataplane/address.js';
-import type { VipKey } from '../control/dataplane/records.js';
+import type { Outcome } from '../control/dataplane/codec.js';
+import type { Traffic, VipKey } from '../control/dataplane/records.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { type Health, planVip } from '../control/reconciler/plan.js';
 import { Reconciler } from '../control/reconciler/reconciler.js';
 import type { StoredBackend, StoredVip } from '../control/state/schema.js';
 import { DataplaneModel, type InspectableDataplane } from './lib/dataplane-model.js';
+import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './lib/packet.js';
 import { storedBackend, storedVip } from './lib/stored.js';
 
 const sizes = { ringSize: 13, maxVips: 4, maxBackends: 16, maxFlows: 64 };
@@ -77,9 +79,11 @@ function outcome(step: () => unknown): string {
   }
 }
 
+type Ran = { outcome: string; held: ReturnType<typeof held> };
+
 /** Runs `step` on both sides: they must return or throw the same and end holding the same. */
 function onBoth(step: (side: Side) => unknown): string {
-  const [kernel, model] = sides.map((side) => ({ outcome: outcome(() => step(side)), held: held(side.dp) }));
+  const [kernel, model] = sides.map((side) => ({ outcome: outcome(() => step(side)), held: held(side.dp) })) as [Ran, Ran];
   expect(model.outcome, 'what the model returned or threw').toBe(kernel.outcome);
   expect(model.held).toEqual(kernel.held);
   return kernel.outcome;
@@ -112,9 +116,9 @@ describe('the model holds what the kernel holds', () => {
     onBoth(apply([web, dns, tls], seen({}, macs)));
 
     // Weights, a failing check (flagged, out of the ring), a drained backend, panic.
-    web.backends[0].weight = 5;
+    web.backends[0]!.weight = 5;
     onBoth(apply([web, dns, tls], seen({ '198.18.1.2': 'down' }, macs)));
-    dns.backends[1].state = 'drain';
+    dns.backends[1]!.state = 'drain';
     onBoth(apply([web, dns, tls], seen({ '2001:db8::11': 'down' }, macs), new Set([1])));
     // A backend deleted, a VIP deleted (scoped), a VIP given a new address under its id.
     web.backends.splice(2, 1);
@@ -144,6 +148,29 @@ describe('the model holds what the kernel holds', () => {
       side.reconciler = new Reconciler(side.dp);
       apply([vip(0, '198.19.0.1', [backend(0, '198.18.1.1')])])(side);
     });
+  });
+});
+
+describe('counters', () => {
+  test('a VIP new on an id and a backend that leaves start from zero, as in the kernel; outcome counters carry on', () => {
+    const web = vip(0, '198.19.0.1', [backend(0, '198.18.1.1'), backend(1, '198.18.1.2')], { healthCheck: { type: 'none' } });
+    onBoth(apply([web]));
+    // Packets through the real balancer; the model is given what the kernel counted.
+    const [kernel, model] = sides.map((side) => side.dp) as [TestDataplane, DataplaneModel];
+    for (const sport of [40000, 40001, 40002, 40003]) {
+      const frame = ethernet('02:00:00:00:00:02', '02:00:00:00:00:01', ETH_P_IP, ipv4({ src: '198.18.0.10', dst: '198.19.0.1', protocol: PROTO.TCP, payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }) }));
+      kernel.program.testRun({ data: frame });
+    }
+    for (const [outcome, traffic] of Object.entries(kernel.counters()) as [Outcome, Traffic][]) model.count({ outcome, ...traffic });
+    const v = kernel.vipStats(0);
+    model.count({ vipId: 0, packets: v.packets, bytes: v.bytes, flowHits: v.flow_hits, flowMisses: v.flow_misses });
+    for (const id of [0, 1]) model.count({ backendId: id, ...kernel.backendStats(id) });
+    model.flows = kernel.flowTableUse().flows;
+    expect(kernel.vipStats(0).packets).toBe(4);
+    onBoth(() => {});
+
+    onBoth(apply([{ ...web, backends: [backend(0, '198.18.1.1')] }]));
+    onBoth(apply([{ ...web, address: '198.19.0.2', backends: [backend(0, '198.18.1.1')] }]));
   });
 });
 

@@ -84,6 +84,11 @@ class HashMap {
 const zeroTraffic = (): Traffic => ({ packets: 0, bytes: 0 });
 const zeroVipStats = (): VipStats => ({ packets: 0, bytes: 0, flow_hits: 0, flow_misses: 0 });
 
+function addTraffic<K, T extends Traffic>(counters: Map<K, T>, key: K, zero: () => T, traffic: Traffic): void {
+  const held = counters.get(key) ?? zero();
+  counters.set(key, { ...held, packets: held.packets + traffic.packets, bytes: held.bytes + traffic.bytes });
+}
+
 export class DataplaneModel implements InspectableDataplane {
   readonly ringSize: number;
   readonly maxVips: number;
@@ -95,9 +100,10 @@ export class DataplaneModel implements InspectableDataplane {
   private readonly vipAddresses: HashMap;
   private readonly rings = new Map<number, Uint32Array>();
   private readonly backends: Buffer[];
-  private readonly vipStatsById: VipStats[];
-  private readonly backendStatsById: Traffic[];
-  private readonly outcomes = new Map<Outcome, Traffic>(OUTCOMES.map((name) => [name, zeroTraffic()]));
+  /** Counters by key; a key absent counts zero. Values are replaced, never changed, so a snapshot is a copy of the map. */
+  private readonly vipStatsById = new Map<number, VipStats>();
+  private readonly backendStatsById = new Map<number, Traffic>();
+  private readonly outcomes = new Map<Outcome, Traffic>();
   private config = configCodec.encode({});
 
   constructor(sizes: Partial<ModelSizes> = {}) {
@@ -108,8 +114,6 @@ export class DataplaneModel implements InspectableDataplane {
     this.vips = new HashMap(MAPS.vips, this.maxVips);
     this.vipAddresses = new HashMap(MAPS.vipAddresses, this.maxVips);
     this.backends = Array.from({ length: this.maxBackends }, () => Buffer.alloc(backendCodec.size));
-    this.vipStatsById = Array.from({ length: this.maxVips }, zeroVipStats);
-    this.backendStatsById = Array.from({ length: this.maxBackends }, zeroTraffic);
   }
 
   private checkVipId(id: number): void {
@@ -251,45 +255,45 @@ export class DataplaneModel implements InspectableDataplane {
 
   // ---- counters ------------------------------------------------------------
 
-  /** Adds traffic as the balancer counts a forwarded packet: its outcome, its VIP and its backend. */
-  count(outcome: Outcome, traffic: { vipId?: number; backendId?: number; packets: number; bytes: number }): void {
-    const add = (to: Traffic) => {
-      to.packets += traffic.packets;
-      to.bytes += traffic.bytes;
-    };
-    add(this.outcomes.get(outcome)!);
-    if (traffic.vipId !== undefined) add(this.vipStatsById[traffic.vipId]);
-    if (traffic.backendId !== undefined) add(this.backendStatsById[traffic.backendId]);
+  /** Adds traffic as the balancer counts it: to an outcome, a VIP (with its connection-table hits and misses), a backend. */
+  count(traffic: Traffic & { outcome?: Outcome; vipId?: number; backendId?: number; flowHits?: number; flowMisses?: number }): void {
+    if (traffic.outcome !== undefined) addTraffic(this.outcomes, traffic.outcome, zeroTraffic, traffic);
+    if (traffic.vipId !== undefined) {
+      addTraffic(this.vipStatsById, traffic.vipId, zeroVipStats, traffic);
+      const held = this.vipStatsById.get(traffic.vipId)!;
+      this.vipStatsById.set(traffic.vipId, { ...held, flow_hits: held.flow_hits + (traffic.flowHits ?? 0), flow_misses: held.flow_misses + (traffic.flowMisses ?? 0) });
+    }
+    if (traffic.backendId !== undefined) addTraffic(this.backendStatsById, traffic.backendId, zeroTraffic, traffic);
   }
 
   counters(): Record<Outcome, Traffic> {
-    return Object.fromEntries(OUTCOMES.map((name) => [name, { ...this.outcomes.get(name)! }])) as Record<Outcome, Traffic>;
+    return Object.fromEntries(OUTCOMES.map((name) => [name, this.outcomes.get(name) ?? zeroTraffic()])) as Record<Outcome, Traffic>;
   }
 
   vipStats(vipId: number): VipStats {
     this.checkVipId(vipId);
-    return { ...this.vipStatsById[vipId] };
+    return this.vipStatsById.get(vipId) ?? zeroVipStats();
   }
 
   backendStats(id: number): Traffic {
     this.checkBackendId(id);
-    return { ...this.backendStatsById[id] };
+    return this.backendStatsById.get(id) ?? zeroTraffic();
   }
 
   resetVipStats(vipId: number): void {
     this.checkVipId(vipId);
-    this.vipStatsById[vipId] = zeroVipStats();
+    this.vipStatsById.delete(vipId);
   }
 
   resetBackendStats(id: number): void {
     this.checkBackendId(id);
-    this.backendStatsById[id] = zeroTraffic();
+    this.backendStatsById.delete(id);
   }
 
   statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic } {
-    const vips = this.vipStatsById.map((s) => ({ ...s }));
-    const backends = this.backendStatsById.map((t) => ({ ...t }));
-    return { vip: (id) => vips[id], backend: (id) => backends[id] };
+    const vips = new Map(this.vipStatsById);
+    const backends = new Map(this.backendStatsById);
+    return { vip: (id) => vips.get(id) ?? zeroVipStats(), backend: (id) => backends.get(id) ?? zeroTraffic() };
   }
 
   flowTableUse(): { slots: number; flows: number } {

@@ -101,7 +101,7 @@ describe('VIPs and backends', () => {
     await put(VIP4, { forwarding: 'dsr' });
     const res = await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     expect(res.json().backends[0]).toMatchObject({ inRing: true, reason: null, mac: '02:00:00:00:00:11' });
-    const id = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0].id;
+    const id = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0]!.id;
     expect(d.dp.getBackend(id)?.mac.toString('hex')).toBe('020000000011');
   });
 
@@ -109,7 +109,7 @@ describe('VIPs and backends', () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     const vip = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!;
-    d.dp.count('tx_ipip', { vipId: vip.id, backendId: vip.backends[0].id, packets: 3, bytes: 180 });
+    d.dp.count({ outcome: 'tx_ipip', vipId: vip.id, backendId: vip.backends[0]!.id, packets: 3, bytes: 180 });
     d.dp.flows = 2;
     const stats = (await get('/v1/stats')).json();
     expect(stats.vips[0]).toMatchObject({ packets: 3, bytes: 180, backends: [{ address: '198.18.0.11', packets: 3, bytes: 180 }] });

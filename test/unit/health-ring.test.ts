@@ -38,7 +38,7 @@ test('fall failures take a backend out of the ring, flagged; rise successes brin
   for (const address of ['198.18.0.11', '198.18.0.12']) expect((await put(backend(address))).statusCode).toBe(201);
 
   const vipId = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.id;
-  const [first, second] = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends.map((b) => b.id);
+  const [first, second] = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends.map((b) => b.id) as [number, number];
   const ringHolds = () => [...new Set(d.dp.getRing(vipId) ?? [])].sort();
   await expect.poll(ringHolds, { timeout: 5000 }).toEqual([first, second].sort());
 

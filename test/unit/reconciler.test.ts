@@ -132,8 +132,8 @@ describe('reconciler', () => {
   test("a VIP new on an id starts from zero stats; a backend's stats go with its record", () => {
     const r = new Reconciler(dp);
     r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
-    dp.count('tx_ipip', { vipId: 0, backendId: 1, packets: 5, bytes: 500 });
-    dp.count('tx_ipip', { vipId: 0, backendId: 2, packets: 1, bytes: 100 });
+    dp.count({ outcome: 'tx_ipip', vipId: 0, backendId: 1, packets: 5, bytes: 500 });
+    dp.count({ outcome: 'tx_ipip', vipId: 0, backendId: 2, packets: 1, bytes: 100 });
     r.apply(plans(vip(0, '198.19.0.1', [1])));
     expect(dp.vipStats(0)).toMatchObject({ packets: 6, bytes: 600 }); // the same VIP carries on
     expect(dp.backendStats(1)).toEqual({ packets: 5, bytes: 500 });
