@@ -5,7 +5,7 @@
  * awaiting between reading and writing state, so concurrent requests serialise.
  */
 import { EventEmitter } from 'node:events';
-import type { Dataplane } from '../dataplane/dataplane.js';
+import type { DataplanePort } from '../dataplane/port.js';
 import type { HealthChange, HealthMonitor } from '../health/checker.js';
 import { planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
@@ -38,7 +38,7 @@ export interface Neighbours {
 }
 
 export interface ControllerOptions {
-  dp: Dataplane;
+  dp: DataplanePort;
   store: StateStore;
   limits: Limits;
   health: HealthMonitor;

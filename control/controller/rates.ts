@@ -3,7 +3,7 @@
  * a tick, and every reader (/v1/stats, /metrics, the event stream) gets the rates of
  * the last completed window, so no reader shortens another's window.
  */
-import type { Dataplane } from '../dataplane/dataplane.js';
+import type { DataplanePort } from '../dataplane/port.js';
 import type { VipPlan } from '../reconciler/plan.js';
 import type { StatsView } from './views.js';
 
@@ -57,7 +57,7 @@ const backendCounter = (id: number) => `backend:${id}`;
 export class Traffic {
   private readonly window = new RateWindow();
 
-  constructor(private readonly dp: Pick<Dataplane, 'statsSnapshot' | 'counters'>) {}
+  constructor(private readonly dp: Pick<DataplanePort, 'statsSnapshot' | 'counters'>) {}
 
   /** Ends a window with the counters of the planned VIPs and their backends, read at `at` (ms). */
   sample(plans: Iterable<VipPlan>, at: number): void {

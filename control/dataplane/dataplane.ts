@@ -3,7 +3,6 @@
  * configure, set/remove VIPs and backends, swap rings, read stats, attach. Mechanism
  * only: which backends go in a ring, and why, is the reconciler's business.
  */
-import { randomBytes } from 'node:crypto';
 import { type BpfMap, type BpfObject, type BpfProgram, possibleCpus, type XdpMode } from '@xlb/native';
 import {
   addrCodec,
@@ -22,7 +21,9 @@ import {
   vipStatsCodec,
 } from './codec.js';
 import { attachProgram } from './attach.js';
+import { encodeConfig } from './config.js';
 import { type DataplaneOptions, type DataplaneSizes, flowTableBuckets, loadBalancer } from './load.js';
+import type { DataplanePort, RingBatch } from './port.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
@@ -38,14 +39,7 @@ const encodeVipKey = (key: VipKey) =>
 
 const encodeVipAddress = (address: VipAddress) => addrCodec.encode({ addr: address.address, family: address.family });
 
-/** Rings written now and swapped in together (Dataplane.ringBatch). */
-export interface RingBatch {
-  set(vipId: number, backendIds: Uint32Array): void;
-  commit(): void;
-  close(): void;
-}
-
-export class Dataplane {
+export class Dataplane implements DataplanePort {
   readonly ringSize: number;
   readonly maxVips: number;
   readonly maxBackends: number;
@@ -88,23 +82,7 @@ export class Dataplane {
   }
 
   setConfig(config: DataplaneConfig): void {
-    const current = configCodec.decode(this.config);
-    this.writeConfig(
-      configCodec.encode({
-        hash_seed: config.hashSeed,
-        ring_size: this.ringSize,
-        mtu: config.mtu,
-        gateway_mac: config.gatewayMac,
-        source_v4: config.sourceV4.subarray(0, 4),
-        source_v6: config.sourceV6,
-        source_v4_flow_bits: config.sourceV4FlowBits,
-        source_v6_flow_bits: config.sourceV6FlowBits,
-        vip_generation: current.vip_generation,
-        flow_bucket_mask: this.flowCapacity / FLOW_WAYS - 1,
-        // The table's own keys stay with the table (adopted pins keep theirs).
-        flow_key: current.flow_key.some((byte) => byte !== 0) ? current.flow_key : randomBytes(configCodec.fields.flow_key.bytes),
-      }),
-    );
+    this.writeConfig(encodeConfig(config, this.config, { ringSize: this.ringSize, flowBuckets: this.flowCapacity / FLOW_WAYS }));
   }
 
   private writeConfig(value: Buffer): void {

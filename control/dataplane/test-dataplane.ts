@@ -2,7 +2,7 @@
  * The Dataplane with what only tests and the bench use: one-off writes, and reads of
  * rings and the connection table the daemon never needs.
  */
-import { configCodec, FLOW_WAYS, flowEntryCodec } from './codec.js';
+import { backendCodec, configCodec, type Family, FLOW_WAYS, flowEntryCodec } from './codec.js';
 import { Dataplane } from './dataplane.js';
 import { type TableHash, tableHash } from './hash.js';
 import { type DataplaneOptions, loadBalancer } from './load.js';
@@ -17,6 +17,18 @@ export class TestDataplane extends Dataplane {
 
   setBackend(id: number, backend: BackendRecord): void {
     this.setBackends(new Map([[id, backend]]));
+  }
+
+  /** The record in a backend slot, or null when the slot is free. */
+  getBackend(id: number): BackendRecord | null {
+    const value = this.map('backends').lookup(u32Bytes(id));
+    const b = value && backendCodec.decode(value);
+    return b?.family ? { family: b.family as Family, address: b.addr, mac: b.mac, vipId: b.vip_id, flags: b.flags } : null;
+  }
+
+  /** The configuration as the map holds it, decoded. */
+  readConfig() {
+    return configCodec.decode(this.map('config').lookup(u32Bytes(0))!);
   }
 
   /** Installs one VIP's ring of backend ids (a batch of one, see ringBatch). */

@@ -9,7 +9,7 @@
  * make it drift.
  */
 import { formatAddress, parseAddress } from '../net/address.js';
-import type { Dataplane } from '../dataplane/dataplane.js';
+import type { DataplanePort } from '../dataplane/port.js';
 import type { BackendRecord, VipAddress, VipKey } from '../dataplane/records.js';
 import { buildMaglevTable } from '../maglev/maglev.js';
 import type { VipPlan } from './plan.js';
@@ -47,7 +47,7 @@ export class Reconciler {
   private strayRecords = false;
   private ringScratch = new Uint32Array(0);
 
-  constructor(private readonly dp: Dataplane) {}
+  constructor(private readonly dp: DataplanePort) {}
 
   /**
    * Makes the data plane hold `plans`. With `scope`, only those VIP ids are looked at

@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { deleteBackend, deleteVip, emptyState, putBackend, putVip } from '../control/state/desired.js';
-import { hostConflicts } from '../control/state/invariants.js';
-import { backendSpecSchema, stateFileSchema, type VipKey, vipSpecSchema } from '../control/state/schema.js';
-import { readStateFile, stateText } from '../control/state/state-file.js';
-import { EtcdStateStore } from '../control/state/etcd-store.js';
+import { deleteBackend, deleteVip, emptyState, putBackend, putVip } from '../../control/state/desired.js';
+import { hostConflicts } from '../../control/state/invariants.js';
+import { backendSpecSchema, stateFileSchema, type VipKey, vipSpecSchema } from '../../control/state/schema.js';
+import { readStateFile, stateText } from '../../control/state/state-file.js';
+import { EtcdStateStore } from '../../control/state/etcd-store.js';
 
 const limits = { maxVips: 16, maxBackends: 64 };
 const key = (n: number): VipKey => ({ protocol: 'tcp', address: `198.19.0.${n}`, port: 80 });

@@ -1,33 +1,26 @@
-/** The reconciler against a real data plane: diffed writes, scoped applies, adopting pinned state. */
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { formatAddress, parseAddress } from '../control/net/address.js';
-import { TestDataplane } from '../control/dataplane/test-dataplane.js';
-import { planVip } from '../control/reconciler/plan.js';
-import { Reconciler } from '../control/reconciler/reconciler.js';
-import type { StoredVip } from '../control/state/schema.js';
+/**
+ * The reconciler on the in-memory data plane: diffed writes, scoped applies, adopting
+ * pinned state (test/dataplane-model.test.ts holds the model to the kernel's maps).
+ */
+import { beforeEach, describe, expect, test } from 'vitest';
+import { formatAddress, parseAddress } from '../../control/net/address.js';
+import { planVip } from '../../control/reconciler/plan.js';
+import { Reconciler } from '../../control/reconciler/reconciler.js';
+import type { StoredVip } from '../../control/state/schema.js';
+import { DataplaneModel } from '../lib/dataplane-model.js';
+import { storedBackend, storedVip } from '../lib/stored.js';
 
 const seen = { health: () => 'up' as const, mac: () => null };
-const vip = (id: number, address: string, backendIds: number[]): StoredVip => ({
-  protocol: 'tcp',
-  address,
-  port: 80,
-  id,
-  forwarding: 'ipip',
-  affinity: 'flow',
-  conntrack: true,
-  panicThreshold: 0.5,
-  healthCheck: { type: 'none' },
-  backends: backendIds.map((b) => ({ address: `198.18.1.${b}`, id: b, weight: 1, state: 'active' as const })),
-});
+const vip = (id: number, address: string, backendIds: number[]) => storedVip(id, address, backendIds.map((b) => storedBackend(b, `198.18.1.${b}`)));
 const plans = (...vips: StoredVip[]) => vips.map((v) => planVip(v, seen));
 const key = (address: string) => ({ family: 4 as const, address: parseAddress(address).bytes, port: 80, proto: 6 });
 const heldAddresses = () => Object.fromEntries(dp.listVipAddresses().map((a) => [formatAddress(a.family, a.address), a.vips]));
 const heldVips = () => dp.listVips().map(({ key: k, vip: v }) => `${formatAddress(k.family, k.address)}=${v.id}`).sort();
 
-let dp: TestDataplane;
+let dp: DataplaneModel;
 let writes: string[];
 beforeEach(() => {
-  dp = TestDataplane.open({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
+  dp = new DataplaneModel({ ringSize: 13, maxVips: 8, maxBackends: 32, maxFlows: 64 });
   writes = [];
   // A ring batch that swaps in at least one ring counts as one write, 'setRings'.
   const ringBatch = dp.ringBatch.bind(dp);
@@ -57,7 +50,6 @@ beforeEach(() => {
     };
   }
 });
-afterEach(() => dp.close());
 
 describe('reconciler', () => {
   test('writes only what changed', () => {
@@ -135,6 +127,19 @@ describe('reconciler', () => {
     new Reconciler(dp).apply(plans(vip(0, '198.19.0.1', [1])));
     expect(heldVips()).toEqual(['198.19.0.1=0']);
     expect(heldAddresses()).toEqual({ '198.19.0.1': 1 });
+  });
+
+  test("a VIP new on an id starts from zero stats; a backend's stats go with its record", () => {
+    const r = new Reconciler(dp);
+    r.apply(plans(vip(0, '198.19.0.1', [1, 2])));
+    dp.count({ outcome: 'tx_ipip', vipId: 0, backendId: 1, packets: 5, bytes: 500 });
+    dp.count({ outcome: 'tx_ipip', vipId: 0, backendId: 2, packets: 1, bytes: 100 });
+    r.apply(plans(vip(0, '198.19.0.1', [1])));
+    expect(dp.vipStats(0)).toMatchObject({ packets: 6, bytes: 600 }); // the same VIP carries on
+    expect(dp.backendStats(1)).toEqual({ packets: 5, bytes: 500 });
+    expect(dp.backendStats(2)).toEqual({ packets: 0, bytes: 0 });
+    r.apply(plans(vip(0, '198.19.0.2', [1])));
+    expect(dp.vipStats(0)).toMatchObject({ packets: 0, bytes: 0 });
   });
 
   test('the slots each member holds are counted from the ring built', () => {

@@ -1,11 +1,9 @@
-/** Health checks against real TCP and HTTP servers on loopback, and the panic-mode plan. */
+/** Health checks against real TCP and HTTP servers on loopback, and the monitor's rise and fall. */
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, test } from 'vitest';
-import { type CheckSpec, type HealthChange, HealthMonitor, probe } from '../control/health/checker.js';
-import { planVip } from '../control/reconciler/plan.js';
-import type { StoredVip } from '../control/state/schema.js';
+import { type CheckSpec, type HealthChange, HealthMonitor, probe } from '../../control/health/checker.js';
 
 const servers: net.Server[] = [];
 const sockets = new Set<net.Socket>();
@@ -144,47 +142,5 @@ describe('the monitor', () => {
     } finally {
       monitor.close();
     }
-  });
-});
-
-describe('ring membership (plan)', () => {
-  const vip = (backends: { id: number; state?: 'active' | 'drain'; weight?: number }[], panicThreshold = 0.5): StoredVip => ({
-    protocol: 'tcp',
-    address: '198.19.0.1',
-    port: 80,
-    id: 1,
-    forwarding: 'ipip',
-    affinity: 'flow',
-    conntrack: true,
-    panicThreshold,
-    healthCheck: { type: 'tcp' },
-    backends: backends.map((b) => ({ address: `198.18.0.${b.id}`, id: b.id, weight: b.weight ?? 1, state: b.state ?? 'active' })),
-  });
-  const seen = (down: number[]) => ({
-    health: (_: StoredVip, b: { id: number }) => (down.includes(b.id) ? ('down' as const) : ('up' as const)),
-    mac: () => null,
-  });
-  const members = (plan: ReturnType<typeof planVip>) => plan.ringMembers.map((b) => b.id).sort();
-
-  test('healthy, active, weighted backends serve; unhealthy ones are flagged so their flows re-hash', () => {
-    const plan = planVip(vip([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4, weight: 0 }, { id: 5, state: 'drain' }]), seen([3]));
-    expect(members(plan)).toEqual([1, 2]);
-    expect(plan.panic).toBe(false);
-    expect(plan.backends.find((b) => b.id === 3)).toMatchObject({ flags: 1, reason: 'health check failing' });
-    expect(plan.backends.find((b) => b.id === 4)?.reason).toBe('weight 0');
-    expect(plan.backends.find((b) => b.id === 5)).toMatchObject({ flags: 0, reason: 'draining' });
-  });
-
-  test('panic: under the threshold every non-drained backend serves, unflagged', () => {
-    const plan = planVip(vip([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4, state: 'drain' }], 0.5), seen([1, 2]));
-    expect(plan.panic).toBe(true);
-    expect(members(plan)).toEqual([1, 2, 3]);
-    expect(plan.backends.every((b) => b.flags === 0)).toBe(true);
-  });
-
-  test('a threshold of 0 never panics', () => {
-    const plan = planVip(vip([{ id: 1 }, { id: 2 }], 0), seen([1, 2]));
-    expect(plan.panic).toBe(false);
-    expect(plan.ringMembers).toEqual([]);
   });
 });

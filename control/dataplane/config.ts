@@ -1,0 +1,25 @@
+/** The balancer's configuration record (xlb_config) from the control plane's terms. */
+import { randomBytes } from 'node:crypto';
+import { configCodec } from './codec.js';
+import type { DataplaneConfig } from './records.js';
+
+/**
+ * The record to write for `config` over the `current` one: the VIP generation and the
+ * connection table's key stay (adopted pins keep theirs), a zero key is made afresh.
+ */
+export function encodeConfig(config: DataplaneConfig, current: Buffer, sizes: { ringSize: number; flowBuckets: number }): Buffer {
+  const held = configCodec.decode(current);
+  return configCodec.encode({
+    hash_seed: config.hashSeed,
+    ring_size: sizes.ringSize,
+    mtu: config.mtu,
+    gateway_mac: config.gatewayMac,
+    source_v4: config.sourceV4.subarray(0, 4),
+    source_v6: config.sourceV6,
+    source_v4_flow_bits: config.sourceV4FlowBits,
+    source_v6_flow_bits: config.sourceV6FlowBits,
+    vip_generation: held.vip_generation,
+    flow_bucket_mask: sizes.flowBuckets - 1,
+    flow_key: held.flow_key.some((byte) => byte !== 0) ? held.flow_key : randomBytes(configCodec.fields.flow_key.bytes),
+  });
+}

@@ -1,0 +1,47 @@
+/**
+ * What the control plane above dataplane/ asks of the data plane: the controller and
+ * the reconciler depend on this, not on the kernel-backed Dataplane, so they run
+ * against an in-memory model in unit tests (test/lib/dataplane-model.ts).
+ */
+import type { Outcome } from './codec.js';
+import type { BackendRecord, Traffic, VipAddress, VipKey, VipRecord, VipStats } from './records.js';
+
+/** Rings written now and swapped in together (DataplanePort.ringBatch). */
+export interface RingBatch {
+  set(vipId: number, backendIds: Uint32Array): void;
+  commit(): void;
+  close(): void;
+}
+
+export interface DataplanePort {
+  /** Maglev ring size M: every ring has exactly this many slots. */
+  readonly ringSize: number;
+
+  setVip(key: VipKey, vip: VipRecord): void;
+  /** false when there was no such VIP. */
+  removeVip(key: VipKey): boolean;
+  getVip(key: VipKey): VipRecord | null;
+  listVips(): { key: VipKey; vip: VipRecord }[];
+
+  /** How many VIPs an address carries (a positive integer). */
+  setVipAddress(address: VipAddress, vips: number): void;
+  /** false when the address was no VIP address. */
+  removeVipAddress(address: VipAddress): boolean;
+  listVipAddresses(): (VipAddress & { vips: number })[];
+
+  setBackends(backends: ReadonlyMap<number, BackendRecord>): void;
+  removeBackend(id: number): void;
+  usedBackendIds(): number[];
+
+  ringBatch(): RingBatch;
+  removeRing(vipId: number): void;
+  ringIds(): number[];
+
+  resetVipStats(vipId: number): void;
+  resetBackendStats(id: number): void;
+  counters(): Record<Outcome, Traffic>;
+  /** Every VIP id's stats and every backend id's traffic, read at once. */
+  statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic };
+  /** The connection table's slots and the flows it holds. */
+  flowTableUse(): { slots: number; flows: number };
+}

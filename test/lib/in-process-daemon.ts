@@ -1,0 +1,66 @@
+/**
+ * A daemon in this process on any data plane (the kernel's or the in-memory model): a
+ * real controller and health monitor, the fastify app for inject(), and a state file
+ * in a temporary directory. Loads nothing kernel-side itself.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../control/api/app.js';
+import { Controller, type ControllerOptions } from '../../control/controller/controller.js';
+import type { DataplanePort } from '../../control/dataplane/port.js';
+import { HealthMonitor } from '../../control/health/checker.js';
+import { readStateFile } from '../../control/state/state-file.js';
+import { FileStateStore } from '../../control/state/file-store.js';
+
+export interface InProcessDaemon<D extends DataplanePort> {
+  app: FastifyInstance;
+  controller: Controller;
+  dp: D;
+  statePath: string;
+  stateText(): string;
+  close(): Promise<void>;
+}
+
+export interface InProcessOptions {
+  token?: string;
+  /** Keep the state file here (it outlives close()); a fresh temporary directory otherwise. */
+  dir?: string;
+  neighbours: ControllerOptions['neighbours'];
+}
+
+/** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
+export async function startInProcessDaemon<D extends DataplanePort & { maxVips: number; maxBackends: number; close(): void }>(
+  dp: D,
+  options: InProcessOptions,
+): Promise<InProcessDaemon<D>> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'xlb-api-'));
+  const statePath = join(dir, 'state.json');
+  const limits = { maxVips: dp.maxVips, maxBackends: dp.maxBackends };
+  const controller = new Controller(
+    { dp, store: new FileStateStore(statePath), limits, health: new HealthMonitor(), neighbours: options.neighbours, info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },
+    { state: readStateFile(statePath), revision: 0n },
+  );
+  await controller.start();
+  const app = await buildApp({ controller, token: options.token });
+  return {
+    app,
+    controller,
+    dp,
+    statePath,
+    stateText: () => {
+      try {
+        return readFileSync(statePath, 'utf8');
+      } catch {
+        return '';
+      }
+    },
+    async close() {
+      await app.close();
+      controller.stop();
+      dp.close();
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
