@@ -168,9 +168,9 @@ describe('connection table eviction and seeds', () => {
     for (const sport of sports.slice(4, 8)) f.run(tcp4({ sport, flags: 'A' }));
     expect(f.dp.vipStats(1)).toMatchObject({ flow_misses: 8, flow_hits: 4 });
     // Both full: a new flow evicts bucket 0's least recently used flow, not a busy one.
-    f.run(tcp4({ sport: sports[0], flags: 'A' }));
-    f.run(tcp4({ sport: sports[8] }));
-    expect([held(sports[0]), held(sports[1]), held(sports[8])]).toEqual([true, false, true]);
+    f.run(tcp4({ sport: sports[0]!, flags: 'A' }));
+    f.run(tcp4({ sport: sports[8]! }));
+    expect([held(sports[0]!), held(sports[1]!), held(sports[8]!)]).toEqual([true, false, true]);
     expect(sports.slice(2, 8).every(held)).toBe(true);
   });
 
@@ -211,7 +211,7 @@ describe('connection table eviction and seeds', () => {
     const seed = f.config.hashSeed + 1;
     f.dp.setConfig({ ...f.config, hashSeed: seed });
     const ring = f.dp.getRing(1)!;
-    const moved = sports.filter((sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]) !== first.get(sport));
+    const moved = sports.filter((sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]!) !== first.get(sport));
     expect(moved.length).toBeGreaterThan(0);
     for (const sport of sports) expect(parseEthernet(f.run(tcp4({ sport, flags: 'A' })).data).dst).toBe(first.get(sport));
   });

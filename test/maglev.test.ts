@@ -7,14 +7,14 @@ const backends = (n: number, weight = 1): MaglevBackend[] => benchBackends(n).ma
 
 function slotCounts(table: Uint32Array, n: number): number[] {
   const counts = new Array<number>(n).fill(0);
-  for (const i of table) counts[i]++;
+  for (const i of table) counts[i]!++;
   return counts;
 }
 
 /** Slots whose owner (by key) differs between two tables. */
 function moved(a: Uint32Array, aKeys: MaglevBackend[], b: Uint32Array, bKeys: MaglevBackend[]): number {
   let n = 0;
-  for (let i = 0; i < a.length; i++) if (aKeys[a[i]].key !== bKeys[b[i]].key) n++;
+  for (let i = 0; i < a.length; i++) if (aKeys[a[i]!]!.key !== bKeys[b[i]!]!.key) n++;
   return n;
 }
 
@@ -27,12 +27,12 @@ function paperPopulation(keys: string[], size: number): Uint32Array {
   const perms = ranked.map((key) => permutation(key, size));
   const next = new Array<number>(ranked.length).fill(0);
   const entry = new Int32Array(size).fill(-1);
-  const slotOf = (i: number) => (perms[i].offset + next[i] * perms[i].skip) % size;
+  const slotOf = (i: number) => (perms[i]!.offset + next[i]! * perms[i]!.skip) % size;
   for (let filled = 0; ; ) {
     for (let i = 0; i < ranked.length; i++) {
-      while (entry[slotOf(i)] >= 0) next[i]++;
-      entry[slotOf(i)] = keys.indexOf(ranked[i]);
-      next[i]++;
+      while (entry[slotOf(i)]! >= 0) next[i]!++;
+      entry[slotOf(i)] = keys.indexOf(ranked[i]!);
+      next[i]!++;
       if (++filled === size) return Uint32Array.from(entry);
     }
   }
@@ -62,7 +62,7 @@ describe('Maglev table population', () => {
       [4100, 8209],
       [3, 1000003],
       [7, 251],
-    ]) {
+    ] as const) {
       const list = backends(n).reverse();
       const table = buildMaglevTable(list, size);
       const paper = paperPopulation(list.map((b) => b.key), size);
@@ -84,7 +84,7 @@ describe('Maglev table population', () => {
       const after = before.filter((_, i) => i !== 2);
       const a = buildMaglevTable(before, M);
       const b = buildMaglevTable(after, M);
-      const own = slotCounts(a, n)[2];
+      const own = slotCounts(a, n)[2]!;
       const changed = moved(a, before, b, after);
       // Every slot of the removed backend must move; the paper measures a small extra
       // disruption among the others. Bound it at 1% of M beyond the removed share.
@@ -112,7 +112,7 @@ describe('Maglev table population', () => {
     const total = weights.reduce((a, b) => a + b, 0);
     weights.forEach((w, i) => {
       const expected = (M * w) / total;
-      expect(Math.abs(counts[i] - expected) / expected).toBeLessThan(0.01);
+      expect(Math.abs(counts[i]! - expected) / expected).toBeLessThan(0.01);
     });
   });
 
@@ -121,7 +121,7 @@ describe('Maglev table population', () => {
     const shuffled = [...list].reverse();
     const a = buildMaglevTable(list, M);
     const b = buildMaglevTable(shuffled, M);
-    for (let i = 0; i < M; i++) expect(list[a[i]].key).toBe(shuffled[b[i]].key);
+    for (let i = 0; i < M; i++) expect(list[a[i]!]!.key).toBe(shuffled[b[i]!]!.key);
   });
 
   test('every slot is filled and the table is deterministic', () => {
@@ -159,7 +159,7 @@ describe('Maglev table population', () => {
   test('the C yardstick of npm run bench builds the same tables', () => {
     const c = compileCBuild();
     try {
-      for (const [n, m] of [[1, 251], [10, M], [100, M], [1000, M]]) {
+      for (const [n, m] of [[1, 251], [10, M], [100, M], [1000, M]] as const) {
         expect(c.run(n, m, 1).digest, `N=${n} M=${m}`).toBe(tableDigest(buildMaglevTable(benchBackends(n), m)));
       }
     } finally {

@@ -130,7 +130,7 @@ const lockPath = (dir: string, resource: Resource) => join(dir, `${createHash('s
 function readHolder(path: string): LockHolder | null {
   try {
     const m = /^(\d+) (.+)\n/.exec(readFileSync(path, 'utf8'));
-    return m ? { pid: Number(m[1]), command: m[2] } : null;
+    return m ? { pid: Number(m[1]), command: m[2]! } : null;
   } catch {
     return null;
   }
