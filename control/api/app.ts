@@ -58,7 +58,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       // An upgrade's socket is no longer the HTTP server's to close.
       if (request.headers.upgrade) reply.raw.once('finish', () => request.raw.socket.destroy());
-      return authorized(request) ? reply.code(error.statusCode ?? 400).send(errorBody('bad_url', error.message)) : sendUnauthorized(reply);
+      if (authorized(request)) reply.code(error.statusCode ?? 400).send(errorBody('bad_url', error.message));
+      else sendUnauthorized(reply);
     },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   }).withTypeProvider<ZodTypeProvider>();
