@@ -118,7 +118,7 @@ function raw(request: string): Promise<RawResponse> {
 }
 
 /** A request as bytes: `target` goes into the request line untouched. */
-function request(method: string, target: string, options: { body?: string; token?: string; websocket?: boolean; headers?: string[] } = {}): string {
+function request(method: string, target: string, options: { body?: string | undefined; token?: string; websocket?: boolean; headers?: string[] } = {}): string {
   const headers = ['Host: localhost', ...(options.headers ?? [])];
   if (options.token) headers.push(`Authorization: Bearer ${options.token}`);
   if (options.websocket) headers.push('Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==');

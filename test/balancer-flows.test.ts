@@ -91,18 +91,19 @@ describe('connection table', () => {
   test('flows pinned to a backend marked unhealthy re-hash; drained (unmarked) ones stay', () => {
     const sports = Array.from({ length: 30 }, (_, i) => 21000 + i);
     for (const sport of sports) f.run(tcp4({ sport }));
-    const pinned = f.dp.lookupFlow(flowKey(flow4(sports[0])))!;
+    const first = sports[0]!;
+    const pinned = f.dp.lookupFlow(flowKey(flow4(first)))!;
     const others = backends4(1).filter((b) => b.id !== pinned);
     // Drained: out of the ring, record unchanged: its flows keep going.
     f.setRing(1, others);
     f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1 });
-    expect(parseEthernet(f.run(tcp4({ sport: sports[0], flags: 'A' })).data).dst).toBe(backendMac(pinned));
+    expect(parseEthernet(f.run(tcp4({ sport: first, flags: 'A' })).data).dst).toBe(backendMac(pinned));
     // Unhealthy: the same flow now re-hashes onto the ring.
     f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1, flags: BACKEND_F_UNHEALTHY });
-    const { data } = f.run(tcp4({ sport: sports[0], flags: 'A' }));
-    expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4(sports[0]))));
+    const { data } = f.run(tcp4({ sport: first, flags: 'A' }));
+    expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4(first))));
     expect(parseEthernet(data).dst).not.toBe(backendMac(pinned));
-    expect(f.dp.lookupFlow(flowKey(flow4(sports[0])))).not.toBe(pinned);
+    expect(f.dp.lookupFlow(flowKey(flow4(first)))).not.toBe(pinned);
   });
 
   test('a stats snapshot reads every VIP and backend counter in one batch, as single lookups do', () => {

@@ -194,7 +194,7 @@ export function lockResources(resources: readonly Resource[], command: string, d
 }
 
 /** What `xlb serve` owns: its data plane (pin directory, interface), its state file and its API socket, if it has them. */
-export function daemonResources(options: { bpffs: string; iface: string; state?: string; api?: ApiEndpoint }): Resource[] {
+export function daemonResources(options: { bpffs: string; iface: string; state?: string | undefined; api?: ApiEndpoint }): Resource[] {
   return [
     ...pinDirResources(options.bpffs),
     ...interfaceResources(options.iface),

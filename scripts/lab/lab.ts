@@ -86,7 +86,7 @@ export class Lab {
   readonly workDir: string;
   readonly bpffs: string;
   private readonly decaps: Decapsulator[] = [];
-  private passObject?: BpfObject;
+  private passObject: BpfObject | undefined;
   private routerPidFile?: string;
   private etcd?: ChildProcess;
 

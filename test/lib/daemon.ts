@@ -25,7 +25,7 @@ export interface TestDaemon {
 }
 
 export async function startTestDaemon(
-  options: { token?: string; maxVips?: number; maxBackends?: number; ringSize?: number; dir?: string; pinDir?: string } = {},
+  options: { token?: string; maxVips?: number; maxBackends?: number; ringSize?: number; dir?: string; pinDir?: string | undefined } = {},
 ): Promise<TestDaemon> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'xlb-api-'));
   const statePath = join(dir, 'state.json');

@@ -43,7 +43,7 @@ export interface BackendSpec {
   id: number;
   address: string;
   /** Omitted: the backend has no MAC of its own (ipip goes via the gateway). */
-  mac?: string;
+  mac?: string | undefined;
   weight?: number;
   flags?: number;
 }

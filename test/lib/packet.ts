@@ -137,10 +137,10 @@ export interface L4Addresses {
 export interface TcpOptions extends L4Addresses {
   sport: number;
   dport: number;
-  flags?: string;
+  flags?: string | undefined;
   seq?: number;
   ack?: number;
-  payload?: Buffer;
+  payload?: Buffer | undefined;
   dataOffset?: number;
 }
 
