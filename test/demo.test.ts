@@ -78,6 +78,7 @@ async function leftovers(run: Run): Promise<string[]> {
     try {
       return `process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
     } catch {
+      // The process exited while listed: its pid is all there is to say.
       return `process ${pid}`;
     }
   });

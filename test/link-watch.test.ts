@@ -65,6 +65,7 @@ function hasInterface(name: string): boolean {
   try {
     return ifNameToIndex(name) > 0;
   } catch {
+    // if_nametoindex fails for a name no interface has.
     return false;
   }
 }

@@ -132,6 +132,7 @@ function readHolder(path: string): LockHolder | null {
     const m = /^(\d+) (.+)\n/.exec(readFileSync(path, 'utf8'));
     return m ? { pid: Number(m[1]), command: m[2]! } : null;
   } catch {
+    // Gone or unreadable: the lock is held, by whom is unknown.
     return null;
   }
 }

@@ -67,6 +67,7 @@ export async function preflight(configPath: string): Promise<Check[]> {
     try {
       ifNameToIndex(iface);
     } catch {
+      // if_nametoindex failed: no such interface, which this check reports.
       present = false;
     }
     check('interface', present, present ? iface : `no interface ${iface}`);

@@ -47,6 +47,7 @@ export async function startTestDaemon(
       try {
         return readFileSync(statePath, 'utf8');
       } catch {
+        // Not written yet: no state file is an empty one.
         return '';
       }
     },
