@@ -33,7 +33,7 @@ export function balancer(o: { maxFlows?: number; vips?: number; backends?: numbe
       members.push({ key: backendAddress, weight: 1 });
       ids.push(backendId);
     }
-    dp.setRing(id, Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]));
+    dp.setRing(id, Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]!));
   };
   const caseVips = [
     () => addVip(0, '198.19.0.1', 80, IPPROTO_TCP, FORWARD_DSR, 4),

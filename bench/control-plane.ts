@@ -12,8 +12,8 @@ import type { StateFile } from '../control/state/schema.js';
 import { writeStateFile } from '../control/state/state-file.js';
 import { startTestDaemon } from '../test/lib/daemon.js';
 import type { Result } from './harness.js';
+import { percentile } from './stats.js';
 
-const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor((p / 100) * values.length))];
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
 
 async function restToRing(): Promise<Result[]> {
@@ -23,7 +23,7 @@ async function restToRing(): Promise<Result[]> {
     await d.app.inject({ method: 'PUT', url: vip, payload: { forwarding: 'ipip' } });
     for (let i = 0; i < 10; i++) await d.app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80, `198.18.1.${i}`) });
     const id = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.id;
-    const backendId = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0].id;
+    const backendId = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0]!.id;
     const answered: number[] = [];
     const liveAfter: number[] = [];
     let stale = 0;

@@ -39,7 +39,9 @@ export function compileCBuild(): CBuild {
   }
   return {
     run(n, m, repeats) {
-      const [ms, digest] = execFileSync(binary, [String(n), String(m), String(repeats)], { encoding: 'utf8' }).trim().split(' ').map(Number);
+      const output = execFileSync(binary, [String(n), String(m), String(repeats)], { encoding: 'utf8' }).trim();
+      const [ms, digest] = output.split(' ').map(Number);
+      if (ms === undefined || digest === undefined) throw new Error(`bench/maglev.c printed ${JSON.stringify(output)}, expected "MS DIGEST"`);
       return { ms, digest };
     },
     close: () => rmSync(dir, { recursive: true, force: true }),

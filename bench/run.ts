@@ -17,11 +17,11 @@ import { measureForwarding } from './forwarding.js';
 import { Harness, type HarnessOptions, type Result } from './harness.js';
 import { benchBackends, compileCBuild, tableDigest } from './maglev-c.js';
 import { frame, type FrameSpec } from './frames.js';
+import { median } from './stats.js';
 
 const MiB = 2 ** 20;
 const formatBytes = (bytes: number) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** VIP ids of the packet-cost cases' VIPs (see `balancer`). */
 const CASE_VIP_IDS = [0, 1, 2, 3];

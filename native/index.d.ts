@@ -79,7 +79,7 @@ export interface ObjectOptions {
   /** Map-in-map name -> max_entries of its inner-map template (a template of that size replaces the object's). */
   innerMaxEntries?: Record<string, number>;
   /** Pin every map as DIR/NAME, reusing compatible pins already there. */
-  pinDir?: string;
+  pinDir?: string | undefined;
 }
 
 /** Opens and loads a BPF ELF object. */

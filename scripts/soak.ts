@@ -85,7 +85,7 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
     };
     const chaos = async () => {
       for (let round = 0; Date.now() < end - 3000; round++) {
-        const n = BACKENDS[round % BACKENDS.length];
+        const n = BACKENDS[round % BACKENDS.length]!;
         // Flap: kill the service; failures count as excused until the rings drop it.
         const from = Date.now();
         kills.push({ backend: `b${n}`, at: from });
@@ -97,7 +97,7 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
         report.events.flaps++;
         log(`flapped b${n}`);
 
-        await api('PUT', vipPath('tcp', LAB.vips4[0], LAB.tcpPort, LAB.backend4(BACKENDS[(round + 1) % BACKENDS.length])), { weight: 1 + (round % 3) });
+        await api('PUT', vipPath('tcp', LAB.vips4[0], LAB.tcpPort, LAB.backend4(BACKENDS[(round + 1) % BACKENDS.length]!)), { weight: 1 + (round % 3) });
         report.events.weightChanges++;
 
         if (round % 2 === 1) {

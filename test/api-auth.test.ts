@@ -102,7 +102,7 @@ function raw(request: string): Promise<RawResponse> {
       const end = text.indexOf('\r\n\r\n');
       const [statusLine, ...lines] = text.slice(0, end < 0 ? text.length : end).split('\r\n');
       const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body: end < 0 ? '' : text.slice(end + 4) });
+      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine!)?.[1] ?? 0), headers, body: end < 0 ? '' : text.slice(end + 4) });
     };
     conn.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
@@ -118,7 +118,7 @@ function raw(request: string): Promise<RawResponse> {
 }
 
 /** A request as bytes: `target` goes into the request line untouched. */
-function request(method: string, target: string, options: { body?: string; token?: string; websocket?: boolean; headers?: string[] } = {}): string {
+function request(method: string, target: string, options: { body?: string | undefined; token?: string; websocket?: boolean; headers?: string[] } = {}): string {
   const headers = ['Host: localhost', ...(options.headers ?? [])];
   if (options.token) headers.push(`Authorization: Bearer ${options.token}`);
   if (options.websocket) headers.push('Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==');
@@ -143,7 +143,7 @@ function spellings(path: string): string[] {
     const code = hex(path.charCodeAt(i));
     for (const encoded of [`%${code.toUpperCase()}`, `%${code}`, `%25${code.toUpperCase()}`]) out.add(path.slice(0, i) + encoded + path.slice(i + 1));
   }
-  const [, first, rest] = /^(\/[^/]*)(.*)$/.exec(path)!;
+  const [, first = '', rest = ''] = /^(\/[^/]*)(.*)$/.exec(path)!;
   for (const authority of ['localhost', 'LOCALHOST:9180', '127.0.0.1:80', '[::1]', 'user@localhost']) {
     out.add(`http://${authority}${path}`);
     out.add(`HTTP://${authority}${path}`);
@@ -178,7 +178,7 @@ function spellings(path: string): string[] {
     `${path}\t`,
     ` ${path}`,
     path.replace('/', '%EF%BC%8F'), // fullwidth solidus
-    ...overlong(path[1]).map((o) => `/${o}${path.slice(2)}`),
+    ...overlong(path.charAt(1)).map((o) => `/${o}${path.slice(2)}`),
     ...(rest ? overlong('/').map((o) => `${first}${o}${rest.slice(1)}`) : []),
   ]) {
     out.add(variant);
@@ -194,7 +194,7 @@ async function pool<T>(tasks: (() => Promise<T>)[]): Promise<T[]> {
     Array.from({ length: 8 }, async () => {
       while (next < tasks.length) {
         const i = next++;
-        results[i] = await tasks[i]();
+        results[i] = await tasks[i]!();
       }
     }),
   );

@@ -91,18 +91,19 @@ describe('connection table', () => {
   test('flows pinned to a backend marked unhealthy re-hash; drained (unmarked) ones stay', () => {
     const sports = Array.from({ length: 30 }, (_, i) => 21000 + i);
     for (const sport of sports) f.run(tcp4({ sport }));
-    const pinned = f.dp.lookupFlow(flowKey(flow4(sports[0])))!;
+    const first = sports[0]!;
+    const pinned = f.dp.lookupFlow(flowKey(flow4(first)))!;
     const others = backends4(1).filter((b) => b.id !== pinned);
     // Drained: out of the ring, record unchanged: its flows keep going.
     f.setRing(1, others);
     f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1 });
-    expect(parseEthernet(f.run(tcp4({ sport: sports[0], flags: 'A' })).data).dst).toBe(backendMac(pinned));
+    expect(parseEthernet(f.run(tcp4({ sport: first, flags: 'A' })).data).dst).toBe(backendMac(pinned));
     // Unhealthy: the same flow now re-hashes onto the ring.
     f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1, flags: BACKEND_F_UNHEALTHY });
-    const { data } = f.run(tcp4({ sport: sports[0], flags: 'A' }));
-    expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4(sports[0]))));
+    const { data } = f.run(tcp4({ sport: first, flags: 'A' }));
+    expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4(first))));
     expect(parseEthernet(data).dst).not.toBe(backendMac(pinned));
-    expect(f.dp.lookupFlow(flowKey(flow4(sports[0])))).not.toBe(pinned);
+    expect(f.dp.lookupFlow(flowKey(flow4(first)))).not.toBe(pinned);
   });
 
   test('a stats snapshot reads every VIP and backend counter in one batch, as single lookups do', () => {
@@ -168,9 +169,9 @@ describe('connection table eviction and seeds', () => {
     for (const sport of sports.slice(4, 8)) f.run(tcp4({ sport, flags: 'A' }));
     expect(f.dp.vipStats(1)).toMatchObject({ flow_misses: 8, flow_hits: 4 });
     // Both full: a new flow evicts bucket 0's least recently used flow, not a busy one.
-    f.run(tcp4({ sport: sports[0], flags: 'A' }));
-    f.run(tcp4({ sport: sports[8] }));
-    expect([held(sports[0]), held(sports[1]), held(sports[8])]).toEqual([true, false, true]);
+    f.run(tcp4({ sport: sports[0]!, flags: 'A' }));
+    f.run(tcp4({ sport: sports[8]! }));
+    expect([held(sports[0]!), held(sports[1]!), held(sports[8]!)]).toEqual([true, false, true]);
     expect(sports.slice(2, 8).every(held)).toBe(true);
   });
 
@@ -211,7 +212,7 @@ describe('connection table eviction and seeds', () => {
     const seed = f.config.hashSeed + 1;
     f.dp.setConfig({ ...f.config, hashSeed: seed });
     const ring = f.dp.getRing(1)!;
-    const moved = sports.filter((sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]) !== first.get(sport));
+    const moved = sports.filter((sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]!) !== first.get(sport));
     expect(moved.length).toBeGreaterThan(0);
     for (const sport of sports) expect(parseEthernet(f.run(tcp4({ sport, flags: 'A' })).data).dst).toBe(first.get(sport));
   });

@@ -22,7 +22,6 @@ import {
   PROTO,
   tcp,
   u32be,
-  udp,
   XDP,
 } from './lib/packet.js';
 

@@ -7,7 +7,6 @@ import { BalancerFixture, flowKey, IP, MAC } from './lib/fixture.js';
 import { backendMac, backendNumber, backends4, backends6, dsrRewrite, flow4, flow6, tcp4 } from './lib/frames.js';
 import {
   addr,
-  checksum,
   echoRest,
   ETH_P_IP,
   ETH_P_IPV6,

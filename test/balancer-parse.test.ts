@@ -6,7 +6,6 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { BalancerFixture, IP, MAC } from './lib/fixture.js';
 import { backends4, backends6, tcp4, tcp6, tcp6BehindExtensionHeaders, udp4, udp6 } from './lib/frames.js';
 import {
-  checksum,
   echoRest,
   ETH_P_ARP,
   ETH_P_IP,

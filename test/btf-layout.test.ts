@@ -107,8 +107,8 @@ function expectLayout(structCodec: { name: string; size: number; offsets: Record
 const header = readFileSync(new URL('../bpf/include/xlb.h', import.meta.url), 'utf8');
 
 function enumNames(name: string): string[] {
-  const body = new RegExp(`enum ${name} \\{([^}]*)\\}`).exec(header)![1];
-  return [...body.matchAll(/^\s*(XLB_[A-Z0-9_]+)/gm)].map((m) => m[1]).filter((n) => !n.endsWith('_COUNT'));
+  const body = new RegExp(`enum ${name} \\{([^}]*)\\}`).exec(header)![1]!;
+  return [...body.matchAll(/^\s*(XLB_[A-Z0-9_]+)/gm)].map((m) => m[1]!).filter((n) => !n.endsWith('_COUNT'));
 }
 
 function define(name: string): number {

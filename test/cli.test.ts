@@ -128,6 +128,7 @@ describe('serve option errors name the flag and start nothing', () => {
     [['--iface', 'eth0', '--api', 'nowhere'], /--api: expected HOST:PORT/],
     [['--iface', 'eth0', '--source-v4', '2001:db8::1'], /--source-v4: .*not an IPv4 address/],
     [['--iface', 'eth0', '--source-v4', '198.18.0.0/8'], /--source-v4: .*prefix length must be 16..32/],
+    [['--iface', 'eth0', '--source-v4', '198.18.0.1/24/5'], /--source-v4: .*prefix length must be 16..32/],
     [['--iface', 'eth0', '--gateway-mac', 'zz:00'], /--gateway-mac: a MAC like/],
     [['--iface', 'eth0', '--source-v4', '127.0.0.1'], /--source-v4: "127\.0\.0\.1": 127\.0\.0\.1 is a loopback address/],
     [['--iface', 'eth0', '--source-v4', '255.255.255.255'], /--source-v4: .*limited broadcast/],

@@ -47,7 +47,7 @@ async function exitCode(run: Run): Promise<number | null> {
 function made(run: Run) {
   const prefix = `xlbt-demo-${run.child.pid! % 100000}`;
   return {
-    namespaces: sh('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]).filter((name) => name.startsWith(`${prefix}-`)),
+    namespaces: sh('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(`${prefix}-`)),
     pins: readdirSync('/sys/fs/bpf').filter((name) => name.startsWith(prefix)).map((name) => `/sys/fs/bpf/${name}`),
     work: readdirSync(tmpdir()).filter((name) => name.startsWith(`${prefix}-`)).map((name) => join(tmpdir(), name)),
     processes: () =>
@@ -78,6 +78,7 @@ async function leftovers(run: Run): Promise<string[]> {
     try {
       return `process ${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`;
     } catch {
+      // The process exited while listed: its pid is all there is to say.
       return `process ${pid}`;
     }
   });

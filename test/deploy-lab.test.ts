@@ -39,7 +39,7 @@ beforeAll(async () => {
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'host_key')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(work, 'id_ed25519')]);
   writeFileSync(join(work, 'authorized_keys'), readFileSync(join(work, 'id_ed25519.pub')));
-  hostKey = Buffer.from(readFileSync(join(work, 'host_key.pub'), 'utf8').split(' ')[1], 'base64');
+  hostKey = Buffer.from(readFileSync(join(work, 'host_key.pub'), 'utf8').split(' ')[1]!, 'base64');
   writeFileSync(join(work, 'known_hosts'), `${TARGET} ssh-ed25519 ${hostKey.toString('base64')}\n`);
   writeFileSync(join(work, 'unknown_hosts'), '');
 

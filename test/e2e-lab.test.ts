@@ -80,7 +80,7 @@ describe('real traffic through the lab', () => {
     expect(counters.pass_not_vip ?? 0).toBeLessThan(FLOWS / 2);
     expect(lb.dp.vipStats(vipId).packets).toBe(forwarded);
 
-    const decapsulated = BACKENDS.reduce((sum, n, i) => sum + lab.decapsulated(n) - decapBefore[i], 0);
+    const decapsulated = BACKENDS.reduce((sum, n, i) => sum + lab.decapsulated(n) - decapBefore[i]!, 0);
     expect(decapsulated).toBe(forwarding === 'ipip' ? forwarded : 0);
   });
 });

@@ -18,12 +18,12 @@ import { nsRun } from '../scripts/lab/netns.js';
 
 const VIP = LAB.vips4[0];
 let lab: Lab;
-const daemons: DaemonProcess[] = [];
+let daemons: [DaemonProcess, DaemonProcess];
 
 beforeAll(async () => {
   lab = await Lab.create('fleet', { router: true, secondLb: true, etcd: true });
   const args = ['--bgp', '--bgp-asn', String(LAB.lbAsn), '--bgp-peer', `${LAB.router4}@${LAB.routerAsn}`, '--store', `etcd://${LAB.etcd4}:2379/xlb-lab`];
-  daemons.push(await lab.startDaemon(args, 1), await lab.startDaemon(args, 2));
+  daemons = [await lab.startDaemon(args, 1), await lab.startDaemon(args, 2)];
   nsRun(lab.ns.client, 'ip', ['route', 'replace', LAB.vipPrefix4, 'via', LAB.router4]);
 });
 afterAll(() => lab?.destroy());
@@ -74,11 +74,11 @@ describe('two LBs, one etcd, ECMP', () => {
   test('writers on both nodes at once lose no update (compare-and-swap in etcd)', async () => {
     expect((await daemons[0].api.request('PUT', vipPath('tcp', LAB.vips4[1], 80), { forwarding: 'ipip' })).status).toBe(201);
     await until(() => daemons[1].api.request('GET', vipPath('tcp', LAB.vips4[1], 80)).then((r) => r.status), (s) => s === 200, 'VIP on LB2');
-    const writes = [0, 1].flatMap((n) =>
+    const writes = ([0, 1] as const).flatMap((n) =>
       Array.from({ length: 8 }, (_, i) => daemons[n].api.request('PUT', vipPath('tcp', LAB.vips4[1], 80, `198.18.${7 + n}.${i + 1}`), { weight: 1 })),
     );
     expect((await Promise.all(writes)).map((r) => r.status)).toEqual(new Array(16).fill(201));
-    for (const n of [0, 1]) {
+    for (const n of [0, 1] as const) {
       await until(
         () => daemons[n].api.request<VipView>('GET', vipPath('tcp', LAB.vips4[1], 80)).then((r) => r.body.backends.length),
         (count) => count === 16,
@@ -93,12 +93,12 @@ describe('two LBs, one etcd, ECMP', () => {
     expect(summary.errors).toEqual([]);
     expect(summary.ok).toBe(300);
     const after = await Promise.all(daemons.map((d) => d.api.request<{ vips: { packets: number }[] }>('GET', '/v1/stats')));
-    const forwarded = [0, 1].map((n) => after[n].body.vips[0].packets - (before[n].body.vips[0]?.packets ?? 0));
+    const forwarded = [0, 1].map((n) => after[n]!.body.vips[0]!.packets - (before[n]!.body.vips[0]?.packets ?? 0));
     for (const packets of forwarded) expect(packets).toBeGreaterThan(0);
   });
 
   test('when an LB dies its routes are withdrawn and established connections survive through the other', async () => {
-    const lb1Packets = async () => (await daemons[0].api.request<{ vips: { packets: number }[] }>('GET', '/v1/stats')).body.vips[0].packets;
+    const lb1Packets = async () => (await daemons[0].api.request<{ vips: { packets: number }[] }>('GET', '/v1/stats')).body.vips[0]!.packets;
     const before = await lb1Packets();
     const held = lab.hold(VIP, 40, 4000);
     await held.connected;

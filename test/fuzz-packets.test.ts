@@ -38,7 +38,12 @@ function random(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)] };
+  const pick = <T>(xs: readonly T[]): T => {
+    const x = xs[Math.floor(next() * xs.length)];
+    if (x === undefined) throw new RangeError('pick from an empty list');
+    return x;
+  };
+  return { next, int: (n: number) => Math.floor(next() * n), pick };
 }
 
 const VIP_ADDRESSES = new Set([IP.vip4, IP.vip6].map((a) => parseAddress(a).bytes.toString('hex')));
@@ -82,7 +87,7 @@ function mutate(r: ReturnType<typeof random>, frames: Buffer[]): Buffer {
       case 1: // flip a random byte (not the EtherType: other types just pass)
         {
           const at = r.int(f.length);
-          if (at !== 12 && at !== 13) f[at] ^= 1 + r.int(255);
+          if (at !== 12 && at !== 13) f.writeUInt8(f.readUInt8(at) ^ (1 + r.int(255)), at);
         }
         break;
       case 2: // corrupt a byte of the IP header
@@ -140,7 +145,7 @@ describe('packet fuzzing', () => {
       const input = mutate(r, frames);
       const { verdict, data } = f.run(input);
       if (!(verdict in verdicts)) throw new Error(`frame ${i} (seed ${seed}): verdict ${verdict} for ${input.toString('hex')}`);
-      verdicts[verdict]++;
+      verdicts[verdict]!++;
       if (verdict === XDP.PASS && !data.equals(input)) throw new Error(`frame ${i}: passed frame was changed: ${input.toString('hex')}`);
       if (verdict !== XDP.TX) continue;
       // Forwarded: the input went to a VIP address with a sane IP header ...
@@ -148,18 +153,18 @@ describe('packet fuzzing', () => {
       if (!dst || !VIP_ADDRESSES.has(dst)) throw new Error(`frame ${i}: forwarded a frame to no VIP: ${input.toString('hex')}`);
       const type = input.readUInt16BE(12);
       if (type === ETH_P_IP) {
-        const ihl = (input[14] & 0xf) * 4;
+        const ihl = (input.readUInt8(14) & 0xf) * 4;
         const total = input.readUInt16BE(16);
-        if (input[14] >> 4 !== 4 || ihl < 20 || total < ihl || 14 + total > input.length) throw new Error(`frame ${i}: forwarded a malformed IPv4 header: ${input.toString('hex')}`);
-      } else if (input[14] >> 4 !== 6 || 54 + input.readUInt16BE(18) > input.length) {
+        if (input.readUInt8(14) >> 4 !== 4 || ihl < 20 || total < ihl || 14 + total > input.length) throw new Error(`frame ${i}: forwarded a malformed IPv4 header: ${input.toString('hex')}`);
+      } else if (input.readUInt8(14) >> 4 !== 6 || 54 + input.readUInt16BE(18) > input.length) {
         throw new Error(`frame ${i}: forwarded a malformed IPv6 header: ${input.toString('hex')}`);
       }
-      if (type === ETH_P_IP && checksum(input.subarray(14, 14 + (input[14] & 0xf) * 4)) !== 0) {
+      if (type === ETH_P_IP && checksum(input.subarray(14, 14 + (input.readUInt8(14) & 0xf) * 4)) !== 0) {
         throw new Error(`frame ${i}: forwarded an IPv4 header with a wrong checksum: ${input.toString('hex')}`);
       }
       // ... and the output is well formed: a valid outer IPv4 checksum when there is one.
       if (data.readUInt16BE(12) === ETH_P_IP) {
-        const ihl = (data[14] & 0xf) * 4;
+        const ihl = (data.readUInt8(14) & 0xf) * 4;
         if (checksum(data.subarray(14, 14 + ihl)) !== 0) throw new Error(`frame ${i}: output IPv4 checksum wrong: ${data.toString('hex')}`);
       }
     }

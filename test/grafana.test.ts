@@ -16,8 +16,8 @@ afterAll(() => d?.close());
 test('every metric and label in the dashboard exists in /metrics', async () => {
   const exposition = (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
   const exposed = new Map<string, Set<string>>();
-  for (const m of exposition.matchAll(/^# TYPE (\w+) (\w+)$/gm)) exposed.set(m[1], new Set());
-  for (const m of exposition.matchAll(/^(\w+)\{([^}]*)\}/gm)) for (const l of m[2].matchAll(/(\w+)="/g)) exposed.get(m[1])?.add(l[1]);
+  for (const m of exposition.matchAll(/^# TYPE (\w+) (\w+)$/gm)) exposed.set(m[1]!, new Set());
+  for (const m of exposition.matchAll(/^(\w+)\{([^}]*)\}/gm)) for (const l of m[2]!.matchAll(/(\w+)="/g)) exposed.get(m[1]!)?.add(l[1]!);
 
   const dashboard = JSON.parse(readFileSync(packagePath('docs/grafana-dashboard.json'), 'utf8'));
   const exprs: string[] = dashboard.panels.flatMap((p: { targets: { expr: string }[] }) => p.targets.map((t) => t.expr));
@@ -25,10 +25,11 @@ test('every metric and label in the dashboard exists in /metrics', async () => {
   const used = new Set<string>();
   for (const expr of exprs) {
     for (const m of expr.matchAll(/\b(xlb_\w+)(?:\{([^}]*)\})?/g)) {
-      used.add(m[1]);
-      expect(exposed.has(m[1]), `${m[1]} in /metrics`).toBe(true);
+      const metric = m[1]!;
+      used.add(metric);
+      expect(exposed.has(metric), `${metric} in /metrics`).toBe(true);
       for (const l of (m[2] ?? '').matchAll(/(\w+)\s*=~?/g)) {
-        if (l[1] !== 'instance') expect([...exposed.get(m[1])!], `label ${l[1]} of ${m[1]}`).toContain(l[1]);
+        if (l[1] !== 'instance') expect([...exposed.get(metric)!], `label ${l[1]} of ${metric}`).toContain(l[1]);
       }
     }
   }

@@ -22,7 +22,7 @@ class ProbeSinks {
   async open(): Promise<void> {
     for (const [i, sink] of this.sinks.entries()) {
       sink.on('message', (message) => {
-        if (message.length === 0) this.counts[i]++;
+        if (message.length === 0) this.counts[i]!++;
         else if (message.toString() === this.awaited?.marker) this.awaited.arrived();
       });
       sink.bind(9, ADDRESSES[i]);
@@ -73,7 +73,7 @@ async function probesAt(table: NeighbourTable, wanted: string[], times: number[]
 
 test('an unresolved neighbour is probed at once, then after 2, 4 and 8 s, then every 16 s', async () => {
   const times = [0, 1000, 2000, 5000, 6000, 13000, 14000, 29000, 30000, 46000];
-  const probes = await probesAt(new NeighbourTable('lo'), [ADDRESSES[0]], times);
+  const probes = await probesAt(new NeighbourTable('lo'), [ADDRESSES[0]!], times);
   expect(probes.map(([first]) => first)).toEqual([1, 0, 1, 0, 1, 0, 1, 0, 1, 1]);
 });
 

@@ -65,6 +65,7 @@ function hasInterface(name: string): boolean {
   try {
     return ifNameToIndex(name) > 0;
   } catch {
+    // if_nametoindex fails for a name no interface has.
     return false;
   }
 }
@@ -265,16 +266,16 @@ describe('preflight on a veth', () => {
     };
     const without = await rows();
     expect(without['veth-peer']).toMatchObject({ ok: true, warning: true });
-    expect(without['veth-peer'].detail).toMatch(new RegExp(`peer \\(ifindex \\d+ in namespace ${peer}\\) has no XDP program`));
+    expect(without['veth-peer']!.detail).toMatch(new RegExp(`peer \\(ifindex \\d+ in namespace ${peer}\\) has no XDP program`));
     expect(without['vlan-offload']).toMatchObject({ ok: true });
-    expect(without['vlan-offload'].detail).toMatch(/^eth0: rx-vlan-offload \S+.*, tx-vlan-offload \S+/);
+    expect(without['vlan-offload']!.detail).toMatch(/^eth0: rx-vlan-offload \S+.*, tx-vlan-offload \S+/);
 
     const pass = passObject.program('lab_pass');
     try {
       inNamespace(peer, () => attachProgram('p0', pass, 'native'));
       const withXdp = await rows();
-      expect(withXdp['veth-peer'].warning).toBeUndefined();
-      expect(withXdp['veth-peer'].detail).toMatch(new RegExp(`peer \\(ifindex \\d+ in namespace ${peer}\\) runs XDP`));
+      expect(withXdp['veth-peer']!.warning).toBeUndefined();
+      expect(withXdp['veth-peer']!.detail).toMatch(new RegExp(`peer \\(ifindex \\d+ in namespace ${peer}\\) runs XDP`));
     } finally {
       inNamespace(peer, () => detachProgram('p0', 'native'));
       pass.close();

@@ -148,7 +148,7 @@ describe('maps', () => {
       expect(p.values.subarray(4 * value.length, 5 * value.length)).toEqual(value);
       for (const k of [3, 9, 27]) hash.update(u32Bytes(k), u32Bytes(k + 1));
       const h = hash.lookupAll();
-      const entries = Array.from({ length: h.count }, (_, i) => [h.keys.readUInt32LE(i * 4), h.values.readUInt32LE(i * 4)]);
+      const entries = Array.from({ length: h.count }, (_, i): [number, number] => [h.keys.readUInt32LE(i * 4), h.values.readUInt32LE(i * 4)]);
       expect(entries.sort((x, y) => x[0] - y[0])).toEqual([[3, 4], [9, 10], [27, 28]]);
     } finally {
       for (const m of [array, percpu, hash]) m.close();

@@ -73,12 +73,12 @@ test('shows VIPs and backends, drains and reweights with the token, renders a re
   }
 
   await vip.locator('tr[data-backend="198.18.0.11"] button').click();
-  await expect.poll(() => d.controller.vip({ protocol: 'tcp', address: '198.19.0.1', port: 80 }).backends[0].state).toBe('drain');
+  await expect.poll(() => d.controller.vip({ protocol: 'tcp', address: '198.19.0.1', port: 80 }).backends[0]!.state).toBe('drain');
   await expect.poll(() => vip.locator('tr[data-backend="198.18.0.11"] td').nth(2).textContent()).toBe('drain');
 
   await vip.locator('tr[data-backend="198.18.0.12"] input.weight').fill('5');
   await vip.locator('tr[data-backend="198.18.0.12"] input.weight').dispatchEvent('change');
-  await expect.poll(() => d.controller.vip({ protocol: 'tcp', address: '198.19.0.1', port: 80 }).backends[1].weight).toBe(5);
+  await expect.poll(() => d.controller.vip({ protocol: 'tcp', address: '198.19.0.1', port: 80 }).backends[1]!.weight).toBe(5);
 
   const file = process.env.XLB_UI_SCREENSHOT ?? join(dir, 'dashboard.png');
   await page.screenshot({ path: file });

@@ -13,6 +13,8 @@ static __always_inline __u32 xlb_rol32(__u32 word, unsigned int shift)
 	return (word << shift) | (word >> ((-shift) & 31));
 }
 
+/* The kernel's layout: three steps a line, as in include/linux/jhash.h. */
+/* clang-format off */
 #define xlb_jhash_mix(a, b, c)                                                  \
 	{                                                                      \
 		a -= c; a ^= xlb_rol32(c, 4); c += b;                          \
@@ -33,6 +35,7 @@ static __always_inline __u32 xlb_rol32(__u32 word, unsigned int shift)
 		b ^= a; b -= xlb_rol32(a, 14);                                 \
 		c ^= b; c -= xlb_rol32(b, 24);                                 \
 	}
+/* clang-format on */
 
 /* jhash2() over `length` 32-bit words; callers pass a constant length so the
  * loop unrolls. */

@@ -20,10 +20,10 @@ import { vipRoutes } from './vips.js';
 export interface AppOptions {
   controller: Controller;
   /** When set, every route but /healthz, /readyz and /ui needs `Authorization: Bearer <token>`. */
-  token?: string;
-  logger?: FastifyServerOptions['logger'];
+  token?: string | undefined;
+  logger?: FastifyServerOptions['logger'] | undefined;
   /** Serve HTTPS with this certificate and key (PEM). */
-  tls?: { cert: Buffer; key: Buffer };
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Changes (PUT, DELETE) each client may make per minute; default 600. */
   mutationsPerMinute?: number;
 }
@@ -36,7 +36,7 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
     redact: { paths: ['req.headers.authorization', 'headers.authorization', '*.headers.authorization'], censor: '[redacted]' },
     serializers: {
       // No Host header: a client can put anything there, and this daemon knows its own name.
-      req: (req: { method: string; url: string; ip?: string }) => ({
+      req: (req: { method: string; url: string; ip: string }) => ({
         method: req.method,
         url: redactQuery(req.url),
         remoteAddress: req.ip,
@@ -58,7 +58,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       // An upgrade's socket is no longer the HTTP server's to close.
       if (request.headers.upgrade) reply.raw.once('finish', () => request.raw.socket.destroy());
-      return authorized(request) ? reply.code(error.statusCode ?? 400).send(errorBody('bad_url', error.message)) : sendUnauthorized(reply);
+      if (authorized(request)) reply.code(error.statusCode ?? 400).send(errorBody('bad_url', error.message));
+      else sendUnauthorized(reply);
     },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   }).withTypeProvider<ZodTypeProvider>();

@@ -32,6 +32,7 @@ export interface BirdOptions {
 
 /** Stops the BIRD whose control socket is in `dir` (its sessions close: everything is withdrawn). */
 export async function stopBird(dir: string): Promise<void> {
+  // birdc fails when no BIRD answers on the socket: then there is nothing to stop.
   await execFileAsync('birdc', ['-s', join(dir, 'bird.ctl'), 'down']).catch(() => undefined);
 }
 

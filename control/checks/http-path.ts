@@ -19,8 +19,7 @@ export function httpPathProblem(path: string): string | null {
   if (path.startsWith('//')) return 'must not start with // (that would name a host)';
   const chars = [...path];
   if (chars.length > HTTP_PATH_MAX) return `longer than ${HTTP_PATH_MAX} characters`;
-  for (let i = 0; i < chars.length; i++) {
-    const char = chars[i];
+  for (const [i, char] of chars.entries()) {
     if (char === '%') {
       if (!/^[0-9A-Fa-f]{2}$/.test(chars.slice(i + 1, i + 3).join(''))) return `"%" at position ${i} is not followed by two hex digits`;
       continue;

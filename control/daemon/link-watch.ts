@@ -56,6 +56,7 @@ export function nativeLinkHost(mode: XdpMode): LinkHost {
       try {
         return ifNameToIndex(name);
       } catch {
+        // No such link (yet): the watch reports the interface as missing.
         return null;
       }
     },
@@ -69,6 +70,7 @@ export function nativeLinkHost(mode: XdpMode): LinkHost {
           program.close();
         }
       } catch {
+        // The program went away between the query and the open: its name is lost with it.
         return 'unknown';
       }
     },

@@ -130,8 +130,9 @@ const lockPath = (dir: string, resource: Resource) => join(dir, `${createHash('s
 function readHolder(path: string): LockHolder | null {
   try {
     const m = /^(\d+) (.+)\n/.exec(readFileSync(path, 'utf8'));
-    return m ? { pid: Number(m[1]), command: m[2] } : null;
+    return m ? { pid: Number(m[1]), command: m[2]! } : null;
   } catch {
+    // Gone or unreadable: the lock is held, by whom is unknown.
     return null;
   }
 }
@@ -194,7 +195,7 @@ export function lockResources(resources: readonly Resource[], command: string, d
 }
 
 /** What `xlb serve` owns: its data plane (pin directory, interface), its state file and its API socket, if it has them. */
-export function daemonResources(options: { bpffs: string; iface: string; state?: string; api?: ApiEndpoint }): Resource[] {
+export function daemonResources(options: { bpffs: string; iface: string; state?: string | undefined; api?: ApiEndpoint }): Resource[] {
   return [
     ...pinDirResources(options.bpffs),
     ...interfaceResources(options.iface),

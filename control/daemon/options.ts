@@ -41,7 +41,9 @@ const yamlOptions = {
 /** address[/prefix]: the prefix's host bits are varied per flow (receive-side scaling on backends). */
 const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>
   z.string().transform((text, ctx) => {
-    const [address, prefix] = text.split('/');
+    const slash = text.indexOf('/');
+    const address = slash < 0 ? text : text.slice(0, slash);
+    const prefix = slash < 0 ? undefined : text.slice(slash + 1);
     try {
       const parsed = parseAddress(address);
       if (parsed.family !== family) throw new Error(`not an IPv${family} address`);
@@ -62,11 +64,11 @@ const sourceSchema = (family: 4 | 6, maxFlowBits: number) =>
 /** ADDRESS@ASN, e.g. 198.18.0.254@65000 or 2001:db8::fe@65000. */
 const bgpPeerSchema = z.string().transform((text, ctx) => {
   const m = /^(.+)@(\d+)$/.exec(text);
-  const asn = m && parseWholeNumber(m[2]);
+  const asn = m && parseWholeNumber(m[2]!);
   try {
     if (!m || asn === null || asn < 1 || asn > 4294967295) throw new Error('expected ADDRESS@ASN, e.g. 198.18.0.254@65000');
-    const address = canonicalAddress(m[1]);
-    const refusal = addressRefusal(m[1]);
+    const address = canonicalAddress(m[1]!);
+    const refusal = addressRefusal(m[1]!);
     if (refusal) throw new Error(refusal);
     return { address, asn };
   } catch (error) {

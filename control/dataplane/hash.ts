@@ -17,9 +17,9 @@ function jhash2(words: ArrayLike<number>, initval: number): number {
   let c = a;
   let k = 0;
   while (length > 3) {
-    a = (a + words[k]) >>> 0;
-    b = (b + words[k + 1]) >>> 0;
-    c = (c + words[k + 2]) >>> 0;
+    a = (a + words[k]!) >>> 0;
+    b = (b + words[k + 1]!) >>> 0;
+    c = (c + words[k + 2]!) >>> 0;
     a = (a - c) >>> 0; a = (a ^ rol32(c, 4)) >>> 0; c = (c + b) >>> 0;
     b = (b - a) >>> 0; b = (b ^ rol32(a, 6)) >>> 0; a = (a + c) >>> 0;
     c = (c - b) >>> 0; c = (c ^ rol32(b, 8)) >>> 0; b = (b + a) >>> 0;
@@ -30,9 +30,9 @@ function jhash2(words: ArrayLike<number>, initval: number): number {
     k += 3;
   }
   if (length === 0) return c;
-  if (length === 3) c = (c + words[k + 2]) >>> 0;
-  if (length >= 2) b = (b + words[k + 1]) >>> 0;
-  a = (a + words[k]) >>> 0;
+  if (length === 3) c = (c + words[k + 2]!) >>> 0;
+  if (length >= 2) b = (b + words[k + 1]!) >>> 0;
+  a = (a + words[k]!) >>> 0;
   c = (c ^ b) >>> 0; c = (c - rol32(b, 14)) >>> 0;
   a = (a ^ c) >>> 0; a = (a - rol32(c, 11)) >>> 0;
   b = (b ^ a) >>> 0; b = (b - rol32(a, 25)) >>> 0;
@@ -47,7 +47,7 @@ const U64 = (1n << 64n) - 1n;
 
 /** nh4(): NH hashing of four words under four key words, as a 64-bit sum. */
 function nh4(words: number[], key: Buffer, keyWord: number): bigint {
-  const term = (i: number) => BigInt((words[i] + key.readUInt32LE((keyWord + i) * 4)) >>> 0);
+  const term = (i: number) => BigInt((words[i]! + key.readUInt32LE((keyWord + i) * 4)) >>> 0);
   return (term(0) * term(1) + term(2) * term(3)) & U64;
 }
 
@@ -62,10 +62,10 @@ export interface TableHash {
 /** The connection-table hash of an encoded struct xlb_flow_key under xlb_config.flow_key. */
 export function tableHash(flowKey: Buffer, key: Buffer): TableHash {
   const w = Array.from({ length: 10 }, (_, i) => flowKey.readUInt32LE(i * 4));
-  const ports = (w[8] ^ w[9]) >>> 0;
+  const ports = (w[8]! ^ w[9]!) >>> 0;
   const v4 = flowKey[flowKeyCodec.offsets.family] === FAMILY_V4;
-  const source = v4 ? BigInt(w[0]) : nh4(w.slice(0, 4), key, 4);
-  const dst = v4 ? w[4] : (w[4] ^ w[5] ^ w[6] ^ w[7]) >>> 0;
+  const source = v4 ? BigInt(w[0]!) : nh4(w.slice(0, 4), key, 4);
+  const dst = v4 ? w[4]! : (w[4]! ^ w[5]! ^ w[6]! ^ w[7]!) >>> 0;
   let mixed = nh4([Number(source & 0xffffffffn), Number(source >> 32n), dst, ports], key, 0);
   mixed ^= mixed >> 29n;
   mixed = (mixed * 0xbf58476d1ce4e5b9n) & U64;

@@ -11,7 +11,7 @@ import { ringValues } from './rings.js';
 export interface DataplaneOptions {
   objectPath?: string;
   /** Pin maps here and adopt compatible pins already there (hitless restart). */
-  pinDir?: string;
+  pinDir?: string | undefined;
   /** Maglev ring size M, a prime. */
   ringSize?: number;
   maxVips?: number;

@@ -40,6 +40,7 @@ function namedNetns(): string | null {
     const own = statSync('/proc/self/ns/net').ino;
     return readdirSync('/run/netns').find((name) => statSync(`/run/netns/${name}`).ino === own) ?? null;
   } catch {
+    // No /run/netns, or an entry vanished while read: not in a named namespace we can name.
     return null;
   }
 }

@@ -27,7 +27,7 @@ export interface BackendRecord {
   mac: Buffer;
   vipId: number;
   /** BACKEND_F_*: unhealthy backends' connection-table entries re-hash. */
-  flags?: number;
+  flags?: number | undefined;
 }
 
 export interface DataplaneConfig {

@@ -48,7 +48,7 @@ export function defineStruct<F extends Record<string, FieldKind>>(name: string, 
     for (const [field, kind] of Object.entries(fields)) {
       const v = (value as Record<string, unknown>)[field];
       if (v === undefined) continue;
-      const at = offsets[field];
+      const at = offsets[field]!;
       if (typeof kind === 'object') {
         const bytes = v as Buffer;
         if (bytes.length > kind.bytes) throw new RangeError(`${name}.${field}: ${bytes.length} bytes, at most ${kind.bytes}`);
@@ -68,7 +68,7 @@ export function defineStruct<F extends Record<string, FieldKind>>(name: string, 
   const decode = (buf: Buffer, base = 0): StructValue<F> => {
     const out: Record<string, unknown> = {};
     for (const [field, kind] of Object.entries(fields)) {
-      const at = base + offsets[field];
+      const at = base + offsets[field]!;
       if (typeof kind === 'object') out[field] = Buffer.from(buf.subarray(at, at + kind.bytes));
       else if (kind === 'u8') out[field] = buf.readUInt8(at);
       else if (kind === 'u16') out[field] = buf.readUInt16LE(at);

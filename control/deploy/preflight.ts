@@ -29,7 +29,8 @@ const NATIVE_XDP_DRIVERS = new Set([
 ]);
 
 const version = (text: string) => text.split(/[.-]/).slice(0, 2).map(Number);
-const atLeast = (have: number[], want: number[]) => have[0] > want[0] || (have[0] === want[0] && have[1] >= want[1]);
+const atLeast = ([haveMajor = 0, haveMinor = 0]: number[], [wantMajor = 0, wantMinor = 0]: number[]) =>
+  haveMajor > wantMajor || (haveMajor === wantMajor && haveMinor >= wantMinor);
 
 export async function preflight(configPath: string): Promise<Check[]> {
   const checks: Check[] = [];
@@ -66,6 +67,7 @@ export async function preflight(configPath: string): Promise<Check[]> {
     try {
       ifNameToIndex(iface);
     } catch {
+      // if_nametoindex failed: no such interface, which this check reports.
       present = false;
     }
     check('interface', present, present ? iface : `no interface ${iface}`);

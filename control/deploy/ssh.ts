@@ -32,7 +32,7 @@ export function knownKeys(text: string, host: string, port: number): Buffer[] {
     const matches = names.split(',').some((pattern) => {
       if (pattern.startsWith('|1|')) {
         const [, , salt, hash] = pattern.split('|');
-        return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
+        return createHmac('sha1', Buffer.from(salt!, 'base64')).update(name).digest('base64') === hash;
       }
       return pattern === name;
     });

@@ -122,9 +122,9 @@ function roundRobin(table: Uint32Array, n: number): void {
  */
 function claim(r: number, size: number, table: Uint32Array): void {
   const { filled, walks, ids } = work;
-  const back = walks[3 * r + 1] | 0;
-  const backTwice = walks[3 * r + 2] | 0;
-  let slot = walks[3 * r] | 0;
+  const back = walks[3 * r + 1]! | 0;
+  const backTwice = walks[3 * r + 2]! | 0;
+  let slot = walks[3 * r]! | 0;
   while (isTaken(filled, slot)) {
     const next = stepBack(slot, back, size);
     const afterNext = stepBack(slot, backTwice, size);
@@ -134,8 +134,8 @@ function claim(r: number, size: number, table: Uint32Array): void {
     }
     slot = afterNext;
   }
-  filled[slot >>> 5] |= 1 << slot;
-  table[slot] = ids[r];
+  filled[slot >>> 5]! |= 1 << slot;
+  table[slot] = ids[r]!;
   walks[3 * r] = stepBack(slot, back, size);
 }
 
@@ -146,7 +146,7 @@ const stepBack = (slot: number, back: number, size: number): number => {
 
 /** The slot flags are a bitset: 80 KiB at M = 655373 stays in cache, where a byte a
  * slot (640 KiB) would not. */
-const isTaken = (filled: Int32Array, slot: number): boolean => (filled[slot >>> 5] & (1 << slot)) !== 0;
+const isTaken = (filled: Int32Array, slot: number): boolean => (filled[slot >>> 5]! & (1 << slot)) !== 0;
 
 /**
  * Weighted turns by stride scheduling: backend r's pass advances by stride[r] =
@@ -158,24 +158,24 @@ function strideScheduling(table: Uint32Array, stride: Float64Array): void {
   const n = stride.length;
   const pass = Float64Array.from(stride, (s) => s / 2);
   const heap = Int32Array.from({ length: n }, (_, r) => r);
-  const less = (a: number, b: number) => pass[a] < pass[b] || (pass[a] === pass[b] && a < b);
+  const less = (a: number, b: number) => pass[a]! < pass[b]! || (pass[a] === pass[b] && a < b);
   const siftDown = (i: number) => {
-    const top = heap[i];
+    const top = heap[i]!;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
-      const c = l + 1 < n && less(heap[l + 1], heap[l]) ? l + 1 : l;
-      if (!less(heap[c], top)) break;
-      heap[i] = heap[c];
+      const c = l + 1 < n && less(heap[l + 1]!, heap[l]!) ? l + 1 : l;
+      if (!less(heap[c]!, top)) break;
+      heap[i] = heap[c]!;
       i = c;
     }
     heap[i] = top;
   };
   for (let i = (n >> 1) - 1; i >= 0; i--) siftDown(i);
   for (let claimed = 0; claimed < size; claimed++) {
-    const r = heap[0];
+    const r = heap[0]!;
     claim(r, size, table);
-    pass[r] += stride[r];
+    pass[r]! += stride[r]!;
     siftDown(0);
   }
 }
@@ -197,10 +197,10 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
   let equalWeights = true;
   for (const b of backends) {
     if (!Number.isInteger(b.weight) || b.weight <= 0) throw new RangeError(`backend ${b.key}: weight must be a positive integer`);
-    equalWeights &&= b.weight === backends[0].weight;
+    equalWeights &&= b.weight === backends[0]!.weight;
   }
 
-  const order = keys.map((_, i) => i).sort((a, b) => (keys[a] < keys[b] ? -1 : 1));
+  const order = keys.map((_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1));
   const n = order.length;
   // Backend r's permutation is offset, offset + skip, offset + 2 skip, ... (mod size);
   // its walk (see claim()) starts at offset and steps by one addition instead of
@@ -208,14 +208,14 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
   prepareWork(size, n);
   const { walks, ids } = work;
   for (let r = 0; r < n; r++) {
-    const { offset, skip } = permutation(keys[order[r]], size);
+    const { offset, skip } = permutation(keys[order[r]!]!, size);
     walks[3 * r] = offset;
     walks[3 * r + 1] = size - skip;
     walks[3 * r + 2] = (2 * (size - skip)) % size;
-    ids[r] = order[r]; // rank r's slots hold its index into `backends`
+    ids[r] = order[r]!; // rank r's slots hold its index into `backends`
   }
 
   if (equalWeights) roundRobin(table, n);
-  else strideScheduling(table, Float64Array.from(order, (i) => 1 / backends[i].weight));
+  else strideScheduling(table, Float64Array.from(order, (i) => 1 / backends[i]!.weight));
   return table;
 }

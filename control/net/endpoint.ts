@@ -11,9 +11,9 @@ export function parseApiEndpoint(text: string): ApiEndpoint {
   }
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
   if (!m) throw new Error('expected HOST:PORT, [IPv6]:PORT or unix:/path');
-  const port = parseWholeNumber(m[3]);
+  const port = parseWholeNumber(m[3]!);
   if (port === null || port < 1 || port > 65535) throw new Error('port must be 1..65535 in decimal digits');
-  return { kind: 'tcp', host: m[1] ?? m[2], port };
+  return { kind: 'tcp', host: (m[1] ?? m[2])!, port };
 }
 
 export function isLoopback(endpoint: ApiEndpoint): boolean {

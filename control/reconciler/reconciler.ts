@@ -69,24 +69,25 @@ export class Reconciler {
     const rings = this.dp.ringBatch();
     try {
       for (const [i, plan] of selected.entries()) {
+        const state = states[i]!;
         const ring = JSON.stringify(plan.ringMembers.map((b) => [b.id, b.address, b.weight]));
-        if (states[i].ring === ring) continue;
+        if (state.ring === ring) continue;
         if (plan.ringMembers.length) {
           const built = this.buildRing(plan);
           rings.set(plan.vip.id, built.ring);
-          states[i].slots = built.slots;
+          state.slots = built.slots;
         } else {
           this.dp.removeRing(plan.vip.id);
-          states[i].slots = NO_SLOTS;
+          state.slots = NO_SLOTS;
         }
-        states[i].ring = ring;
+        state.ring = ring;
       }
       rings.commit();
     } finally {
       rings.close();
     }
     // 3. VIP records, then records of backends that left (the rings no longer name them).
-    for (const [i, plan] of selected.entries()) this.writeVip(plan, states[i]);
+    for (const [i, plan] of selected.entries()) this.writeVip(plan, states[i]!);
 
     if (!scope) {
       for (const id of this.adoptedBackends) this.clearBackend(id);
@@ -184,12 +185,12 @@ export class Reconciler {
     // Member index -> backend id in place; a plain loop (a callback per slot made this
     // 5 s of a 1000-VIP start-up).
     for (let slot = 0; slot < ring.length; slot++) {
-      const member = ring[slot];
-      counts[member]++;
-      ring[slot] = ids[member];
+      const member = ring[slot]!;
+      counts[member]!++;
+      ring[slot] = ids[member]!;
     }
     const slots = new Map<number, number>();
-    for (const [member, count] of counts.entries()) if (count) slots.set(ids[member], count);
+    for (const [member, count] of counts.entries()) if (count) slots.set(ids[member]!, count);
     return { ring, slots };
   }
 

@@ -28,7 +28,7 @@ export function parseState(text: string, where: string, limits?: Limits): StateF
   }
   const parsed = stateFileSchema.safeParse(json);
   if (!parsed.success) {
-    const first = parsed.error.issues[0];
+    const first = parsed.error.issues[0]!;
     const field = first.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('');
     throw new StateFileError(`${where}: ${field || '(root)'}: ${first.message}`);
   }

@@ -47,8 +47,8 @@ export const LAB = {
   vip4: '198.19.0.1',
   vip6: '2001:db8:f::1',
   /** Every VIP the backends hold on lo (the first of each family is vip4 / vip6). */
-  vips4: ['198.19.0.1', '198.19.0.2', '198.19.0.3', '198.19.0.4', '198.19.0.5'],
-  vips6: ['2001:db8:f::1', '2001:db8:f::2'],
+  vips4: ['198.19.0.1', '198.19.0.2', '198.19.0.3', '198.19.0.4', '198.19.0.5'] as const,
+  vips6: ['2001:db8:f::1', '2001:db8:f::2'] as const,
   tcpPort: 80,
   udpPort: 53,
 };
@@ -86,7 +86,7 @@ export class Lab {
   readonly workDir: string;
   readonly bpffs: string;
   private readonly decaps: Decapsulator[] = [];
-  private passObject?: BpfObject;
+  private passObject: BpfObject | undefined;
   private routerPidFile?: string;
   private etcd?: ChildProcess;
 
@@ -139,8 +139,8 @@ export class Lab {
     this.plug(this.ns.client, 'p-client', [`${LAB.client4}/${LAB.subnet4}`, `${LAB.client6}/${LAB.subnet6}`]);
     this.passObject = new BpfObject(LAB_PASS_OBJECT);
     this.addLb(this.ns.lb, 'p-lb', LAB.lb4, LAB.lb6, false);
-    BACKENDS.forEach((n, i) => {
-      const ns = this.ns.backends[i];
+    for (const n of BACKENDS) {
+      const ns = this.backendNs(n);
       this.plug(ns, `p-b${n}`, [`${LAB.backend4(n)}/${LAB.subnet4}`, `${LAB.backend6(n)}/${LAB.subnet6}`]);
       for (const vip of LAB.vips4) nsRun(ns, 'ip', ['addr', 'add', `${vip}/32`, 'dev', 'lo']);
       for (const vip of LAB.vips6) nsRun(ns, 'ip', ['addr', 'add', `${vip}/128`, 'dev', 'lo', 'nodad']);
@@ -153,7 +153,7 @@ export class Lab {
         nsRun(ns, 'sysctl', ['-qw', `${key}=${value}`]);
       }
       this.backendMacs.push(this.mac(ns));
-    });
+    }
     nsRun(this.ns.client, 'ip', ['route', 'add', LAB.vipPrefix4, 'via', LAB.lb4]);
     nsRun(this.ns.client, 'ip', ['-6', 'route', 'add', LAB.vipPrefix6, 'via', LAB.lb6]);
   }
@@ -205,19 +205,19 @@ export class Lab {
   }
 
   private async startBackends(): Promise<void> {
-    for (const [i, n] of BACKENDS.entries()) {
+    for (const n of BACKENDS) {
       const decap = Decapsulator.open();
       this.decaps.push(decap);
       decap.addAddress(LAB.backend4(n));
       decap.addAddress(LAB.backend6(n));
-      inNamespace(this.ns.backends[i], () => decap.attach('eth0', 'native'));
+      inNamespace(this.backendNs(n), () => decap.attach('eth0', 'native'));
       await this.startServer(n);
     }
   }
 
   /** Starts backend n's service; resolves once it listens. */
   async startServer(n: number): Promise<void> {
-    const ns = this.ns.backends[n - 1];
+    const ns = this.backendNs(n);
     const server = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER, `b${n}`, String(LAB.tcpPort), String(LAB.udpPort), ...LAB.vips4, ...LAB.vips6], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -310,7 +310,16 @@ export class Lab {
 
   /** Packets the decap program on backend n stripped so far. */
   decapsulated(n: number): number {
-    return this.decaps[n - 1].counters().pass_decapsulated.packets;
+    const decap = this.decaps[n - 1];
+    if (!decap) throw new RangeError(`backend ${n} has no decap program (backends: ${BACKENDS.join(', ')})`);
+    return decap.counters().pass_decapsulated.packets;
+  }
+
+  /** Backend n's namespace (n counts from 1, as in BACKENDS). */
+  private backendNs(n: number): string {
+    const ns = this.ns.backends[n - 1];
+    if (ns === undefined) throw new RangeError(`no backend ${n} (backends: ${BACKENDS.join(', ')})`);
+    return ns;
   }
 
   /**

@@ -43,7 +43,7 @@ export interface BackendSpec {
   id: number;
   address: string;
   /** Omitted: the backend has no MAC of its own (ipip goes via the gateway). */
-  mac?: string;
+  mac?: string | undefined;
   weight?: number;
   flags?: number;
 }
@@ -142,7 +142,7 @@ export class BalancerFixture {
       return;
     }
     const order = buildMaglevTable(backends.map((b) => ({ key: b.address, weight: b.weight ?? 1 })), this.dp.ringSize);
-    const table = Uint32Array.from(order, (i) => backends[i].id);
+    const table = Uint32Array.from(order, (i) => backends[i]!.id);
     this.dp.setRing(vipId, table);
     this.vips.set(vipId, { spec, table });
   }
@@ -150,7 +150,7 @@ export class BalancerFixture {
   /** The backend id the ring gives this flow, ignoring the connection table. */
   ringBackend(vipId: number, flow: Flow): number {
     const { spec, table } = this.vips.get(vipId)!;
-    return table[flowHash(flowKey(flow), spec.flags ?? 0, this.config.hashSeed) % this.dp.ringSize];
+    return table[flowHash(flowKey(flow), spec.flags ?? 0, this.config.hashSeed) % this.dp.ringSize]!;
   }
 
   hash(flow: Flow, flags = 0): number {

@@ -24,9 +24,9 @@ export interface InProcessDaemon<D extends DataplanePort> {
 }
 
 export interface InProcessOptions {
-  token?: string;
+  token?: string | undefined;
   /** Keep the state file here (it outlives close()); a fresh temporary directory otherwise. */
-  dir?: string;
+  dir?: string | undefined;
   neighbours: ControllerOptions['neighbours'];
 }
 

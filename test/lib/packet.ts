@@ -17,7 +17,7 @@ export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const
 function sum16(buf: Buffer, initial = 0): number {
   let sum = initial;
   for (let i = 0; i + 1 < buf.length; i += 2) sum += buf.readUInt16BE(i);
-  if (buf.length % 2) sum += buf[buf.length - 1] << 8;
+  if (buf.length % 2) sum += buf.readUInt8(buf.length - 1) << 8;
   return sum;
 }
 
@@ -137,10 +137,10 @@ export interface L4Addresses {
 export interface TcpOptions extends L4Addresses {
   sport: number;
   dport: number;
-  flags?: string;
+  flags?: string | undefined;
   seq?: number;
   ack?: number;
-  payload?: Buffer;
+  payload?: Buffer | undefined;
   dataOffset?: number;
 }
 
@@ -154,7 +154,11 @@ export function tcp(o: TcpOptions): Buffer {
   header.writeUInt32BE(o.seq ?? 1000, 4);
   header.writeUInt32BE(o.ack ?? 0, 8);
   header[12] = (o.dataOffset ?? 5) << 4;
-  header[13] = [...(o.flags ?? 'S')].reduce((f, c) => f | TCP_FLAGS[c], 0);
+  header[13] = [...(o.flags ?? 'S')].reduce((f, c) => {
+    const flag = TCP_FLAGS[c];
+    if (flag === undefined) throw new RangeError(`TCP flag ${c}: expected one of ${Object.keys(TCP_FLAGS).join('')}`);
+    return f | flag;
+  }, 0);
   header.writeUInt16BE(65535, 14);
   const segment = Buffer.concat([header, payload]);
   segment.writeUInt16BE(checksum(segment, pseudoHeaderSum(o.src, o.dst, PROTO.TCP, segment.length)), 16);
@@ -245,17 +249,17 @@ export function addr(text: string): string {
 }
 
 export function parseIp(packet: Buffer): ParsedIp {
-  const version = packet[0] >> 4;
+  const version = packet.readUInt8(0) >> 4;
   if (version === 4) {
-    const headerLength = (packet[0] & 0xf) * 4;
+    const headerLength = (packet.readUInt8(0) & 0xf) * 4;
     const header = packet.subarray(0, headerLength);
     return {
       version: 4,
       src: ipText(packet.subarray(12, 16)),
       dst: ipText(packet.subarray(16, 20)),
-      protocol: packet[9],
-      ttl: packet[8],
-      tos: packet[1],
+      protocol: packet.readUInt8(9),
+      ttl: packet.readUInt8(8),
+      tos: packet.readUInt8(1),
       headerLength,
       totalLength: packet.readUInt16BE(2),
       df: (packet.readUInt16BE(6) & 0x4000) !== 0,
@@ -269,8 +273,8 @@ export function parseIp(packet: Buffer): ParsedIp {
     version: 6,
     src: ipText(packet.subarray(8, 24)),
     dst: ipText(packet.subarray(24, 40)),
-    protocol: packet[6],
-    ttl: packet[7],
+    protocol: packet.readUInt8(6),
+    ttl: packet.readUInt8(7),
     tos: (packet.readUInt32BE(0) >>> 20) & 0xff,
     headerLength: 40,
     totalLength: 40 + packet.readUInt16BE(4),

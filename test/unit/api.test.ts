@@ -44,7 +44,7 @@ describe('VIPs and backends', () => {
     expect((await get(VIP4)).json()).toMatchObject({ forwarding: 'ipip', affinity: 'source-ip', conntrack: false, panicThreshold: 0.25 });
     expect((await get('/v1/vips')).json().vips).toHaveLength(1);
     expect(d.dp.listVips()).toHaveLength(1);
-    expect(d.dp.listVips()[0].vip).toMatchObject({ flags: 3, forwarding: 2 });
+    expect(d.dp.listVips()[0]!.vip).toMatchObject({ flags: 3, forwarding: 2 });
 
     expect((await del(VIP4)).statusCode).toBe(204);
     expect((await get(VIP4)).statusCode).toBe(404);
@@ -71,7 +71,7 @@ describe('VIPs and backends', () => {
     const b12 = drained.json().backends.find((b: { address: string }) => b.address === '198.18.0.12');
     expect(b12).toMatchObject({ weight: 3, state: 'drain', inRing: false, reason: 'draining' });
 
-    const id11 = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0].id;
+    const id11 = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends[0]!.id;
     const vipId = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.id;
     expect(new Set(d.dp.getRing(vipId))).toEqual(new Set([id11]));
 
@@ -86,7 +86,7 @@ describe('VIPs and backends', () => {
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.12'), { weight: 1 });
     const vip = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!;
     const ring = d.dp.getRing(vip.id)!;
-    const heavy = ring.filter((id) => id === vip.backends[0].id).length;
+    const heavy = ring.filter((id) => id === vip.backends[0]!.id).length;
     expect(heavy / ring.length).toBeCloseTo(0.75, 2);
   });
 

@@ -33,7 +33,7 @@ test('fall failures take a backend out of the ring, flagged; rise successes brin
   d.controller.on('event', (event) => {
     if (event.type === 'health') events.push(`${event.backend} ${event.from}->${event.to}`);
   });
-  const put = (url: string, payload?: object) => d.app.inject({ method: 'PUT', url, payload });
+  const put = (url: string, payload?: object) => d.app.inject({ method: 'PUT', url, ...(payload && { payload }) });
   expect((await put(VIP, { forwarding: 'ipip', panicThreshold: 0, healthCheck: { type: 'switch-test', intervalMs: 100, rise: 2, fall: 2 } })).statusCode).toBe(201);
   for (const address of ['198.18.0.11', '198.18.0.12']) expect((await put(backend(address))).statusCode).toBe(201);
 

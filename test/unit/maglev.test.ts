@@ -7,14 +7,14 @@ const backends = (n: number, weight = 1): MaglevBackend[] => benchBackends(n).ma
 
 function slotCounts(table: Uint32Array, n: number): number[] {
   const counts = new Array<number>(n).fill(0);
-  for (const i of table) counts[i]++;
+  for (const i of table) counts[i]!++;
   return counts;
 }
 
 /** Slots whose owner (by key) differs between two tables. */
 function moved(a: Uint32Array, aKeys: MaglevBackend[], b: Uint32Array, bKeys: MaglevBackend[]): number {
   let n = 0;
-  for (let i = 0; i < a.length; i++) if (aKeys[a[i]].key !== bKeys[b[i]].key) n++;
+  for (let i = 0; i < a.length; i++) if (aKeys[a[i]!]!.key !== bKeys[b[i]!]!.key) n++;
   return n;
 }
 
@@ -28,12 +28,12 @@ function paperPopulation(keys: string[], size: number): Uint32Array {
   const perms = ranked.map((key) => permutation(key, size));
   const next = new Array<number>(ranked.length).fill(0);
   const entry = new Int32Array(size).fill(-1);
-  const slotOf = (i: number) => (perms[i].offset + next[i] * perms[i].skip) % size;
+  const slotOf = (i: number) => (perms[i]!.offset + next[i]! * perms[i]!.skip) % size;
   for (let filled = 0; ; ) {
     for (let i = 0; i < ranked.length; i++) {
-      while (entry[slotOf(i)] >= 0) next[i]++;
-      entry[slotOf(i)] = given.get(ranked[i])!;
-      next[i]++;
+      while (entry[slotOf(i)]! >= 0) next[i]!++;
+      entry[slotOf(i)] = given.get(ranked[i]!)!;
+      next[i]!++;
       if (++filled === size) return Uint32Array.from(entry);
     }
   }
@@ -63,7 +63,7 @@ describe('Maglev table population', () => {
       [4100, 8209],
       [3, 1000003],
       [7, 251],
-    ]) {
+    ] as const) {
       const list = backends(n).reverse();
       const table = buildMaglevTable(list, size);
       const paper = paperPopulation(list.map((b) => b.key), size);
@@ -85,7 +85,7 @@ describe('Maglev table population', () => {
       const after = before.filter((_, i) => i !== 2);
       const a = buildMaglevTable(before, M);
       const b = buildMaglevTable(after, M);
-      const own = slotCounts(a, n)[2];
+      const own = slotCounts(a, n)[2]!;
       const changed = moved(a, before, b, after);
       // Every slot of the removed backend must move; the paper measures a small extra
       // disruption among the others. Bound it at 1% of M beyond the removed share.
@@ -113,7 +113,7 @@ describe('Maglev table population', () => {
     const total = weights.reduce((a, b) => a + b, 0);
     weights.forEach((w, i) => {
       const expected = (M * w) / total;
-      expect(Math.abs(counts[i] - expected) / expected).toBeLessThan(0.01);
+      expect(Math.abs(counts[i]! - expected) / expected).toBeLessThan(0.01);
     });
   });
 
@@ -123,7 +123,7 @@ describe('Maglev table population', () => {
     const a = buildMaglevTable(list, M);
     const b = buildMaglevTable(shuffled, M);
     // The first slot whose owner differs (one expect, not one per slot).
-    expect(a.findIndex((owner, slot) => list[owner].key !== shuffled[b[slot]].key)).toBe(-1);
+    expect(a.findIndex((owner, slot) => list[owner]!.key !== shuffled[b[slot]!]!.key)).toBe(-1);
   });
 
   test('every slot is filled and the table is deterministic', () => {

@@ -145,7 +145,7 @@ describe('reconciler', () => {
   test('the slots each member holds are counted from the ring built', () => {
     const r = new Reconciler(dp);
     const heavy = vip(0, '198.19.0.1', [1, 2, 3]);
-    heavy.backends[0].weight = 1000;
+    heavy.backends[0]!.weight = 1000;
     r.apply(plans(heavy));
     const ring = dp.getRing(0)!;
     const counted = Object.fromEntries([1, 2, 3].map((id) => [id, ring.filter((slot) => slot === id).length]).filter(([, n]) => n));
