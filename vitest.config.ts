@@ -15,7 +15,10 @@ export default defineConfig({
         // Threads start faster than forks, and nothing here needs a process of its own.
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads', sequence: { groupOrder: 0 } },
       },
-      { extends: true, test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', 'test/soak.test.ts'], sequence: { groupOrder: 0 } } },
+      {
+        extends: true,
+        test: { name: 'main', include: ['test/**/*.test.ts'], exclude: ['test/unit/**', 'test/soak.test.ts'], sequence: { groupOrder: 0 } },
+      },
       // The soak judges timing-sensitive failover (200 ms health checks): it runs alone, after the rest.
       { extends: true, test: { name: 'soak', include: ['test/soak.test.ts'], sequence: { groupOrder: 1 } } },
     ],

@@ -19,8 +19,20 @@ export function balancer(o: { maxFlows?: number; vips?: number; backends?: numbe
   const backends = o.backends ?? 3;
   const vips = o.vips ?? 4;
   const extraVips = Math.max(0, vips - 4);
-  const dp = TestDataplane.open({ maxFlows: o.maxFlows ?? 65536, maxVips: Math.max(8, extraVips + 8), maxBackends: Math.max(64, (extraVips + 4) * backends + 8) });
-  dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: parseAddress('198.18.0.2').bytes, sourceV6: parseAddress('2001:db8::2').bytes, sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+  const dp = TestDataplane.open({
+    maxFlows: o.maxFlows ?? 65536,
+    maxVips: Math.max(8, extraVips + 8),
+    maxBackends: Math.max(64, (extraVips + 4) * backends + 8),
+  });
+  dp.setConfig({
+    hashSeed: 1,
+    mtu: 1500,
+    gatewayMac: Buffer.alloc(6),
+    sourceV4: parseAddress('198.18.0.2').bytes,
+    sourceV6: parseAddress('2001:db8::2').bytes,
+    sourceV4FlowBits: 0,
+    sourceV6FlowBits: 0,
+  });
   let nextBackend = 0;
   const addVip = (id: number, address: string, port: number, proto: number, forwarding: number, family: 4 | 6) => {
     dp.setVip({ family, address: parseAddress(address).bytes, port, proto }, { id, flags: 0, forwarding });
@@ -33,7 +45,10 @@ export function balancer(o: { maxFlows?: number; vips?: number; backends?: numbe
       members.push({ key: backendAddress, weight: 1 });
       ids.push(backendId);
     }
-    dp.setRing(id, Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]!));
+    dp.setRing(
+      id,
+      Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]!),
+    );
   };
   const caseVips = [
     () => addVip(0, '198.19.0.1', 80, IPPROTO_TCP, FORWARD_DSR, 4),

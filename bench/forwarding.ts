@@ -31,7 +31,10 @@ const MANY_FLOWS = 16384;
 /** The namespaces go however the bench ends (see withCleanup). */
 export async function measureForwarding(): Promise<Result[]> {
   const namespaces = new Namespaces('bench');
-  return withCleanup(() => forwarding(namespaces), () => namespaces.cleanup());
+  return withCleanup(
+    () => forwarding(namespaces),
+    () => namespaces.cleanup(),
+  );
 }
 
 async function forwarding(namespaces: Namespaces): Promise<Result[]> {
@@ -57,8 +60,19 @@ async function forwarding(namespaces: Namespaces): Promise<Result[]> {
     };
 
     // The balancer's one backend is the generator itself, so forwarded frames come back.
-    dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
-    dp.setVip({ family: 4, address: parseAddress('198.19.0.1').bytes, port: 80, proto: IPPROTO_TCP }, { id: 0, flags: 0, forwarding: FORWARD_DSR });
+    dp.setConfig({
+      hashSeed: 1,
+      mtu: 1500,
+      gatewayMac: Buffer.alloc(6),
+      sourceV4: Buffer.alloc(4),
+      sourceV6: Buffer.alloc(16),
+      sourceV4FlowBits: 0,
+      sourceV6FlowBits: 0,
+    });
+    dp.setVip(
+      { family: 4, address: parseAddress('198.19.0.1').bytes, port: 80, proto: IPPROTO_TCP },
+      { id: 0, flags: 0, forwarding: FORWARD_DSR },
+    );
     dp.setBackend(0, { family: 4, address: parseAddress('198.18.0.11').bytes, mac: parseMac(genMac), vipId: 0 });
     dp.setRing(0, new Uint32Array(251));
 
@@ -104,7 +118,15 @@ async function forwarding(namespaces: Namespaces): Promise<Result[]> {
     for (const p of [bounce, generate, reflector]) p.close();
     for (const m of [counter, bounceFlows]) m.close();
     const { hits, misses } = manyFlowsTable;
-    const balancer = (name: string, mpps: number, limit: number): Result => ({ name, value: mpps, unit: 'Mpps', limit, ratio: mpps / limit, target: '>= 0.8x reflector', met: mpps / limit >= 0.8 });
+    const balancer = (name: string, mpps: number, limit: number): Result => ({
+      name,
+      value: mpps,
+      unit: 'Mpps',
+      limit,
+      ratio: mpps / limit,
+      target: '>= 0.8x reflector',
+      met: mpps / limit >= 0.8,
+    });
     return [
       { name: 'limit: MAC-swap reflector on lb0', value: best.limit, unit: 'Mpps' },
       balancer('balancer on lb0, dsr, one flow', best.oneFlow, best.limit),

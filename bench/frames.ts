@@ -13,13 +13,15 @@ export interface FrameSpec {
 export const CLIENT_MAC = '02:00:00:00:00:01';
 
 export function frame(spec: FrameSpec, dstMac: string, srcMac = CLIENT_MAC): Buffer {
-  const l4 = spec.proto === 'tcp'
-    ? tcp({ src: spec.src, dst: spec.dst, sport: spec.sport ?? 40000, dport: spec.dport, flags: 'A', payload: Buffer.alloc(6) })
-    : udp({ src: spec.src, dst: spec.dst, sport: spec.sport ?? 40000, dport: spec.dport, payload: Buffer.alloc(18) });
+  const l4 =
+    spec.proto === 'tcp'
+      ? tcp({ src: spec.src, dst: spec.dst, sport: spec.sport ?? 40000, dport: spec.dport, flags: 'A', payload: Buffer.alloc(6) })
+      : udp({ src: spec.src, dst: spec.dst, sport: spec.sport ?? 40000, dport: spec.dport, payload: Buffer.alloc(18) });
   const protocol = spec.proto === 'tcp' ? PROTO.TCP : PROTO.UDP;
-  const ip = spec.family === 4
-    ? ipv4({ src: spec.src, dst: spec.dst, protocol, payload: l4 })
-    : ipv6({ src: spec.src, dst: spec.dst, nextHeader: protocol, payload: l4 });
+  const ip =
+    spec.family === 4
+      ? ipv4({ src: spec.src, dst: spec.dst, protocol, payload: l4 })
+      : ipv6({ src: spec.src, dst: spec.dst, nextHeader: protocol, payload: l4 });
   const f = ethernet(dstMac, srcMac, spec.family === 4 ? ETH_P_IP : ETH_P_IPV6, ip);
   const padded = Math.max(64, Math.ceil(f.length / 8) * 8);
   return Buffer.concat([f, Buffer.alloc(padded - f.length)]);

@@ -41,7 +41,8 @@ export function compileCBuild(): CBuild {
     run(n, m, repeats) {
       const output = execFileSync(binary, [String(n), String(m), String(repeats)], { encoding: 'utf8' }).trim();
       const [ms, digest] = output.split(' ').map(Number);
-      if (ms === undefined || digest === undefined) throw new Error(`bench/maglev.c printed ${JSON.stringify(output)}, expected "MS DIGEST"`);
+      if (ms === undefined || digest === undefined)
+        throw new Error(`bench/maglev.c printed ${JSON.stringify(output)}, expected "MS DIGEST"`);
       return { ms, digest };
     },
     close: () => rmSync(dir, { recursive: true, force: true }),

@@ -22,7 +22,6 @@ import { median } from './stats.js';
 const MiB = 2 ** 20;
 const formatBytes = (bytes: number) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
 
-
 /** VIP ids of the packet-cost cases' VIPs (see `balancer`). */
 const CASE_VIP_IDS = [0, 1, 2, 3];
 
@@ -64,8 +63,10 @@ function checked<T>(dp: TestDataplane, outcome: Outcome, table: TablePath | null
   }
   const hits = tableAfter.hits - tableBefore.hits;
   const misses = tableAfter.misses - tableBefore.misses;
-  if (table === 'miss' && misses !== packets) throw new Error(`bench case expected every packet to be a new flow, but ${hits} of ${packets} hit the table`);
-  if (table === 'hit' && (misses > 1 || hits + misses !== packets)) throw new Error(`bench case expected table hits, but ${misses} of ${packets} packets missed`);
+  if (table === 'miss' && misses !== packets)
+    throw new Error(`bench case expected every packet to be a new flow, but ${hits} of ${packets} hit the table`);
+  if (table === 'hit' && (misses > 1 || hits + misses !== packets))
+    throw new Error(`bench case expected table hits, but ${misses} of ${packets} packets missed`);
   return { value, hitShare: packets ? hits / packets : 0 };
 }
 
@@ -81,7 +82,14 @@ function packetCase(h: Harness, dp: TestDataplane, [name, spec, o, target, outco
   const { value: measured, hitShare } = checked(dp, outcome, table, () => h.compare(dp.program, data, o));
   const { value, limit: yardstick } = measured;
   const ratio = value / yardstick;
-  const result: Result = { name, value, unit: 'ns/packet', limit: yardstick, ratio, ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}) };
+  const result: Result = {
+    name,
+    value,
+    unit: 'ns/packet',
+    limit: yardstick,
+    ratio,
+    ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}),
+  };
   return table === 'share' ? [result, { name: '  of which connection-table hits', value: 100 * hitShare, unit: '%' }] : [result];
 }
 
@@ -132,7 +140,9 @@ function scaling(h: Harness): Result[] {
   }
   for (const backends of [2, 40, 400, 4000]) {
     const dp = balancer({ backends, vips: 4 });
-    results.push(...packetCase(h, dp, [`${backends} backends/VIP: new flow`, V4_TCP, { flowOffset: V4_SOURCE_OFFSET }, null, 'tx_dsr', 'miss']));
+    results.push(
+      ...packetCase(h, dp, [`${backends} backends/VIP: new flow`, V4_TCP, { flowOffset: V4_SOURCE_OFFSET }, null, 'tx_dsr', 'miss']),
+    );
     dp.close();
   }
   // Offered flows land in buckets at random, so some overflow before the table is
@@ -196,7 +206,15 @@ function maglev(): Result[] {
           });
           ts = Math.min(ts, median(samples));
         }
-        results.push({ name: `N=${n} M=${m}`, value: ts, unit: 'ms', limit: yardstick, ratio: ts / yardstick, target: '<= 1.5x C', met: ts / yardstick <= 1.5 });
+        results.push({
+          name: `N=${n} M=${m}`,
+          value: ts,
+          unit: 'ms',
+          limit: yardstick,
+          ratio: ts / yardstick,
+          target: '<= 1.5x C',
+          met: ts / yardstick <= 1.5,
+        });
       }
     }
     return results;
@@ -211,7 +229,15 @@ function show(title: string, results: Result[]): void {
   process.stdout.write(
     table(
       ['CASE', 'VALUE', 'UNIT', 'LIMIT', 'RATIO', 'TARGET', 'MET'],
-      results.map((r) => [r.name, fmt(r.value, 2), r.unit, fmt(r.limit, 2), fmt(r.ratio, 2), r.target ?? '', r.met === undefined ? '' : r.met ? 'yes' : 'NO']),
+      results.map((r) => [
+        r.name,
+        fmt(r.value, 2),
+        r.unit,
+        fmt(r.limit, 2),
+        fmt(r.ratio, 2),
+        r.target ?? '',
+        r.met === undefined ? '' : r.met ? 'yes' : 'NO',
+      ]),
     ) + '\n',
   );
 }
@@ -236,7 +262,12 @@ async function main(): Promise<void> {
 
   const results = {
     date: new Date().toISOString(),
-    machine: { kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
+    machine: {
+      kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      node: process.version,
+    },
     sections,
   };
   writeFileSync(packagePath('bench/results.json'), JSON.stringify(results, null, 2) + '\n');

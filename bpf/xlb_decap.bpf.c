@@ -68,8 +68,7 @@ static __always_inline int outer_header(struct ethhdr *eth, void *data_end, int 
 		if ((void *)(ip6 + 1) > data_end)
 			return XLB_DECAP_DROP_MALFORMED;
 		proto = ip6->nexthdr;
-		if ((proto != IPPROTO_IPIP && proto != IPPROTO_IPV6) ||
-		    !is_our_address(&ip6->daddr, XLB_FAMILY_V6))
+		if ((proto != IPPROTO_IPIP && proto != IPPROTO_IPV6) || !is_our_address(&ip6->daddr, XLB_FAMILY_V6))
 			return XLB_DECAP_PASS_NOT_ENCAP;
 		*outer_len = sizeof(*ip6);
 		*inner_proto = proto == IPPROTO_IPIP ? ETH_P_IP : ETH_P_IPV6;

@@ -9,7 +9,8 @@ import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-const sizeText = (bytes: number) => (bytes % MiB === 0 ? `${bytes / MiB} MiB` : bytes % KiB === 0 ? `${bytes / KiB} KiB` : `${bytes} bytes`);
+const sizeText = (bytes: number) =>
+  bytes % MiB === 0 ? `${bytes / MiB} MiB` : bytes % KiB === 0 ? `${bytes / KiB} KiB` : `${bytes} bytes`;
 
 function fileKind(stat: Stats): string {
   if (stat.isFIFO()) return 'a FIFO';

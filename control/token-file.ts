@@ -17,9 +17,13 @@ export function readTokenFile(path: string, options: { private?: boolean } = {})
     const mode = statSync(path).mode & 0o777;
     if (mode & 0o077) throw new Error(`token file ${path} is readable by others (mode ${mode.toString(8)}); chmod 600 it`);
   }
-  const token = readRegularFile(path, 'token file', 4 * KiB).toString('latin1').replace(/\r?\n$/, '');
+  const token = readRegularFile(path, 'token file', 4 * KiB)
+    .toString('latin1')
+    .replace(/\r?\n$/, '');
   if (!B64TOKEN.test(token)) {
-    throw new Error(`token file ${path}: the token must be one line of letters, digits and -._~+/ with optional trailing = (RFC 6750 b64token)`);
+    throw new Error(
+      `token file ${path}: the token must be one line of letters, digits and -._~+/ with optional trailing = (RFC 6750 b64token)`,
+    );
   }
   if (token.length < MIN_LENGTH) throw new Error(`token file ${path}: the token must be at least ${MIN_LENGTH} characters`);
   return token;

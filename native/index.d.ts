@@ -93,7 +93,11 @@ export class BpfObject {
 
 export type XdpMode = 'native' | 'generic';
 
-export function xdpAttach(ifindex: number, program: BpfProgram, options: { mode: XdpMode; replace?: BpfProgram; onlyIfNone?: boolean }): void;
+export function xdpAttach(
+  ifindex: number,
+  program: BpfProgram,
+  options: { mode: XdpMode; replace?: BpfProgram; onlyIfNone?: boolean },
+): void;
 export function xdpDetach(ifindex: number, mode: XdpMode): void;
 /** The attached program's id, 0 for none. */
 export function xdpQuery(ifindex: number, mode: XdpMode): number;

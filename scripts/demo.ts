@@ -29,7 +29,9 @@ function split(byBackend: Record<string, number>, total: number): void {
   for (const n of BACKENDS) {
     const count = byBackend[`b${n}`] ?? 0;
     const bar = '#'.repeat(Math.round((40 * count) / total));
-    process.stdout.write(`  b${n} ${LAB.backend4(n).padEnd(12)} ${String(count).padStart(4)} flows ${((100 * count) / total).toFixed(1).padStart(5)}%  ${bar}\n`);
+    process.stdout.write(
+      `  b${n} ${LAB.backend4(n).padEnd(12)} ${String(count).padStart(4)} flows ${((100 * count) / total).toFixed(1).padStart(5)}%  ${bar}\n`,
+    );
   }
 }
 
@@ -45,7 +47,26 @@ async function main(): Promise<void> {
     await xlb(api, 'status');
 
     step(`Configuring VIP tcp/${LAB.vip4}:${LAB.tcpPort} over REST: ipip, TCP health checks every 500 ms`);
-    await xlb(api, 'vip', 'add', 'tcp', LAB.vip4, String(LAB.tcpPort), '--forwarding', 'ipip', '--health-check', 'tcp', '--hc-interval-ms', '500', '--hc-timeout-ms', '300', '--hc-rise', '1', '--hc-fall', '2');
+    await xlb(
+      api,
+      'vip',
+      'add',
+      'tcp',
+      LAB.vip4,
+      String(LAB.tcpPort),
+      '--forwarding',
+      'ipip',
+      '--health-check',
+      'tcp',
+      '--hc-interval-ms',
+      '500',
+      '--hc-timeout-ms',
+      '300',
+      '--hc-rise',
+      '1',
+      '--hc-fall',
+      '2',
+    );
     for (const n of BACKENDS) await xlb(api, 'backend', 'add', 'tcp', LAB.vip4, String(LAB.tcpPort), LAB.backend4(n));
     await waitFor(daemon.api, (v) => v.ringBackends === BACKENDS.length);
 

@@ -30,7 +30,14 @@ const IN_FLIGHT_MS = 1000;
 const HANDSHAKE_MS = 100;
 
 export async function soak(seconds: number, log: (line: string) => void = () => {}): Promise<SoakReport> {
-  const report: SoakReport = { seconds, attempted: 0, failed: 0, broken: 0, excused: { failed: 0, broken: 0 }, events: { flaps: 0, weightChanges: 0, daemonRestarts: 0 } };
+  const report: SoakReport = {
+    seconds,
+    attempted: 0,
+    failed: 0,
+    broken: 0,
+    excused: { failed: 0, broken: 0 },
+    events: { flaps: 0, weightChanges: 0, daemonRestarts: 0 },
+  };
   return withLab('soak', async (lab) => {
     let daemon: DaemonProcess = await lab.startDaemon();
     const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
@@ -47,7 +54,9 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
       for (const n of BACKENDS) await api('PUT', vipPath(v.protocol, v.address, v.port, LAB.backend4(n)));
     }
     const inRing = async (n: number) =>
-      (await Promise.all(vips.map((v) => api<VipView>('GET', vipPath(v.protocol, v.address, v.port))))).every((view) => view.backends.find((b) => b.address === LAB.backend4(n))!.inRing);
+      (await Promise.all(vips.map((v) => api<VipView>('GET', vipPath(v.protocol, v.address, v.port))))).every(
+        (view) => view.backends.find((b) => b.address === LAB.backend4(n))!.inRing,
+      );
     const until = async (done: () => Promise<boolean>) => {
       const deadline = Date.now() + 20_000;
       while (!(await done())) {
@@ -97,7 +106,9 @@ export async function soak(seconds: number, log: (line: string) => void = () => 
         report.events.flaps++;
         log(`flapped b${n}`);
 
-        await api('PUT', vipPath('tcp', LAB.vips4[0], LAB.tcpPort, LAB.backend4(BACKENDS[(round + 1) % BACKENDS.length]!)), { weight: 1 + (round % 3) });
+        await api('PUT', vipPath('tcp', LAB.vips4[0], LAB.tcpPort, LAB.backend4(BACKENDS[(round + 1) % BACKENDS.length]!)), {
+          weight: 1 + (round % 3),
+        });
         report.events.weightChanges++;
 
         if (round % 2 === 1) {

@@ -63,7 +63,26 @@ beforeAll(async () => {
   nsRun(ns, 'ip', ['link', 'set', 'veth1', 'up']);
   const child = spawn(
     'nsenter',
-    [`--net=/run/netns/${ns}`, process.execPath, packagePath('dist/control/cli/main.js'), 'serve', '--iface', 'veth0', '--xdp-mode', 'generic', '--api', `unix:${socket}`, '--state', statePath, '--bpffs', pins, '--token-file', tokenFile, '--log-level', 'trace'],
+    [
+      `--net=/run/netns/${ns}`,
+      process.execPath,
+      packagePath('dist/control/cli/main.js'),
+      'serve',
+      '--iface',
+      'veth0',
+      '--xdp-mode',
+      'generic',
+      '--api',
+      `unix:${socket}`,
+      '--state',
+      statePath,
+      '--bpffs',
+      pins,
+      '--token-file',
+      tokenFile,
+      '--log-level',
+      'trace',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
@@ -118,10 +137,15 @@ function raw(request: string): Promise<RawResponse> {
 }
 
 /** A request as bytes: `target` goes into the request line untouched. */
-function request(method: string, target: string, options: { body?: string | undefined; token?: string; websocket?: boolean; headers?: string[] } = {}): string {
+function request(
+  method: string,
+  target: string,
+  options: { body?: string | undefined; token?: string; websocket?: boolean; headers?: string[] } = {},
+): string {
   const headers = ['Host: localhost', ...(options.headers ?? [])];
   if (options.token) headers.push(`Authorization: Bearer ${options.token}`);
-  if (options.websocket) headers.push('Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==');
+  if (options.websocket)
+    headers.push('Connection: Upgrade', 'Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==');
   else headers.push('Connection: close');
   if (options.body !== undefined) headers.push('Content-Type: application/json', `Content-Length: ${Buffer.byteLength(options.body)}`);
   return `${method} ${target} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n${options.body ?? ''}`;
@@ -141,7 +165,8 @@ function spellings(path: string): string[] {
   // Percent-encoding of each character in turn: upper and lower hex, and encoded twice.
   for (let i = 0; i < path.length; i++) {
     const code = hex(path.charCodeAt(i));
-    for (const encoded of [`%${code.toUpperCase()}`, `%${code}`, `%25${code.toUpperCase()}`]) out.add(path.slice(0, i) + encoded + path.slice(i + 1));
+    for (const encoded of [`%${code.toUpperCase()}`, `%${code}`, `%25${code.toUpperCase()}`])
+      out.add(path.slice(0, i) + encoded + path.slice(i + 1));
   }
   const [, first = '', rest = ''] = /^(\/[^/]*)(.*)$/.exec(path)!;
   for (const authority of ['localhost', 'LOCALHOST:9180', '127.0.0.1:80', '[::1]', 'user@localhost']) {
@@ -229,7 +254,9 @@ describe('without the token', () => {
       }),
     );
     const leaks = results.flatMap(({ method, target, plain, wrong, upgrade }) =>
-      [plain, wrong, upgrade].filter((res) => !refused(method, res)).map((res) => `${method} ${JSON.stringify(target)} -> ${res.status} ${res.body.slice(0, 80)}`),
+      [plain, wrong, upgrade]
+        .filter((res) => !refused(method, res))
+        .map((res) => `${method} ${JSON.stringify(target)} -> ${res.status} ${res.body.slice(0, 80)}`),
     );
     expect(leaks).toEqual([]);
     // Most spellings are well-formed HTTP: refused by authorization, not by the parser.
@@ -275,10 +302,25 @@ describe('the query token', () => {
     expect((await events(`?x=1&access_token=${TOKEN}&y=2`)).status).toBe(101);
     expect((await raw(request('GET', `/%76%31/events?access_token=${TOKEN}`, { websocket: true }))).status).toBe(101);
     // Names are case-sensitive; a repeated token is ambiguous; a header, if sent, is what counts.
-    for (const query of [`?ACCESS_TOKEN=${TOKEN}`, `?Access_Token=${TOKEN}`, `?access_token=${TOKEN}&access_token=${TOKEN}`, '?access_token=wrong-token-0123456789', '?access_token=']) {
+    for (const query of [
+      `?ACCESS_TOKEN=${TOKEN}`,
+      `?Access_Token=${TOKEN}`,
+      `?access_token=${TOKEN}&access_token=${TOKEN}`,
+      '?access_token=wrong-token-0123456789',
+      '?access_token=',
+    ]) {
       expect([query, (await events(query)).status]).toEqual([query, 401]);
     }
-    expect((await raw(request('GET', `/v1/events?access_token=${TOKEN}`, { websocket: true, headers: ['Authorization: Bearer wrong-token-0123456789'] }))).status).toBe(401);
+    expect(
+      (
+        await raw(
+          request('GET', `/v1/events?access_token=${TOKEN}`, {
+            websocket: true,
+            headers: ['Authorization: Bearer wrong-token-0123456789'],
+          }),
+        )
+      ).status,
+    ).toBe(401);
     for (const path of ['/v1/vips', '/v1/status', '/v1/stats', VIP, '/metrics', '/documentation/json', '/nothing']) {
       for (const name of ['access_token', 'access%5Ftoken']) {
         expect([path, name, (await raw(request('GET', `${path}?${name}=${TOKEN}`))).status]).toEqual([path, name, 401]);
@@ -333,12 +375,33 @@ describe('the query token', () => {
 describe('bodies', () => {
   test('a DELETE with content-type JSON and no body is a DELETE (404 for what is missing, 204 for what is there)', async () => {
     const del = (path: string, headers: string[]) => raw(request('DELETE', path, { token: TOKEN, headers }));
-    for (const headers of [['Content-Type: application/json'], ['Content-Type: application/json', 'Content-Length: 0'], ['Content-Type: application/json; charset=utf-8', 'Content-Length: 0']]) {
+    for (const headers of [
+      ['Content-Type: application/json'],
+      ['Content-Type: application/json', 'Content-Length: 0'],
+      ['Content-Type: application/json; charset=utf-8', 'Content-Length: 0'],
+    ]) {
       expect((await del('/v1/vips/tcp/198.19.0.9/80', headers)).status).toBe(404);
     }
-    expect((await raw(request('PUT', '/v1/vips/tcp/198.19.0.9/80', { token: TOKEN, body: '{"forwarding":"ipip","healthCheck":{"type":"none"}}' }))).status).toBe(201);
-    expect((await raw(request('PUT', '/v1/vips/tcp/198.19.0.9/80/backends/198.18.0.12', { token: TOKEN, headers: ['Content-Type: application/json', 'Content-Length: 0'] }))).status).toBe(201);
-    expect((await del('/v1/vips/tcp/198.19.0.9/80/backends/198.18.0.12', ['Content-Type: application/json', 'Content-Length: 0'])).status).toBe(204);
+    expect(
+      (
+        await raw(
+          request('PUT', '/v1/vips/tcp/198.19.0.9/80', { token: TOKEN, body: '{"forwarding":"ipip","healthCheck":{"type":"none"}}' }),
+        )
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await raw(
+          request('PUT', '/v1/vips/tcp/198.19.0.9/80/backends/198.18.0.12', {
+            token: TOKEN,
+            headers: ['Content-Type: application/json', 'Content-Length: 0'],
+          }),
+        )
+      ).status,
+    ).toBe(201);
+    expect(
+      (await del('/v1/vips/tcp/198.19.0.9/80/backends/198.18.0.12', ['Content-Type: application/json', 'Content-Length: 0'])).status,
+    ).toBe(204);
     expect((await del('/v1/vips/tcp/198.19.0.9/80', ['Content-Type: application/json'])).status).toBe(204);
     // A body that is not JSON is still refused, naming why.
     const bad = await raw(request('PUT', VIP, { token: TOKEN, body: '{"forwarding": ' }));
@@ -351,7 +414,8 @@ describe('with the token', () => {
   test('the canonical paths answer 2xx', async () => {
     const ok = async (method: string, path: string, status: number, body?: string) =>
       expect([method, path, (await raw(request(method, path, { token: TOKEN, body }))).status]).toEqual([method, path, status]);
-    for (const path of ['/v1/status', '/v1/vips', VIP, '/v1/stats', '/metrics', '/documentation/json', '/documentation/yaml']) await ok('GET', path, 200);
+    for (const path of ['/v1/status', '/v1/vips', VIP, '/v1/stats', '/metrics', '/documentation/json', '/documentation/yaml'])
+      await ok('GET', path, 200);
     const openapi = JSON.parse((await raw(request('GET', '/documentation/json', { token: TOKEN }))).body);
     expect(openapi.security).toEqual([{ bearer: [] }]);
     expect(openapi.paths['/metrics'].get.description).toMatch(/Authorization: Bearer/);

@@ -22,16 +22,36 @@ const junk = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.c
 const vipBodyArb = fc.oneof(
   { weight: 4, arbitrary: fc.record({ forwarding: fc.constantFrom('dsr', 'ipip') }) },
   { weight: 1, arbitrary: fc.record({ forwarding: fc.oneof(fc.constantFrom('dsr', 'ipip', 'nat'), junk) }, { requiredKeys: [] }) },
-  { weight: 1, arbitrary: fc.record({ forwarding: fc.constantFrom('dsr', 'ipip'), panicThreshold: fc.oneof(fc.double({ min: -1, max: 2 }), junk), extra: junk }, { requiredKeys: ['forwarding'] }) },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      { forwarding: fc.constantFrom('dsr', 'ipip'), panicThreshold: fc.oneof(fc.double({ min: -1, max: 2 }), junk), extra: junk },
+      { requiredKeys: ['forwarding'] },
+    ),
+  },
 );
 const backendBodyArb = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ weight: fc.integer({ min: 0, max: 5 }), state: fc.constantFrom('active', 'drain') }, { requiredKeys: [] }) },
-  { weight: 1, arbitrary: fc.record({ weight: fc.oneof(fc.integer({ min: -2, max: 1e9 }), junk), state: fc.oneof(fc.constantFrom('active', 'drain', 'paused'), junk) }, { requiredKeys: [] }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ weight: fc.integer({ min: 0, max: 5 }), state: fc.constantFrom('active', 'drain') }, { requiredKeys: [] }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      { weight: fc.oneof(fc.integer({ min: -2, max: 1e9 }), junk), state: fc.oneof(fc.constantFrom('active', 'drain', 'paused'), junk) },
+      { requiredKeys: [] },
+    ),
+  },
 );
 const commandArb = fc.oneof(
   fc.record({ kind: fc.constant('putVip' as const), vip: vipArb, body: vipBodyArb }),
   fc.record({ kind: fc.constant('deleteVip' as const), vip: vipArb }),
-  fc.record({ kind: fc.constant('putBackend' as const), vip: vipArb, backend: fc.oneof(fc.constantFrom(...BACKENDS), fc.constantFrom('not-an-ip', '198.18.0.300')), body: backendBodyArb }),
+  fc.record({
+    kind: fc.constant('putBackend' as const),
+    vip: vipArb,
+    backend: fc.oneof(fc.constantFrom(...BACKENDS), fc.constantFrom('not-an-ip', '198.18.0.300')),
+    body: backendBodyArb,
+  }),
   fc.record({ kind: fc.constant('deleteBackend' as const), vip: vipArb, backend: fc.constantFrom(...BACKENDS) }),
 );
 type Command = typeof commandArb extends fc.Arbitrary<infer T> ? T : never;
@@ -40,13 +60,23 @@ const keyOf = (v: { protocol: string; address: string; port: number }) => `${v.p
 
 function expectedState(model: Model) {
   return [...model.entries()]
-    .map(([key, v]) => ({ key, forwarding: v.forwarding, backends: [...v.backends.entries()].map(([address, b]) => ({ address, ...b })).sort((a, b) => a.address.localeCompare(b.address)) }))
+    .map(([key, v]) => ({
+      key,
+      forwarding: v.forwarding,
+      backends: [...v.backends.entries()].map(([address, b]) => ({ address, ...b })).sort((a, b) => a.address.localeCompare(b.address)),
+    }))
     .sort((a, b) => a.key.localeCompare(b.key));
 }
 
 function actualState(vips: VipView[]) {
   return vips
-    .map((v) => ({ key: keyOf(v), forwarding: v.forwarding, backends: v.backends.map((b) => ({ address: b.address, weight: b.weight, state: b.state })).sort((a, b) => a.address.localeCompare(b.address)) }))
+    .map((v) => ({
+      key: keyOf(v),
+      forwarding: v.forwarding,
+      backends: v.backends
+        .map((b) => ({ address: b.address, weight: b.weight, state: b.state }))
+        .sort((a, b) => a.address.localeCompare(b.address)),
+    }))
     .sort((a, b) => a.key.localeCompare(b.key));
 }
 
@@ -64,7 +94,11 @@ async function send(command: Command) {
     case 'deleteVip':
       return d.app.inject({ method: 'DELETE', url: vipPath(vip.protocol, vip.address, vip.port) });
     case 'putBackend':
-      return d.app.inject({ method: 'PUT', url: vipPath(vip.protocol, vip.address, vip.port, command.backend), payload: command.body as object });
+      return d.app.inject({
+        method: 'PUT',
+        url: vipPath(vip.protocol, vip.address, vip.port, command.backend),
+        payload: command.body as object,
+      });
     case 'deleteBackend':
       return d.app.inject({ method: 'DELETE', url: vipPath(vip.protocol, vip.address, vip.port, command.backend) });
   }
@@ -123,9 +157,17 @@ describe('API fuzzing', () => {
   test('concurrent writers on one VIP end with a ring of exactly the backends that should serve', async () => {
     await reset();
     const vip = { protocol: 'tcp', address: '198.19.0.1', port: 80 };
-    expect((await d.app.inject({ method: 'PUT', url: vipPath(vip.protocol, vip.address, vip.port), payload: { forwarding: 'ipip' } })).statusCode).toBe(201);
+    expect(
+      (await d.app.inject({ method: 'PUT', url: vipPath(vip.protocol, vip.address, vip.port), payload: { forwarding: 'ipip' } }))
+        .statusCode,
+    ).toBe(201);
     const writes = await fc.sample(
-      fc.record({ backend: fc.constantFrom('198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14', '2001:db8::11'), weight: fc.integer({ min: 0, max: 3 }), state: fc.constantFrom('active', 'drain'), remove: fc.boolean() }),
+      fc.record({
+        backend: fc.constantFrom('198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14', '2001:db8::11'),
+        weight: fc.integer({ min: 0, max: 3 }),
+        state: fc.constantFrom('active', 'drain'),
+        remove: fc.boolean(),
+      }),
       { numRuns: 80, seed: 7 },
     );
     const answers = await Promise.all(
@@ -133,7 +175,11 @@ describe('API fuzzing', () => {
         d.app.inject(
           w.remove
             ? { method: 'DELETE', url: vipPath(vip.protocol, vip.address, vip.port, w.backend) }
-            : { method: 'PUT', url: vipPath(vip.protocol, vip.address, vip.port, w.backend), payload: { weight: w.weight, state: w.state } },
+            : {
+                method: 'PUT',
+                url: vipPath(vip.protocol, vip.address, vip.port, w.backend),
+                payload: { weight: w.weight, state: w.state },
+              },
         ),
       ),
     );

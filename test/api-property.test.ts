@@ -29,8 +29,26 @@ let daemon: { child: ChildProcess; api: ApiClient; stderr: () => string } | null
 async function startDaemon(pins = bpffs): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(
     'nsenter',
-    [`--net=/run/netns/${ns}`, process.execPath, CLI, 'serve', '--iface', 'eth0', '--xdp-mode', 'generic', '--api', `unix:${join(dir, 'api.sock')}`,
-      '--state', join(dir, 'state.json'), '--bpffs', pins, '--log-level', 'silent', '--mutations-per-minute', '1000000'],
+    [
+      `--net=/run/netns/${ns}`,
+      process.execPath,
+      CLI,
+      'serve',
+      '--iface',
+      'eth0',
+      '--xdp-mode',
+      'generic',
+      '--api',
+      `unix:${join(dir, 'api.sock')}`,
+      '--state',
+      join(dir, 'state.json'),
+      '--bpffs',
+      pins,
+      '--log-level',
+      'silent',
+      '--mutations-per-minute',
+      '1000000',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -43,7 +61,13 @@ async function startDaemon(pins = bpffs): Promise<{ code: number | null; stderr:
       await exited;
       return { code: child.exitCode, stderr };
     }
-    if ((await api.request('GET', '/readyz').then((r) => r.status, () => 0)) === 200) break;
+    if (
+      (await api.request('GET', '/readyz').then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    )
+      break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`xlb serve did not become ready in 30 s: ${stderr}`);
@@ -64,19 +88,29 @@ async function stopDaemon(): Promise<void> {
   await exited;
 }
 
-const request = <T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> => daemon!.api.request<T>(method, path, body);
+const request = <T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> =>
+  daemon!.api.request<T>(method, path, body);
 
 /** The daemon is running and answers /readyz with 200. */
 async function assertReady(after: string): Promise<void> {
-  const status = await request('GET', '/readyz').then((r) => r.status, (error: Error) => `unreachable (${error.message})`);
+  const status = await request('GET', '/readyz').then(
+    (r) => r.status,
+    (error: Error) => `unreachable (${error.message})`,
+  );
   const { child, stderr } = daemon!;
-  expect(child.exitCode === null && child.signalCode === null && status === 200, `after ${after}: /readyz ${status}, exit ${child.exitCode ?? child.signalCode}: ${stderr()}`).toBe(true);
+  expect(
+    child.exitCode === null && child.signalCode === null && status === 200,
+    `after ${after}: /readyz ${status}, exit ${child.exitCode ?? child.signalCode}: ${stderr()}`,
+  ).toBe(true);
 }
 
 /** The configuration part of /v1/vips (health and ring membership are observations, not configuration). */
 async function configuredVips(): Promise<unknown> {
   const { vips } = (await request<{ vips: VipView[] }>('GET', '/v1/vips')).body;
-  return vips.map(({ panic, ringBackends, backends, ...vip }) => ({ ...vip, backends: backends.map((b) => ({ address: b.address, weight: b.weight, state: b.state })) }));
+  return vips.map(({ panic, ringBackends, backends, ...vip }) => ({
+    ...vip,
+    backends: backends.map((b) => ({ address: b.address, weight: b.weight, state: b.state })),
+  }));
 }
 
 beforeAll(async () => {
@@ -116,8 +150,16 @@ describe('the host rules, on a real daemon', () => {
   test.each([
     ['a VIP on an address of the host', vipPath('tcp', '198.18.0.1', 80), /198\.18\.0\.1 is an address of this host \(eth0\)/],
     ['an IPv6 VIP on an address of the host', vipPath('tcp', '2001:db8::1', 80), /2001:db8::1 is an address of this host \(eth0\)/],
-    ['a VIP on the directed broadcast of a connected prefix', vipPath('tcp', '198.18.0.255', 80), /broadcast address of the connected prefix 198\.18\.0\.0\/24/],
-    ['a VIP on the network address of a connected prefix', vipPath('tcp', '198.18.0.0', 80), /network address of the connected prefix 198\.18\.0\.0\/24/],
+    [
+      'a VIP on the directed broadcast of a connected prefix',
+      vipPath('tcp', '198.18.0.255', 80),
+      /broadcast address of the connected prefix 198\.18\.0\.0\/24/,
+    ],
+    [
+      'a VIP on the network address of a connected prefix',
+      vipPath('tcp', '198.18.0.0', 80),
+      /network address of the connected prefix 198\.18\.0\.0\/24/,
+    ],
   ])('%s is a 409', async (_, path, message) => {
     const before = await configuredVips();
     const res = await request<{ error: { message: string } }>('PUT', path, { forwarding: 'ipip' });
@@ -127,9 +169,17 @@ describe('the host rules, on a real daemon', () => {
   });
 
   test.each([
-    ['a backend on the directed broadcast of a connected prefix', '198.18.0.255', /broadcast address of the connected prefix 198\.18\.0\.0\/24/],
+    [
+      'a backend on the directed broadcast of a connected prefix',
+      '198.18.0.255',
+      /broadcast address of the connected prefix 198\.18\.0\.0\/24/,
+    ],
     ['a backend on the network address of a connected prefix', '198.18.0.0', /network address of the connected prefix 198\.18\.0\.0\/24/],
-    ['a backend on an address of the host', '198.18.0.1', /198\.18\.0\.1 is an address of this host \(eth0\): the balancer cannot forward to itself/],
+    [
+      'a backend on an address of the host',
+      '198.18.0.1',
+      /198\.18\.0\.1 is an address of this host \(eth0\): the balancer cannot forward to itself/,
+    ],
   ])('%s is a 409', async (_, backend, message) => {
     expect((await request('PUT', vipPath('tcp', '198.19.0.1', 80), { forwarding: 'ipip' })).status).toBe(201);
     try {
@@ -158,7 +208,11 @@ describe('the host rules, on a real daemon', () => {
       expect(status.ready).toBe(true);
       expect(status.conflicts).toEqual([
         { vip: 'tcp/198.18.0.1:80', backend: null, problem: expect.stringMatching(/^198\.18\.0\.1 is an address of this host \(eth0\)/) },
-        { vip: 'udp/198.19.0.1:53', backend: '198.18.0.0', problem: expect.stringMatching(/^198\.18\.0\.0 is the network address of the connected prefix 198\.18\.0\.0\/24/) },
+        {
+          vip: 'udp/198.19.0.1:53',
+          backend: '198.18.0.0',
+          problem: expect.stringMatching(/^198\.18\.0\.0 is the network address of the connected prefix 198\.18\.0\.0\/24/),
+        },
       ]);
       expect(((await configuredVips()) as unknown[]).length).toBe(2);
     } finally {
@@ -175,7 +229,11 @@ describe('the host rules, on a real daemon', () => {
     try {
       expect(await conflicts()).toEqual([]);
       nsRun(ns, 'ip', ['addr', 'add', '198.18.0.60/32', 'dev', 'lo']);
-      await expect.poll(conflicts, { timeout: 10_000, interval: 100 }).toEqual([{ vip: 'tcp/198.18.0.60:80', backend: null, problem: expect.stringMatching(/198\.18\.0\.60 is an address of this host \(lo\)/) }]);
+      await expect
+        .poll(conflicts, { timeout: 10_000, interval: 100 })
+        .toEqual([
+          { vip: 'tcp/198.18.0.60:80', backend: null, problem: expect.stringMatching(/198\.18\.0\.60 is an address of this host \(lo\)/) },
+        ]);
       nsRun(ns, 'ip', ['addr', 'del', '198.18.0.60/32', 'dev', 'lo']);
       await expect.poll(conflicts, { timeout: 10_000, interval: 100 }).toEqual([]);
     } finally {
@@ -191,14 +249,21 @@ describe('the host rules, on a real daemon', () => {
 const anyText = fc.oneof(fc.string({ unit: 'binary', maxLength: 12 }), fc.string({ unit: 'grapheme-ascii', maxLength: 12 }));
 const junk = fc.oneof(anyText, fc.anything({ maxDepth: 1 }));
 /** Mostly values that pass, sometimes ones that must not. */
-const mostly = <T>(good: T[], bad: T[]) => fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...good) }, { weight: 1, arbitrary: fc.constantFrom(...bad) });
+const mostly = <T>(good: T[], bad: T[]) =>
+  fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...good) }, { weight: 1, arbitrary: fc.constantFrom(...bad) });
 const checkPath = fc.oneof(
   mostly(['/', '/healthz', '/ok?x=%20&y=1'], ['/a b', '/a\r\nb', '/\u0000', '/\u0100', '/é', '/%zz', '//x', '/#f', '/x'.repeat(600)]),
   anyText.map((text) => `/${text}`),
 );
 const portText = mostly(['80', '80', '80', '443', '0'], ['0x50', '1e1', '+80', '080', '80.0', ' 80', '%2080', '65536', '-1']);
-const vipAddress = mostly(['198.19.0.1', '198.19.0.1', '198.19.0.1', '198.19.0.2', '2001:db8:f::1'], ['0.0.0.0', '224.0.0.1', '::ffff:198.19.0.9', '127.0.0.1', 'fe80::1', '255.255.255.255']);
-const backendAddress = mostly(['198.18.0.11', '198.18.0.12', '2001:db8::11'], ['255.255.255.255', 'ff02::1', '169.254.1.1', '240.0.0.1', '::', '127.0.0.2']);
+const vipAddress = mostly(
+  ['198.19.0.1', '198.19.0.1', '198.19.0.1', '198.19.0.2', '2001:db8:f::1'],
+  ['0.0.0.0', '224.0.0.1', '::ffff:198.19.0.9', '127.0.0.1', 'fe80::1', '255.255.255.255'],
+);
+const backendAddress = mostly(
+  ['198.18.0.11', '198.18.0.12', '2001:db8::11'],
+  ['255.255.255.255', 'ff02::1', '169.254.1.1', '240.0.0.1', '::', '127.0.0.2'],
+);
 const healthCheck = fc.record(
   {
     type: fc.constantFrom('http', 'http', 'tcp', 'none'),
@@ -210,19 +275,57 @@ const healthCheck = fc.record(
   },
   { requiredKeys: ['type'] },
 );
-const vipBody = fc.record({ forwarding: fc.constantFrom('ipip', 'dsr'), affinity: fc.constantFrom('flow', 'source-ip'), panicThreshold: fc.constantFrom(0, 0.5, 1), healthCheck }, { requiredKeys: ['forwarding', 'healthCheck'] });
-const backendBody = fc.record({ weight: fc.integer({ min: 0, max: 100 }), state: fc.constantFrom('active', 'drain') }, { requiredKeys: [] });
+const vipBody = fc.record(
+  {
+    forwarding: fc.constantFrom('ipip', 'dsr'),
+    affinity: fc.constantFrom('flow', 'source-ip'),
+    panicThreshold: fc.constantFrom(0, 0.5, 1),
+    healthCheck,
+  },
+  { requiredKeys: ['forwarding', 'healthCheck'] },
+);
+const backendBody = fc.record(
+  { weight: fc.integer({ min: 0, max: 100 }), state: fc.constantFrom('active', 'drain') },
+  { requiredKeys: [] },
+);
 const protocol = mostly(['tcp', 'tcp', 'udp'], ['sctp', 'TCP']);
 const plausible = fc.oneof(
   fc.record({ kind: fc.constant('putVip' as const), protocol, address: vipAddress, port: portText, body: vipBody }),
   // Backends join the VIP every run starts with, so accepted checks probe them; the mutations vary its key.
-  fc.record({ kind: fc.constant('putBackend' as const), protocol: fc.constant('tcp'), address: fc.constant('198.19.0.1'), port: fc.constant('80'), backend: backendAddress, body: backendBody as fc.Arbitrary<Record<string, unknown>> }),
+  fc.record({
+    kind: fc.constant('putBackend' as const),
+    protocol: fc.constant('tcp'),
+    address: fc.constant('198.19.0.1'),
+    port: fc.constant('80'),
+    backend: backendAddress,
+    body: backendBody as fc.Arbitrary<Record<string, unknown>>,
+  }),
 );
-type Command = { kind: 'putVip' | 'putBackend'; protocol: unknown; address: unknown; port: unknown; backend?: unknown; body: Record<string, unknown> };
+type Command = {
+  kind: 'putVip' | 'putBackend';
+  protocol: unknown;
+  address: unknown;
+  port: unknown;
+  backend?: unknown;
+  body: Record<string, unknown>;
+};
 
 /** Every string (and number) field a request has, as a path into the command. */
-const FIELDS = ['protocol', 'address', 'port', 'backend', 'body.forwarding', 'body.affinity', 'body.panicThreshold', 'body.healthCheck.type', 'body.healthCheck.port',
-  'body.healthCheck.path', 'body.healthCheck.expectStatus', 'body.weight', 'body.state'];
+const FIELDS = [
+  'protocol',
+  'address',
+  'port',
+  'backend',
+  'body.forwarding',
+  'body.affinity',
+  'body.panicThreshold',
+  'body.healthCheck.type',
+  'body.healthCheck.port',
+  'body.healthCheck.path',
+  'body.healthCheck.expectStatus',
+  'body.weight',
+  'body.state',
+];
 
 function withField(command: Command, path: string, value: unknown): Command {
   const copy = structuredClone(command) as Record<string, unknown>;
@@ -236,12 +339,16 @@ function withField(command: Command, path: string, value: unknown): Command {
 /** Plausible requests, and plausible requests with one field replaced by anything at all. */
 const commandArb: fc.Arbitrary<Command> = fc.oneof(
   { weight: 3, arbitrary: plausible },
-  { weight: 2, arbitrary: fc.tuple(plausible, fc.constantFrom(...FIELDS), junk).map(([command, path, value]) => withField(command, path, value)) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(plausible, fc.constantFrom(...FIELDS), junk).map(([command, path, value]) => withField(command, path, value)),
+  },
 );
 
 /** Path segments are percent-encoded, so any text reaches the router (and the validator) as itself; a lone surrogate cannot be, so it goes as U+FFFD. */
 const segment = (value: unknown) => (String(value) as string & { toWellFormed(): string }).toWellFormed();
-const urlOf = (c: Command) => vipPath(segment(c.protocol), segment(c.address), segment(c.port), c.kind === 'putBackend' ? segment(c.backend) : undefined);
+const urlOf = (c: Command) =>
+  vipPath(segment(c.protocol), segment(c.address), segment(c.port), c.kind === 'putBackend' ? segment(c.backend) : undefined);
 
 describe('arbitrary Unicode in every field, sent to a real daemon', () => {
   test('after every accepted request the daemon is ready; a restart from its state file is ready with the same VIPs', async () => {

@@ -13,7 +13,17 @@ const get = (url: string) => d.app.inject({ method: 'GET', url });
 
 /** A client's SYN to VIP4. */
 const syn = (sport: number) =>
-  ethernet('02:00:00:00:00:02', '02:00:00:00:00:01', ETH_P_IP, ipv4({ src: '198.18.0.10', dst: '198.19.0.1', protocol: PROTO.TCP, payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }) }));
+  ethernet(
+    '02:00:00:00:00:02',
+    '02:00:00:00:00:01',
+    ETH_P_IP,
+    ipv4({
+      src: '198.18.0.10',
+      dst: '198.19.0.1',
+      protocol: PROTO.TCP,
+      payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }),
+    }),
+  );
 
 const VIP4 = vipPath('tcp', '198.19.0.1', 80);
 
@@ -22,7 +32,7 @@ describe('metrics on a real data plane', () => {
     d = await startTestDaemon();
   });
 
-  test('metrics: the connection table\'s room and the flows it holds', async () => {
+  test("metrics: the connection table's room and the flows it holds", async () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     for (const sport of [40000, 40001, 40002]) d.dp.program.testRun({ data: syn(sport) });
@@ -35,7 +45,15 @@ describe('metrics on a real data plane', () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     // A gateway for the tunnelled packets: without one they are dropped (no route) and not counted as the VIP's.
-    d.dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: parseMac('02:00:00:00:00:fe'), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+    d.dp.setConfig({
+      hashSeed: 1,
+      mtu: 1500,
+      gatewayMac: parseMac('02:00:00:00:00:fe'),
+      sourceV4: Buffer.alloc(4),
+      sourceV6: Buffer.alloc(16),
+      sourceV4FlowBits: 0,
+      sourceV6FlowBits: 0,
+    });
     const send = (count: number) => {
       for (let i = 0; i < count; i++) d.dp.program.testRun({ data: syn(41000 + i) });
     };

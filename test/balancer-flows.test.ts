@@ -64,7 +64,7 @@ describe('connection table', () => {
     expect(movedByRing).toBeGreaterThan(0);
   });
 
-  test('a removed backend\'s flows are re-hashed onto the ring and re-recorded', () => {
+  test("a removed backend's flows are re-hashed onto the ring and re-recorded", () => {
     const sports = Array.from({ length: 40 }, (_, i) => 20000 + i);
     for (const sport of sports) f.run(tcp4({ sport }));
     const victim = f.dp.lookupFlow(flowKey(flow4(sports[0])))!;
@@ -83,7 +83,10 @@ describe('connection table', () => {
     const pinned = f.dp.lookupFlow(flowKey(flow4()))!;
     // The slot is reused for VIP 2; VIP 1's ring no longer has it.
     f.dp.setBackend(pinned, { family: 4, address: Buffer.alloc(16), mac: Buffer.from([2, 0, 0, 0, 9, 9]), vipId: 2 });
-    f.setRing(1, backends4(1).filter((b) => b.id !== pinned));
+    f.setRing(
+      1,
+      backends4(1).filter((b) => b.id !== pinned),
+    );
     const { data } = f.run(tcp4({ flags: 'A' }));
     expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4())));
   });
@@ -96,10 +99,21 @@ describe('connection table', () => {
     const others = backends4(1).filter((b) => b.id !== pinned);
     // Drained: out of the ring, record unchanged: its flows keep going.
     f.setRing(1, others);
-    f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1 });
+    f.dp.setBackend(pinned, {
+      family: 4,
+      address: parseAddress(IP.backend4(backendNumber(pinned))).bytes,
+      mac: parseMac(backendMac(pinned)),
+      vipId: 1,
+    });
     expect(parseEthernet(f.run(tcp4({ sport: first, flags: 'A' })).data).dst).toBe(backendMac(pinned));
     // Unhealthy: the same flow now re-hashes onto the ring.
-    f.dp.setBackend(pinned, { family: 4, address: parseAddress(IP.backend4(backendNumber(pinned))).bytes, mac: parseMac(backendMac(pinned)), vipId: 1, flags: BACKEND_F_UNHEALTHY });
+    f.dp.setBackend(pinned, {
+      family: 4,
+      address: parseAddress(IP.backend4(backendNumber(pinned))).bytes,
+      mac: parseMac(backendMac(pinned)),
+      vipId: 1,
+      flags: BACKEND_F_UNHEALTHY,
+    });
     const { data } = f.run(tcp4({ sport: first, flags: 'A' }));
     expect(parseEthernet(data).dst).toBe(backendMac(f.ringBackend(1, flow4(first))));
     expect(parseEthernet(data).dst).not.toBe(backendMac(pinned));
@@ -175,7 +189,7 @@ describe('connection table eviction and seeds', () => {
     expect(sports.slice(2, 8).every(held)).toBe(true);
   });
 
-  test('the table\'s use is counted in a sample of buckets and scaled to the whole table', () => {
+  test("the table's use is counted in a sample of buckets and scaled to the whole table", () => {
     f = new BalancerFixture({ maxFlows: 4096 }); // 1024 buckets
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     for (let sport = 20000; sport < 22000; sport++) f.run(tcp4({ sport }));
@@ -187,7 +201,7 @@ describe('connection table eviction and seeds', () => {
     expect(Math.abs(estimate.flows - held)).toBeLessThan(held / 4);
   });
 
-  test('flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other\'s backend', () => {
+  test("flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other's backend", () => {
     f = new BalancerFixture({ maxFlows: 4 }); // one bucket: same client and ports give the same tag and check
     const vip2 = '198.19.0.2';
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
@@ -212,7 +226,9 @@ describe('connection table eviction and seeds', () => {
     const seed = f.config.hashSeed + 1;
     f.dp.setConfig({ ...f.config, hashSeed: seed });
     const ring = f.dp.getRing(1)!;
-    const moved = sports.filter((sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]!) !== first.get(sport));
+    const moved = sports.filter(
+      (sport) => backendMac(ring[flowHash(flowKey(flow4(sport)), 0, seed) % f.dp.ringSize]!) !== first.get(sport),
+    );
     expect(moved.length).toBeGreaterThan(0);
     for (const sport of sports) expect(parseEthernet(f.run(tcp4({ sport, flags: 'A' })).data).dst).toBe(first.get(sport));
   });

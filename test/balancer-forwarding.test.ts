@@ -96,13 +96,39 @@ describe('ipip forwarding', () => {
   function expectedOuter4(inner: Buffer, backend: string, o: { source?: string; nextHopMac: string }): Buffer {
     const innerIp = inner.subarray(14);
     const parsed = parseIp(innerIp);
-    return ethernet(o.nextHopMac, MAC.lb, ETH_P_IP, ipv4({ src: o.source ?? IP.source4, dst: backend, protocol: PROTO.IPIP, payload: innerIp.subarray(0, parsed.totalLength), tos: parsed.tos, df: parsed.df, ttl: 64 }));
+    return ethernet(
+      o.nextHopMac,
+      MAC.lb,
+      ETH_P_IP,
+      ipv4({
+        src: o.source ?? IP.source4,
+        dst: backend,
+        protocol: PROTO.IPIP,
+        payload: innerIp.subarray(0, parsed.totalLength),
+        tos: parsed.tos,
+        df: parsed.df,
+        ttl: 64,
+      }),
+    );
   }
 
   function expectedOuter6(inner: Buffer, backend: string, flowLabel: number, o: { source?: string; nextHopMac: string }): Buffer {
     const innerIp = inner.subarray(14);
     const parsed = parseIp(innerIp);
-    return ethernet(o.nextHopMac, MAC.lb, ETH_P_IPV6, ipv6({ src: o.source ?? IP.source6, dst: backend, nextHeader: parsed.version === 4 ? PROTO.IPIP : PROTO.IPV6, payload: innerIp.subarray(0, parsed.totalLength), trafficClass: parsed.tos, flowLabel, hopLimit: 64 }));
+    return ethernet(
+      o.nextHopMac,
+      MAC.lb,
+      ETH_P_IPV6,
+      ipv6({
+        src: o.source ?? IP.source6,
+        dst: backend,
+        nextHeader: parsed.version === 4 ? PROTO.IPIP : PROTO.IPV6,
+        payload: innerIp.subarray(0, parsed.totalLength),
+        trafficClass: parsed.tos,
+        flowLabel,
+        hopLimit: 64,
+      }),
+    );
   }
 
   beforeEach(() => {
@@ -139,7 +165,9 @@ describe('ipip forwarding', () => {
     const { verdict, data } = f.run(frame);
     expect(verdict).toBe(XDP.TX);
     const label = f.hash(flow6()) & 0xfffff;
-    expect(data).toEqual(expectedOuter6(frame, IP.backend6(backendNumber(backend)), label, { nextHopMac: MAC.backend(backendNumber(backend)) }));
+    expect(data).toEqual(
+      expectedOuter6(frame, IP.backend6(backendNumber(backend)), label, { nextHopMac: MAC.backend(backendNumber(backend)) }),
+    );
     expect(l4ChecksumOk(parseIp(parseIp(data.subarray(14)).payload))).toBe(true);
     expect(f.counterDelta()).toEqual({ tx_ipip: 1 });
   });
@@ -150,7 +178,11 @@ describe('ipip forwarding', () => {
     const backend = f.ringBackend(3, flow4());
     const { verdict, data } = f.run(frame);
     expect(verdict).toBe(XDP.TX);
-    expect(data).toEqual(expectedOuter6(frame, IP.backend6(backendNumber(backend)), f.hash(flow4()) & 0xfffff, { nextHopMac: MAC.backend(backendNumber(backend)) }));
+    expect(data).toEqual(
+      expectedOuter6(frame, IP.backend6(backendNumber(backend)), f.hash(flow4()) & 0xfffff, {
+        nextHopMac: MAC.backend(backendNumber(backend)),
+      }),
+    );
     expect(parseIp(data.subarray(14)).protocol).toBe(PROTO.IPIP);
   });
 
@@ -186,7 +218,9 @@ describe('ipip forwarding', () => {
       // The first packet is a table miss, the second a hit: both carry the flow's source.
       for (const frame of [tcp4({ sport }), tcp4({ sport, flags: 'A' })]) {
         const { data } = f.run(frame);
-        expect(data).toEqual(expectedOuter4(frame, IP.backend4(backendNumber(backend)), { source, nextHopMac: MAC.backend(backendNumber(backend)) }));
+        expect(data).toEqual(
+          expectedOuter4(frame, IP.backend4(backendNumber(backend)), { source, nextHopMac: MAC.backend(backendNumber(backend)) }),
+        );
       }
       sources.add(source);
     }
@@ -203,7 +237,12 @@ describe('ipip forwarding', () => {
     // A table miss, then a hit: the same source and flow label.
     for (const frame of [tcp6(), tcp6({ flags: 'A' })]) {
       const { data } = f.run(frame);
-      expect(data).toEqual(expectedOuter6(frame, IP.backend6(backendNumber(backend)), hash & 0xfffff, { source, nextHopMac: MAC.backend(backendNumber(backend)) }));
+      expect(data).toEqual(
+        expectedOuter6(frame, IP.backend6(backendNumber(backend)), hash & 0xfffff, {
+          source,
+          nextHopMac: MAC.backend(backendNumber(backend)),
+        }),
+      );
     }
   });
 });
@@ -219,7 +258,12 @@ describe('MTU: too big for the tunnel', () => {
     const { verdict, data } = f.run(frame);
     expect(verdict).toBe(XDP.TX);
     const quote = frame.subarray(14, 14 + headerBytes + 8);
-    const expected = ethernet(MAC.client, MAC.lb, ETH_P_IP, ipv4({ src: IP.vip4, dst: IP.client4, protocol: PROTO.ICMP, ttl: 64, payload: icmp(3, 4, Buffer.from([0, 0, 0x05, 0xc8]), quote) }));
+    const expected = ethernet(
+      MAC.client,
+      MAC.lb,
+      ETH_P_IP,
+      ipv4({ src: IP.vip4, dst: IP.client4, protocol: PROTO.ICMP, ttl: 64, payload: icmp(3, 4, Buffer.from([0, 0, 0x05, 0xc8]), quote) }),
+    );
     expect(data).toEqual(expected);
     expect(checksum(parseIp(data.subarray(14)).payload)).toBe(0);
     expect(f.counterDelta()).toEqual({ tx_icmp_too_big: 1 });
@@ -249,7 +293,18 @@ describe('MTU: too big for the tunnel', () => {
     const { verdict, data } = f.run(frame);
     expect(verdict).toBe(XDP.TX);
     const quote = frame.subarray(14, 14 + 48);
-    const expected = ethernet(MAC.client, MAC.lb, ETH_P_IPV6, ipv6({ src: IP.vip6, dst: IP.client6, nextHeader: PROTO.ICMPV6, hopLimit: 64, payload: icmpv6({ src: IP.vip6, dst: IP.client6 }, 2, 0, u32be(1460), quote) }));
+    const expected = ethernet(
+      MAC.client,
+      MAC.lb,
+      ETH_P_IPV6,
+      ipv6({
+        src: IP.vip6,
+        dst: IP.client6,
+        nextHeader: PROTO.ICMPV6,
+        hopLimit: 64,
+        payload: icmpv6({ src: IP.vip6, dst: IP.client6 }, 2, 0, u32be(1460), quote),
+      }),
+    );
     expect(data).toEqual(expected);
     expect(l4ChecksumOk(parseIp(data.subarray(14)))).toBe(true);
     expect(f.counterDelta()).toEqual({ tx_icmp_too_big: 1 });

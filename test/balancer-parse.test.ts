@@ -43,21 +43,43 @@ describe('non-VIP traffic passes untouched', () => {
     ['IPv6 UDP to another address', () => udp6({ dst: IP.other6 }), 'pass_not_vip'],
     [
       'IPv4 ICMP echo to another address',
-      () => ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.other4, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.from('ping')) })),
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IP,
+          ipv4({ src: IP.client4, dst: IP.other4, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.from('ping')) }),
+        ),
       'pass_not_vip',
     ],
     [
       'GRE to another address',
-      () => ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.other4, protocol: PROTO.GRE, payload: Buffer.alloc(8) })),
+      () =>
+        ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.other4, protocol: PROTO.GRE, payload: Buffer.alloc(8) })),
       'pass_not_vip',
     ],
     ['an IPv4 fragment to another address', () => tcp4({ dst: IP.other4, ip: { mf: true } }), 'pass_fragment'],
     [
       'an IPv6 fragment to another address',
-      () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.other6, nextHeader: PROTO.FRAGMENT, payload: ipv6FragmentHeader(PROTO.UDP, Buffer.alloc(16), 0, true) })),
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IPV6,
+          ipv6({
+            src: IP.client6,
+            dst: IP.other6,
+            nextHeader: PROTO.FRAGMENT,
+            payload: ipv6FragmentHeader(PROTO.UDP, Buffer.alloc(16), 0, true),
+          }),
+        ),
       'pass_fragment',
     ],
-    ['IPv6 to another address behind more extension headers than the walk takes', () => tcp6BehindExtensionHeaders(5, IP.other6), 'pass_not_vip'],
+    [
+      'IPv6 to another address behind more extension headers than the walk takes',
+      () => tcp6BehindExtensionHeaders(5, IP.other6),
+      'pass_not_vip',
+    ],
   ])('%s', (_, build, outcome) => {
     const frame = build();
     const { verdict, data } = f.run(frame);
@@ -89,16 +111,48 @@ describe('malformed and truncated packets are dropped, never forwarded', () => {
     ['IPv4 total length beyond the frame', () => ip4({ totalLength: 1400 }), 'drop_malformed_ip'],
     ['IPv4 total length under the header', () => ip4({ totalLength: 16 }), 'drop_malformed_ip'],
     ['IPv6 header cut short', () => tcp6().subarray(0, 14 + 30), 'drop_malformed_ip'],
-    ['IPv6 version 4 in an IPv6 frame', () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.TCP, payload: Buffer.alloc(20), version: 4 })), 'drop_malformed_ip'],
-    ['IPv6 payload length beyond the frame', () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.TCP, payload: Buffer.alloc(20), payloadLength: 900 })), 'drop_malformed_ip'],
+    [
+      'IPv6 version 4 in an IPv6 frame',
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IPV6,
+          ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.TCP, payload: Buffer.alloc(20), version: 4 }),
+        ),
+      'drop_malformed_ip',
+    ],
+    [
+      'IPv6 payload length beyond the frame',
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IPV6,
+          ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.TCP, payload: Buffer.alloc(20), payloadLength: 900 }),
+        ),
+      'drop_malformed_ip',
+    ],
     [
       'IPv6 extension header cut short',
-      () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.HOPOPTS, payload: Buffer.alloc(1) })),
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IPV6,
+          ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.HOPOPTS, payload: Buffer.alloc(1) }),
+        ),
       'drop_malformed_ip',
     ],
     [
       'IPv6 extension header longer than the payload',
-      () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.DSTOPTS, payload: Buffer.from([PROTO.TCP, 4, 0, 0, 0, 0, 0, 0]) })),
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IPV6,
+          ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.DSTOPTS, payload: Buffer.from([PROTO.TCP, 4, 0, 0, 0, 0, 0, 0]) }),
+        ),
       'drop_malformed_ip',
     ],
     ['IPv6 to a VIP address behind more extension headers than the walk takes', () => tcp6BehindExtensionHeaders(5), 'drop_malformed_ip'],
@@ -106,11 +160,23 @@ describe('malformed and truncated packets are dropped, never forwarded', () => {
     ['TCP data offset 4', () => ip4({}, tcpHeader(4)), 'drop_malformed_l4'],
     ['TCP data offset beyond the segment', () => ip4({}, tcpHeader(15)), 'drop_malformed_l4'],
     ['UDP header cut short', () => ip4({ protocol: PROTO.UDP }, Buffer.alloc(6)), 'drop_malformed_l4'],
-    ['UDP length under 8', () => ip4({ protocol: PROTO.UDP }, udp({ src: IP.client4, dst: IP.vip4, sport: 1, dport: 53, length: 7 })), 'drop_malformed_l4'],
-    ['UDP length beyond the IP payload', () => ip4({ protocol: PROTO.UDP }, udp({ src: IP.client4, dst: IP.vip4, sport: 1, dport: 53, length: 200 })), 'drop_malformed_l4'],
+    [
+      'UDP length under 8',
+      () => ip4({ protocol: PROTO.UDP }, udp({ src: IP.client4, dst: IP.vip4, sport: 1, dport: 53, length: 7 })),
+      'drop_malformed_l4',
+    ],
+    [
+      'UDP length beyond the IP payload',
+      () => ip4({ protocol: PROTO.UDP }, udp({ src: IP.client4, dst: IP.vip4, sport: 1, dport: 53, length: 200 })),
+      'drop_malformed_l4',
+    ],
     ['ICMP header cut short', () => ip4({ protocol: PROTO.ICMP }, Buffer.from([8, 0, 0, 0])), 'drop_malformed_l4'],
     ['IPv4 header checksum wrong (TCP to a VIP)', () => ip4({ checksum: 0x1234 }), 'drop_malformed_ip'],
-    ['IPv4 header checksum wrong (echo to a VIP)', () => ip4({ protocol: PROTO.ICMP, checksum: 0x1234 }, icmp(8, 0, echoRest(1, 1), Buffer.alloc(8))), 'drop_malformed_ip'],
+    [
+      'IPv4 header checksum wrong (echo to a VIP)',
+      () => ip4({ protocol: PROTO.ICMP, checksum: 0x1234 }, icmp(8, 0, echoRest(1, 1), Buffer.alloc(8))),
+      'drop_malformed_ip',
+    ],
   ])('%s', (_, build, outcome) => {
     const { verdict } = f.run(build());
     expect(verdict).toBe(XDP.DROP);
@@ -135,16 +201,58 @@ describe('fragments to VIP addresses are dropped (README: Fragments)', () => {
 
   test.each([
     ['an IPv4 first fragment', () => udp4({ ip: { mf: true } })],
-    ['an IPv4 later fragment', () => ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.UDP, fragmentOffset: 185, payload: Buffer.alloc(100) }))],
-    ['an IPv6 fragment', () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.FRAGMENT, payload: ipv6FragmentHeader(PROTO.UDP, udp({ src: IP.client6, dst: IP.vip6, sport: 1, dport: 53 }), 0, true) }))],
-    ['an IPv6 fragment behind a hop-by-hop header', () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.HOPOPTS, payload: ipv6ExtensionHeader(PROTO.FRAGMENT, ipv6FragmentHeader(PROTO.UDP, Buffer.alloc(16), 100)) }))],
+    [
+      'an IPv4 later fragment',
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IP,
+          ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.UDP, fragmentOffset: 185, payload: Buffer.alloc(100) }),
+        ),
+    ],
+    [
+      'an IPv6 fragment',
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IPV6,
+          ipv6({
+            src: IP.client6,
+            dst: IP.vip6,
+            nextHeader: PROTO.FRAGMENT,
+            payload: ipv6FragmentHeader(PROTO.UDP, udp({ src: IP.client6, dst: IP.vip6, sport: 1, dport: 53 }), 0, true),
+          }),
+        ),
+    ],
+    [
+      'an IPv6 fragment behind a hop-by-hop header',
+      () =>
+        ethernet(
+          MAC.lb,
+          MAC.client,
+          ETH_P_IPV6,
+          ipv6({
+            src: IP.client6,
+            dst: IP.vip6,
+            nextHeader: PROTO.HOPOPTS,
+            payload: ipv6ExtensionHeader(PROTO.FRAGMENT, ipv6FragmentHeader(PROTO.UDP, Buffer.alloc(16), 100)),
+          }),
+        ),
+    ],
   ])('%s', (_, build) => {
     expect(f.run(build()).verdict).toBe(XDP.DROP);
     expect(f.counterDelta()).toEqual({ drop_fragment: 1 });
   });
 
   test('other protocols to a VIP address are dropped, not passed to the host', () => {
-    const frame = ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.GRE, payload: Buffer.alloc(8) }));
+    const frame = ethernet(
+      MAC.lb,
+      MAC.client,
+      ETH_P_IP,
+      ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.GRE, payload: Buffer.alloc(8) }),
+    );
     expect(f.run(frame).verdict).toBe(XDP.DROP);
     expect(f.counterDelta()).toEqual({ drop_vip_proto: 1 });
   });

@@ -14,7 +14,15 @@ import { flow4, tcp4, vipKey4 } from './lib/frames.js';
 import { parseEthernet, XDP } from './lib/packet.js';
 
 /** The config each daemon here writes: seed 1, MTU 1500, no gateway MAC or tunnel sources. */
-const config = { hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
+const config = {
+  hashSeed: 1,
+  mtu: 1500,
+  gatewayMac: Buffer.alloc(6),
+  sourceV4: Buffer.alloc(4),
+  sourceV6: Buffer.alloc(16),
+  sourceV4FlowBits: 0,
+  sourceV6FlowBits: 0,
+};
 
 /** A fresh pin directory on bpffs, removed when the test ends (after its own cleanup). */
 function tempPinDir(name: string): string {
@@ -89,7 +97,21 @@ describe('pinned maps are adopted across a daemon restart', () => {
     const dir = tempPinDir('outcomes');
     const name = MAPS.counters;
     const entries = String(OUTCOMES.length - 1);
-    execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'percpu_array', 'key', '4', 'value', '16', 'entries', entries, 'name', name]);
+    execFileSync('bpftool', [
+      'map',
+      'create',
+      `${dir}/${name}`,
+      'type',
+      'percpu_array',
+      'key',
+      '4',
+      'value',
+      '16',
+      'entries',
+      entries,
+      'name',
+      name,
+    ]);
     const dp = openPinned(dir);
     try {
       expect(dp.replacedPins).toContain(name);
@@ -102,7 +124,21 @@ describe('pinned maps are adopted across a daemon restart', () => {
   test('opening with a pin directory unpins xlb maps under names the objects do not have, and only those', () => {
     const dir = tempPinDir('stale');
     const pin = (name: string) =>
-      execFileSync('bpftool', ['map', 'create', `${dir}/${name}`, 'type', 'array', 'key', '4', 'value', '4', 'entries', '1', 'name', 'stale']);
+      execFileSync('bpftool', [
+        'map',
+        'create',
+        `${dir}/${name}`,
+        'type',
+        'array',
+        'key',
+        '4',
+        'value',
+        '4',
+        'entries',
+        '1',
+        'name',
+        'stale',
+      ]);
     pin('xlb_flows_v1');
     pin('xlb_retired_v3');
     pin('operator_map');
@@ -122,7 +158,8 @@ describe('pinned maps are adopted across a daemon restart', () => {
     try {
       dp.setConfig(config);
       dp.setVip(vipKey4(80), { id: 1, flags: 0, forwarding: 1 });
-      for (const n of [1, 2]) dp.setBackend(n, { family: 4, address: parseAddress(IP.backend4(n)).bytes, mac: parseMac(MAC.backend(n)), vipId: 1 });
+      for (const n of [1, 2])
+        dp.setBackend(n, { family: 4, address: parseAddress(IP.backend4(n)).bytes, mac: parseMac(MAC.backend(n)), vipId: 1 });
       dp.setRing(1, new Uint32Array(13).fill(1));
       expect(parseEthernet(dp.program.testRun({ data: tcp4() }).data).dst).toBe(MAC.backend(1));
       dp.close();

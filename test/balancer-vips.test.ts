@@ -49,7 +49,9 @@ describe('hashing', () => {
       return node;
     });
     try {
-      const picks = nodes.map((node) => Array.from({ length: 100 }, (_, i) => parseEthernet(node.run(tcp6({ sport: 2000 + i })).data).dst).join());
+      const picks = nodes.map((node) =>
+        Array.from({ length: 100 }, (_, i) => parseEthernet(node.run(tcp6({ sport: 2000 + i })).data).dst).join(),
+      );
       expect(picks[1]).toBe(picks[0]);
       expect(picks[2]).not.toBe(picks[0]);
     } finally {
@@ -86,11 +88,21 @@ describe('configuration states', () => {
     f = new BalancerFixture();
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     f.addVip({ id: 2, address: IP.vip4, port: 443, forwarding: 'dsr', backends: backends4(2) });
-    const key = (port: number) => ({ family: 4 as const, address: Buffer.from([198, 19, 0, 1, ...new Array(12).fill(0)]), port, proto: IPPROTO_TCP });
+    const key = (port: number) => ({
+      family: 4 as const,
+      address: Buffer.from([198, 19, 0, 1, ...new Array(12).fill(0)]),
+      port,
+      proto: IPPROTO_TCP,
+    });
     f.removeVip(1);
     expect(f.dp.removeVip(key(80))).toBe(false);
     expect(f.run(tcp4()).verdict).toBe(XDP.PASS);
-    const gre = ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.GRE, payload: Buffer.alloc(8) }));
+    const gre = ethernet(
+      MAC.lb,
+      MAC.client,
+      ETH_P_IP,
+      ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.GRE, payload: Buffer.alloc(8) }),
+    );
     expect(f.run(gre).verdict).toBe(XDP.DROP); // 443 still lives on the address
     f.removeVip(2);
     expect(f.run(gre).verdict).toBe(XDP.PASS);
@@ -117,7 +129,6 @@ describe('configuration states', () => {
 });
 
 describe('the per-CPU VIP cache never outlives a VIP change', () => {
-
   test('a changed forwarding method applies to the next packet', () => {
     f = new BalancerFixture();
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
@@ -142,7 +153,13 @@ describe('the per-CPU VIP cache never outlives a VIP change', () => {
     f = new BalancerFixture();
     f.addVip({ id: 1, address: IP.vip4, port: 0, forwarding: 'dsr', backends: [{ id: 17, address: IP.backend4(7), mac: MAC.backend(7) }] });
     expect(parseEthernet(f.run(tcp4({ dport: 8080 })).data).dst).toBe(MAC.backend(7));
-    f.addVip({ id: 2, address: IP.vip4, port: 8080, forwarding: 'dsr', backends: [{ id: 28, address: IP.backend4(8), mac: MAC.backend(8) }] });
+    f.addVip({
+      id: 2,
+      address: IP.vip4,
+      port: 8080,
+      forwarding: 'dsr',
+      backends: [{ id: 28, address: IP.backend4(8), mac: MAC.backend(8) }],
+    });
     expect(parseEthernet(f.run(tcp4({ dport: 8080 })).data).dst).toBe(MAC.backend(8));
   });
 });

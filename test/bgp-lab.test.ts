@@ -37,7 +37,10 @@ async function api(method: string, path: string, body?: unknown) {
 
 describe('BGP announcement through BIRD', () => {
   test('a VIP is announced while it has a healthy backend, withdrawn when it has none', async () => {
-    await api('PUT', vipPath('tcp', LAB.vip4, 80), { forwarding: 'dsr', healthCheck: { type: 'tcp', intervalMs: 200, timeoutMs: 200, rise: 1, fall: 1 } });
+    await api('PUT', vipPath('tcp', LAB.vip4, 80), {
+      forwarding: 'dsr',
+      healthCheck: { type: 'tcp', intervalMs: 200, timeoutMs: 200, rise: 1, fall: 1 },
+    });
     await api('PUT', vipPath('tcp', LAB.vip4, 80, LAB.backend4(1)));
     await routerSees([LAB.lb4]);
 

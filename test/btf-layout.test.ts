@@ -21,10 +21,15 @@ interface BtfType {
   vars?: { type_id: number }[];
 }
 
-const btfTypes = (object: string): BtfType[] => JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', object], { encoding: 'utf8' })).types;
+const btfTypes = (object: string): BtfType[] =>
+  JSON.parse(execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', object], { encoding: 'utf8' })).types;
 
 function btfStructs(object: string): Map<string, BtfType> {
-  return new Map(btfTypes(object).filter((t) => t.kind === 'STRUCT' && t.name).map((t) => [t.name!, t]));
+  return new Map(
+    btfTypes(object)
+      .filter((t) => t.kind === 'STRUCT' && t.name)
+      .map((t) => [t.name!, t]),
+  );
 }
 
 /**
@@ -85,8 +90,10 @@ const MAP_LAYOUTS: Record<string, string> = {
   xlb_rings_v3: 'type=12 key=u32 values=(type=2 map_flags=1024 key=u32 value=u32[2])',
   xlb_backends_v3: 'type=2 key=u32 value=struct28{0:u8[16],16:u8[6],22:u8,23:u8,24:u32}',
   xlb_flows_v3: 'type=2 map_flags=1024 key=u32 value=struct64{0:struct16{0:u32,4:u32,8:u32,12:u16,14:u16}[4]}',
-  xlb_config_v3: 'type=2 key=u32 value=struct80{0:u32,4:u32,8:u16,10:u8[6],16:u8[4],20:u8[16],36:u8,37:u8,38:u8[2],40:u32,44:u32,48:u32[8]}',
-  xlb_vipcache_v3: 'type=6 key=u32 value=struct40{0:struct20{0:u8[16],16:u16,18:u8,19:u8},20:struct12{0:u32,4:u32,8:u8,9:u8[3]},32:u32,36:u32}',
+  xlb_config_v3:
+    'type=2 key=u32 value=struct80{0:u32,4:u32,8:u16,10:u8[6],16:u8[4],20:u8[16],36:u8,37:u8,38:u8[2],40:u32,44:u32,48:u32[8]}',
+  xlb_vipcache_v3:
+    'type=6 key=u32 value=struct40{0:struct20{0:u8[16],16:u16,18:u8,19:u8},20:struct12{0:u32,4:u32,8:u8,9:u8[3]},32:u32,36:u32}',
   xlb_counters_v3: 'type=6 key=u32 value=struct16{0:u64,8:u64}',
   xlb_vipstat_v3: 'type=6 key=u32 value=struct32{0:u64,8:u64,16:u64,24:u64}',
   xlb_bestat_v3: 'type=6 key=u32 value=struct16{0:u64,8:u64}',

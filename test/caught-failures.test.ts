@@ -27,7 +27,15 @@ test('a data-plane failure after a health change is counted, and /readyz turns 5
   try {
     const vip = vipPath('tcp', '198.19.0.1', 80);
     // No panic mode: the backend stays out of the ring until its check passes, so that pass writes the ring.
-    expect((await d.app.inject({ method: 'PUT', url: vip, payload: { forwarding: 'ipip', panicThreshold: 0, healthCheck: { type: 'gate-test' } } })).statusCode).toBe(201);
+    expect(
+      (
+        await d.app.inject({
+          method: 'PUT',
+          url: vip,
+          payload: { forwarding: 'ipip', panicThreshold: 0, healthCheck: { type: 'gate-test' } },
+        })
+      ).statusCode,
+    ).toBe(201);
     expect((await d.app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80, '198.18.0.11') })).statusCode).toBe(201);
     d.controller.setAttached(true, null);
     expect((await d.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
@@ -38,7 +46,9 @@ test('a data-plane failure after a health change is counted, and /readyz turns 5
     waiting.shift()!(null);
     expect(await health).toMatchObject({ backend: '198.18.0.11', from: 'unknown', to: 'up' });
 
-    expect(d.controller.status().errors).toContainEqual(expect.objectContaining({ component: 'dataplane', count: 1, lastMessage: expect.stringContaining('closed') }));
+    expect(d.controller.status().errors).toContainEqual(
+      expect.objectContaining({ component: 'dataplane', count: 1, lastMessage: expect.stringContaining('closed') }),
+    );
     expect((await d.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
   } finally {
     await d.close();

@@ -73,7 +73,7 @@ describe('client verbs', () => {
     expect(stats.stdout).toMatch(/^VIP \/ BACKEND\s+SHARE\s+PACKETS/m);
   });
 
-  test('API errors exit 1 with the server\'s reason', async () => {
+  test("API errors exit 1 with the server's reason", async () => {
     const bad = await xlb('vip', 'add', 'tcp', '198.19.0.300', '80', '--forwarding', 'dsr', '--api', api);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^xlb: 400: params is invalid: params\.address: not an IPv4 or IPv6 address/);
@@ -83,20 +83,44 @@ describe('client verbs', () => {
   });
 
   test.each([
-    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-port', '0x50'], /^xlb: --hc-port: not a whole number in decimal digits: "0x50"/],
-    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-interval-ms', '1e3'], /^xlb: --hc-interval-ms: not a whole number in decimal digits: "1e3"/],
-    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-expect-status', '+200'], /^xlb: --hc-expect-status: not a whole number/],
-    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--panic-threshold', '0x1'], /^xlb: --panic-threshold: not a decimal number like 0\.5: "0x1"/],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-port', '0x50'],
+      /^xlb: --hc-port: not a whole number in decimal digits: "0x50"/,
+    ],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-interval-ms', '1e3'],
+      /^xlb: --hc-interval-ms: not a whole number in decimal digits: "1e3"/,
+    ],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-expect-status', '+200'],
+      /^xlb: --hc-expect-status: not a whole number/,
+    ],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--panic-threshold', '0x1'],
+      /^xlb: --panic-threshold: not a decimal number like 0\.5: "0x1"/,
+    ],
     [['vip', 'add', 'tcp', '198.19.0.5', '080', '--forwarding', 'dsr'], /^xlb: port: not a port \(0\.\.65535 in decimal digits\): "080"/],
     [['vip', 'add', 'tcp', '198.19.0.5', '0x50', '--forwarding', 'dsr'], /^xlb: port: not a port/],
     [['vip', 'rm', 'tcp', '198.19.0.5', '80.0'], /^xlb: port: not a port/],
-    [['backend', 'add', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '1e1'], /^xlb: --weight: not a whole number in decimal digits: "1e1"/],
+    [
+      ['backend', 'add', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '1e1'],
+      /^xlb: --weight: not a whole number in decimal digits: "1e1"/,
+    ],
     [['backend', 'add', 'tcp', '198.19.0.5', '+80', '198.18.0.11'], /^xlb: port: not a port/],
     [['backend', 'ls', 'tcp', '198.19.0.5', ' 80'], /^xlb: port: not a port/],
-    [['vip', 'add', 'tcp', '224.0.0.1', '80', '--forwarding', 'dsr'], /^xlb: 400: params is invalid: params\.address: 224\.0\.0\.1 is a multicast address/],
+    [
+      ['vip', 'add', 'tcp', '224.0.0.1', '80', '--forwarding', 'dsr'],
+      /^xlb: 400: params is invalid: params\.address: 224\.0\.0\.1 is a multicast address/,
+    ],
     [['vip', 'add', 'tcp', '::ffff:198.19.0.9', '80', '--forwarding', 'dsr'], /^xlb: 400: .*use the IPv4 form 198\.19\.0\.9/],
-    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-path', '/a b'], /^xlb: 400: .*body\.healthCheck\.path: character U\+0020 at position 2/],
-    [['backend', 'add', 'tcp', '198.19.0.5', '80', '255.255.255.255'], /^xlb: 400: .*params\.backend: 255\.255\.255\.255 is the limited broadcast address/],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-path', '/a b'],
+      /^xlb: 400: .*body\.healthCheck\.path: character U\+0020 at position 2/,
+    ],
+    [
+      ['backend', 'add', 'tcp', '198.19.0.5', '80', '255.255.255.255'],
+      /^xlb: 400: .*params\.backend: 255\.255\.255\.255 is the limited broadcast address/,
+    ],
   ])('bad input %j exits 1 naming the option or field, and changes nothing', async (args, message) => {
     const before = d.stateText();
     const res = await xlb(...args, '--api', api);
@@ -116,7 +140,13 @@ describe('serve option errors name the flag and start nothing', () => {
   test.each([
     [['--iface', 'eth0', '--xdp-mode', 'turbo'], /--xdp-mode: Invalid option/],
     [['--iface', 'eth0', '--mtu', '99999'], /--mtu: Too big/],
-    ...['0x5dc', '1e3', '+1500', '-1', '01500', '1500.0', ' 1500', ''].map((mtu) => [['--iface', 'eth0', '--mtu', mtu], new RegExp(`--mtu: not a whole number in decimal digits: ${JSON.stringify(mtu).replace('+', '\\+')}`)] as [string[], RegExp]),
+    ...['0x5dc', '1e3', '+1500', '-1', '01500', '1500.0', ' 1500', ''].map(
+      (mtu) =>
+        [
+          ['--iface', 'eth0', '--mtu', mtu],
+          new RegExp(`--mtu: not a whole number in decimal digits: ${JSON.stringify(mtu).replace('+', '\\+')}`),
+        ] as [string[], RegExp],
+    ),
     [['--iface', 'eth0', '--max-vips', '0x10'], /--max-vips: not a whole number in decimal digits/],
     [['--iface', 'eth0', '--hash-seed', '1e3'], /--hash-seed: not a whole number in decimal digits/],
     [['--iface', 'eth0', '--ring-size', '0x3'], /--ring-size: not a whole number in decimal digits/],
@@ -134,7 +164,10 @@ describe('serve option errors name the flag and start nothing', () => {
     [['--iface', 'eth0', '--source-v4', '255.255.255.255'], /--source-v4: .*limited broadcast/],
     [['--iface', 'eth0', '--source-v6', 'ff02::1'], /--source-v6: .*multicast/],
     [['--iface', 'eth0', '--source-v6', '::ffff:198.18.0.1'], /--source-v6: .*use the IPv4 form/],
-    [['--iface', 'eth0', '--bgp', '--bgp-peer', '224.0.0.5@65000'], /--bgp-peer: "224\.0\.0\.5@65000": 224\.0\.0\.5 is a multicast address/],
+    [
+      ['--iface', 'eth0', '--bgp', '--bgp-peer', '224.0.0.5@65000'],
+      /--bgp-peer: "224\.0\.0\.5@65000": 224\.0\.0\.5 is a multicast address/,
+    ],
     [[], /--iface: /],
     [['--iface', 'eth0', '--api', '0.0.0.0:9180'], /give --token-file/],
     [['--iface', 'no-such-if0', '--api', 'unix:/tmp/xlb-never.sock'], /if_nametoindex\(no-such-if0\)/],
@@ -150,22 +183,60 @@ describe('serve option errors name the flag and start nothing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'xlb-state-'));
     try {
       const state = join(dir, 'state.json');
-      writeFileSync(state, JSON.stringify({ version: 1, vips: [{ protocol: 'tcp', address: '198.19.0.1', port: 80, id: 0, forwarding: 'nat', backends: [] }] }));
-      const res = await xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
+      writeFileSync(
+        state,
+        JSON.stringify({
+          version: 1,
+          vips: [{ protocol: 'tcp', address: '198.19.0.1', port: 80, id: 0, forwarding: 'nat', backends: [] }],
+        }),
+      );
+      const res = await xlb(
+        'serve',
+        '--iface',
+        'lo',
+        '--api',
+        `unix:${join(dir, 'api.sock')}`,
+        '--state',
+        state,
+        '--bpffs',
+        '/sys/fs/bpf/xlb-never',
+      );
       expect(res.code).not.toBe(0);
       expect(res.stderr).toMatch(/state file .*state\.json: vips\[0\]\.forwarding: Invalid option/);
       expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
       const vip = (id: number, address: string) => ({ protocol: 'tcp', address, port: 80, id, forwarding: 'ipip', backends: [] });
       writeFileSync(state, JSON.stringify({ version: 1, vips: [vip(0, '198.19.0.1'), vip(0, '198.19.0.2')] }));
-      const twice = await xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
+      const twice = await xlb(
+        'serve',
+        '--iface',
+        'lo',
+        '--api',
+        `unix:${join(dir, 'api.sock')}`,
+        '--state',
+        state,
+        '--bpffs',
+        '/sys/fs/bpf/xlb-never',
+      );
       expect(twice.stderr).toMatch(/state file .*state\.json: vips\[1\] \(tcp\/198\.19\.0\.2:80\): id 0 is already held by vips\[0\]/);
       expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
       writeFileSync(state, JSON.stringify({ version: 1, vips: [vip(0, '127.0.0.1')] }));
-      const loopback = await xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
+      const loopback = await xlb(
+        'serve',
+        '--iface',
+        'lo',
+        '--api',
+        `unix:${join(dir, 'api.sock')}`,
+        '--state',
+        state,
+        '--bpffs',
+        '/sys/fs/bpf/xlb-never',
+      );
       expect(loopback.stderr).toMatch(/state file .*state\.json: vips\[0\]\.address: 127\.0\.0\.1 is a loopback address/);
       expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
       writeFileSync(state, '{"version": 1, "vips": [');
-      expect((await xlb('serve', '--iface', 'lo', '--state', state, '--api', `unix:${join(dir, 'api.sock')}`)).stderr).toMatch(/is not JSON/);
+      expect((await xlb('serve', '--iface', 'lo', '--state', state, '--api', `unix:${join(dir, 'api.sock')}`)).stderr).toMatch(
+        /is not JSON/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -182,10 +253,16 @@ describe('serve option errors name the flag and start nothing', () => {
         expect((await xlb('serve', '--config', file)).stderr).toContain(`--mtu: not a whole number in decimal digits: "${mtu}"`);
       }
       for (const mtu of ['1500', "'1500'"]) {
-        writeFileSync(file, `iface: no-such-if0\nmtu: ${mtu}\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n`);
+        writeFileSync(
+          file,
+          `iface: no-such-if0\nmtu: ${mtu}\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n`,
+        );
         expect((await xlb('serve', '--config', file)).stderr).toMatch(/if_nametoindex\(no-such-if0\)/);
       }
-      writeFileSync(file, 'iface: no-such-if0\nxdp-mode: generic\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n');
+      writeFileSync(
+        file,
+        'iface: no-such-if0\nxdp-mode: generic\napi: unix:/tmp/xlb-never.sock\nstate: /tmp/xlb-never-state.json\nbpffs: /sys/fs/bpf/xlb-never\n',
+      );
       expect((await xlb('serve', '--config', file)).stderr).toMatch(/if_nametoindex\(no-such-if0\)/);
       expect((await xlb('serve', '--config', file, '--xdp-mode', 'bogus')).stderr).toMatch(/--xdp-mode/);
       writeFileSync(file, 'iface: eth0\nsource-v4: 169.254.0.1\nbgp-peer: [ "::1@65000" ]\n');
@@ -207,12 +284,29 @@ describe('xlb decap', () => {
     nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
     nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
     const pins = `/sys/fs/bpf/${namespaces.prefix}-decap`;
-    const decap = (...args: string[]) => run('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, 'decap', '--iface', 'veth0', '--xdp-mode', 'generic', '--bpffs', pins, ...args]);
+    const decap = (...args: string[]) =>
+      run('nsenter', [
+        `--net=/run/netns/${ns}`,
+        process.execPath,
+        CLI,
+        'decap',
+        '--iface',
+        'veth0',
+        '--xdp-mode',
+        'generic',
+        '--bpffs',
+        pins,
+        ...args,
+      ]);
     try {
-      expect((await decap('--address', '198.18.0.11', '2001:db8::11')).stdout).toMatch(/xlb_decap on veth0 for 198\.18\.0\.11, 2001:db8::11/);
+      expect((await decap('--address', '198.18.0.11', '2001:db8::11')).stdout).toMatch(
+        /xlb_decap on veth0 for 198\.18\.0\.11, 2001:db8::11/,
+      );
       expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp.prog.name).toBe('xlb_decap');
       expect((await decap('--address', '198.18.0.12')).stdout).toMatch(/for 198\.18\.0\.12\n/);
-      await expect(decap('--address', 'nope')).rejects.toMatchObject({ stderr: expect.stringMatching(/--address: not an IPv4 or IPv6 address: "nope"/) });
+      await expect(decap('--address', 'nope')).rejects.toMatchObject({
+        stderr: expect.stringMatching(/--address: not an IPv4 or IPv6 address: "nope"/),
+      });
       expect((await decap('--remove')).stdout).toMatch(/detached xlb_decap from veth0/);
       expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();
       expect(existsSync(pins)).toBe(false);
@@ -235,7 +329,20 @@ describe('xlb down', () => {
     const dp = Dataplane.open({ pinDir: pins, maxFlows: 64 });
     try {
       inNamespace(ns, () => dp.attach('veth0', 'generic'));
-      const down = (...args: string[]) => run('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, 'down', '--iface', 'veth0', '--xdp-mode', 'generic', '--bpffs', pins, ...args]);
+      const down = (...args: string[]) =>
+        run('nsenter', [
+          `--net=/run/netns/${ns}`,
+          process.execPath,
+          CLI,
+          'down',
+          '--iface',
+          'veth0',
+          '--xdp-mode',
+          'generic',
+          '--bpffs',
+          pins,
+          ...args,
+        ]);
       const { stdout } = await down();
       expect(stdout).toBe(`detached from veth0 (generic mode); removed 10 pins; removed ${pins}\n`);
       expect(existsSync(pins)).toBe(false);
@@ -244,7 +351,9 @@ describe('xlb down', () => {
       const decap = Decapsulator.open();
       try {
         inNamespace(ns, () => decap.attach('veth0', 'generic'));
-        await expect(down()).rejects.toMatchObject({ stderr: expect.stringMatching(/runs XDP program xlb_decap, not xlb_balancer; leaving it/) });
+        await expect(down()).rejects.toMatchObject({
+          stderr: expect.stringMatching(/runs XDP program xlb_decap, not xlb_balancer; leaving it/),
+        });
         expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp.prog.name).toBe('xlb_decap');
       } finally {
         decap.close();

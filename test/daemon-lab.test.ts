@@ -46,7 +46,11 @@ const share = (counts: Record<string, number>, name: string, total: number) => (
 
 describe('xlb serve in the lab', () => {
   test('equal weights split 1200 flows within a few percent (dsr)', async () => {
-    await createVip(LAB.vips4[0], 'dsr', BACKENDS.map((n) => ({ n })));
+    await createVip(
+      LAB.vips4[0],
+      'dsr',
+      BACKENDS.map((n) => ({ n })),
+    );
     const summary = await lab.client('tcp', LAB.vips4[0], 1200, 16);
     expect(summary.errors).toEqual([]);
     expect(summary.ok).toBe(1200);
@@ -54,7 +58,10 @@ describe('xlb serve in the lab', () => {
   });
 
   test('weights 3:1 are respected (ipip)', async () => {
-    await createVip(LAB.vips4[1], 'ipip', [{ n: 1, weight: 3 }, { n: 2, weight: 1 }]);
+    await createVip(LAB.vips4[1], 'ipip', [
+      { n: 1, weight: 3 },
+      { n: 2, weight: 1 },
+    ]);
     const summary = await lab.client('tcp', LAB.vips4[1], 1200, 16);
     expect(summary.ok).toBe(1200);
     expect(Math.abs(share(summary.byBackend, 'b1', 1200) - 0.75)).toBeLessThan(0.05);
@@ -62,9 +69,13 @@ describe('xlb serve in the lab', () => {
     expect(summary.byBackend.b3).toBeUndefined();
   });
 
-  test('a killed backend leaves the ring within interval x fall; new connections all succeed; survivors\' connections hold', async () => {
+  test("a killed backend leaves the ring within interval x fall; new connections all succeed; survivors' connections hold", async () => {
     const vip = LAB.vips4[2];
-    await createVip(vip, 'dsr', BACKENDS.map((n) => ({ n })));
+    await createVip(
+      vip,
+      'dsr',
+      BACKENDS.map((n) => ({ n })),
+    );
     const held = lab.hold(vip, 30, 2500);
     await held.connected;
     const killedAt = Date.now();
@@ -106,7 +117,11 @@ describe('xlb serve in the lab', () => {
 
   test('drain: no new flows to the drained backend while its open connections complete', async () => {
     const vip = LAB.vips4[4];
-    await createVip(vip, 'dsr', BACKENDS.map((n) => ({ n })));
+    await createVip(
+      vip,
+      'dsr',
+      BACKENDS.map((n) => ({ n })),
+    );
     const held = lab.hold(vip, 30, 1500);
     await held.connected;
     await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(1)), { weight: 1, state: 'drain' });
@@ -133,7 +148,11 @@ describe('xlb serve in the lab', () => {
     expect(summary.ok).toBe(1500);
 
     const after = await api<{ vips: VipView[] }>('GET', '/v1/vips');
-    const config = (v: { vips: VipView[] }) => v.vips.map(({ backends, panic, ringBackends, ...rest }) => ({ ...rest, backends: backends.map((b) => [b.address, b.weight, b.state]) }));
+    const config = (v: { vips: VipView[] }) =>
+      v.vips.map(({ backends, panic, ringBackends, ...rest }) => ({
+        ...rest,
+        backends: backends.map((b) => [b.address, b.weight, b.state]),
+      }));
     expect(config(after)).toEqual(config(before));
   });
 });

@@ -28,7 +28,15 @@ interface Side {
 
 let sides: Side[];
 beforeEach(() => {
-  const config = { hashSeed: 7, mtu: 1500, gatewayMac: MAC, sourceV4: parseAddress('198.18.0.2').bytes, sourceV6: parseAddress('2001:db8::2').bytes, sourceV4FlowBits: 4, sourceV6FlowBits: 8 };
+  const config = {
+    hashSeed: 7,
+    mtu: 1500,
+    gatewayMac: MAC,
+    sourceV4: parseAddress('198.18.0.2').bytes,
+    sourceV6: parseAddress('2001:db8::2').bytes,
+    sourceV4FlowBits: 4,
+    sourceV6FlowBits: 8,
+  };
   sides = [
     { name: 'kernel', dp: TestDataplane.open(sizes) },
     { name: 'model', dp: new DataplaneModel(sizes) },
@@ -49,7 +57,10 @@ function held(dp: InspectableDataplane) {
     config: { ...config, flowKey: flowKey.some((byte) => byte !== 0) },
     vips: dp
       .listVips()
-      .map(({ key, vip }) => `${key.proto}/${formatAddress(key.family, key.address)}:${key.port} id=${vip.id} flags=${vip.flags} forwarding=${vip.forwarding}`)
+      .map(
+        ({ key, vip }) =>
+          `${key.proto}/${formatAddress(key.family, key.address)}:${key.port} id=${vip.id} flags=${vip.flags} forwarding=${vip.forwarding}`,
+      )
       .sort(),
     addresses: dp
       .listVipAddresses()
@@ -97,12 +108,15 @@ const seen = (health: Record<string, Health> = {}, macs: Record<string, Buffer> 
 
 const backend = storedBackend;
 /** A VIP with health checks, so the health observed shapes its ring. */
-const vip = (id: number, address: string, backends: StoredBackend[], extra: Partial<StoredVip> = {}) => storedVip(id, address, backends, { healthCheck: { type: 'tcp' }, ...extra });
-const apply = (vips: StoredVip[], observed = seen(), scope?: ReadonlySet<number>) => (side: Side) =>
-  side.reconciler.apply(
-    vips.map((v) => planVip(v, observed)),
-    scope,
-  );
+const vip = (id: number, address: string, backends: StoredBackend[], extra: Partial<StoredVip> = {}) =>
+  storedVip(id, address, backends, { healthCheck: { type: 'tcp' }, ...extra });
+const apply =
+  (vips: StoredVip[], observed = seen(), scope?: ReadonlySet<number>) =>
+  (side: Side) =>
+    side.reconciler.apply(
+      vips.map((v) => planVip(v, observed)),
+      scope,
+    );
 const key = (address: string, port = 80): VipKey => {
   const { family, bytes } = parseAddress(address);
   return { family, address: bytes, port, proto: 6 };
@@ -111,7 +125,12 @@ const key = (address: string, port = 80): VipKey => {
 describe('the model holds what the kernel holds', () => {
   test('VIPs, backends, rings, weights, health, drain, delete and a restart through the reconciler', () => {
     const web = vip(0, '198.19.0.1', [backend(0, '198.18.1.1'), backend(1, '198.18.1.2'), backend(2, '198.18.1.3')]);
-    const dns = vip(1, '2001:db8:f::1', [backend(3, '2001:db8::11'), backend(4, '2001:db8::12')], { protocol: 'udp', port: 53, affinity: 'source-ip', conntrack: false });
+    const dns = vip(1, '2001:db8:f::1', [backend(3, '2001:db8::11'), backend(4, '2001:db8::12')], {
+      protocol: 'udp',
+      port: 53,
+      affinity: 'source-ip',
+      conntrack: false,
+    });
     const tls = vip(2, '198.19.0.1', [backend(5, '198.18.1.5')], { port: 443, forwarding: 'dsr', healthCheck: { type: 'none' } });
     const macs = { '198.18.1.5': MAC };
     onBoth(apply([web, dns, tls], seen({}, macs)));
@@ -159,7 +178,17 @@ describe('counters', () => {
     // Packets through the real balancer; the model is given what the kernel counted.
     const [kernel, model] = sides.map((side) => side.dp) as [TestDataplane, DataplaneModel];
     for (const sport of [40000, 40001, 40002, 40003]) {
-      const frame = ethernet('02:00:00:00:00:02', '02:00:00:00:00:01', ETH_P_IP, ipv4({ src: '198.18.0.10', dst: '198.19.0.1', protocol: PROTO.TCP, payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }) }));
+      const frame = ethernet(
+        '02:00:00:00:00:02',
+        '02:00:00:00:00:01',
+        ETH_P_IP,
+        ipv4({
+          src: '198.18.0.10',
+          dst: '198.19.0.1',
+          protocol: PROTO.TCP,
+          payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }),
+        }),
+      );
       kernel.program.testRun({ data: frame });
     }
     for (const [outcome, traffic] of Object.entries(kernel.counters()) as [Outcome, Traffic][]) model.count({ outcome, ...traffic });
@@ -181,7 +210,9 @@ describe('the model fails where the kernel fails, with the same error', () => {
     onBoth(({ dp }) => {
       for (const port of [1, 2, 3, 4]) dp.setVip(key('198.19.0.1', port), { id: 0, flags: 0, forwarding: 2 });
     });
-    expect(onBoth(({ dp }) => dp.setVip(key('198.19.0.1', 5), { id: 1, flags: 0, forwarding: 2 }))).toMatch(/^threw Error E2BIG bpf_map_update_elem\(xlb_vips/);
+    expect(onBoth(({ dp }) => dp.setVip(key('198.19.0.1', 5), { id: 1, flags: 0, forwarding: 2 }))).toMatch(
+      /^threw Error E2BIG bpf_map_update_elem\(xlb_vips/,
+    );
     expect(onBoth(({ dp }) => dp.setVip(key('198.19.0.1', 4), { id: 3, flags: 1, forwarding: 1 }))).toBe('returned nothing');
     expect(onBoth(({ dp }) => dp.removeVip(key('198.19.0.1', 9)))).toBe('returned false');
     expect(onBoth(({ dp }) => dp.removeVip(key('198.19.0.1', 1)))).toBe('returned true');
@@ -199,12 +230,42 @@ describe('the model fails where the kernel fails, with the same error', () => {
   });
 
   test.each([
-    ['a VIP id beyond the table', ({ dp }: Side) => dp.setVip(key('198.19.0.1'), { id: 4, flags: 0, forwarding: 2 }), /^threw RangeError - VIP id 4 outside 0\.\.3$/],
-    ['a backend id beyond the table', ({ dp }: Side) => dp.setBackends(new Map([[3, { family: 4, address: parseAddress('198.18.1.1').bytes, mac: MAC, vipId: 0 }], [16, { family: 4, address: parseAddress('198.18.1.2').bytes, mac: MAC, vipId: 0 }]])), /^threw RangeError - backend id 16 outside 0\.\.15$/],
-    ['a VIP count of 0', ({ dp }: Side) => dp.setVipAddress({ family: 4, address: parseAddress('198.19.0.1').bytes }, 0), /^threw RangeError - VIP count 0/],
-    ['a ring of the wrong size', ({ dp }: Side) => dp.setRing(0, new Uint32Array(11)), /^threw RangeError - ring has 11 slots, expected 13$/],
-    ['a plan with a VIP id beyond the table', apply([vip(4, '198.19.0.1', [backend(0, '198.18.1.1')])]), /^threw RangeError - VIP id 4 outside/],
-    ['a plan with a backend id beyond the table', apply([vip(0, '198.19.0.1', [backend(16, '198.18.1.1')])]), /^threw RangeError - backend id 16 outside/],
+    [
+      'a VIP id beyond the table',
+      ({ dp }: Side) => dp.setVip(key('198.19.0.1'), { id: 4, flags: 0, forwarding: 2 }),
+      /^threw RangeError - VIP id 4 outside 0\.\.3$/,
+    ],
+    [
+      'a backend id beyond the table',
+      ({ dp }: Side) =>
+        dp.setBackends(
+          new Map([
+            [3, { family: 4, address: parseAddress('198.18.1.1').bytes, mac: MAC, vipId: 0 }],
+            [16, { family: 4, address: parseAddress('198.18.1.2').bytes, mac: MAC, vipId: 0 }],
+          ]),
+        ),
+      /^threw RangeError - backend id 16 outside 0\.\.15$/,
+    ],
+    [
+      'a VIP count of 0',
+      ({ dp }: Side) => dp.setVipAddress({ family: 4, address: parseAddress('198.19.0.1').bytes }, 0),
+      /^threw RangeError - VIP count 0/,
+    ],
+    [
+      'a ring of the wrong size',
+      ({ dp }: Side) => dp.setRing(0, new Uint32Array(11)),
+      /^threw RangeError - ring has 11 slots, expected 13$/,
+    ],
+    [
+      'a plan with a VIP id beyond the table',
+      apply([vip(4, '198.19.0.1', [backend(0, '198.18.1.1')])]),
+      /^threw RangeError - VIP id 4 outside/,
+    ],
+    [
+      'a plan with a backend id beyond the table',
+      apply([vip(0, '198.19.0.1', [backend(16, '198.18.1.1')])]),
+      /^threw RangeError - backend id 16 outside/,
+    ],
   ])('%s: refused, nothing written', (_, step, error) => {
     expect(onBoth(step)).toMatch(error);
   });

@@ -7,9 +7,17 @@ import { ETH_P_IP, ETH_P_IPV6, ethernet, ipv4, ipv6, PROTO, tcp, udp, XDP } from
 const BACKEND4 = IP.backend4(1);
 const BACKEND6 = IP.backend6(1);
 
-const inner4 = () => ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.TCP, payload: tcp({ src: IP.client4, dst: IP.vip4, sport: 40000, dport: 80 }) });
-const inner6 = () => ipv6({ src: IP.client6, dst: IP.vip6, nextHeader: PROTO.UDP, payload: udp({ src: IP.client6, dst: IP.vip6, sport: 40000, dport: 53, payload: Buffer.from('q') }) });
-const outer4 = (dst: string, payload: Buffer, o: { mf?: boolean } = {}) => ipv4({ src: IP.source4, dst, protocol: PROTO.IPIP, payload, ...o });
+const inner4 = () =>
+  ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.TCP, payload: tcp({ src: IP.client4, dst: IP.vip4, sport: 40000, dport: 80 }) });
+const inner6 = () =>
+  ipv6({
+    src: IP.client6,
+    dst: IP.vip6,
+    nextHeader: PROTO.UDP,
+    payload: udp({ src: IP.client6, dst: IP.vip6, sport: 40000, dport: 53, payload: Buffer.from('q') }),
+  });
+const outer4 = (dst: string, payload: Buffer, o: { mf?: boolean } = {}) =>
+  ipv4({ src: IP.source4, dst, protocol: PROTO.IPIP, payload, ...o });
 const outer6 = (dst: string, payload: Buffer, nextHeader: number) => ipv6({ src: IP.source6, dst, nextHeader, payload });
 const frame = (etherType: number, packet: Buffer) => ethernet(MAC.backend(1), MAC.lb, etherType, packet);
 
@@ -20,7 +28,11 @@ const run = (data: Buffer) => {
 };
 const deltas = (before: ReturnType<Decapsulator['counters']>) => {
   const after = decap.counters();
-  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v.packets - before[k as keyof typeof before].packets]).filter(([, v]) => v));
+  return Object.fromEntries(
+    Object.entries(after)
+      .map(([k, v]) => [k, v.packets - before[k as keyof typeof before].packets])
+      .filter(([, v]) => v),
+  );
 };
 
 beforeEach(() => {
@@ -80,10 +92,28 @@ describe('balancer output through the decap program', () => {
   afterEach(() => lb.close());
 
   test.each([
-    ['IPv4 in IPv4', IP.vip4, () => [{ id: 1, address: BACKEND4, mac: MAC.backend(1) }], () => ethernet(MAC.lb, MAC.client, ETH_P_IP, inner4()), ETH_P_IP],
-    ['IPv6 in IPv6', IP.vip6, () => [{ id: 1, address: BACKEND6, mac: MAC.backend(1) }], () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, inner6()), ETH_P_IPV6],
-    ['IPv4 in IPv6', IP.vip4, () => [{ id: 1, address: BACKEND6, mac: MAC.backend(1) }], () => ethernet(MAC.lb, MAC.client, ETH_P_IP, inner4()), ETH_P_IP],
-  ])('%s: the backend sees the client\'s packet exactly as sent', (_, vip, backends, client, etherType) => {
+    [
+      'IPv4 in IPv4',
+      IP.vip4,
+      () => [{ id: 1, address: BACKEND4, mac: MAC.backend(1) }],
+      () => ethernet(MAC.lb, MAC.client, ETH_P_IP, inner4()),
+      ETH_P_IP,
+    ],
+    [
+      'IPv6 in IPv6',
+      IP.vip6,
+      () => [{ id: 1, address: BACKEND6, mac: MAC.backend(1) }],
+      () => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, inner6()),
+      ETH_P_IPV6,
+    ],
+    [
+      'IPv4 in IPv6',
+      IP.vip4,
+      () => [{ id: 1, address: BACKEND6, mac: MAC.backend(1) }],
+      () => ethernet(MAC.lb, MAC.client, ETH_P_IP, inner4()),
+      ETH_P_IP,
+    ],
+  ])("%s: the backend sees the client's packet exactly as sent", (_, vip, backends, client, etherType) => {
     lb = new BalancerFixture();
     const udpVip = vip === IP.vip6;
     lb.addVip({ id: 1, address: vip, port: udpVip ? 53 : 80, proto: udpVip ? 'udp' : 'tcp', forwarding: 'ipip', backends: backends() });

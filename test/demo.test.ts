@@ -47,9 +47,16 @@ async function exitCode(run: Run): Promise<number | null> {
 function made(run: Run) {
   const prefix = `xlbt-demo-${run.child.pid! % 100000}`;
   return {
-    namespaces: sh('ip', ['netns', 'list']).split('\n').map((line) => line.split(' ')[0]!).filter((name) => name.startsWith(`${prefix}-`)),
-    pins: readdirSync('/sys/fs/bpf').filter((name) => name.startsWith(prefix)).map((name) => `/sys/fs/bpf/${name}`),
-    work: readdirSync(tmpdir()).filter((name) => name.startsWith(`${prefix}-`)).map((name) => join(tmpdir(), name)),
+    namespaces: sh('ip', ['netns', 'list'])
+      .split('\n')
+      .map((line) => line.split(' ')[0]!)
+      .filter((name) => name.startsWith(`${prefix}-`)),
+    pins: readdirSync('/sys/fs/bpf')
+      .filter((name) => name.startsWith(prefix))
+      .map((name) => `/sys/fs/bpf/${name}`),
+    work: readdirSync(tmpdir())
+      .filter((name) => name.startsWith(`${prefix}-`))
+      .map((name) => join(tmpdir(), name)),
     processes: () =>
       readdirSync('/proc').filter((pid) => {
         if (!/^\d+$/.test(pid)) return false;

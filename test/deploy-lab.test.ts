@@ -80,7 +80,9 @@ esac
   );
   execFileSync('mkdir', ['-p', '/run/sshd']);
   // nsenter, not `ip netns exec`: that remounts /sys, and the deployed daemon needs bpffs.
-  sshd = spawn('nsenter', [`--net=/run/netns/${ns.target}`, '/usr/sbin/sshd', '-D', '-e', '-f', join(work, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  sshd = spawn('nsenter', [`--net=/run/netns/${ns.target}`, '/usr/sbin/sshd', '-D', '-e', '-f', join(work, 'sshd_config')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const deadline = Date.now() + 10_000;
   while (!nsRun(ns.target, 'ss', ['-ltn']).includes(`${TARGET}:22`)) {
     if (sshd.exitCode !== null || Date.now() > deadline) throw new Error('sshd did not start');
@@ -108,16 +110,38 @@ function config(iface: string): string {
   const file = join(work, `xlb-${iface}.yaml`);
   writeFileSync(
     file,
-    [`iface: ${iface}`, 'xdp-mode: generic', `api: unix:${join(work, 'api.sock')}`, `state: ${join(work, 'state.json')}`, `bpffs: /sys/fs/bpf/${namespaces.prefix}`, 'log-level: warn', ''].join('\n'),
+    [
+      `iface: ${iface}`,
+      'xdp-mode: generic',
+      `api: unix:${join(work, 'api.sock')}`,
+      `state: ${join(work, 'state.json')}`,
+      `bpffs: /sys/fs/bpf/${namespaces.prefix}`,
+      'log-level: warn',
+      '',
+    ].join('\n'),
   );
   return file;
 }
 
 async function deploy(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run('nsenter', [`--net=/run/netns/${ns.deployer}`, process.execPath, CLI, 'deploy', '--hosts', TARGET, '--identity', join(work, 'id_ed25519'), ...args], {
-      maxBuffer: 16 << 20,
-    });
+    const { stdout, stderr } = await run(
+      'nsenter',
+      [
+        `--net=/run/netns/${ns.deployer}`,
+        process.execPath,
+        CLI,
+        'deploy',
+        '--hosts',
+        TARGET,
+        '--identity',
+        join(work, 'id_ed25519'),
+        ...args,
+      ],
+      {
+        maxBuffer: 16 << 20,
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -139,7 +163,10 @@ describe('xlb deploy', () => {
     expect(res.stdout).toMatch(new RegExp(`${TARGET}: preflight passed\\n${TARGET}: ready\\n`));
     expect(statSync('/etc/xlb/xlb.yaml').mode & 0o777).toBe(0o600);
     expect(readFileSync('/etc/systemd/system/xlb.service', 'utf8')).toMatch(/^ExecStart=.*serve --config \/etc\/xlb\/xlb\.yaml$/m);
-    const status = await new ApiClient(`unix:${join(work, 'api.sock')}`).request<{ attached: boolean; interface: string }>('GET', '/v1/status');
+    const status = await new ApiClient(`unix:${join(work, 'api.sock')}`).request<{ attached: boolean; interface: string }>(
+      'GET',
+      '/v1/status',
+    );
     expect(status.body).toMatchObject({ attached: true, interface: 'eth0' });
     expect(JSON.parse(nsRun(ns.target, 'ip', ['-j', 'link', 'show', 'eth0']))[0].xdp.prog.name).toBe('xlb_balancer');
   });

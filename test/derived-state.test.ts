@@ -36,8 +36,17 @@ function derivedAndHeld(d: TestDaemon) {
       backends: vips.flatMap((v) => v.backends.map((b) => b.id)).sort((a, b) => a - b),
     },
     held: {
-      addresses: Object.fromEntries(d.dp.listVipAddresses().map((a) => [formatAddress(a.family, a.address), a.vips]).sort()),
-      vips: sorted(d.dp.listVips().map(({ key, vip }) => `${key.proto === 6 ? 'tcp' : 'udp'}/${formatAddress(key.family, key.address)}/${key.port}=${vip.id}`)),
+      addresses: Object.fromEntries(
+        d.dp
+          .listVipAddresses()
+          .map((a) => [formatAddress(a.family, a.address), a.vips])
+          .sort(),
+      ),
+      vips: sorted(
+        d.dp
+          .listVips()
+          .map(({ key, vip }) => `${key.proto === 6 ? 'tcp' : 'udp'}/${formatAddress(key.family, key.address)}/${key.port}=${vip.id}`),
+      ),
       rings: Object.fromEntries(d.dp.ringIds().map((id) => [id, sorted([...new Set(d.dp.getRing(id))])])),
       backends: d.dp.usedBackendIds(),
     },
@@ -55,8 +64,23 @@ const CLIENT6 = '2001:db8:7::100';
 /** The balancer's verdict on an echo request to `address`. */
 function echoVerdict(d: TestDaemon, address: string): number {
   const frame = address.includes(':')
-    ? ethernet('02:00:00:00:07:01', '02:00:00:00:07:02', ETH_P_IPV6, ipv6({ src: CLIENT6, dst: address, nextHeader: PROTO.ICMPV6, payload: icmpv6({ src: CLIENT6, dst: address }, 128, 0, echoRest(1, 1), Buffer.alloc(8)) }))
-    : ethernet('02:00:00:00:07:01', '02:00:00:00:07:02', ETH_P_IP, ipv4({ src: CLIENT4, dst: address, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.alloc(8)) }));
+    ? ethernet(
+        '02:00:00:00:07:01',
+        '02:00:00:00:07:02',
+        ETH_P_IPV6,
+        ipv6({
+          src: CLIENT6,
+          dst: address,
+          nextHeader: PROTO.ICMPV6,
+          payload: icmpv6({ src: CLIENT6, dst: address }, 128, 0, echoRest(1, 1), Buffer.alloc(8)),
+        }),
+      )
+    : ethernet(
+        '02:00:00:00:07:01',
+        '02:00:00:00:07:02',
+        ETH_P_IP,
+        ipv4({ src: CLIENT4, dst: address, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.alloc(8)) }),
+      );
   return d.dp.program.testRun({ data: frame }).retval;
 }
 
@@ -81,7 +105,7 @@ describe('derived map contents survive pins removed under a running daemon', () 
   });
 
   test.each([[['vips']], [['vipAddresses']], [['rings']], [['backends']], [['vips', 'vipAddresses', 'rings', 'backends']]] as const)(
-    'pins %j removed: a restart converges to exactly the desired state, and deleted VIPs\' addresses stay gone',
+    "pins %j removed: a restart converges to exactly the desired state, and deleted VIPs' addresses stay gone",
     async (removed) => {
       const dir = mkdtempSync(join(tmpdir(), 'xlb-derived-'));
       const pinDir = mkdtempSync('/sys/fs/bpf/xlb-test-derived-');
@@ -179,7 +203,8 @@ describe('inRing means slots', () => {
     const lightId = stored.backends.find((b) => b.address === LIGHT)!.id;
     const ring = d.dp.getRing(stored.id)!;
     expect(ring.includes(lightId)).toBe(false);
-    for (const b of heavy) expect(ring.filter((id) => id === stored.backends.find((s) => s.address === b.address)!.id)).toHaveLength(b.slots);
+    for (const b of heavy)
+      expect(ring.filter((id) => id === stored.backends.find((s) => s.address === b.address)!.id)).toHaveLength(b.slots);
 
     const metrics = (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain(`xlb_backend_in_ring{vip="tcp/198.19.7.9:80",backend="${LIGHT}"} 0`);
@@ -189,7 +214,8 @@ describe('inRing means slots', () => {
 
   test('slots follow the ring: kept while it is unchanged, counted anew when it changes', async () => {
     d = await startWithLightBackend();
-    const slotsOf = () => Object.fromEntries(d!.controller.vip({ protocol: 'tcp', address: '198.19.7.9', port: 80 }).backends.map((b) => [b.address, b.slots]));
+    const slotsOf = () =>
+      Object.fromEntries(d!.controller.vip({ protocol: 'tcp', address: '198.19.7.9', port: 80 }).backends.map((b) => [b.address, b.slots]));
     const before = slotsOf();
 
     // A VIP setting that leaves the ring as it is keeps the slots counted for it.

@@ -47,40 +47,43 @@ const cases: Case[] = (['dsr', 'ipip'] as const).flatMap((forwarding) =>
 );
 
 describe('real traffic through the lab', () => {
-  test.each(cases)('%s %s over IPv%i: every flow answered, spread over all backends, replies bypass the LB', async (forwarding, proto, family) => {
-    const vip = family === 4 ? LAB.vip4 : LAB.vip6;
-    const vipId = nextVipId++;
-    lb.addVip({
-      id: vipId,
-      address: vip,
-      port: proto === 'tcp' ? LAB.tcpPort : LAB.udpPort,
-      proto,
-      forwarding,
-      backends: BACKENDS.map((n, i) => ({
-        id: vipId * 10 + n,
-        address: family === 4 ? LAB.backend4(n) : LAB.backend6(n),
-        mac: lab.backendMacs[i],
-      })),
-    });
-    lb.counterDelta();
-    const decapBefore = BACKENDS.map((n) => lab.decapsulated(n));
+  test.each(cases)(
+    '%s %s over IPv%i: every flow answered, spread over all backends, replies bypass the LB',
+    async (forwarding, proto, family) => {
+      const vip = family === 4 ? LAB.vip4 : LAB.vip6;
+      const vipId = nextVipId++;
+      lb.addVip({
+        id: vipId,
+        address: vip,
+        port: proto === 'tcp' ? LAB.tcpPort : LAB.udpPort,
+        proto,
+        forwarding,
+        backends: BACKENDS.map((n, i) => ({
+          id: vipId * 10 + n,
+          address: family === 4 ? LAB.backend4(n) : LAB.backend6(n),
+          mac: lab.backendMacs[i],
+        })),
+      });
+      lb.counterDelta();
+      const decapBefore = BACKENDS.map((n) => lab.decapsulated(n));
 
-    const summary = await lab.client(proto, vip, FLOWS);
+      const summary = await lab.client(proto, vip, FLOWS);
 
-    expect(summary.errors).toEqual([]);
-    expect(summary.ok).toBe(FLOWS);
-    expect(Object.keys(summary.byBackend).sort()).toEqual(['b1', 'b2', 'b3']);
+      expect(summary.errors).toEqual([]);
+      expect(summary.ok).toBe(FLOWS);
+      expect(Object.keys(summary.byBackend).sort()).toEqual(['b1', 'b2', 'b3']);
 
-    const counters = lb.counterDelta();
-    const forwarded = counters[forwarding === 'dsr' ? 'tx_dsr' : 'tx_ipip'] ?? 0;
-    // TCP: SYN, request, ACKs and FIN per flow; UDP: one datagram per flow.
-    expect(forwarded).toBeGreaterThanOrEqual(proto === 'tcp' ? FLOWS * 3 : FLOWS);
-    // Replies through the LB would show up as IP packets to the client (pass_not_vip),
-    // at least one per flow; only neighbour discovery and MLD noise may.
-    expect(counters.pass_not_vip ?? 0).toBeLessThan(FLOWS / 2);
-    expect(lb.dp.vipStats(vipId).packets).toBe(forwarded);
+      const counters = lb.counterDelta();
+      const forwarded = counters[forwarding === 'dsr' ? 'tx_dsr' : 'tx_ipip'] ?? 0;
+      // TCP: SYN, request, ACKs and FIN per flow; UDP: one datagram per flow.
+      expect(forwarded).toBeGreaterThanOrEqual(proto === 'tcp' ? FLOWS * 3 : FLOWS);
+      // Replies through the LB would show up as IP packets to the client (pass_not_vip),
+      // at least one per flow; only neighbour discovery and MLD noise may.
+      expect(counters.pass_not_vip ?? 0).toBeLessThan(FLOWS / 2);
+      expect(lb.dp.vipStats(vipId).packets).toBe(forwarded);
 
-    const decapsulated = BACKENDS.reduce((sum, n, i) => sum + lab.decapsulated(n) - decapBefore[i]!, 0);
-    expect(decapsulated).toBe(forwarding === 'ipip' ? forwarded : 0);
-  });
+      const decapsulated = BACKENDS.reduce((sum, n, i) => sum + lab.decapsulated(n) - decapBefore[i]!, 0);
+      expect(decapsulated).toBe(forwarding === 'ipip' ? forwarded : 0);
+    },
+  );
 });

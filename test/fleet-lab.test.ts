@@ -22,7 +22,15 @@ let daemons: [DaemonProcess, DaemonProcess];
 
 beforeAll(async () => {
   lab = await Lab.create('fleet', { router: true, secondLb: true, etcd: true });
-  const args = ['--bgp', '--bgp-asn', String(LAB.lbAsn), '--bgp-peer', `${LAB.router4}@${LAB.routerAsn}`, '--store', `etcd://${LAB.etcd4}:2379/xlb-lab`];
+  const args = [
+    '--bgp',
+    '--bgp-asn',
+    String(LAB.lbAsn),
+    '--bgp-peer',
+    `${LAB.router4}@${LAB.routerAsn}`,
+    '--store',
+    `etcd://${LAB.etcd4}:2379/xlb-lab`,
+  ];
   daemons = [await lab.startDaemon(args, 1), await lab.startDaemon(args, 2)];
   nsRun(lab.ns.client, 'ip', ['route', 'replace', LAB.vipPrefix4, 'via', LAB.router4]);
 });
@@ -60,22 +68,44 @@ function pinnedRing(n: 1 | 2, vipId: number): Uint32Array {
 describe('two LBs, one etcd, ECMP', () => {
   test('a VIP configured on one node reaches the other, with identical rings, announced by both', async () => {
     const put = (path: string, body?: unknown) => daemons[0].api.request('PUT', path, body);
-    expect((await put(vipPath('tcp', VIP, 80), { forwarding: 'dsr', healthCheck: { type: 'tcp', intervalMs: 200, timeoutMs: 200, rise: 1, fall: 2 } })).status).toBe(201);
+    expect(
+      (
+        await put(vipPath('tcp', VIP, 80), {
+          forwarding: 'dsr',
+          healthCheck: { type: 'tcp', intervalMs: 200, timeoutMs: 200, rise: 1, fall: 2 },
+        })
+      ).status,
+    ).toBe(201);
     for (const n of BACKENDS) expect((await put(vipPath('tcp', VIP, 80, LAB.backend4(n)))).status).toBe(201);
 
-    for (const n of [0, 1] as const) await until(() => vipOn(n), (v) => v?.ringBackends === 3, `LB${n + 1} ring`);
+    for (const n of [0, 1] as const)
+      await until(
+        () => vipOn(n),
+        (v) => v?.ringBackends === 3,
+        `LB${n + 1} ring`,
+      );
     const vipId = 0; // the first VIP of a fresh store
     expect(pinnedRing(1, vipId)).toEqual(pinnedRing(2, vipId));
 
-    await until(() => lab.routerNextHops(VIP), (hops) => hops.length === 2, 'router next hops');
+    await until(
+      () => lab.routerNextHops(VIP),
+      (hops) => hops.length === 2,
+      'router next hops',
+    );
     expect(lab.routerNextHops(VIP)).toEqual([LAB.lb4, LAB.lb2v4].sort());
   });
 
   test('writers on both nodes at once lose no update (compare-and-swap in etcd)', async () => {
     expect((await daemons[0].api.request('PUT', vipPath('tcp', LAB.vips4[1], 80), { forwarding: 'ipip' })).status).toBe(201);
-    await until(() => daemons[1].api.request('GET', vipPath('tcp', LAB.vips4[1], 80)).then((r) => r.status), (s) => s === 200, 'VIP on LB2');
+    await until(
+      () => daemons[1].api.request('GET', vipPath('tcp', LAB.vips4[1], 80)).then((r) => r.status),
+      (s) => s === 200,
+      'VIP on LB2',
+    );
     const writes = ([0, 1] as const).flatMap((n) =>
-      Array.from({ length: 8 }, (_, i) => daemons[n].api.request('PUT', vipPath('tcp', LAB.vips4[1], 80, `198.18.${7 + n}.${i + 1}`), { weight: 1 })),
+      Array.from({ length: 8 }, (_, i) =>
+        daemons[n].api.request('PUT', vipPath('tcp', LAB.vips4[1], 80, `198.18.${7 + n}.${i + 1}`), { weight: 1 }),
+      ),
     );
     expect((await Promise.all(writes)).map((r) => r.status)).toEqual(new Array(16).fill(201));
     for (const n of [0, 1] as const) {
@@ -98,7 +128,8 @@ describe('two LBs, one etcd, ECMP', () => {
   });
 
   test('when an LB dies its routes are withdrawn and established connections survive through the other', async () => {
-    const lb1Packets = async () => (await daemons[0].api.request<{ vips: { packets: number }[] }>('GET', '/v1/stats')).body.vips[0]!.packets;
+    const lb1Packets = async () =>
+      (await daemons[0].api.request<{ vips: { packets: number }[] }>('GET', '/v1/stats')).body.vips[0]!.packets;
     const before = await lb1Packets();
     const held = lab.hold(VIP, 40, 4000);
     await held.connected;
@@ -107,7 +138,11 @@ describe('two LBs, one etcd, ECMP', () => {
     // LB1 dies: its daemon, its BIRD (the router sees the session close), then its link.
     await daemons[0].stop('SIGKILL');
     process.kill(Number(readFileSync(join(lab.lbPaths(1).bird, 'bird.pid'), 'utf8')), 'SIGTERM');
-    await until(() => lab.routerNextHops(VIP), (hops) => hops.length === 1, 'router next hops after LB1 died');
+    await until(
+      () => lab.routerNextHops(VIP),
+      (hops) => hops.length === 1,
+      'router next hops after LB1 died',
+    );
     expect(lab.routerNextHops(VIP)).toEqual([LAB.lb2v4]);
     nsRun(lab.ns.lb, 'ip', ['link', 'set', 'eth0', 'down']);
 

@@ -50,11 +50,23 @@ const VIP_ADDRESSES = new Set([IP.vip4, IP.vip6].map((a) => parseAddress(a).byte
 
 /** Templates: valid VIP and non-VIP traffic of every kind the balancer parses. */
 function templates(): Buffer[] {
-  const v4 = (dst: string, protocol: number, payload: Buffer, extra = {}) => ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst, protocol, payload, ...extra }));
-  const v6 = (dst: string, nextHeader: number, payload: Buffer) => ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst, nextHeader, payload }));
+  const v4 = (dst: string, protocol: number, payload: Buffer, extra = {}) =>
+    ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst, protocol, payload, ...extra }));
+  const v6 = (dst: string, nextHeader: number, payload: Buffer) =>
+    ethernet(MAC.lb, MAC.client, ETH_P_IPV6, ipv6({ src: IP.client6, dst, nextHeader, payload }));
   const t4 = (dst: string, dport = 80) => tcp({ src: IP.client4, dst, sport: 40000, dport, payload: Buffer.alloc(20, 7) });
-  const quote4 = ipv4({ src: IP.vip4, dst: IP.client4, protocol: PROTO.TCP, payload: tcp({ src: IP.vip4, dst: IP.client4, sport: 80, dport: 40000 }) }).subarray(0, 28);
-  const quote6 = ipv6({ src: IP.vip6, dst: IP.client6, nextHeader: PROTO.TCP, payload: tcp({ src: IP.vip6, dst: IP.client6, sport: 80, dport: 40000 }) }).subarray(0, 48);
+  const quote4 = ipv4({
+    src: IP.vip4,
+    dst: IP.client4,
+    protocol: PROTO.TCP,
+    payload: tcp({ src: IP.vip4, dst: IP.client4, sport: 80, dport: 40000 }),
+  }).subarray(0, 28);
+  const quote6 = ipv6({
+    src: IP.vip6,
+    dst: IP.client6,
+    nextHeader: PROTO.TCP,
+    payload: tcp({ src: IP.vip6, dst: IP.client6, sport: 80, dport: 40000 }),
+  }).subarray(0, 48);
   return [
     v4(IP.vip4, PROTO.TCP, t4(IP.vip4)),
     v4(IP.vip4, PROTO.TCP, t4(IP.vip4), { options: Buffer.from([1, 1, 1, 0, 0x44, 4, 5, 0]) }),
@@ -126,7 +138,8 @@ function destination(frame: Buffer): string | null {
 let f: BalancerFixture;
 beforeAll(() => {
   f = new BalancerFixture({ maxFlows: 1 << 16 });
-  const backends = (vip: number, family: 4 | 6) => [1, 2, 3].map((n) => ({ id: vip * 10 + n, address: family === 4 ? IP.backend4(n) : IP.backend6(n), mac: MAC.backend(n) }));
+  const backends = (vip: number, family: 4 | 6) =>
+    [1, 2, 3].map((n) => ({ id: vip * 10 + n, address: family === 4 ? IP.backend4(n) : IP.backend6(n), mac: MAC.backend(n) }));
   f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends(1, 4) });
   f.addVip({ id: 2, address: IP.vip4, port: 53, proto: 'udp', forwarding: 'ipip', backends: backends(2, 4) });
   f.addVip({ id: 3, address: IP.vip6, port: 80, forwarding: 'ipip', backends: backends(3, 6) });
@@ -155,7 +168,8 @@ describe('packet fuzzing', () => {
       if (type === ETH_P_IP) {
         const ihl = (input.readUInt8(14) & 0xf) * 4;
         const total = input.readUInt16BE(16);
-        if (input.readUInt8(14) >> 4 !== 4 || ihl < 20 || total < ihl || 14 + total > input.length) throw new Error(`frame ${i}: forwarded a malformed IPv4 header: ${input.toString('hex')}`);
+        if (input.readUInt8(14) >> 4 !== 4 || ihl < 20 || total < ihl || 14 + total > input.length)
+          throw new Error(`frame ${i}: forwarded a malformed IPv4 header: ${input.toString('hex')}`);
       } else if (input.readUInt8(14) >> 4 !== 6 || 54 + input.readUInt16BE(18) > input.length) {
         throw new Error(`frame ${i}: forwarded a malformed IPv6 header: ${input.toString('hex')}`);
       }

@@ -21,7 +21,9 @@ test('every metric and label in the dashboard exists in /metrics', async () => {
 
   const dashboard = JSON.parse(readFileSync(packagePath('docs/grafana-dashboard.json'), 'utf8'));
   const exprs: string[] = dashboard.panels.flatMap((p: { targets: { expr: string }[] }) => p.targets.map((t) => t.expr));
-  exprs.push(...dashboard.templating.list.filter((v: { query: unknown }) => typeof v.query === 'string').map((v: { query: string }) => v.query));
+  exprs.push(
+    ...dashboard.templating.list.filter((v: { query: unknown }) => typeof v.query === 'string').map((v: { query: string }) => v.query),
+  );
   const used = new Set<string>();
   for (const expr of exprs) {
     for (const m of expr.matchAll(/\b(xlb_\w+)(?:\{([^}]*)\})?/g)) {

@@ -80,5 +80,10 @@ test('an unresolved neighbour is probed at once, then after 2, 4 and 8 s, then e
 test('a refresh sends at most its cap of probes, those waiting longest first', async () => {
   const probes = await probesAt(new NeighbourTable('lo', 1), ADDRESSES, [0, 1000, 2000, 3000]);
   // One each refresh: the first address, then the one left waiting, then the first again.
-  expect(probes).toEqual([[1, 0], [0, 1], [1, 0], [0, 1]]);
+  expect(probes).toEqual([
+    [1, 0],
+    [0, 1],
+    [1, 0],
+    [0, 1],
+  ]);
 });

@@ -74,7 +74,25 @@ function startDaemon(args: string[] = []): DaemonProcess {
   const socket = join(work, 'api.sock');
   const child = spawn(
     'nsenter',
-    [`--net=/run/netns/${lb}`, process.execPath, CLI, 'serve', '--iface', 'eth0', '--api', `unix:${socket}`, '--state', join(work, 'state.json'), '--bpffs', bpffs, '--bird-dir', join(work, 'bird'), '--log-level', 'silent', ...args],
+    [
+      `--net=/run/netns/${lb}`,
+      process.execPath,
+      CLI,
+      'serve',
+      '--iface',
+      'eth0',
+      '--api',
+      `unix:${socket}`,
+      '--state',
+      join(work, 'state.json'),
+      '--bpffs',
+      bpffs,
+      '--bird-dir',
+      join(work, 'bird'),
+      '--log-level',
+      'silent',
+      ...args,
+    ],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
   return new DaemonProcess(child, new ApiClient(`unix:${socket}`));
@@ -87,14 +105,15 @@ const metric = async (d: DaemonProcess, line: RegExp) => {
   return Number(line.exec(String(text))?.[1] ?? NaN);
 };
 const programOnEth0 = () => inNamespace(lb, () => xdpQuery(ifNameToIndex('eth0'), 'native'));
-const mapIds = () => readdirSync(bpffs).map((name) => {
-  const map = BpfMap.fromPin(join(bpffs, name));
-  try {
-    return `${name}=${map.info.id}`;
-  } finally {
-    map.close();
-  }
-});
+const mapIds = () =>
+  readdirSync(bpffs).map((name) => {
+    const map = BpfMap.fromPin(join(bpffs, name));
+    try {
+      return `${name}=${map.info.id}`;
+    } finally {
+      map.close();
+    }
+  });
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), `${namespaces.prefix}-`));
@@ -135,26 +154,44 @@ describe('the link watch', () => {
   test('interface gone: not ready, not attached, why, an event and xlb_attached 0; back: our program again with the same maps', async () => {
     const first = await status(daemon);
     expect(first).toMatchObject({ attached: true, attachReason: null, ready: true, errors: [] });
-    expect(first.warnings).toContainEqual(expect.stringMatching(new RegExp(`^eth0 is a veth whose peer \\(ifindex \\d+ in namespace ${peer}\\) has no XDP program`)));
+    expect(first.warnings).toContainEqual(
+      expect.stringMatching(new RegExp(`^eth0 is a veth whose peer \\(ifindex \\d+ in namespace ${peer}\\) has no XDP program`)),
+    );
     expect(await metric(daemon, /^xlb_attached (\d+)$/m)).toBe(1);
     const ours = programOnEth0();
     expect(ours).toBeGreaterThan(0);
     const maps = mapIds();
 
     nsRun(lb, 'ip', ['link', 'del', 'eth0']);
-    await until(() => readyz(daemon), (code) => code === 503, '/readyz 503 after the interface is deleted');
+    await until(
+      () => readyz(daemon),
+      (code) => code === 503,
+      '/readyz 503 after the interface is deleted',
+    );
     expect(await status(daemon)).toMatchObject({ attached: false, attachReason: 'interface eth0 is gone', ready: false });
     expect(await metric(daemon, /^xlb_attached (\d+)$/m)).toBe(0);
-    await until(() => events, (e) => e.some((x) => x.type === 'link' && !x.attached), 'a link event');
+    await until(
+      () => events,
+      (e) => e.some((x) => x.type === 'link' && !x.attached),
+      'a link event',
+    );
     expect(events.at(-1)).toMatchObject({ type: 'link', attached: false, reason: 'interface eth0 is gone' });
 
     makeVeth();
-    await until(() => readyz(daemon), (code) => code === 200, '/readyz 200 after the interface is back');
+    await until(
+      () => readyz(daemon),
+      (code) => code === 200,
+      '/readyz 200 after the interface is back',
+    );
     expect(programOnEth0()).toBe(ours);
     expect(mapIds()).toEqual(maps);
     expect(await status(daemon)).toMatchObject({ attached: true, attachReason: null, ready: true });
     expect(await metric(daemon, /^xlb_attached (\d+)$/m)).toBe(1);
-    await until(() => events, (e) => e.at(-1)?.type === 'link' && (e.at(-1) as { attached: boolean }).attached, 'the attached event');
+    await until(
+      () => events,
+      (e) => e.at(-1)?.type === 'link' && (e.at(-1) as { attached: boolean }).attached,
+      'the attached event',
+    );
   });
 
   test('another program over ours: not ready, the reason names it, and it is left in place', async () => {
@@ -162,7 +199,11 @@ describe('the link watch', () => {
     try {
       inNamespace(lb, () => attachProgram('eth0', pass, 'native'));
       const passId = pass.info.id;
-      await until(() => readyz(daemon), (code) => code === 503, '/readyz 503 with another program attached');
+      await until(
+        () => readyz(daemon),
+        (code) => code === 503,
+        '/readyz 503 with another program attached',
+      );
       const seen = await status(daemon);
       expect(seen).toMatchObject({ attached: false, ready: false });
       expect(seen.attachReason).toMatch(new RegExp(`eth0 runs XDP program lab_pass \\(id ${passId}\\)`));
@@ -178,7 +219,11 @@ describe('the link watch', () => {
 
       // Detached by someone else from the same interface: reported, not put back.
       inNamespace(lb, () => detachProgram('eth0', 'native'));
-      await until(() => status(daemon), (s) => /detached by someone else/.test(s.attachReason ?? ''), 'the detached reason');
+      await until(
+        () => status(daemon),
+        (s) => /detached by someone else/.test(s.attachReason ?? ''),
+        'the detached reason',
+      );
       expect(programOnEth0()).toBe(0);
     } finally {
       pass.close();
@@ -202,9 +247,15 @@ describe('internal errors', () => {
       const vip = '/v1/vips/tcp/198.19.0.1/80';
       expect((await daemon.api.request('PUT', vip, { forwarding: 'ipip', healthCheck: { type: 'none' } })).status).toBe(201);
       expect((await daemon.api.request('PUT', `${vip}/backends/198.18.0.11`, {})).status).toBe(201);
-      await until(() => metric(daemon, /^xlb_internal_errors_total\{component="bgp"\} (\d+)$/m), (n) => n >= 1, 'a counted BGP failure');
+      await until(
+        () => metric(daemon, /^xlb_internal_errors_total\{component="bgp"\} (\d+)$/m),
+        (n) => n >= 1,
+        'a counted BGP failure',
+      );
       const seen = await status(daemon);
-      expect(seen.errors).toEqual([expect.objectContaining({ component: 'bgp', count: expect.any(Number), lastMessage: expect.stringMatching(/birdc/) })]);
+      expect(seen.errors).toEqual([
+        expect.objectContaining({ component: 'bgp', count: expect.any(Number), lastMessage: expect.stringMatching(/birdc/) }),
+      ]);
       expect(daemon.child.exitCode).toBeNull();
       expect(await readyz(daemon)).toBe(200);
     } finally {
@@ -225,13 +276,42 @@ describe('internal errors', () => {
     const etcdctl = (...args: string[]) => run('ip', ['netns', 'exec', lb, 'etcdctl', '--endpoints', client, ...args]);
     const etcd = spawn(
       'ip',
-      ['netns', 'exec', lb, 'etcd', '--name', 'lw', '--data-dir', join(work, 'etcd'), '--listen-client-urls', client, '--advertise-client-urls', client,
-        '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380', '--initial-cluster', 'lw=http://127.0.0.1:2380', '--log-level', 'error'],
+      [
+        'netns',
+        'exec',
+        lb,
+        'etcd',
+        '--name',
+        'lw',
+        '--data-dir',
+        join(work, 'etcd'),
+        '--listen-client-urls',
+        client,
+        '--advertise-client-urls',
+        client,
+        '--listen-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-advertise-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-cluster',
+        'lw=http://127.0.0.1:2380',
+        '--log-level',
+        'error',
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     let daemon: DaemonProcess | undefined;
     try {
-      await until(() => etcdctl('endpoint', 'health').then(() => true, () => false), (healthy) => healthy || etcd.exitCode !== null, 'etcd to be healthy', 20_000);
+      await until(
+        () =>
+          etcdctl('endpoint', 'health').then(
+            () => true,
+            () => false,
+          ),
+        (healthy) => healthy || etcd.exitCode !== null,
+        'etcd to be healthy',
+        20_000,
+      );
       daemon = startDaemon(['--store', 'etcd://127.0.0.1:2379/lw']);
       await daemon.ready();
       const storeErrors = () => metric(daemon!, /^xlb_internal_errors_total\{component="store"\} (\d+)$/m);
@@ -243,9 +323,24 @@ describe('internal errors', () => {
       expect(await readyz(daemon)).toBe(200);
       // The watch goes on: a good document after the bad one is adopted.
       await etcdctl('put', '/lw/state', JSON.stringify({ version: 1, vips: [] }));
-      const vip = { protocol: 'tcp', address: '198.19.0.1', port: 80, id: 1, forwarding: 'ipip', affinity: 'flow', conntrack: true, panicThreshold: 0.5, healthCheck: { type: 'none' }, backends: [] };
+      const vip = {
+        protocol: 'tcp',
+        address: '198.19.0.1',
+        port: 80,
+        id: 1,
+        forwarding: 'ipip',
+        affinity: 'flow',
+        conntrack: true,
+        panicThreshold: 0.5,
+        healthCheck: { type: 'none' },
+        backends: [],
+      };
       await etcdctl('put', '/lw/state', JSON.stringify({ version: 1, vips: [vip] }));
-      await until(async () => (await daemon!.api.request<{ vips: unknown[] }>('GET', '/v1/vips')).body.vips.length, (n) => n === 1, 'the VIP from etcd');
+      await until(
+        async () => (await daemon!.api.request<{ vips: unknown[] }>('GET', '/v1/vips')).body.vips.length,
+        (n) => n === 1,
+        'the VIP from etcd',
+      );
     } finally {
       await daemon?.stop();
       etcd.kill('SIGKILL');
@@ -261,7 +356,15 @@ describe('preflight on a veth', () => {
     writeFileSync(config, `iface: eth0\nstate: ${join(work, 'state.json')}\n`);
     // In the LB namespace, as an operator would run it there (other rows may fail on this host: only ours matter).
     const rows = async () => {
-      const { stdout } = await run('nsenter', [`--net=/run/netns/${lb}`, process.execPath, CLI, 'preflight', '--config', config, '--json']).catch((e: { stdout: string }) => e);
+      const { stdout } = await run('nsenter', [
+        `--net=/run/netns/${lb}`,
+        process.execPath,
+        CLI,
+        'preflight',
+        '--config',
+        config,
+        '--json',
+      ]).catch((e: { stdout: string }) => e);
       return Object.fromEntries((JSON.parse(stdout) as Check[]).map((c) => [c.name, c]));
     };
     const without = await rows();

@@ -10,7 +10,12 @@ describe("the bench's C Maglev build", () => {
   test('the C yardstick of npm run bench builds the same tables', () => {
     const c = compileCBuild();
     try {
-      for (const [n, m] of [[1, 251], [10, M], [100, M], [1000, M]] as const) {
+      for (const [n, m] of [
+        [1, 251],
+        [10, M],
+        [100, M],
+        [1000, M],
+      ] as const) {
         expect(c.run(n, m, 1).digest, `N=${n} M=${m}`).toBe(tableDigest(buildMaglevTable(benchBackends(n), m)));
       }
     } finally {

@@ -21,7 +21,15 @@ import { parseEthernet, parseIp, XDP } from './lib/packet.js';
 
 type MapName = keyof typeof MAPS;
 
-const config = { hashSeed: 1, mtu: 1500, gatewayMac: parseMac(MAC.gateway), sourceV4: parseAddress(IP.source4).bytes, sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 };
+const config = {
+  hashSeed: 1,
+  mtu: 1500,
+  gatewayMac: parseMac(MAC.gateway),
+  sourceV4: parseAddress(IP.source4).bytes,
+  sourceV6: Buffer.alloc(16),
+  sourceV4FlowBits: 0,
+  sourceV6FlowBits: 0,
+};
 
 /** `map`'s name at another layout version. */
 const atVersion = (map: MapName, version: number) => MAPS[map].replace(/_v\d+$/, `_v${version}`);

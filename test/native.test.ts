@@ -4,7 +4,18 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BpfMap, BpfObject, type BpfError, closeFd, ifNameToIndex, lockFile, possibleCpus, xdpAttach, xdpDetach, xdpQuery } from '@xlb/native';
+import {
+  BpfMap,
+  BpfObject,
+  type BpfError,
+  closeFd,
+  ifNameToIndex,
+  lockFile,
+  possibleCpus,
+  xdpAttach,
+  xdpDetach,
+  xdpQuery,
+} from '@xlb/native';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
 import { BALANCER_OBJECT, DECAP_OBJECT, MAPS } from '../control/dataplane/codec.js';
 import { u32Bytes } from '../control/dataplane/struct.js';
@@ -134,7 +145,11 @@ describe('maps', () => {
     const percpu = BpfMap.create(PERCPU_ARRAY, 4, 12, 5, 'all_percpu');
     const hash = BpfMap.create(HASH, 4, 4, 64, 'all_hash');
     try {
-      array.updateBatch(Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32Bytes(i))), Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32Bytes(i * 7))), 3000);
+      array.updateBatch(
+        Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32Bytes(i))),
+        Buffer.concat(Array.from({ length: 3000 }, (_, i) => u32Bytes(i * 7))),
+        3000,
+      );
       const a = array.lookupAll();
       expect(a.count).toBe(3000);
       expect(a.keys.readUInt32LE(4 * 2999)).toBe(2999);
@@ -148,8 +163,15 @@ describe('maps', () => {
       expect(p.values.subarray(4 * value.length, 5 * value.length)).toEqual(value);
       for (const k of [3, 9, 27]) hash.update(u32Bytes(k), u32Bytes(k + 1));
       const h = hash.lookupAll();
-      const entries = Array.from({ length: h.count }, (_, i): [number, number] => [h.keys.readUInt32LE(i * 4), h.values.readUInt32LE(i * 4)]);
-      expect(entries.sort((x, y) => x[0] - y[0])).toEqual([[3, 4], [9, 10], [27, 28]]);
+      const entries = Array.from({ length: h.count }, (_, i): [number, number] => [
+        h.keys.readUInt32LE(i * 4),
+        h.values.readUInt32LE(i * 4),
+      ]);
+      expect(entries.sort((x, y) => x[0] - y[0])).toEqual([
+        [3, 4],
+        [9, 10],
+        [27, 28],
+      ]);
     } finally {
       for (const m of [array, percpu, hash]) m.close();
     }
@@ -200,7 +222,11 @@ describe('pinning', () => {
     first.setBackend(3, { family: 4, address: Buffer.from([198, 18, 1, 3, ...new Array(12).fill(0)]), mac: Buffer.alloc(6), vipId: 1 });
     first.setRing(1, new Uint32Array(13).fill(3));
     first.close();
-    expect(readdirSync(dir).sort()).toEqual(Object.values(MAPS).filter((n) => !n.includes('decap') && !n.includes('dcounter')).sort());
+    expect(readdirSync(dir).sort()).toEqual(
+      Object.values(MAPS)
+        .filter((n) => !n.includes('decap') && !n.includes('dcounter'))
+        .sort(),
+    );
 
     const second = TestDataplane.open({ pinDir: dir, ringSize: 13, maxVips: 8, maxBackends: 16, maxFlows: 64 });
     try {
@@ -324,7 +350,12 @@ describe('BPF_PROG_TEST_RUN with live frames', () => {
       // An echo request to a VIP address is answered with XDP_TX.
       dp.setVipAddress({ family: 4, address: parseAddress(IP.vip4).bytes }, 1);
       dp.setVip({ family: 4, address: parseAddress(IP.vip4).bytes, port: 80, proto: 6 }, { id: 0, flags: 0, forwarding: 1 });
-      const echo = ethernet(MAC.lb, MAC.client, ETH_P_IP, ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.alloc(32)) }));
+      const echo = ethernet(
+        MAC.lb,
+        MAC.client,
+        ETH_P_IP,
+        ipv4({ src: IP.client4, dst: IP.vip4, protocol: PROTO.ICMP, payload: icmp(8, 0, echoRest(1, 1), Buffer.alloc(32)) }),
+      );
       const before = rxPackets();
       const ifindex = inNamespace(ns, () => ifNameToIndex('veth0'));
       // Observed on this kernel: a live run whose program returns XDP_TX ends after

@@ -6,7 +6,20 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap } from '@xlb/native';
@@ -58,11 +71,32 @@ interface Paths {
   bpffs: string;
 }
 
-const paths = (name: string): Paths => ({ socket: join(work, `${name}.sock`), state: join(work, `${name}.json`), bpffs: `${pinRoot}-${name}` });
-const serveArgs = (p: Paths, ...extra: string[]) => ['serve', '--iface', 'veth0', '--xdp-mode', 'generic', '--api', `unix:${p.socket}`, '--state', p.state, '--bpffs', p.bpffs, '--log-level', 'warn', ...extra];
+const paths = (name: string): Paths => ({
+  socket: join(work, `${name}.sock`),
+  state: join(work, `${name}.json`),
+  bpffs: `${pinRoot}-${name}`,
+});
+const serveArgs = (p: Paths, ...extra: string[]) => [
+  'serve',
+  '--iface',
+  'veth0',
+  '--xdp-mode',
+  'generic',
+  '--api',
+  `unix:${p.socket}`,
+  '--state',
+  p.state,
+  '--bpffs',
+  p.bpffs,
+  '--log-level',
+  'warn',
+  ...extra,
+];
 
 async function startDaemon(ns: string, p: Paths, ...extra: string[]): Promise<DaemonProcess> {
-  const child = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, ...serveArgs(p, ...extra)], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, ...serveArgs(p, ...extra)], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   const daemon = new DaemonProcess(child, new ApiClient(`unix:${p.socket}`));
   daemons.push(daemon);
   await daemon.ready();
@@ -98,7 +132,8 @@ afterAll(async () => {
   for (const daemon of daemons) daemon.kill();
   await Promise.all(daemons.map((d) => (d.child.exitCode === null && d.child.signalCode === null ? once(d.child, 'exit') : null)));
   namespaces.cleanup();
-  for (const name of readdirSync('/sys/fs/bpf')) if (name.startsWith(`${namespaces.prefix}-`)) rmSync(join('/sys/fs/bpf', name), { recursive: true, force: true });
+  for (const name of readdirSync('/sys/fs/bpf'))
+    if (name.startsWith(`${namespaces.prefix}-`)) rmSync(join('/sys/fs/bpf', name), { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -181,7 +216,7 @@ describe('one owner per data plane', () => {
     await expectRefused(nsB, { ...paths('other-ns'), state: owner.state }, owner.state);
   });
 
-  test('bind mounts of the pin directory and of the state directory are the same owner\'s: serve and down refuse', async () => {
+  test("bind mounts of the pin directory and of the state directory are the same owner's: serve and down refuse", async () => {
     const pinsBind = join(work, 'bind-pins');
     const stateBind = join(work, 'bind-state');
     mkdirSync(pinsBind);
@@ -265,9 +300,9 @@ describe('the API socket', () => {
 
     const replaced = await startDaemon(ns, p);
     rmSync(p.socket);
-    writeFileSync(p.socket, 'not the daemon\'s');
+    writeFileSync(p.socket, "not the daemon's");
     await replaced.stop('SIGTERM');
-    expect(readFileSync(p.socket, 'utf8')).toBe('not the daemon\'s');
+    expect(readFileSync(p.socket, 'utf8')).toBe("not the daemon's");
   });
 });
 
@@ -279,7 +314,7 @@ describe('xlb down', () => {
     ns = namespaceWithVeth('down');
   });
 
-  test('refuses while a daemon owns the data plane; --force removes only xlb\'s pins', async () => {
+  test("refuses while a daemon owns the data plane; --force removes only xlb's pins", async () => {
     const daemon = await startDaemon(ns, p);
     await addVip(daemon);
     // Someone else's things in the same directory: decap pins and a directory of their own.
@@ -327,7 +362,19 @@ describe('bpffs missing or hidden', () => {
   test('serve, down and decap outside bpffs fail at once, naming bpffs and the fix; nothing is made', async () => {
     const dir = join(work, 'not-bpffs', 'x');
     const fix = `--bpffs ${dir}: ${work} is not on bpffs: pins need a directory under /sys/fs/bpf`;
-    const serve = await xlb('serve', '--iface', 'lo', '--xdp-mode', 'generic', '--api', `unix:${join(work, 'nb.sock')}`, '--state', join(work, 'nb.json'), '--bpffs', dir);
+    const serve = await xlb(
+      'serve',
+      '--iface',
+      'lo',
+      '--xdp-mode',
+      'generic',
+      '--api',
+      `unix:${join(work, 'nb.sock')}`,
+      '--state',
+      join(work, 'nb.json'),
+      '--bpffs',
+      dir,
+    );
     expect(serve.code).not.toBe(0);
     expect(serve.stderr).toContain(fix);
     expect((await xlb('down', '--iface', 'lo', '--bpffs', dir)).stderr).toContain(fix);
@@ -340,7 +387,24 @@ describe('bpffs missing or hidden', () => {
   test('under ip netns exec (bpffs hidden by the /sys remount) serve fails at once with the nsenter hint', async () => {
     const ns = namespaces.create('hidden');
     const p = paths('hidden');
-    const run = await runBounded('ip', ['netns', 'exec', ns, process.execPath, CLI, 'serve', '--iface', 'lo', '--xdp-mode', 'generic', '--api', `unix:${p.socket}`, '--state', p.state, '--bpffs', p.bpffs]);
+    const run = await runBounded('ip', [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      CLI,
+      'serve',
+      '--iface',
+      'lo',
+      '--xdp-mode',
+      'generic',
+      '--api',
+      `unix:${p.socket}`,
+      '--state',
+      p.state,
+      '--bpffs',
+      p.bpffs,
+    ]);
     expect(run.signal).toBeNull();
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('bpffs is not mounted at /sys/fs/bpf: mount -t bpf bpf /sys/fs/bpf');
@@ -375,7 +439,9 @@ describe('options are checked before anything is made; a failed start takes back
       expect(vip).toMatchObject({ ringBackends: 1, backends: [{ address: '198.18.0.11', inRing: true }] });
       const rings = BpfMap.fromPin(join(p.bpffs, MAPS.rings));
       try {
-        const inner = [...Array(rings.info.maxEntries).keys()].map((id) => rings.lookup(Buffer.from(new Uint32Array([id]).buffer))).find(Boolean)!;
+        const inner = [...Array(rings.info.maxEntries).keys()]
+          .map((id) => rings.lookup(Buffer.from(new Uint32Array([id]).buffer)))
+          .find(Boolean)!;
         const ring = BpfMap.fromId(inner.readUInt32LE(0));
         expect(ring.info.maxEntries).toBe(Math.ceil(MAX_RING_SIZE / 2));
         ring.close();

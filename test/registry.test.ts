@@ -23,7 +23,8 @@ const gue: ForwardingMode = {
   description: 'throwaway encapsulation',
   code: GUE_CODE,
   unresolvedMacReason: 'gue-test needs the MAC',
-  familyConflict: (vipFamily, backendFamily, backendAddress) => (vipFamily === backendFamily ? null : `gue-test keeps the family: ${backendAddress}`),
+  familyConflict: (vipFamily, backendFamily, backendAddress) =>
+    vipFamily === backendFamily ? null : `gue-test keeps the family: ${backendAddress}`,
 };
 const probed: CheckSpec[] = [];
 const answer = defineCheckType({
@@ -101,7 +102,14 @@ describe('a registered check type', () => {
         ]),
       );
       await expect.poll(() => changes.sort(), { timeout: 5000 }).toEqual(['down down answered down', 'up up null']);
-      expect(probed.find((spec) => spec.address === '198.18.1.2')).toMatchObject({ type: 'answer-test', port: 80, answer: 'down', timeoutMs: 1000, rise: 2, fall: 3 });
+      expect(probed.find((spec) => spec.address === '198.18.1.2')).toMatchObject({
+        type: 'answer-test',
+        port: 80,
+        answer: 'down',
+        timeoutMs: 1000,
+        rise: 2,
+        fall: 3,
+      });
     } finally {
       monitor.close();
     }
@@ -125,7 +133,14 @@ describe('the CLI help', () => {
         `checkTypes.set('answer-test', ${JSON.stringify({ name: answer.name, description: answer.description, options: {} })});`,
       ].join('\n'),
     );
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', pathToFileURL(register).href, packagePath('dist/control/cli/main.js'), 'vip', 'add', '--help']);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      '--import',
+      pathToFileURL(register).href,
+      packagePath('dist/control/cli/main.js'),
+      'vip',
+      'add',
+      '--help',
+    ]);
     expect(stdout).toMatch(/--forwarding <method>\s+dsr, ipip or gue-test\n/);
     expect(stdout).toMatch(/--health-check <type>\s+tcp, http, none or answer-test\n/);
   });

@@ -26,7 +26,29 @@ describe('TLS', () => {
   test('the API serves HTTPS with the given certificate; clients trust it with --ca-file', async () => {
     const key = join(dir, 'key.pem');
     const cert = join(dir, 'cert.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
     const app = await buildApp({ controller: d.controller, tls: { cert: readFileSync(cert), key: readFileSync(key) } });
     try {
       await app.listen({ host: '127.0.0.1', port: 0 });
@@ -46,7 +68,9 @@ describe('rate limit on changes', () => {
     const app = await buildApp({ controller: d.controller, mutationsPerMinute: 3 });
     try {
       for (let port = 1; port <= 3; port++) {
-        expect((await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.9', port), payload: { forwarding: 'ipip' } })).statusCode).toBe(201);
+        expect(
+          (await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.9', port), payload: { forwarding: 'ipip' } })).statusCode,
+        ).toBe(201);
       }
       const state = d.stateText();
       const limited = await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.9', 4), payload: { forwarding: 'ipip' } });
@@ -62,7 +86,9 @@ describe('rate limit on changes', () => {
 
 describe('secrets', () => {
   test('the state file is 0600', async () => {
-    expect((await d.app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.8', 80), payload: { forwarding: 'ipip' } })).statusCode).toBe(201);
+    expect((await d.app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.8', 80), payload: { forwarding: 'ipip' } })).statusCode).toBe(
+      201,
+    );
     expect(statSync(d.statePath).mode & 0o777).toBe(0o600);
   });
 
@@ -114,7 +140,12 @@ describe('secrets', () => {
     try {
       await app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: `Bearer ${secret}` } });
       await app.inject({ method: 'GET', url: '/v1/status', headers: { authorization: 'Bearer wrong-token-also-secret' } });
-      await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80), payload: { forwarding: 'bogus' }, headers: { authorization: `Bearer ${secret}` } });
+      await app.inject({
+        method: 'PUT',
+        url: vipPath('tcp', '198.19.0.1', 80),
+        payload: { forwarding: 'bogus' },
+        headers: { authorization: `Bearer ${secret}` },
+      });
       await app.inject({ method: 'GET', url: `/v1/events?access_token=${secret}` });
     } finally {
       await app.close();
@@ -128,7 +159,13 @@ describe('secrets', () => {
 describe('files xlb reads must be regular files', () => {
   test.each([
     ['a FIFO state file', 'state', (at: string) => mkfifo(at), '--state', /state file .*: not a regular file \(a FIFO\)/],
-    ['a state file that links to /dev/zero', 'state-zero', (at: string) => symlinkSync('/dev/zero', at), '--state', /state file .*: not a regular file \(a character device\)/],
+    [
+      'a state file that links to /dev/zero',
+      'state-zero',
+      (at: string) => symlinkSync('/dev/zero', at),
+      '--state',
+      /state file .*: not a regular file \(a character device\)/,
+    ],
     ['a FIFO token file', 'token-fifo', (at: string) => mkfifo(at), '--token-file', /token file .*: not a regular file \(a FIFO\)/],
     ['a FIFO config file', 'config-fifo', (at: string) => mkfifo(at), '--config', /config file .*: not a regular file \(a FIFO\)/],
   ])('%s is refused at once', (_, name, make, flag, message) => {
@@ -148,9 +185,24 @@ const mkfifo = (path: string) => execFileSync('mkfifo', ['-m', '600', path]);
 
 /** The stderr of an `xlb serve` that must fail; a serve still running after 10 s is killed and fails the test. */
 function refusedServe(...flags: string[]): string {
-  const args = ['serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', join(dir, 's.json'), '--bpffs', '/sys/fs/bpf/xlb-never', ...flags];
+  const args = [
+    'serve',
+    '--iface',
+    'lo',
+    '--api',
+    `unix:${join(dir, 'api.sock')}`,
+    '--state',
+    join(dir, 's.json'),
+    '--bpffs',
+    '/sys/fs/bpf/xlb-never',
+    ...flags,
+  ];
   try {
-    execFileSync(process.execPath, [packagePath('dist/control/cli/main.js'), ...args], { stdio: 'pipe', timeout: 10_000, killSignal: 'SIGKILL' });
+    execFileSync(process.execPath, [packagePath('dist/control/cli/main.js'), ...args], {
+      stdio: 'pipe',
+      timeout: 10_000,
+      killSignal: 'SIGKILL',
+    });
   } catch (error) {
     const failure = error as { stderr: Buffer; signal: string | null };
     expect(failure.signal).toBeNull();

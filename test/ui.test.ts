@@ -29,10 +29,20 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   const auth = { authorization: `Bearer ${TOKEN}` };
   await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80), payload: { forwarding: 'ipip' }, headers: auth });
-  for (const b of ['198.18.0.11', '198.18.0.12']) await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80, b), payload: { weight: 2 }, headers: auth });
+  for (const b of ['198.18.0.11', '198.18.0.12'])
+    await app.inject({ method: 'PUT', url: vipPath('tcp', '198.19.0.1', 80, b), payload: { weight: 2 }, headers: auth });
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 
@@ -58,8 +68,26 @@ test('shows VIPs and backends, drains and reweights with the token, renders a re
   expect(await vip.locator('tr[data-backend="198.18.0.11"] td').nth(1).textContent()).toBe('up');
 
   // Live rates: packets through the balancer show up within a stats tick.
-  d.dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: parseMac('02:00:00:00:00:fe'), sourceV4: parseAddress('198.18.0.2').bytes, sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
-  const frame = ethernet('02:00:00:00:00:02', '02:00:00:00:00:01', ETH_P_IP, ipv4({ src: '198.18.0.10', dst: '198.19.0.1', protocol: PROTO.TCP, payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport: 4000, dport: 80 }) }));
+  d.dp.setConfig({
+    hashSeed: 1,
+    mtu: 1500,
+    gatewayMac: parseMac('02:00:00:00:00:fe'),
+    sourceV4: parseAddress('198.18.0.2').bytes,
+    sourceV6: Buffer.alloc(16),
+    sourceV4FlowBits: 0,
+    sourceV6FlowBits: 0,
+  });
+  const frame = ethernet(
+    '02:00:00:00:00:02',
+    '02:00:00:00:00:01',
+    ETH_P_IP,
+    ipv4({
+      src: '198.18.0.10',
+      dst: '198.19.0.1',
+      protocol: PROTO.TCP,
+      payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport: 4000, dport: 80 }),
+    }),
+  );
   // Steady traffic while the page is watched. One run per packet: with repeat > 1 the
   // program would see its own encapsulated output.
   const traffic = setInterval(() => {
@@ -67,7 +95,9 @@ test('shows VIPs and backends, drains and reweights with the token, renders a re
   }, 10);
   try {
     await expect.poll(() => vip.locator('.pps').textContent(), { timeout: 5000 }).not.toBe('0 pkt/s');
-    await expect.poll(() => vip.locator('tr[data-backend] td:nth-child(5)').allTextContents(), { timeout: 5000 }).toContainEqual(expect.stringMatching(/ [1-9]\d*%$/));
+    await expect
+      .poll(() => vip.locator('tr[data-backend] td:nth-child(5)').allTextContents(), { timeout: 5000 })
+      .toContainEqual(expect.stringMatching(/ [1-9]\d*%$/));
   } finally {
     clearInterval(traffic);
   }

@@ -8,6 +8,10 @@ import { PACKAGE_ROOT } from '../control/paths.js';
 // provider blocks go unchecked; everything else (box, network, folders, provisioners)
 // is validated.
 test('vagrant validate passes', () => {
-  const out = execFileSync('vagrant', ['validate', '--ignore-provider'], { cwd: PACKAGE_ROOT, encoding: 'utf8', env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' } });
+  const out = execFileSync('vagrant', ['validate', '--ignore-provider'], {
+    cwd: PACKAGE_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, VAGRANT_CHECKPOINT_DISABLE: '1' },
+  });
   expect(out).toMatch(/Vagrantfile validated successfully/);
 });

@@ -31,7 +31,7 @@ static __always_inline struct xlb_backend *flow_backend(__u32 id, const struct x
 }
 
 static __always_inline struct xlb_backend *ring_backend(const struct xlb_vip *vip, __u32 hash,
-							 const struct xlb_config *config, __u32 *id)
+							const struct xlb_config *config, __u32 *id)
 {
 	void *ring = bpf_map_lookup_elem(&xlb_rings_v3, &vip->id);
 	__u32 slot = hash % config->ring_size;

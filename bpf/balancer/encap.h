@@ -71,7 +71,8 @@ static __always_inline void write_ipv4(struct iphdr *ip, __u8 tos, __u16 tot_len
 static __always_inline void write_ipv6(struct ipv6hdr *ip6, __u8 tclass, __u32 flow_label, __u16 payload_len,
 				       __u8 nexthdr, const void *saddr, const void *daddr)
 {
-	_Static_assert(offsetof(struct ipv6hdr, payload_len) == 4, "version, traffic class and flow label are one word");
+	_Static_assert(offsetof(struct ipv6hdr, payload_len) == 4,
+		       "version, traffic class and flow label are one word");
 	*(__be32 *)ip6 = bpf_htonl((6u << 28) | ((__u32)tclass << 20) | (flow_label & 0xfffff));
 	ip6->payload_len = bpf_htons(payload_len);
 	ip6->nexthdr = nexthdr;
@@ -115,8 +116,8 @@ static __always_inline int send_frag_needed(struct xdp_md *ctx, __u16 mtu)
 	icmp->checksum = 0;
 	icmp->un.frag.__unused = 0;
 	icmp->un.frag.mtu = bpf_htons(mtu);
-	icmp->checksum = xlb_csum_fold(
-		xlb_csum_add_packet(quoted, quote, data_end, xlb_csum_add(icmp, sizeof(*icmp) / 2, 0)));
+	icmp->checksum =
+		xlb_csum_fold(xlb_csum_add_packet(quoted, quote, data_end, xlb_csum_add(icmp, sizeof(*icmp) / 2, 0)));
 	return XLB_TX_ICMP_TOO_BIG;
 }
 
@@ -145,8 +146,7 @@ static __always_inline int send_packet_too_big(struct xdp_md *ctx, __u32 mtu)
 		return XLB_DROP_ADJUST_FAILED;
 
 	write_eth(eth, macs[0], macs[1], ETH_P_IPV6);
-	write_ipv6(ip6, 0, 0, room - sizeof(*ip6) + XLB_IPV6_PTB_QUOTE, IPPROTO_ICMPV6, &quoted->daddr,
-		   &quoted->saddr);
+	write_ipv6(ip6, 0, 0, room - sizeof(*ip6) + XLB_IPV6_PTB_QUOTE, IPPROTO_ICMPV6, &quoted->daddr, &quoted->saddr);
 	icmp6->icmp6_type = ICMPV6_PKT_TOOBIG;
 	icmp6->icmp6_code = 0;
 	icmp6->icmp6_cksum = 0;
@@ -175,8 +175,7 @@ static __always_inline __be32 vary_source_word(__be32 base, __u32 hash, __u8 bit
 }
 
 static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_packet *pkt,
-					const struct xlb_backend *backend, const struct xlb_config *config,
-					__u32 hash)
+					const struct xlb_backend *backend, const struct xlb_config *config, __u32 hash)
 {
 	struct mac next_hop = load_mac(backend->mac), our_mac;
 	bool outer_v4 = backend->family == XLB_FAMILY_V4;
@@ -215,8 +214,7 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 			return XLB_DROP_ADJUST_FAILED;
 		source = vary_source_word(*(__be32 *)config->source_v4, hash, config->source_v4_flow_bits);
 		write_eth(eth, next_hop, our_mac, ETH_P_IP);
-		write_ipv4(outer, pkt->tos, pkt->ip_len + overhead, pkt->df, IPPROTO_IPIP, &source,
-			   backend->addr);
+		write_ipv4(outer, pkt->tos, pkt->ip_len + overhead, pkt->df, IPPROTO_IPIP, &source, backend->addr);
 	} else {
 		struct ipv6hdr *outer = (void *)(eth + 1);
 		__be32 source[4];
@@ -227,8 +225,7 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 		source[3] = vary_source_word(source[3], hash, config->source_v6_flow_bits);
 		write_eth(eth, next_hop, our_mac, ETH_P_IPV6);
 		write_ipv6(outer, pkt->tos, hash, pkt->ip_len,
-			   pkt->flow.family == XLB_FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6, source,
-			   backend->addr);
+			   pkt->flow.family == XLB_FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6, source, backend->addr);
 	}
 	return XLB_TX_IPIP;
 }

@@ -25,8 +25,8 @@ static __always_inline bool is_icmp4_error(__u8 type)
 
 static __always_inline bool is_icmp6_error(__u8 type)
 {
-	return type == ICMPV6_DEST_UNREACH || type == ICMPV6_PKT_TOOBIG ||
-	       type == ICMPV6_TIME_EXCEED || type == ICMPV6_PARAMPROB;
+	return type == ICMPV6_DEST_UNREACH || type == ICMPV6_PKT_TOOBIG || type == ICMPV6_TIME_EXCEED ||
+	       type == ICMPV6_PARAMPROB;
 }
 
 /* The quoted packet went from the VIP to the client: steer the error by the
@@ -56,8 +56,8 @@ static __always_inline bool ipv6_equal(const struct in6_addr *a, const __u8 *b)
 {
 	const __u32 *w = (const __u32 *)b;
 
-	return a->in6_u.u6_addr32[0] == w[0] && a->in6_u.u6_addr32[1] == w[1] &&
-	       a->in6_u.u6_addr32[2] == w[2] && a->in6_u.u6_addr32[3] == w[3];
+	return a->in6_u.u6_addr32[0] == w[0] && a->in6_u.u6_addr32[1] == w[1] && a->in6_u.u6_addr32[2] == w[2] &&
+	       a->in6_u.u6_addr32[3] == w[3];
 }
 
 /* As parse_icmp4_quote; the quoted IPv6 header must be followed directly by TCP or
@@ -81,8 +81,7 @@ static __always_inline int parse_icmp6_quote(struct xlb_packet *pkt, void *data_
 
 /* The echo functions check their headers again: the verifier does not carry the
  * family known at parse time through the flow key on the stack. */
-static __always_inline int reply_echo4(struct ethhdr *eth, struct iphdr *ip, struct icmphdr *icmp,
-				       void *data_end)
+static __always_inline int reply_echo4(struct ethhdr *eth, struct iphdr *ip, struct icmphdr *icmp, void *data_end)
 {
 	__u16 old_word;
 	__be32 client;
@@ -106,8 +105,7 @@ static __always_inline int reply_echo4(struct ethhdr *eth, struct iphdr *ip, str
 	return XLB_TX_ICMP_ECHO_REPLY;
 }
 
-static __always_inline int reply_echo6(struct ethhdr *eth, struct ipv6hdr *ip6, struct icmp6hdr *icmp6,
-				       void *data_end)
+static __always_inline int reply_echo6(struct ethhdr *eth, struct ipv6hdr *ip6, struct icmp6hdr *icmp6, void *data_end)
 {
 	struct in6_addr client;
 	__u16 old_word;

@@ -18,7 +18,7 @@
 struct table_hash {
 	__u32 bucket; /* & flow_bucket_mask: the bucket */
 	__u32 tag;
-	__u32 check;  /* before the backend id is XORed in */
+	__u32 check; /* before the backend id is XORed in */
 };
 
 /* What parsing found. The flow is 4-byte aligned (first member of a struct holding
@@ -31,8 +31,8 @@ struct xlb_packet {
 	__u8 tos;                 /* IPv4 TOS or IPv6 traffic class */
 	bool df;                  /* IPv4 don't-fragment (IPv6 never fragments en route) */
 	bool fragment;
-	bool icmp_error;          /* an ICMP error steered by the flow it quotes */
-	struct table_hash table;  /* the flow's connection-table hash */
+	bool icmp_error;         /* an ICMP error steered by the flow it quotes */
+	struct table_hash table; /* the flow's connection-table hash */
 };
 
 /* The flow key's last two words (ports; protocol and family) are read as 32-bit words

@@ -122,8 +122,7 @@ static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data
 	case IPPROTO_TCP: {
 		struct tcphdr *tcp = l4;
 
-		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp) || tcp->doff < 5 ||
-		    tcp->doff * 4 > l4_len)
+		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp) || tcp->doff < 5 || tcp->doff * 4 > l4_len)
 			return XLB_DROP_MALFORMED_L4;
 		set_ports(&pkt->flow, *(__u32 *)&tcp->source);
 		return XLB_CONTINUE;
@@ -131,8 +130,8 @@ static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data
 	case IPPROTO_UDP: {
 		struct udphdr *udp = l4;
 
-		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp) ||
-		    bpf_ntohs(udp->len) < sizeof(*udp) || bpf_ntohs(udp->len) > l4_len)
+		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp) || bpf_ntohs(udp->len) < sizeof(*udp) ||
+		    bpf_ntohs(udp->len) > l4_len)
 			return XLB_DROP_MALFORMED_L4;
 		set_ports(&pkt->flow, *(__u32 *)&udp->source);
 		return XLB_CONTINUE;

@@ -35,7 +35,8 @@ static __always_inline const struct xlb_vip *lookup_vip_map(struct xlb_vip_key *
  * before the map, so an entry filled from a map older than the latest VIP change
  * always carries an older generation and is never used. The key's five words are
  * made from the flow's words in registers; the key itself is built only on a miss. */
-static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_key *flow, const struct xlb_config *config)
+static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_key *flow,
+							const struct xlb_config *config)
 {
 	const __u32 *f = (const __u32 *)flow;
 	/* dst, then dport | proto << 16 | family << 24 (struct xlb_vip_key's layout) */
@@ -52,7 +53,8 @@ static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_ke
 
 	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "dport is f[8]'s high half");
 	_Static_assert(offsetof(struct xlb_flow_key, dst) == 16 && offsetof(struct xlb_flow_key, dport) == 34 &&
-			       offsetof(struct xlb_flow_key, proto) == 36 && offsetof(struct xlb_flow_key, family) == 37,
+			       offsetof(struct xlb_flow_key, proto) == 36 &&
+			       offsetof(struct xlb_flow_key, family) == 37,
 		       "f[4-7] dst, f[8] >> 16 dport, f[9] proto and family");
 	_Static_assert(offsetof(struct xlb_vip_key, port) == 16 && offsetof(struct xlb_vip_key, proto) == 18 &&
 			       offsetof(struct xlb_vip_key, family) == 19 && sizeof(struct xlb_vip_key) == 20,
@@ -63,8 +65,8 @@ static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_ke
 	entry = bpf_map_lookup_elem(&xlb_vipcache_v3, &slot);
 	if (entry) {
 		e = (const __u32 *)&entry->key;
-		if (entry->generation == generation && generation && e[0] == k[0] && e[1] == k[1] &&
-		    e[2] == k[2] && e[3] == k[3] && e[4] == k[4])
+		if (entry->generation == generation && generation && e[0] == k[0] && e[1] == k[1] && e[2] == k[2] &&
+		    e[3] == k[3] && e[4] == k[4])
 			return entry->found ? &entry->vip : NULL;
 	}
 

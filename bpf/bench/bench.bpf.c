@@ -36,12 +36,12 @@
 #define BENCH_MAX_PACKET 256
 
 struct bench_packet {
-	__u32 len;          /* bytes of the template; multiple of 8 */
-	__u32 flow_offset;  /* 0, or where to write a per-iteration flow number (4 bytes) */
-	__u32 flows;        /* distinct flow numbers to cycle through (0: never repeat) */
-	__u32 ipv4_header;  /* 0, or the offset of an IPv4 header (no options) to re-checksum */
+	__u32 len;         /* bytes of the template; multiple of 8 */
+	__u32 flow_offset; /* 0, or where to write a per-iteration flow number (4 bytes) */
+	__u32 flows;       /* distinct flow numbers to cycle through (0: never repeat) */
+	__u32 ipv4_header; /* 0, or the offset of an IPv4 header (no options) to re-checksum */
 	__u32 always_adjust_head;
-	__u32 pad;          /* the bytes are copied as 8-byte words */
+	__u32 pad; /* the bytes are copied as 8-byte words */
 	__u8 bytes[BENCH_MAX_PACKET];
 };
 

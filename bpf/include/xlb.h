@@ -55,8 +55,8 @@ struct xlb_vip_key {
 
 /* Value of xlb_vips_v3. */
 struct xlb_vip {
-	__u32 id;    /* index into xlb_rings_v3 and xlb_vipstat_v3, < max VIPs */
-	__u32 flags; /* XLB_VIP_F_* */
+	__u32 id;        /* index into xlb_rings_v3 and xlb_vipstat_v3, < max VIPs */
+	__u32 flags;     /* XLB_VIP_F_* */
 	__u8 forwarding; /* XLB_FORWARD_* */
 	__u8 pad[3];
 };
@@ -79,10 +79,10 @@ struct xlb_backend {
 
 /* The client's view of a flow: the connection table's key. */
 struct xlb_flow_key {
-	__u8 src[16];  /* network order */
-	__u8 dst[16];  /* network order */
-	__u16 sport;   /* network order */
-	__u16 dport;   /* network order */
+	__u8 src[16]; /* network order */
+	__u8 dst[16]; /* network order */
+	__u16 sport;  /* network order */
+	__u16 dport;  /* network order */
 	__u8 proto;
 	__u8 family;
 	__u8 pad[2];
@@ -103,7 +103,7 @@ struct xlb_flow_key {
 #define XLB_FLOW_WAYS 4 /* a power of two */
 
 struct xlb_flow_entry {
-	__u32 tag;   /* fingerprint, first word (an IPv4 flow's source address) */
+	__u32 tag; /* fingerprint, first word (an IPv4 flow's source address) */
 	__u32 backend_id;
 	__u32 check; /* fingerprint, second word (holding the ports) ^ backend_id; 0 with
 		      * tag 0: an empty way */
@@ -118,18 +118,18 @@ struct xlb_flow_bucket {
 /* Single entry of xlb_config_v3. */
 struct xlb_config {
 	__u32 hash_seed;
-	__u32 ring_size;         /* entries in every ring; 0: not configured, drop VIP traffic */
-	__u16 mtu;               /* largest encapsulated IP packet; 0: no check */
-	__u8 gateway_mac[6];     /* ipip next hop when a backend has no MAC of its own */
-	__u8 source_v4[4];       /* ipip outer source, network order */
-	__u8 source_v6[16];      /* ip6ip6 / 4in6 outer source, network order */
+	__u32 ring_size;          /* entries in every ring; 0: not configured, drop VIP traffic */
+	__u16 mtu;                /* largest encapsulated IP packet; 0: no check */
+	__u8 gateway_mac[6];      /* ipip next hop when a backend has no MAC of its own */
+	__u8 source_v4[4];        /* ipip outer source, network order */
+	__u8 source_v6[16];       /* ip6ip6 / 4in6 outer source, network order */
 	__u8 source_v4_flow_bits; /* low bits of the outer source taken from the flow hash (0..16) */
 	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
 	__u8 pad[2];
-	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v3 */
-	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v3 minus one (a power of two) */
-	__u32 flow_key[8];       /* secret keys of the table hash, chosen when the table is made;
-				  * not hash_seed, so a new hash_seed keeps established flows */
+	__u32 vip_generation;   /* bumped by user space after every change to xlb_vips_v3 */
+	__u32 flow_bucket_mask; /* buckets in xlb_flows_v3 minus one (a power of two) */
+	__u32 flow_key[8];      /* secret keys of the table hash, chosen when the table is made;
+				 * not hash_seed, so a new hash_seed keeps established flows */
 };
 
 /* Value of xlb_vipcache_v3: a per-CPU, direct-mapped cache of VIP lookups in front of
@@ -162,25 +162,25 @@ struct xlb_vip_stats {
 /* Index of xlb_counters_v3: the one outcome of every packet the balancer sees.
  * Ordered passes, drops, transmits: the program derives its verdict from the range. */
 enum xlb_outcome {
-	XLB_PASS_NON_IP = 0,       /* not IPv4/IPv6 (ARP, LLDP, VLAN ...) */
-	XLB_PASS_NOT_VIP,          /* IP traffic to no VIP */
-	XLB_PASS_FRAGMENT,         /* a fragment to an address that is no VIP's */
-	XLB_DROP_MALFORMED_ETH,    /* shorter than an Ethernet header */
-	XLB_DROP_MALFORMED_IP,     /* bad version, IHL, length, or truncated IP header */
-	XLB_DROP_MALFORMED_L4,     /* truncated or inconsistent TCP/UDP/ICMP header */
+	XLB_PASS_NON_IP = 0,           /* not IPv4/IPv6 (ARP, LLDP, VLAN ...) */
+	XLB_PASS_NOT_VIP,              /* IP traffic to no VIP */
+	XLB_PASS_FRAGMENT,             /* a fragment to an address that is no VIP's */
+	XLB_DROP_MALFORMED_ETH,        /* shorter than an Ethernet header */
+	XLB_DROP_MALFORMED_IP,         /* bad version, IHL, length, or truncated IP header */
+	XLB_DROP_MALFORMED_L4,         /* truncated or inconsistent TCP/UDP/ICMP header */
 	XLB_DROP_MALFORMED_ICMP_INNER, /* ICMP error whose quoted packet is no VIP flow */
-	XLB_DROP_FRAGMENT,         /* a fragment to a VIP address (see README: fragments) */
-	XLB_DROP_VIP_PROTO,        /* other protocol, or unhandled ICMP type, to a VIP address */
-	XLB_DROP_NOT_CONFIGURED,   /* VIP traffic before xlb_config_v3 was written */
-	XLB_DROP_NO_BACKEND,       /* the VIP's ring is empty or missing */
-	XLB_DROP_NO_ROUTE,         /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
-	XLB_DROP_TOO_BIG,          /* encapsulated size over MTU and no ICMP may be sent */
-	XLB_DROP_ADJUST_FAILED,    /* bpf_xdp_adjust_head/tail refused */
-	XLB_DROP_UNKNOWN_FORWARDING, /* the VIP's forwarding is no XLB_FORWARD_* this program knows */
-	XLB_TX_DSR,                /* forwarded by MAC rewrite */
-	XLB_TX_IPIP,               /* forwarded encapsulated */
-	XLB_TX_ICMP_ECHO_REPLY,    /* answered an echo request to a VIP address */
-	XLB_TX_ICMP_TOO_BIG,       /* sent frag-needed / packet-too-big to the client */
+	XLB_DROP_FRAGMENT,             /* a fragment to a VIP address (see README: fragments) */
+	XLB_DROP_VIP_PROTO,            /* other protocol, or unhandled ICMP type, to a VIP address */
+	XLB_DROP_NOT_CONFIGURED,       /* VIP traffic before xlb_config_v3 was written */
+	XLB_DROP_NO_BACKEND,           /* the VIP's ring is empty or missing */
+	XLB_DROP_NO_ROUTE,             /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
+	XLB_DROP_TOO_BIG,              /* encapsulated size over MTU and no ICMP may be sent */
+	XLB_DROP_ADJUST_FAILED,        /* bpf_xdp_adjust_head/tail refused */
+	XLB_DROP_UNKNOWN_FORWARDING,   /* the VIP's forwarding is no XLB_FORWARD_* this program knows */
+	XLB_TX_DSR,                    /* forwarded by MAC rewrite */
+	XLB_TX_IPIP,                   /* forwarded encapsulated */
+	XLB_TX_ICMP_ECHO_REPLY,        /* answered an echo request to a VIP address */
+	XLB_TX_ICMP_TOO_BIG,           /* sent frag-needed / packet-too-big to the client */
 	XLB_OUTCOME_COUNT,
 };
 

@@ -28,7 +28,7 @@ static __always_inline __u64 xlb_csum_add(const void *p, int words, __u64 sum)
 /* RFC 1624 eqn. 3: updates a checksum for one 16-bit word changing from old to new. */
 static __always_inline void xlb_csum_replace16(__u16 *check, __u16 old, __u16 new)
 {
-	__u64 sum = (__u16)~*check;
+	__u64 sum = (__u16) ~*check;
 
 	sum += (__u16)~old;
 	sum += new;

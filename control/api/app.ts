@@ -7,8 +7,20 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Controller } from '../controller/controller.js';
 import { XlbError } from '../state/errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
@@ -99,7 +111,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         path: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
         message: v.message,
       }));
-      return reply.code(400).send(errorBody('invalid_request', `${where} is invalid: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details));
+      return reply
+        .code(400)
+        .send(errorBody('invalid_request', `${where} is invalid: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details));
     }
     if (error.statusCode === 429) return reply.code(429).send(error);
     if (error.statusCode && error.statusCode < 500) {
@@ -120,7 +134,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // request, is decided here by the route the router resolved.
   await app.register(async (guarded) => {
     guarded.addHook('onRequest', requireToken(authorized));
-    guarded.setNotFoundHandler((request, reply) => reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)));
+    guarded.setNotFoundHandler((request, reply) =>
+      reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)),
+    );
     await guarded.register(swaggerUi, { routePrefix: '/documentation' });
     await guarded.register(vipRoutes, { controller: options.controller, mutationsPerMinute: options.mutationsPerMinute ?? 600 });
     await guarded.register(metricsRoute, { controller: options.controller });

@@ -10,7 +10,11 @@ import { vipKeyText } from '../state/schema.js';
 export function createRegistry(controller: Controller): Registry {
   const registry = new Registry();
   // One snapshot per scrape, shared by every metric's collect().
-  let snapshot: { stats: ReturnType<Controller['stats']>; vips: ReturnType<Controller['vips']>; flowTable: ReturnType<Controller['flowTable']> } | null = null;
+  let snapshot: {
+    stats: ReturnType<Controller['stats']>;
+    vips: ReturnType<Controller['vips']>;
+    flowTable: ReturnType<Controller['flowTable']>;
+  } | null = null;
   const current = () => (snapshot ??= { stats: controller.stats(), vips: controller.vips(), flowTable: controller.flowTable() });
 
   type Fill = (set: (labels: Record<string, string>, value: number) => void) => void;
@@ -72,9 +76,14 @@ export function createRegistry(controller: Controller): Registry {
     for (const e of controller.errors.list()) set({ component: e.component }, e.count);
   });
   gauge('xlb_up', '1 when the program is attached and the state applied', [], (set) => set({}, controller.status().ready ? 1 : 0));
-  gauge('xlb_flow_table_slots', 'Flows the connection table has room for (--max-flows, rounded up)', [], (set) => set({}, current().flowTable.slots));
-  gauge('xlb_flow_table_flows', 'Flows the connection table holds (counted in up to 65,536 buckets, scaled to the whole table)', [], (set) =>
-    set({}, current().flowTable.flows),
+  gauge('xlb_flow_table_slots', 'Flows the connection table has room for (--max-flows, rounded up)', [], (set) =>
+    set({}, current().flowTable.slots),
+  );
+  gauge(
+    'xlb_flow_table_flows',
+    'Flows the connection table holds (counted in up to 65,536 buckets, scaled to the whole table)',
+    [],
+    (set) => set({}, current().flowTable.flows),
   );
 
   const metrics = registry.metrics.bind(registry);

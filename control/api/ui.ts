@@ -137,6 +137,9 @@ connect();
 
 export const uiRoute: FastifyPluginAsync = async (app) => {
   app.get('/ui', { schema: { hide: true } }, async (_, reply) =>
-    reply.header('content-type', 'text/html; charset=utf-8').header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'").send(PAGE),
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")
+      .send(PAGE),
   );
 };

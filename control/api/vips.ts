@@ -7,17 +7,34 @@ import { backendBodySchema, backendParamsSchema, errorSchema, vipBodySchema, vip
 
 const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
 
-export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutationsPerMinute: number }> = async (app, { controller, mutationsPerMinute }) => {
+export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutationsPerMinute: number }> = async (
+  app,
+  { controller, mutationsPerMinute },
+) => {
   const limited = { rateLimit: { max: mutationsPerMinute, timeWindow: 60_000 } };
-  app.get('/v1/status', { schema: { summary: 'Daemon status', response: { 200: statusSchema, 401: errorSchema } } }, async () => controller.status());
+  app.get('/v1/status', { schema: { summary: 'Daemon status', response: { 200: statusSchema, 401: errorSchema } } }, async () =>
+    controller.status(),
+  );
 
-  app.get('/v1/vips', { schema: { summary: 'All VIPs with their backends', response: { 200: vipListSchema, 401: errorSchema } } }, async () => ({
-    vips: controller.vips(),
-  }));
+  app.get(
+    '/v1/vips',
+    { schema: { summary: 'All VIPs with their backends', response: { 200: vipListSchema, 401: errorSchema } } },
+    async () => ({
+      vips: controller.vips(),
+    }),
+  );
 
   app.put(
     '/v1/vips/:protocol/:address/:port',
-    { config: limited, schema: { summary: 'Create (201) or replace (200) a VIP', params: vipParamsSchema, body: vipBodySchema, response: { 200: vipViewSchema, 201: vipViewSchema, ...errors } } },
+    {
+      config: limited,
+      schema: {
+        summary: 'Create (201) or replace (200) a VIP',
+        params: vipParamsSchema,
+        body: vipBodySchema,
+        response: { 200: vipViewSchema, 201: vipViewSchema, ...errors },
+      },
+    },
     async (request, reply) => {
       const { created, vip } = await controller.putVip(request.params, request.body);
       return reply.code(created ? 201 : 200).send(vip);
@@ -26,13 +43,26 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
 
   app.get(
     '/v1/vips/:protocol/:address/:port',
-    { schema: { summary: 'A VIP with its backends, weights, states and health', params: vipParamsSchema, response: { 200: vipViewSchema, ...errors } } },
+    {
+      schema: {
+        summary: 'A VIP with its backends, weights, states and health',
+        params: vipParamsSchema,
+        response: { 200: vipViewSchema, ...errors },
+      },
+    },
     async (request) => controller.vip(request.params),
   );
 
   app.delete(
     '/v1/vips/:protocol/:address/:port',
-    { config: limited, schema: { summary: 'Remove a VIP and its backends', params: vipParamsSchema, response: { 204: z.null().describe('Removed'), ...errors } } },
+    {
+      config: limited,
+      schema: {
+        summary: 'Remove a VIP and its backends',
+        params: vipParamsSchema,
+        response: { 204: z.null().describe('Removed'), ...errors },
+      },
+    },
     async (request, reply) => {
       await controller.deleteVip(request.params);
       return reply.code(204).send(null);
@@ -41,7 +71,15 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
 
   app.put(
     '/v1/vips/:protocol/:address/:port/backends/:backend',
-    { config: limited, schema: { summary: 'Add (201) or update (200) a backend', params: backendParamsSchema, body: backendBodySchema, response: { 200: vipViewSchema, 201: vipViewSchema, ...errors } } },
+    {
+      config: limited,
+      schema: {
+        summary: 'Add (201) or update (200) a backend',
+        params: backendParamsSchema,
+        body: backendBodySchema,
+        response: { 200: vipViewSchema, 201: vipViewSchema, ...errors },
+      },
+    },
     async (request, reply) => {
       const { backend, ...key } = request.params;
       const { created, vip } = await controller.putBackend(key, backend, request.body);
@@ -51,7 +89,14 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
 
   app.delete(
     '/v1/vips/:protocol/:address/:port/backends/:backend',
-    { config: limited, schema: { summary: 'Remove a backend; its flows re-hash', params: backendParamsSchema, response: { 204: z.null().describe('Removed'), ...errors } } },
+    {
+      config: limited,
+      schema: {
+        summary: 'Remove a backend; its flows re-hash',
+        params: backendParamsSchema,
+        response: { 204: z.null().describe('Removed'), ...errors },
+      },
+    },
     async (request, reply) => {
       const { backend, ...key } = request.params;
       await controller.deleteBackend(key, backend);
@@ -59,5 +104,9 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     },
   );
 
-  app.get('/v1/stats', { schema: { summary: 'Packets, bytes and rates per VIP and backend', response: { 200: statsSchema, 401: errorSchema } } }, async () => controller.stats());
+  app.get(
+    '/v1/stats',
+    { schema: { summary: 'Packets, bytes and rates per VIP and backend', response: { 200: statsSchema, 401: errorSchema } } },
+    async () => controller.stats(),
+  );
 };

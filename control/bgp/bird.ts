@@ -54,7 +54,9 @@ export class BirdSpeaker {
     this.write([]);
     await new Promise<void>((resolve, reject) => {
       // bird daemonises once its socket is ready; the parent's exit code tells.
-      const child = spawn('bird', ['-c', this.config, '-s', this.socket, '-P', join(this.options.dir, 'bird.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn('bird', ['-c', this.config, '-s', this.socket, '-P', join(this.options.dir, 'bird.pid')], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (chunk) => (stderr += chunk));
       child.on('error', reject);
@@ -67,16 +69,17 @@ export class BirdSpeaker {
   announce(prefixes: string[]): Promise<void> {
     const wanted = [...prefixes].sort();
     // One failed reconfiguration must not block the ones after it (the caller hears of it).
-    this.queue = this.queue.catch(() => undefined).then(async () => {
-      if (this.announced && JSON.stringify(this.announced) === JSON.stringify(wanted)) return;
-      this.write(wanted);
-      const { stdout } = await execFileAsync('birdc', ['-s', this.socket, 'configure']);
-      if (!/Reconfigured|Reconfiguration in progress/.test(stdout)) throw new Error(`birdc configure: ${stdout.trim()}`);
-      this.announced = wanted;
-    });
+    this.queue = this.queue
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.announced && JSON.stringify(this.announced) === JSON.stringify(wanted)) return;
+        this.write(wanted);
+        const { stdout } = await execFileAsync('birdc', ['-s', this.socket, 'configure']);
+        if (!/Reconfigured|Reconfiguration in progress/.test(stdout)) throw new Error(`birdc configure: ${stdout.trim()}`);
+        this.announced = wanted;
+      });
     return this.queue;
   }
-
 
   private async running(): Promise<boolean> {
     return execFileAsync('birdc', ['-s', this.socket, 'show', 'status']).then(

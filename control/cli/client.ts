@@ -24,7 +24,8 @@ export class ApiClient {
 
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const target = this.endpoint.kind === 'unix' ? { socketPath: this.endpoint.path } : { host: this.endpoint.host, port: this.endpoint.port };
+    const target =
+      this.endpoint.kind === 'unix' ? { socketPath: this.endpoint.path } : { host: this.endpoint.host, port: this.endpoint.port };
     const transport = this.tls ? https : http;
     return new Promise((resolve, reject) => {
       const req = transport.request(

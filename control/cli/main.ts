@@ -77,7 +77,8 @@ function decimal(option: string, text: string | undefined): number | undefined {
 
 /** A VIP's port argument, checked before it goes into a URL. */
 function portArgument(text: string): string {
-  if (!portParamSchema.safeParse(text).success) throw new CliError(`port: not a port (0..65535 in decimal digits): ${JSON.stringify(text)}`);
+  if (!portParamSchema.safeParse(text).success)
+    throw new CliError(`port: not a port (0..65535 in decimal digits): ${JSON.stringify(text)}`);
   return text;
 }
 
@@ -99,17 +100,40 @@ function vipTable(vips: VipView[]): string {
 function backendTable(vip: VipView): string {
   return table(
     ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'IN RING', 'SLOTS', 'MAC', 'REASON'],
-    vip.backends.map((b) => [b.address, String(b.weight), b.state, b.health, b.inRing ? 'yes' : 'no', String(b.slots), b.mac ?? '-', b.reason ?? b.healthReason ?? '']),
+    vip.backends.map((b) => [
+      b.address,
+      String(b.weight),
+      b.state,
+      b.health,
+      b.inRing ? 'yes' : 'no',
+      String(b.slots),
+      b.mac ?? '-',
+      b.reason ?? b.healthReason ?? '',
+    ]),
   );
 }
 
 function statsTable(stats: StatsView): string {
   const rows: string[][] = [];
   for (const v of stats.vips) {
-    rows.push([`${v.protocol}/${v.address}:${v.port}`, '', String(v.packets), formatBytes(v.bytes), formatRate(v.packetsPerSecond, 'pps'), formatRate(v.bytesPerSecond * 8, 'bps')]);
+    rows.push([
+      `${v.protocol}/${v.address}:${v.port}`,
+      '',
+      String(v.packets),
+      formatBytes(v.bytes),
+      formatRate(v.packetsPerSecond, 'pps'),
+      formatRate(v.bytesPerSecond * 8, 'bps'),
+    ]);
     for (const b of v.backends) {
       const share = v.packets ? `${((100 * b.packets) / v.packets).toFixed(1)}%` : '-';
-      rows.push([`  ${b.address}`, share, String(b.packets), formatBytes(b.bytes), formatRate(b.packetsPerSecond, 'pps'), formatRate(b.bytesPerSecond * 8, 'bps')]);
+      rows.push([
+        `  ${b.address}`,
+        share,
+        String(b.packets),
+        formatBytes(b.bytes),
+        formatRate(b.packetsPerSecond, 'pps'),
+        formatRate(b.bytesPerSecond * 8, 'bps'),
+      ]);
     }
   }
   return table(['VIP / BACKEND', 'SHARE', 'PACKETS', 'BYTES', 'RATE', 'THROUGHPUT'], rows);
@@ -119,7 +143,9 @@ export function buildCli(): Command {
   const program = new Command('xlb').version(VERSION).description('XDP layer-4 load balancer').showHelpAfterError();
   const withClient = (command: Command) =>
     command
-      .addOption(new Option('--api <endpoint>', 'daemon API: HOST:PORT, https://HOST:PORT or unix:/path').env('XLB_API').default('127.0.0.1:9180'))
+      .addOption(
+        new Option('--api <endpoint>', 'daemon API: HOST:PORT, https://HOST:PORT or unix:/path').env('XLB_API').default('127.0.0.1:9180'),
+      )
       .addOption(new Option('--ca-file <file>', 'CA certificate (PEM) to trust for an https API').env('XLB_CA_FILE'))
       .addOption(new Option('--token-file <file>', 'bearer token for the API').env('XLB_TOKEN_FILE'))
       .option('--json', 'print JSON');
@@ -151,7 +177,7 @@ export function buildCli(): Command {
     .option('--bgp', 'announce VIPs with at least one healthy backend through BIRD')
     .option('--bgp-asn <asn>', 'our AS number (default 65001)')
     .option('--bgp-peer <address@asn...>', 'BGP neighbour(s), e.g. 198.18.0.254@65000')
-    .option('--bgp-router-id <ipv4>', 'BIRD router id (default: the interface\'s IPv4 address)')
+    .option('--bgp-router-id <ipv4>', "BIRD router id (default: the interface's IPv4 address)")
     .option('--bird-dir <dir>', 'BIRD configuration and control socket (default /run/xlb/bird)')
     .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
       const { config, ...rest } = flags as Record<string, string | undefined>;
@@ -178,15 +204,21 @@ export function buildCli(): Command {
     .option('--force', 'go ahead even while an xlb serve owns this data plane')
     .action(async (options: { iface: string; xdpMode?: 'native' | 'generic'; bpffs: string; birdDir: string; force?: boolean }) => {
       const { detached, removed, removedDir } = await down(options);
-      const dir = removedDir ? `; removed ${options.bpffs}` : existsSync(options.bpffs) ? `; ${options.bpffs} keeps what xlb did not make` : '';
-      process.stdout.write(`${detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}\n`);
+      const dir = removedDir
+        ? `; removed ${options.bpffs}`
+        : existsSync(options.bpffs)
+          ? `; ${options.bpffs} keeps what xlb did not make`
+          : '';
+      process.stdout.write(
+        `${detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}\n`,
+      );
     });
 
   program
     .command('decap')
     .description('on a backend: attach xlb_decap, which strips the tunnels of packets to these addresses')
     .requiredOption('--iface <name>', 'interface that receives the tunnelled packets')
-    .option('--address <ip...>', 'this host\'s addresses that tunnels are sent to')
+    .option('--address <ip...>', "this host's addresses that tunnels are sent to")
     .option('--xdp-mode <mode>', 'native or generic', 'native')
     .option('--bpffs <dir>', 'pin the address map here', '/sys/fs/bpf/xlb-decap')
     .option('--remove', 'detach it and remove the pins instead')
@@ -211,16 +243,32 @@ export function buildCli(): Command {
     .option('--identity <file>', 'SSH private key', join(homedir(), '.ssh', 'id_ed25519'))
     .option('--known-hosts <file>', 'accept only host keys listed here', join(homedir(), '.ssh', 'known_hosts'))
     .option('--host-key-sha256 <fingerprint>', 'accept only this host key (SHA256:...), instead of known_hosts')
-    .action(async (o: { hosts: string; config: string; user: string; port: string; identity: string; knownHosts: string; hostKeySha256?: string }) => {
-      const hosts = o.hosts.split(',').map((h) => h.trim()).filter(Boolean);
-      const bad = hosts.find((h) => !/^[A-Za-z0-9.:-]+$/.test(h));
-      if (bad !== undefined || !hosts.length) throw new CliError(`--hosts: not a host name or address: ${JSON.stringify(bad ?? '')}`);
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--port: not a port: ${JSON.stringify(o.port)}`);
-      if (o.hostKeySha256 && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(o.hostKeySha256)) throw new CliError('--host-key-sha256: expected SHA256: and 43 base64 characters');
-      const hostKeys = o.hostKeySha256 ? { fingerprint: o.hostKeySha256 } : { knownHosts: o.knownHosts };
-      await deploy({ hosts, port, user: o.user, identity: o.identity, hostKeys, config: o.config }, (line) => process.stdout.write(`${line}\n`));
-    });
+    .action(
+      async (o: {
+        hosts: string;
+        config: string;
+        user: string;
+        port: string;
+        identity: string;
+        knownHosts: string;
+        hostKeySha256?: string;
+      }) => {
+        const hosts = o.hosts
+          .split(',')
+          .map((h) => h.trim())
+          .filter(Boolean);
+        const bad = hosts.find((h) => !/^[A-Za-z0-9.:-]+$/.test(h));
+        if (bad !== undefined || !hosts.length) throw new CliError(`--hosts: not a host name or address: ${JSON.stringify(bad ?? '')}`);
+        const port = Number(o.port);
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--port: not a port: ${JSON.stringify(o.port)}`);
+        if (o.hostKeySha256 && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(o.hostKeySha256))
+          throw new CliError('--host-key-sha256: expected SHA256: and 43 base64 characters');
+        const hostKeys = o.hostKeySha256 ? { fingerprint: o.hostKeySha256 } : { knownHosts: o.knownHosts };
+        await deploy({ hosts, port, user: o.user, identity: o.identity, hostKeys, config: o.config }, (line) =>
+          process.stdout.write(`${line}\n`),
+        );
+      },
+    );
 
   program
     .command('preflight')
@@ -229,7 +277,14 @@ export function buildCli(): Command {
     .option('--json', 'print JSON')
     .action(async (o: { config: string; json?: boolean }) => {
       const checks = await preflight(o.config);
-      process.stdout.write(o.json ? JSON.stringify(checks) + '\n' : table(['CHECK', 'OK', 'DETAIL'], checks.map((c) => [c.name, c.ok ? (c.warning ? 'warn' : 'yes') : 'NO', c.detail])) + '\n');
+      process.stdout.write(
+        o.json
+          ? JSON.stringify(checks) + '\n'
+          : table(
+              ['CHECK', 'OK', 'DETAIL'],
+              checks.map((c) => [c.name, c.ok ? (c.warning ? 'warn' : 'yes') : 'NO', c.detail]),
+            ) + '\n',
+      );
       if (checks.some((c) => !c.ok)) process.exitCode = 1;
     });
 
@@ -240,11 +295,17 @@ export function buildCli(): Command {
     .option('--timeout-ms <ms>', 'give up after', '60000')
     .action(async (o: { config: string; timeoutMs: string }) => {
       const options = resolveServeOptions({}, o.config);
-      const api = options.api.kind === 'unix' ? `unix:${options.api.path}` : `${options.api.host.includes(':') ? `[${options.api.host}]` : options.api.host}:${options.api.port}`;
+      const api =
+        options.api.kind === 'unix'
+          ? `unix:${options.api.path}`
+          : `${options.api.host.includes(':') ? `[${options.api.host}]` : options.api.host}:${options.api.port}`;
       const deadline = Date.now() + wholeNumber('--timeout-ms', o.timeoutMs);
       const client = new ApiClient(api, options.tokenFile ? readTokenFile(options.tokenFile) : undefined);
       for (;;) {
-        const status = await client.request('GET', '/readyz').then((r) => r.status, () => 0);
+        const status = await client.request('GET', '/readyz').then(
+          (r) => r.status,
+          () => 0,
+        );
         if (status === 200) return;
         if (Date.now() > deadline) throw new CliError(`not ready after ${o.timeoutMs} ms (last status ${status || 'unreachable'})`);
         await new Promise((resolve) => setTimeout(resolve, 200));
@@ -256,9 +317,16 @@ export function buildCli(): Command {
     print(options, status, () =>
       table(
         ['FIELD', 'VALUE'],
-        Object.entries({ ...status, counts: undefined, ...Object.fromEntries(Object.entries(status.counts).map(([k, v]) => [`counts.${k}`, v])) })
+        Object.entries({
+          ...status,
+          counts: undefined,
+          ...Object.fromEntries(Object.entries(status.counts).map(([k, v]) => [`counts.${k}`, v])),
+        })
           .filter(([, v]) => v !== undefined)
-          .map(([k, v]) => [k, Array.isArray(v) ? (v as unknown[]).map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('; ') || '-' : String(v)]),
+          .map(([k, v]) => [
+            k,
+            Array.isArray(v) ? (v as unknown[]).map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join('; ') || '-' : String(v),
+          ]),
       ),
     );
   });
@@ -294,27 +362,38 @@ export function buildCli(): Command {
             rise: wholeNumber('--hc-rise', o.hcRise as string | undefined),
             fall: wholeNumber('--hc-fall', o.hcFall as string | undefined),
           };
-    const body = { forwarding: o.forwarding, affinity: o.affinity, conntrack: o.conntrack, panicThreshold: decimal('--panic-threshold', o.panicThreshold as string | undefined), healthCheck };
+    const body = {
+      forwarding: o.forwarding,
+      affinity: o.affinity,
+      conntrack: o.conntrack,
+      panicThreshold: decimal('--panic-threshold', o.panicThreshold as string | undefined),
+      healthCheck,
+    };
     const result = await call<VipView>(o, 'PUT', vipPath(protocol, address, portArgument(port)), body);
     print(o, result, () => vipTable([result]));
   });
-  withClient(vip.command('rm <protocol> <address> <port>').description('remove a VIP')).action(async (protocol: string, address: string, port: string, o: ClientOptions) => {
-    await call(o, 'DELETE', vipPath(protocol, address, portArgument(port)));
-    print(o, { removed: true }, () => `removed ${protocol}/${address}:${port}`);
-  });
+  withClient(vip.command('rm <protocol> <address> <port>').description('remove a VIP')).action(
+    async (protocol: string, address: string, port: string, o: ClientOptions) => {
+      await call(o, 'DELETE', vipPath(protocol, address, portArgument(port)));
+      print(o, { removed: true }, () => `removed ${protocol}/${address}:${port}`);
+    },
+  );
   withClient(vip.command('ls').description('list VIPs')).action(async (o: ClientOptions) => {
     const { vips } = await call<{ vips: VipView[] }>(o, 'GET', '/v1/vips');
     print(o, { vips }, () => vipTable(vips));
   });
 
-  const backend = program.command('backend').description('manage a VIP\'s backends');
+  const backend = program.command('backend').description("manage a VIP's backends");
   const backendArgs = '<protocol> <vip> <port> <backend>';
-  withClient(backend.command(`add ${backendArgs}`).description('add or update a backend (active)').option('--weight <n>', 'relative weight', '1')).action(
-    async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions & { weight: string }) => {
-      const result = await call<VipView>(o, 'PUT', vipPath(protocol, vipAddress, portArgument(port), address), { weight: wholeNumber('--weight', o.weight), state: 'active' });
-      print(o, result, () => backendTable(result));
-    },
-  );
+  withClient(
+    backend.command(`add ${backendArgs}`).description('add or update a backend (active)').option('--weight <n>', 'relative weight', '1'),
+  ).action(async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions & { weight: string }) => {
+    const result = await call<VipView>(o, 'PUT', vipPath(protocol, vipAddress, portArgument(port), address), {
+      weight: wholeNumber('--weight', o.weight),
+      state: 'active',
+    });
+    print(o, result, () => backendTable(result));
+  });
   withClient(backend.command(`drain ${backendArgs}`).description('stop new flows to a backend; existing ones go on')).action(
     async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
       const current = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, portArgument(port)));
@@ -330,25 +409,25 @@ export function buildCli(): Command {
       print(o, { removed: true }, () => `removed ${address} from ${protocol}/${vipAddress}:${port}`);
     },
   );
-  withClient(backend.command('ls <protocol> <vip> <port>').description('list a VIP\'s backends')).action(
+  withClient(backend.command('ls <protocol> <vip> <port>').description("list a VIP's backends")).action(
     async (protocol: string, vipAddress: string, port: string, o: ClientOptions) => {
       const result = await call<VipView>(o, 'GET', vipPath(protocol, vipAddress, portArgument(port)));
       print(o, result.backends, () => backendTable(result));
     },
   );
 
-  withClient(program.command('stats').description('packets, bytes and rates per VIP and backend').option('--watch', 'refresh every second')).action(
-    async (o: ClientOptions & { watch?: boolean }) => {
-      const show = async () => {
-        const stats = await call<StatsView>(o, 'GET', '/v1/stats');
-        if (o.watch && !o.json) process.stdout.write('\x1b[2J\x1b[H');
-        print(o, stats, () => statsTable(stats));
-      };
-      await show();
-      if (!o.watch) return;
-      await new Promise<never>(() => setInterval(() => void show().catch((e) => fail(e)), 1000));
-    },
-  );
+  withClient(
+    program.command('stats').description('packets, bytes and rates per VIP and backend').option('--watch', 'refresh every second'),
+  ).action(async (o: ClientOptions & { watch?: boolean }) => {
+    const show = async () => {
+      const stats = await call<StatsView>(o, 'GET', '/v1/stats');
+      if (o.watch && !o.json) process.stdout.write('\x1b[2J\x1b[H');
+      print(o, stats, () => statsTable(stats));
+    };
+    await show();
+    if (!o.watch) return;
+    await new Promise<never>(() => setInterval(() => void show().catch((e) => fail(e)), 1000));
+  });
   return program;
 }
 

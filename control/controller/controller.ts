@@ -169,7 +169,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   hostConflicts(): HostConflict[] {
     const host = this.options.host?.current;
     if (!host) return [];
-    if (this.conflicts?.state !== this.state || this.conflicts.host !== host) this.conflicts = { state: this.state, host, list: hostConflicts(this.state, host) };
+    if (this.conflicts?.state !== this.state || this.conflicts.host !== host)
+      this.conflicts = { state: this.state, host, list: hostConflicts(this.state, host) };
     return this.conflicts.list;
   }
 
@@ -202,13 +203,21 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   async putBackend(key: VipKey, address: string, spec: BackendSpec): Promise<{ created: boolean; vip: VipView }> {
     this.checkHostAddress(address, 'backend');
-    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), key, { action: 'backend.put', vip: key, backend: address });
+    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), key, {
+      action: 'backend.put',
+      vip: key,
+      backend: address,
+    });
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
   }
 
   async deleteBackend(key: VipKey, address: string): Promise<void> {
-    await this.change((state) => ({ state: deleteBackend(state, key, address) }), key, { action: 'backend.delete', vip: key, backend: address });
+    await this.change((state) => ({ state: deleteBackend(state, key, address) }), key, {
+      action: 'backend.delete',
+      vip: key,
+      backend: address,
+    });
   }
 
   /** 409: the address is valid, but this host's own addresses and prefixes rule it out. */
@@ -241,7 +250,11 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
           saved = await this.options.store.save(result.state, this.revision);
         } catch (error) {
           this.revertState(previous, scope);
-          throw new XlbError(503, 'store_unavailable', `change not saved to the ${this.options.store.description}: ${(error as Error).message}`);
+          throw new XlbError(
+            503,
+            'store_unavailable',
+            `change not saved to the ${this.options.store.description}: ${(error as Error).message}`,
+          );
         }
         if (saved === null) {
           this.revertState(previous, scope);
@@ -304,7 +317,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       plans.set(vip.id, !scope || scope.has(vip.id) || !current ? planVip(vip, observations) : current);
     }
     this.reconciler.apply(plans.values(), scope);
-    for (const [id, plan] of plans) if (plan !== this.plans.get(id)) plans.set(id, withSlots(plan, this.reconciler.slots(id), this.options.dp.ringSize));
+    for (const [id, plan] of plans)
+      if (plan !== this.plans.get(id)) plans.set(id, withSlots(plan, this.reconciler.slots(id), this.options.dp.ringSize));
     this.plans = plans;
     this.emit('applied');
   }
@@ -335,7 +349,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     const addresses = backendAddresses(this.state);
     try {
       const changed = await this.options.neighbours.refresh(addresses);
-      if (changed.size > 0) this.reconcileQuietly({ after: 'neighbour change', backends: [...changed] }, vipsWithBackendAt(this.state, changed));
+      if (changed.size > 0)
+        this.reconcileQuietly({ after: 'neighbour change', backends: [...changed] }, vipsWithBackendAt(this.state, changed));
     } catch (error) {
       // the next refresh tries again
       this.errors.record('neighbours', error, { op: 'resolve backend MACs', backends: addresses.length });

@@ -30,11 +30,19 @@ export class InternalErrors {
   record(component: Component, error: unknown, context: Record<string, unknown> = {}): void {
     const message = errorMessage(error);
     const previous = this.byComponent.get(component);
-    this.byComponent.set(component, { component, count: (previous?.count ?? 0) + 1, lastMessage: message, lastAt: new Date().toISOString() });
+    this.byComponent.set(component, {
+      component,
+      count: (previous?.count ?? 0) + 1,
+      lastMessage: message,
+      lastAt: new Date().toISOString(),
+    });
     const key = `${component}\0${message}`;
     if (this.logged.has(key) || this.logged.size >= MAX_LOGGED_MESSAGES) return;
     this.logged.add(key);
-    this.logger?.error({ component, err: error, ...context }, `${component}: ${message} (caught; the daemon goes on, further occurrences are only counted)`);
+    this.logger?.error(
+      { component, err: error, ...context },
+      `${component}: ${message} (caught; the daemon goes on, further occurrences are only counted)`,
+    );
   }
 
   /** Every component that failed at least once. */

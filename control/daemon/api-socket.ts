@@ -11,7 +11,13 @@ import type { FastifyInstance } from 'fastify';
 export function checkSocketPath(path: string): void {
   const stat = lstatSync(path, { throwIfNoEntry: false });
   if (stat && !stat.isSocket()) {
-    const kind = stat.isSymbolicLink() ? 'a symlink' : stat.isDirectory() ? 'a directory' : stat.isFile() ? 'a regular file' : 'not a socket';
+    const kind = stat.isSymbolicLink()
+      ? 'a symlink'
+      : stat.isDirectory()
+        ? 'a directory'
+        : stat.isFile()
+          ? 'a regular file'
+          : 'not a socket';
     throw new Error(`--api unix:${path}: ${path} is ${kind}; xlb replaces only a stale socket there`);
   }
 }

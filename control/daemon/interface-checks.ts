@@ -28,25 +28,38 @@ export function vethPeer(iface: string): Promise<{ warn: boolean; text: string }
 async function findVethPeer(iface: string): Promise<{ warn: boolean; text: string }> {
   const [details] = JSON.parse((await execFileAsync('ip', ['-j', '-d', 'link', 'show', 'dev', iface])).stdout) as LinkDetails[];
   if (details?.linkinfo?.info_kind !== 'veth') return { warn: false, text: `${iface} is not a veth` };
-  const advice = 'XDP_TX frames into it can stall until the next ordinary packet; attach an XDP program (one that passes everything will do) to the peer';
+  const advice =
+    'XDP_TX frames into it can stall until the next ordinary packet; attach an XDP program (one that passes everything will do) to the peer';
   const verdict = (peer: string, xdp: boolean) =>
-    xdp ? { warn: false, text: `${iface} is a veth whose peer ${peer} runs XDP` } : { warn: true, text: `${iface} is a veth whose peer ${peer} has no XDP program: ${advice}` };
+    xdp
+      ? { warn: false, text: `${iface} is a veth whose peer ${peer} runs XDP` }
+      : { warn: true, text: `${iface} is a veth whose peer ${peer} has no XDP program: ${advice}` };
   if (details.link_netnsid === undefined) {
-    if (!details.link) return { warn: true, text: `${iface} is a veth whose peer cannot be found; make sure it runs an XDP program: ${advice}` };
+    if (!details.link)
+      return { warn: true, text: `${iface} is a veth whose peer cannot be found; make sure it runs an XDP program: ${advice}` };
     return verdict(details.link, hasXdp(ifNameToIndex(details.link)));
   }
   const ids = JSON.parse((await execFileAsync('ip', ['-j', 'netns', 'list-id'])).stdout || '[]') as { nsid: number; name?: string }[];
   const ns = ids.find((entry) => entry.nsid === details.link_netnsid)?.name;
   const index = details.link_index;
   if (!ns || index === undefined) {
-    return { warn: true, text: `${iface} is a veth whose peer (ifindex ${index}) is in a namespace with no name under /run/netns (nsid ${details.link_netnsid}), so whether it runs XDP is unknown: ${advice}` };
+    return {
+      warn: true,
+      text: `${iface} is a veth whose peer (ifindex ${index}) is in a namespace with no name under /run/netns (nsid ${details.link_netnsid}), so whether it runs XDP is unknown: ${advice}`,
+    };
   }
-  return verdict(`(ifindex ${index} in namespace ${ns})`, inNetns(`/run/netns/${ns}`, () => hasXdp(index)));
+  return verdict(
+    `(ifindex ${index} in namespace ${ns})`,
+    inNetns(`/run/netns/${ns}`, () => hasXdp(index)),
+  );
 }
 
 /** `ethtool -k` rx-/tx-vlan-offload, e.g. { rx: 'on', tx: 'off [fixed]' }; null when ethtool cannot tell. */
 export async function vlanOffload(iface: string): Promise<{ rx: string; tx: string } | null> {
-  const text = await execFileAsync('ethtool', ['-k', iface]).then((r) => r.stdout, () => '');
+  const text = await execFileAsync('ethtool', ['-k', iface]).then(
+    (r) => r.stdout,
+    () => '',
+  );
   const rx = /^rx-vlan-offload: (.*)$/m.exec(text)?.[1];
   const tx = /^tx-vlan-offload: (.*)$/m.exec(text)?.[1];
   return rx && tx ? { rx, tx } : null;

@@ -35,7 +35,11 @@ export function observeLink(iface: string, ourId: number, host: LinkHost): LinkO
 }
 
 /** Attached or not and why; `reattach` when the interface is a new one with no program. */
-export function linkVerdict(iface: string, seen: LinkObservation, attachedIfindex: number | null): { attached: boolean; reason: string | null; reattach: boolean } {
+export function linkVerdict(
+  iface: string,
+  seen: LinkObservation,
+  attachedIfindex: number | null,
+): { attached: boolean; reason: string | null; reattach: boolean } {
   switch (seen.kind) {
     case 'ours':
       return { attached: true, reason: null, reattach: false };
@@ -43,10 +47,18 @@ export function linkVerdict(iface: string, seen: LinkObservation, attachedIfinde
       return { attached: false, reason: `interface ${iface} is gone`, reattach: false };
     case 'empty':
       return seen.ifindex === attachedIfindex
-        ? { attached: false, reason: `no XDP program on ${iface}: detached by someone else; restart xlb serve to attach again`, reattach: false }
+        ? {
+            attached: false,
+            reason: `no XDP program on ${iface}: detached by someone else; restart xlb serve to attach again`,
+            reattach: false,
+          }
         : { attached: false, reason: `interface ${iface} is back without a program`, reattach: true };
     case 'foreign':
-      return { attached: false, reason: `${iface} runs XDP program ${seen.name} (id ${seen.programId}), not this daemon's; leaving it`, reattach: false };
+      return {
+        attached: false,
+        reason: `${iface} runs XDP program ${seen.name} (id ${seen.programId}), not this daemon's; leaving it`,
+        reattach: false,
+      };
   }
 }
 
@@ -144,7 +156,8 @@ export class LinkWatch {
     });
     monitor.on('error', (error) => this.options.onError(error));
     monitor.on('exit', (code, signal) => {
-      if (!this.closed) this.options.onError(new Error(`ip monitor link exited (${signal ?? code}); link changes are seen by the periodic re-check only`));
+      if (!this.closed)
+        this.options.onError(new Error(`ip monitor link exited (${signal ?? code}); link changes are seen by the periodic re-check only`));
     });
   }
 }

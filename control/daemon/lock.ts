@@ -125,7 +125,8 @@ interface HeldLock {
   path: string;
 }
 
-const lockPath = (dir: string, resource: Resource) => join(dir, `${createHash('sha256').update(resource.key).digest('hex').slice(0, 32)}.lock`);
+const lockPath = (dir: string, resource: Resource) =>
+  join(dir, `${createHash('sha256').update(resource.key).digest('hex').slice(0, 32)}.lock`);
 
 function readHolder(path: string): LockHolder | null {
   try {

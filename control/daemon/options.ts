@@ -77,65 +77,81 @@ const bgpPeerSchema = z.string().transform((text, ctx) => {
   }
 });
 
-export const serveOptionsSchema = z.strictObject({
-  iface: z.string().regex(/^[^\s/]{1,15}$/, 'an interface name of 1 to 15 characters'),
-  xdpMode: z.enum(['native', 'generic']).default('native'),
-  api: z
-    .string()
-    .default('127.0.0.1:9180')
-    .transform((text, ctx) => {
-      try {
-        return parseApiEndpoint(text);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    }),
-  bpffs: z.string().startsWith('/').default('/sys/fs/bpf/xlb'),
-  state: z.string().startsWith('/').default('/var/lib/xlb/state.json'),
-  tokenFile: z.string().optional(),
-  tlsCert: z.string().optional(),
-  tlsKey: z.string().optional(),
-  mutationsPerMinute: numberOption(z.number().int().min(1).max(1_000_000)).default(600),
-  gatewayMac: z.string().regex(MAC_PATTERN, 'a MAC like 02:00:00:00:00:01').optional(),
-  sourceV4: sourceSchema(4, 16).optional(),
-  sourceV6: sourceSchema(6, 32).optional(),
-  mtu: numberOption(z.number().int().min(576).max(65535)).default(1500),
-  ringSize: numberOption(
-    z
-      .number()
-      .int()
-      .min(2, { message: RING_SIZE_RANGE, abort: true })
-      .max(MAX_RING_SIZE, { message: RING_SIZE_RANGE, abort: true })
-      .refine(isPrime, RING_SIZE_RANGE),
-  ).default(DEFAULT_RING_SIZE),
-  maxVips: numberOption(z.number().int().min(1).max(65536)).default(DEFAULT_MAX_VIPS),
-  maxBackends: numberOption(z.number().int().min(1).max(1 << 20)).default(DEFAULT_MAX_BACKENDS),
-  // 16 bytes a flow: 1 << 26 flows take 1 GiB.
-  maxFlows: numberOption(z.number().int().min(64).max(1 << 26)).default(DEFAULT_FLOWS),
-  hashSeed: numberOption(z.number().int().min(0).max(0xffffffff)).default(0x786c62),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  bgp: z.boolean().default(false),
-  bgpAsn: numberOption(z.number().int().min(1).max(4294967295)).default(65001),
-  bgpPeer: z
-    .union([z.string(), z.array(z.string())])
-    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((p) => p.trim()).filter(Boolean))
-    .pipe(z.array(bgpPeerSchema))
-    .default([]),
-  bgpRouterId: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address').optional(),
-  birdDir: z.string().startsWith('/').default('/run/xlb/bird'),
-  store: z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return EtcdStateStore.parseUrl(text);
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)}: ${(error as Error).message}` });
-        return z.NEVER;
-      }
-    })
-    .optional(),
-})
+export const serveOptionsSchema = z
+  .strictObject({
+    iface: z.string().regex(/^[^\s/]{1,15}$/, 'an interface name of 1 to 15 characters'),
+    xdpMode: z.enum(['native', 'generic']).default('native'),
+    api: z
+      .string()
+      .default('127.0.0.1:9180')
+      .transform((text, ctx) => {
+        try {
+          return parseApiEndpoint(text);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
+    bpffs: z.string().startsWith('/').default('/sys/fs/bpf/xlb'),
+    state: z.string().startsWith('/').default('/var/lib/xlb/state.json'),
+    tokenFile: z.string().optional(),
+    tlsCert: z.string().optional(),
+    tlsKey: z.string().optional(),
+    mutationsPerMinute: numberOption(z.number().int().min(1).max(1_000_000)).default(600),
+    gatewayMac: z.string().regex(MAC_PATTERN, 'a MAC like 02:00:00:00:00:01').optional(),
+    sourceV4: sourceSchema(4, 16).optional(),
+    sourceV6: sourceSchema(6, 32).optional(),
+    mtu: numberOption(z.number().int().min(576).max(65535)).default(1500),
+    ringSize: numberOption(
+      z
+        .number()
+        .int()
+        .min(2, { message: RING_SIZE_RANGE, abort: true })
+        .max(MAX_RING_SIZE, { message: RING_SIZE_RANGE, abort: true })
+        .refine(isPrime, RING_SIZE_RANGE),
+    ).default(DEFAULT_RING_SIZE),
+    maxVips: numberOption(z.number().int().min(1).max(65536)).default(DEFAULT_MAX_VIPS),
+    maxBackends: numberOption(
+      z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 20),
+    ).default(DEFAULT_MAX_BACKENDS),
+    // 16 bytes a flow: 1 << 26 flows take 1 GiB.
+    maxFlows: numberOption(
+      z
+        .number()
+        .int()
+        .min(64)
+        .max(1 << 26),
+    ).default(DEFAULT_FLOWS),
+    hashSeed: numberOption(z.number().int().min(0).max(0xffffffff)).default(0x786c62),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    bgp: z.boolean().default(false),
+    bgpAsn: numberOption(z.number().int().min(1).max(4294967295)).default(65001),
+    bgpPeer: z
+      .union([z.string(), z.array(z.string())])
+      .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((p) => p.trim()).filter(Boolean))
+      .pipe(z.array(bgpPeerSchema))
+      .default([]),
+    bgpRouterId: z
+      .string()
+      .regex(/^\d{1,3}(\.\d{1,3}){3}$/, 'an IPv4 address')
+      .optional(),
+    birdDir: z.string().startsWith('/').default('/run/xlb/bird'),
+    store: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return EtcdStateStore.parseUrl(text);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)}: ${(error as Error).message}` });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+  })
   .refine((o) => !o.bgp || o.bgpPeer.length > 0, { message: '--bgp needs at least one --bgp-peer ADDRESS@ASN', path: ['bgpPeer'] })
   .refine((o) => !o.tlsCert === !o.tlsKey, { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
 

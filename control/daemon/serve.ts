@@ -31,7 +31,6 @@ import { LinkWatch } from './link-watch.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import type { ServeOptions } from './options.js';
 
-
 export interface RunningDaemon {
   controller: Controller;
   errors: InternalErrors;
@@ -64,10 +63,18 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     pins = PinDirectoryStart.begin(options.bpffs);
     // The directory exists now: own it by its identity too, so a bind mount of it is refused.
     locks.add(pinDirResources(options.bpffs));
-    const dp = (opened = Dataplane.open({ pinDir: options.bpffs, ringSize: options.ringSize, maxVips: options.maxVips, maxBackends: options.maxBackends, maxFlows: options.maxFlows }));
+    const dp = (opened = Dataplane.open({
+      pinDir: options.bpffs,
+      ringSize: options.ringSize,
+      maxVips: options.maxVips,
+      maxBackends: options.maxBackends,
+      maxFlows: options.maxFlows,
+    }));
     const own = await interfaceAddresses(options.iface);
-    const sourceV4 = options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
-    const sourceV6 = options.sourceV6 ?? (own.v6 ? { address: parseAddress(own.v6).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
+    const sourceV4 =
+      options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
+    const sourceV6 =
+      options.sourceV6 ?? (own.v6 ? { address: parseAddress(own.v6).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
     dp.setConfig({
       hashSeed: options.hashSeed,
       mtu: options.mtu,
@@ -84,7 +91,17 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     for (const warning of warnings) log.warn(warning);
     const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));
     const controller = new Controller(
-      { dp, store, limits, health, errors, warnings, host, neighbours: new NeighbourTable(options.iface), info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode } },
+      {
+        dp,
+        store,
+        limits,
+        health,
+        errors,
+        warnings,
+        host,
+        neighbours: new NeighbourTable(options.iface),
+        info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode },
+      },
       initial,
     );
     // The host may have changed since the state was accepted: reported, not refused (a refusal would crash-loop a restarting daemon).
@@ -108,12 +125,17 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     const app = await buildApp({
       controller,
       token,
-      tls: options.tlsCert && options.tlsKey ? { cert: readRegularFile(options.tlsCert, '--tls-cert', MiB), key: readRegularFile(options.tlsKey, '--tls-key', MiB) } : undefined,
+      tls:
+        options.tlsCert && options.tlsKey
+          ? { cert: readRegularFile(options.tlsCert, '--tls-cert', MiB), key: readRegularFile(options.tlsKey, '--tls-key', MiB) }
+          : undefined,
       mutationsPerMinute: options.mutationsPerMinute,
       logger: loggerOptions(options.logLevel),
     });
     if (dp.replacedPins.length) {
-      const flows = replacesConnectionTable(dp.replacedPins) ? 'a new connection table: established flows re-hash once' : 'the connection table is kept';
+      const flows = replacesConnectionTable(dp.replacedPins)
+        ? 'a new connection table: established flows re-hash once'
+        : 'the connection table is kept';
       app.log.warn({ maps: dp.replacedPins }, `pinned maps of another version or size were replaced by new ones; ${flows}`);
     }
     controller.on('applied', announce);
@@ -157,7 +179,14 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
 async function startBird(options: ServeOptions, own: { v4: string | null; v6: string | null }): Promise<BirdSpeaker> {
   const routerId = options.bgpRouterId ?? own.v4;
   if (!routerId) throw new Error(`--bgp: ${options.iface} has no IPv4 address for a router id; give --bgp-router-id`);
-  const bird = new BirdSpeaker({ dir: options.birdDir, routerId, asn: options.bgpAsn, peers: options.bgpPeer, localV4: own.v4, localV6: own.v6 });
+  const bird = new BirdSpeaker({
+    dir: options.birdDir,
+    routerId,
+    asn: options.bgpAsn,
+    peers: options.bgpPeer,
+    localV4: own.v4,
+    localV6: own.v6,
+  });
   await bird.start();
   return bird;
 }

@@ -34,8 +34,7 @@ const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * poss
 /** Buckets flowTableUse() reads at most (4 MiB). */
 const FLOW_SAMPLE_BUCKETS = 65536;
 
-const encodeVipKey = (key: VipKey) =>
-  vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
+const encodeVipKey = (key: VipKey) => vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
 
 const encodeVipAddress = (address: VipAddress) => addrCodec.encode({ addr: address.address, family: address.family });
 
@@ -260,9 +259,10 @@ export class Dataplane implements DataplanePort {
 
   counters(): Record<Outcome, Traffic> {
     const counters = this.map('counters');
-    return Object.fromEntries(
-      OUTCOMES.map((name, index) => [name, sumPerCpu(trafficCodec, counters.lookup(u32Bytes(index))!)]),
-    ) as Record<Outcome, Traffic>;
+    return Object.fromEntries(OUTCOMES.map((name, index) => [name, sumPerCpu(trafficCodec, counters.lookup(u32Bytes(index))!)])) as Record<
+      Outcome,
+      Traffic
+    >;
   }
 
   vipStats(vipId: number): VipStats {
@@ -306,7 +306,8 @@ export class Dataplane implements DataplanePort {
     const table = this.map('flows').readMapped(sampled * FLOW_WAYS * flowEntryCodec.size);
     let flows = 0;
     // An entry in use has its tag or check set (flow_way_empty() in the balancer).
-    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) flows++;
+    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size)
+      if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) flows++;
     return { slots: this.flowCapacity, flows: Math.round((flows * buckets) / sampled) };
   }
 

@@ -154,7 +154,8 @@ export function removeStalePins(dir: string): string[] {
 const unversioned = (name: string) => name.replace(/_v\d+$/, '');
 
 /** Whether `replaced` (pins made afresh) holds the connection table, of any version. */
-export const replacesConnectionTable = (replaced: readonly string[]): boolean => replaced.map(unversioned).includes(unversioned(MAPS.flows));
+export const replacesConnectionTable = (replaced: readonly string[]): boolean =>
+  replaced.map(unversioned).includes(unversioned(MAPS.flows));
 
 /**
  * Maps whose entries hold only beside another map's: the connection table is hashed

@@ -57,16 +57,33 @@ export interface DeployOptions {
 /** Packs what a host needs to run: built code, BPF objects, the addon, production modules. */
 export async function buildRelease(dir: string): Promise<string> {
   const { stdout } = await execFileAsync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: PACKAGE_ROOT, maxBuffer: 16 << 20 });
-  const modules = [...new Set(stdout.split('\n').filter((p) => p.startsWith(`${PACKAGE_ROOT}/node_modules/`)).map((p) => p.slice(PACKAGE_ROOT.length + 1)))];
+  const modules = [
+    ...new Set(
+      stdout
+        .split('\n')
+        .filter((p) => p.startsWith(`${PACKAGE_ROOT}/node_modules/`))
+        .map((p) => p.slice(PACKAGE_ROOT.length + 1)),
+    ),
+  ];
   const tarball = join(dir, 'release.tar.gz');
-  const files = ['package.json', 'dist', 'bpf/build', 'native/index.js', 'native/package.json', 'native/build/Release/xlb_native.node', 'scripts/setup.sh', ...modules];
+  const files = [
+    'package.json',
+    'dist',
+    'bpf/build',
+    'native/index.js',
+    'native/package.json',
+    'native/build/Release/xlb_native.node',
+    'scripts/setup.sh',
+    ...modules,
+  ];
   await execFileAsync('tar', ['-czf', tarball, '-C', PACKAGE_ROOT, '--', ...files], { maxBuffer: 16 << 20 });
   return tarball;
 }
 
 async function run(session: SshSession, step: string, command: string): Promise<string> {
   const result = await session.exec(command);
-  if (result.code !== 0) throw new Error(`${session.target.host}: ${step} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim()}`);
+  if (result.code !== 0)
+    throw new Error(`${session.target.host}: ${step} failed (exit ${result.code}): ${(result.stderr || result.stdout).trim()}`);
   return result.stdout;
 }
 
@@ -80,7 +97,13 @@ export async function deploy(options: DeployOptions, log: (line: string) => void
     log(`release: ${(tarball.length / 2 ** 20).toFixed(1)} MiB`);
     for (const host of options.hosts) {
       log(`${host}: connecting`);
-      const session = await SshSession.connect({ host, port: options.port, username: options.user, privateKey, hostKeys: options.hostKeys });
+      const session = await SshSession.connect({
+        host,
+        port: options.port,
+        username: options.user,
+        privateKey,
+        hostKeys: options.hostKeys,
+      });
       try {
         await run(session, 'clearing staging', `rm -rf ${STAGING}`);
         await session.writeFile(`${STAGING}/release.tar.gz`, tarball, 0o600);

@@ -24,8 +24,34 @@ const BPF_FS_MAGIC = 0xcafe4a11;
 const PACKAGES = ['libbpf1', 'libelf1', 'iproute2', 'ethtool'];
 /** Drivers with native XDP (XDP_TX included) in mainline Linux. */
 const NATIVE_XDP_DRIVERS = new Set([
-  'mlx5_core', 'mlx4_en', 'i40e', 'ice', 'ixgbe', 'ixgbevf', 'igb', 'igc', 'bnxt_en', 'ena', 'virtio_net', 'veth', 'tun',
-  'nfp', 'qede', 'sfc', 'gve', 'hv_netvsc', 'stmmac', 'thunder-nicvf', 'mvneta', 'mvpp2', 'dpaa2-eth', 'enetc', 'fec', 'lan966x-switch', 'atlantic', 'octeontx2-nicpf',
+  'mlx5_core',
+  'mlx4_en',
+  'i40e',
+  'ice',
+  'ixgbe',
+  'ixgbevf',
+  'igb',
+  'igc',
+  'bnxt_en',
+  'ena',
+  'virtio_net',
+  'veth',
+  'tun',
+  'nfp',
+  'qede',
+  'sfc',
+  'gve',
+  'hv_netvsc',
+  'stmmac',
+  'thunder-nicvf',
+  'mvneta',
+  'mvpp2',
+  'dpaa2-eth',
+  'enetc',
+  'fec',
+  'lan966x-switch',
+  'atlantic',
+  'octeontx2-nicpf',
 ]);
 
 const version = (text: string) => text.split(/[.-]/).slice(0, 2).map(Number);
@@ -56,7 +82,10 @@ export async function preflight(configPath: string): Promise<Check[]> {
 
   const missing: string[] = [];
   for (const name of PACKAGES) {
-    const installed = await execFileAsync('dpkg-query', ['-W', '-f=${Status}', name]).then((r) => r.stdout.includes('install ok installed'), () => false);
+    const installed = await execFileAsync('dpkg-query', ['-W', '-f=${Status}', name]).then(
+      (r) => r.stdout.includes('install ok installed'),
+      () => false,
+    );
     if (!installed) missing.push(name);
   }
   check('packages', missing.length === 0, missing.length ? `missing: ${missing.join(' ')}` : PACKAGES.join(' '));
@@ -72,13 +101,21 @@ export async function preflight(configPath: string): Promise<Check[]> {
     }
     check('interface', present, present ? iface : `no interface ${iface}`);
     if (present) {
-      const driver = await execFileAsync('ethtool', ['-i', iface]).then((r) => /^driver: (.*)$/m.exec(r.stdout)?.[1] ?? 'unknown', () => 'unknown');
+      const driver = await execFileAsync('ethtool', ['-i', iface]).then(
+        (r) => /^driver: (.*)$/m.exec(r.stdout)?.[1] ?? 'unknown',
+        () => 'unknown',
+      );
       const ok = options.xdpMode === 'generic' || NATIVE_XDP_DRIVERS.has(driver);
       check('xdp', ok, ok ? `driver ${driver}, ${options.xdpMode} mode` : `driver ${driver} has no native XDP: use xdp-mode: generic`);
       const peer = await vethPeer(iface);
       checks.push({ name: 'veth-peer', ok: true, detail: peer.text, ...(peer.warn ? { warning: true } : {}) });
       const offload = await vlanOffload(iface);
-      checks.push({ name: 'vlan-offload', ok: true, detail: vlanOffloadText(iface, offload), ...(offload?.rx.startsWith('on') ? { warning: true } : {}) });
+      checks.push({
+        name: 'vlan-offload',
+        ok: true,
+        detail: vlanOffloadText(iface, offload),
+        ...(offload?.rx.startsWith('on') ? { warning: true } : {}),
+      });
     }
   }
   return checks;

@@ -8,5 +8,7 @@ export const dsr: ForwardingMode = {
   code: FORWARD_DSR,
   unresolvedMacReason: 'MAC address not resolved',
   familyConflict: (vipFamily, backendFamily, backendAddress) =>
-    vipFamily === backendFamily ? null : `dsr needs backends of the VIP's family: IPv${vipFamily} VIP, IPv${backendFamily} backend ${backendAddress}`,
+    vipFamily === backendFamily
+      ? null
+      : `dsr needs backends of the VIP's family: IPv${vipFamily} VIP, IPv${backendFamily} backend ${backendAddress}`,
 };

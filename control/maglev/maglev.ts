@@ -103,7 +103,7 @@ function prepareWork(size: number, n: number): void {
  */
 function roundRobin(table: Uint32Array, n: number): void {
   const size = table.length | 0;
-  for (let claimed = 0; ; ) {
+  for (let claimed = 0; ;) {
     for (let r = 0; r < n; r++) {
       claim(r, size, table);
       if (++claimed === size) return;
@@ -216,6 +216,10 @@ export function buildMaglevTable(backends: readonly MaglevBackend[], size: numbe
   }
 
   if (equalWeights) roundRobin(table, n);
-  else strideScheduling(table, Float64Array.from(order, (i) => 1 / backends[i]!.weight));
+  else
+    strideScheduling(
+      table,
+      Float64Array.from(order, (i) => 1 / backends[i]!.weight),
+    );
   return table;
 }

@@ -110,7 +110,9 @@ export class Reconciler {
       this.removeVip(id);
       written = undefined;
     }
-    const state = written ? { ...written, keyText } : { keyText, record: '', ring: '', backends: new Map<number, string>(), slots: NO_SLOTS };
+    const state = written
+      ? { ...written, keyText }
+      : { keyText, record: '', ring: '', backends: new Map<number, string>(), slots: NO_SLOTS };
     const planned = new Set<number>();
     const changed = new Map<number, BackendRecord>();
     const records = new Map<number, string>();
@@ -179,7 +181,11 @@ export class Reconciler {
   private buildRing(plan: VipPlan): { ring: Uint32Array; slots: Map<number, number> } {
     const members = plan.ringMembers;
     if (this.ringScratch.length !== this.dp.ringSize) this.ringScratch = new Uint32Array(this.dp.ringSize);
-    const ring = buildMaglevTable(members.map((b) => ({ key: b.address, weight: b.weight })), this.dp.ringSize, this.ringScratch);
+    const ring = buildMaglevTable(
+      members.map((b) => ({ key: b.address, weight: b.weight })),
+      this.dp.ringSize,
+      this.ringScratch,
+    );
     const ids = Uint32Array.from(members, (b) => b.id);
     const counts = new Uint32Array(members.length);
     // Member index -> backend id in place; a plain loop (a callback per slot made this
@@ -226,7 +232,13 @@ export class Reconciler {
    * Nothing is cleared first: a restart never stops forwarding.
    */
   private adopt(): void {
-    const adoptedVip = (keyText: string | null): WrittenVip => ({ keyText, record: 'adopted', ring: 'adopted', backends: new Map(), slots: NO_SLOTS });
+    const adoptedVip = (keyText: string | null): WrittenVip => ({
+      keyText,
+      record: 'adopted',
+      ring: 'adopted',
+      backends: new Map(),
+      slots: NO_SLOTS,
+    });
     for (const id of this.dp.ringIds()) this.vips.set(id, adoptedVip(null));
     for (const { key, vip } of this.dp.listVips()) {
       const { address, keyText } = Reconciler.foundKey(key);

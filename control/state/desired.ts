@@ -40,12 +40,18 @@ export function putVip(state: StateFile, key: VipKey, spec: VipSpec, limits: Lim
   checkHealthCheckPort(key, spec);
   const existing = findVip(state, key);
   if (existing) {
-    const clashes = existing.backends.map((b) => backendConflict({ address: key.address, forwarding: spec.forwarding }, b.address)).filter(Boolean);
+    const clashes = existing.backends
+      .map((b) => backendConflict({ address: key.address, forwarding: spec.forwarding }, b.address))
+      .filter(Boolean);
     if (clashes.length) throw conflict(`forwarding ${spec.forwarding} does not fit this VIP's backends`, { backends: clashes });
     const vips = state.vips.map((vip) => (vip === existing ? { ...existing, ...spec } : vip));
     return { state: { ...state, vips }, created: false };
   }
-  const id = lowestFreeId(state.vips.map((v) => v.id), limits.maxVips, 'VIP');
+  const id = lowestFreeId(
+    state.vips.map((v) => v.id),
+    limits.maxVips,
+    'VIP',
+  );
   const vip: StoredVip = { ...key, ...spec, id, backends: [] };
   return { state: { ...state, vips: [...state.vips, vip] }, created: true };
 }
@@ -55,7 +61,13 @@ export function deleteVip(state: StateFile, key: VipKey): StateFile {
   return { ...state, vips: state.vips.filter((v) => v !== vip) };
 }
 
-export function putBackend(state: StateFile, key: VipKey, address: string, spec: BackendSpec, limits: Limits): { state: StateFile; created: boolean } {
+export function putBackend(
+  state: StateFile,
+  key: VipKey,
+  address: string,
+  spec: BackendSpec,
+  limits: Limits,
+): { state: StateFile; created: boolean } {
   const vip = requireVip(state, key);
   const clash = backendConflict(vip, address);
   if (clash) throw conflict(clash);

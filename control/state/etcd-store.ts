@@ -46,7 +46,10 @@ export class EtcdStateStore implements StateStore {
     return result.succeeded ? BigInt(result.header.revision) : null;
   }
 
-  async watch(onChange: (versioned: VersionedState) => void, onError: (error: unknown, context: Record<string, unknown>) => void): Promise<void> {
+  async watch(
+    onChange: (versioned: VersionedState) => void,
+    onError: (error: unknown, context: Record<string, unknown>) => void,
+  ): Promise<void> {
     this.watcher = await this.client.watch().key(this.key).create();
     // The etcd3 watcher reconnects by itself; an 'error' without a listener would throw.
     this.watcher.on('error', (error) => onError(error, { op: 'watch' }));

@@ -23,11 +23,14 @@ export function backendConflict(vip: { address: string; forwarding: VipSpec['for
 
 /** A VIP on any port (0) has no port to check by default: its check needs one. */
 export function checkPortProblem(key: VipKey, check: HealthCheck): string | null {
-  return key.port === 0 && checkType(check.type).probe !== null && check.port === undefined ? 'healthCheck.port is required when the VIP takes any port (port 0)' : null;
+  return key.port === 0 && checkType(check.type).probe !== null && check.port === undefined
+    ? 'healthCheck.port is required when the VIP takes any port (port 0)'
+    : null;
 }
 
 /** Ids must fit the data plane this daemon opened (a smaller --max-* than before is refused). */
-export const vipIdProblem = (id: number, limits: Limits) => (id >= limits.maxVips ? `id ${id} is beyond the ${limits.maxVips} VIPs this data plane holds (--max-vips)` : null);
+export const vipIdProblem = (id: number, limits: Limits) =>
+  id >= limits.maxVips ? `id ${id} is beyond the ${limits.maxVips} VIPs this data plane holds (--max-vips)` : null;
 export const backendIdProblem = (id: number, limits: Limits) =>
   id >= limits.maxBackends ? `id ${id} is beyond the ${limits.maxBackends} backends this data plane holds (--max-backends)` : null;
 
@@ -77,7 +80,8 @@ export interface HostAddresses {
 /** Why a VIP or backend cannot have this address on this host, or null. */
 export function hostAddressProblem(address: string, role: 'VIP' | 'backend', host: HostAddresses): string | null {
   const prefixEnd = host.prefixEnds.get(address);
-  if (prefixEnd) return `${address} is the ${prefixEnd.end} address of the connected prefix ${prefixEnd.prefix}: a ${role} must be a unicast address`;
+  if (prefixEnd)
+    return `${address} is the ${prefixEnd.end} address of the connected prefix ${prefixEnd.prefix}: a ${role} must be a unicast address`;
   const iface = host.own.get(address);
   if (!iface) return null;
   return role === 'VIP'

@@ -43,7 +43,8 @@ export const portParamSchema = z
   .describe('Port, 0..65535 in decimal; 0 on a VIP means any port');
 
 /** The descriptions of a registry's entries, for an enum's description. */
-const described = (entries: Iterable<{ name: string; description: string }>) => [...entries].map((e) => `${e.name}: ${e.description}`).join('; ');
+const described = (entries: Iterable<{ name: string; description: string }>) =>
+  [...entries].map((e) => `${e.name}: ${e.description}`).join('; ');
 
 /** An enum of a registry's names. */
 const namesOf = (registry: Map<string, unknown>) => z.enum([...registry.keys()] as [string, ...string[]]);
@@ -61,7 +62,9 @@ export const healthCheckSchema = z
   .strictObject({
     type: namesOf(checkTypes).describe(described(checkTypes.values())),
     port: z.number().int().min(1).max(65535).optional().describe('Defaults to the VIP port'),
-    ...Object.fromEntries(Object.entries({ ...checkOptions, intervalMs, timeoutMs, rise, fall }).map(([name, option]) => [name, storedOption(option)])),
+    ...Object.fromEntries(
+      Object.entries({ ...checkOptions, intervalMs, timeoutMs, rise, fall }).map(([name, option]) => [name, storedOption(option)]),
+    ),
   })
   .describe('Backend health check');
 

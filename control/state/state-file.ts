@@ -45,7 +45,8 @@ export function readStateFile(path: string, limits?: Limits): StateFile {
   // Two names for one file would be two state files to the locks, and every save (a rename) splits them.
   const stat = statSync(path, { throwIfNoEntry: false });
   const links = stat?.isFile() ? stat.nlink : 1; // anything but a file is refused below, by what it is
-  if (links > 1) throw new StateFileError(`state file ${path} has ${links} hard links: xlb saves by rename, which breaks them; keep only one`);
+  if (links > 1)
+    throw new StateFileError(`state file ${path} has ${links} hard links: xlb saves by rename, which breaks them; keep only one`);
   let text: string;
   try {
     text = readRegularFile(path, 'state file', MAX_STATE_FILE).toString('utf8');

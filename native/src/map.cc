@@ -17,24 +17,23 @@ namespace xlb {
 Napi::FunctionReference BpfMap::constructor;
 
 Napi::Function BpfMap::Init(Napi::Env env) {
-  Napi::Function cls = DefineClass(
-      env, "BpfMap",
-      {
-          InstanceAccessor<&BpfMap::Fd>("fd"),
-          InstanceAccessor<&BpfMap::Info>("info"),
-          InstanceMethod<&BpfMap::Lookup>("lookup"),
-          InstanceMethod<&BpfMap::Update>("update"),
-          InstanceMethod<&BpfMap::Delete>("delete"),
-          InstanceMethod<&BpfMap::NextKey>("nextKey"),
-          InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
-          InstanceMethod<&BpfMap::LookupAll>("lookupAll"),
-          InstanceMethod<&BpfMap::WriteMapped>("writeMapped"),
-          InstanceMethod<&BpfMap::ReadMapped>("readMapped"),
-          InstanceMethod<&BpfMap::Close>("close"),
-          StaticMethod<&BpfMap::Create>("create"),
-          StaticMethod<&BpfMap::FromId>("fromId"),
-          StaticMethod<&BpfMap::FromPin>("fromPin"),
-      });
+  Napi::Function cls = DefineClass(env, "BpfMap",
+                                   {
+                                       InstanceAccessor<&BpfMap::Fd>("fd"),
+                                       InstanceAccessor<&BpfMap::Info>("info"),
+                                       InstanceMethod<&BpfMap::Lookup>("lookup"),
+                                       InstanceMethod<&BpfMap::Update>("update"),
+                                       InstanceMethod<&BpfMap::Delete>("delete"),
+                                       InstanceMethod<&BpfMap::NextKey>("nextKey"),
+                                       InstanceMethod<&BpfMap::UpdateBatch>("updateBatch"),
+                                       InstanceMethod<&BpfMap::LookupAll>("lookupAll"),
+                                       InstanceMethod<&BpfMap::WriteMapped>("writeMapped"),
+                                       InstanceMethod<&BpfMap::ReadMapped>("readMapped"),
+                                       InstanceMethod<&BpfMap::Close>("close"),
+                                       StaticMethod<&BpfMap::Create>("create"),
+                                       StaticMethod<&BpfMap::FromId>("fromId"),
+                                       StaticMethod<&BpfMap::FromPin>("fromPin"),
+                                   });
   constructor = Napi::Persistent(cls);
   constructor.SuppressDestruct();
   return cls;
@@ -76,8 +75,8 @@ bool BpfMap::CheckBuffer(Napi::Env env, const Napi::Value& v, size_t size, const
   }
   size_t got = v.As<Napi::Buffer<uint8_t>>().Length();
   if (got != size) {
-    ThrowType(env, std::string(what) + " of map " + info_.name + " must be " + std::to_string(size) +
-                       " bytes, got " + std::to_string(got));
+    ThrowType(env, std::string(what) + " of map " + info_.name + " must be " + std::to_string(size) + " bytes, got " +
+                       std::to_string(got));
     return false;
   }
   return true;
@@ -176,8 +175,8 @@ Napi::Value BpfMap::UpdateBatch(const Napi::CallbackInfo& info) {
     return env.Undefined();
   LIBBPF_OPTS(bpf_map_batch_opts, opts);
   opts.elem_flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : 0;
-  if (bpf_map_update_batch(fd_, info[0].As<Napi::Buffer<uint8_t>>().Data(),
-                           info[1].As<Napi::Buffer<uint8_t>>().Data(), &count, &opts))
+  if (bpf_map_update_batch(fd_, info[0].As<Napi::Buffer<uint8_t>>().Data(), info[1].As<Napi::Buffer<uint8_t>>().Data(),
+                           &count, &opts))
     ThrowErrno(env, "bpf_map_update_batch(" + std::string(info_.name) + ")", errno);
   return env.Undefined();
 }
@@ -197,8 +196,9 @@ Napi::Value BpfMap::LookupAll(const Napi::CallbackInfo& info) {
     __u32 chunk = static_cast<__u32>(capacity - count);
     if (chunk == 0) break;
     LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    int err = bpf_map_lookup_batch(fd_, first ? nullptr : &cursor, &cursor, keys.data() + size_t(count) * info_.key_size,
-                                   values.data() + size_t(count) * ValueBytes(), &chunk, &opts);
+    int err =
+        bpf_map_lookup_batch(fd_, first ? nullptr : &cursor, &cursor, keys.data() + size_t(count) * info_.key_size,
+                             values.data() + size_t(count) * ValueBytes(), &chunk, &opts);
     first = false;
     count += chunk;
     if (err && errno == ENOENT) break;  // the end; chunk holds the last entries
@@ -249,7 +249,8 @@ Napi::Value BpfMap::WriteMapped(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   auto bytes = info[0].As<Napi::Buffer<uint8_t>>();
-  WithMapping(env, size, PROT_READ | PROT_WRITE, [&](uint8_t* memory) { memcpy(memory, bytes.Data(), bytes.Length()); });
+  WithMapping(env, size, PROT_READ | PROT_WRITE,
+              [&](uint8_t* memory) { memcpy(memory, bytes.Data(), bytes.Length()); });
   return env.Undefined();
 }
 
@@ -269,7 +270,8 @@ Napi::Value BpfMap::ReadMapped(const Napi::CallbackInfo& info) {
     length = size_t(wanted);
   }
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, length);
-  if (!WithMapping(env, size, PROT_READ, [&](uint8_t* memory) { memcpy(out.Data(), memory, length); })) return env.Undefined();
+  if (!WithMapping(env, size, PROT_READ, [&](uint8_t* memory) { memcpy(out.Data(), memory, length); }))
+    return env.Undefined();
   return out;
 }
 
@@ -291,8 +293,7 @@ Napi::Value BpfMap::Create(const Napi::CallbackInfo& info) {
   opts.map_flags = info.Length() > 5 && info[5].IsNumber() ? info[5].As<Napi::Number>().Uint32Value() : 0;
   int fd = bpf_map_create(static_cast<enum bpf_map_type>(info[0].As<Napi::Number>().Uint32Value()),
                           name.empty() ? nullptr : name.c_str(), info[1].As<Napi::Number>().Uint32Value(),
-                          info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value(),
-                          &opts);
+                          info[2].As<Napi::Number>().Uint32Value(), info[3].As<Napi::Number>().Uint32Value(), &opts);
   return WrapNewFd<BpfMap>(env, fd, "bpf_map_create(" + name + ")");
 }
 

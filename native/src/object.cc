@@ -115,7 +115,8 @@ bool BpfObject::SetInnerSizes(Napi::Env env, Napi::Object sizes) {
       return false;
     }
     LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(inner));
-    int fd = bpf_map_create(bpf_map__type(inner), "inner_template", bpf_map__key_size(inner), bpf_map__value_size(inner), n, &opts);
+    int fd = bpf_map_create(bpf_map__type(inner), "inner_template", bpf_map__key_size(inner),
+                            bpf_map__value_size(inner), n, &opts);
     if (fd < 0) {
       ThrowErrno(env, "bpf_map_create(inner template of " + name + ")", errno);
       return false;
@@ -132,7 +133,8 @@ bool BpfObject::SetInnerSizes(Napi::Env env, Napi::Object sizes) {
 bool BpfObject::Configure(Napi::Env env, Napi::Object options) {
   if (options.Get("maxEntries").IsObject() && !SetSizes(env, options.Get("maxEntries").As<Napi::Object>()))
     return false;
-  if (options.Get("innerMaxEntries").IsObject() && !SetInnerSizes(env, options.Get("innerMaxEntries").As<Napi::Object>()))
+  if (options.Get("innerMaxEntries").IsObject() &&
+      !SetInnerSizes(env, options.Get("innerMaxEntries").As<Napi::Object>()))
     return false;
   Napi::Value pin_dir = options.Get("pinDir");
   if (pin_dir.IsString()) {

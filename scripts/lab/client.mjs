@@ -31,7 +31,9 @@ function tcpFlow(i) {
       }
     });
     // A backend that dies closes the connection, maybe without an error: the flow failed.
-    socket.on('close', () => reject(Object.assign(new Error('closed before answering'), { failedAt: connectedAt === null ? undefined : Date.now() })));
+    socket.on('close', () =>
+      reject(Object.assign(new Error('closed before answering'), { failedAt: connectedAt === null ? undefined : Date.now() })),
+    );
     // A connection that breaks after it was made failed when it broke, not when it began.
     socket.on('error', (error) => reject(Object.assign(error, { failedAt: connectedAt === null ? undefined : Date.now() })));
   });

@@ -113,7 +113,11 @@ export class Lab {
    * server namespace (198.18.0.250:2379). `started` gets the lab before anything is
    * built, for a caller that must be able to destroy() it part-built.
    */
-  static async create(tag: string, options: { router?: boolean; secondLb?: boolean; etcd?: boolean } = {}, started?: (lab: Lab) => void): Promise<Lab> {
+  static async create(
+    tag: string,
+    options: { router?: boolean; secondLb?: boolean; etcd?: boolean } = {},
+    started?: (lab: Lab) => void,
+  ): Promise<Lab> {
     const lab = new Lab(new Namespaces(tag));
     started?.(lab);
     try {
@@ -176,13 +180,36 @@ export class Lab {
     const client = `http://${LAB.etcd4}:2379`;
     this.etcd = spawn(
       'ip',
-      ['netns', 'exec', ns, 'etcd', '--name', 'lab', '--data-dir', join(this.workDir, 'etcd'), '--listen-client-urls', client, '--advertise-client-urls', client,
-        '--listen-peer-urls', 'http://127.0.0.1:2380', '--initial-advertise-peer-urls', 'http://127.0.0.1:2380', '--initial-cluster', 'lab=http://127.0.0.1:2380', '--log-level', 'error'],
+      [
+        'netns',
+        'exec',
+        ns,
+        'etcd',
+        '--name',
+        'lab',
+        '--data-dir',
+        join(this.workDir, 'etcd'),
+        '--listen-client-urls',
+        client,
+        '--advertise-client-urls',
+        client,
+        '--listen-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-advertise-peer-urls',
+        'http://127.0.0.1:2380',
+        '--initial-cluster',
+        'lab=http://127.0.0.1:2380',
+        '--log-level',
+        'error',
+      ],
       { stdio: ['ignore', 'ignore', 'inherit'] },
     );
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const healthy = await execFileAsync('ip', ['netns', 'exec', ns, 'etcdctl', '--endpoints', client, 'endpoint', 'health']).then(() => true, () => false);
+      const healthy = await execFileAsync('ip', ['netns', 'exec', ns, 'etcdctl', '--endpoints', client, 'endpoint', 'health']).then(
+        () => true,
+        () => false,
+      );
       if (healthy) return;
       if (this.etcd.exitCode !== null || Date.now() > deadline) throw new Error('etcd did not become healthy');
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -218,12 +245,19 @@ export class Lab {
   /** Starts backend n's service; resolves once it listens. */
   async startServer(n: number): Promise<void> {
     const ns = this.backendNs(n);
-    const server = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER, `b${n}`, String(LAB.tcpPort), String(LAB.udpPort), ...LAB.vips4, ...LAB.vips6], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const server = spawn(
+      'ip',
+      ['netns', 'exec', ns, process.execPath, SERVER, `b${n}`, String(LAB.tcpPort), String(LAB.udpPort), ...LAB.vips4, ...LAB.vips6],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     this.servers.set(n, server);
     const lines = createInterface({ input: server.stdout! });
-    const [line] = (await Promise.race([once(lines, 'line'), once(server, 'exit').then(() => [`exited with ${server.exitCode}`])])) as string[];
+    const [line] = (await Promise.race([
+      once(lines, 'line'),
+      once(server, 'exit').then(() => [`exited with ${server.exitCode}`]),
+    ])) as string[];
     if (line !== 'ready') throw new Error(`backend b${n} server: ${line}`);
   }
 
@@ -248,13 +282,27 @@ export class Lab {
         '',
       ].join('\n'),
     );
-    await execFileAsync('ip', ['netns', 'exec', ns, 'bird', '-c', join(dir, 'bird.conf'), '-s', join(dir, 'bird.ctl'), '-P', join(dir, 'bird.pid')]);
+    await execFileAsync('ip', [
+      'netns',
+      'exec',
+      ns,
+      'bird',
+      '-c',
+      join(dir, 'bird.conf'),
+      '-s',
+      join(dir, 'bird.ctl'),
+      '-P',
+      join(dir, 'bird.pid'),
+    ]);
     this.routerPidFile = join(dir, 'bird.pid');
   }
 
   /** The router's kernel route to a VIP: its next hops, [] when it has none. */
   routerNextHops(vip: string): string[] {
-    const [route] = JSON.parse(nsRun(this.ns.router, 'ip', ['-j', 'route', 'show', `${vip}/32`])) as { gateway?: string; nexthops?: { gateway: string }[] }[];
+    const [route] = JSON.parse(nsRun(this.ns.router, 'ip', ['-j', 'route', 'show', `${vip}/32`])) as {
+      gateway?: string;
+      nexthops?: { gateway: string }[];
+    }[];
     if (!route) return [];
     return route.nexthops ? route.nexthops.map((h) => h.gateway).sort() : [route.gateway!];
   }
@@ -284,7 +332,25 @@ export class Lab {
     mkdirSync(paths.dir, { recursive: true });
     const child = spawn(
       'nsenter',
-      [`--net=/run/netns/${n === 1 ? this.ns.lb : this.ns.lb2}`, process.execPath, CLI, 'serve', '--iface', 'eth0', '--api', `unix:${paths.socket}`, '--state', paths.state, '--bpffs', paths.bpffs, '--bird-dir', paths.bird, '--log-level', 'warn', ...args],
+      [
+        `--net=/run/netns/${n === 1 ? this.ns.lb : this.ns.lb2}`,
+        process.execPath,
+        CLI,
+        'serve',
+        '--iface',
+        'eth0',
+        '--api',
+        `unix:${paths.socket}`,
+        '--state',
+        paths.state,
+        '--bpffs',
+        paths.bpffs,
+        '--bird-dir',
+        paths.bird,
+        '--log-level',
+        'warn',
+        ...args,
+      ],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     const socket = paths.socket;
@@ -296,7 +362,18 @@ export class Lab {
   /** Opens `count` flows from the client to target:port and reports who answered. */
   async client(proto: 'tcp' | 'udp', target: string, count: number, concurrency = 8): Promise<ClientSummary> {
     const port = proto === 'tcp' ? LAB.tcpPort : LAB.udpPort;
-    const run = execFileAsync('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, proto, target, String(port), String(count), String(concurrency)]);
+    const run = execFileAsync('ip', [
+      'netns',
+      'exec',
+      this.ns.client,
+      process.execPath,
+      CLIENT,
+      proto,
+      target,
+      String(port),
+      String(count),
+      String(concurrency),
+    ]);
     this.clients.add(run.child);
     try {
       return JSON.parse((await run).stdout);
@@ -328,9 +405,13 @@ export class Lab {
    * `connected` resolves once every connection has been answered once.
    */
   hold(target: string, count: number, durationMs: number): { connected: Promise<void>; done: Promise<HoldSummary> } {
-    const child = spawn('ip', ['netns', 'exec', this.ns.client, process.execPath, CLIENT, 'hold', target, String(LAB.tcpPort), String(count), String(durationMs)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', this.ns.client, process.execPath, CLIENT, 'hold', target, String(LAB.tcpPort), String(count), String(durationMs)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     this.clients.add(child);
     child.once('exit', () => this.clients.delete(child));
     const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
@@ -380,7 +461,10 @@ export class DaemonProcess {
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (this.child.exitCode !== null) throw new Error(`xlb serve exited with ${this.child.exitCode}`);
-      const status = await this.api.request('GET', '/readyz').then((r) => r.status, () => 0);
+      const status = await this.api.request('GET', '/readyz').then(
+        (r) => r.status,
+        () => 0,
+      );
       if (status === 200) return;
       if (Date.now() > deadline) throw new Error('xlb serve did not become ready in 30 s');
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -11,7 +11,21 @@ export type TestDaemon = InProcessDaemon<TestDataplane>;
 export async function startTestDaemon(
   options: { token?: string; maxVips?: number; maxBackends?: number; ringSize?: number; dir?: string; pinDir?: string | undefined } = {},
 ): Promise<TestDaemon> {
-  const dp = TestDataplane.open({ ringSize: options.ringSize ?? 251, maxFlows: 1024, pinDir: options.pinDir, maxVips: options.maxVips ?? 16, maxBackends: options.maxBackends ?? 64 });
-  dp.setConfig({ hashSeed: 1, mtu: 1500, gatewayMac: Buffer.alloc(6), sourceV4: Buffer.alloc(4), sourceV6: Buffer.alloc(16), sourceV4FlowBits: 0, sourceV6FlowBits: 0 });
+  const dp = TestDataplane.open({
+    ringSize: options.ringSize ?? 251,
+    maxFlows: 1024,
+    pinDir: options.pinDir,
+    maxVips: options.maxVips ?? 16,
+    maxBackends: options.maxBackends ?? 64,
+  });
+  dp.setConfig({
+    hashSeed: 1,
+    mtu: 1500,
+    gatewayMac: Buffer.alloc(6),
+    sourceV4: Buffer.alloc(4),
+    sourceV6: Buffer.alloc(16),
+    sourceV4FlowBits: 0,
+    sourceV6FlowBits: 0,
+  });
   return startInProcessDaemon(dp, { token: options.token, dir: options.dir, neighbours: new NeighbourTable('lo') });
 }

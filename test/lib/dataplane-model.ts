@@ -121,7 +121,8 @@ export class DataplaneModel implements InspectableDataplane {
   }
 
   private checkBackendId(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id >= this.maxBackends) throw new RangeError(`backend id ${id} outside 0..${this.maxBackends - 1}`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.maxBackends)
+      throw new RangeError(`backend id ${id} outside 0..${this.maxBackends - 1}`);
   }
 
   // ---- configuration -------------------------------------------------------
@@ -261,7 +262,11 @@ export class DataplaneModel implements InspectableDataplane {
     if (traffic.vipId !== undefined) {
       addTraffic(this.vipStatsById, traffic.vipId, zeroVipStats, traffic);
       const held = this.vipStatsById.get(traffic.vipId)!;
-      this.vipStatsById.set(traffic.vipId, { ...held, flow_hits: held.flow_hits + (traffic.flowHits ?? 0), flow_misses: held.flow_misses + (traffic.flowMisses ?? 0) });
+      this.vipStatsById.set(traffic.vipId, {
+        ...held,
+        flow_hits: held.flow_hits + (traffic.flowHits ?? 0),
+        flow_misses: held.flow_misses + (traffic.flowMisses ?? 0),
+      });
     }
     if (traffic.backendId !== undefined) addTraffic(this.backendStatsById, traffic.backendId, zeroTraffic, traffic);
   }

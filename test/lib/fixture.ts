@@ -81,7 +81,14 @@ const ZERO_MAC = Buffer.alloc(6);
 export function flowKey(flow: Flow): Buffer {
   const src = parseAddress(flow.src);
   const dst = parseAddress(flow.dst);
-  return flowKeyCodec.encode({ src: src.bytes, dst: dst.bytes, sport: flow.sport, dport: flow.dport, proto: flow.proto, family: src.family });
+  return flowKeyCodec.encode({
+    src: src.bytes,
+    dst: dst.bytes,
+    sport: flow.sport,
+    dport: flow.dport,
+    proto: flow.proto,
+    family: src.family,
+  });
 }
 
 export class BalancerFixture {
@@ -134,14 +141,23 @@ export class BalancerFixture {
   setRing(vipId: number, backends: BackendSpec[], spec = this.vips.get(vipId)!.spec): void {
     for (const b of backends) {
       const backend = parseAddress(b.address);
-      this.dp.setBackend(b.id, { family: backend.family, address: backend.bytes, mac: b.mac ? parseMac(b.mac) : ZERO_MAC, vipId, flags: b.flags });
+      this.dp.setBackend(b.id, {
+        family: backend.family,
+        address: backend.bytes,
+        mac: b.mac ? parseMac(b.mac) : ZERO_MAC,
+        vipId,
+        flags: b.flags,
+      });
     }
     if (backends.length === 0) {
       this.dp.removeRing(vipId);
       this.vips.set(vipId, { spec, table: new Uint32Array(0) });
       return;
     }
-    const order = buildMaglevTable(backends.map((b) => ({ key: b.address, weight: b.weight ?? 1 })), this.dp.ringSize);
+    const order = buildMaglevTable(
+      backends.map((b) => ({ key: b.address, weight: b.weight ?? 1 })),
+      this.dp.ringSize,
+    );
     const table = Uint32Array.from(order, (i) => backends[i]!.id);
     this.dp.setRing(vipId, table);
     this.vips.set(vipId, { spec, table });

@@ -39,7 +39,14 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
   const statePath = join(dir, 'state.json');
   const limits = { maxVips: dp.maxVips, maxBackends: dp.maxBackends };
   const controller = new Controller(
-    { dp, store: new FileStateStore(statePath), limits, health: new HealthMonitor(), neighbours: options.neighbours, info: { version: 'test', iface: 'lo', xdpMode: 'generic' } },
+    {
+      dp,
+      store: new FileStateStore(statePath),
+      limits,
+      health: new HealthMonitor(),
+      neighbours: options.neighbours,
+      info: { version: 'test', iface: 'lo', xdpMode: 'generic' },
+    },
     { state: readStateFile(statePath), revision: 0n },
   );
   await controller.start();

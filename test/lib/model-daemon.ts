@@ -18,7 +18,9 @@ export class StaticNeighbours {
 
 export type ModelDaemon = InProcessDaemon<DataplaneModel> & { neighbours: StaticNeighbours };
 
-export async function startModelDaemon(options: Partial<ModelSizes> & { token?: string; dir?: string; neighbours?: StaticNeighbours } = {}): Promise<ModelDaemon> {
+export async function startModelDaemon(
+  options: Partial<ModelSizes> & { token?: string; dir?: string; neighbours?: StaticNeighbours } = {},
+): Promise<ModelDaemon> {
   const neighbours = options.neighbours ?? new StaticNeighbours();
   const daemon = await startInProcessDaemon(new DataplaneModel(options), { token: options.token, dir: options.dir, neighbours });
   return { ...daemon, neighbours };

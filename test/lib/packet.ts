@@ -9,7 +9,19 @@ export const ETH_P_IP = 0x0800;
 export const ETH_P_IPV6 = 0x86dd;
 export const ETH_P_ARP = 0x0806;
 
-export const PROTO = { ICMP: 1, IPIP: 4, TCP: 6, UDP: 17, IPV6: 41, ROUTING: 43, FRAGMENT: 44, ICMPV6: 58, HOPOPTS: 0, DSTOPTS: 60, GRE: 47 } as const;
+export const PROTO = {
+  ICMP: 1,
+  IPIP: 4,
+  TCP: 6,
+  UDP: 17,
+  IPV6: 41,
+  ROUTING: 43,
+  FRAGMENT: 44,
+  ICMPV6: 58,
+  HOPOPTS: 0,
+  DSTOPTS: 60,
+  GRE: 47,
+} as const;
 
 export const XDP = { ABORTED: 0, DROP: 1, PASS: 2, TX: 3, REDIRECT: 4 } as const;
 
@@ -220,7 +232,12 @@ export interface ParsedEthernet {
 const mac = (b: Buffer) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 
 export function parseEthernet(frame: Buffer): ParsedEthernet {
-  return { dst: mac(frame.subarray(0, 6)), src: mac(frame.subarray(6, 12)), etherType: frame.readUInt16BE(12), payload: frame.subarray(14) };
+  return {
+    dst: mac(frame.subarray(0, 6)),
+    src: mac(frame.subarray(6, 12)),
+    etherType: frame.readUInt16BE(12),
+    payload: frame.subarray(14),
+  };
 }
 
 export interface ParsedIp {

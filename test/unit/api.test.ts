@@ -12,7 +12,8 @@ import { type ModelDaemon, startModelDaemon } from '../lib/model-daemon.js';
 
 let d: ModelDaemon;
 
-const put = (url: string, payload?: unknown, headers: Record<string, string> = {}) => d.app.inject({ method: 'PUT', url, payload: payload as object, headers });
+const put = (url: string, payload?: unknown, headers: Record<string, string> = {}) =>
+  d.app.inject({ method: 'PUT', url, payload: payload as object, headers });
 const get = (url: string, headers: Record<string, string> = {}) => d.app.inject({ method: 'GET', url, headers });
 const del = (url: string) => d.app.inject({ method: 'DELETE', url });
 
@@ -147,7 +148,14 @@ describe('VIPs and backends', () => {
   test('status, stats, healthz, readyz and the OpenAPI document', async () => {
     await put(VIP4, { forwarding: 'ipip' });
     const status = (await get('/v1/status')).json();
-    expect(status).toMatchObject({ version: 'test', interface: 'lo', xdpMode: 'generic', attached: false, ready: false, counts: { vips: 1 } });
+    expect(status).toMatchObject({
+      version: 'test',
+      interface: 'lo',
+      xdpMode: 'generic',
+      attached: false,
+      ready: false,
+      counts: { vips: 1 },
+    });
     expect((await get('/readyz')).statusCode).toBe(503);
     d.controller.setAttached(true, null);
     expect((await get('/readyz')).statusCode).toBe(200);
@@ -157,7 +165,13 @@ describe('VIPs and backends', () => {
     expect(stats.outcomes).toHaveProperty('tx_dsr');
     const openapi = (await get('/documentation/json')).json();
     expect(Object.keys(openapi.paths)).toEqual(
-      expect.arrayContaining(['/v1/status', '/v1/vips', '/v1/vips/{protocol}/{address}/{port}', '/v1/vips/{protocol}/{address}/{port}/backends/{backend}', '/v1/stats']),
+      expect.arrayContaining([
+        '/v1/status',
+        '/v1/vips',
+        '/v1/vips/{protocol}/{address}/{port}',
+        '/v1/vips/{protocol}/{address}/{port}/backends/{backend}',
+        '/v1/stats',
+      ]),
     );
   });
 
@@ -200,7 +214,13 @@ describe('VIPs and backends', () => {
     // Whatever answers for 198.18.0.99:1 (if anything does), it is not status 599: unknown -> down.
     await put(VIP4, { forwarding: 'ipip', healthCheck: { type: 'http', port: 1, expectStatus: 599, intervalMs: 60_000, timeoutMs: 200 } });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.99'));
-    expect(await health).toMatchObject({ vip: { address: '198.19.0.1', port: 80 }, backend: '198.18.0.99', from: 'unknown', to: 'down', reason: expect.any(String) });
+    expect(await health).toMatchObject({
+      vip: { address: '198.19.0.1', port: 80 },
+      backend: '198.18.0.99',
+      from: 'unknown',
+      to: 'down',
+      reason: expect.any(String),
+    });
     expect(await stats).toMatchObject({ vips: [expect.objectContaining({ address: '198.19.0.1', packets: 0 })] });
     const text = (await get('/metrics')).body;
     expect(text).toMatch(/^xlb_backend_healthy\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.99"\} 0$/m);
@@ -239,7 +259,14 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     ['an unknown field', 'PUT', VIP4, { forwarding: 'dsr', colour: 'red' }, 400, /colour/],
     ['an unknown health-check field', 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'tcp', every: 1 } }, 400, /every/],
     ['a panic threshold over 1', 'PUT', VIP4, { forwarding: 'dsr', panicThreshold: 2 }, 400, /body\.panicThreshold/],
-    ['a huge interval', 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'tcp', intervalMs: 1e15 } }, 400, /body\.healthCheck\.intervalMs/],
+    [
+      'a huge interval',
+      'PUT',
+      VIP4,
+      { forwarding: 'dsr', healthCheck: { type: 'tcp', intervalMs: 1e15 } },
+      400,
+      /body\.healthCheck\.intervalMs/,
+    ],
     ['a huge weight', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.12'), { weight: 1e20 }, 400, /body\.weight/],
     ['a negative weight', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.12'), { weight: -1 }, 400, /body\.weight/],
     ['a fractional weight', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.12'), { weight: 1.5 }, 400, /body\.weight/],
@@ -250,51 +277,133 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     ['a port over 65535', 'PUT', vipPath('tcp', '198.19.0.1', 70000), { forwarding: 'dsr' }, 400, /params\.port/],
     ['a port that is not a number', 'PUT', vipPath('tcp', '198.19.0.1', 'http'), { forwarding: 'dsr' }, 400, /params\.port/],
     ['a bad backend address', 'PUT', vipPath('tcp', '198.19.0.1', 80, 'not-an-ip'), {}, 400, /params\.backend/],
-    ['a port-0 VIP with a check but no check port', 'PUT', vipPath('tcp', '198.19.0.2', 0), { forwarding: 'dsr', healthCheck: { type: 'tcp' } }, 400, /healthCheck\.port/],
-    ['an IPv6 backend on an IPv4 dsr VIP', 'PUT', vipPath('tcp', '198.19.0.1', 80, '2001:db8::11'), {}, 409, /dsr needs backends of the VIP's family/],
-    ['a backend at the VIP address', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.19.0.1'), {}, 409, /backend 198\.19\.0\.1 is the VIP's own address/],
-    ['a backend at the VIP address, written another way', 'PUT', vipPath('udp', '2001:db8:f::1', 53, '2001:0db8:f:0::1'), {}, 409, /backend 2001:db8:f::1 is the VIP's own address/],
+    [
+      'a port-0 VIP with a check but no check port',
+      'PUT',
+      vipPath('tcp', '198.19.0.2', 0),
+      { forwarding: 'dsr', healthCheck: { type: 'tcp' } },
+      400,
+      /healthCheck\.port/,
+    ],
+    [
+      'an IPv6 backend on an IPv4 dsr VIP',
+      'PUT',
+      vipPath('tcp', '198.19.0.1', 80, '2001:db8::11'),
+      {},
+      409,
+      /dsr needs backends of the VIP's family/,
+    ],
+    [
+      'a backend at the VIP address',
+      'PUT',
+      vipPath('tcp', '198.19.0.1', 80, '198.19.0.1'),
+      {},
+      409,
+      /backend 198\.19\.0\.1 is the VIP's own address/,
+    ],
+    [
+      'a backend at the VIP address, written another way',
+      'PUT',
+      vipPath('udp', '2001:db8:f::1', 53, '2001:0db8:f:0::1'),
+      {},
+      409,
+      /backend 2001:db8:f::1 is the VIP's own address/,
+    ],
     ['an IPv4 backend on an IPv6 ipip VIP', 'PUT', vipPath('udp', '2001:db8:f::1', 53, '198.18.0.11'), {}, 409, /cannot be tunnelled/],
-    ['switching a VIP with IPv4 backends to a family clash', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'), { weight: 1, state: 'bogus' }, 400, /body\.state/],
+    [
+      'switching a VIP with IPv4 backends to a family clash',
+      'PUT',
+      vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'),
+      { weight: 1, state: 'bogus' },
+      400,
+      /body\.state/,
+    ],
     ['a VIP over capacity', 'PUT', vipPath('tcp', '198.19.0.9', 80), { forwarding: 'dsr' }, 409, /no room for another VIP/],
-    ...([
-      ['an unspecified', '0.0.0.0', /unspecified/],
-      ['the limited broadcast', '255.255.255.255', /limited broadcast/],
-      ['a multicast', '224.0.0.1', /multicast/],
-      ['a reserved', '240.0.0.1', /reserved/],
-      ['a loopback', '127.0.0.1', /loopback/],
-      ['a link-local', '169.254.1.1', /link-local/],
-      ['the IPv6 unspecified', '::', /unspecified/],
-      ['the IPv6 loopback', '::1', /loopback/],
-      ['an IPv6 multicast', 'ff02::1', /multicast/],
-      ['an IPv6 link-local', 'fe80::1', /link-local/],
-      ['an IPv4-mapped', '::ffff:198.19.0.9', /IPv4-mapped IPv6 address: use the IPv4 form 198\.19\.0\.9/],
-    ] as const).flatMap(([what, address, message]): Case[] => [
-      [`${what} VIP address`, 'PUT', vipPath('tcp', address, 80), { forwarding: 'ipip' }, 400, new RegExp(`params\\.address: .*${message.source}`)],
-      [`${what} backend address`, 'PUT', vipPath('tcp', '198.19.0.1', 80, address), {}, 400, new RegExp(`params\\.backend: .*${message.source}`)],
+    ...(
+      [
+        ['an unspecified', '0.0.0.0', /unspecified/],
+        ['the limited broadcast', '255.255.255.255', /limited broadcast/],
+        ['a multicast', '224.0.0.1', /multicast/],
+        ['a reserved', '240.0.0.1', /reserved/],
+        ['a loopback', '127.0.0.1', /loopback/],
+        ['a link-local', '169.254.1.1', /link-local/],
+        ['the IPv6 unspecified', '::', /unspecified/],
+        ['the IPv6 loopback', '::1', /loopback/],
+        ['an IPv6 multicast', 'ff02::1', /multicast/],
+        ['an IPv6 link-local', 'fe80::1', /link-local/],
+        ['an IPv4-mapped', '::ffff:198.19.0.9', /IPv4-mapped IPv6 address: use the IPv4 form 198\.19\.0\.9/],
+      ] as const
+    ).flatMap(([what, address, message]): Case[] => [
+      [
+        `${what} VIP address`,
+        'PUT',
+        vipPath('tcp', address, 80),
+        { forwarding: 'ipip' },
+        400,
+        new RegExp(`params\\.address: .*${message.source}`),
+      ],
+      [
+        `${what} backend address`,
+        'PUT',
+        vipPath('tcp', '198.19.0.1', 80, address),
+        {},
+        400,
+        new RegExp(`params\\.backend: .*${message.source}`),
+      ],
     ]),
-    ...['0x50', '1e1', '+80', '%2080', '080', '80.0', '-1', ' 80', '8O'].map((port): Case => [`the port ${JSON.stringify(port)}`, 'PUT', vipPath('tcp', '198.19.0.1', port), { forwarding: 'dsr' }, 400, /params\.port: a port is decimal digits without sign or leading zeros/]),
-    ...([
-      ['a space', '/a b', /U\+0020 at position 2/],
-      ['CR LF', '/a\r\nHost: x', /U\+000D at position 2/],
-      ['NUL', '/a\u0000', /U\+0000 at position 2/],
-      ['a character above U+00FF', '/\u0100', /U\+0100 at position 1/],
-      ['a character in Latin-1', '/é', /U\+00E9 at position 1/],
-      ['a fragment', '/a#b', /"#" \(U\+0023\) at position 2/],
-      ['a bad percent escape', '/a%2', /"%" at position 2 is not followed by two hex digits/],
-      ['no leading slash', 'a', /must start with \//],
-      ['a leading //', '//host/a', /must not start with \/\//],
-      ['too long', `/${'a'.repeat(1024)}`, /longer than 1024 characters/],
-    ] as const).map(([what, path, message]): Case => [`a check path with ${what}`, 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'http', path } }, 400, new RegExp(`body\\.healthCheck\\.path: (character )?${message.source}`)]),
+    ...['0x50', '1e1', '+80', '%2080', '080', '80.0', '-1', ' 80', '8O'].map((port): Case => [
+      `the port ${JSON.stringify(port)}`,
+      'PUT',
+      vipPath('tcp', '198.19.0.1', port),
+      { forwarding: 'dsr' },
+      400,
+      /params\.port: a port is decimal digits without sign or leading zeros/,
+    ]),
+    ...(
+      [
+        ['a space', '/a b', /U\+0020 at position 2/],
+        ['CR LF', '/a\r\nHost: x', /U\+000D at position 2/],
+        ['NUL', '/a\u0000', /U\+0000 at position 2/],
+        ['a character above U+00FF', '/\u0100', /U\+0100 at position 1/],
+        ['a character in Latin-1', '/é', /U\+00E9 at position 1/],
+        ['a fragment', '/a#b', /"#" \(U\+0023\) at position 2/],
+        ['a bad percent escape', '/a%2', /"%" at position 2 is not followed by two hex digits/],
+        ['no leading slash', 'a', /must start with \//],
+        ['a leading //', '//host/a', /must not start with \/\//],
+        ['too long', `/${'a'.repeat(1024)}`, /longer than 1024 characters/],
+      ] as const
+    ).map(([what, path, message]): Case => [
+      `a check path with ${what}`,
+      'PUT',
+      VIP4,
+      { forwarding: 'dsr', healthCheck: { type: 'http', path } },
+      400,
+      new RegExp(`body\\.healthCheck\\.path: (character )?${message.source}`),
+    ]),
     ['a weight as a string', 'PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.12'), { weight: '3' }, 400, /body\.weight/],
-    ['a check port as a string', 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'tcp', port: '0x50' } }, 400, /body\.healthCheck\.port/],
+    [
+      'a check port as a string',
+      'PUT',
+      VIP4,
+      { forwarding: 'dsr', healthCheck: { type: 'tcp', port: '0x50' } },
+      400,
+      /body\.healthCheck\.port/,
+    ],
     ['a backend of a VIP that does not exist', 'PUT', vipPath('tcp', '198.19.0.7', 80, '198.18.0.11'), {}, 404, /does not exist/],
     ['deleting a VIP that does not exist', 'DELETE', vipPath('tcp', '198.19.0.7', 80), undefined, 404, /does not exist/],
     ['deleting a backend that does not exist', 'DELETE', vipPath('tcp', '198.19.0.1', 80, '198.18.0.77'), undefined, 404, /does not exist/],
     ['a missing token', 'PUT', VIP4, { forwarding: 'ipip' }, 401, /bearer token/, { authorization: '' }],
     ['a wrong token', 'PUT', VIP4, { forwarding: 'ipip' }, 401, /bearer token/, { authorization: 'Bearer nope' }],
     ['a body that is not JSON', 'PUT', VIP4, '{"forwarding": ', 400, /JSON/i, { 'content-type': 'application/json' }],
-    ['an oversized body', 'PUT', VIP4, JSON.stringify({ forwarding: 'dsr', pad: 'x'.repeat(100_000) }), 413, /body/i, { 'content-type': 'application/json' }],
+    [
+      'an oversized body',
+      'PUT',
+      VIP4,
+      JSON.stringify({ forwarding: 'dsr', pad: 'x'.repeat(100_000) }),
+      413,
+      /body/i,
+      { 'content-type': 'application/json' },
+    ],
     ['an unknown route', 'GET', '/v1/nothing', undefined, 404, /no route/],
   ];
 
@@ -311,7 +420,6 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     expect((await authed('GET', '/v1/vips')).json()).toEqual(apiBefore);
     expect(JSON.stringify(d.dp.listVips())).toBe(mapsBefore);
   });
-
 });
 
 describe('refusals that depend on the state', () => {

@@ -34,11 +34,17 @@ test('fall failures take a backend out of the ring, flagged; rise successes brin
     if (event.type === 'health') events.push(`${event.backend} ${event.from}->${event.to}`);
   });
   const put = (url: string, payload?: object) => d.app.inject({ method: 'PUT', url, ...(payload && { payload }) });
-  expect((await put(VIP, { forwarding: 'ipip', panicThreshold: 0, healthCheck: { type: 'switch-test', intervalMs: 100, rise: 2, fall: 2 } })).statusCode).toBe(201);
+  expect(
+    (await put(VIP, { forwarding: 'ipip', panicThreshold: 0, healthCheck: { type: 'switch-test', intervalMs: 100, rise: 2, fall: 2 } }))
+      .statusCode,
+  ).toBe(201);
   for (const address of ['198.18.0.11', '198.18.0.12']) expect((await put(backend(address))).statusCode).toBe(201);
 
   const vipId = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.id;
-  const [first, second] = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends.map((b) => b.id) as [number, number];
+  const [first, second] = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.backends.map((b) => b.id) as [
+    number,
+    number,
+  ];
   const ringHolds = () => [...new Set(d.dp.getRing(vipId) ?? [])].sort();
   await expect.poll(ringHolds, { timeout: 5000 }).toEqual([first, second].sort());
 
@@ -51,5 +57,9 @@ test('fall failures take a backend out of the ring, flagged; rise successes brin
   failing.delete('198.18.0.12');
   await expect.poll(ringHolds, { timeout: 5000 }).toEqual([first, second].sort());
   expect(d.dp.getBackend(second)?.flags).toBe(0);
-  expect(events.filter((e) => e.startsWith('198.18.0.12'))).toEqual(['198.18.0.12 unknown->up', '198.18.0.12 up->down', '198.18.0.12 down->up']);
+  expect(events.filter((e) => e.startsWith('198.18.0.12'))).toEqual([
+    '198.18.0.12 unknown->up',
+    '198.18.0.12 up->down',
+    '198.18.0.12 down->up',
+  ]);
 });

@@ -29,7 +29,7 @@ function paperPopulation(keys: string[], size: number): Uint32Array {
   const next = new Array<number>(ranked.length).fill(0);
   const entry = new Int32Array(size).fill(-1);
   const slotOf = (i: number) => (perms[i]!.offset + next[i]! * perms[i]!.skip) % size;
-  for (let filled = 0; ; ) {
+  for (let filled = 0; ;) {
     for (let i = 0; i < ranked.length; i++) {
       while (entry[slotOf(i)]! >= 0) next[i]!++;
       entry[slotOf(i)] = given.get(ranked[i]!)!;
@@ -50,10 +50,13 @@ describe('Maglev table population', () => {
     [3, 251],
     [7, 65537],
     [100, 65537],
-  ])('equal weights give exactly the paper\'s table (%i backends, M=%i)', (n, size) => {
+  ])("equal weights give exactly the paper's table (%i backends, M=%i)", (n, size) => {
     const list = backends(n).reverse(); // given out of key order
     const table = buildMaglevTable(list, size);
-    const paper = paperPopulation(list.map((b) => b.key), size);
+    const paper = paperPopulation(
+      list.map((b) => b.key),
+      size,
+    );
     // The first differing slot, not a diff of 65537 entries.
     expect(table.findIndex((owner, slot) => owner !== paper[slot])).toBe(-1);
   });
@@ -66,7 +69,10 @@ describe('Maglev table population', () => {
     ] as const) {
       const list = backends(n).reverse();
       const table = buildMaglevTable(list, size);
-      const paper = paperPopulation(list.map((b) => b.key), size);
+      const paper = paperPopulation(
+        list.map((b) => b.key),
+        size,
+      );
       expect(table.findIndex((owner, slot) => owner !== paper[slot])).toBe(-1);
     }
   });
@@ -102,12 +108,7 @@ describe('Maglev table population', () => {
     expect(changed).toBeLessThan(Math.floor(M / 11) + 0.01 * M);
   });
 
-  test.each([
-    [[3, 1]],
-    [[1, 2, 3, 4]],
-    [[10, 1]],
-    [[100, 37, 1]],
-  ])('weights %j are proportional within 1%%', (weights) => {
+  test.each([[[3, 1]], [[1, 2, 3, 4]], [[10, 1]], [[100, 37, 1]]])('weights %j are proportional within 1%%', (weights) => {
     const list = weights.map((weight, i) => ({ key: `backend-${i}`, weight }));
     const counts = slotCounts(buildMaglevTable(list, M), list.length);
     const total = weights.reduce((a, b) => a + b, 0);
@@ -154,7 +155,15 @@ describe('Maglev table population', () => {
     expect(() => buildMaglevTable([], 251)).toThrow(/at least one/);
     expect(() => buildMaglevTable([{ key: 'a', weight: 0 }], 251)).toThrow(/weight/);
     expect(() => buildMaglevTable([{ key: 'a', weight: 1.5 }], 251)).toThrow(/weight/);
-    expect(() => buildMaglevTable([{ key: 'a', weight: 1 }, { key: 'a', weight: 1 }], 251)).toThrow(/twice/);
+    expect(() =>
+      buildMaglevTable(
+        [
+          { key: 'a', weight: 1 },
+          { key: 'a', weight: 1 },
+        ],
+        251,
+      ),
+    ).toThrow(/twice/);
     expect(() => buildMaglevTable(backends(300), 251)).toThrow(/do not fit/);
   });
 

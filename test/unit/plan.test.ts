@@ -47,7 +47,10 @@ test('a threshold of 0 never panics', () => {
 
 describe('what a plan holds beside ring membership', () => {
   const mac = Buffer.from([2, 0, 0, 0, 0, 0x11]);
-  const byAddress = (macs: Record<string, Buffer>, health: Health = 'up') => ({ health: () => health, mac: (address: string) => macs[address] ?? null });
+  const byAddress = (macs: Record<string, Buffer>, health: Health = 'up') => ({
+    health: () => health,
+    mac: (address: string) => macs[address] ?? null,
+  });
 
   test('dsr: a backend whose MAC is not resolved stays out with the reason; a resolved one serves with its MAC', () => {
     const plan = planVip({ ...vip([{ id: 1 }, { id: 2 }]), forwarding: 'dsr' }, byAddress({ '198.18.0.1': mac }));

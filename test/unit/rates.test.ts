@@ -5,7 +5,7 @@ import { RateWindow, type Totals } from '../../control/controller/rates.js';
 const totals = (entries: Record<string, Totals>) => new Map(Object.entries(entries));
 
 describe('RateWindow', () => {
-  test('no rates before a window has ended, then the last window\'s, however often they are read', () => {
+  test("no rates before a window has ended, then the last window's, however often they are read", () => {
     const window = new RateWindow();
     expect(window.rates('vip:1')).toEqual({ packetsPerSecond: 0, bytesPerSecond: 0 });
     window.sample(10_000, totals({ 'vip:1': { packets: 100, bytes: 6_000 } }));

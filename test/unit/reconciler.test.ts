@@ -11,11 +11,20 @@ import { DataplaneModel } from '../lib/dataplane-model.js';
 import { storedBackend, storedVip } from '../lib/stored.js';
 
 const seen = { health: () => 'up' as const, mac: () => null };
-const vip = (id: number, address: string, backendIds: number[]) => storedVip(id, address, backendIds.map((b) => storedBackend(b, `198.18.1.${b}`)));
+const vip = (id: number, address: string, backendIds: number[]) =>
+  storedVip(
+    id,
+    address,
+    backendIds.map((b) => storedBackend(b, `198.18.1.${b}`)),
+  );
 const plans = (...vips: StoredVip[]) => vips.map((v) => planVip(v, seen));
 const key = (address: string) => ({ family: 4 as const, address: parseAddress(address).bytes, port: 80, proto: 6 });
 const heldAddresses = () => Object.fromEntries(dp.listVipAddresses().map((a) => [formatAddress(a.family, a.address), a.vips]));
-const heldVips = () => dp.listVips().map(({ key: k, vip: v }) => `${formatAddress(k.family, k.address)}=${v.id}`).sort();
+const heldVips = () =>
+  dp
+    .listVips()
+    .map(({ key: k, vip: v }) => `${formatAddress(k.family, k.address)}=${v.id}`)
+    .sort();
 
 let dp: DataplaneModel;
 let writes: string[];
@@ -40,7 +49,16 @@ beforeEach(() => {
       close: batch.close,
     };
   };
-  for (const method of ['setVip', 'removeVip', 'setVipAddress', 'removeVipAddress', 'setBackends', 'removeBackend', 'setRing', 'removeRing'] as const) {
+  for (const method of [
+    'setVip',
+    'removeVip',
+    'setVipAddress',
+    'removeVipAddress',
+    'setBackends',
+    'removeBackend',
+    'setRing',
+    'removeRing',
+  ] as const) {
     const original = dp[method].bind(dp) as (...args: unknown[]) => unknown;
     (dp as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
       // A batch of backend records counts as one write per record.

@@ -40,31 +40,91 @@ test('the saved text is JSON.stringify of the state after every kind of change',
 
 // ---- the loader's rules: the state file and the etcd value --------------------
 
-const vip = (id: number, address: string, extra: Record<string, unknown> = {}) => ({ protocol: 'tcp', address, port: 80, id, forwarding: 'ipip', backends: [], ...extra });
+const vip = (id: number, address: string, extra: Record<string, unknown> = {}) => ({
+  protocol: 'tcp',
+  address,
+  port: 80,
+  id,
+  forwarding: 'ipip',
+  backends: [],
+  ...extra,
+});
 const backend = (id: number, address: string) => ({ address, id, weight: 1, state: 'active' });
 
 /** Each rule: a state that breaks it, and the record and rule the error names. */
 const broken: [string, unknown[], RegExp][] = [
-  ['two VIPs with the same id', [vip(0, '198.19.0.1'), vip(0, '198.19.0.2')], /vips\[1\] \(tcp\/198\.19\.0\.2:80\): id 0 is already held by vips\[0\] \(tcp\/198\.19\.0\.1:80\)/],
-  ['two VIPs with the same protocol/address/port', [vip(0, '198.19.0.1'), vip(1, '198.19.0.1')], /vips\[1\] \(tcp\/198\.19\.0\.1:80\): the same protocol\/address\/port as vips\[0\]/],
-  ['the same VIP written two ways', [vip(0, '2001:db8:f::1'), vip(1, '2001:0db8:f:0::1')], /vips\[1\] \(tcp\/\[2001:db8:f::1\]:80\): the same protocol\/address\/port as vips\[0\]/],
+  [
+    'two VIPs with the same id',
+    [vip(0, '198.19.0.1'), vip(0, '198.19.0.2')],
+    /vips\[1\] \(tcp\/198\.19\.0\.2:80\): id 0 is already held by vips\[0\] \(tcp\/198\.19\.0\.1:80\)/,
+  ],
+  [
+    'two VIPs with the same protocol/address/port',
+    [vip(0, '198.19.0.1'), vip(1, '198.19.0.1')],
+    /vips\[1\] \(tcp\/198\.19\.0\.1:80\): the same protocol\/address\/port as vips\[0\]/,
+  ],
+  [
+    'the same VIP written two ways',
+    [vip(0, '2001:db8:f::1'), vip(1, '2001:0db8:f:0::1')],
+    /vips\[1\] \(tcp\/\[2001:db8:f::1\]:80\): the same protocol\/address\/port as vips\[0\]/,
+  ],
   [
     'one backend id in two VIPs',
     [vip(0, '198.19.0.1', { backends: [backend(3, '198.18.0.11')] }), vip(1, '198.19.0.2', { backends: [backend(3, '198.18.0.12')] })],
     /vips\[1\]\.backends\[0\] \(198\.18\.0\.12\): id 3 is already held by vips\[0\]\.backends\[0\] \(198\.18\.0\.11\)/,
   ],
-  ['one backend address twice in a VIP', [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.11'), backend(1, '198.18.0.11')] })], /vips\[0\]\.backends\[1\] \(198\.18\.0\.11\): the same address as vips\[0\]\.backends\[0\]/],
-  ['a dsr IPv4 VIP with an IPv6 backend', [vip(0, '198.19.0.1', { forwarding: 'dsr', backends: [backend(0, '2001:db8::11')] })], /vips\[0\]\.backends\[0\] \(2001:db8::11\): dsr needs backends of the VIP's family/],
-  ['a backend at the VIP address', [vip(0, '198.19.0.1', { backends: [backend(0, '198.19.0.1')] })], /vips\[0\]\.backends\[0\] \(198\.19\.0\.1\): backend 198\.19\.0\.1 is the VIP's own address/],
-  ['an ipip IPv6 VIP with an IPv4 backend', [vip(0, '2001:db8:f::1', { backends: [backend(0, '198.18.0.11')] })], /vips\[0\]\.backends\[0\] \(198\.18\.0\.11\): an IPv6 VIP cannot be tunnelled to IPv4 backend/],
-  ['a port-0 VIP with a tcp check and no check port', [vip(0, '198.19.0.1', { port: 0, healthCheck: { type: 'tcp' } })], /vips\[0\] \(tcp\/198\.19\.0\.1:0\): healthCheck\.port is required when the VIP takes any port/],
-  ['a VIP id beyond --max-vips', [vip(16, '198.19.0.1')], /vips\[0\] \(tcp\/198\.19\.0\.1:80\): id 16 is beyond the 16 VIPs this data plane holds/],
-  ['a backend id beyond --max-backends', [vip(0, '198.19.0.1', { backends: [backend(64, '198.18.0.11')] })], /vips\[0\]\.backends\[0\] \(198\.18\.0\.11\): id 64 is beyond the 64 backends/],
+  [
+    'one backend address twice in a VIP',
+    [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.11'), backend(1, '198.18.0.11')] })],
+    /vips\[0\]\.backends\[1\] \(198\.18\.0\.11\): the same address as vips\[0\]\.backends\[0\]/,
+  ],
+  [
+    'a dsr IPv4 VIP with an IPv6 backend',
+    [vip(0, '198.19.0.1', { forwarding: 'dsr', backends: [backend(0, '2001:db8::11')] })],
+    /vips\[0\]\.backends\[0\] \(2001:db8::11\): dsr needs backends of the VIP's family/,
+  ],
+  [
+    'a backend at the VIP address',
+    [vip(0, '198.19.0.1', { backends: [backend(0, '198.19.0.1')] })],
+    /vips\[0\]\.backends\[0\] \(198\.19\.0\.1\): backend 198\.19\.0\.1 is the VIP's own address/,
+  ],
+  [
+    'an ipip IPv6 VIP with an IPv4 backend',
+    [vip(0, '2001:db8:f::1', { backends: [backend(0, '198.18.0.11')] })],
+    /vips\[0\]\.backends\[0\] \(198\.18\.0\.11\): an IPv6 VIP cannot be tunnelled to IPv4 backend/,
+  ],
+  [
+    'a port-0 VIP with a tcp check and no check port',
+    [vip(0, '198.19.0.1', { port: 0, healthCheck: { type: 'tcp' } })],
+    /vips\[0\] \(tcp\/198\.19\.0\.1:0\): healthCheck\.port is required when the VIP takes any port/,
+  ],
+  [
+    'a VIP id beyond --max-vips',
+    [vip(16, '198.19.0.1')],
+    /vips\[0\] \(tcp\/198\.19\.0\.1:80\): id 16 is beyond the 16 VIPs this data plane holds/,
+  ],
+  [
+    'a backend id beyond --max-backends',
+    [vip(0, '198.19.0.1', { backends: [backend(64, '198.18.0.11')] })],
+    /vips\[0\]\.backends\[0\] \(198\.18\.0\.11\): id 64 is beyond the 64 backends/,
+  ],
   ['a multicast VIP', [vip(0, '224.0.0.1')], /vips\[0\]\.address: 224\.0\.0\.1 is a multicast address/],
-  ['a broadcast backend', [vip(0, '198.19.0.1', { backends: [backend(0, '255.255.255.255')] })], /vips\[0\]\.backends\[0\]\.address: 255\.255\.255\.255 is the limited broadcast address/],
-  ['an IPv4-mapped VIP', [vip(0, '::ffff:198.19.0.9')], /vips\[0\]\.address: ::ffff:198\.19\.0\.9 is an IPv4-mapped IPv6 address: use the IPv4 form 198\.19\.0\.9/],
+  [
+    'a broadcast backend',
+    [vip(0, '198.19.0.1', { backends: [backend(0, '255.255.255.255')] })],
+    /vips\[0\]\.backends\[0\]\.address: 255\.255\.255\.255 is the limited broadcast address/,
+  ],
+  [
+    'an IPv4-mapped VIP',
+    [vip(0, '::ffff:198.19.0.9')],
+    /vips\[0\]\.address: ::ffff:198\.19\.0\.9 is an IPv4-mapped IPv6 address: use the IPv4 form 198\.19\.0\.9/,
+  ],
   ['a port as a string', [vip(0, '198.19.0.1', { port: '80' })], /vips\[0\]\.port: /],
-  ['a check path with a space', [vip(0, '198.19.0.1', { healthCheck: { type: 'http', path: '/a b' } })], /vips\[0\]\.healthCheck\.path: character U\+0020 at position 2 is not allowed/],
+  [
+    'a check path with a space',
+    [vip(0, '198.19.0.1', { healthCheck: { type: 'http', path: '/a b' } })],
+    /vips\[0\]\.healthCheck\.path: character U\+0020 at position 2 is not allowed/,
+  ],
 ];
 
 describe('a state that breaks a rule is refused, naming the record and the rule', () => {
@@ -116,12 +176,42 @@ describe('the host rules', () => {
     ]),
   };
   test.each([
-    ['a VIP on an address of the host', [vip(0, '198.18.0.1')], { vip: 'tcp/198.18.0.1:80', backend: null }, /^198\.18\.0\.1 is an address of this host \(eth0\): a VIP must be/],
-    ['a VIP on a directed broadcast', [vip(0, '198.18.0.255')], { vip: 'tcp/198.18.0.255:80', backend: null }, /^198\.18\.0\.255 is the broadcast address of the connected prefix 198\.18\.0\.0\/24/],
-    ['a VIP on a network address', [vip(0, '198.18.0.0')], { vip: 'tcp/198.18.0.0:80', backend: null }, /^198\.18\.0\.0 is the network address of the connected prefix 198\.18\.0\.0\/24/],
-    ['a backend on a directed broadcast', [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.255')] })], { vip: 'tcp/198.19.0.1:80', backend: '198.18.0.255' }, /broadcast address/],
-    ['a backend on a network address', [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.0')] })], { vip: 'tcp/198.19.0.1:80', backend: '198.18.0.0' }, /network address/],
-    ['a backend on an address of the host', [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.1')] })], { vip: 'tcp/198.19.0.1:80', backend: '198.18.0.1' }, /cannot forward to itself/],
+    [
+      'a VIP on an address of the host',
+      [vip(0, '198.18.0.1')],
+      { vip: 'tcp/198.18.0.1:80', backend: null },
+      /^198\.18\.0\.1 is an address of this host \(eth0\): a VIP must be/,
+    ],
+    [
+      'a VIP on a directed broadcast',
+      [vip(0, '198.18.0.255')],
+      { vip: 'tcp/198.18.0.255:80', backend: null },
+      /^198\.18\.0\.255 is the broadcast address of the connected prefix 198\.18\.0\.0\/24/,
+    ],
+    [
+      'a VIP on a network address',
+      [vip(0, '198.18.0.0')],
+      { vip: 'tcp/198.18.0.0:80', backend: null },
+      /^198\.18\.0\.0 is the network address of the connected prefix 198\.18\.0\.0\/24/,
+    ],
+    [
+      'a backend on a directed broadcast',
+      [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.255')] })],
+      { vip: 'tcp/198.19.0.1:80', backend: '198.18.0.255' },
+      /broadcast address/,
+    ],
+    [
+      'a backend on a network address',
+      [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.0')] })],
+      { vip: 'tcp/198.19.0.1:80', backend: '198.18.0.0' },
+      /network address/,
+    ],
+    [
+      'a backend on an address of the host',
+      [vip(0, '198.19.0.1', { backends: [backend(0, '198.18.0.1')] })],
+      { vip: 'tcp/198.19.0.1:80', backend: '198.18.0.1' },
+      /cannot forward to itself/,
+    ],
   ])('%s is a conflict naming the record and the rule', (_, vips, record, problem) => {
     const state = stateFileSchema.parse({ version: 1, vips });
     expect(hostConflicts(state, host)).toEqual([{ ...record, problem: expect.stringMatching(problem) }]);
