@@ -1,0 +1,153 @@
+/** The verbs that act on this host: serve, down, decap, deploy, preflight. */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { installDecap, removeDecap } from '../daemon/decap-command.js';
+import { down } from '../daemon/down.js';
+import { resolveServeOptions } from '../daemon/options.js';
+import { serve } from '../daemon/serve.js';
+import { deploy } from '../deploy/deploy.js';
+import { preflight } from '../deploy/preflight.js';
+import { CliError } from './errors.js';
+import { table } from './format.js';
+
+export function addHostCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run the daemon: attach the balancer to an interface and serve the API')
+    .option('--config <file>', 'YAML file of options (keys as the long flags)')
+    .option('--iface <name>', 'interface to balance on (required)')
+    .option('--xdp-mode <mode>', 'native or generic (default native)')
+    .option('--api <endpoint>', 'listen on HOST:PORT or unix:/path (default 127.0.0.1:9180)')
+    .option('--bpffs <dir>', 'pin maps here (default /sys/fs/bpf/xlb)')
+    .option('--state <file>', 'desired state file (default /var/lib/xlb/state.json)')
+    .option('--store <url>', 'keep the desired state in etcd instead: etcd://HOST:PORT/PREFIX (fleet-wide)')
+    .option('--token-file <file>', 'require this bearer token on /v1 (mode 600)')
+    .option('--tls-cert <file>', 'serve the API over HTTPS with this certificate (PEM)')
+    .option('--tls-key <file>', 'and this key (PEM)')
+    .option('--mutations-per-minute <n>', 'changes each API client may make per minute (default 600)')
+    .option('--gateway-mac <mac>', 'ipip next hop for off-link backends (default: default route neighbour)')
+    .option('--source-v4 <ip[/prefix]>', 'ipip outer IPv4 source; a prefix varies its host bits per flow')
+    .option('--source-v6 <ip[/prefix]>', 'ip6ip6 / 4in6 outer IPv6 source; a prefix varies its host bits per flow')
+    .option('--mtu <bytes>', 'largest tunnelled packet (default 1500)')
+    .option('--ring-size <prime>', 'Maglev ring size (default 65537)')
+    .option('--max-vips <n>', 'VIP capacity')
+    .option('--max-backends <n>', 'backend capacity (all VIPs)')
+    .option('--max-flows <n>', 'connection-table flows (16 bytes each, rounded up to 4 times a power of two)')
+    .option('--hash-seed <n>', 'flow hash seed: the same on every node of a fleet')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .option('--bgp', 'announce VIPs with at least one healthy backend through BIRD')
+    .option('--bgp-asn <asn>', 'our AS number (default 65001)')
+    .option('--bgp-peer <address@asn...>', 'BGP neighbour(s), e.g. 198.18.0.254@65000')
+    .option('--bgp-router-id <ipv4>', "BIRD router id (default: the interface's IPv4 address)")
+    .option('--bird-dir <dir>', 'BIRD configuration and control socket (default /run/xlb/bird)')
+    .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
+      const { config, ...rest } = flags as Record<string, string | undefined>;
+      const options = resolveServeOptions(rest, config);
+      const daemon = await serve(options);
+      // The data plane forwards whatever the control plane does: a failure nothing caught is recorded, not an exit.
+      process.on('unhandledRejection', (reason) => daemon.errors.record('unhandled', reason));
+      process.on('uncaughtException', (error) => daemon.errors.record('unhandled', error));
+      const stop = async () => {
+        await daemon.close();
+        process.exit(0);
+      };
+      process.once('SIGTERM', () => void stop());
+      process.once('SIGINT', () => void stop());
+    });
+
+  program
+    .command('down')
+    .description('detach the balancer and remove its pinned maps (forwarding stops); refuses while a daemon owns them')
+    .requiredOption('--iface <name>', 'interface')
+    .option('--xdp-mode <mode>', 'look only in this mode (native or generic); by default in both')
+    .option('--bpffs <dir>', 'pinned maps', '/sys/fs/bpf/xlb')
+    .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', '/run/xlb/bird')
+    .option('--force', 'go ahead even while an xlb serve owns this data plane')
+    .action(async (options: { iface: string; xdpMode?: 'native' | 'generic'; bpffs: string; birdDir: string; force?: boolean }) => {
+      const { detached, removed, removedDir } = await down(options);
+      const dir = removedDir
+        ? `; removed ${options.bpffs}`
+        : existsSync(options.bpffs)
+          ? `; ${options.bpffs} keeps what xlb did not make`
+          : '';
+      process.stdout.write(
+        `${detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}\n`,
+      );
+    });
+
+  program
+    .command('decap')
+    .description('on a backend: attach xlb_decap, which strips the tunnels of packets to these addresses')
+    .requiredOption('--iface <name>', 'interface that receives the tunnelled packets')
+    .option('--address <ip...>', "this host's addresses that tunnels are sent to")
+    .option('--xdp-mode <mode>', 'native or generic', 'native')
+    .option('--bpffs <dir>', 'pin the address map here', '/sys/fs/bpf/xlb-decap')
+    .option('--remove', 'detach it and remove the pins instead')
+    .action((options: { iface: string; address?: string[]; xdpMode: 'native' | 'generic'; bpffs: string; remove?: boolean }) => {
+      if (options.remove) {
+        const { detached } = removeDecap(options);
+        process.stdout.write(detached ? `detached xlb_decap from ${options.iface}\n` : `xlb_decap was not attached to ${options.iface}\n`);
+        return;
+      }
+      if (!options.address?.length) throw new CliError('--address is required (one or more)');
+      const addresses = installDecap({ ...options, addresses: options.address });
+      process.stdout.write(`xlb_decap on ${options.iface} for ${addresses.join(', ')}\n`);
+    });
+
+  program
+    .command('deploy')
+    .description('roll the built release out to hosts over SSH, one at a time')
+    .requiredOption('--hosts <list>', 'comma-separated hosts, in rollout order')
+    .requiredOption('--config <file>', 'the xlb serve YAML to install on each host')
+    .option('--user <name>', 'SSH user (root, or one that may write /opt, /etc and run systemctl)', 'root')
+    .option('--port <port>', 'SSH port', '22')
+    .option('--identity <file>', 'SSH private key', join(homedir(), '.ssh', 'id_ed25519'))
+    .option('--known-hosts <file>', 'accept only host keys listed here', join(homedir(), '.ssh', 'known_hosts'))
+    .option('--host-key-sha256 <fingerprint>', 'accept only this host key (SHA256:...), instead of known_hosts')
+    .action(
+      async (o: {
+        hosts: string;
+        config: string;
+        user: string;
+        port: string;
+        identity: string;
+        knownHosts: string;
+        hostKeySha256?: string;
+      }) => {
+        const hosts = o.hosts
+          .split(',')
+          .map((h) => h.trim())
+          .filter(Boolean);
+        const bad = hosts.find((h) => !/^[A-Za-z0-9.:-]+$/.test(h));
+        if (bad !== undefined || !hosts.length) throw new CliError(`--hosts: not a host name or address: ${JSON.stringify(bad ?? '')}`);
+        const port = Number(o.port);
+        if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CliError(`--port: not a port: ${JSON.stringify(o.port)}`);
+        if (o.hostKeySha256 && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(o.hostKeySha256))
+          throw new CliError('--host-key-sha256: expected SHA256: and 43 base64 characters');
+        const hostKeys = o.hostKeySha256 ? { fingerprint: o.hostKeySha256 } : { knownHosts: o.knownHosts };
+        await deploy({ hosts, port, user: o.user, identity: o.identity, hostKeys, config: o.config }, (line) =>
+          process.stdout.write(`${line}\n`),
+        );
+      },
+    );
+
+  program
+    .command('preflight')
+    .description('on a host: can xlb serve run here with this configuration?')
+    .requiredOption('--config <file>', 'the xlb serve YAML')
+    .option('--json', 'print JSON')
+    .action(async (o: { config: string; json?: boolean }) => {
+      const checks = await preflight(o.config);
+      process.stdout.write(
+        o.json
+          ? JSON.stringify(checks) + '\n'
+          : table(
+              ['CHECK', 'OK', 'DETAIL'],
+              checks.map((c) => [c.name, c.ok ? (c.warning ? 'warn' : 'yes') : 'NO', c.detail]),
+            ) + '\n',
+      );
+      if (checks.some((c) => !c.ok)) process.exitCode = 1;
+    });
+}
