@@ -4,7 +4,7 @@
  */
 import { parseAddress, parseMac } from '../control/net/address.js';
 import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
-import { TestDataplane } from '../control/dataplane/test-dataplane.js';
+import { TestDataplane, testConfig } from '../control/dataplane/test-dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
 import type { FrameSpec } from './frames.js';
 
@@ -24,15 +24,7 @@ export function balancer(o: { maxFlows?: number; vips?: number; backends?: numbe
     maxVips: Math.max(8, extraVips + 8),
     maxBackends: Math.max(64, (extraVips + 4) * backends + 8),
   });
-  dp.setConfig({
-    hashSeed: 1,
-    mtu: 1500,
-    gatewayMac: Buffer.alloc(6),
-    sourceV4: parseAddress('198.18.0.2').bytes,
-    sourceV6: parseAddress('2001:db8::2').bytes,
-    sourceV4FlowBits: 0,
-    sourceV6FlowBits: 0,
-  });
+  dp.setConfig(testConfig({ sourceV4: parseAddress('198.18.0.2').bytes, sourceV6: parseAddress('2001:db8::2').bytes }));
   let nextBackend = 0;
   const addVip = (id: number, address: string, port: number, proto: number, forwarding: number, family: 4 | 6) => {
     dp.setVip({ family, address: parseAddress(address).bytes, port, proto }, { id, flags: 0, forwarding });

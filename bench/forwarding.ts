@@ -12,7 +12,7 @@ import { BpfObject, type BpfProgram, ifNameToIndex } from '@xlb/native';
 import { parseAddress, parseMac } from '../control/net/address.js';
 import { FORWARD_DSR, IPPROTO_TCP } from '../control/dataplane/codec.js';
 import { attachProgram, detachProgram } from '../control/dataplane/attach.js';
-import { TestDataplane } from '../control/dataplane/test-dataplane.js';
+import { TestDataplane, testConfig } from '../control/dataplane/test-dataplane.js';
 import { packagePath } from '../control/paths.js';
 import { withCleanup } from '../scripts/lab/foreground.js';
 import { inNamespace, Namespaces, nsRun, sh } from '../scripts/lab/netns.js';
@@ -60,15 +60,7 @@ async function forwarding(namespaces: Namespaces): Promise<Result[]> {
     };
 
     // The balancer's one backend is the generator itself, so forwarded frames come back.
-    dp.setConfig({
-      hashSeed: 1,
-      mtu: 1500,
-      gatewayMac: Buffer.alloc(6),
-      sourceV4: Buffer.alloc(4),
-      sourceV6: Buffer.alloc(16),
-      sourceV4FlowBits: 0,
-      sourceV6FlowBits: 0,
-    });
+    dp.setConfig(testConfig());
     dp.setVip(
       { family: 4, address: parseAddress('198.19.0.1').bytes, port: 80, proto: IPPROTO_TCP },
       { id: 0, flags: 0, forwarding: FORWARD_DSR },

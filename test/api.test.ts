@@ -2,28 +2,15 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
 import { parseMac } from '../control/net/address.js';
+import { testConfig } from '../control/dataplane/test-dataplane.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
-import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './lib/packet.js';
+import { tcp4 } from './lib/frames.js';
 
 let d: TestDaemon;
 afterEach(async () => d?.close());
 
 const put = (url: string, payload?: unknown) => d.app.inject({ method: 'PUT', url, payload: payload as object });
 const get = (url: string) => d.app.inject({ method: 'GET', url });
-
-/** A client's SYN to VIP4. */
-const syn = (sport: number) =>
-  ethernet(
-    '02:00:00:00:00:02',
-    '02:00:00:00:00:01',
-    ETH_P_IP,
-    ipv4({
-      src: '198.18.0.10',
-      dst: '198.19.0.1',
-      protocol: PROTO.TCP,
-      payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }),
-    }),
-  );
 
 const VIP4 = vipPath('tcp', '198.19.0.1', 80);
 
@@ -35,7 +22,7 @@ describe('metrics on a real data plane', () => {
   test("metrics: the connection table's room and the flows it holds", async () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
-    for (const sport of [40000, 40001, 40002]) d.dp.program.testRun({ data: syn(sport) });
+    for (const sport of [40000, 40001, 40002]) d.dp.program.testRun({ data: tcp4({ sport, flags: 'S' }) });
     const text = (await get('/metrics')).body;
     expect(text).toMatch(new RegExp(`^xlb_flow_table_slots ${d.dp.flowCapacity}$`, 'm'));
     expect(text).toMatch(/^xlb_flow_table_flows 3$/m);
@@ -45,17 +32,9 @@ describe('metrics on a real data plane', () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     // A gateway for the tunnelled packets: without one they are dropped (no route) and not counted as the VIP's.
-    d.dp.setConfig({
-      hashSeed: 1,
-      mtu: 1500,
-      gatewayMac: parseMac('02:00:00:00:00:fe'),
-      sourceV4: Buffer.alloc(4),
-      sourceV6: Buffer.alloc(16),
-      sourceV4FlowBits: 0,
-      sourceV6FlowBits: 0,
-    });
+    d.dp.setConfig(testConfig({ gatewayMac: parseMac('02:00:00:00:00:fe') }));
     const send = (count: number) => {
-      for (let i = 0; i < count; i++) d.dp.program.testRun({ data: syn(41000 + i) });
+      for (let i = 0; i < count; i++) d.dp.program.testRun({ data: tcp4({ sport: 41000 + i, flags: 'S' }) });
     };
     // No await from here on: the controller's own tick cannot end a window in between.
     d.controller.sampleRates(0);

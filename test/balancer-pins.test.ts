@@ -6,23 +6,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import type { DataplaneOptions } from '../control/dataplane/load.js';
-import { TestDataplane } from '../control/dataplane/test-dataplane.js';
+import { TestDataplane, testConfig } from '../control/dataplane/test-dataplane.js';
 import { parseAddress, parseMac } from '../control/net/address.js';
 import { MAPS, OUTCOMES } from '../control/dataplane/codec.js';
 import { flowKey, IP, MAC } from './lib/fixture.js';
 import { flow4, tcp4, vipKey4 } from './lib/frames.js';
 import { parseEthernet, XDP } from './lib/packet.js';
 
-/** The config each daemon here writes: seed 1, MTU 1500, no gateway MAC or tunnel sources. */
-const config = {
-  hashSeed: 1,
-  mtu: 1500,
-  gatewayMac: Buffer.alloc(6),
-  sourceV4: Buffer.alloc(4),
-  sourceV6: Buffer.alloc(16),
-  sourceV4FlowBits: 0,
-  sourceV6FlowBits: 0,
-};
+/** The config each daemon here writes. */
+const config = testConfig();
 
 /** A fresh pin directory on bpffs, removed when the test ends (after its own cleanup). */
 function tempPinDir(name: string): string {

@@ -13,6 +13,21 @@ import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
 
 const run = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
+/** `xlb VERB` inside namespace `ns`, on its veth0 in generic mode, pins under `pins`. */
+const onVeth0 = (ns: string, verb: string, pins: string, ...args: string[]) =>
+  run('nsenter', [
+    `--net=/run/netns/${ns}`,
+    process.execPath,
+    CLI,
+    verb,
+    '--iface',
+    'veth0',
+    '--xdp-mode',
+    'generic',
+    '--bpffs',
+    pins,
+    ...args,
+  ]);
 
 async function xlb(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -284,20 +299,7 @@ describe('xlb decap', () => {
     nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
     nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
     const pins = `/sys/fs/bpf/${namespaces.prefix}-decap`;
-    const decap = (...args: string[]) =>
-      run('nsenter', [
-        `--net=/run/netns/${ns}`,
-        process.execPath,
-        CLI,
-        'decap',
-        '--iface',
-        'veth0',
-        '--xdp-mode',
-        'generic',
-        '--bpffs',
-        pins,
-        ...args,
-      ]);
+    const decap = (...args: string[]) => onVeth0(ns, 'decap', pins, ...args);
     try {
       expect((await decap('--address', '198.18.0.11', '2001:db8::11')).stdout).toMatch(
         /xlb_decap on veth0 for 198\.18\.0\.11, 2001:db8::11/,
@@ -329,20 +331,7 @@ describe('xlb down', () => {
     const dp = Dataplane.open({ pinDir: pins, maxFlows: 64 });
     try {
       inNamespace(ns, () => dp.attach('veth0', 'generic'));
-      const down = (...args: string[]) =>
-        run('nsenter', [
-          `--net=/run/netns/${ns}`,
-          process.execPath,
-          CLI,
-          'down',
-          '--iface',
-          'veth0',
-          '--xdp-mode',
-          'generic',
-          '--bpffs',
-          pins,
-          ...args,
-        ]);
+      const down = (...args: string[]) => onVeth0(ns, 'down', pins, ...args);
       const { stdout } = await down();
       expect(stdout).toBe(`detached from veth0 (generic mode); removed 10 pins; removed ${pins}\n`);
       expect(existsSync(pins)).toBe(false);

@@ -13,7 +13,7 @@ import { planVip } from '../control/reconciler/plan.js';
 import { Reconciler } from '../control/reconciler/reconciler.js';
 import type { StoredBackend, StoredVip } from '../control/state/schema.js';
 import { DataplaneModel, type InspectableDataplane } from './lib/dataplane-model.js';
-import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './lib/packet.js';
+import { tcp4 } from './lib/frames.js';
 import { storedBackend, storedVip } from './lib/stored.js';
 
 const sizes = { ringSize: 13, maxVips: 4, maxBackends: 16, maxFlows: 64 };
@@ -178,17 +178,7 @@ describe('counters', () => {
     // Packets through the real balancer; the model is given what the kernel counted.
     const [kernel, model] = sides.map((side) => side.dp) as [TestDataplane, DataplaneModel];
     for (const sport of [40000, 40001, 40002, 40003]) {
-      const frame = ethernet(
-        '02:00:00:00:00:02',
-        '02:00:00:00:00:01',
-        ETH_P_IP,
-        ipv4({
-          src: '198.18.0.10',
-          dst: '198.19.0.1',
-          protocol: PROTO.TCP,
-          payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport, dport: 80, flags: 'S' }),
-        }),
-      );
+      const frame = tcp4({ sport, flags: 'S' });
       kernel.program.testRun({ data: frame });
     }
     for (const [outcome, traffic] of Object.entries(kernel.counters()) as [Outcome, Traffic][]) model.count({ outcome, ...traffic });

@@ -3,7 +3,7 @@
  * veth deleted and made again, another program attached over ours, and the daemon
  * living through a BGP failure, counted. Also the preflight rows about a veth's peer.
  */
-import { execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +16,10 @@ import type { XlbEvent } from '../control/controller/views.js';
 import { attachProgram, detachProgram } from '../control/dataplane/attach.js';
 import type { Check } from '../control/deploy/preflight.js';
 import { packagePath } from '../control/paths.js';
+import { startEtcd } from '../scripts/lab/etcd.js';
 import { DaemonProcess } from '../scripts/lab/lab.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
+import { storedVip } from './lib/stored.js';
 
 const run = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
@@ -274,44 +276,10 @@ describe('internal errors', () => {
     makeVeth();
     const client = 'http://127.0.0.1:2379';
     const etcdctl = (...args: string[]) => run('ip', ['netns', 'exec', lb, 'etcdctl', '--endpoints', client, ...args]);
-    const etcd = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        lb,
-        'etcd',
-        '--name',
-        'lw',
-        '--data-dir',
-        join(work, 'etcd'),
-        '--listen-client-urls',
-        client,
-        '--advertise-client-urls',
-        client,
-        '--listen-peer-urls',
-        'http://127.0.0.1:2380',
-        '--initial-advertise-peer-urls',
-        'http://127.0.0.1:2380',
-        '--initial-cluster',
-        'lw=http://127.0.0.1:2380',
-        '--log-level',
-        'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
+    let etcd: ChildProcess | undefined;
     let daemon: DaemonProcess | undefined;
     try {
-      await until(
-        () =>
-          etcdctl('endpoint', 'health').then(
-            () => true,
-            () => false,
-          ),
-        (healthy) => healthy || etcd.exitCode !== null,
-        'etcd to be healthy',
-        20_000,
-      );
+      etcd = await startEtcd(lb, 'lw', join(work, 'etcd'), client);
       daemon = startDaemon(['--store', 'etcd://127.0.0.1:2379/lw']);
       await daemon.ready();
       const storeErrors = () => metric(daemon!, /^xlb_internal_errors_total\{component="store"\} (\d+)$/m);
@@ -323,18 +291,7 @@ describe('internal errors', () => {
       expect(await readyz(daemon)).toBe(200);
       // The watch goes on: a good document after the bad one is adopted.
       await etcdctl('put', '/lw/state', JSON.stringify({ version: 1, vips: [] }));
-      const vip = {
-        protocol: 'tcp',
-        address: '198.19.0.1',
-        port: 80,
-        id: 1,
-        forwarding: 'ipip',
-        affinity: 'flow',
-        conntrack: true,
-        panicThreshold: 0.5,
-        healthCheck: { type: 'none' },
-        backends: [],
-      };
+      const vip = storedVip(1, '198.19.0.1', []);
       await etcdctl('put', '/lw/state', JSON.stringify({ version: 1, vips: [vip] }));
       await until(
         async () => (await daemon!.api.request<{ vips: unknown[] }>('GET', '/v1/vips')).body.vips.length,
@@ -343,7 +300,7 @@ describe('internal errors', () => {
       );
     } finally {
       await daemon?.stop();
-      etcd.kill('SIGKILL');
+      etcd?.kill('SIGKILL');
       removeVeth();
     }
   }, 60_000);

@@ -11,8 +11,9 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { buildApp } from '../control/api/app.js';
 import { vipPath } from '../control/cli/client.js';
 import { parseAddress, parseMac } from '../control/net/address.js';
+import { testConfig } from '../control/dataplane/test-dataplane.js';
 import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
-import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './lib/packet.js';
+import { tcp4 } from './lib/frames.js';
 
 const TOKEN = 'dashboard-test-token-0123';
 let d: TestDaemon;
@@ -68,26 +69,8 @@ test('shows VIPs and backends, drains and reweights with the token, renders a re
   expect(await vip.locator('tr[data-backend="198.18.0.11"] td').nth(1).textContent()).toBe('up');
 
   // Live rates: packets through the balancer show up within a stats tick.
-  d.dp.setConfig({
-    hashSeed: 1,
-    mtu: 1500,
-    gatewayMac: parseMac('02:00:00:00:00:fe'),
-    sourceV4: parseAddress('198.18.0.2').bytes,
-    sourceV6: Buffer.alloc(16),
-    sourceV4FlowBits: 0,
-    sourceV6FlowBits: 0,
-  });
-  const frame = ethernet(
-    '02:00:00:00:00:02',
-    '02:00:00:00:00:01',
-    ETH_P_IP,
-    ipv4({
-      src: '198.18.0.10',
-      dst: '198.19.0.1',
-      protocol: PROTO.TCP,
-      payload: tcp({ src: '198.18.0.10', dst: '198.19.0.1', sport: 4000, dport: 80 }),
-    }),
-  );
+  d.dp.setConfig(testConfig({ gatewayMac: parseMac('02:00:00:00:00:fe'), sourceV4: parseAddress('198.18.0.2').bytes }));
+  const frame = tcp4({ sport: 4000 });
   // Steady traffic while the page is watched. One run per packet: with repeat > 1 the
   // program would see its own encapsulated output.
   const traffic = setInterval(() => {

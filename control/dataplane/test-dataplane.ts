@@ -6,9 +6,21 @@ import { backendCodec, configCodec, type Family, FLOW_WAYS, flowEntryCodec } fro
 import { Dataplane } from './dataplane.js';
 import { type TableHash, tableHash } from './hash.js';
 import { type DataplaneOptions, loadBalancer } from './load.js';
-import type { BackendRecord } from './records.js';
+import type { BackendRecord, DataplaneConfig } from './records.js';
 import { readRing } from './rings.js';
 import { u32Bytes } from './struct.js';
+
+/** A config for tests and the bench: seed 1, MTU 1500, no gateway MAC or tunnel sources, but for `overrides`. */
+export const testConfig = (overrides: Partial<DataplaneConfig> = {}): DataplaneConfig => ({
+  hashSeed: 1,
+  mtu: 1500,
+  gatewayMac: Buffer.alloc(6),
+  sourceV4: Buffer.alloc(4),
+  sourceV6: Buffer.alloc(16),
+  sourceV4FlowBits: 0,
+  sourceV6FlowBits: 0,
+  ...overrides,
+});
 
 export class TestDataplane extends Dataplane {
   static override open(options: DataplaneOptions = {}): TestDataplane {

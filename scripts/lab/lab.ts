@@ -21,6 +21,7 @@ import { attachProgram } from '../../control/dataplane/attach.js';
 import { ApiClient } from '../../control/cli/client.js';
 import { Decapsulator } from '../../control/dataplane/decapsulator.js';
 import { packagePath } from '../../control/paths.js';
+import { startEtcd } from './etcd.js';
 import { inNamespace, Namespaces, nsRun } from './netns.js';
 
 const execFileAsync = promisify(execFile);
@@ -178,42 +179,7 @@ export class Lab {
     const ns = this.namespaces.create(this.ns.etcd);
     this.plug(ns, 'p-etcd', [`${LAB.etcd4}/${LAB.subnet4}`]);
     const client = `http://${LAB.etcd4}:2379`;
-    this.etcd = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        'etcd',
-        '--name',
-        'lab',
-        '--data-dir',
-        join(this.workDir, 'etcd'),
-        '--listen-client-urls',
-        client,
-        '--advertise-client-urls',
-        client,
-        '--listen-peer-urls',
-        'http://127.0.0.1:2380',
-        '--initial-advertise-peer-urls',
-        'http://127.0.0.1:2380',
-        '--initial-cluster',
-        'lab=http://127.0.0.1:2380',
-        '--log-level',
-        'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const healthy = await execFileAsync('ip', ['netns', 'exec', ns, 'etcdctl', '--endpoints', client, 'endpoint', 'health']).then(
-        () => true,
-        () => false,
-      );
-      if (healthy) return;
-      if (this.etcd.exitCode !== null || Date.now() > deadline) throw new Error('etcd did not become healthy');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    this.etcd = await startEtcd(ns, 'lab', join(this.workDir, 'etcd'), client);
   }
 
   /** A host's eth0, its switch port, addresses, checksum offload off. */

@@ -3,7 +3,7 @@
  * data plane and the host's neighbour table (see in-process-daemon.ts).
  */
 import { NeighbourTable } from '../../control/daemon/host.js';
-import { TestDataplane } from '../../control/dataplane/test-dataplane.js';
+import { TestDataplane, testConfig } from '../../control/dataplane/test-dataplane.js';
 import { type InProcessDaemon, startInProcessDaemon } from './in-process-daemon.js';
 
 export type TestDaemon = InProcessDaemon<TestDataplane>;
@@ -18,14 +18,6 @@ export async function startTestDaemon(
     maxVips: options.maxVips ?? 16,
     maxBackends: options.maxBackends ?? 64,
   });
-  dp.setConfig({
-    hashSeed: 1,
-    mtu: 1500,
-    gatewayMac: Buffer.alloc(6),
-    sourceV4: Buffer.alloc(4),
-    sourceV6: Buffer.alloc(16),
-    sourceV4FlowBits: 0,
-    sourceV6FlowBits: 0,
-  });
+  dp.setConfig(testConfig());
   return startInProcessDaemon(dp, { token: options.token, dir: options.dir, neighbours: new NeighbourTable('lo') });
 }
