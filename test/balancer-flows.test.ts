@@ -201,6 +201,18 @@ describe('connection table eviction and seeds', () => {
     expect(Math.abs(estimate.flows - held)).toBeLessThan(held / 4);
   });
 
+  test('traffic to a VIP whose forwarding code the program does not know takes and evicts no way', () => {
+    f = new BalancerFixture({ maxFlows: 4 }); // one bucket of four ways
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    f.addVip({ id: 2, address: IP.vip4, port: 81, forwarding: 7, backends: backends4(2) });
+    for (let sport = 1000; sport < 1004; sport++) f.run(tcp4({ sport }));
+    for (let sport = 2000; sport < 2008; sport++) expect(f.run(tcp4({ sport, dport: 81 })).verdict).toBe(XDP.DROP);
+    expect(f.counterDelta()).toEqual({ tx_dsr: 4, drop_unknown_forwarding: 8 });
+    for (let sport = 1000; sport < 1004; sport++) expect(f.dp.lookupFlow(flowKey(flow4(sport))), `flow ${sport}`).not.toBeNull();
+    expect(f.dp.lookupFlow(flowKey(flow4(2000, 81)))).toBeNull();
+    expect(f.dp.countFlows()).toBe(4);
+  });
+
   test("flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other's backend", () => {
     f = new BalancerFixture({ maxFlows: 4 }); // one bucket: same client and ports give the same tag and check
     const vip2 = '198.19.0.2';

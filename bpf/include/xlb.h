@@ -160,7 +160,9 @@ struct xlb_vip_stats {
 };
 
 /* Index of xlb_counters_v3: the one outcome of every packet the balancer sees.
- * Ordered passes, drops, transmits: the program derives its verdict from the range. */
+ * Ordered passes, drops, transmits (the forwarding modes', then the ICMP replies): the
+ * program derives its verdict, and whether the packet counts as forwarded, from the
+ * ranges. Any change here takes a new xlb_counters version (test/map-layouts.txt). */
 enum xlb_outcome {
 	XLB_PASS_NON_IP = 0,           /* not IPv4/IPv6 (ARP, LLDP, VLAN ...) */
 	XLB_PASS_NOT_VIP,              /* IP traffic to no VIP */
