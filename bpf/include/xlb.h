@@ -13,10 +13,11 @@
 
 #include <linux/types.h>
 
-/* Every map's name ends in its own layout version, xlb_<map>_v<N> (balancer/maps.h,
- * xlb_decap.bpf.c): a change to a map's type, flags, key or value bumps that map's
- * version alone, so a daemon adopts every other pinned map (the connection table too)
- * and never one whose layout it does not understand. */
+/* Every map's name ends in its own version, xlb_<map>_v<N> (balancer/maps.h,
+ * xlb_decap.bpf.c): a change to a map's type, flags, key or value, or to how its
+ * entries are read or computed (the enum indexing it, the table hash), bumps that map's
+ * version alone (test/map-layouts.txt), so a daemon adopts every other pinned map (the
+ * connection table too) and never one it does not understand. */
 
 #define XLB_FAMILY_V4 4
 #define XLB_FAMILY_V6 6
