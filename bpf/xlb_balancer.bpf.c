@@ -43,6 +43,13 @@ static __always_inline int finish(__u32 outcome, __u64 bytes)
 	return XDP_PASS;
 }
 
+/* A forwarding mode's transmit outcome (enum xlb_outcome: from XLB_TX_DSR up to the
+ * ICMP replies), which counts towards the VIP's and the backend's traffic. */
+static __always_inline bool forwarded(int outcome)
+{
+	return outcome >= XLB_TX_DSR && outcome < XLB_TX_ICMP_ECHO_REPLY;
+}
+
 /* Connection table, then ring; forwards by the VIP's method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
 				   const struct xlb_config *config, __u64 bytes)
@@ -91,13 +98,6 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		backend = ring_backend(vip, hash, config, &backend_id);
 		if (!backend)
 			return XLB_DROP_NO_BACKEND;
-		/* An ICMP error only follows its flow; it never starts one. A flow whose
-		 * entry no longer holds is re-recorded in the same way. */
-		if (bucket && !pkt->icmp_error) {
-			if (way < 0)
-				way = flow_place(&bucket, neighbour, &pkt->table);
-			flow_record(bucket, way, &pkt->table, backend_id);
-		}
 	}
 
 	/* One case per forwarding mode (its own header); a mode this program does not know
@@ -116,7 +116,15 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	default:
 		return XLB_DROP_UNKNOWN_FORWARDING;
 	}
-	if (outcome != XLB_TX_DSR && outcome != XLB_TX_IPIP)
+	/* After the switch, so that a mode this program does not know takes no way. An ICMP
+	 * error only follows its flow; it never starts one. A flow whose entry no longer
+	 * holds is re-recorded in the same way. */
+	if (!table_hit && bucket && !pkt->icmp_error) {
+		if (way < 0)
+			way = flow_place(&bucket, neighbour, &pkt->table);
+		flow_record(bucket, way, &pkt->table, backend_id);
+	}
+	if (!forwarded(outcome))
 		return outcome;
 
 	if (vip_stats) {

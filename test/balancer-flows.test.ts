@@ -1,13 +1,18 @@
 /**
  * The connection table through BPF_PROG_TEST_RUN: flows keep their backend across ring
- * changes, re-hash when it is gone, and a full table evicts its least recently used flows.
+ * changes, re-hash when it is gone, a full table evicts its least recently used flows,
+ * and the program hashes the flows test/map-layouts.txt records as recorded.
  */
+import { execFileSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { flowHash } from '../control/dataplane/hash.js';
+import { BpfMap } from '@xlb/native';
+import { flowHash, tableHash } from '../control/dataplane/hash.js';
 import { parseAddress, parseMac } from '../control/net/address.js';
-import { BACKEND_F_UNHEALTHY, VIP_F_NO_CONNTRACK } from '../control/dataplane/codec.js';
+import { BACKEND_F_UNHEALTHY, configCodec, FLOW_WAYS, flowEntryCodec, MAPS, VIP_F_NO_CONNTRACK } from '../control/dataplane/codec.js';
+import { u32Bytes } from '../control/dataplane/struct.js';
 import { BalancerFixture, flowKey, IP, MAC } from './lib/fixture.js';
 import { backendMac, backendNumber, backends4, backends6, flow4, flow6, tcp4, tcp6 } from './lib/frames.js';
+import { TABLE_HASH_FLOWS, TABLE_HASH_KEY } from './lib/map-layouts.js';
 import { parseEthernet, XDP } from './lib/packet.js';
 
 let f: BalancerFixture;
@@ -201,6 +206,18 @@ describe('connection table eviction and seeds', () => {
     expect(Math.abs(estimate.flows - held)).toBeLessThan(held / 4);
   });
 
+  test('traffic to a VIP whose forwarding code the program does not know takes and evicts no way', () => {
+    f = new BalancerFixture({ maxFlows: 4 }); // one bucket of four ways
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    f.addVip({ id: 2, address: IP.vip4, port: 81, forwarding: 7, backends: backends4(2) });
+    for (let sport = 1000; sport < 1004; sport++) f.run(tcp4({ sport }));
+    for (let sport = 2000; sport < 2008; sport++) expect(f.run(tcp4({ sport, dport: 81 })).verdict).toBe(XDP.DROP);
+    expect(f.counterDelta()).toEqual({ tx_dsr: 4, drop_unknown_forwarding: 8 });
+    for (let sport = 1000; sport < 1004; sport++) expect(f.dp.lookupFlow(flowKey(flow4(sport))), `flow ${sport}`).not.toBeNull();
+    expect(f.dp.lookupFlow(flowKey(flow4(2000, 81)))).toBeNull();
+    expect(f.dp.countFlows()).toBe(4);
+  });
+
   test("flows that share an IPv4 fingerprint (same client and ports) but not a VIP never take each other's backend", () => {
     f = new BalancerFixture({ maxFlows: 4 }); // one bucket: same client and ports give the same tag and check
     const vip2 = '198.19.0.2';
@@ -231,5 +248,41 @@ describe('connection table eviction and seeds', () => {
     );
     expect(moved.length).toBeGreaterThan(0);
     for (const sport of sports) expect(parseEthernet(f.run(tcp4({ sport, flags: 'A' })).data).dst).toBe(first.get(sport));
+  });
+});
+
+/** The maps the fixture's program uses, by name (the kernel's, at most 15 characters). */
+function programMaps(): Map<string, BpfMap> {
+  const info = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(f.dp.program.info.id)], { encoding: 'utf8' }));
+  return new Map((info.map_ids as number[]).map((id) => BpfMap.fromId(id)).map((map) => [map.info.name, map]));
+}
+
+describe("the connection table's recorded hash (test/map-layouts.txt)", () => {
+  test('the balancer files the recorded flows in the bucket, tag and check the record names', () => {
+    const buckets = 1 << 16; // the bucket's low 16 bits are compared
+    f = new BalancerFixture({ maxFlows: FLOW_WAYS * buckets });
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'dsr', backends: backends6(2) });
+    const cases = [
+      { vipId: 1, flow: flow4(), frame: tcp4() },
+      { vipId: 2, flow: flow6(), frame: tcp6() },
+    ];
+    expect(cases.map(({ flow }) => flow)).toEqual(TABLE_HASH_FLOWS);
+    const maps = programMaps();
+    try {
+      const config = maps.get(MAPS.config)!;
+      config.update(u32Bytes(0), configCodec.encode({ ...configCodec.decode(config.lookup(u32Bytes(0))!), flow_key: TABLE_HASH_KEY }));
+      for (const { vipId, flow, frame } of cases) {
+        expect(f.run(frame).verdict).toBe(XDP.TX);
+        const { bucket, tag, check } = tableHash(flowKey(flow), TABLE_HASH_KEY);
+        const ways = maps.get(MAPS.flows)!.lookup(u32Bytes(bucket & (buckets - 1)))!;
+        const entries = Array.from({ length: FLOW_WAYS }, (_, way) => flowEntryCodec.decode(ways, way * flowEntryCodec.size));
+        const backendId = f.ringBackend(vipId, flow);
+        const held = entries.filter((entry) => entry.tag !== 0 || entry.check !== 0);
+        expect(held).toMatchObject([{ tag, backend_id: backendId, check: (check ^ backendId) >>> 0 }]);
+      }
+    } finally {
+      for (const map of maps.values()) map.close();
+    }
   });
 });

@@ -1,9 +1,10 @@
 /**
- * Forwarding through BPF_PROG_TEST_RUN: dsr and ipip output bytes (headers and checksums),
- * and the ICMP reply for a packet too big for the tunnel.
+ * Forwarding through BPF_PROG_TEST_RUN: every registered mode forwards, dsr and ipip output
+ * bytes (headers and checksums), and the ICMP reply for a packet too big for the tunnel.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { IPPROTO_UDP } from '../control/dataplane/codec.js';
+import { forwardingModes } from '../control/forwarding/registry.js';
 import { BalancerFixture, IP, MAC } from './lib/fixture.js';
 import { backendMac, backendNumber, backends4, backends6, dsrRewrite, flow4, flow6, tcp4, tcp6, udp4, udp6 } from './lib/frames.js';
 import {
@@ -27,6 +28,23 @@ import {
 
 let f: BalancerFixture;
 afterEach(() => f?.close());
+
+describe('every registered forwarding mode', () => {
+  test.each([...forwardingModes.values()].map((mode) => [mode.name, mode.code]))(
+    '%s (code %i): the balancer forwards it and counts the VIP and backend traffic',
+    (_, code) => {
+      f = new BalancerFixture();
+      f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: code, backends: backends4(1) });
+      const frame = tcp4();
+      expect(f.run(frame).verdict).toBe(XDP.TX);
+      const outcomes = Object.keys(f.counterDelta());
+      expect(outcomes).toHaveLength(1);
+      expect(outcomes[0]).toMatch(/^tx_(?!icmp_)/);
+      expect(f.dp.vipStats(1)).toMatchObject({ packets: 1, bytes: frame.length });
+      expect(f.dp.backendStats(f.ringBackend(1, flow4()))).toEqual({ packets: 1, bytes: frame.length });
+    },
+  );
+});
 
 describe('dsr forwarding', () => {
   beforeEach(() => {

@@ -43,7 +43,8 @@ static __always_inline __u64 nh4(__u32 w0, __u32 w1, __u32 w2, __u32 w3, const _
  * ports-and-protocol word (check); with the VIP, which the backend record names, that
  * is the whole 5-tuple. An IPv6 source is folded to 64 bits by NH under other keys,
  * so a client cannot make two of its addresses share a fingerprint; the destination,
- * a VIP address, by XOR. control/dataplane/hash.ts mirrors it. */
+ * a VIP address, by XOR. control/dataplane/hash.ts mirrors it; a change to it takes a
+ * new xlb_flows version (test/map-layouts.txt records the hash of fixed flows). */
 static __always_inline void flow_table_hash(const struct xlb_flow_key *flow, const struct xlb_config *config,
 					    struct table_hash *hash)
 {

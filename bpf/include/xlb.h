@@ -13,10 +13,11 @@
 
 #include <linux/types.h>
 
-/* Every map's name ends in its own layout version, xlb_<map>_v<N> (balancer/maps.h,
- * xlb_decap.bpf.c): a change to a map's type, flags, key or value bumps that map's
- * version alone, so a daemon adopts every other pinned map (the connection table too)
- * and never one whose layout it does not understand. */
+/* Every map's name ends in its own version, xlb_<map>_v<N> (balancer/maps.h,
+ * xlb_decap.bpf.c): a change to a map's type, flags, key or value, or to how its
+ * entries are read or computed (the enum indexing it, the table hash), bumps that map's
+ * version alone (test/map-layouts.txt), so a daemon adopts every other pinned map (the
+ * connection table too) and never one it does not understand. */
 
 #define XLB_FAMILY_V4 4
 #define XLB_FAMILY_V6 6
@@ -160,7 +161,9 @@ struct xlb_vip_stats {
 };
 
 /* Index of xlb_counters_v3: the one outcome of every packet the balancer sees.
- * Ordered passes, drops, transmits: the program derives its verdict from the range. */
+ * Ordered passes, drops, transmits (the forwarding modes', then the ICMP replies): the
+ * program derives its verdict, and whether the packet counts as forwarded, from the
+ * ranges. Any change here takes a new xlb_counters version (test/map-layouts.txt). */
 enum xlb_outcome {
 	XLB_PASS_NON_IP = 0,           /* not IPv4/IPv6 (ARP, LLDP, VLAN ...) */
 	XLB_PASS_NOT_VIP,              /* IP traffic to no VIP */
