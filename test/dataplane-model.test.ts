@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { formatAddress, parseAddress } from '../control/net/address.js';
 import type { Outcome } from '../control/dataplane/codec.js';
-import type { Traffic, VipKey } from '../control/dataplane/records.js';
+import type { Traffic, VipMapKey } from '../control/dataplane/records.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import type { Health } from '../control/checks/health.js';
 import { planVip } from '../control/reconciler/plan.js';
@@ -129,7 +129,7 @@ const apply =
       vips.map((v) => planVip(v, observed)),
       scope,
     );
-const key = (address: string, port = 80): VipKey => {
+const key = (address: string, port = 80): VipMapKey => {
   const { family, bytes } = parseAddress(address);
   return { family, address: bytes, port, proto: 6 };
 };
