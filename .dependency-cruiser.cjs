@@ -48,6 +48,28 @@ module.exports = {
       to: { path: '^control/[^/]+/', pathNot: `^control/(${FOLDERS.join('|')})/` },
     },
     {
+      name: 'unknown-layer',
+      comment: 'a folder of control/ missing from LAYERS (.dependency-cruiser.cjs) has no rules: place it there',
+      severity: 'error',
+      from: { path: '^control/[^/]+/', pathNot: `^control/(${FOLDERS.join('|')})/` },
+      to: {},
+    },
+    {
+      name: 'test-dataplane-not-in-production',
+      comment: 'control/dataplane/test-dataplane.ts is inspection support for tests and the bench only',
+      severity: 'error',
+      from: { path: '^control/', pathNot: '^control/dataplane/test-dataplane\\.ts$' },
+      to: { path: '^control/dataplane/test-dataplane\\.ts$' },
+    },
+    {
+      name: 'consumers-use-the-cli-library-only',
+      comment:
+        'the bench and scripts drive xlb as consumers: of control/cli/ they use the API client and the text formatting, not the commands',
+      severity: 'error',
+      from: { path: '^(bench|scripts)/' },
+      to: { path: '^control/cli/', pathNot: '^control/cli/(client|format)\\.ts$' },
+    },
+    {
       name: 'control-stands-alone',
       comment: 'the control plane imports nothing from tests, the bench or scripts',
       severity: 'error',

@@ -85,7 +85,7 @@ beforeAll(async () => {
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
+  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
   daemon = new DaemonProcess(child, new ApiClient(`unix:${socket}`, TOKEN));
   await daemon.ready();
   expect((await daemon.api.request('PUT', VIP, { forwarding: 'ipip', healthCheck: { type: 'none' } })).status).toBe(201);

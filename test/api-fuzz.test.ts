@@ -127,7 +127,7 @@ function apply(model: Model, command: Command): void {
 }
 
 async function reset(): Promise<void> {
-  const { vips } = (await d.app.inject({ method: 'GET', url: '/v1/vips' })).json() as { vips: VipView[] };
+  const { vips } = (await d.app.inject({ method: 'GET', url: '/v1/vips' })).json<{ vips: VipView[] }>();
   for (const v of vips) await d.app.inject({ method: 'DELETE', url: vipPath(v.protocol, v.address, v.port) });
 }
 
@@ -144,7 +144,7 @@ describe('API fuzzing', () => {
           expect(DOCUMENTED.has(res.statusCode), `${command.kind} answered ${res.statusCode}: ${res.body}`).toBe(true);
           if (res.statusCode >= 400) expect(res.json().error).toMatchObject({ code: expect.any(String), message: expect.any(String) });
           else apply(model, command);
-          const { vips } = (await d.app.inject({ method: 'GET', url: '/v1/vips' })).json() as { vips: VipView[] };
+          const { vips } = (await d.app.inject({ method: 'GET', url: '/v1/vips' })).json<{ vips: VipView[] }>();
           expect(actualState(vips)).toEqual(expectedState(model));
         }
       }),
@@ -161,7 +161,7 @@ describe('API fuzzing', () => {
       (await d.app.inject({ method: 'PUT', url: vipPath(vip.protocol, vip.address, vip.port), payload: { forwarding: 'ipip' } }))
         .statusCode,
     ).toBe(201);
-    const writes = await fc.sample(
+    const writes = fc.sample(
       fc.record({
         backend: fc.constantFrom('198.18.0.11', '198.18.0.12', '198.18.0.13', '198.18.0.14', '2001:db8::11'),
         weight: fc.integer({ min: 0, max: 3 }),

@@ -52,7 +52,7 @@ async function startDaemon(pins = bpffs): Promise<{ code: number | null; stderr:
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = once(child, 'close');
   const api = new ApiClient(`unix:${join(dir, 'api.sock')}`);
   const deadline = Date.now() + 30_000;
@@ -298,7 +298,7 @@ const plausible = fc.oneof(
     address: fc.constant('198.19.0.1'),
     port: fc.constant('80'),
     backend: backendAddress,
-    body: backendBody as fc.Arbitrary<Record<string, unknown>>,
+    body: backendBody,
   }),
 );
 type Command = {

@@ -1,12 +1,14 @@
 /**
  * The in-memory data plane the unit tests run on, held to the kernel's: the same
  * reconciles and writes on the model and on a real TestDataplane leave the same maps
- * and fail with the same errors.
+ * and fail with the same errors. The kernel lists VIPs in hash order, the model in
+ * insertion order; a second model listing them in reverse shows the reconciler ends
+ * the same whatever the order.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { formatAddress, parseAddress } from '../control/net/address.js';
 import type { Outcome } from '../control/dataplane/codec.js';
-import type { Traffic, VipKey } from '../control/dataplane/records.js';
+import type { Traffic, VipMapKey } from '../control/dataplane/records.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import type { Health } from '../control/checks/health.js';
 import { planVip } from '../control/reconciler/plan.js';
@@ -18,6 +20,13 @@ import { storedBackend, storedVip } from './lib/stored.js';
 
 const sizes = { ringSize: 13, maxVips: 4, maxBackends: 16, maxFlows: 64 };
 const MAC = Buffer.from([2, 0, 0, 0, 0, 0x11]);
+
+/** The model, listing VIP records last written first. */
+class ReverseListingModel extends DataplaneModel {
+  override listVips() {
+    return super.listVips().reverse();
+  }
+}
 
 /** A data plane and the reconciler a daemon would run on it. */
 interface Side {
@@ -40,6 +49,7 @@ beforeEach(() => {
   sides = [
     { name: 'kernel', dp: TestDataplane.open(sizes) },
     { name: 'model', dp: new DataplaneModel(sizes) },
+    { name: 'model listing VIPs in reverse', dp: new ReverseListingModel(sizes) },
   ].map(({ name, dp }) => {
     dp.setConfig(config);
     return { name, dp, reconciler: new Reconciler(dp) };
@@ -53,6 +63,7 @@ afterEach(() => {
 function held(dp: InspectableDataplane) {
   const { flow_key: flowKey, ...config } = dp.readConfig();
   const ids = (n: number) => Array.from({ length: n }, (_, id) => id);
+  const snapshot = dp.statsSnapshot();
   return {
     config: { ...config, flowKey: flowKey.some((byte) => byte !== 0) },
     vips: dp
@@ -76,6 +87,7 @@ function held(dp: InspectableDataplane) {
     usedBackendIds: dp.usedBackendIds(),
     vipStats: ids(dp.maxVips).map((id) => dp.vipStats(id)),
     backendStats: ids(dp.maxBackends).map((id) => dp.backendStats(id)),
+    snapshot: { vips: ids(dp.maxVips).map(snapshot.vip), backends: ids(dp.maxBackends).map(snapshot.backend) },
     counters: dp.counters(),
     flowTable: dp.flowTableUse(),
   };
@@ -91,14 +103,14 @@ function outcome(step: () => unknown): string {
   }
 }
 
-type Ran = { outcome: string; held: ReturnType<typeof held> };
-
-/** Runs `step` on both sides: they must return or throw the same and end holding the same. */
+/** Runs `step` on every side: the models must return or throw what the kernel does and end holding the same. */
 function onBoth(step: (side: Side) => unknown): string {
-  const [kernel, model] = sides.map((side) => ({ outcome: outcome(() => step(side)), held: held(side.dp) })) as [Ran, Ran];
-  expect(model.outcome, 'what the model returned or threw').toBe(kernel.outcome);
-  expect(model.held).toEqual(kernel.held);
-  return kernel.outcome;
+  const [kernel, ...models] = sides.map((side) => ({ name: side.name, outcome: outcome(() => step(side)), held: held(side.dp) }));
+  for (const model of models) {
+    expect(model.outcome, `what the ${model.name} returned or threw`).toBe(kernel!.outcome);
+    expect(model.held, `what the ${model.name} holds`).toEqual(kernel!.held);
+  }
+  return kernel!.outcome;
 }
 
 const seen = (health: Record<string, Health> = {}, macs: Record<string, Buffer> = {}) => ({
@@ -117,7 +129,7 @@ const apply =
       vips.map((v) => planVip(v, observed)),
       scope,
     );
-const key = (address: string, port = 80): VipKey => {
+const key = (address: string, port = 80): VipMapKey => {
   const { family, bytes } = parseAddress(address);
   return { family, address: bytes, port, proto: 6 };
 };
@@ -171,21 +183,69 @@ describe('the model holds what the kernel holds', () => {
   });
 });
 
+describe('ring batches', () => {
+  const ring = (backendId: number) => new Uint32Array(sizes.ringSize).fill(backendId);
+  beforeEach(() => {
+    onBoth(apply([vip(0, '198.19.0.1', [backend(0, '198.18.1.1')])]));
+  });
+
+  test('a batch closed without a commit swaps in nothing', () => {
+    onBoth(({ dp }) => {
+      const batch = dp.ringBatch();
+      batch.set(0, ring(7));
+      batch.set(1, ring(8));
+      batch.close();
+    });
+    expect(sides.map(({ dp }) => [dp.ringIds(), dp.getRing(0)?.[0]])).toEqual(sides.map(() => [[0], 0]));
+  });
+
+  test('a batch failing part-way and closed, as the reconciler leaves it, swaps in nothing', () => {
+    const outcome = onBoth(({ dp }) => {
+      const batch = dp.ringBatch();
+      try {
+        batch.set(1, ring(8));
+        batch.set(4, ring(9));
+        batch.commit();
+      } finally {
+        batch.close();
+      }
+    });
+    expect(outcome).toMatch(/^threw RangeError - VIP id 4 outside/);
+    expect(sides.map(({ dp }) => dp.ringIds())).toEqual(sides.map(() => [0]));
+  });
+
+  test('a batch committed after a refused ring swaps in the rings set before it, the last of each id', () => {
+    onBoth(({ dp }) => {
+      const batch = dp.ringBatch();
+      batch.set(1, ring(8));
+      batch.set(0, ring(5));
+      batch.set(0, ring(6));
+      expect(() => batch.set(2, new Uint32Array(3))).toThrow(RangeError);
+      batch.commit();
+      batch.close();
+    });
+    expect(sides.map(({ dp }) => [dp.ringIds(), dp.getRing(0)?.[0]])).toEqual(sides.map(() => [[0, 1], 6]));
+  });
+});
+
 describe('counters', () => {
   test('a VIP new on an id and a backend that leaves start from zero, as in the kernel; outcome counters carry on', () => {
     const web = vip(0, '198.19.0.1', [backend(0, '198.18.1.1'), backend(1, '198.18.1.2')], { healthCheck: { type: 'none' } });
     onBoth(apply([web]));
-    // Packets through the real balancer; the model is given what the kernel counted.
-    const [kernel, model] = sides.map((side) => side.dp) as [TestDataplane, DataplaneModel];
+    // Packets through the real balancer; the models forward none and are given what the
+    // kernel counted, so this compares what reconciles do to counters, not the counting.
+    const [kernel, ...models] = sides.map((side) => side.dp) as [TestDataplane, ...DataplaneModel[]];
     for (const sport of [40000, 40001, 40002, 40003]) {
       const frame = tcp4({ sport, flags: 'S' });
       kernel.program.testRun({ data: frame });
     }
-    for (const [outcome, traffic] of Object.entries(kernel.counters()) as [Outcome, Traffic][]) model.count({ outcome, ...traffic });
-    const v = kernel.vipStats(0);
-    model.count({ vipId: 0, packets: v.packets, bytes: v.bytes, flowHits: v.flow_hits, flowMisses: v.flow_misses });
-    for (const id of [0, 1]) model.count({ backendId: id, ...kernel.backendStats(id) });
-    model.flows = kernel.flowTableUse().flows;
+    for (const model of models) {
+      for (const [outcome, traffic] of Object.entries(kernel.counters()) as [Outcome, Traffic][]) model.count({ outcome, ...traffic });
+      const v = kernel.vipStats(0);
+      model.count({ vipId: 0, packets: v.packets, bytes: v.bytes, flowHits: v.flow_hits, flowMisses: v.flow_misses });
+      for (const id of [0, 1]) model.count({ backendId: id, ...kernel.backendStats(id) });
+      model.flows = kernel.flowTableUse().flows;
+    }
     expect(kernel.vipStats(0).packets).toBe(4);
     onBoth(() => {});
 

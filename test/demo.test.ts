@@ -26,8 +26,8 @@ function startDemo(): Run {
   const mark = randomUUID();
   const child = spawn(process.execPath, [DEMO], { env: { ...process.env, XLB_DEMO_TEST: mark }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return { child, mark, output: () => output };
 }
 

@@ -6,7 +6,7 @@
 import dgram from 'node:dgram';
 import { once } from 'node:events';
 import { afterEach, beforeEach, expect, test, vi } from 'vitest';
-import { NeighbourTable } from '../control/daemon/host.js';
+import { gatewayMac, NeighbourTable } from '../control/daemon/host.js';
 
 /** Loopback addresses no other test uses: probes to them land on our discard-port sockets. */
 const ADDRESSES = ['127.77.0.9', '127.77.0.10'];
@@ -86,4 +86,15 @@ test('a refresh sends at most its cap of probes, those waiting longest first', a
     [1, 0],
     [0, 1],
   ]);
+});
+
+test('a default route that cannot be read is reported for each family, not taken for no gateway in silence', async () => {
+  const reports: { error: unknown; context: Record<string, unknown> }[] = [];
+  const mac = await gatewayMac('xlb-no-such-if', (error, context) => reports.push({ error, context }));
+  expect(mac).toBeNull();
+  expect(reports.map(({ context }) => context.command)).toEqual([
+    'ip -4 route show default dev xlb-no-such-if',
+    'ip -6 route show default dev xlb-no-such-if',
+  ]);
+  expect(String(reports[0]?.error)).toMatch(/Cannot find device/);
 });

@@ -130,7 +130,8 @@ const vips = (daemon: DaemonProcess) => api<{ vips: VipView[] }>(daemon, 'GET', 
 
 afterAll(async () => {
   for (const daemon of daemons) daemon.kill();
-  await Promise.all(daemons.map((d) => (d.child.exitCode === null && d.child.signalCode === null ? once(d.child, 'exit') : null)));
+  const running = daemons.filter((d) => d.child.exitCode === null && d.child.signalCode === null);
+  await Promise.all(running.map((d) => once(d.child, 'exit')));
   namespaces.cleanup();
   for (const name of readdirSync('/sys/fs/bpf'))
     if (name.startsWith(`${namespaces.prefix}-`)) rmSync(join('/sys/fs/bpf', name), { recursive: true, force: true });

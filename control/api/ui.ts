@@ -40,12 +40,17 @@ const tokenInput = document.getElementById('token');
 tokenInput.value = sessionStorage.getItem('xlb-token') || '';
 tokenInput.addEventListener('change', () => { sessionStorage.setItem('xlb-token', tokenInput.value); refresh(); connect(); });
 const headers = () => tokenInput.value ? { authorization: 'Bearer ' + tokenInput.value } : {};
-const path = (v, b) => '/v1/vips/' + v.protocol + '/' + encodeURIComponent(v.address) + '/' + v.port + (b ? '/backends/' + encodeURIComponent(b) : '');
+const path = (v, b) =>
+  '/v1/vips/' + v.protocol + '/' + encodeURIComponent(v.address) + '/' + v.port + (b ? '/backends/' + encodeURIComponent(b) : '');
 const text = (tag, value, cls) => { const e = document.createElement(tag); e.textContent = value; if (cls) e.className = cls; return e; };
 let rates = new Map();
 
 async function api(method, url, body) {
-  const res = await fetch(url, { method, headers: { ...headers(), ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url, {
+    method,
+    headers: { ...headers(), ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   const json = res.status === 204 ? null : await res.json();
   if (!res.ok) throw new Error(json && json.error ? json.error.message : res.statusText);
   return json;
@@ -71,7 +76,12 @@ function render(vips) {
     section.className = 'vip';
     section.dataset.vip = key;
     const h2 = document.createElement('h2');
-    h2.append(text('span', key), text('span', v.forwarding), text('span', (rate ? Math.round(rate.pps) : 0) + ' pkt/s', 'pps'), text('span', v.panic ? 'PANIC' : ''));
+    h2.append(
+      text('span', key),
+      text('span', v.forwarding),
+      text('span', (rate ? Math.round(rate.pps) : 0) + ' pkt/s', 'pps'),
+      text('span', v.panic ? 'PANIC' : ''),
+    );
     section.append(h2);
     const table = document.createElement('table');
     const head = document.createElement('tr');
@@ -94,7 +104,15 @@ function render(vips) {
       toggle.addEventListener('click', () => change(v, b.address, { weight: b.weight, state: b.state === 'drain' ? 'active' : 'drain' }));
       const actions = document.createElement('td');
       actions.append(toggle);
-      tr.append(text('td', b.address), text('td', b.health + (b.healthReason ? ' (' + b.healthReason + ')' : ''), b.health), text('td', b.state), text('td', b.inRing ? 'yes' : 'no — ' + (b.reason || '')), shareCell, weightCell, actions);
+      tr.append(
+        text('td', b.address),
+        text('td', b.health + (b.healthReason ? ' (' + b.healthReason + ')' : ''), b.health),
+        text('td', b.state),
+        text('td', b.inRing ? 'yes' : 'no — ' + (b.reason || '')),
+        shareCell,
+        weightCell,
+        actions,
+      );
       table.append(tr);
     }
     section.append(table);
@@ -123,7 +141,12 @@ function connect() {
   socket.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.type === 'stats') {
-      rates = new Map(event.vips.map((v) => [v.protocol + '/' + v.address + ':' + v.port, { pps: v.packetsPerSecond, backends: new Map(v.backends.map((b) => [b.address, b.packetsPerSecond])) }]));
+      rates = new Map(
+        event.vips.map((v) => [
+          v.protocol + '/' + v.address + ':' + v.port,
+          { pps: v.packetsPerSecond, backends: new Map(v.backends.map((b) => [b.address, b.packetsPerSecond])) },
+        ]),
+      );
     }
     refresh();
   };

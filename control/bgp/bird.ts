@@ -11,6 +11,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { stderrOf } from '../child-output.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -30,10 +31,30 @@ export interface BirdOptions {
   localV6: string | null;
 }
 
-/** Stops the BIRD whose control socket is in `dir` (its sessions close: everything is withdrawn). */
+/** birdc's answer when no BIRD is behind the socket: none there, or nobody listening on it. */
+const NO_BIRD_ANSWERS = /Unable to connect to server control socket .*: (No such file or directory|Connection refused)/;
+
+/**
+ * Runs a birdc command on `socket`: its output, or null when no BIRD answers there.
+ * Any other failure (birdc missing, a refused command) rejects naming the command.
+ */
+async function birdc(socket: string, args: string[]): Promise<string | null> {
+  try {
+    return (await execFileAsync('birdc', ['-s', socket, ...args])).stdout;
+  } catch (error) {
+    const stderr = stderrOf(error);
+    if (NO_BIRD_ANSWERS.test(stderr)) return null;
+    throw new Error(`birdc -s ${socket} ${args.join(' ')}: ${stderr.trim() || String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * Stops the BIRD whose control socket is in `dir` (its sessions close: everything is
+ * withdrawn); nothing to do when none answers there. Rejects when birdc itself fails,
+ * since a BIRD left running keeps announcing VIPs nothing forwards.
+ */
 export async function stopBird(dir: string): Promise<void> {
-  // birdc fails when no BIRD answers on the socket: then there is nothing to stop.
-  await execFileAsync('birdc', ['-s', join(dir, 'bird.ctl'), 'down']).catch(() => undefined);
+  await birdc(join(dir, 'bird.ctl'), ['down']);
 }
 
 export class BirdSpeaker {
@@ -74,7 +95,8 @@ export class BirdSpeaker {
       .then(async () => {
         if (this.announced && JSON.stringify(this.announced) === JSON.stringify(wanted)) return;
         this.write(wanted);
-        const { stdout } = await execFileAsync('birdc', ['-s', this.socket, 'configure']);
+        const stdout = await birdc(this.socket, ['configure']);
+        if (stdout === null) throw new Error(`birdc configure: no BIRD answers on ${this.socket}`);
         if (!/Reconfigured|Reconfiguration in progress/.test(stdout)) throw new Error(`birdc configure: ${stdout.trim()}`);
         this.announced = wanted;
       });
@@ -82,10 +104,7 @@ export class BirdSpeaker {
   }
 
   private async running(): Promise<boolean> {
-    return execFileAsync('birdc', ['-s', this.socket, 'show', 'status']).then(
-      () => true,
-      () => false,
-    );
+    return (await birdc(this.socket, ['show', 'status'])) !== null;
   }
 
   private write(prefixes: string[]): void {

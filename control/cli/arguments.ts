@@ -1,5 +1,5 @@
 /** Option and argument parsers: a bad value is a CliError naming the option. */
-import { parseWholeNumber } from '../net/whole-number.js';
+import { parseWholeNumber } from '../whole-number.js';
 import { portParamSchema } from '../state/schema.js';
 import { CliError } from './errors.js';
 

@@ -228,6 +228,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   private serialized<T>(work: () => Promise<T>): Promise<T> {
     const run = this.serial.then(work, work);
+    // The caller hears of a failure through `run`; the next work runs regardless.
     this.serial = run.catch(() => undefined);
     return run;
   }

@@ -49,7 +49,8 @@ export const statusSchema = z.object({
   conflicts: z
     .array(z.object({ vip: z.string(), backend: z.string().nullable().describe('null: the VIP itself'), problem: z.string() }))
     .describe(
-      "Stored VIPs and backends the host's addresses now rule out (an address added to the host after they were accepted): applied as they are, new ones are 409",
+      "Stored VIPs and backends the host's addresses now rule out (an address added to the host after they were accepted): " +
+        'applied as they are, new ones are 409',
     ),
   errors: z
     .array(z.object({ component: z.string(), count: z.number(), lastMessage: z.string(), lastAt: z.string() }))

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { promisify } from 'node:util';
 import ipaddr from 'ipaddr.js';
+import { stderrOf } from '../child-output.js';
 import { canonicalAddress as canonical, parseMac } from '../net/address.js';
 import type { HostAddresses } from '../state/invariants.js';
 
@@ -165,10 +166,25 @@ export async function interfaceAddresses(iface: string): Promise<{ v4: string | 
   return { v4: pick('inet'), v6: pick('inet6') };
 }
 
-/** The MAC of the default route's gateway, resolving it if needed; null when there is none. */
-export async function gatewayMac(iface: string): Promise<Buffer | null> {
+/** iproute2's answer for a family the kernel runs without (booted with ipv6.disable=1): it has no routes. */
+const FAMILY_ABSENT = /Address family not supported by protocol/;
+
+/**
+ * The MAC of the default route's gateway, resolving it if needed; null when there is none.
+ * A family whose routes cannot be read is skipped and `report`ed: off-link ipip backends
+ * then go out without a gateway MAC.
+ */
+export async function gatewayMac(
+  iface: string,
+  report: (error: unknown, context: Record<string, unknown>) => void,
+): Promise<Buffer | null> {
   for (const family of ['-4', '-6']) {
-    const routes = await ipJson<{ gateway?: string; dev?: string }[]>([family, 'route', 'show', 'default', 'dev', iface]).catch(() => []);
+    const args = [family, 'route', 'show', 'default', 'dev', iface];
+    const routes = await ipJson<{ gateway?: string; dev?: string }[]>(args).catch((error: unknown) => {
+      if (!FAMILY_ABSENT.test(stderrOf(error)))
+        report(error, { reading: 'default route for the gateway MAC', command: `ip ${args.join(' ')}` });
+      return [];
+    });
     const gateway = routes.find((r) => r.gateway)?.gateway;
     if (!gateway) continue;
     const neighbours = new NeighbourTable(iface);

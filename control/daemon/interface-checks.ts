@@ -45,7 +45,9 @@ async function findVethPeer(iface: string): Promise<{ warn: boolean; text: strin
   if (!ns || index === undefined) {
     return {
       warn: true,
-      text: `${iface} is a veth whose peer (ifindex ${index}) is in a namespace with no name under /run/netns (nsid ${details.link_netnsid}), so whether it runs XDP is unknown: ${advice}`,
+      text:
+        `${iface} is a veth whose peer (ifindex ${index}) is in a namespace with no name under /run/netns ` +
+        `(nsid ${details.link_netnsid}), so whether it runs XDP is unknown: ${advice}`,
     };
   }
   return verdict(
@@ -69,7 +71,10 @@ export function vlanOffloadText(iface: string, offload: { rx: string; tx: string
   if (!offload) return `${iface}: VLAN offload state unknown (ethtool -k shows none)`;
   const text = `${iface}: rx-vlan-offload ${offload.rx}, tx-vlan-offload ${offload.tx}`;
   if (!offload.rx.startsWith('on')) return text;
-  return `${text}: VLAN tags can be stripped before XDP (by the NIC, or for a veth by its peer's tx-vlan-offload), so tagged frames look untagged to the balancer; ethtool -K ${iface} rxvlan off (on a veth's peer: txvlan off) keeps them`;
+  return (
+    `${text}: VLAN tags can be stripped before XDP (by the NIC, or for a veth by its peer's tx-vlan-offload), ` +
+    `so tagged frames look untagged to the balancer; ethtool -K ${iface} rxvlan off (on a veth's peer: txvlan off) keeps them`
+  );
 }
 
 /** The warnings `xlb serve` shows in /v1/status and logs once at start. */

@@ -6,7 +6,7 @@
  * from the interface we attached to was detached on purpose and is not put back.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { BpfProgram, ifNameToIndex, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
+import { type BpfError, BpfProgram, ifNameToIndex, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
 
 export const LINK_RECHECK_MS = 1000;
 
@@ -67,9 +67,10 @@ export function nativeLinkHost(mode: XdpMode): LinkHost {
     ifindex(name) {
       try {
         return ifNameToIndex(name);
-      } catch {
+      } catch (error) {
         // No such link (yet): the watch reports the interface as missing.
-        return null;
+        if ((error as BpfError).code === 'ENODEV') return null;
+        throw error;
       }
     },
     programId: (ifindex) => xdpQuery(ifindex, mode),
@@ -81,9 +82,10 @@ export function nativeLinkHost(mode: XdpMode): LinkHost {
         } finally {
           program.close();
         }
-      } catch {
+      } catch (error) {
         // The program went away between the query and the open: its name is lost with it.
-        return 'unknown';
+        if ((error as BpfError).code === 'ENOENT') return 'unknown';
+        throw error;
       }
     },
   };

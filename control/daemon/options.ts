@@ -11,7 +11,7 @@ import { parseApiEndpoint } from '../net/endpoint.js';
 import { isPrime } from '../maglev/maglev.js';
 import { addressRefusal } from '../net/address-policy.js';
 import { EtcdStateStore } from '../state/etcd-store.js';
-import { DECIMAL_DIGITS, parseWholeNumber } from '../net/whole-number.js';
+import { DECIMAL_DIGITS, parseWholeNumber } from '../whole-number.js';
 
 /**
  * The largest Maglev ring: the paper's larger M, the size the builder's working arrays

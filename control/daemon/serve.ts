@@ -70,6 +70,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       maxBackends: options.maxBackends,
       maxFlows: options.maxFlows,
     }));
+    const log = pino({ level: options.logLevel });
+    const errors = new InternalErrors(log);
     const own = await interfaceAddresses(options.iface);
     const sourceV4 =
       options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
@@ -78,15 +80,15 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     dp.setConfig({
       hashSeed: options.hashSeed,
       mtu: options.mtu,
-      gatewayMac: options.gatewayMac ? parseMac(options.gatewayMac) : ((await gatewayMac(options.iface)) ?? Buffer.alloc(6)),
+      gatewayMac: options.gatewayMac
+        ? parseMac(options.gatewayMac)
+        : ((await gatewayMac(options.iface, (error, context) => errors.record('host', error, context))) ?? Buffer.alloc(6)),
       sourceV4: sourceV4.address,
       sourceV6: sourceV6.address,
       sourceV4FlowBits: sourceV4.flowBits,
       sourceV6FlowBits: sourceV6.flowBits,
     });
 
-    const log = pino({ level: options.logLevel });
-    const errors = new InternalErrors(log);
     const warnings = await interfaceWarnings(options.iface);
     for (const warning of warnings) log.warn(warning);
     const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));

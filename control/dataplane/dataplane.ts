@@ -24,7 +24,7 @@ import { attachProgram } from './attach.js';
 import { encodeConfig } from './config.js';
 import { type DataplaneOptions, type DataplaneSizes, flowTableBuckets, loadBalancer } from './load.js';
 import type { DataplanePort, RingBatch } from './port.js';
-import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipKey, VipRecord, VipStats } from './records.js';
+import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
 
@@ -34,7 +34,7 @@ const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * poss
 /** Buckets flowTableUse() reads at most (4 MiB). */
 const FLOW_SAMPLE_BUCKETS = 65536;
 
-const encodeVipKey = (key: VipKey) => vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
+const encodeVipKey = (key: VipMapKey) => vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
 
 const encodeVipAddress = (address: VipAddress) => addrCodec.encode({ addr: address.address, family: address.family });
 
@@ -115,14 +115,14 @@ export class Dataplane implements DataplanePort {
    * Creates or replaces a VIP record. Its address must be counted first
    * (setVipAddress), so no packet meets a VIP on an address that is not a VIP address.
    */
-  setVip(key: VipKey, vip: VipRecord): void {
+  setVip(key: VipMapKey, vip: VipRecord): void {
     this.checkVipId(vip.id);
     this.map('vips').update(encodeVipKey(key), vipCodec.encode(vip));
     this.bumpVipGeneration();
   }
 
   /** false when there was no such VIP. The ring, stats and address count stay. */
-  removeVip(key: VipKey): boolean {
+  removeVip(key: VipMapKey): boolean {
     if (!this.map('vips').delete(encodeVipKey(key))) return false;
     this.bumpVipGeneration();
     return true;
@@ -156,8 +156,8 @@ export class Dataplane implements DataplanePort {
   }
 
   /** Every VIP in the map (for adopting pinned maps). */
-  listVips(): { key: VipKey; vip: VipRecord }[] {
-    const out: { key: VipKey; vip: VipRecord }[] = [];
+  listVips(): { key: VipMapKey; vip: VipRecord }[] {
+    const out: { key: VipMapKey; vip: VipRecord }[] = [];
     const vips = this.map('vips');
     for (let key = vips.nextKey(null); key; key = vips.nextKey(key)) {
       const value = vips.lookup(key);
@@ -184,7 +184,7 @@ export class Dataplane implements DataplanePort {
     return ids;
   }
 
-  getVip(key: VipKey): VipRecord | null {
+  getVip(key: VipMapKey): VipRecord | null {
     const value = this.map('vips').lookup(encodeVipKey(key));
     return value ? vipCodec.decode(value) : null;
   }

@@ -4,7 +4,7 @@
  * against an in-memory model in unit tests (test/lib/dataplane-model.ts).
  */
 import type { Outcome } from './codec.js';
-import type { BackendRecord, Traffic, VipAddress, VipKey, VipRecord, VipStats } from './records.js';
+import type { BackendRecord, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 
 /** Rings written now and swapped in together (DataplanePort.ringBatch). */
 export interface RingBatch {
@@ -17,11 +17,11 @@ export interface DataplanePort {
   /** Maglev ring size M: every ring has exactly this many slots. */
   readonly ringSize: number;
 
-  setVip(key: VipKey, vip: VipRecord): void;
+  setVip(key: VipMapKey, vip: VipRecord): void;
   /** false when there was no such VIP. */
-  removeVip(key: VipKey): boolean;
-  getVip(key: VipKey): VipRecord | null;
-  listVips(): { key: VipKey; vip: VipRecord }[];
+  removeVip(key: VipMapKey): boolean;
+  getVip(key: VipMapKey): VipRecord | null;
+  listVips(): { key: VipMapKey; vip: VipRecord }[];
 
   /** How many VIPs an address carries (a positive integer). */
   setVipAddress(address: VipAddress, vips: number): void;

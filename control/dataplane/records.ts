@@ -9,7 +9,8 @@ export interface VipAddress {
   address: Buffer;
 }
 
-export interface VipKey extends VipAddress {
+/** A key of the VIP map, in the bytes the balancer looks packets up by (state/schema.ts's VipKey is the stored text form). */
+export interface VipMapKey extends VipAddress {
   port: number;
   proto: number;
 }

@@ -89,7 +89,7 @@ export function sumPerCpu<F extends Record<string, FieldKind>>(codec: StructCode
   for (let at = 0; at + codec.size <= value.length; at += slot) {
     const one = codec.decode(value, at) as Record<string, unknown>;
     for (const field of Object.keys(total)) {
-      if (typeof total[field] === 'number') (total[field] as number) += one[field] as number;
+      if (typeof total[field] === 'number') total[field] += one[field] as number;
     }
   }
   return total as StructValue<F>;

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
 import { release } from 'node:os';
 import { promisify } from 'node:util';
-import { ifNameToIndex } from '@xlb/native';
+import { type BpfError, ifNameToIndex } from '@xlb/native';
 import { vethPeer, vlanOffload, vlanOffloadText } from '../daemon/interface-checks.js';
 import { resolveServeOptions } from '../daemon/options.js';
 
@@ -72,12 +72,13 @@ export async function preflight(configPath: string): Promise<Check[]> {
   check('kernel', atLeast(version(release()), [5, 18]), `${release()} (needs 5.18 or newer)`);
   check('btf', existsSync('/sys/kernel/btf/vmlinux'), '/sys/kernel/btf/vmlinux');
   let bpffs = false;
+  let unreadable = '';
   try {
     bpffs = statfsSync('/sys/fs/bpf').type === BPF_FS_MAGIC;
-  } catch {
-    // not there
+  } catch (error) {
+    unreadable = ` (${(error as Error).message})`;
   }
-  check('bpffs', bpffs, bpffs ? '/sys/fs/bpf is bpffs' : '/sys/fs/bpf is not bpffs: mount -t bpf bpf /sys/fs/bpf');
+  check('bpffs', bpffs, bpffs ? '/sys/fs/bpf is bpffs' : `/sys/fs/bpf is not bpffs${unreadable}: mount -t bpf bpf /sys/fs/bpf`);
   check('node', atLeast(version(process.versions.node), [20, 0]), `Node.js ${process.versions.node} (needs 20 or newer)`);
 
   const missing: string[] = [];
@@ -92,14 +93,14 @@ export async function preflight(configPath: string): Promise<Check[]> {
 
   if (options) {
     const iface = options.iface;
-    let present = true;
+    let problem = '';
     try {
       ifNameToIndex(iface);
-    } catch {
-      // if_nametoindex failed: no such interface, which this check reports.
-      present = false;
+    } catch (error) {
+      problem = (error as BpfError).code === 'ENODEV' ? `no interface ${iface}` : (error as Error).message;
     }
-    check('interface', present, present ? iface : `no interface ${iface}`);
+    const present = problem === '';
+    check('interface', present, present ? iface : problem);
     if (present) {
       const driver = await execFileAsync('ethtool', ['-i', iface]).then(
         (r) => /^driver: (.*)$/m.exec(r.stdout)?.[1] ?? 'unknown',

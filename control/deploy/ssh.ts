@@ -82,11 +82,14 @@ export class SshSession {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (error, stream) => {
         if (error) return reject(error);
-        let stdout = '';
-        let stderr = '';
-        stream.on('data', (chunk: Buffer) => (stdout += chunk));
-        stream.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-        stream.on('close', (code: number | null) => resolve({ code: code ?? -1, stdout, stderr }));
+        // Decoded once whole: a character split across chunks stays intact.
+        const stdout: Buffer[] = [];
+        const stderr: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => stdout.push(chunk));
+        stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        stream.on('close', (code: number | null) =>
+          resolve({ code: code ?? -1, stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() }),
+        );
       });
     });
   }

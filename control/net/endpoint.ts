@@ -1,5 +1,5 @@
 /** Where the API listens or is reached: HOST:PORT, [IPv6]:PORT or a unix socket. */
-import { parseWholeNumber } from './whole-number.js';
+import { parseWholeNumber } from '../whole-number.js';
 
 export type ApiEndpoint = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 

@@ -10,7 +10,7 @@
  */
 import { formatAddress, parseAddress } from '../net/address.js';
 import type { DataplanePort } from '../dataplane/port.js';
-import type { BackendRecord, VipAddress, VipKey } from '../dataplane/records.js';
+import type { BackendRecord, VipAddress, VipMapKey } from '../dataplane/records.js';
 import { buildMaglevTable } from '../maglev/maglev.js';
 import type { VipPlan } from './plan.js';
 
@@ -145,7 +145,7 @@ export class Reconciler {
     this.vips.set(id, { keyText: state.keyText, record, ring: state.ring, backends: state.backends, slots: state.slots });
   }
 
-  private vipKey(vip: { protocol: string; address: string; port: number }): VipKey {
+  private vipKey(vip: { protocol: string; address: string; port: number }): VipMapKey {
     const { family, bytes } = parseAddress(vip.address);
     return { family, address: bytes, port: vip.port, proto: vip.protocol === 'tcp' ? 6 : 17 };
   }
@@ -221,7 +221,7 @@ export class Reconciler {
   }
 
   /** A key found in the maps: its address and key as text. */
-  private static foundKey(key: VipKey): { address: string; keyText: string } {
+  private static foundKey(key: VipMapKey): { address: string; keyText: string } {
     const address = formatAddress(key.family, key.address);
     return { address, keyText: keyTextOf(key.proto === 6 ? 'tcp' : 'udp', address, key.port) };
   }

@@ -219,7 +219,7 @@ export class Lab {
       },
     );
     this.servers.set(n, server);
-    const lines = createInterface({ input: server.stdout! });
+    const lines = createInterface({ input: server.stdout });
     const [line] = (await Promise.race([
       once(lines, 'line'),
       once(server, 'exit').then(() => [`exited with ${server.exitCode}`]),
@@ -380,7 +380,7 @@ export class Lab {
     );
     this.clients.add(child);
     child.once('exit', () => this.clients.delete(child));
-    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const connected = lines.next().then(({ value }) => {
       if (value !== 'connected') throw new Error(`hold client: ${value}`);
     });

@@ -18,7 +18,15 @@ import {
 } from '../../control/dataplane/codec.js';
 import { encodeConfig } from '../../control/dataplane/config.js';
 import type { DataplanePort, RingBatch } from '../../control/dataplane/port.js';
-import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipKey, VipRecord, VipStats } from '../../control/dataplane/records.js';
+import type {
+  BackendRecord,
+  DataplaneConfig,
+  Traffic,
+  VipAddress,
+  VipMapKey,
+  VipRecord,
+  VipStats,
+} from '../../control/dataplane/records.js';
 
 /** What tests read and write beside the port; TestDataplane has the same. */
 export interface InspectableDataplane extends DataplanePort {
@@ -143,24 +151,24 @@ export class DataplaneModel implements InspectableDataplane {
 
   // ---- VIPs and their addresses --------------------------------------------
 
-  setVip(key: VipKey, vip: VipRecord): void {
+  setVip(key: VipMapKey, vip: VipRecord): void {
     this.checkVipId(vip.id);
     this.vips.update(encodeVipKey(key), vipCodec.encode(vip));
     this.bumpVipGeneration();
   }
 
-  removeVip(key: VipKey): boolean {
+  removeVip(key: VipMapKey): boolean {
     if (!this.vips.delete(encodeVipKey(key))) return false;
     this.bumpVipGeneration();
     return true;
   }
 
-  getVip(key: VipKey): VipRecord | null {
+  getVip(key: VipMapKey): VipRecord | null {
     const value = this.vips.lookup(encodeVipKey(key));
     return value ? vipCodec.decode(value) : null;
   }
 
-  listVips(): { key: VipKey; vip: VipRecord }[] {
+  listVips(): { key: VipMapKey; vip: VipRecord }[] {
     return [...this.vips].map(([key, value]) => {
       const k = vipKeyCodec.decode(key);
       return { key: { family: k.family as Family, address: k.addr, port: k.port, proto: k.proto }, vip: vipCodec.decode(value) };
@@ -308,5 +316,5 @@ export class DataplaneModel implements InspectableDataplane {
   close(): void {}
 }
 
-const encodeVipKey = (key: VipKey) => vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
+const encodeVipKey = (key: VipMapKey) => vipKeyCodec.encode({ addr: key.address, port: key.port, proto: key.proto, family: key.family });
 const encodeVipAddress = (address: VipAddress) => addrCodec.encode({ addr: address.address, family: address.family });

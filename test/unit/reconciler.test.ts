@@ -46,7 +46,7 @@ beforeEach(() => {
         if (rings) writes.push('setRings');
         rings = 0;
       },
-      close: batch.close,
+      close: () => batch.close(),
     };
   };
   for (const method of [
