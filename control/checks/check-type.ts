@@ -9,6 +9,12 @@ export const checkTimingShape = {
   fall: z.number().int().min(1).max(100).default(3).describe('Failures to become unhealthy, default 3'),
 };
 
+/** Fields every check takes, whatever its type. */
+export const checkCommonShape = {
+  port: z.number().int().min(1).max(65535).optional().describe('Port to check, default the VIP port'),
+  ...checkTimingShape,
+};
+
 /** One backend's check with every default applied; the type's own options beside the common ones. */
 export interface CheckSpec {
   type: string;

@@ -9,7 +9,39 @@ import { httpCheck } from './http.js';
 import { none } from './none.js';
 import { tcp } from './tcp.js';
 
-export const checkTypes = new Map<string, CheckType>([tcp, httpCheck, none].map((type) => [type.name, type]));
+/**
+ * Check types by name, added at start-up. The check schema is built from them at its
+ * first use; a type added or removed after that is refused, not left out of it.
+ */
+class CheckTypes extends Map<string, CheckType> {
+  private built = false;
+
+  override set(name: string, type: CheckType): this {
+    this.refuseChangeOf(name);
+    return super.set(name, type);
+  }
+
+  override delete(name: string): boolean {
+    this.refuseChangeOf(name);
+    return super.delete(name);
+  }
+
+  /** The types the check schema is built from: no change after this. */
+  forSchema(): CheckType[] {
+    this.built = true;
+    return [...this.values()];
+  }
+
+  private refuseChangeOf(name: string): void {
+    if (this.built)
+      throw new Error(
+        `health-check type ${JSON.stringify(name)}: the check schema was built already; register every type before the first check is parsed`,
+      );
+  }
+}
+
+export const checkTypes = new CheckTypes();
+for (const type of [tcp, httpCheck, none]) checkTypes.set(type.name, type);
 
 /** The type of a check the schema accepted. */
 export function checkType(name: string): CheckType {
