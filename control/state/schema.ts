@@ -112,19 +112,13 @@ export type Protocol = z.infer<typeof protocolSchema>;
 export type VipSpec = z.infer<typeof vipSpecSchema>;
 export type BackendSpec = z.infer<typeof backendSpecSchema>;
 
-export interface VipKey {
-  protocol: Protocol;
-  address: string;
-  port: number;
-}
-
+/** What names a VIP: the API's path parameters and the stored VIP's key fields. */
 export const vipKeySchema = z.strictObject({ protocol: protocolSchema, address: addressSchema, port: portSchema });
+export type VipKey = z.infer<typeof vipKeySchema>;
 
 export const storedBackendSchema = backendSpecSchema.extend({ address: addressSchema, id: z.number().int().min(0) });
 export const storedVipSchema = vipSpecSchema.extend({
-  protocol: protocolSchema,
-  address: addressSchema,
-  port: portSchema,
+  ...vipKeySchema.shape,
   id: z.number().int().min(0),
   backends: z.array(storedBackendSchema),
 });
