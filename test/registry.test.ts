@@ -169,57 +169,19 @@ describe('the CLI', () => {
   });
 
   test("sends the registered type's option from its flag, and the daemon stores it", async () => {
-    await xlb(
-      'vip',
-      'add',
-      'tcp',
-      '198.18.0.10',
-      '80',
-      '--forwarding',
-      'ipip',
-      '--health-check',
-      'answer-test',
-      '--hc-answer',
-      'up',
-      '--api',
-      api,
-    );
+    const vipAdd = (address: string, type: string, answer: string) =>
+      xlb('vip', 'add', 'tcp', address, '80', '--forwarding', 'ipip', '--health-check', type, '--hc-answer', answer, '--api', api);
+    await vipAdd('198.18.0.10', 'answer-test', 'up');
     expect(d.controller.storedVip({ protocol: 'tcp', address: '198.18.0.10', port: 80 })?.healthCheck).toEqual({
       type: 'answer-test',
       answer: 'up',
     });
-    const refused = xlb(
-      'vip',
-      'add',
-      'tcp',
-      '198.18.0.11',
-      '80',
-      '--forwarding',
-      'ipip',
-      '--health-check',
-      'answer-test',
-      '--hc-answer',
-      'no',
-      '--api',
-      api,
-    );
-    await expect(refused).rejects.toMatchObject({ stderr: expect.stringMatching(/^xlb: --hc-answer: one of up or down, not "no"/) });
-    const otherType = xlb(
-      'vip',
-      'add',
-      'tcp',
-      '198.18.0.11',
-      '80',
-      '--forwarding',
-      'ipip',
-      '--health-check',
-      'tcp',
-      '--hc-answer',
-      'up',
-      '--api',
-      api,
-    );
-    await expect(otherType).rejects.toMatchObject({ stderr: expect.stringMatching(/^xlb: --hc-answer: not an option of a tcp check/) });
+    await expect(vipAdd('198.18.0.11', 'answer-test', 'no')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/^xlb: --hc-answer: one of up or down, not "no"/),
+    });
+    await expect(vipAdd('198.18.0.11', 'tcp', 'up')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/^xlb: --hc-answer: not an option of a tcp check/),
+    });
     expect(d.controller.storedVip({ protocol: 'tcp', address: '198.18.0.11', port: 80 })).toBeUndefined();
   });
 });
