@@ -15,6 +15,7 @@ interface OptionJson {
   type?: string;
   enum?: unknown[];
   description?: string;
+  default?: unknown;
 }
 
 const optionJson = (option: z.ZodType) => z.toJSONSchema(option, { io: 'input', unrepresentable: 'any' }) as OptionJson;
@@ -41,7 +42,9 @@ function parseOption(flag: string, option: z.ZodType, text: string): unknown {
 
 function helpOf(option: z.ZodType): { argument: string; help: string } {
   const json = optionJson(option);
-  const description = json.description ?? '';
+  const description = [json.description, json.default === undefined ? undefined : `default ${String(json.default)}`]
+    .filter(Boolean)
+    .join('; ');
   if (json.enum) return { argument: '<value>', help: `${orList(json.enum.map(String))}: ${description}` };
   return { argument: json.type === 'integer' || json.type === 'number' ? '<n>' : '<text>', help: description };
 }

@@ -52,8 +52,10 @@ const namesOf = (registry: Map<string, unknown>) => z.enum([...registry.keys()] 
 /** A check option as the state holds it: as given, optional; resolveCheck applies its default when the check runs. */
 function storedOption(option: z.ZodType): z.ZodType {
   if (option instanceof z.ZodOptional) return option;
-  const stored = (option instanceof z.ZodDefault ? (option.unwrap() as z.ZodType) : option).optional();
-  return option.description ? stored.describe(option.description) : stored;
+  const hasDefault = option instanceof z.ZodDefault;
+  const description = [option.description, hasDefault ? `default ${JSON.stringify(option.def.defaultValue)}` : undefined];
+  const stored = (hasDefault ? (option.unwrap() as z.ZodType) : option).optional();
+  return description.some(Boolean) ? stored.describe(description.filter(Boolean).join('; ')) : stored;
 }
 
 const storedShape = (shape: z.ZodRawShape) =>
