@@ -117,6 +117,10 @@ describe('client verbs', () => {
     ],
     [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--hc-rise', '3'], /^xlb: --hc-rise needs --health-check/],
     [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'icmp'],
+      /^xlb: --health-check: one of tcp, http or none, not "icmp"/,
+    ],
+    [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--panic-threshold', '0x1'],
       /^xlb: --panic-threshold: not a decimal number like 0\.5: "0x1"/,
     ],

@@ -1,7 +1,8 @@
 /**
- * Every health-check type by name. The VIP schema's check (type enum and options),
- * the resolved checks with their defaults, the probes and the CLI help read this
- * table; a type is one entry file and one line here.
+ * Every health-check type by name. The VIP schema's check (one object per type, with
+ * its options), the resolved checks with their defaults, the probes and the CLI's
+ * --health-check and --hc-* flags read this table; a type is one entry file and one
+ * line here.
  */
 import { z } from 'zod';
 import { type CheckSpec, type CheckType, checkTimingShape } from './check-type.js';

@@ -45,7 +45,7 @@ function helpOf(option: z.ZodType): { argument: string; help: string } {
   const description = [json.description, json.default === undefined ? undefined : `default ${String(json.default)}`]
     .filter(Boolean)
     .join('; ');
-  if (json.enum) return { argument: '<value>', help: `${orList(json.enum.map(String))}: ${description}` };
+  if (json.enum) return { argument: '<value>', help: [orList(json.enum.map(String)), description].filter(Boolean).join(': ') };
   return { argument: json.type === 'integer' || json.type === 'number' ? '<n>' : '<text>', help: description };
 }
 

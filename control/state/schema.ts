@@ -49,13 +49,15 @@ const described = (entries: Iterable<{ name: string; description: string }>) =>
 /** An enum of a registry's names. */
 const namesOf = (registry: Map<string, unknown>) => z.enum([...registry.keys()] as [string, ...string[]]);
 
-/** A check option as the state holds it: as given, optional; resolveCheck applies its default when the check runs. */
+/**
+ * A check option as the state holds it: as given, optional; resolveCheck applies its
+ * default when the check runs, and the description names it.
+ */
 function storedOption(option: z.ZodType): z.ZodType {
   if (option instanceof z.ZodOptional) return option;
-  const hasDefault = option instanceof z.ZodDefault;
-  const description = [option.description, hasDefault ? `default ${JSON.stringify(option.def.defaultValue)}` : undefined];
-  const stored = (hasDefault ? (option.unwrap() as z.ZodType) : option).optional();
-  return description.some(Boolean) ? stored.describe(description.filter(Boolean).join('; ')) : stored;
+  if (!(option instanceof z.ZodDefault)) return option.optional();
+  const description = [option.description, `default ${JSON.stringify(option.def.defaultValue)}`].filter(Boolean).join('; ');
+  return (option.unwrap() as z.ZodType).optional().describe(description);
 }
 
 const storedShape = (shape: z.ZodRawShape) =>
