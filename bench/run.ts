@@ -6,7 +6,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { DEFAULT_FLOWS, flowBucketCodec, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
-import { flowTableBuckets } from '../control/dataplane/load.js';
+import { flowTableBuckets } from '../control/dataplane/flow-table.js';
 import type { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
 import { packagePath } from '../control/paths.js';

@@ -264,16 +264,18 @@ const backendAddress = mostly(
   ['198.18.0.11', '198.18.0.12', '2001:db8::11'],
   ['255.255.255.255', 'ff02::1', '169.254.1.1', '240.0.0.1', '::', '127.0.0.2'],
 );
-const healthCheck = fc.record(
-  {
-    type: fc.constantFrom('http', 'http', 'tcp', 'none'),
-    port: fc.integer({ min: 1, max: 65535 }),
-    path: checkPath,
-    timeoutMs: fc.constant(100),
-    expectStatus: fc.constantFrom(200, 204),
-    intervalMs: fc.constantFrom(100, 1000),
-  },
-  { requiredKeys: ['type'] },
+const checkFields = {
+  port: fc.integer({ min: 1, max: 65535 }),
+  timeoutMs: fc.constant(100),
+  intervalMs: fc.constantFrom(100, 1000),
+};
+// Each type with its own options: another type's option is refused, which the mutations try.
+const healthCheck = fc.oneof(
+  fc.record(
+    { type: fc.constant('http'), ...checkFields, path: checkPath, expectStatus: fc.constantFrom(200, 204) },
+    { requiredKeys: ['type'] },
+  ),
+  fc.record({ type: fc.constantFrom('tcp', 'none'), ...checkFields }, { requiredKeys: ['type'] }),
 );
 const vipBody = fc.record(
   {

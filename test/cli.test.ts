@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { Decapsulator } from '../control/dataplane/decapsulator.js';
 import { packagePath } from '../control/paths.js';
@@ -111,6 +112,15 @@ describe('client verbs', () => {
       /^xlb: --hc-expect-status: not a whole number/,
     ],
     [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-path', '/x'],
+      /^xlb: --hc-path: not an option of a tcp check/,
+    ],
+    [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--hc-rise', '3'], /^xlb: --hc-rise needs --health-check/],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'icmp'],
+      /^xlb: --health-check: one of tcp, http or none, not "icmp"/,
+    ],
+    [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--panic-threshold', '0x1'],
       /^xlb: --panic-threshold: not a decimal number like 0\.5: "0x1"/,
     ],
@@ -152,6 +162,22 @@ describe('client verbs', () => {
 });
 
 describe('serve option errors name the flag and start nothing', () => {
+  test("the help shows each option's default from the options schema", async () => {
+    const { stdout } = await xlb('serve', '--help');
+    const help = stdout.replace(/\s+/g, ' ');
+    for (const [flag, value] of [
+      ['--xdp-mode', 'native'],
+      ['--api', '127.0.0.1:9180'],
+      ['--bpffs', '/sys/fs/bpf/xlb'],
+      ['--mutations-per-minute', 600],
+      ['--ring-size', DEFAULT_RING_SIZE],
+      ['--max-vips', DEFAULT_MAX_VIPS],
+      ['--bird-dir', '/run/xlb/bird'],
+    ] as const) {
+      expect(help).toMatch(new RegExp(`${flag} <[^>]+> [^-]*\\(default ${String(value).replace(/\./g, '\\.')}\\)`));
+    }
+  });
+
   test.each([
     [['--iface', 'eth0', '--xdp-mode', 'turbo'], /--xdp-mode: Invalid option/],
     [['--iface', 'eth0', '--mtu', '99999'], /--mtu: Too big/],
@@ -321,6 +347,15 @@ describe('xlb decap', () => {
 describe('xlb down', () => {
   const namespaces = new Namespaces('down');
   afterAll(() => namespaces.cleanup());
+
+  test('an XDP mode other than native or generic is refused before anything is done', async () => {
+    for (const args of [['down'], ['decap', '--address', '198.18.0.11']]) {
+      const res = await xlb(...args, '--iface', 'lo', '--xdp-mode', 'turbo', '--bpffs', '/sys/fs/bpf/xlb-never');
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/'turbo' is invalid\. Allowed choices are native, generic/);
+      expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
+    }
+  });
 
   test('detaches the balancer and removes the pins; leaves another program alone', async () => {
     const ns = namespaces.create('lb');

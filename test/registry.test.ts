@@ -9,13 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { z } from 'zod';
 import type { ForwardingMode } from '../control/forwarding/mode.js';
 import { forwardingModes } from '../control/forwarding/registry.js';
 import { type CheckSpec, defineCheckType } from '../control/checks/check-type.js';
 import { checkTypes, resolveCheck } from '../control/checks/registry.js';
 import { packagePath } from '../control/paths.js';
+import type { ModelDaemon } from './lib/model-daemon.js';
 
 const GUE_CODE = 9;
 const gue: ForwardingMode = {
@@ -37,13 +38,16 @@ const answer = defineCheckType({
   },
 });
 forwardingModes.set(gue.name, gue);
-checkTypes.set(answer.name, answer);
 
-// These build their schemas from the registries when they load: after the entries above.
+// The forwarding enum is built from its registry when the schema loads: after the entry above.
 const { healthCheckSchema, vipSpecSchema, storedVipSchema } = await import('../control/state/schema.js');
 const { planVip } = await import('../control/reconciler/plan.js');
 const { backendConflict } = await import('../control/state/invariants.js');
 const { HealthMonitor } = await import('../control/health/checker.js');
+const { startModelDaemon } = await import('./lib/model-daemon.js');
+
+// The check schema is built at its first use: a type registered after it loaded is in it.
+checkTypes.set(answer.name, answer);
 
 const MAC = Buffer.from([2, 0, 0, 0, 0, 1]);
 
@@ -116,32 +120,68 @@ describe('a registered check type', () => {
   });
 });
 
-describe('the CLI help', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'xlb-registry-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+describe('a check type registered after the check schema was built', () => {
+  test('is refused, naming the type', () => {
+    expect(healthCheckSchema.parse({ type: 'tcp' })).toEqual({ type: 'tcp' });
+    const late = defineCheckType({ name: 'late-test', description: 'throwaway', options: {}, probe: null });
+    expect(() => checkTypes.set(late.name, late)).toThrow(/"late-test": the check schema was built already/);
+    expect(() => checkTypes.delete(answer.name)).toThrow(/"answer-test": the check schema was built already/);
+    expect(healthCheckSchema.safeParse({ type: 'late-test' }).error?.issues[0]?.path).toEqual(['type']);
+  });
+});
 
-  test('lists the registered names for --forwarding and --health-check', async () => {
-    // The CLI runs from dist/ in its own process: a preloaded module adds the same entries there.
-    const register = join(dir, 'register.mjs');
-    const url = (path: string) => JSON.stringify(pathToFileURL(packagePath(path)).href);
-    writeFileSync(
-      register,
-      [
-        `const { forwardingModes } = await import(${url('dist/control/forwarding/registry.js')});`,
-        `const { checkTypes } = await import(${url('dist/control/checks/registry.js')});`,
-        `forwardingModes.set('gue-test', ${JSON.stringify({ name: gue.name, description: gue.description })});`,
-        `checkTypes.set('answer-test', ${JSON.stringify({ name: answer.name, description: answer.description, options: {} })});`,
-      ].join('\n'),
-    );
-    const { stdout } = await promisify(execFile)(process.execPath, [
-      '--import',
-      pathToFileURL(register).href,
-      packagePath('dist/control/cli/main.js'),
-      'vip',
-      'add',
-      '--help',
-    ]);
+describe('the CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-registry-'));
+  // The CLI runs from dist/ in its own process: a preloaded module adds the same entries there.
+  const register = join(dir, 'register.mjs');
+  const url = (path: string) => JSON.stringify(pathToFileURL(packagePath(path)).href);
+  writeFileSync(
+    register,
+    [
+      `const { z } = await import(${url('node_modules/zod/index.js')});`,
+      `const { forwardingModes } = await import(${url('dist/control/forwarding/registry.js')});`,
+      `const { checkTypes } = await import(${url('dist/control/checks/registry.js')});`,
+      `forwardingModes.set('gue-test', ${JSON.stringify({ name: gue.name, description: gue.description })});`,
+      `checkTypes.set('answer-test', { ...${JSON.stringify({ name: answer.name, description: answer.description })},`,
+      `  options: { answer: z.enum(['up', 'down']).default('down').describe('What the probe reports') } });`,
+    ].join('\n'),
+  );
+  const xlb = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', pathToFileURL(register).href, packagePath('dist/control/cli/main.js'), ...args]);
+  let d: ModelDaemon;
+  let api: string;
+  beforeAll(async () => {
+    d = await startModelDaemon();
+    const socket = join(dir, 'api.sock');
+    await d.app.listen({ path: socket });
+    api = `unix:${socket}`;
+  });
+  afterAll(async () => {
+    await d?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('lists the registered names for --forwarding and --health-check, and a flag per check option', async () => {
+    const { stdout } = await xlb('vip', 'add', '--help');
     expect(stdout).toMatch(/--forwarding <method>\s+dsr, ipip or gue-test\n/);
     expect(stdout).toMatch(/--health-check <type>\s+tcp, http, none or answer-test\n/);
+    expect(stdout.replace(/\s+/g, ' ')).toMatch(/--hc-answer <value> answer-test: up or down: What the probe reports; default down --/);
+  });
+
+  test("sends the registered type's option from its flag, and the daemon stores it", async () => {
+    const vipAdd = (address: string, type: string, answer: string) =>
+      xlb('vip', 'add', 'tcp', address, '80', '--forwarding', 'ipip', '--health-check', type, '--hc-answer', answer, '--api', api);
+    await vipAdd('198.18.0.10', 'answer-test', 'up');
+    expect(d.controller.storedVip({ protocol: 'tcp', address: '198.18.0.10', port: 80 })?.healthCheck).toEqual({
+      type: 'answer-test',
+      answer: 'up',
+    });
+    await expect(vipAdd('198.18.0.11', 'answer-test', 'no')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/^xlb: --hc-answer: one of up or down, not "no"/),
+    });
+    await expect(vipAdd('198.18.0.11', 'tcp', 'up')).rejects.toMatchObject({
+      stderr: expect.stringMatching(/^xlb: --hc-answer: not an option of a tcp check/),
+    });
+    expect(d.controller.storedVip({ protocol: 'tcp', address: '198.18.0.11', port: 80 })).toBeUndefined();
   });
 });

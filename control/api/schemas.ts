@@ -1,8 +1,8 @@
 /** API shapes beyond the desired-state schemas and the controller's views (controller/views.ts): path parameters, bodies and errors. */
 import { z } from 'zod';
-import { addressSchema, backendSpecSchema, portParamSchema, protocolSchema, vipSpecSchema } from '../state/schema.js';
+import { addressSchema, backendSpecSchema, portParamSchema, vipKeySchema, vipSpecSchema } from '../state/schema.js';
 
-export const vipParamsSchema = z.strictObject({ protocol: protocolSchema, address: addressSchema, port: portParamSchema });
+export const vipParamsSchema = vipKeySchema.extend({ port: portParamSchema });
 export const backendParamsSchema = vipParamsSchema.extend({ backend: addressSchema });
 
 /** Bodies: a VIP's settings are required, a backend's all have defaults. */

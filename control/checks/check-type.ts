@@ -1,12 +1,18 @@
 /** What a health-check type is: one entry of the registry (registry.ts). */
 import { z } from 'zod';
 
-/** Options every probing check takes, with their defaults. */
+/** Options every probing check takes, with their defaults (the schema and the CLI help show them from here). */
 export const checkTimingShape = {
-  intervalMs: z.number().int().min(100).max(3_600_000).default(2000).describe('Between checks, default 2000'),
-  timeoutMs: z.number().int().min(50).max(60_000).default(1000).describe('Per check, default 1000'),
-  rise: z.number().int().min(1).max(100).default(2).describe('Successes to become healthy, default 2'),
-  fall: z.number().int().min(1).max(100).default(3).describe('Failures to become unhealthy, default 3'),
+  intervalMs: z.number().int().min(100).max(3_600_000).default(2000).describe('Between checks'),
+  timeoutMs: z.number().int().min(50).max(60_000).default(1000).describe('Per check'),
+  rise: z.number().int().min(1).max(100).default(2).describe('Successes to become healthy'),
+  fall: z.number().int().min(1).max(100).default(3).describe('Failures to become unhealthy'),
+};
+
+/** Fields every check takes, whatever its type. */
+export const checkCommonShape = {
+  port: z.number().int().min(1).max(65535).optional().describe('Port to check; default the VIP port'),
+  ...checkTimingShape,
 };
 
 /** One backend's check with every default applied; the type's own options beside the common ones. */

@@ -16,9 +16,9 @@ export const httpCheck = defineCheckType({
     path: httpPathSchema
       .default('/')
       .describe(
-        `HTTP path and optional query, default /: printable ASCII as RFC 3986 allows (percent-encode the rest), at most ${HTTP_PATH_MAX} characters`,
+        `HTTP path and optional query: printable ASCII as RFC 3986 allows (percent-encode the rest), at most ${HTTP_PATH_MAX} characters`,
       ),
-    expectStatus: z.number().int().min(100).max(599).default(200).describe('HTTP status that means healthy, default 200'),
+    expectStatus: z.number().int().min(100).max(599).default(200).describe('HTTP status that means healthy'),
   },
   probe: (spec) =>
     new Promise((resolve) => {

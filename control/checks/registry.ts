@@ -1,7 +1,8 @@
 /**
- * Every health-check type by name. The VIP schema's check (type enum and options),
- * the resolved checks with their defaults, the probes and the CLI help read this
- * table; a type is one entry file and one line here.
+ * Every health-check type by name. The VIP schema's check (one object per type, with
+ * its options), the resolved checks with their defaults, the probes and the CLI's
+ * --health-check and --hc-* flags read this table; a type is one entry file and one
+ * line here.
  */
 import { z } from 'zod';
 import { type CheckSpec, type CheckType, checkTimingShape } from './check-type.js';
@@ -9,7 +10,39 @@ import { httpCheck } from './http.js';
 import { none } from './none.js';
 import { tcp } from './tcp.js';
 
-export const checkTypes = new Map<string, CheckType>([tcp, httpCheck, none].map((type) => [type.name, type]));
+/**
+ * Check types by name, added at start-up. The check schema is built from them at its
+ * first use; a type added or removed after that is refused, not left out of it.
+ */
+class CheckTypes extends Map<string, CheckType> {
+  private built = false;
+
+  override set(name: string, type: CheckType): this {
+    this.refuseChangeOf(name);
+    return super.set(name, type);
+  }
+
+  override delete(name: string): boolean {
+    this.refuseChangeOf(name);
+    return super.delete(name);
+  }
+
+  /** The types the check schema is built from: no change after this. */
+  forSchema(): CheckType[] {
+    this.built = true;
+    return [...this.values()];
+  }
+
+  private refuseChangeOf(name: string): void {
+    if (this.built)
+      throw new Error(
+        `health-check type ${JSON.stringify(name)}: the check schema was built already; register every type before the first check is parsed`,
+      );
+  }
+}
+
+export const checkTypes = new CheckTypes();
+for (const type of [tcp, httpCheck, none]) checkTypes.set(type.name, type);
 
 /** The type of a check the schema accepted. */
 export function checkType(name: string): CheckType {

@@ -7,6 +7,7 @@ import { MiB, readRegularFile } from '../files.js';
 import { forwardingModes } from '../forwarding/registry.js';
 import { readTokenFile } from '../token-file.js';
 import { decimal, orList, portArgument, wholeNumber } from './arguments.js';
+import { addCheckFlags, checkFromFlags } from './check-flags.js';
 import { ApiClient, type ApiResponse, vipPath } from './client.js';
 import { CliError, fail } from './errors.js';
 import { table } from './format.js';
@@ -97,35 +98,18 @@ export function addApiCommands(program: Command): void {
 
   const vip = program.command('vip').description('manage VIPs');
   withClient(
-    vip
-      .command('add <protocol> <address> <port>')
-      .description('create or replace a VIP')
-      .requiredOption('--forwarding <method>', orList(forwardingModes.keys()))
-      .option('--affinity <kind>', 'flow or source-ip')
-      .option('--no-conntrack', 'do not keep flows in the connection table')
-      .option('--panic-threshold <share>', '0..1')
-      .option('--health-check <type>', orList(checkTypes.keys()))
-      .option('--hc-port <port>', 'health-check port (default the VIP port)')
-      .option('--hc-path <path>', 'HTTP path')
-      .option('--hc-expect-status <code>', 'HTTP status meaning healthy')
-      .option('--hc-interval-ms <ms>', 'between checks')
-      .option('--hc-timeout-ms <ms>', 'per check')
-      .option('--hc-rise <n>', 'successes to become healthy')
-      .option('--hc-fall <n>', 'failures to become unhealthy'),
+    addCheckFlags(
+      vip
+        .command('add <protocol> <address> <port>')
+        .description('create or replace a VIP')
+        .requiredOption('--forwarding <method>', orList(forwardingModes.keys()))
+        .option('--affinity <kind>', 'flow or source-ip')
+        .option('--no-conntrack', 'do not keep flows in the connection table')
+        .option('--panic-threshold <share>', '0..1')
+        .option('--health-check <type>', orList(checkTypes.keys())),
+    ),
   ).action(async (protocol: string, address: string, port: string, o: ClientOptions & Record<string, string | boolean | undefined>) => {
-    const healthCheck =
-      o.healthCheck === undefined
-        ? undefined
-        : {
-            type: o.healthCheck,
-            port: wholeNumber('--hc-port', o.hcPort as string | undefined),
-            path: o.hcPath,
-            expectStatus: wholeNumber('--hc-expect-status', o.hcExpectStatus as string | undefined),
-            intervalMs: wholeNumber('--hc-interval-ms', o.hcIntervalMs as string | undefined),
-            timeoutMs: wholeNumber('--hc-timeout-ms', o.hcTimeoutMs as string | undefined),
-            rise: wholeNumber('--hc-rise', o.hcRise as string | undefined),
-            fall: wholeNumber('--hc-fall', o.hcFall as string | undefined),
-          };
+    const healthCheck = checkFromFlags(o);
     const body = {
       forwarding: o.forwarding,
       affinity: o.affinity,

@@ -2,70 +2,82 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { type XdpMode, xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { installDecap, removeDecap } from '../daemon/decap-command.js';
 import { down } from '../daemon/down.js';
-import { resolveServeOptions } from '../daemon/options.js';
+import { resolveServeOptions, serveOptionDefault, serveOptionsSchema } from '../daemon/options.js';
 import { serve } from '../daemon/serve.js';
 import { deploy } from '../deploy/deploy.js';
 import { preflight } from '../deploy/preflight.js';
 import { CliError } from './errors.js';
 import { table } from './format.js';
 
+/** Ends each serve flag's help with its default from the options schema, the one place defaults are written. */
+function withSchemaDefaults(command: Command): Command {
+  for (const option of command.options) {
+    const value = serveOptionDefault(option.attributeName());
+    if (value !== undefined) option.description += ` (default ${value})`;
+  }
+  return command;
+}
+
+const xdpModeOption = (help: string) => new Option('--xdp-mode <mode>', help).choices(xdpModeSchema.options);
+
 export function addHostCommands(program: Command): void {
-  program
+  const serveCommand = program
     .command('serve')
     .description('run the daemon: attach the balancer to an interface and serve the API')
     .option('--config <file>', 'YAML file of options (keys as the long flags)')
     .option('--iface <name>', 'interface to balance on (required)')
-    .option('--xdp-mode <mode>', 'native or generic (default native)')
-    .option('--api <endpoint>', 'listen on HOST:PORT or unix:/path (default 127.0.0.1:9180)')
-    .option('--bpffs <dir>', 'pin maps here (default /sys/fs/bpf/xlb)')
-    .option('--state <file>', 'desired state file (default /var/lib/xlb/state.json)')
+    .option('--xdp-mode <mode>', 'native or generic')
+    .option('--api <endpoint>', 'listen on HOST:PORT or unix:/path')
+    .option('--bpffs <dir>', 'pin maps here')
+    .option('--state <file>', 'desired state file')
     .option('--store <url>', 'keep the desired state in etcd instead: etcd://HOST:PORT/PREFIX (fleet-wide)')
     .option('--token-file <file>', 'require this bearer token on /v1 (mode 600)')
     .option('--tls-cert <file>', 'serve the API over HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'and this key (PEM)')
-    .option('--mutations-per-minute <n>', 'changes each API client may make per minute (default 600)')
+    .option('--mutations-per-minute <n>', 'changes each API client may make per minute')
     .option('--gateway-mac <mac>', 'ipip next hop for off-link backends (default: default route neighbour)')
     .option('--source-v4 <ip[/prefix]>', 'ipip outer IPv4 source; a prefix varies its host bits per flow')
     .option('--source-v6 <ip[/prefix]>', 'ip6ip6 / 4in6 outer IPv6 source; a prefix varies its host bits per flow')
-    .option('--mtu <bytes>', 'largest tunnelled packet (default 1500)')
-    .option('--ring-size <prime>', 'Maglev ring size (default 65537)')
+    .option('--mtu <bytes>', 'largest tunnelled packet')
+    .option('--ring-size <prime>', 'Maglev ring size')
     .option('--max-vips <n>', 'VIP capacity')
     .option('--max-backends <n>', 'backend capacity (all VIPs)')
     .option('--max-flows <n>', 'connection-table flows (16 bytes each, rounded up to 4 times a power of two)')
     .option('--hash-seed <n>', 'flow hash seed: the same on every node of a fleet')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--bgp', 'announce VIPs with at least one healthy backend through BIRD')
-    .option('--bgp-asn <asn>', 'our AS number (default 65001)')
+    .option('--bgp-asn <asn>', 'our AS number')
     .option('--bgp-peer <address@asn...>', 'BGP neighbour(s), e.g. 198.18.0.254@65000')
     .option('--bgp-router-id <ipv4>', "BIRD router id (default: the interface's IPv4 address)")
-    .option('--bird-dir <dir>', 'BIRD configuration and control socket (default /run/xlb/bird)')
-    .action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
-      const { config, ...rest } = flags as Record<string, string | undefined>;
-      const options = resolveServeOptions(rest, config);
-      const daemon = await serve(options);
-      // The data plane forwards whatever the control plane does: a failure nothing caught is recorded, not an exit.
-      process.on('unhandledRejection', (reason) => daemon.errors.record('unhandled', reason));
-      process.on('uncaughtException', (error) => daemon.errors.record('unhandled', error));
-      const stop = async () => {
-        await daemon.close();
-        process.exit(0);
-      };
-      process.once('SIGTERM', () => void stop());
-      process.once('SIGINT', () => void stop());
-    });
+    .option('--bird-dir <dir>', 'BIRD configuration and control socket');
+  withSchemaDefaults(serveCommand).action(async (flags: Record<string, string | string[] | boolean | undefined>) => {
+    const { config, ...rest } = flags as Record<string, string | undefined>;
+    const options = resolveServeOptions(rest, config);
+    const daemon = await serve(options);
+    // The data plane forwards whatever the control plane does: a failure nothing caught is recorded, not an exit.
+    process.on('unhandledRejection', (reason) => daemon.errors.record('unhandled', reason));
+    process.on('uncaughtException', (error) => daemon.errors.record('unhandled', error));
+    const stop = async () => {
+      await daemon.close();
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop());
+    process.once('SIGINT', () => void stop());
+  });
 
   program
     .command('down')
     .description('detach the balancer and remove its pinned maps (forwarding stops); refuses while a daemon owns them')
     .requiredOption('--iface <name>', 'interface')
-    .option('--xdp-mode <mode>', 'look only in this mode (native or generic); by default in both')
-    .option('--bpffs <dir>', 'pinned maps', '/sys/fs/bpf/xlb')
-    .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', '/run/xlb/bird')
+    .addOption(xdpModeOption('look only in this mode; by default in both'))
+    .option('--bpffs <dir>', 'pinned maps', serveOptionsSchema.shape.bpffs.parse(undefined))
+    .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', serveOptionsSchema.shape.birdDir.parse(undefined))
     .option('--force', 'go ahead even while an xlb serve owns this data plane')
-    .action(async (options: { iface: string; xdpMode?: 'native' | 'generic'; bpffs: string; birdDir: string; force?: boolean }) => {
+    .action(async (options: { iface: string; xdpMode?: XdpMode; bpffs: string; birdDir: string; force?: boolean }) => {
       const { detached, removed, removedDir } = await down(options);
       const dir = removedDir
         ? `; removed ${options.bpffs}`
@@ -82,10 +94,10 @@ export function addHostCommands(program: Command): void {
     .description('on a backend: attach xlb_decap, which strips the tunnels of packets to these addresses')
     .requiredOption('--iface <name>', 'interface that receives the tunnelled packets')
     .option('--address <ip...>', "this host's addresses that tunnels are sent to")
-    .option('--xdp-mode <mode>', 'native or generic', 'native')
+    .addOption(xdpModeOption('XDP attach mode').default(xdpModeSchema.enum.native))
     .option('--bpffs <dir>', 'pin the address map here', '/sys/fs/bpf/xlb-decap')
     .option('--remove', 'detach it and remove the pins instead')
-    .action((options: { iface: string; address?: string[]; xdpMode: 'native' | 'generic'; bpffs: string; remove?: boolean }) => {
+    .action((options: { iface: string; address?: string[]; xdpMode: XdpMode; bpffs: string; remove?: boolean }) => {
       if (options.remove) {
         const { detached } = removeDecap(options);
         process.stdout.write(detached ? `detached xlb_decap from ${options.iface}\n` : `xlb_decap was not attached to ${options.iface}\n`);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { type Health, healthSchema } from '../checks/health.js';
+import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { formatMac } from '../net/address.js';
 import type { VipPlan } from '../reconciler/plan.js';
 import { backendSpecSchema, healthCheckSchema, protocolSchema, type StoredBackend, type VipKey, vipSpecSchema } from '../state/schema.js';
@@ -40,7 +41,7 @@ export const vipListSchema = z.object({ vips: z.array(vipViewSchema) });
 export const statusSchema = z.object({
   version: z.string(),
   interface: z.string(),
-  xdpMode: z.enum(['native', 'generic']),
+  xdpMode: xdpModeSchema,
   uptimeSeconds: z.number(),
   attached: z.boolean().describe('The balancer is the XDP program on the interface'),
   attachReason: z.string().nullable().describe('Why it is not attached (interface gone, another program), or null'),

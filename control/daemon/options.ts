@@ -6,6 +6,7 @@ import { parse as parseYaml, type Tags } from 'yaml';
 import { z } from 'zod';
 import { canonicalAddress, MAC_PATTERN, parseAddress } from '../net/address.js';
 import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
+import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { MiB, readRegularFile } from '../files.js';
 import { parseApiEndpoint } from '../net/endpoint.js';
 import { isPrime } from '../maglev/maglev.js';
@@ -80,7 +81,7 @@ const bgpPeerSchema = z.string().transform((text, ctx) => {
 export const serveOptionsSchema = z
   .strictObject({
     iface: z.string().regex(/^[^\s/]{1,15}$/, 'an interface name of 1 to 15 characters'),
-    xdpMode: z.enum(['native', 'generic']).default('native'),
+    xdpMode: xdpModeSchema.default('native'),
     api: z
       .string()
       .default('127.0.0.1:9180')
@@ -156,6 +157,15 @@ export const serveOptionsSchema = z
   .refine((o) => !o.tlsCert === !o.tlsKey, { message: '--tls-cert and --tls-key go together', path: ['tlsCert'] });
 
 export type ServeOptions = z.output<typeof serveOptionsSchema>;
+
+/** A serve option's default as its help shows it: a text or a number; undefined for none (or a flag, or a list). */
+export function serveOptionDefault(name: string): string | number | undefined {
+  if (!Object.hasOwn(serveOptionsSchema.shape, name)) return undefined;
+  let option = serveOptionsSchema.shape[name as keyof typeof serveOptionsSchema.shape] as z.ZodType;
+  while (option instanceof z.ZodPipe) option = option.in as z.ZodType;
+  const value: unknown = option instanceof z.ZodDefault ? option.def.defaultValue : undefined;
+  return typeof value === 'string' || typeof value === 'number' ? value : undefined;
+}
 
 const camel = (key: string) => key.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -25,10 +25,8 @@ export const VIP_CACHE_BITS = 8;
 export const FLOW_WAYS = 4;
 export const RING_IDS_PER_VALUE = 2;
 
-export const IPPROTO_ICMP = 1;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
-export const IPPROTO_ICMPV6 = 58;
 
 /**
  * Map names as in the objects: xlb_<map>_v<N>, N that map's own layout version (see

@@ -22,7 +22,8 @@ import {
 } from './codec.js';
 import { attachProgram } from './attach.js';
 import { encodeConfig } from './config.js';
-import { type DataplaneOptions, type DataplaneSizes, flowTableBuckets, loadBalancer } from './load.js';
+import { flowTableBuckets } from './flow-table.js';
+import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, RingBatch } from './port.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';

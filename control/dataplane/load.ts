@@ -4,16 +4,8 @@
  * unpinned first so the load makes them afresh.
  */
 import { BpfObject } from '@xlb/native';
-import {
-  BALANCER_OBJECT,
-  DEFAULT_FLOWS,
-  DEFAULT_MAX_BACKENDS,
-  DEFAULT_MAX_VIPS,
-  DEFAULT_RING_SIZE,
-  FLOW_WAYS,
-  MAPS,
-  OUTCOMES,
-} from './codec.js';
+import { BALANCER_OBJECT, DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE, MAPS, OUTCOMES } from './codec.js';
+import { flowTableBuckets } from './flow-table.js';
 import { removeStalePins, unpinFollowersOfNewMaps, unpinMapsOfAnotherSize, unpinRingsOfAnotherSize } from './pins.js';
 import { ringValues } from './rings.js';
 
@@ -30,9 +22,6 @@ export interface DataplaneOptions {
 }
 
 export type DataplaneSizes = Required<Omit<DataplaneOptions, 'pinDir' | 'objectPath'>>;
-
-/** Buckets of the connection table for a number of flows: a power of two. */
-export const flowTableBuckets = (maxFlows: number) => 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(maxFlows / FLOW_WAYS))));
 
 /**
  * Loads the balancer object at the sizes asked for, first unpinning pins it could not

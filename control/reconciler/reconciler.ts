@@ -9,6 +9,7 @@
  * make it drift.
  */
 import { formatAddress, parseAddress } from '../net/address.js';
+import { IPPROTO_TCP, IPPROTO_UDP } from '../dataplane/codec.js';
 import type { DataplanePort } from '../dataplane/port.js';
 import type { BackendRecord, VipAddress, VipMapKey } from '../dataplane/records.js';
 import { buildMaglevTable } from '../maglev/maglev.js';
@@ -147,7 +148,7 @@ export class Reconciler {
 
   private vipKey(vip: { protocol: string; address: string; port: number }): VipMapKey {
     const { family, bytes } = parseAddress(vip.address);
-    return { family, address: bytes, port: vip.port, proto: vip.protocol === 'tcp' ? 6 : 17 };
+    return { family, address: bytes, port: vip.port, proto: vip.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP };
   }
 
   /**
@@ -223,7 +224,7 @@ export class Reconciler {
   /** A key found in the maps: its address and key as text. */
   private static foundKey(key: VipMapKey): { address: string; keyText: string } {
     const address = formatAddress(key.family, key.address);
-    return { address, keyText: keyTextOf(key.proto === 6 ? 'tcp' : 'udp', address, key.port) };
+    return { address, keyText: keyTextOf(key.proto === IPPROTO_TCP ? 'tcp' : 'udp', address, key.port) };
   }
 
   /**

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { canonicalAddress } from '../net/address.js';
 import { addressRefusal } from '../net/address-policy.js';
 import { forwardingModes } from '../forwarding/registry.js';
-import { checkTimingShape } from '../checks/check-type.js';
+import { type CheckType, checkCommonShape } from '../checks/check-type.js';
 import { checkTypes } from '../checks/registry.js';
 
 export const protocolSchema = z.enum(['tcp', 'udp']).describe('Transport protocol of the VIP');
@@ -49,24 +49,51 @@ const described = (entries: Iterable<{ name: string; description: string }>) =>
 /** An enum of a registry's names. */
 const namesOf = (registry: Map<string, unknown>) => z.enum([...registry.keys()] as [string, ...string[]]);
 
-/** A check option as the state holds it: as given, optional; resolveCheck applies its default when the check runs. */
+/**
+ * A check option as the state holds it: as given, optional; resolveCheck applies its
+ * default when the check runs, and the description names it.
+ */
 function storedOption(option: z.ZodType): z.ZodType {
-  const stored = (option instanceof z.ZodDefault ? (option.unwrap() as z.ZodType) : option).optional();
-  return option.description ? stored.describe(option.description) : stored;
+  if (option instanceof z.ZodOptional) return option;
+  if (!(option instanceof z.ZodDefault)) return option.optional();
+  const description = [option.description, `default ${JSON.stringify(option.def.defaultValue)}`].filter(Boolean).join('; ');
+  return (option.unwrap() as z.ZodType).optional().describe(description);
 }
 
-const checkOptions = [...checkTypes.values()].reduce<z.ZodRawShape>((shape, type) => ({ ...shape, ...type.options }), {});
-const { intervalMs, timeoutMs, rise, fall } = checkTimingShape;
+const storedShape = (shape: z.ZodRawShape) =>
+  Object.fromEntries(Object.entries(shape).map(([name, option]) => [name, storedOption(option as z.ZodType)]));
+
+const storedCommonShape = storedShape(checkCommonShape);
+
+/** A stored check: the common fields typed, its type's own options beside them. */
+export type HealthCheck = { type: string } & { [field in keyof typeof checkCommonShape]?: number | undefined } & {
+  [option: string]: unknown;
+};
+
+/** One type's check: the common fields and that type's options, nothing else. */
+function typeCheckSchema(type: CheckType) {
+  const fields = ['type', ...Object.keys(storedCommonShape), ...Object.keys(type.options)].join(', ');
+  return z.strictObject(
+    { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...storedShape(type.options) },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `${issue.keys.map((key) => JSON.stringify(key)).join(', ')}: not an option of a ${type.name} check, which takes ${fields}`
+          : undefined,
+    },
+  );
+}
+
+/** The check schema of every registered type, built at its first use: a type registered after import is in it. */
+function buildHealthCheckSchema(): z.ZodType<HealthCheck, HealthCheck> {
+  const [first, ...rest] = checkTypes.forSchema().map(typeCheckSchema);
+  if (!first) throw new Error('no health-check type is registered');
+  return z.discriminatedUnion('type', [first, ...rest]) as z.ZodType<HealthCheck, HealthCheck>;
+}
 
 export const healthCheckSchema = z
-  .strictObject({
-    type: namesOf(checkTypes).describe(described(checkTypes.values())),
-    port: z.number().int().min(1).max(65535).optional().describe('Defaults to the VIP port'),
-    ...Object.fromEntries(
-      Object.entries({ ...checkOptions, intervalMs, timeoutMs, rise, fall }).map(([name, option]) => [name, storedOption(option)]),
-    ),
-  })
-  .describe('Backend health check');
+  .lazy(buildHealthCheckSchema)
+  .describe('Backend health check: the common fields and the options of its type');
 
 export const vipSpecSchema = z
   .strictObject({
@@ -86,23 +113,16 @@ export const backendSpecSchema = z
   .describe('Backend settings');
 
 export type Protocol = z.infer<typeof protocolSchema>;
-export type HealthCheck = z.infer<typeof healthCheckSchema>;
 export type VipSpec = z.infer<typeof vipSpecSchema>;
 export type BackendSpec = z.infer<typeof backendSpecSchema>;
 
-export interface VipKey {
-  protocol: Protocol;
-  address: string;
-  port: number;
-}
-
+/** What names a VIP: the API's path parameters and the stored VIP's key fields. */
 export const vipKeySchema = z.strictObject({ protocol: protocolSchema, address: addressSchema, port: portSchema });
+export type VipKey = z.infer<typeof vipKeySchema>;
 
 export const storedBackendSchema = backendSpecSchema.extend({ address: addressSchema, id: z.number().int().min(0) });
 export const storedVipSchema = vipSpecSchema.extend({
-  protocol: protocolSchema,
-  address: addressSchema,
-  port: portSchema,
+  ...vipKeySchema.shape,
   id: z.number().int().min(0),
   backends: z.array(storedBackendSchema),
 });

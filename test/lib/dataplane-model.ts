@@ -17,6 +17,7 @@ import {
   vipKeyCodec,
 } from '../../control/dataplane/codec.js';
 import { encodeConfig } from '../../control/dataplane/config.js';
+import { flowTableBuckets } from '../../control/dataplane/flow-table.js';
 import type { DataplanePort, RingBatch } from '../../control/dataplane/port.js';
 import type {
   BackendRecord,
@@ -118,7 +119,7 @@ export class DataplaneModel implements InspectableDataplane {
     this.ringSize = sizes.ringSize ?? 251;
     this.maxVips = sizes.maxVips ?? 16;
     this.maxBackends = sizes.maxBackends ?? 64;
-    this.flowCapacity = 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil((sizes.maxFlows ?? 1024) / FLOW_WAYS)))) * FLOW_WAYS;
+    this.flowCapacity = flowTableBuckets(sizes.maxFlows ?? 1024) * FLOW_WAYS;
     this.vips = new HashMap(MAPS.vips, this.maxVips);
     this.vipAddresses = new HashMap(MAPS.vipAddresses, this.maxVips);
     this.backends = Array.from({ length: this.maxBackends }, () => Buffer.alloc(backendCodec.size));

@@ -173,6 +173,17 @@ describe('VIPs and backends', () => {
         '/v1/stats',
       ]),
     );
+    // One object per check type, each with only its own options.
+    const check =
+      openapi.paths['/v1/vips/{protocol}/{address}/{port}'].put.requestBody.content['application/json'].schema.properties.healthCheck;
+    const options = Object.fromEntries(
+      check.oneOf.map((type: { properties: Record<string, { enum: string[] }> }) => [
+        type.properties.type!.enum[0],
+        Object.keys(type.properties),
+      ]),
+    );
+    expect(options.tcp).not.toContain('path');
+    expect(options.http).toEqual(expect.arrayContaining(['type', 'port', 'intervalMs', 'path', 'expectStatus']));
   });
 
   test('metrics are Prometheus text read from the maps', async () => {
@@ -258,6 +269,15 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
     ['a missing forwarding', 'PUT', VIP4, {}, 400, /body\.forwarding/],
     ['an unknown field', 'PUT', VIP4, { forwarding: 'dsr', colour: 'red' }, 400, /colour/],
     ['an unknown health-check field', 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'tcp', every: 1 } }, 400, /every/],
+    [
+      "another check type's option",
+      'PUT',
+      VIP4,
+      { forwarding: 'dsr', healthCheck: { type: 'tcp', path: '/x', expectStatus: 404 } },
+      400,
+      /body\.healthCheck: "path", "expectStatus": not an option of a tcp check/,
+    ],
+    ['an unknown check type', 'PUT', VIP4, { forwarding: 'dsr', healthCheck: { type: 'icmp' } }, 400, /body\.healthCheck\.type/],
     ['a panic threshold over 1', 'PUT', VIP4, { forwarding: 'dsr', panicThreshold: 2 }, 400, /body\.panicThreshold/],
     [
       'a huge interval',

@@ -1,0 +1,96 @@
+/**
+ * The --hc-* flags of `vip add`, made from the check schemas: one per common check
+ * field and per option of every registered check type, named, described and parsed
+ * from the option's zod schema.
+ */
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { checkCommonShape } from '../checks/check-type.js';
+import { checkTypes } from '../checks/registry.js';
+import { decimal, orList, wholeNumber } from './arguments.js';
+import { CliError } from './errors.js';
+
+/** What the CLI reads of an option's schema. */
+interface OptionJson {
+  type?: string;
+  enum?: unknown[];
+  description?: string;
+  default?: unknown;
+}
+
+const optionJson = (option: z.ZodType) => z.toJSONSchema(option, { io: 'input', unrepresentable: 'any' }) as OptionJson;
+const flagOf = (key: string) => `--hc-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+/** The property commander stores a --hc-<key> flag under. */
+const propertyOf = (key: string) => `hc${key.charAt(0).toUpperCase()}${key.slice(1)}`;
+
+/** The option's value from its flag's text: whole numbers and decimals as numbers, an enum's values checked. */
+function parseOption(flag: string, option: z.ZodType, text: string): unknown {
+  const json = optionJson(option);
+  if (json.enum) {
+    const values = json.enum.map(String);
+    if (!values.includes(text)) throw new CliError(`${flag}: one of ${orList(values)}, not ${JSON.stringify(text)}`);
+    return text;
+  }
+  if (json.type === 'integer') return wholeNumber(flag, text);
+  if (json.type === 'number') return decimal(flag, text);
+  if (json.type === 'boolean') {
+    if (text !== 'true' && text !== 'false') throw new CliError(`${flag}: true or false, not ${JSON.stringify(text)}`);
+    return text === 'true';
+  }
+  return text;
+}
+
+function helpOf(option: z.ZodType): { argument: string; help: string } {
+  const json = optionJson(option);
+  const description = [json.description, json.default === undefined ? undefined : `default ${String(json.default)}`]
+    .filter(Boolean)
+    .join('; ');
+  if (json.enum) return { argument: '<value>', help: [orList(json.enum.map(String)), description].filter(Boolean).join(': ') };
+  return { argument: json.type === 'integer' || json.type === 'number' ? '<n>' : '<text>', help: description };
+}
+
+/** Every type's own options by name, with the types that take each. */
+function typeOptions(): Map<string, { option: z.ZodType; types: string[] }> {
+  const options = new Map<string, { option: z.ZodType; types: string[] }>();
+  for (const type of checkTypes.values()) {
+    for (const [key, option] of Object.entries(type.options)) {
+      const entry = options.get(key);
+      if (entry) entry.types.push(type.name);
+      else options.set(key, { option: option as z.ZodType, types: [type.name] });
+    }
+  }
+  return options;
+}
+
+export function addCheckFlags(command: Command): Command {
+  for (const [key, option] of Object.entries(checkCommonShape)) {
+    const { argument, help } = helpOf(option);
+    command.option(`${flagOf(key)} ${argument}`, help);
+  }
+  for (const [key, { option, types }] of typeOptions()) {
+    if (key in checkCommonShape) continue;
+    const { argument, help } = helpOf(option);
+    command.option(`${flagOf(key)} ${argument}`, `${orList(types)}: ${help}`);
+  }
+  return command;
+}
+
+/** The health check the flags describe, or undefined without --health-check. */
+export function checkFromFlags(flags: Record<string, unknown>): Record<string, unknown> | undefined {
+  const keys = [...Object.keys(checkCommonShape), ...typeOptions().keys()];
+  const given = keys.filter((key) => flags[propertyOf(key)] !== undefined);
+  if (typeof flags.healthCheck !== 'string') {
+    if (given[0] !== undefined) throw new CliError(`${flagOf(given[0])} needs --health-check`);
+    return undefined;
+  }
+  const type = checkTypes.get(flags.healthCheck);
+  if (!type) throw new CliError(`--health-check: one of ${orList(checkTypes.keys())}, not ${JSON.stringify(flags.healthCheck)}`);
+  const shape: z.ZodRawShape = { ...checkCommonShape, ...type.options };
+  const check: Record<string, unknown> = { type: type.name };
+  for (const key of given) {
+    const option = shape[key] as z.ZodType | undefined;
+    if (!option) throw new CliError(`${flagOf(key)}: not an option of a ${type.name} check`);
+    check[key] = parseOption(flagOf(key), option, String(flags[propertyOf(key)]));
+  }
+  return check;
+}
