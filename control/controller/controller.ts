@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { DataplanePort } from '../dataplane/port.js';
+import type { XdpMode } from '../dataplane/xdp-mode.js';
 import type { HealthChange, HealthMonitor } from '../health/checker.js';
 import { planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
@@ -27,7 +28,7 @@ export const STATS_TICK_MS = 1000;
 export interface ControllerInfo {
   version: string;
   iface: string;
-  xdpMode: 'native' | 'generic';
+  xdpMode: XdpMode;
 }
 
 /** Backends' next-hop MACs, resolved on the interface (daemon/host.ts). */

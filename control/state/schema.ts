@@ -88,7 +88,7 @@ function typeCheckSchema(type: CheckType) {
 function buildHealthCheckSchema(): z.ZodType<HealthCheck, HealthCheck> {
   const [first, ...rest] = checkTypes.forSchema().map(typeCheckSchema);
   if (!first) throw new Error('no health-check type is registered');
-  return z.discriminatedUnion('type', [first, ...rest]) as z.ZodType<HealthCheck, HealthCheck>;
+  return z.discriminatedUnion('type', [first, ...rest]);
 }
 
 export const healthCheckSchema = z
