@@ -208,4 +208,5 @@ int xlb_balancer(struct xdp_md *ctx)
 	return finish(process(ctx, bytes), bytes);
 }
 
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
+/* GPL: the object includes lib/jhash.h, which is GPL-2.0-only. */
+char LICENSE[] SEC("license") = "GPL";

@@ -28,7 +28,7 @@ describe('metrics on a real data plane', () => {
     expect(text).toMatch(/^xlb_flow_table_flows 3$/m);
   });
 
-  test('rates: every reader gets the last completed window, however often it reads', async () => {
+  test('rates: readers within a tick share the last completed window; a read a tick later ends it', async () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     // A gateway for the tunnelled packets: without one they are dropped (no route) and not counted as the VIP's.
@@ -40,15 +40,17 @@ describe('metrics on a real data plane', () => {
     d.controller.sampleRates(0);
     send(10);
     d.controller.sampleRates(2000);
-    const first = d.controller.stats();
+    const first = d.controller.stats(2000);
     send(4);
-    const second = d.controller.stats();
-    const third = d.controller.stats();
+    const second = d.controller.stats(2500);
+    const third = d.controller.stats(2999);
     expect(first.vips[0]).toMatchObject({ packets: 10, packetsPerSecond: 5, bytesPerSecond: first.vips[0]!.bytes / 2 });
     expect(first.vips[0]!.backends[0]).toMatchObject({ packets: 10, packetsPerSecond: 5 });
     for (const later of [second, third]) {
       expect(later.vips[0]).toMatchObject({ packets: 14, packetsPerSecond: 5, bytesPerSecond: first.vips[0]!.bytesPerSecond });
       expect(later.vips[0]!.backends[0]).toMatchObject({ packets: 14, packetsPerSecond: 5 });
     }
+    // A read a tick after the window ended ends the next one: 4 packets in 1 s.
+    expect(d.controller.stats(3000).vips[0]).toMatchObject({ packets: 14, packetsPerSecond: 4 });
   });
 });

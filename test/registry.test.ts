@@ -120,6 +120,14 @@ describe('a registered check type', () => {
   });
 });
 
+describe('a check type whose option is named like a field every check has', () => {
+  test.each(['type', 'address', 'port', 'intervalMs'])('%s is refused, naming the type and the option', (option) => {
+    const clash = defineCheckType({ name: 'clash-test', description: 'throwaway', options: { [option]: z.string() }, probe: null });
+    expect(() => checkTypes.set(clash.name, clash)).toThrow(new RegExp(`"clash-test": ${option} is a field of every check`));
+    expect(checkTypes.has(clash.name)).toBe(false);
+  });
+});
+
 describe('a check type registered after the check schema was built', () => {
   test('is refused, naming the type', () => {
     expect(healthCheckSchema.parse({ type: 'tcp' })).toEqual({ type: 'tcp' });

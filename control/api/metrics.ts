@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Controller } from '../controller/controller.js';
 import { vipKeyText } from '../state/schema.js';
 
-export function createRegistry(controller: Controller): Registry {
+function createRegistry(controller: Controller): Registry {
   const registry = new Registry();
   // One snapshot per scrape, shared by every metric's collect().
   let snapshot: {

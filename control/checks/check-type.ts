@@ -28,7 +28,7 @@ export interface CheckSpec {
 }
 
 /** One probe: resolves to null on success or a reason on failure. */
-export type Probe = (spec: CheckSpec) => Promise<string | null>;
+type Probe = (spec: CheckSpec) => Promise<string | null>;
 
 export interface CheckType {
   name: string;

@@ -5,7 +5,7 @@
  * line here.
  */
 import { z } from 'zod';
-import { type CheckSpec, type CheckType, checkTimingShape } from './check-type.js';
+import { type CheckSpec, type CheckType, checkCommonShape, checkTimingShape } from './check-type.js';
 import { httpCheck } from './http.js';
 import { none } from './none.js';
 import { tcp } from './tcp.js';
@@ -14,10 +14,18 @@ import { tcp } from './tcp.js';
  * Check types by name, added at start-up. The check schema is built from them at its
  * first use; a type added or removed after that is refused, not left out of it.
  */
+/** Names a type's option cannot take: the discriminator, the probe's target and the fields every check has. */
+const RESERVED_OPTIONS = new Set(['type', 'address', ...Object.keys(checkCommonShape)]);
+
 class CheckTypes extends Map<string, CheckType> {
   private built = false;
 
   override set(name: string, type: CheckType): this {
+    const taken = Object.keys(type.options).filter((option) => RESERVED_OPTIONS.has(option));
+    if (taken.length)
+      throw new Error(
+        `health-check type ${JSON.stringify(name)}: ${taken.join(', ')} is a field of every check (or its target), not an option of one type`,
+      );
     this.refuseChangeOf(name);
     return super.set(name, type);
   }

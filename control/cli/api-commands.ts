@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { checkTypes } from '../checks/registry.js';
 import type { StatsView, VipView } from '../controller/views.js';
-import { resolveServeOptions } from '../daemon/options.js';
+import { resolveServeOptions, serveOptionDefault } from '../daemon/options.js';
 import { MiB, readRegularFile } from '../files.js';
 import { forwardingModes } from '../forwarding/registry.js';
 import { readTokenFile } from '../token-file.js';
@@ -46,7 +46,9 @@ const print = (options: ClientOptions, value: unknown, human: () => string) => {
 const withClient = (command: Command) =>
   command
     .addOption(
-      new Option('--api <endpoint>', 'daemon API: HOST:PORT, https://HOST:PORT or unix:/path').env('XLB_API').default('127.0.0.1:9180'),
+      new Option('--api <endpoint>', 'daemon API: HOST:PORT, https://HOST:PORT or unix:/path')
+        .env('XLB_API')
+        .default(serveOptionDefault('api')),
     )
     .addOption(new Option('--ca-file <file>', 'CA certificate (PEM) to trust for an https API').env('XLB_CA_FILE'))
     .addOption(new Option('--token-file <file>', 'bearer token for the API').env('XLB_TOKEN_FILE'))

@@ -10,7 +10,7 @@ import { addApiCommands } from './api-commands.js';
 import { fail } from './errors.js';
 import { addHostCommands } from './host-commands.js';
 
-export function buildCli(): Command {
+function buildCli(): Command {
   const program = new Command('xlb').version(VERSION).description('XDP layer-4 load balancer').showHelpAfterError();
   addHostCommands(program);
   addApiCommands(program);

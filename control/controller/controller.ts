@@ -101,13 +101,12 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
     const host = this.options.host;
     if (host) this.timers.push(setInterval(() => this.errors.guard('host', () => host.refresh()), NEIGHBOUR_REFRESH_MS));
-    // One rate window a tick for every reader; the event stream's listeners get each one.
+    // The first window starts now; the event stream's listeners get one a tick.
     this.errors.guard('stats', () => this.sampleRates());
     this.timers.push(
       setInterval(
         () =>
           this.errors.guard('stats', () => {
-            this.sampleRates();
             if (this.listenerCount('event') > 0) this.emit('event', { type: 'stats', ...this.stats() });
           }),
         STATS_TICK_MS,
@@ -185,8 +184,10 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.traffic.sample(this.plans.values(), at);
   }
 
-  /** Counters from the maps now, with rates over the last completed window (sampleRates). */
-  stats(): StatsView {
+  /** Counters from the maps now, with rates over the last completed window, ended first when it is a tick old. */
+  stats(at = Date.now()): StatsView {
+    const endedAt = this.traffic.sampledAt;
+    if (endedAt === null || at - endedAt >= STATS_TICK_MS) this.sampleRates(at);
     return this.traffic.view(this.plans.values());
   }
 

@@ -19,7 +19,7 @@ export interface ComponentErrors {
 /** Distinct messages logged at most, so a message carrying changing numbers cannot grow the set without end. */
 const MAX_LOGGED_MESSAGES = 1000;
 
-export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 export class InternalErrors {
   private readonly byComponent = new Map<Component, ComponentErrors>();

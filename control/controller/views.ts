@@ -10,7 +10,7 @@ import { formatMac } from '../net/address.js';
 import type { VipPlan } from '../reconciler/plan.js';
 import { backendSpecSchema, healthCheckSchema, protocolSchema, type StoredBackend, type VipKey, vipSpecSchema } from '../state/schema.js';
 
-export const backendViewSchema = z.object({
+const backendViewSchema = z.object({
   address: z.string(),
   weight: z.number(),
   state: backendSpecSchema.shape.state.unwrap(),

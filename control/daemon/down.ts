@@ -10,6 +10,7 @@ import type { XdpMode } from '@xlb/native';
 import { stopBird } from '../bgp/bird.js';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { detachOwnProgram } from '../dataplane/attach.js';
+import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { BALANCER_PINS, checkBpffs, removePins } from '../dataplane/pins.js';
 import { daemonResources, type Locks, lockResources, ResourceInUse } from './lock.js';
 
@@ -44,7 +45,7 @@ export async function down(options: DownOptions): Promise<{ detached: XdpMode | 
   const locks = lockForDown(options);
   try {
     if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
-    const detached = detachBalancer(options.iface, options.xdpMode ? [options.xdpMode] : ['native', 'generic']);
+    const detached = detachBalancer(options.iface, options.xdpMode ? [options.xdpMode] : xdpModeSchema.options);
     return { detached, ...removePins(options.bpffs, BALANCER_PINS) };
   } finally {
     locks.release();

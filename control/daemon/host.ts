@@ -116,7 +116,7 @@ interface AddrInfo {
 const LONGEST_PREFIX_WITH_ENDS = 30;
 
 /** Every address of every interface in this network namespace, and the network and broadcast addresses of their IPv4 prefixes. */
-export async function readHostAddresses(): Promise<HostAddresses> {
+async function readHostAddresses(): Promise<HostAddresses> {
   const links = await ipJson<{ ifname: string; addr_info?: AddrInfo[] }[]>(['addr', 'show']);
   const own = new Map<string, string>();
   const prefixEnds = new Map<string, { end: 'network' | 'broadcast'; prefix: string }>();

@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ifNameToIndex, inNetns, xdpQuery } from '@xlb/native';
+import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -18,7 +19,7 @@ interface LinkDetails {
   linkinfo?: { info_kind?: string };
 }
 
-const hasXdp = (ifindex: number) => xdpQuery(ifindex, 'native') !== 0 || xdpQuery(ifindex, 'generic') !== 0;
+const hasXdp = (ifindex: number) => xdpModeSchema.options.some((mode) => xdpQuery(ifindex, mode) !== 0);
 
 /** A veth's peer: `warn` unless it runs an XDP program (or the interface is no veth); `text` says what was found. */
 export function vethPeer(iface: string): Promise<{ warn: boolean; text: string }> {

@@ -25,7 +25,7 @@ export interface LinkHost {
   programName(id: number): string;
 }
 
-export function observeLink(iface: string, ourId: number, host: LinkHost): LinkObservation {
+function observeLink(iface: string, ourId: number, host: LinkHost): LinkObservation {
   const ifindex = host.ifindex(iface);
   if (ifindex === null) return { kind: 'gone' };
   const programId = host.programId(ifindex);
@@ -35,7 +35,7 @@ export function observeLink(iface: string, ourId: number, host: LinkHost): LinkO
 }
 
 /** Attached or not and why; `reattach` when the interface is a new one with no program. */
-export function linkVerdict(
+function linkVerdict(
   iface: string,
   seen: LinkObservation,
   attachedIfindex: number | null,
@@ -62,7 +62,7 @@ export function linkVerdict(
   }
 }
 
-export function nativeLinkHost(mode: XdpMode): LinkHost {
+function nativeLinkHost(mode: XdpMode): LinkHost {
   return {
     ifindex(name) {
       try {

@@ -27,6 +27,9 @@ export const RING_IDS_PER_VALUE = 2;
 
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+/** A VIP's protocol as the maps key it, and back. */
+export const protocolNumber = (protocol: 'tcp' | 'udp'): number => (protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP);
+export const protocolName = (proto: number): 'tcp' | 'udp' => (proto === IPPROTO_TCP ? 'tcp' : 'udp');
 
 /**
  * Map names as in the objects: xlb_<map>_v<N>, N that map's own layout version (see
@@ -123,7 +126,7 @@ export const configCodec = defineStruct('xlb_config', {
   flow_key: { bytes: 32 },
 });
 
-export const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
+const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
   key: { bytes: vipKeyCodec.size },
   vip: { bytes: vipCodec.size },
   generation: 'u32',

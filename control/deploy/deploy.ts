@@ -55,7 +55,7 @@ export interface DeployOptions {
 }
 
 /** Packs what a host needs to run: built code, BPF objects, the addon, production modules. */
-export async function buildRelease(dir: string): Promise<string> {
+async function buildRelease(dir: string): Promise<string> {
   const { stdout } = await execFileAsync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: PACKAGE_ROOT, maxBuffer: 16 << 20 });
   const modules = [
     ...new Set(

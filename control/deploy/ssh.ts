@@ -21,7 +21,7 @@ export interface SshTarget {
 export const fingerprint = (key: Buffer) => `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
 
 /** The keys known_hosts lists for host:port (OpenSSH format; plain and hashed names). */
-export function knownKeys(text: string, host: string, port: number): Buffer[] {
+function knownKeys(text: string, host: string, port: number): Buffer[] {
   const name = port === 22 ? host : `[${host}]:${port}`;
   const keys: Buffer[] = [];
   for (const line of text.split('\n')) {

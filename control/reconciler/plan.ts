@@ -5,7 +5,7 @@
  */
 import type { Health } from '../checks/health.js';
 import { checkType } from '../checks/registry.js';
-import { BACKEND_F_UNHEALTHY, IPPROTO_TCP, IPPROTO_UDP, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../dataplane/codec.js';
+import { BACKEND_F_UNHEALTHY, protocolNumber, VIP_F_NO_CONNTRACK, VIP_F_SOURCE_AFFINITY } from '../dataplane/codec.js';
 import { forwardingMode } from '../forwarding/registry.js';
 import { familyOf } from '../net/address.js';
 import type { StoredBackend, StoredVip } from '../state/schema.js';
@@ -86,7 +86,7 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
 
   return {
     vip,
-    proto: vip.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP,
+    proto: protocolNumber(vip.protocol),
     flags: (vip.affinity === 'source-ip' ? VIP_F_SOURCE_AFFINITY : 0) | (vip.conntrack ? 0 : VIP_F_NO_CONNTRACK),
     forwarding: mode.code,
     panic,

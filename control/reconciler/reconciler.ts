@@ -9,7 +9,7 @@
  * make it drift.
  */
 import { formatAddress, parseAddress } from '../net/address.js';
-import { IPPROTO_TCP, IPPROTO_UDP } from '../dataplane/codec.js';
+import { protocolName, protocolNumber } from '../dataplane/codec.js';
 import type { DataplanePort } from '../dataplane/port.js';
 import type { BackendRecord, VipAddress, VipMapKey } from '../dataplane/records.js';
 import { buildMaglevTable } from '../maglev/maglev.js';
@@ -146,9 +146,9 @@ export class Reconciler {
     this.vips.set(id, { keyText: state.keyText, record, ring: state.ring, backends: state.backends, slots: state.slots });
   }
 
-  private vipKey(vip: { protocol: string; address: string; port: number }): VipMapKey {
+  private vipKey(vip: { protocol: 'tcp' | 'udp'; address: string; port: number }): VipMapKey {
     const { family, bytes } = parseAddress(vip.address);
-    return { family, address: bytes, port: vip.port, proto: vip.protocol === 'tcp' ? IPPROTO_TCP : IPPROTO_UDP };
+    return { family, address: bytes, port: vip.port, proto: protocolNumber(vip.protocol) };
   }
 
   /**
@@ -224,7 +224,7 @@ export class Reconciler {
   /** A key found in the maps: its address and key as text. */
   private static foundKey(key: VipMapKey): { address: string; keyText: string } {
     const address = formatAddress(key.family, key.address);
-    return { address, keyText: keyTextOf(key.proto === IPPROTO_TCP ? 'tcp' : 'udp', address, key.port) };
+    return { address, keyText: keyTextOf(protocolName(key.proto), address, key.port) };
   }
 
   /**

@@ -29,9 +29,9 @@ export function checkPortProblem(key: VipKey, check: HealthCheck): string | null
 }
 
 /** Ids must fit the data plane this daemon opened (a smaller --max-* than before is refused). */
-export const vipIdProblem = (id: number, limits: Limits) =>
+const vipIdProblem = (id: number, limits: Limits) =>
   id >= limits.maxVips ? `id ${id} is beyond the ${limits.maxVips} VIPs this data plane holds (--max-vips)` : null;
-export const backendIdProblem = (id: number, limits: Limits) =>
+const backendIdProblem = (id: number, limits: Limits) =>
   id >= limits.maxBackends ? `id ${id} is beyond the ${limits.maxBackends} backends this data plane holds (--max-backends)` : null;
 
 export class StateInvalidError extends Error {}

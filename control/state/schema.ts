@@ -32,7 +32,7 @@ export const addressSchema = z
   })
   .describe('Unicast IPv4 or IPv6 address: not unspecified, loopback, link-local, multicast, broadcast, reserved or IPv4-mapped');
 
-export const portSchema = z.number().int().min(0).max(65535).describe('Port; 0 on a VIP means any port');
+const portSchema = z.number().int().min(0).max(65535).describe('Port; 0 on a VIP means any port');
 
 /** A port as a URL path segment: decimal digits, no sign, no leading zeros. */
 export const portParamSchema = z
@@ -120,7 +120,7 @@ export type BackendSpec = z.infer<typeof backendSpecSchema>;
 export const vipKeySchema = z.strictObject({ protocol: protocolSchema, address: addressSchema, port: portSchema });
 export type VipKey = z.infer<typeof vipKeySchema>;
 
-export const storedBackendSchema = backendSpecSchema.extend({ address: addressSchema, id: z.number().int().min(0) });
+const storedBackendSchema = backendSpecSchema.extend({ address: addressSchema, id: z.number().int().min(0) });
 export const storedVipSchema = vipSpecSchema.extend({
   ...vipKeySchema.shape,
   id: z.number().int().min(0),
