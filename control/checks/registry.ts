@@ -10,13 +10,13 @@ import { httpCheck } from './http.js';
 import { none } from './none.js';
 import { tcp } from './tcp.js';
 
+/** Names a type's option cannot take: the discriminator, the probe's target and the fields every check has. */
+const RESERVED_OPTIONS = new Set(['type', 'address', ...Object.keys(checkCommonShape)]);
+
 /**
  * Check types by name, added at start-up. The check schema is built from them at its
  * first use; a type added or removed after that is refused, not left out of it.
  */
-/** Names a type's option cannot take: the discriminator, the probe's target and the fields every check has. */
-const RESERVED_OPTIONS = new Set(['type', 'address', ...Object.keys(checkCommonShape)]);
-
 class CheckTypes extends Map<string, CheckType> {
   private built = false;
 
