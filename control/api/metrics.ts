@@ -86,6 +86,10 @@ function createRegistry(controller: Controller): Registry {
     (set) => set({}, current().flowTable.flows),
   );
 
+  gauge('xlb_build_info', 'Always 1: the labels say which xlb and which Node.js run', ['version', 'nodejs_version'], (set) =>
+    set({ version: controller.status().version, nodejs_version: process.version }, 1),
+  );
+
   const metrics = registry.metrics.bind(registry);
   registry.metrics = async () => {
     snapshot = null;

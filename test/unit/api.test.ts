@@ -194,6 +194,9 @@ describe('VIPs and backends', () => {
     expect(text).toMatch(/^xlb_packets_total\{reason="tx_dsr"\} 0$/m);
     expect(text).toMatch(/^xlb_backend_in_ring\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.11"\} 1$/m);
     expect(text).toMatch(/^xlb_vip_panic\{vip="tcp\/198\.19\.0\.1:80"\} 0$/m);
+    expect(text).toContain(
+      `\nxlb_build_info{version="${(await get('/v1/status')).json().version}",nodejs_version="${process.version}"} 1\n`,
+    );
   });
 
   test('events: a config change arrives on the WebSocket', async () => {
