@@ -231,33 +231,16 @@ describe('serve option errors name the flag and start nothing', () => {
           vips: [{ protocol: 'tcp', address: '198.19.0.1', port: 80, id: 0, forwarding: 'nat', backends: [] }],
         }),
       );
-      const res = await xlb(
-        'serve',
-        '--iface',
-        'lo',
-        '--api',
-        `unix:${join(dir, 'api.sock')}`,
-        '--state',
-        state,
-        '--bpffs',
-        '/sys/fs/bpf/xlb-never',
-      );
+      // A start from the state file that must stop before it makes a pin.
+      const serve = () =>
+        xlb('serve', '--iface', 'lo', '--api', `unix:${join(dir, 'api.sock')}`, '--state', state, '--bpffs', '/sys/fs/bpf/xlb-never');
+      const res = await serve();
       expect(res.code).not.toBe(0);
       expect(res.stderr).toMatch(/state file .*state\.json: vips\[0\]\.forwarding: Invalid option/);
       expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
       const vip = (id: number, address: string) => ({ protocol: 'tcp', address, port: 80, id, forwarding: 'ipip', backends: [] });
       writeFileSync(state, JSON.stringify({ version: 1, vips: [vip(0, '198.19.0.1'), vip(0, '198.19.0.2')] }));
-      const twice = await xlb(
-        'serve',
-        '--iface',
-        'lo',
-        '--api',
-        `unix:${join(dir, 'api.sock')}`,
-        '--state',
-        state,
-        '--bpffs',
-        '/sys/fs/bpf/xlb-never',
-      );
+      const twice = await serve();
       expect(twice.stderr).toMatch(/state file .*state\.json: vips\[1\] \(tcp\/198\.19\.0\.2:80\): id 0 is already held by vips\[0\]/);
       expect(existsSync('/sys/fs/bpf/xlb-never')).toBe(false);
       writeFileSync(state, JSON.stringify({ version: 1, vips: [vip(0, '127.0.0.1')] }));
