@@ -344,6 +344,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       from: change.from,
       to: change.to,
       reason: change.reason,
+      latencyMs: change.latencyMs,
       at: new Date().toISOString(),
     });
   }
@@ -372,7 +373,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   }
 
   private view(plan: VipPlan): VipView {
-    return vipView(plan, (backend) => this.options.health.status(healthKey(plan.vip, backend))?.reason ?? null);
+    return vipView(plan, (backend) => this.options.health.status(healthKey(plan.vip, backend)));
   }
 
   /** For tests and tools: the stored VIP (ids included). */

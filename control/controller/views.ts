@@ -16,6 +16,8 @@ const backendViewSchema = z.object({
   state: backendSpecSchema.shape.state.unwrap(),
   health: healthSchema,
   healthReason: z.string().nullable().describe('Why the last check failed'),
+  lastCheckAt: z.string().nullable().describe('When the last check finished (ISO 8601), or null before the first'),
+  lastCheckMs: z.number().nullable().describe('How long the last check took (ms), or null before the first'),
   inRing: z.boolean().describe('Takes new flows now: holds at least one slot of the ring'),
   slots: z.number().int().describe('Slots of the Maglev ring it holds (of M)'),
   reason: z.string().nullable().describe('Why it is not in the ring'),
@@ -97,12 +99,19 @@ export interface ConfigChange {
 export type XlbEvent =
   | ({ type: 'config'; at: string } & ConfigChange)
   | { type: 'config'; action: 'sync'; revision: string; at: string }
-  | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; at: string }
+  | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; latencyMs: number; at: string }
   | ({ type: 'stats' } & StatsView)
   | { type: 'link'; attached: boolean; reason: string | null; at: string };
 
-/** A VIP's settings and each backend's plan; `healthReason` tells why a backend's last check failed. */
-export function vipView(plan: VipPlan, healthReason: (backend: StoredBackend) => string | null): VipView {
+/** A backend's last check as the health monitor saw it. */
+export interface LastCheck {
+  reason: string | null;
+  lastCheckedAt: number | null;
+  lastLatencyMs: number | null;
+}
+
+/** A VIP's settings and each backend's plan with its last check (undefined: the backend has none). */
+export function vipView(plan: VipPlan, lastCheck: (backend: StoredBackend) => LastCheck | undefined): VipView {
   const { vip } = plan;
   return {
     protocol: vip.protocol,
@@ -117,12 +126,15 @@ export function vipView(plan: VipPlan, healthReason: (backend: StoredBackend) =>
     ringBackends: plan.backends.filter((b) => b.inRing).length,
     backends: plan.backends.map((b) => {
       const spec = vip.backends.find((s) => s.id === b.id)!;
+      const check = lastCheck(spec);
       return {
         address: b.address,
         weight: spec.weight,
         state: spec.state,
         health: b.health,
-        healthReason: healthReason(spec),
+        healthReason: check?.reason ?? null,
+        lastCheckAt: check?.lastCheckedAt == null ? null : new Date(check.lastCheckedAt).toISOString(),
+        lastCheckMs: check?.lastLatencyMs ?? null,
         inRing: b.inRing,
         slots: b.slots,
         reason: b.reason,

@@ -17,6 +17,8 @@ export interface TargetStatus {
   /** Why the last check failed, or null. */
   reason: string | null;
   lastCheckedAt: number | null;
+  /** How long the last check took (ms), or null before the first. */
+  lastLatencyMs: number | null;
 }
 
 export interface HealthChange {
@@ -24,6 +26,17 @@ export interface HealthChange {
   from: Health;
   to: Health;
   reason: string | null;
+  /** How long the check that decided it took (ms). */
+  latencyMs: number;
+}
+
+/** One finished check, whether or not it changed the target's health. */
+export interface CheckResult {
+  key: string;
+  type: CheckSpec['type'];
+  /** null: passed; otherwise why it failed. */
+  reason: string | null;
+  latencyMs: number;
 }
 
 /** One probe through the spec's check type: resolves to null on success or a reason on failure. */
@@ -42,7 +55,7 @@ interface Target {
   stopped: boolean;
 }
 
-export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
+export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checked: [CheckResult] }> {
   private readonly targets = new Map<string, Target>();
 
   /** `onError` hears what a probe or a change listener threw; the checks go on. */
@@ -63,7 +76,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
       const target: Target = {
         spec,
         specKey,
-        status: { health: existing?.status.health ?? initial, reason: null, lastCheckedAt: null },
+        status: { health: existing?.status.health ?? initial, reason: null, lastCheckedAt: null, lastLatencyMs: null },
         successes: 0,
         failures: 0,
         timer: null,
@@ -97,23 +110,26 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
     if (target.stopped) return;
     try {
       let reason: string | null;
+      const started = performance.now();
       try {
         reason = await probe(target.spec);
       } catch (error) {
         this.onError(error, key);
         reason = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
       }
-      if (!target.stopped) this.record(key, target, reason);
+      if (!target.stopped) this.record(key, target, reason, performance.now() - started);
     } finally {
       const jitter = 0.9 + Math.random() * 0.2;
       if (!target.stopped) target.timer = setTimeout(() => this.start(key, target), Math.round(target.spec.intervalMs * jitter));
     }
   }
 
-  private record(key: string, target: Target, reason: string | null): void {
+  private record(key: string, target: Target, reason: string | null, latencyMs: number): void {
     const { status, spec } = target;
     status.lastCheckedAt = Date.now();
+    status.lastLatencyMs = latencyMs;
     status.reason = reason;
+    this.emit('checked', { key, type: spec.type, reason, latencyMs });
     if (reason === null) {
       target.successes++;
       target.failures = 0;
@@ -128,7 +144,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange] }> {
     else if (from === 'up' && target.failures >= spec.fall) to = 'down';
     if (to !== from) {
       status.health = to;
-      this.emit('change', { key, from, to, reason });
+      this.emit('change', { key, from, to, reason, latencyMs });
     }
   }
 }
