@@ -28,29 +28,29 @@ describe('metrics on a real data plane', () => {
     expect(text).toMatch(/^xlb_flow_table_flows 3$/m);
   });
 
-  test('rates: readers within a tick share the last completed window; a read a tick later ends it', async () => {
+  test('rates: every reader gets the same fixed window of one second, the packets sent in it', async () => {
     await put(VIP4, { forwarding: 'ipip' });
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     // A gateway for the tunnelled packets: without one they are dropped (no route) and not counted as the VIP's.
     d.dp.setConfig(testConfig({ gatewayMac: parseMac('02:00:00:00:00:fe') }));
-    const send = (count: number) => {
-      for (let i = 0; i < count; i++) d.dp.program.testRun({ data: tcp4({ sport: 41000 + i, flags: 'S' }) });
-    };
-    // No await from here on: the controller's own tick cannot end a window in between.
-    d.controller.sampleRates(0);
-    send(10);
-    d.controller.sampleRates(2000);
-    const first = d.controller.stats(2000);
-    send(4);
-    const second = d.controller.stats(2500);
-    const third = d.controller.stats(2999);
-    expect(first.vips[0]).toMatchObject({ packets: 10, packetsPerSecond: 5, bytesPerSecond: first.vips[0]!.bytes / 2 });
-    expect(first.vips[0]!.backends[0]).toMatchObject({ packets: 10, packetsPerSecond: 5 });
-    for (const later of [second, third]) {
-      expect(later.vips[0]).toMatchObject({ packets: 14, packetsPerSecond: 5, bytesPerSecond: first.vips[0]!.bytesPerSecond });
-      expect(later.vips[0]!.backends[0]).toMatchObject({ packets: 14, packetsPerSecond: 5 });
+    const seconds = (w: { start: string; end: string }) => (Date.parse(w.end) - Date.parse(w.start)) / 1000;
+
+    // Nobody read rates yet: the first read waits for a whole window.
+    const first = await d.controller.ratedStats();
+    expect(seconds(first.window!)).toBeGreaterThanOrEqual(0.99);
+    // Sent at once (no await), so within the next window.
+    for (let i = 0; i < 10; i++) d.dp.program.testRun({ data: tcp4({ sport: 41000 + i, flags: 'S' }) });
+    await expect.poll(() => d.controller.stats().window?.end, { timeout: 5000 }).not.toBe(first.window!.end);
+
+    const viaApi = (await get('/v1/stats')).json();
+    const direct = d.controller.stats();
+    expect(viaApi.window).toEqual(direct.window);
+    expect(direct.window!.start).toBe(first.window!.end);
+    const window = seconds(direct.window!);
+    expect(window).toBeGreaterThanOrEqual(0.99);
+    for (const stats of [viaApi, direct]) {
+      expect(stats.vips[0]).toMatchObject({ packets: 10, packetsPerSecond: 10 / window });
+      expect(stats.vips[0].backends[0]).toMatchObject({ packets: 10, packetsPerSecond: 10 / window });
     }
-    // A read a tick after the window ended ends the next one: 4 packets in 1 s.
-    expect(d.controller.stats(3000).vips[0]).toMatchObject({ packets: 14, packetsPerSecond: 4 });
   });
 });

@@ -107,6 +107,6 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
   app.get(
     '/v1/stats',
     { schema: { summary: 'Packets, bytes and rates per VIP and backend', response: { 200: statsSchema, 401: errorSchema } } },
-    async () => controller.stats(),
+    () => controller.ratedStats(),
   );
 };

@@ -24,6 +24,8 @@ import { type ConfigChange, type StatsView, type StatusView, type VipView, vipVi
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
 export const STATS_TICK_MS = 1000;
+/** Rate windows go on this long after the last read of /v1/stats. */
+export const STATS_IDLE_MS = 30_000;
 
 export interface ControllerInfo {
   version: string;
@@ -84,7 +86,19 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.state = initial.state;
     this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
-    this.traffic = new Traffic(options.dp);
+    this.traffic = new Traffic({
+      dp: options.dp,
+      plans: () => this.plans.values(),
+      tickMs: STATS_TICK_MS,
+      idleMs: STATS_IDLE_MS,
+      following: () => this.listenerCount('event') > 0,
+      onWindow: (stats) => this.emit('event', { type: 'stats', ...stats }),
+      onError: (error) => this.errors.record('stats', error, { op: 'read rates' }),
+    });
+    // The event stream's listeners get a window each tick.
+    (this as EventEmitter).on('newListener', (name: string | symbol) => {
+      if (name === 'event') this.traffic.keepGoing();
+    });
     options.health.on('change', (change) => this.onHealthChange(change));
   }
 
@@ -101,21 +115,11 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
     const host = this.options.host;
     if (host) this.timers.push(setInterval(() => this.errors.guard('host', () => host.refresh()), NEIGHBOUR_REFRESH_MS));
-    // The first window starts now; the event stream's listeners get one a tick.
-    this.errors.guard('stats', () => this.sampleRates());
-    this.timers.push(
-      setInterval(
-        () =>
-          this.errors.guard('stats', () => {
-            if (this.listenerCount('event') > 0) this.emit('event', { type: 'stats', ...this.stats() });
-          }),
-        STATS_TICK_MS,
-      ),
-    );
   }
 
   stop(): void {
     for (const timer of this.timers.splice(0)) clearInterval(timer);
+    this.traffic.stop();
     this.options.health.close();
   }
 
@@ -179,16 +183,14 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     return this.options.dp.flowTableUse();
   }
 
-  /** Ends a rate window: the counters, read once for every reader of stats(). */
-  sampleRates(at = Date.now()): void {
-    this.traffic.sample(this.plans.values(), at);
+  /** Counters from the maps now, with rates over the last completed window (none while nobody reads rates). */
+  stats(): StatsView {
+    return this.traffic.view();
   }
 
-  /** Counters from the maps now, with rates over the last completed window, ended first when it is a tick old. */
-  stats(at = Date.now()): StatsView {
-    const endedAt = this.traffic.sampledAt;
-    if (endedAt === null || at - endedAt >= STATS_TICK_MS) this.sampleRates(at);
-    return this.traffic.view(this.plans.values());
+  /** Counters from the maps now, with rates over a completed window: waits for one (a tick) when none is running. */
+  ratedStats(): Promise<StatsView> {
+    return this.traffic.read();
   }
 
   // ---- writes --------------------------------------------------------------

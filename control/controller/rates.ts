@@ -1,8 +1,9 @@
 /**
- * Packet and byte rates over windows of at least a tick: a read ends the current window
- * only when it is a tick old, so every reader (/v1/stats, /metrics, the event stream)
- * within a tick gets the same window and none shortens another's, and a daemon nobody
- * reads reads no counters (a sample of 100,000 backends' per-CPU counters takes ~0.8 s).
+ * Packet and byte rates over fixed windows of one tick: while anyone reads rates (a read
+ * keeps the windows going for a while) or follows the event stream, a timer ends a window
+ * every tick, and every reader gets the last completed one, whoever asked before. A
+ * daemon nobody reads reads no counters (a sample of 100,000 backends' per-CPU counters
+ * takes ~0.8 s); the first read after that waits for one window.
  */
 import type { DataplanePort } from '../dataplane/port.js';
 import type { VipPlan } from '../reconciler/plan.js';
@@ -16,6 +17,12 @@ export interface Totals {
 export interface Rates {
   packetsPerSecond: number;
   bytesPerSecond: number;
+}
+
+/** The window rates are over (ISO 8601 times). */
+export interface Span {
+  start: string;
+  end: string;
 }
 
 interface Sample {
@@ -36,9 +43,15 @@ export class RateWindow {
     this.latest = { at, totals };
   }
 
-  /** When the last window ended (ms), or null before the first sample. */
-  get endedAt(): number | null {
-    return this.latest?.at ?? null;
+  /** Forgets every window: the next one starts at the next sample. */
+  reset(): void {
+    this.previous = this.latest = null;
+  }
+
+  /** The last completed window, or null before one has ended. */
+  get span(): Span | null {
+    if (!this.previous || !this.latest) return null;
+    return { start: new Date(this.previous.at).toISOString(), end: new Date(this.latest.at).toISOString() };
   }
 
   /** The per-second rates of one counter over the last completed window; zero before there is one or for a counter new in it. */
@@ -59,32 +72,57 @@ export class RateWindow {
 const vipCounter = (id: number) => `vip:${id}`;
 const backendCounter = (id: number) => `backend:${id}`;
 
-/** The VIPs' and backends' traffic: totals read from the maps, rates from a RateWindow. */
+export interface TrafficOptions {
+  dp: Pick<DataplanePort, 'statsSnapshot' | 'counters'>;
+  /** The VIPs whose counters are read. */
+  plans: () => Iterable<VipPlan>;
+  /** A window's length (ms). */
+  tickMs: number;
+  /** Windows go on ending this long (ms) after the last read. */
+  idleMs: number;
+  /** Whether someone follows every window (the event stream): it keeps the windows going. */
+  following: () => boolean;
+  /** Hears each completed window while `following()`. */
+  onWindow: (stats: StatsView) => void;
+  onError: (error: unknown) => void;
+}
+
+/** The VIPs' and backends' traffic: totals read from the maps, rates over fixed windows. */
 export class Traffic {
   private readonly window = new RateWindow();
+  private timer: NodeJS.Timeout | null = null;
+  private readUntil = 0;
+  private waiting: (() => void)[] = [];
 
-  constructor(private readonly dp: Pick<DataplanePort, 'statsSnapshot' | 'counters'>) {}
+  constructor(private readonly options: TrafficOptions) {}
 
-  /** When the last window ended (ms), or null before the first sample. */
-  get sampledAt(): number | null {
-    return this.window.endedAt;
+  /** Totals now and rates over a completed window; when the windows are idle, starts them and waits for the first. */
+  async read(): Promise<StatsView> {
+    this.keepGoing();
+    if (!this.window.span) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return this.view();
   }
 
-  /** Ends a window with the counters of the planned VIPs and their backends, read at `at` (ms). */
-  sample(plans: Iterable<VipPlan>, at: number): void {
-    const snapshot = this.dp.statsSnapshot();
-    const totals = new Map<string, Totals>();
-    for (const { vip } of plans) {
-      totals.set(vipCounter(vip.id), snapshot.vip(vip.id));
-      for (const b of vip.backends) totals.set(backendCounter(b.id), snapshot.backend(b.id));
-    }
-    this.window.sample(at, totals);
+  /** Keeps the windows ending every tick for `idleMs` from now, starting them when idle. */
+  keepGoing(): void {
+    this.readUntil = Date.now() + this.options.idleMs;
+    if (this.timer) return;
+    this.window.reset();
+    this.sample();
+    this.timer = setTimeout(() => this.tick(), this.options.tickMs);
   }
 
-  /** Totals now, rates over the last completed window. */
-  view(plans: Iterable<VipPlan>): StatsView {
-    const snapshot = this.dp.statsSnapshot();
-    const vips = [...plans].map(({ vip }) => {
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.window.reset();
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+
+  /** Totals now; rates over the last completed window (none while the windows are idle). */
+  view(): StatsView {
+    const snapshot = this.options.dp.statsSnapshot();
+    const vips = [...this.options.plans()].map(({ vip }) => {
       const v = snapshot.vip(vip.id);
       return {
         protocol: vip.protocol,
@@ -101,6 +139,40 @@ export class Traffic {
         }),
       };
     });
-    return { at: new Date().toISOString(), vips, outcomes: this.dp.counters() };
+    return { at: new Date().toISOString(), window: this.window.span, vips, outcomes: this.options.dp.counters() };
+  }
+
+  private tick(): void {
+    this.timer = null;
+    const following = this.options.following();
+    if (!following && Date.now() > this.readUntil) {
+      this.window.reset();
+      return;
+    }
+    this.timer = setTimeout(() => this.tick(), this.options.tickMs);
+    this.sample();
+    for (const resolve of this.waiting.splice(0)) resolve();
+    if (following) this.guard(() => this.options.onWindow(this.view()));
+  }
+
+  /** Ends a window with the counters of the planned VIPs and their backends. */
+  private sample(): void {
+    this.guard(() => {
+      const snapshot = this.options.dp.statsSnapshot();
+      const totals = new Map<string, Totals>();
+      for (const { vip } of this.options.plans()) {
+        totals.set(vipCounter(vip.id), snapshot.vip(vip.id));
+        for (const b of vip.backends) totals.set(backendCounter(b.id), snapshot.backend(b.id));
+      }
+      this.window.sample(Date.now(), totals);
+    });
+  }
+
+  private guard(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      this.options.onError(error);
+    }
   }
 }

@@ -64,12 +64,16 @@ export const statusSchema = z.object({
 const trafficSchema = z.object({
   packets: z.number(),
   bytes: z.number(),
-  packetsPerSecond: z.number().describe('Over the last completed window of one second'),
-  bytesPerSecond: z.number().describe('Over the last completed window of one second'),
+  packetsPerSecond: z.number().describe('Over `window`'),
+  bytesPerSecond: z.number().describe('Over `window`'),
 });
 
 export const statsSchema = z.object({
-  at: z.string(),
+  at: z.string().describe('When the totals were read'),
+  window: z
+    .object({ start: z.string(), end: z.string() })
+    .nullable()
+    .describe('The fixed window of one second the rates are over, the same for every reader; null: no window yet, rates 0'),
   vips: z.array(
     trafficSchema.extend({
       protocol: protocolSchema,

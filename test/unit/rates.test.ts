@@ -1,6 +1,8 @@
-/** Rates over fixed windows (controller/rates.ts): pure, no kernel. */
-import { describe, expect, test } from 'vitest';
-import { RateWindow, type Totals } from '../../control/controller/rates.js';
+/** Rates over fixed windows (controller/rates.ts): no kernel, vitest's clock. */
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { RateWindow, type Totals, Traffic } from '../../control/controller/rates.js';
+import type { DataplanePort } from '../../control/dataplane/port.js';
+import type { VipPlan } from '../../control/reconciler/plan.js';
 
 const totals = (entries: Record<string, Totals>) => new Map(Object.entries(entries));
 
@@ -21,5 +23,96 @@ describe('RateWindow', () => {
     window.sample(0, totals({ 'vip:1': { packets: 50, bytes: 500 }, 'vip:2': { packets: 5, bytes: 50 } }));
     window.sample(1_000, totals({ 'vip:1': { packets: 10, bytes: 100 }, 'vip:3': { packets: 7, bytes: 70 } }));
     for (const key of ['vip:1', 'vip:2', 'vip:3']) expect(window.rates(key)).toEqual({ packetsPerSecond: 0, bytesPerSecond: 0 });
+  });
+});
+
+describe('Traffic: fixed windows while someone reads', () => {
+  // One VIP (id 1) whose counter the test sets; the clock and timers are vitest's.
+  const setup = (following = () => false) => {
+    let packets = 0;
+    let samples = 0;
+    const windows: number[] = [];
+    const traffic = new Traffic({
+      dp: {
+        statsSnapshot: () => {
+          samples++;
+          return {
+            vip: () => ({ packets, bytes: packets * 100, flow_hits: 0, flow_misses: 0 }),
+            backend: () => ({ packets: 0, bytes: 0 }),
+          };
+        },
+        counters: () => ({}) as ReturnType<Pick<DataplanePort, 'counters'>['counters']>,
+      },
+      plans: () => [{ vip: { id: 1, protocol: 'tcp', address: '198.19.0.1', port: 80, backends: [] } } as unknown as VipPlan],
+      tickMs: 1000,
+      idleMs: 5000,
+      following,
+      onWindow: (stats) => windows.push(stats.vips[0]!.packetsPerSecond),
+      onError: (error) => {
+        throw error;
+      },
+    });
+    return { traffic, windows, add: (n: number) => (packets += n), samples: () => samples };
+  };
+
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  test('a read after idle waits for one whole window; readers in it share it; the next starts where it ended', async () => {
+    const { traffic, add } = setup();
+    const first = traffic.read();
+    add(50);
+    await vi.advanceTimersByTimeAsync(1000);
+    const stats = await first;
+    expect(stats.window).toEqual({ start: new Date(1_000_000).toISOString(), end: new Date(1_001_000).toISOString() });
+    expect(stats.vips[0]).toMatchObject({ packets: 50, packetsPerSecond: 50, bytesPerSecond: 5000 });
+    add(7);
+    await vi.advanceTimersByTimeAsync(400);
+    // Another reader within the window: the same window and rates, not one of its own.
+    expect((await traffic.read()).vips[0]).toMatchObject({ packets: 57, packetsPerSecond: 50 });
+    await vi.advanceTimersByTimeAsync(600);
+    const next = traffic.view();
+    expect(next.window).toEqual({ start: stats.window!.end, end: new Date(1_002_000).toISOString() });
+    expect(next.vips[0]).toMatchObject({ packetsPerSecond: 7 });
+    traffic.stop();
+  });
+
+  test('nobody reading: the windows stop after idleMs and no counters are read; the next read starts afresh', async () => {
+    const { traffic, add, samples } = setup();
+    await Promise.all([traffic.read(), vi.advanceTimersByTimeAsync(1000)]);
+    await vi.advanceTimersByTimeAsync(6000);
+    expect(traffic.view().window).toBeNull();
+    const idleSamples = samples();
+    add(1000);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(samples()).toBe(idleSamples);
+    // The traffic of the idle minute is not spread over a window that spans it.
+    const read = traffic.read();
+    add(3);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect((await read).vips[0]).toMatchObject({ packetsPerSecond: 3 });
+    traffic.stop();
+  });
+
+  test('a follower keeps the windows going and hears each one', async () => {
+    let following = true;
+    const { traffic, windows, add } = setup(() => following);
+    traffic.keepGoing();
+    for (const n of [5, 6, 7]) {
+      add(n);
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(windows.slice(0, 3)).toEqual([5, 6, 7]);
+    following = false;
+    const heard = windows.length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(windows.length).toBe(heard);
+    expect(traffic.view().window).toBeNull();
+    traffic.stop();
   });
 });
