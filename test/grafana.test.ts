@@ -1,14 +1,15 @@
 /**
  * /metrics of a real `xlb serve` in the netns lab with two VIPs (one IPv6), backends
  * up, down and drained, and traffic through it: `promtool check metrics` accepts it,
- * it says what happened under split labels, and docs/grafana-dashboard.json asks only
- * for metrics and labels it exposes.
+ * it says what happened under split labels, and docs/grafana-dashboard.json and the
+ * alert examples of docs/operations.md ask only for metrics and labels it exposes.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { parse } from 'yaml';
 import { vipPath } from '../control/cli/client.js';
 import type { VipView } from '../control/controller/views.js';
 import { packagePath } from '../control/paths.js';
@@ -104,15 +105,20 @@ interface Panel {
 const dashboard: { panels: Panel[]; templating: { list: { type: string; query: unknown }[] } } = JSON.parse(
   readFileSync(packagePath('docs/grafana-dashboard.json'), 'utf8'),
 );
-/** Every query of the dashboard, with the legend it draws with. */
+/** The alert examples of docs/operations.md: the YAML block of rule groups. */
+const alerts: { groups: { rules: { alert: string; expr: string }[] }[] } = parse(
+  /```yaml\n(groups:\n[^`]*)```/.exec(readFileSync(packagePath('docs/operations.md'), 'utf8'))![1]!,
+);
+/** Every query of the dashboard, with the legend it draws with, and of the alert examples. */
 const queries = [
   ...dashboard.panels.flatMap((p) => p.targets.map((t) => ({ where: p.title, expr: t.expr, legend: t.legendFormat ?? '' }))),
+  ...alerts.groups.flatMap((g) => g.rules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr, legend: '' }))),
   ...dashboard.templating.list.flatMap((v) => (v.type === 'query' ? [{ where: 'variables', expr: String(v.query), legend: '' }] : [])),
 ];
 
-test('every metric and label the dashboard asks for is in the live /metrics', () => {
-  // Sample names (histograms' _bucket, _sum, _count included) and their label names.
-  const exposed = new Map<string, Set<string>>();
+test('every metric and label the dashboard and the alert examples ask for is in the live /metrics', () => {
+  // Sample names (histograms' _bucket, _sum, _count included) and their label names; declared families without samples yet.
+  const exposed = new Map<string, Set<string>>([...exposition.matchAll(/^# TYPE (\w+) /gm)].map((m) => [m[1]!, new Set<string>()]));
   for (const m of exposition.matchAll(/^(\w+)(?:\{([^}]*)\})? /gm)) {
     const labels = exposed.get(m[1]!) ?? new Set<string>();
     for (const l of (m[2] ?? '').matchAll(/(\w+)="/g)) labels.add(l[1]!);
@@ -142,7 +148,7 @@ test('every metric and label the dashboard asks for is in the live /metrics', ()
   expect(used.size).toBeGreaterThanOrEqual(15);
 });
 
-test("the dashboard's queries parse as PromQL and its tables are instant queries in table format", () => {
+test("the dashboard's and the alert examples' queries parse as PromQL and its tables are instant queries in table format", () => {
   // promtool checks the expressions of a rule file: one recording rule per query, its variables filled in.
   const rules = queries
     .filter((q) => !q.expr.startsWith('label_values('))
