@@ -12,7 +12,7 @@ import { processRegistry } from './metrics/process-metrics.js';
 import { registerScrapeMetrics, type Snapshot } from './metrics/scrape-metrics.js';
 
 /** The registry of one app's metrics, and the function that unsubscribes them from the controller. */
-function createRegistry(controller: Controller): { registry: Registry; close(): void } {
+function createRegistry(controller: Controller): { registry: Registry; close: () => void } {
   const own = new Registry();
   // One snapshot per scrape, shared by every metric's collect().
   let snapshot: Snapshot | null = null;
