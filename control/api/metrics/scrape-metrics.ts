@@ -38,13 +38,7 @@ export function registerScrapeMetrics(registry: Registry, controller: Controller
   };
   const counter = (name: string, help: string, labelNames: string[], fill: Fill) => metric('counter', name, help, labelNames, fill);
   const gauge = (name: string, help: string, labelNames: string[], fill: Fill) => metric('gauge', name, help, labelNames, fill);
-  /** One series per VIP of /v1/stats. */
-  const perVip =
-    (value: (v: StatsView['vips'][number]) => number): Fill =>
-    (set) => {
-      for (const v of current().stats.vips) set(vipLabels(v), value(v));
-    };
-  /** One series per backend of /v1/vips. */
+  /** One series per backend of /v1/vips, with `labels` beside the backend's. */
   const perBackend =
     (fill: (b: VipView['backends'][number], set: (labels: Labels, value: number) => void) => void): Fill =>
     (set) => {
@@ -52,57 +46,46 @@ export function registerScrapeMetrics(registry: Registry, controller: Controller
         for (const b of v.backends) fill(b, (labels, value) => set({ ...backendLabels(v, b.address), ...labels }, value));
     };
 
-  counter('xlb_packets_total', 'Packets the balancer saw, by outcome', ['outcome'], (set) => {
-    for (const [outcome, t] of Object.entries(current().stats.outcomes)) set({ outcome }, t.packets);
-  });
-  counter('xlb_bytes_total', 'Bytes the balancer saw, by outcome', ['outcome'], (set) => {
-    for (const [outcome, t] of Object.entries(current().stats.outcomes)) set({ outcome }, t.bytes);
-  });
-  counter(
-    'xlb_vip_packets_total',
-    'Packets forwarded per VIP',
-    VIP_LABELS,
-    perVip((v) => v.packets),
-  );
-  counter(
-    'xlb_vip_bytes_total',
-    'Bytes forwarded per VIP',
-    VIP_LABELS,
-    perVip((v) => v.bytes),
-  );
-  counter(
-    'xlb_vip_flow_table_hits_total',
-    'Connection-table hits per VIP',
-    VIP_LABELS,
-    perVip((v) => v.flowHits),
-  );
-  counter(
-    'xlb_vip_flow_table_misses_total',
-    'Connection-table misses (new flows) per VIP',
-    VIP_LABELS,
-    perVip((v) => v.flowMisses),
-  );
-  counter('xlb_backend_packets_total', 'Packets forwarded per backend', BACKEND_LABELS, (set) => {
-    for (const v of current().stats.vips) for (const b of v.backends) set(backendLabels(v, b.address), b.packets);
-  });
-  counter('xlb_backend_bytes_total', 'Bytes forwarded per backend', BACKEND_LABELS, (set) => {
-    for (const v of current().stats.vips) for (const b of v.backends) set(backendLabels(v, b.address), b.bytes);
-  });
-  gauge(
+  for (const unit of ['packets', 'bytes'] as const) {
+    const Unit = unit === 'packets' ? 'Packets' : 'Bytes';
+    counter(`xlb_${unit}_total`, `${Unit} the balancer saw, by outcome`, ['outcome'], (set) => {
+      for (const [outcome, t] of Object.entries(current().stats.outcomes)) set({ outcome }, t[unit]);
+    });
+    counter(`xlb_backend_${unit}_total`, `${Unit} forwarded per backend`, BACKEND_LABELS, (set) => {
+      for (const v of current().stats.vips) for (const b of v.backends) set(backendLabels(v, b.address), b[unit]);
+    });
+  }
+  const vipCounters = [
+    ['xlb_vip_packets_total', 'Packets forwarded per VIP', 'packets'],
+    ['xlb_vip_bytes_total', 'Bytes forwarded per VIP', 'bytes'],
+    ['xlb_vip_flow_table_hits_total', 'Connection-table hits per VIP', 'flowHits'],
+    ['xlb_vip_flow_table_misses_total', 'Connection-table misses (new flows) per VIP', 'flowMisses'],
+  ] as const;
+  for (const [name, help, field] of vipCounters)
+    counter(name, help, VIP_LABELS, (set) => {
+      for (const v of current().stats.vips) set(vipLabels(v), v[field]);
+    });
+  /** A gauge per value of a backend's enum: 1 for the one it has, 0 for the others. */
+  const backendEnum = (name: string, help: string, label: 'health' | 'state', values: readonly string[]) =>
+    gauge(
+      name,
+      help,
+      [...BACKEND_LABELS, label],
+      perBackend((b, set) => {
+        for (const value of values) set({ [label]: value }, b[label] === value ? 1 : 0);
+      }),
+    );
+  backendEnum(
     'xlb_backend_health',
     'What its health checks decided: 1 for the current one of up, down and unknown',
-    [...BACKEND_LABELS, 'health'],
-    perBackend((b, set) => {
-      for (const health of healthSchema.options) set({ health }, b.health === health ? 1 : 0);
-    }),
+    'health',
+    healthSchema.options,
   );
-  gauge(
+  backendEnum(
     'xlb_backend_state',
     'The configured state: 1 for the current one of active and drain (no new flows)',
-    [...BACKEND_LABELS, 'state'],
-    perBackend((b, set) => {
-      for (const state of BACKEND_STATES) set({ state }, b.state === state ? 1 : 0);
-    }),
+    'state',
+    BACKEND_STATES,
   );
   gauge(
     'xlb_backend_in_ring',
