@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(clang clang-format-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool xdp-tools make g++ pkg-config procps util-linux bird2 etcd-server etcd-client vagrant openssh-server chromium)
+PACKAGES=(clang clang-format-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool xdp-tools make g++ pkg-config procps util-linux bird2 etcd-server etcd-client vagrant openssh-server chromium prometheus)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }
@@ -32,7 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # bird2, etcd-server and openssh-server are for the labs and tests, which start
-  # their own instances: keep the packages from starting system-wide services.
+  # their own instances, and prometheus for its promtool: keep the packages from
+  # starting system-wide services.
   guard=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1

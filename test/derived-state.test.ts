@@ -207,8 +207,8 @@ describe('inRing means slots', () => {
       expect(ring.filter((id) => id === stored.backends.find((s) => s.address === b.address)!.id)).toHaveLength(b.slots);
 
     const metrics = (await d.app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(metrics).toContain(`xlb_backend_in_ring{vip="tcp/198.19.7.9:80",backend="${LIGHT}"} 0`);
-    expect(metrics).toContain(`xlb_backend_in_ring{vip="tcp/198.19.7.9:80",backend="${HEAVY[0]}"} 1`);
+    expect(metrics).toContain(`xlb_backend_in_ring{protocol="tcp",address="198.19.7.9",port="80",backend="${LIGHT}"} 0`);
+    expect(metrics).toContain(`xlb_backend_in_ring{protocol="tcp",address="198.19.7.9",port="80",backend="${HEAVY[0]}"} 1`);
     expect((await d.app.inject({ method: 'GET', url: '/v1/status' })).json().counts).toMatchObject({ backends: 11, backendsInRing: 10 });
   });
 

@@ -19,7 +19,7 @@ import type { StateStore, VersionedState } from '../state/state-store.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { Traffic } from './rates.js';
-import { backendAddresses, checkTargets, healthKey, vipsWithBackendAt, vipTexts } from './targets.js';
+import { backendAddresses, type BackendCheck, checkedBackend, checkTargets, healthKey, vipsWithBackendAt, vipTexts } from './targets.js';
 import { type ConfigChange, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
@@ -60,7 +60,7 @@ const CHANGE_ATTEMPTS = 20;
 /** Up to this long (ms, random) between attempts, so racing writers spread out. */
 const RETRY_JITTER_MS = 20;
 
-export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }> {
+export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; checked: [BackendCheck] }> {
   private state: StateFile;
   private revision: bigint;
   /** Changes and remote updates run one at a time, in order. */
@@ -100,6 +100,10 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
       if (name === 'event') this.traffic.keepGoing();
     });
     options.health.on('change', (change) => this.onHealthChange(change));
+    options.health.on('checked', ({ key, ...check }) => {
+      const target = checkedBackend(this.state, key);
+      if (target) this.emit('checked', { ...target, ...check });
+    });
   }
 
   /** First apply (backends restored from the state file count as up), then timers. */

@@ -116,9 +116,9 @@ describe('VIPs and backends', () => {
     expect(stats.vips[0]).toMatchObject({ packets: 3, bytes: 180, backends: [{ address: '198.18.0.11', packets: 3, bytes: 180 }] });
     expect(stats.outcomes.tx_ipip).toEqual({ packets: 3, bytes: 180 });
     const text = (await get('/metrics')).body;
-    expect(text).toMatch(/^xlb_packets_total\{reason="tx_ipip"\} 3$/m);
-    expect(text).toMatch(/^xlb_vip_bytes_total\{vip="tcp\/198\.19\.0\.1:80"\} 180$/m);
-    expect(text).toMatch(/^xlb_backend_packets_total\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.11"\} 3$/m);
+    expect(text).toMatch(/^xlb_packets_total\{outcome="tx_ipip"\} 3$/m);
+    expect(text).toMatch(/^xlb_vip_bytes_total\{protocol="tcp",address="198\.19\.0\.1",port="80"\} 180$/m);
+    expect(text).toMatch(/^xlb_backend_packets_total\{protocol="tcp",address="198\.19\.0\.1",port="80",backend="198\.18\.0\.11"\} 3$/m);
     expect(text).toMatch(new RegExp(`^xlb_flow_table_slots ${d.dp.flowCapacity}$`, 'm'));
     expect(text).toMatch(/^xlb_flow_table_flows 2$/m);
   });
@@ -191,9 +191,9 @@ describe('VIPs and backends', () => {
     await put(vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'));
     const text = (await get('/metrics')).body;
     expect(text).toMatch(/^# TYPE xlb_packets_total counter$/m);
-    expect(text).toMatch(/^xlb_packets_total\{reason="tx_dsr"\} 0$/m);
-    expect(text).toMatch(/^xlb_backend_in_ring\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.11"\} 1$/m);
-    expect(text).toMatch(/^xlb_vip_panic\{vip="tcp\/198\.19\.0\.1:80"\} 0$/m);
+    expect(text).toMatch(/^xlb_packets_total\{outcome="tx_dsr"\} 0$/m);
+    expect(text).toMatch(/^xlb_backend_in_ring\{protocol="tcp",address="198\.19\.0\.1",port="80",backend="198\.18\.0\.11"\} 1$/m);
+    expect(text).toMatch(/^xlb_vip_panic\{protocol="tcp",address="198\.19\.0\.1",port="80"\} 0$/m);
     expect(text).toContain(
       `\nxlb_build_info{version="${(await get('/v1/status')).json().version}",nodejs_version="${process.version}"} 1\n`,
     );
@@ -237,7 +237,9 @@ describe('VIPs and backends', () => {
     });
     expect(await stats).toMatchObject({ vips: [expect.objectContaining({ address: '198.19.0.1', packets: 0 })] });
     const text = (await get('/metrics')).body;
-    expect(text).toMatch(/^xlb_backend_healthy\{vip="tcp\/198\.19\.0\.1:80",backend="198\.18\.0\.99"\} 0$/m);
+    expect(text).toMatch(
+      /^xlb_backend_health\{protocol="tcp",address="198\.19\.0\.1",port="80",backend="198\.18\.0\.99",health="down"\} 1$/m,
+    );
     ws.terminate();
   });
 });
