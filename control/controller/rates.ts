@@ -63,7 +63,7 @@ const backendCounter = (id: number) => `backend:${id}`;
 export class Traffic {
   private readonly window = new RateWindow();
 
-  constructor(private readonly dp: Pick<DataplanePort, 'statsSnapshot' | 'counters'>) {}
+  constructor(private readonly dp: Pick<DataplanePort, 'statsSnapshot' | 'counters' | 'flowTableUse'>) {}
 
   /** When the last window ended (ms), or null before the first sample. */
   get sampledAt(): number | null {
@@ -84,6 +84,7 @@ export class Traffic {
   /** Totals now, rates over the last completed window. */
   view(plans: Iterable<VipPlan>): StatsView {
     const snapshot = this.dp.statsSnapshot();
+    const { backendFlows, ...flowTable } = this.dp.flowTableUse();
     const vips = [...plans].map(({ vip }) => {
       const v = snapshot.vip(vip.id);
       return {
@@ -95,12 +96,14 @@ export class Traffic {
         ...this.window.rates(vipCounter(vip.id)),
         flowHits: v.flow_hits,
         flowMisses: v.flow_misses,
+        flows: vip.backends.reduce((sum, b) => sum + backendFlows(b.id), 0),
         backends: vip.backends.map((b) => {
           const t = snapshot.backend(b.id);
-          return { address: b.address, packets: t.packets, bytes: t.bytes, ...this.window.rates(backendCounter(b.id)) };
+          const flows = backendFlows(b.id);
+          return { address: b.address, packets: t.packets, bytes: t.bytes, ...this.window.rates(backendCounter(b.id)), flows };
         }),
       };
     });
-    return { at: new Date().toISOString(), vips, outcomes: this.dp.counters() };
+    return { at: new Date().toISOString(), vips, outcomes: this.dp.counters(), flowTable };
   }
 }
