@@ -21,6 +21,8 @@ import {
   formatDuration,
   formatLatency,
   formatRate,
+  formatShare,
+  formatVipSettings,
 } from '../control/api/ui/format.js';
 import { vipPath } from '../control/cli/client.js';
 import type { StatsView, StatusView, TrafficView, VipView } from '../control/controller/views.js';
@@ -127,7 +129,7 @@ function trafficText(t: TrafficView & { flows: number }) {
 function expectedVip(v: VipView, stats: StatsView['vips'][number]) {
   return {
     vip: {
-      settings: `${v.forwarding}, affinity ${v.affinity}${v.conntrack ? '' : ', no conntrack'}, panic under ${Math.round(v.panicThreshold * 100)}% healthy`,
+      settings: formatVipSettings(v),
       panic: v.panic ? 'PANIC' : '',
       ringBackends: `${v.ringBackends} of ${v.backends.length}`,
       healthCheck: formatCheck(v.healthCheck, v.port, CHECK_DEFAULTS),
@@ -279,7 +281,7 @@ test('every field matches the API, a weight typed while events stream is kept an
   expect(await fieldsOf(page.locator('#flow-table'), true)).toEqual({
     flows: formatCount(stats.flowTable.flows),
     slots: formatCount(stats.flowTable.slots),
-    fill: `${Math.round((stats.flowTable.flows / stats.flowTable.slots) * 1000) / 10}%`,
+    fill: formatShare(stats.flowTable.flows, stats.flowTable.slots),
   });
   const outcomes = await page
     .locator('#outcomes tr[data-outcome]')

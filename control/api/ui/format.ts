@@ -1,6 +1,6 @@
 /**
  * How the dashboard writes numbers, times and check settings. The page's script embeds
- * these functions' source (each is self-contained), and the browser test expects the
+ * these functions' source (they call only each other), and the browser test expects the
  * page's text from the API's answers through the same functions.
  */
 import { z } from 'zod';
@@ -14,30 +14,30 @@ export function formatCount(count: number): string {
   return Math.round(count).toLocaleString('en-US');
 }
 
-/** A per-second rate with an SI prefix and three significant digits: "0 pkt/s", "12.3 kbit/s". */
-export function formatRate(perSecond: number, unit: string): string {
-  if (perSecond < 1000) return (perSecond < 10 ? Math.round(perSecond * 10) / 10 : Math.round(perSecond)) + ' ' + unit;
-  const prefixes = ['k', 'M', 'G', 'T', 'P'];
-  let scaled = perSecond / 1000;
-  let prefix = 0;
-  while (scaled >= 999.5 && prefix < prefixes.length - 1) {
-    scaled /= 1000;
-    prefix++;
-  }
-  return scaled.toPrecision(3) + ' ' + prefixes[prefix] + unit;
-}
-
-/** A byte count with a binary prefix and three significant digits: "512 B", "1.50 MiB". */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return Math.round(bytes) + ' B';
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let scaled = bytes / 1024;
+/** A value in the first of `units` (each `base` times the one before) that keeps it under 1000: "7.5 B", "12.3 kB". */
+export function formatScaled(value: number, base: number, units: string[]): string {
+  let scaled = value;
   let unit = 0;
-  while (scaled >= 1023.5 && unit < units.length - 1) {
-    scaled /= 1024;
+  while (scaled >= 999.5 && unit < units.length - 1) {
+    scaled /= base;
     unit++;
   }
-  return scaled.toPrecision(3) + ' ' + units[unit];
+  const digits = unit === 0 ? String(scaled < 10 ? Math.round(scaled * 10) / 10 : Math.round(scaled)) : scaled.toPrecision(3);
+  return `${digits} ${units[unit] ?? ''}`;
+}
+
+/** A per-second rate with an SI prefix: "0 pkt/s", "12.3 kbit/s". */
+export function formatRate(perSecond: number, unit: string): string {
+  return formatScaled(
+    perSecond,
+    1000,
+    ['', 'k', 'M', 'G', 'T', 'P'].map((prefix) => prefix + unit),
+  );
+}
+
+/** A byte count with a binary prefix: "512 B", "1.50 MiB". */
+export function formatBytes(bytes: number): string {
+  return formatScaled(bytes, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB']);
 }
 
 /** A duration in its two largest units: "42s", "5m 03s", "2h 05m", "3d 04h". */
@@ -65,22 +65,36 @@ export function formatLatency(ms: number | null): string {
 export function formatCheck(check: { type: string } & Record<string, unknown>, vipPort: number, defaults: Record<string, number>): string {
   if (check.type === 'none') return 'none';
   const { type, port, intervalMs, timeoutMs, rise, fall, ...options } = { ...defaults, ...check };
-  const extra = Object.entries(options).map(([name, value]) => ', ' + name + ' ' + JSON.stringify(value));
-  return (
-    type +
-    ' port ' +
-    (port ?? vipPort) +
-    ', every ' +
-    intervalMs +
-    ' ms, timeout ' +
-    timeoutMs +
-    ' ms, rise ' +
-    rise +
-    ', fall ' +
-    fall +
-    extra.join('')
-  );
+  const settings = [
+    `${type} port ${String(port ?? vipPort)}`,
+    `every ${String(intervalMs)} ms`,
+    `timeout ${String(timeoutMs)} ms`,
+    `rise ${String(rise)}`,
+    `fall ${String(fall)}`,
+  ];
+  return [...settings, ...Object.entries(options).map(([name, value]) => `${name} ${JSON.stringify(value)}`)].join(', ');
+}
+
+/** A VIP's forwarding settings in a line. */
+export function formatVipSettings(v: { forwarding: string; affinity: string; conntrack: boolean; panicThreshold: number }): string {
+  return `${v.forwarding}, affinity ${v.affinity}${v.conntrack ? '' : ', no conntrack'}, panic under ${Math.round(v.panicThreshold * 100)}% healthy`;
+}
+
+/** A part of a whole in percent, to a tenth: "0.4%". */
+export function formatShare(part: number, whole: number): string {
+  return `${whole > 0 ? Math.round((part / whole) * 1000) / 10 : 0}%`;
 }
 
 /** Every function above, for the page's script. */
-export const formatters = [formatCount, formatRate, formatBytes, formatDuration, formatClock, formatLatency, formatCheck];
+export const formatters = [
+  formatScaled,
+  formatCount,
+  formatRate,
+  formatBytes,
+  formatDuration,
+  formatClock,
+  formatLatency,
+  formatCheck,
+  formatVipSettings,
+  formatShare,
+];

@@ -76,6 +76,7 @@ function drawSparkline(svg, samples) {
 
 // ---- VIPs and backends -------------------------------------------------------
 const TRAFFIC = ['packetsPerSecond', 'bitsPerSecond', 'packets', 'bytes', 'flows'];
+const SUMMARY_LABELS = { packetsPerSecond: '', bitsPerSecond: '', packets: 'packets', bytes: 'bytes', flows: 'flows' };
 const nodes = new Map(); // VIP key -> { view, section, f, rows: Map(address -> row) }
 let lastStats = null;
 
@@ -86,14 +87,18 @@ function trafficCells() {
 function createVip(key) {
   const section = el('section', { class: 'vip', 'data-vip': key });
   section.append(
-    el('h2', {}, el('span', {}, key), el('span', { class: 'muted', 'data-field': 'settings' }), el('span', { class: 'panic', 'data-field': 'panic' })),
+    el('h2', {},
+      el('span', {}, key),
+      el('span', { class: 'muted', 'data-field': 'settings' }),
+      el('span', { class: 'panic', 'data-field': 'panic' })),
     el('div', { class: 'summary' },
-      ...TRAFFIC.flatMap((name) => [el('span', { class: 'muted' }, name === 'bitsPerSecond' || name === 'packetsPerSecond' ? '' : name), el('span', { 'data-field': name })]),
+      ...TRAFFIC.flatMap((name) => [el('span', { class: 'muted' }, SUMMARY_LABELS[name]), el('span', { 'data-field': name })]),
       sparkline(),
       el('span', { class: 'muted' }, 'in ring'), el('span', { 'data-field': 'ringBackends' })),
     el('div', { class: 'muted' }, 'health check: ', el('span', { 'data-field': 'healthCheck' })),
   );
-  const head = ['backend', 'health', 'last check', 'took', 'state', 'weight', 'in ring', 'pkt/s', 'bit/s', 'packets', 'bytes', 'flows', 'history', ''];
+  const head = ['backend', 'health', 'last check', 'took', 'state', 'weight', 'in ring'];
+  head.push('pkt/s', 'bit/s', 'packets', 'bytes', 'flows', 'history', '');
   const tbody = el('tbody');
   section.append(el('table', {}, el('thead', {}, el('tr', {}, ...head.map((t) => el('th', {}, t)))), tbody));
   const node = { view: null, section, f: fieldsOf(section), rows: new Map(), tbody };
@@ -148,7 +153,7 @@ function showVip(v) {
   const node = nodes.get(key) || createVip(key);
   node.view = v;
   const f = node.f;
-  setText(f.settings, v.forwarding + ', affinity ' + v.affinity + (v.conntrack ? '' : ', no conntrack') + ', panic under ' + Math.round(v.panicThreshold * 100) + '% healthy');
+  setText(f.settings, formatVipSettings(v));
   setText(f.panic, v.panic ? 'PANIC' : '');
   setText(f.ringBackends, v.ringBackends + ' of ' + v.backends.length);
   setText(f.healthCheck, formatCheck(v.healthCheck, v.port, CHECK_DEFAULTS));
@@ -216,7 +221,7 @@ function showTraffic(stats, tick) {
   const table = fieldsOf($('#flow-table'));
   setText(table.flows, formatCount(stats.flowTable.flows));
   setText(table.slots, formatCount(stats.flowTable.slots));
-  setText(table.fill, (Math.round((stats.flowTable.flows / stats.flowTable.slots) * 1000) / 10) + '%');
+  setText(table.fill, formatShare(stats.flowTable.flows, stats.flowTable.slots));
 }
 
 // ---- daemon ------------------------------------------------------------------
@@ -266,7 +271,8 @@ function refreshSoon() {
 async function changeBackend(node, row, changes) {
   writes++;
   try {
-    const vip = await api('PUT', vipPath(node.view) + '/backends/' + encodeURIComponent(row.address), { weight: row.view.weight, state: row.view.state, ...changes });
+    const url = vipPath(node.view) + '/backends/' + encodeURIComponent(row.address);
+    const vip = await api('PUT', url, { weight: row.view.weight, state: row.view.state, ...changes });
     setText($('#action-error'), '');
     showVip(vip);
     return true;
@@ -282,7 +288,8 @@ async function submitWeight(node, row) {
   const text = row.f.weight.value.trim();
   const weight = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!(weight <= 65535)) {
-    setText($('#action-error'), vipKey(node.view) + ' backend ' + row.address + ': weight must be a whole number from 0 to 65535, not "' + text + '"');
+    const problem = 'weight must be a whole number from 0 to 65535, not "' + text + '"';
+    setText($('#action-error'), vipKey(node.view) + ' backend ' + row.address + ': ' + problem);
     return;
   }
   // Enter and the change that follows it send one request.
