@@ -35,7 +35,7 @@ export const PAGE = `<!doctype html>
   </section>
   <section class="panel" id="outcomes">
     <h2>packets by outcome</h2>
-    <table><thead><tr><th>outcome</th><th class="num">packets</th><th class="num">bytes</th></tr></thead><tbody></tbody></table>
+    <table><tbody></tbody></table>
   </section>
 </div>
 <main id="vips"></main>

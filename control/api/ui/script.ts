@@ -211,9 +211,10 @@ function showTraffic(stats, tick) {
   const outcomes = $('#outcomes tbody');
   order(outcomes, Object.entries(stats.outcomes).map(([name, t]) => {
     const tr = outcomes.querySelector('tr[data-outcome="' + name + '"]') ||
-      el('tr', { 'data-outcome': name, class: name.startsWith('drop') ? 'drop' : '' },
+      el('tr', { 'data-outcome': name },
         el('td', {}, name), el('td', { class: 'num', 'data-field': 'packets' }), el('td', { class: 'num', 'data-field': 'bytes' }));
     const f = fieldsOf(tr);
+    setClass(tr, name.startsWith('drop') && t.packets > 0 ? 'drop' : '');
     setText(f.packets, formatCount(t.packets));
     setText(f.bytes, formatBytes(t.bytes));
     return tr;
@@ -300,6 +301,8 @@ async function submitWeight(node, row) {
 }
 
 // ---- events ------------------------------------------------------------------
+/** Events after which the VIPs or the daemon's status read differently. */
+const VIEW_EVENTS = new Set(['config', 'health', 'link']);
 let socket = null;
 let ticks = 0;
 function connect() {
@@ -316,7 +319,7 @@ function connect() {
       showTraffic(event, true);
       showStatus();
       document.body.dataset.ticks = String(++ticks);
-    } else refreshSoon();
+    } else if (VIEW_EVENTS.has(event.type)) refreshSoon();
   };
 }
 refresh();

@@ -24,6 +24,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .up { color: #1a7f37; } .down { color: #cf222e; } .unknown { color: #9a6700; }
 .drain { color: #9a6700; font-weight: 600; }
 .drop { color: #cf222e; }
+#outcomes tbody { display: grid; grid-template-columns: repeat(3, auto auto auto); }
+#outcomes tr { display: contents; }
 .reason { color: #57606a; font-size: 0.85em; }
 svg.spark { width: 150px; height: 20px; vertical-align: middle; }
 svg.spark polyline { fill: none; stroke: #0969da; stroke-width: 1.5; vector-effect: non-scaling-stroke; }
