@@ -135,10 +135,11 @@ function createRow(node, address) {
 
 /** Puts the children in order, moving only those out of place (a moved element loses focus). */
 function order(parent, children) {
+  const keep = new Set(children);
+  for (const child of [...parent.children]) if (!keep.has(child)) child.remove();
   children.forEach((child, i) => {
     if (parent.children[i] !== child) parent.insertBefore(child, parent.children[i] || null);
   });
-  while (parent.children.length > children.length) parent.lastChild.remove();
 }
 
 function showVips(vips) {
