@@ -314,6 +314,13 @@ test('every field matches the API, a weight typed while events stream is kept an
   const samples = await web.locator('.summary svg.spark').getAttribute('data-samples');
   expect(Number(samples)).toBeGreaterThanOrEqual(5);
 
+  // The event stream dropped by the daemon comes back by itself, ticking again.
+  const before = await ticks(page);
+  for (const client of app.websocketServer.clients) client.terminate();
+  await expect.poll(() => page.locator('#status').textContent()).toBe('disconnected');
+  await expect.poll(() => ticks(page), { timeout: 8000 }).toBeGreaterThan(before + 1);
+  expect(await page.locator('#status').textContent()).toBe('live');
+
   const file = process.env.XLB_UI_SCREENSHOT ?? join(dir, 'dashboard.png');
   await page.screenshot({ path: file });
   const png = readFileSync(file);

@@ -10,6 +10,7 @@ import { CHECK_DEFAULTS, formatters } from './format.js';
 const SCRIPT = String.raw`
 const HISTORY = 300; // samples of one stats tick each: five minutes
 const POLL_MS = 5000;
+const RECONNECT_MS = 3000;
 const $ = (selector) => document.querySelector(selector);
 const tokenInput = $('#token');
 tokenInput.value = sessionStorage.getItem('xlb-token') || '';
@@ -312,8 +313,17 @@ function connect() {
   url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
   if (tokenInput.value) url.searchParams.set('access_token', tokenInput.value);
   const ws = (socket = new WebSocket(url));
-  ws.onopen = () => setText($('#status'), 'live');
-  ws.onclose = () => { if (socket === ws) setText($('#status'), 'disconnected'); };
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    setText($('#status'), 'live');
+  };
+  // A stream that was live comes back by itself (a daemon restart); a refused one waits for a new token.
+  ws.onclose = () => {
+    if (socket !== ws) return;
+    setText($('#status'), 'disconnected');
+    if (opened) setTimeout(() => { if (socket === ws) connect(); }, RECONNECT_MS);
+  };
   ws.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.type === 'stats') {
