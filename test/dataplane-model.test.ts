@@ -64,6 +64,7 @@ function held(dp: InspectableDataplane) {
   const { flow_key: flowKey, ...config } = dp.readConfig();
   const ids = (n: number) => Array.from({ length: n }, (_, id) => id);
   const snapshot = dp.statsSnapshot();
+  const { backendFlows, ...flowTable } = dp.flowTableUse();
   return {
     config: { ...config, flowKey: flowKey.some((byte) => byte !== 0) },
     vips: dp
@@ -89,7 +90,7 @@ function held(dp: InspectableDataplane) {
     backendStats: ids(dp.maxBackends).map((id) => dp.backendStats(id)),
     snapshot: { vips: ids(dp.maxVips).map(snapshot.vip), backends: ids(dp.maxBackends).map(snapshot.backend) },
     counters: dp.counters(),
-    flowTable: dp.flowTableUse(),
+    flowTable: { ...flowTable, byBackend: ids(dp.maxBackends).map(backendFlows) },
   };
 }
 
@@ -244,9 +245,15 @@ describe('counters', () => {
       const v = kernel.vipStats(0);
       model.count({ vipId: 0, packets: v.packets, bytes: v.bytes, flowHits: v.flow_hits, flowMisses: v.flow_misses });
       for (const id of [0, 1]) model.count({ backendId: id, ...kernel.backendStats(id) });
-      model.flows = kernel.flowTableUse().flows;
+      const table = kernel.flowTableUse();
+      model.flows = table.flows;
+      model.backendFlows = new Map([0, 1].map((id) => [id, table.backendFlows(id)]));
     }
     expect(kernel.vipStats(0).packets).toBe(4);
+    // One packet per flow: the table holds as many flows on a backend as it was sent.
+    const table = kernel.flowTableUse();
+    expect(table.flows).toBe(4);
+    expect([0, 1].map(table.backendFlows)).toEqual([0, 1].map((id) => kernel.backendStats(id).packets));
     onBoth(() => {});
 
     onBoth(apply([{ ...web, backends: [backend(0, '198.18.1.1')] }]));

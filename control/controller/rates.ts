@@ -73,7 +73,7 @@ const vipCounter = (id: number) => `vip:${id}`;
 const backendCounter = (id: number) => `backend:${id}`;
 
 export interface TrafficOptions {
-  dp: Pick<DataplanePort, 'statsSnapshot' | 'counters'>;
+  dp: Pick<DataplanePort, 'statsSnapshot' | 'counters' | 'flowTableUse'>;
   /** The VIPs whose counters are read. */
   plans: () => Iterable<VipPlan>;
   /** A window's length (ms). */
@@ -122,6 +122,7 @@ export class Traffic {
   /** Totals now; rates over the last completed window (none while the windows are idle). */
   view(): StatsView {
     const snapshot = this.options.dp.statsSnapshot();
+    const { backendFlows, ...flowTable } = this.options.dp.flowTableUse();
     const vips = [...this.options.plans()].map(({ vip }) => {
       const v = snapshot.vip(vip.id);
       return {
@@ -133,13 +134,15 @@ export class Traffic {
         ...this.window.rates(vipCounter(vip.id)),
         flowHits: v.flow_hits,
         flowMisses: v.flow_misses,
+        flows: vip.backends.reduce((sum, b) => sum + backendFlows(b.id), 0),
         backends: vip.backends.map((b) => {
           const t = snapshot.backend(b.id);
-          return { address: b.address, packets: t.packets, bytes: t.bytes, ...this.window.rates(backendCounter(b.id)) };
+          const flows = backendFlows(b.id);
+          return { address: b.address, packets: t.packets, bytes: t.bytes, ...this.window.rates(backendCounter(b.id)), flows };
         }),
       };
     });
-    return { at: new Date().toISOString(), window: this.window.span, vips, outcomes: this.options.dp.counters() };
+    return { at: new Date().toISOString(), window: this.window.span, vips, outcomes: this.options.dp.counters(), flowTable };
   }
 
   private tick(): void {

@@ -81,10 +81,17 @@ export const statsSchema = z.object({
       port: z.number(),
       flowHits: z.number(),
       flowMisses: z.number(),
-      backends: z.array(trafficSchema.extend({ address: z.string() })),
+      flows: z.number().describe('Flows of its backends in the connection table (estimated from a sample in a large table)'),
+      backends: z.array(
+        trafficSchema.extend({
+          address: z.string(),
+          flows: z.number().describe('Flows pinned to it in the connection table: a drained backend is empty at 0'),
+        }),
+      ),
     }),
   ),
   outcomes: z.record(z.string(), z.object({ packets: z.number(), bytes: z.number() })),
+  flowTable: z.object({ slots: z.number(), flows: z.number() }).describe('The connection table: flows it has room for and holds'),
 });
 
 export type BackendView = z.infer<typeof backendViewSchema>;

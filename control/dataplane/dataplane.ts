@@ -24,7 +24,7 @@ import { attachProgram } from './attach.js';
 import { encodeConfig } from './config.js';
 import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
-import type { DataplanePort, RingBatch } from './port.js';
+import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
@@ -296,20 +296,27 @@ export class Dataplane implements DataplanePort {
   }
 
   /**
-   * The connection table's slots and the flows it holds, counted in its first
-   * `sampleBuckets` buckets and scaled to the whole table when it has more (flows
-   * spread over buckets at random, so any run of buckets is a fair sample): a scrape
-   * of a 1 GiB table reads 4 MiB of it, not all.
+   * The connection table's slots and the flows it holds, in all and by backend id,
+   * counted in its first `sampleBuckets` buckets and scaled to the whole table when it
+   * has more (flows spread over buckets at random, so any run of buckets is a fair
+   * sample): a scrape of a 1 GiB table reads 4 MiB of it, not all.
    */
-  flowTableUse(sampleBuckets = FLOW_SAMPLE_BUCKETS): { slots: number; flows: number } {
+  flowTableUse(sampleBuckets = FLOW_SAMPLE_BUCKETS): FlowTableUse {
     const buckets = this.flowCapacity / FLOW_WAYS;
     const sampled = Math.min(buckets, sampleBuckets);
     const table = this.map('flows').readMapped(sampled * FLOW_WAYS * flowEntryCodec.size);
+    const byBackend = new Uint32Array(this.maxBackends);
     let flows = 0;
+    const { tag, check, backend_id: backendId } = flowEntryCodec.offsets;
     // An entry in use has its tag or check set (flow_way_empty() in the balancer).
-    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size)
-      if (table.readUInt32LE(entry + flowEntryCodec.offsets.tag) || table.readUInt32LE(entry + flowEntryCodec.offsets.check)) flows++;
-    return { slots: this.flowCapacity, flows: Math.round((flows * buckets) / sampled) };
+    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) {
+      if (!table.readUInt32LE(entry + tag) && !table.readUInt32LE(entry + check)) continue;
+      flows++;
+      const id = table.readUInt32LE(entry + backendId);
+      if (id < byBackend.length) byBackend[id]!++;
+    }
+    const scale = (count: number) => Math.round((count * buckets) / sampled);
+    return { slots: this.flowCapacity, flows: scale(flows), backendFlows: (id) => scale(byBackend[id] ?? 0) };
   }
 
   /** Attaches the balancer, atomically replacing whatever XDP program is there. */

@@ -13,6 +13,13 @@ export interface RingBatch {
   close(): void;
 }
 
+/** The connection table's slots and the flows it holds, in all and by the backend id they are pinned to. */
+export interface FlowTableUse {
+  slots: number;
+  flows: number;
+  backendFlows: (backendId: number) => number;
+}
+
 export interface DataplanePort {
   /** Maglev ring size M: every ring has exactly this many slots. */
   readonly ringSize: number;
@@ -42,6 +49,5 @@ export interface DataplanePort {
   counters(): Record<Outcome, Traffic>;
   /** Every VIP id's stats and every backend id's traffic, read at once. */
   statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic };
-  /** The connection table's slots and the flows it holds. */
-  flowTableUse(): { slots: number; flows: number };
+  flowTableUse(): FlowTableUse;
 }

@@ -18,7 +18,7 @@ import {
 } from '../../control/dataplane/codec.js';
 import { encodeConfig } from '../../control/dataplane/config.js';
 import { flowTableBuckets } from '../../control/dataplane/flow-table.js';
-import type { DataplanePort, RingBatch } from '../../control/dataplane/port.js';
+import type { DataplanePort, FlowTableUse, RingBatch } from '../../control/dataplane/port.js';
 import type {
   BackendRecord,
   DataplaneConfig,
@@ -103,8 +103,9 @@ export class DataplaneModel implements InspectableDataplane {
   readonly maxVips: number;
   readonly maxBackends: number;
   readonly flowCapacity: number;
-  /** Flows the connection table holds (the model forwards no packets: tests set it). */
+  /** Flows the connection table holds, in all and by backend id (the model forwards no packets: tests set them). */
   flows = 0;
+  backendFlows = new Map<number, number>();
   private readonly vips: HashMap;
   private readonly vipAddresses: HashMap;
   private readonly rings = new Map<number, Uint32Array>();
@@ -310,8 +311,9 @@ export class DataplaneModel implements InspectableDataplane {
     return { vip: (id) => vips.get(id) ?? zeroVipStats(), backend: (id) => backends.get(id) ?? zeroTraffic() };
   }
 
-  flowTableUse(): { slots: number; flows: number } {
-    return { slots: this.flowCapacity, flows: this.flows };
+  flowTableUse(): FlowTableUse {
+    const byBackend = new Map(this.backendFlows);
+    return { slots: this.flowCapacity, flows: this.flows, backendFlows: (id) => byBackend.get(id) ?? 0 };
   }
 
   close(): void {}

@@ -42,6 +42,7 @@ describe('Traffic: fixed windows while someone reads', () => {
           };
         },
         counters: () => ({}) as ReturnType<Pick<DataplanePort, 'counters'>['counters']>,
+        flowTableUse: () => ({ slots: 0, flows: 0, backendFlows: () => 0 }),
       },
       plans: () => [{ vip: { id: 1, protocol: 'tcp', address: '198.19.0.1', port: 80, backends: [] } } as unknown as VipPlan],
       tickMs: 1000,
