@@ -28,7 +28,8 @@ function lastCheck(backend: BackendView, now: number): string {
   if (backend.lastCheckAt === null) return '-';
   const age = Math.max(0, now - Date.parse(backend.lastCheckAt));
   const ago = `${durationText(Math.round(age / 1000) * 1000)} ago`;
-  return backend.lastCheckMs === null ? ago : `${ago}, ${backend.lastCheckMs}ms`;
+  if (backend.lastCheckMs === null) return ago;
+  return `${ago}, ${backend.lastCheckMs < 10 ? backend.lastCheckMs.toFixed(1) : Math.round(backend.lastCheckMs)}ms`;
 }
 
 /** A VIP's backends, under a line saying so when the VIP is in panic mode. */
