@@ -226,6 +226,25 @@ describe('xlb against a daemon', () => {
   });
 });
 
+describe('xlb ready', () => {
+  test('--timeout takes a duration and names it when it runs out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xlb-ready-'));
+    try {
+      const config = join(dir, 'xlb.yaml');
+      writeFileSync(config, `iface: lo\napi: unix:${join(dir, 'nothing.sock')}\n`);
+      const started = Date.now();
+      expect(await xlb('ready', '--config', config, '--timeout', '300ms')).toMatchObject({
+        code: 1,
+        stderr: 'xlb: not ready after 300ms (last status unreachable)\n',
+      });
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect((await xlb('ready', '--config', config, '--timeout', '3x')).stderr).toMatch(/^xlb: --timeout: not a duration like 500ms/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('xlb preflight', () => {
   test('--iface without a config file checks that interface', async () => {
     const res = await xlb('preflight', '--iface', 'lo', '--xdp-mode', 'generic', '--json');

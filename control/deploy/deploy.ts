@@ -27,7 +27,7 @@ const PROMOTE = [
   'install -m 600 /opt/xlb/current/xlb.yaml /etc/xlb/xlb.yaml',
 ].join(' && ');
 const START = 'systemctl daemon-reload && systemctl enable xlb && systemctl restart xlb';
-const READY = `node /opt/xlb/current/${CLI} ready --config /etc/xlb/xlb.yaml --timeout-ms 60000`;
+const READY = `node /opt/xlb/current/${CLI} ready --config /etc/xlb/xlb.yaml --timeout 60s`;
 export const UNIT = `[Unit]
 Description=xlb XDP load balancer
 After=network-online.target
