@@ -9,7 +9,8 @@ const MIN_LENGTH = 16;
 /** What an operator can act on, for the errors of opening or stating the file. */
 function accessError(path: string, error: NodeJS.ErrnoException): Error {
   if (error.code === 'ENOENT') return new Error(`token file ${path} does not exist`);
-  if (error.code === 'EACCES' || error.code === 'EPERM') return new Error(`token file ${path} is not readable by this user (permission denied)`);
+  if (error.code === 'EACCES' || error.code === 'EPERM')
+    return new Error(`token file ${path} is not readable by this user (permission denied)`);
   if (error.code === 'ENOTDIR') return new Error(`token file ${path}: a part of the path is not a directory`);
   return error;
 }

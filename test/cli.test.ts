@@ -114,7 +114,10 @@ describe('client verbs', () => {
     ],
     [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11'], /^xlb: give --weight, --state or both/],
     [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '0x3'], /^xlb: --weight: not a whole number/],
-    [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--state', 'down'], /'down' is invalid\. Allowed choices are active, drain/],
+    [
+      ['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--state', 'down'],
+      /'down' is invalid\. Allowed choices are active, drain/,
+    ],
     [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '2'], /^xlb: 404: VIP tcp\/198\.19\.0\.5:80 does not exist/],
     [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-expect-status', '+200'],

@@ -68,7 +68,10 @@ export function addApiCommands(program: Command): void {
         .description('create or replace a VIP: what is not given takes its default')
         .requiredOption('--forwarding <method>', `${orList(forwardingModes.keys())} (required)`)
         .addOption(new Option('--affinity <kind>', withDefault(affinity.description ?? '', affinity)).choices(affinity.unwrap().options))
-        .option('--no-conntrack', withDefault('keep no flows in the connection table; conntrack', conntrack, (on) => (on ? 'on' : 'off')))
+        .option(
+          '--no-conntrack',
+          withDefault('keep no flows in the connection table; conntrack', conntrack, (on) => (on ? 'on' : 'off')),
+        )
         .option('--panic-threshold <share>', withDefault(`0..1: ${panicThreshold.description ?? ''}`, panicThreshold))
         .option(
           '--health-check <type>',

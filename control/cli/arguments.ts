@@ -31,13 +31,13 @@ export function duration(option: string, text: string | undefined): number | und
 export function duration(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const match = DURATION.exec(text);
-  if (!match)
-    throw new CliError(`${option}: not a duration like 500ms, 2s, 1m or a whole number of milliseconds: ${JSON.stringify(text)}`);
+  if (!match) throw new CliError(`${option}: not a duration like 500ms, 2s, 1m or a whole number of milliseconds: ${JSON.stringify(text)}`);
   return Number(match[1]) * DURATION_UNITS_MS[(match[2] ?? 'ms') as keyof typeof DURATION_UNITS_MS];
 }
 
 /** A duration in milliseconds as help shows it: `2s` for 2000, `1500ms` for 1500. */
-export const durationText = (ms: number) => (ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+export const durationText = (ms: number) =>
+  ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 
 /** The default a zod schema applies when the value is left out, or undefined if it has none. */
 export function schemaDefault(schema: z.ZodType): unknown {

@@ -47,12 +47,12 @@ export function addBackendCommands(program: Command): void {
       print(o, result, () => backendTable(result));
     },
   );
-  withClient(backend.command(`drain ${backendArgs}`).description('stop new flows to a backend; existing ones go on (set --state drain)')).action(
-    async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
-      const result = await call<VipView>(o, 'PATCH', target(protocol, vipAddress, port, address).path, { state: 'drain' });
-      print(o, result, () => backendTable(result));
-    },
-  );
+  withClient(
+    backend.command(`drain ${backendArgs}`).description('stop new flows to a backend; existing ones go on (set --state drain)'),
+  ).action(async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
+    const result = await call<VipView>(o, 'PATCH', target(protocol, vipAddress, port, address).path, { state: 'drain' });
+    print(o, result, () => backendTable(result));
+  });
   withClient(backend.command(`rm ${backendArgs}`).description('remove a backend')).action(
     async (protocol: string, vipAddress: string, port: string, address: string, o: ClientOptions) => {
       const { path, vip } = target(protocol, vipAddress, port, address);

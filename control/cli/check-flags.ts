@@ -21,10 +21,12 @@ interface OptionJson {
 
 const optionJson = (option: z.ZodType) => z.toJSONSchema(option, { io: 'input', unrepresentable: 'any' }) as OptionJson;
 const isDuration = (key: string) => key.endsWith('Ms');
-const flagOf = (key: string) =>
-  `--hc-${(isDuration(key) ? key.slice(0, -2) : key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+const flagOf = (key: string) => `--hc-${(isDuration(key) ? key.slice(0, -2) : key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 /** The property commander stores a --hc-<key> flag under. */
-const propertyOf = (key: string) => flagOf(key).slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const propertyOf = (key: string) =>
+  flagOf(key)
+    .slice(2)
+    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** The option's value from its flag's text: whole numbers and decimals as numbers, an enum's values checked. */
 function parseOption(key: string, option: z.ZodType, text: string): unknown {

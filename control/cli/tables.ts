@@ -34,8 +34,9 @@ function lastCheck(backend: BackendView, now: number): string {
 
 /** A VIP's backends, under a line saying so when the VIP is in panic mode. */
 export function backendTable(vip: VipView, now = Date.now()): string {
+  const threshold = `${Number((vip.panicThreshold * 100).toFixed(1))}%`;
   const panic = vip.panic
-    ? `${vipKeyText(vip)} is in panic mode: under ${Number((vip.panicThreshold * 100).toFixed(1))}% of its backends are healthy, so every non-drained backend serves\n`
+    ? `${vipKeyText(vip)} is in panic mode: under ${threshold} of its backends are healthy, so every non-drained backend serves\n`
     : '';
   return (
     panic +

@@ -14,7 +14,13 @@ export const backendPatchSchema = z
 export type BackendPatch = z.infer<typeof backendPatchSchema>;
 
 /** The state with `patch` over the backend at `address` of the VIP at `key`; 404 when either does not exist. */
-export function patchBackend(stateFile: StateFile, key: VipKey, address: string, patch: BackendPatch, limits: Limits): { state: StateFile } {
+export function patchBackend(
+  stateFile: StateFile,
+  key: VipKey,
+  address: string,
+  patch: BackendPatch,
+  limits: Limits,
+): { state: StateFile } {
   const vip = findVip(stateFile, key);
   if (!vip) throw notFound(`VIP ${vipKeyText(key)}`);
   const existing = vip.backends.find((b) => b.address === address);

@@ -111,9 +111,9 @@ export async function deploy(options: DeployOptions, log: (line: string) => void
         await run(session, 'unpacking', UNPACK);
         const checks = await session.exec(PREFLIGHT);
         if (checks.code !== 0) {
-          const failed = (JSON.parse(checks.stdout || '{"checks":[]}') as { checks: { name: string; ok: boolean; detail: string }[] }).checks.filter(
-            (c) => !c.ok,
-          );
+          const failed = (
+            JSON.parse(checks.stdout || '{"checks":[]}') as { checks: { name: string; ok: boolean; detail: string }[] }
+          ).checks.filter((c) => !c.ok);
           throw new Error(`${host}: preflight failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ') || checks.stderr.trim()}`);
         }
         log(`${host}: preflight passed`);
