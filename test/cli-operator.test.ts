@@ -12,8 +12,8 @@ import { defineCheckType } from '../control/checks/check-type.js';
 import { checkTypes } from '../control/checks/registry.js';
 import { ApiClient, vipPath } from '../control/cli/client.js';
 import type { VipView } from '../control/controller/views.js';
-import { xlb, xlbThrough } from './lib/cli.js';
-import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
+import { startSocketDaemon, xlb, xlbThrough } from './lib/cli.js';
+import type { TestDaemon } from './lib/daemon.js';
 import { tcp4 } from './lib/frames.js';
 
 /** A check type of this process's daemon whose every probe fails with a known reason (registered before the schema is built). */
@@ -47,18 +47,13 @@ describe('xlb against a daemon', () => {
     return JSON.parse(res.stdout) as Record<string, unknown>;
   };
 
+  let close: () => Promise<void>;
+
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xlb-cli-op-'));
-    d = await startTestDaemon();
-    const socket = join(dir, 'api.sock');
-    await d.app.listen({ path: socket });
-    api = `unix:${socket}`;
+    ({ d, dir, api, close } = await startSocketDaemon());
     client = new ApiClient(api);
   });
-  afterAll(async () => {
-    await d.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => close());
 
   test("help shows every option's default", async () => {
     const help = (await xlb('vip', 'add', '--help')).stdout.replace(/\s+/g, ' ');

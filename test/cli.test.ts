@@ -7,8 +7,8 @@ import { DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../control/dataplane/codec.
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { Decapsulator } from '../control/dataplane/decapsulator.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
-import { CLI, run, xlb } from './lib/cli.js';
-import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
+import { CLI, run, startSocketDaemon, xlb } from './lib/cli.js';
+import type { TestDaemon } from './lib/daemon.js';
 
 /** `xlb VERB` inside namespace `ns`, on its veth0 in generic mode, pins under `pins`. */
 const onVeth0 = (ns: string, verb: string, pins: string, ...args: string[]) =>
@@ -30,18 +30,12 @@ describe('client verbs', () => {
   let d: TestDaemon;
   let dir: string;
   let api: string;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xlb-cli-'));
-    d = await startTestDaemon();
-    const socket = join(dir, 'api.sock');
-    await d.app.listen({ path: socket });
-    api = `unix:${socket}`;
+    ({ d, dir, api, close } = await startSocketDaemon());
   });
-  afterAll(async () => {
-    await d.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => close());
 
   test('vip add / ls / rm, backend add / drain / ls / rm, in tables and JSON', async () => {
     const added = await xlb('vip', 'add', 'tcp', '198.19.0.1', '80', '--forwarding', 'ipip', '--health-check', 'none', '--api', api);
