@@ -1,19 +1,15 @@
 /** The xlb command against a live API on a unix socket, its errors, and `xlb down`. */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { Decapsulator } from '../control/dataplane/decapsulator.js';
-import { packagePath } from '../control/paths.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
-import { startTestDaemon, type TestDaemon } from './lib/daemon.js';
+import { CLI, run, startSocketDaemon, xlb } from './lib/cli.js';
+import type { TestDaemon } from './lib/daemon.js';
 
-const run = promisify(execFile);
-const CLI = packagePath('dist/control/cli/main.js');
 /** `xlb VERB` inside namespace `ns`, on its veth0 in generic mode, pins under `pins`. */
 const onVeth0 = (ns: string, verb: string, pins: string, ...args: string[]) =>
   run('nsenter', [
@@ -30,32 +26,16 @@ const onVeth0 = (ns: string, verb: string, pins: string, ...args: string[]) =>
     ...args,
   ]);
 
-async function xlb(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
 describe('client verbs', () => {
   let d: TestDaemon;
   let dir: string;
   let api: string;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xlb-cli-'));
-    d = await startTestDaemon();
-    const socket = join(dir, 'api.sock');
-    await d.app.listen({ path: socket });
-    api = `unix:${socket}`;
+    ({ d, dir, api, close } = await startSocketDaemon());
   });
-  afterAll(async () => {
-    await d.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => close());
 
   test('vip add / ls / rm, backend add / drain / ls / rm, in tables and JSON', async () => {
     const added = await xlb('vip', 'add', 'tcp', '198.19.0.1', '80', '--forwarding', 'ipip', '--health-check', 'none', '--api', api);
@@ -68,7 +48,7 @@ describe('client verbs', () => {
     const drained = await xlb('backend', 'drain', 'tcp', '198.19.0.1', '80', '198.18.0.11', '--json', '--api', api);
     expect(JSON.parse(drained.stdout).backends[0]).toMatchObject({ address: '198.18.0.11', weight: 3, state: 'drain', inRing: false });
 
-    const listed = JSON.parse((await xlb('backend', 'ls', 'tcp', '198.19.0.1', '80', '--json', '--api', api)).stdout);
+    const listed = JSON.parse((await xlb('backend', 'ls', 'tcp', '198.19.0.1', '80', '--json', '--api', api)).stdout).backends;
     expect(listed.map((b: { address: string; state: string }) => [b.address, b.state])).toEqual([
       ['198.18.0.11', 'drain'],
       ['198.18.0.12', 'active'],
@@ -104,9 +84,35 @@ describe('client verbs', () => {
       /^xlb: --hc-port: not a whole number in decimal digits: "0x50"/,
     ],
     [
-      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-interval-ms', '1e3'],
-      /^xlb: --hc-interval-ms: not a whole number in decimal digits: "1e3"/,
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-interval', '1e3'],
+      /^xlb: --hc-interval: not a duration like 500ms, 2s, 1m or a whole number of milliseconds: "1e3"/,
     ],
+    ...['1.5s', '2 s', '-1s', '1h', 's', '02s', ''].map(
+      (text) =>
+        [
+          ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-timeout', text],
+          new RegExp(`^xlb: --hc-timeout: not a duration like 500ms, 2s, 1m or a whole number of milliseconds: ${JSON.stringify(text)}`),
+        ] as [string[], RegExp],
+    ),
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'none', '--hc-interval', '2s'],
+      /^xlb: --hc-interval: not an option of a none check/,
+    ],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--hc-path', '/healthz', '--hc-port', '8080'],
+      /^xlb: --hc-port needs --health-check/,
+    ],
+    [
+      ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-interval', '50ms'],
+      /^xlb: 400: .*body\.healthCheck\.intervalMs: Too small/,
+    ],
+    [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11'], /^xlb: give --weight, --state or both/],
+    [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '0x3'], /^xlb: --weight: not a whole number/],
+    [
+      ['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--state', 'down'],
+      /'down' is invalid\. Allowed choices are active, drain/,
+    ],
+    [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '2'], /^xlb: 404: VIP tcp\/198\.19\.0\.5:80 does not exist/],
     [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-expect-status', '+200'],
       /^xlb: --hc-expect-status: not a whole number/,

@@ -322,7 +322,7 @@ describe('preflight on a veth', () => {
         config,
         '--json',
       ]).catch((e: { stdout: string }) => e);
-      return Object.fromEntries((JSON.parse(stdout) as Check[]).map((c) => [c.name, c]));
+      return Object.fromEntries((JSON.parse(stdout) as { checks: Check[] }).checks.map((c) => [c.name, c]));
     };
     const without = await rows();
     expect(without['veth-peer']).toMatchObject({ ok: true, warning: true });

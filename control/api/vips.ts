@@ -1,6 +1,7 @@
 /** /v1/status, /v1/vips (+ backends) and /v1/stats. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { backendPatchSchema } from '../controller/backend-patch.js';
 import type { Controller } from '../controller/controller.js';
 import { statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
 import { backendBodySchema, backendParamsSchema, errorSchema, vipBodySchema, vipParamsSchema } from './schemas.js';
@@ -84,6 +85,23 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
       const { backend, ...key } = request.params;
       const { created, vip } = await controller.putBackend(key, backend, request.body);
       return reply.code(created ? 201 : 200).send(vip);
+    },
+  );
+
+  app.patch(
+    '/v1/vips/:protocol/:address/:port/backends/:backend',
+    {
+      config: limited,
+      schema: {
+        summary: 'Change only the given settings of a backend (404 if it does not exist)',
+        params: backendParamsSchema,
+        body: backendPatchSchema,
+        response: { 200: vipViewSchema, ...errors },
+      },
+    },
+    async (request) => {
+      const { backend, ...key } = request.params;
+      return controller.patchBackend(key, backend, request.body);
     },
   );
 

@@ -1,13 +1,14 @@
 /**
  * The --hc-* flags of `vip add`, made from the check schemas: one per common check
  * field and per option of every registered check type, named, described and parsed
- * from the option's zod schema.
+ * from the option's zod schema. A field in milliseconds (`intervalMs`) is a duration
+ * flag without the unit (`--hc-interval 2s`).
  */
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { checkCommonShape } from '../checks/check-type.js';
 import { checkTypes } from '../checks/registry.js';
-import { decimal, orList, wholeNumber } from './arguments.js';
+import { decimal, duration, durationText, orList, wholeNumber } from './arguments.js';
 import { CliError } from './errors.js';
 
 /** What the CLI reads of an option's schema. */
@@ -19,12 +20,18 @@ interface OptionJson {
 }
 
 const optionJson = (option: z.ZodType) => z.toJSONSchema(option, { io: 'input', unrepresentable: 'any' }) as OptionJson;
-const flagOf = (key: string) => `--hc-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+const isDuration = (key: string) => key.endsWith('Ms');
+const flagOf = (key: string) => `--hc-${(isDuration(key) ? key.slice(0, -2) : key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 /** The property commander stores a --hc-<key> flag under. */
-const propertyOf = (key: string) => `hc${key.charAt(0).toUpperCase()}${key.slice(1)}`;
+const propertyOf = (key: string) =>
+  flagOf(key)
+    .slice(2)
+    .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** The option's value from its flag's text: whole numbers and decimals as numbers, an enum's values checked. */
-function parseOption(flag: string, option: z.ZodType, text: string): unknown {
+function parseOption(key: string, option: z.ZodType, text: string): unknown {
+  const flag = flagOf(key);
+  if (isDuration(key)) return duration(flag, text);
   const json = optionJson(option);
   if (json.enum) {
     const values = json.enum.map(String);
@@ -40,11 +47,11 @@ function parseOption(flag: string, option: z.ZodType, text: string): unknown {
   return text;
 }
 
-function helpOf(option: z.ZodType): { argument: string; help: string } {
+function helpOf(key: string, option: z.ZodType): { argument: string; help: string } {
   const json = optionJson(option);
-  const description = [json.description, json.default === undefined ? undefined : `default ${String(json.default)}`]
-    .filter(Boolean)
-    .join('; ');
+  const shown = json.default === undefined ? undefined : isDuration(key) ? durationText(Number(json.default)) : String(json.default);
+  const description = [json.description, shown === undefined ? undefined : `(default ${shown})`].filter(Boolean).join(' ');
+  if (isDuration(key)) return { argument: '<duration>', help: `${description}; 500ms, 2s, 1m or milliseconds` };
   if (json.enum) return { argument: '<value>', help: [orList(json.enum.map(String)), description].filter(Boolean).join(': ') };
   return { argument: json.type === 'integer' || json.type === 'number' ? '<n>' : '<text>', help: description };
 }
@@ -62,14 +69,17 @@ function typeOptions(): Map<string, { option: z.ZodType; types: string[] }> {
   return options;
 }
 
+/** The types that probe: the ones the common fields apply to. */
+const probingTypes = () => [...checkTypes.values()].filter((type) => type.probe).map((type) => type.name);
+
 export function addCheckFlags(command: Command): Command {
   for (const [key, option] of Object.entries(checkCommonShape)) {
-    const { argument, help } = helpOf(option);
-    command.option(`${flagOf(key)} ${argument}`, help);
+    const { argument, help } = helpOf(key, option);
+    command.option(`${flagOf(key)} ${argument}`, `${orList(probingTypes())}: ${help}`);
   }
   for (const [key, { option, types }] of typeOptions()) {
     if (key in checkCommonShape) continue;
-    const { argument, help } = helpOf(option);
+    const { argument, help } = helpOf(key, option);
     command.option(`${flagOf(key)} ${argument}`, `${orList(types)}: ${help}`);
   }
   return command;
@@ -85,12 +95,13 @@ export function checkFromFlags(flags: Record<string, unknown>): Record<string, u
   }
   const type = checkTypes.get(flags.healthCheck);
   if (!type) throw new CliError(`--health-check: one of ${orList(checkTypes.keys())}, not ${JSON.stringify(flags.healthCheck)}`);
-  const shape: z.ZodRawShape = { ...checkCommonShape, ...type.options };
+  // A type that never probes has no use for the common fields either.
+  const shape: z.ZodRawShape = type.probe ? { ...checkCommonShape, ...type.options } : type.options;
   const check: Record<string, unknown> = { type: type.name };
   for (const key of given) {
     const option = shape[key] as z.ZodType | undefined;
     if (!option) throw new CliError(`${flagOf(key)}: not an option of a ${type.name} check`);
-    check[key] = parseOption(flagOf(key), option, String(flags[propertyOf(key)]));
+    check[key] = parseOption(key, option, String(flags[propertyOf(key)]));
   }
   return check;
 }

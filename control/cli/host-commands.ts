@@ -147,14 +147,17 @@ export function addHostCommands(program: Command): void {
 
   program
     .command('preflight')
-    .description('on a host: can xlb serve run here with this configuration?')
-    .requiredOption('--config <file>', 'the xlb serve YAML')
-    .option('--json', 'print JSON')
-    .action(async (o: { config: string; json?: boolean }) => {
-      const checks = await preflight(o.config);
+    .description('on a host: can xlb serve run here with this configuration (a YAML, flags, or both)?')
+    .option('--config <file>', 'the xlb serve YAML')
+    .option('--iface <name>', 'interface to balance on (wins over the YAML)')
+    .addOption(xdpModeOption('XDP attach mode (wins over the YAML)'))
+    .option('--json', 'print JSON: {checks}')
+    .action(async (o: { config?: string; iface?: string; xdpMode?: XdpMode; json?: boolean }) => {
+      if (o.config === undefined && o.iface === undefined) throw new CliError('give --config, --iface or both');
+      const checks = await preflight({ config: o.config, flags: { iface: o.iface, xdpMode: o.xdpMode } });
       process.stdout.write(
         o.json
-          ? JSON.stringify(checks) + '\n'
+          ? JSON.stringify({ checks }) + '\n'
           : table(
               ['CHECK', 'OK', 'DETAIL'],
               checks.map((c) => [c.name, c.ok ? (c.warning ? 'warn' : 'yes') : 'NO', c.detail]),

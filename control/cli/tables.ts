@@ -1,12 +1,18 @@
-/** The CLI's tables of the API's views. */
-import type { StatsView, VipView } from '../controller/views.js';
+/** The CLI's tables of the API's views; endpoints as `tcp/[2001:db8::10]:53`. */
+import type { BackendView, StatsView, VipView } from '../controller/views.js';
+import { type VipKey, vipKeyText } from '../state/schema.js';
+import { durationText } from './arguments.js';
 import { formatBytes, formatRate, table } from './format.js';
+
+/** A VIP named by the command line's arguments, for messages. */
+export const vipArgumentsText = (protocol: string, address: string, port: string) =>
+  vipKeyText({ protocol, address, port: Number(port) } as VipKey);
 
 export function vipTable(vips: VipView[]): string {
   return table(
     ['VIP', 'FORWARDING', 'AFFINITY', 'CHECK', 'BACKENDS', 'IN RING', 'PANIC'],
     vips.map((v) => [
-      `${v.protocol}/${v.address}:${v.port}`,
+      vipKeyText(v),
       v.forwarding,
       v.affinity,
       v.healthCheck.type,
@@ -17,19 +23,37 @@ export function vipTable(vips: VipView[]): string {
   );
 }
 
-export function backendTable(vip: VipView): string {
-  return table(
-    ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'IN RING', 'SLOTS', 'MAC', 'REASON'],
-    vip.backends.map((b) => [
-      b.address,
-      String(b.weight),
-      b.state,
-      b.health,
-      b.inRing ? 'yes' : 'no',
-      String(b.slots),
-      b.mac ?? '-',
-      b.reason ?? b.healthReason ?? '',
-    ]),
+/** When the last check finished, before `now`, and how long it took: `3s ago, 2ms`. */
+function lastCheck(backend: BackendView, now: number): string {
+  if (backend.lastCheckAt === null) return '-';
+  const age = Math.max(0, now - Date.parse(backend.lastCheckAt));
+  const ago = `${durationText(Math.round(age / 1000) * 1000)} ago`;
+  if (backend.lastCheckMs === null) return ago;
+  return `${ago}, ${backend.lastCheckMs < 10 ? backend.lastCheckMs.toFixed(1) : Math.round(backend.lastCheckMs)}ms`;
+}
+
+/** A VIP's backends, under a line saying so when the VIP is in panic mode. */
+export function backendTable(vip: VipView, now = Date.now()): string {
+  const threshold = `${Number((vip.panicThreshold * 100).toFixed(1))}%`;
+  const panic = vip.panic
+    ? `${vipKeyText(vip)} is in panic mode: under ${threshold} of its backends are healthy, so every non-drained backend serves\n`
+    : '';
+  return (
+    panic +
+    table(
+      ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'LAST CHECK', 'IN RING', 'SLOTS', 'MAC', 'REASON'],
+      vip.backends.map((b) => [
+        b.address,
+        String(b.weight),
+        b.state,
+        b.healthReason === null ? b.health : `${b.health} (${b.healthReason})`,
+        lastCheck(b, now),
+        b.inRing ? 'yes' : 'no',
+        String(b.slots),
+        b.mac ?? '-',
+        b.reason ?? '',
+      ]),
+    )
   );
 }
 
@@ -37,7 +61,7 @@ export function statsTable(stats: StatsView): string {
   const rows: string[][] = [];
   for (const v of stats.vips) {
     rows.push([
-      `${v.protocol}/${v.address}:${v.port}`,
+      vipKeyText(v),
       '',
       String(v.packets),
       formatBytes(v.bytes),
@@ -56,5 +80,15 @@ export function statsTable(stats: StatsView): string {
       ]);
     }
   }
-  return table(['VIP / BACKEND', 'SHARE', 'PACKETS', 'BYTES', 'RATE', 'THROUGHPUT'], rows);
+  const outcomes = Object.entries(stats.outcomes).filter(([, o]) => o.packets > 0);
+  return [
+    table(['VIP / BACKEND', 'SHARE', 'PACKETS', 'BYTES', 'RATE', 'THROUGHPUT'], rows),
+    '',
+    outcomes.length
+      ? table(
+          ['OUTCOME', 'PACKETS', 'BYTES'],
+          outcomes.map(([name, o]) => [name, String(o.packets), formatBytes(o.bytes)]),
+        )
+      : 'OUTCOME: no packet handled yet',
+  ].join('\n');
 }

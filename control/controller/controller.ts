@@ -16,6 +16,7 @@ import { type HostAddresses, hostAddressProblem, type HostConflict, hostConflict
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
 import type { StateStore, VersionedState } from '../state/state-store.js';
+import { type BackendPatch, patchBackend } from './backend-patch.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { Traffic } from './rates.js';
@@ -218,6 +219,13 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     });
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
+  }
+
+  async patchBackend(key: VipKey, address: string, patch: BackendPatch): Promise<VipView> {
+    this.checkHostAddress(address, 'backend');
+    const event = { action: 'backend.put', vip: key, backend: address } as const;
+    await this.change((state) => patchBackend(state, key, address, patch, this.options.limits), key, event);
+    return this.vip(key);
   }
 
   async deleteBackend(key: VipKey, address: string): Promise<void> {

@@ -27,7 +27,7 @@ const PROMOTE = [
   'install -m 600 /opt/xlb/current/xlb.yaml /etc/xlb/xlb.yaml',
 ].join(' && ');
 const START = 'systemctl daemon-reload && systemctl enable xlb && systemctl restart xlb';
-const READY = `node /opt/xlb/current/${CLI} ready --config /etc/xlb/xlb.yaml --timeout-ms 60000`;
+const READY = `node /opt/xlb/current/${CLI} ready --config /etc/xlb/xlb.yaml --timeout 60s`;
 export const UNIT = `[Unit]
 Description=xlb XDP load balancer
 After=network-online.target
@@ -111,7 +111,9 @@ export async function deploy(options: DeployOptions, log: (line: string) => void
         await run(session, 'unpacking', UNPACK);
         const checks = await session.exec(PREFLIGHT);
         if (checks.code !== 0) {
-          const failed = (JSON.parse(checks.stdout || '[]') as { name: string; ok: boolean; detail: string }[]).filter((c) => !c.ok);
+          const failed = (
+            JSON.parse(checks.stdout || '{"checks":[]}') as { checks: { name: string; ok: boolean; detail: string }[] }
+          ).checks.filter((c) => !c.ok);
           throw new Error(`${host}: preflight failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ') || checks.stderr.trim()}`);
         }
         log(`${host}: preflight passed`);

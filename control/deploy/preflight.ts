@@ -1,6 +1,6 @@
 /**
- * `xlb preflight --config FILE`, run on a target host (by `xlb deploy`, or by hand):
- * can xlb run here with this configuration? Every check names what it found.
+ * `xlb preflight --config FILE` or `--iface NAME`, run on a target host (by `xlb deploy`,
+ * or by hand): can xlb run here with this configuration? Every check names what it found.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
@@ -58,14 +58,20 @@ const version = (text: string) => text.split(/[.-]/).slice(0, 2).map(Number);
 const atLeast = ([haveMajor = 0, haveMinor = 0]: number[], [wantMajor = 0, wantMinor = 0]: number[]) =>
   haveMajor > wantMajor || (haveMajor === wantMajor && haveMinor >= wantMinor);
 
-export async function preflight(configPath: string): Promise<Check[]> {
+/** What to check: a serve YAML, serve flags (`iface`, `xdpMode`) or both, the flags winning as in `xlb serve`. */
+export interface PreflightInput {
+  config?: string | undefined;
+  flags: Record<string, unknown>;
+}
+
+export async function preflight({ config, flags }: PreflightInput): Promise<Check[]> {
   const checks: Check[] = [];
   const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
 
   let options: ReturnType<typeof resolveServeOptions> | null = null;
   try {
-    options = resolveServeOptions({}, configPath);
-    check('config', true, configPath);
+    options = resolveServeOptions(flags, config);
+    check('config', true, config ?? 'no config file: the flags and the defaults');
   } catch (error) {
     check('config', false, (error as Error).message);
   }
