@@ -275,7 +275,7 @@ async function changeBackend(node, row, changes) {
   writes++;
   try {
     const url = vipPath(node.view) + '/backends/' + encodeURIComponent(row.address);
-    const vip = await api('PUT', url, { weight: row.view.weight, state: row.view.state, ...changes });
+    const vip = await api('PATCH', url, changes);
     setText($('#action-error'), '');
     showVip(vip);
     return true;
