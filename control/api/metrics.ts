@@ -6,6 +6,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Controller } from '../controller/controller.js';
 import { vipKeyText } from '../state/schema.js';
+import { metricsSchema } from './text-schemas.js';
 
 function createRegistry(controller: Controller): Registry {
   const registry = new Registry();
@@ -104,8 +105,7 @@ function createRegistry(controller: Controller): Registry {
 
 export const metricsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
   const registry = createRegistry(controller);
-  const description = 'Prometheus text format. With a token configured it needs `Authorization: Bearer <token>` like /v1 (401 without).';
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', description } }, async (_, reply) =>
+  app.get('/metrics', { schema: metricsSchema }, async (_, reply) =>
     reply.header('content-type', registry.contentType).send(await registry.metrics()),
   );
 };

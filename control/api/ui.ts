@@ -5,6 +5,7 @@
  * API with the operator's token. Plain HTML and JavaScript: nothing to build.
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { uiSchema } from './text-schemas.js';
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -159,7 +160,7 @@ connect();
 `;
 
 export const uiRoute: FastifyPluginAsync = async (app) => {
-  app.get('/ui', { schema: { hide: true } }, async (_, reply) =>
+  app.get('/ui', { schema: uiSchema }, async (_, reply) =>
     reply
       .header('content-type', 'text/html; charset=utf-8')
       .header('content-security-policy', "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'")

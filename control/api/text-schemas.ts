@@ -1,0 +1,42 @@
+/** The routes that answer text rather than JSON, as the OpenAPI document shows them. */
+import { z } from 'zod';
+import { errorsOf } from './schemas.js';
+
+const sample = `# HELP xlb_up 1 when the program is attached and the state applied
+# TYPE xlb_up gauge
+xlb_up 1
+# HELP xlb_flow_table_flows Flows the connection table holds (counted in up to 65,536 buckets, scaled to the whole table)
+# TYPE xlb_flow_table_flows gauge
+xlb_flow_table_flows 13209
+# HELP xlb_build_info Always 1: the labels say which xlb and which Node.js run
+# TYPE xlb_build_info gauge
+xlb_build_info{version="0.1.0",nodejs_version="v20.19.4"} 1
+`;
+
+export const metricsSchema = {
+  operationId: 'getMetrics',
+  tags: ['monitoring'],
+  summary: 'Prometheus metrics',
+  description: 'Prometheus text exposition format, read from the kernel maps at scrape time. Needs the token like /v1 when one is set.',
+  response: {
+    200: {
+      description: 'The metrics',
+      content: { 'text/plain': { schema: z.string().meta({ example: sample }) } },
+    },
+    ...errorsOf(401, 500),
+  },
+};
+
+export const uiSchema = {
+  operationId: 'getUi',
+  tags: ['monitoring'],
+  summary: 'The dashboard',
+  description: 'One HTML page; it asks for the token when one is set and calls the API with it.',
+  security: [],
+  response: {
+    200: {
+      description: 'The page',
+      content: { 'text/html': { schema: z.string().meta({ example: '<!doctype html>\n<html lang="en">…</html>' }) } },
+    },
+  },
+};
