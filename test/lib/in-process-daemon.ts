@@ -1,7 +1,7 @@
 /**
  * A daemon in this process on any data plane (the kernel's or the in-memory model): a
- * real controller and health monitor, the fastify app for inject(), and a state file
- * in a temporary directory. Loads nothing kernel-side itself.
+ * real controller and health monitor, the fastify app for inject() (whose responses must
+ * fit the OpenAPI document: openapi-contract.ts), and a state file in a temporary directory. Loads nothing kernel-side itself.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import type { DataplanePort } from '../../control/dataplane/port.js';
 import { HealthMonitor } from '../../control/health/checker.js';
 import { readStateFile } from '../../control/state/state-file.js';
 import { FileStateStore } from '../../control/state/file-store.js';
+import { holdToDocument } from './openapi-contract.js';
 
 export interface InProcessDaemon<D extends DataplanePort> {
   app: FastifyInstance;
@@ -50,7 +51,7 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
     { state: readStateFile(statePath), revision: 0n },
   );
   await controller.start();
-  const app = await buildApp({ controller, token: options.token });
+  const app = holdToDocument(await buildApp({ controller, token: options.token }));
   return {
     app,
     controller,
