@@ -49,7 +49,13 @@ export const eventExamples: XlbEvent[] = [
     latencyMs: 3.4,
     at: '2026-12-02T21:40:01.290Z',
   },
-  { type: 'config', action: 'backend.put', vip: { protocol: 'tcp', address: '203.0.113.10', port: 80 }, backend: '10.0.0.11', at: '2026-12-02T21:39:58.004Z' },
+  {
+    type: 'config',
+    action: 'backend.put',
+    vip: { protocol: 'tcp', address: '203.0.113.10', port: 80 },
+    backend: '10.0.0.11',
+    at: '2026-12-02T21:39:58.004Z',
+  },
   { type: 'stats', ...statsExample },
   { type: 'link', attached: true, reason: null, at: '2026-12-02T21:30:00.512Z' },
 ];

@@ -13,7 +13,10 @@ export const eventsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = as
     config: { queryToken: true },
     schema: eventsSchema,
     handler: async (_, reply) =>
-      reply.code(426).header('upgrade', 'websocket').send(errorBody('upgrade_required', 'GET /v1/events is a WebSocket: send Upgrade: websocket')),
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .send(errorBody('upgrade_required', 'GET /v1/events is a WebSocket: send Upgrade: websocket')),
     wsHandler: (socket) => {
       const send = (event: XlbEvent) => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));

@@ -49,17 +49,17 @@ export const errorResponses = {
       { path: 'body.forwarding', message: 'Invalid option: expected one of "dsr"|"ipip"' },
     ]),
   ),
-  401: failure(
-    'No valid bearer token (only when the daemon has a token)',
-    errorBody('unauthorized', 'a valid bearer token is required'),
-  ),
+  401: failure('No valid bearer token (only when the daemon has a token)', errorBody('unauthorized', 'a valid bearer token is required')),
   404: failure('No such VIP or backend', errorBody('not_found', 'VIP tcp/203.0.113.10:80 does not exist')),
   409: failure(
     "The change clashes with another VIP or backend, the host's addresses or the data plane's limits",
     errorBody('conflict', 'no room for another VIP: the data plane holds at most 1024', { limit: 1024 }),
   ),
   413: failure('The body is over 64 KiB', errorBody('fst_err_ctp_body_too_large', 'Request body is too large')),
-  414: failure('A path parameter is over 100 characters', errorBody('bad_url', "'/v1/vips/tcp/2001:db8:…' is exceeding the max param length")),
+  414: failure(
+    'A path parameter is over 100 characters',
+    errorBody('bad_url', "'/v1/vips/tcp/2001:db8:…' is exceeding the max param length"),
+  ),
   415: failure('A body that is not application/json', errorBody('fst_err_ctp_invalid_media_type', 'Unsupported Media Type')),
   426: failure('Not a WebSocket upgrade', errorBody('upgrade_required', 'GET /v1/events is a WebSocket: send Upgrade: websocket')),
   429: failure(

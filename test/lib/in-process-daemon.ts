@@ -29,6 +29,8 @@ export interface InProcessOptions {
   /** Keep the state file here (it outlives close()); a fresh temporary directory otherwise. */
   dir?: string | undefined;
   neighbours: ControllerOptions['neighbours'];
+  /** The API's limit on changes per client and minute; the app's default otherwise. */
+  mutationsPerMinute?: number | undefined;
 }
 
 /** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
@@ -51,7 +53,13 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
     { state: readStateFile(statePath), revision: 0n },
   );
   await controller.start();
-  const app = holdToDocument(await buildApp({ controller, token: options.token }));
+  const app = holdToDocument(
+    await buildApp({
+      controller,
+      token: options.token,
+      ...(options.mutationsPerMinute ? { mutationsPerMinute: options.mutationsPerMinute } : {}),
+    }),
+  );
   return {
     app,
     controller,
