@@ -23,6 +23,7 @@ import {
 import type { Controller } from '../controller/controller.js';
 import { type ErrorCode, errorCodeSchema, XlbError } from '../state/errors.js';
 import { errorBody } from './schemas.js';
+import { clientErrorHandler } from './client-errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
 import { eventsRoute } from './events.js';
 import { probeRoutes } from './probes.js';
@@ -70,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: 64 * 1024,
+    clientErrorHandler,
     // A URL the router cannot decode names no route: without the token it gets 401 like any other.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       // An upgrade's socket is no longer the HTTP server's to close.

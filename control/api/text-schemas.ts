@@ -17,7 +17,9 @@ export const metricsSchema = {
   operationId: 'getMetrics',
   tags: ['monitoring'],
   summary: 'Prometheus metrics',
-  description: 'Prometheus text exposition format, read from the kernel maps at scrape time. Needs the token like /v1 when one is set.',
+  description:
+    'Prometheus text exposition format, read from the kernel maps at scrape time. ' +
+    'With a token configured it needs `Authorization: Bearer <token>` like /v1 (401 without).',
   response: {
     200: {
       description: 'The metrics',

@@ -26,7 +26,7 @@ export const errorCodeSchema = z
   ])
   .describe(
     'invalid_request: a parameter or the body fails validation (400, details name each field); ' +
-      'bad_request: a request fastify cannot read (400); bad_url: an undecodable or too long URL (400, 414); ' +
+      'bad_request: a request that is not valid HTTP or a body that cannot be read (400, 408, 431); bad_url: an undecodable or too long URL (400, 414); ' +
       'fst_err_ctp_invalid_json_body: the body is not JSON (400); fst_err_ctp_invalid_content_length: the body does not match Content-Length (400); ' +
       'unauthorized: no valid bearer token (401); not_found: no such VIP, backend or route (404); ' +
       'conflict: the change clashes with the state, the host or the limits (409); ' +
