@@ -20,9 +20,12 @@ export const clientErrorHandler: NonNullable<FastifyServerOptions['clientErrorHa
   const { status, message } = answerOf((error as NodeJS.ErrnoException).code);
   const body = JSON.stringify(errorBody('bad_request', message));
   if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
-    );
+    const head = [
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      'Content-Type: application/json',
+    ];
+    socket.write(`${[...head, 'Connection: close'].join('\r\n')}\r\n\r\n${body}`);
   }
   socket.destroy(error);
 };

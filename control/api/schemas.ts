@@ -44,7 +44,8 @@ const failure = (description: string, example: ErrorBody) => documented(errorSch
 /** Each error status with what it means and an example; a route lists the ones it can answer. */
 export const errorResponses = {
   400: failure(
-    'A path parameter or the body is invalid (invalid_request, with details per field), the URL cannot be decoded (bad_url) or the body cannot be read (bad_request, fst_err_ctp_invalid_json_body, fst_err_ctp_invalid_content_length)',
+    'A path parameter or the body is invalid (invalid_request, with details per field), the URL cannot be decoded (bad_url) ' +
+      'or the request or its body cannot be read (bad_request, fst_err_ctp_invalid_json_body, fst_err_ctp_invalid_content_length)',
     errorBody('invalid_request', 'body is invalid: body.forwarding: Invalid option: expected one of "dsr"|"ipip"', [
       { path: 'body.forwarding', message: 'Invalid option: expected one of "dsr"|"ipip"' },
     ]),
