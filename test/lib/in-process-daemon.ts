@@ -31,6 +31,8 @@ export interface InProcessOptions {
   neighbours: ControllerOptions['neighbours'];
   /** The API's limit on changes per client and minute; the app's default otherwise. */
   mutationsPerMinute?: number | undefined;
+  /** false: inject() skips the OpenAPI check (a benchmark times the daemon, not the check). */
+  holdToDocument?: boolean | undefined;
 }
 
 /** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
@@ -53,13 +55,12 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
     { state: readStateFile(statePath), revision: 0n },
   );
   await controller.start();
-  const app = holdToDocument(
-    await buildApp({
-      controller,
-      token: options.token,
-      ...(options.mutationsPerMinute ? { mutationsPerMinute: options.mutationsPerMinute } : {}),
-    }),
-  );
+  const built = await buildApp({
+    controller,
+    token: options.token,
+    ...(options.mutationsPerMinute ? { mutationsPerMinute: options.mutationsPerMinute } : {}),
+  });
+  const app = options.holdToDocument === false ? built : holdToDocument(built);
   return {
     app,
     controller,
