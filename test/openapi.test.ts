@@ -89,6 +89,11 @@ describe('the document', () => {
       // Every route may fail inside the daemon; the token check guards all but the probes and the page.
       expect(Object.keys(operation.responses), name).toContain(name === 'GET /ui' ? '200' : '500');
       if (!operation.security) expect(Object.keys(operation.responses), name).toContain('401');
+      // Path parameters can be invalid or too long; a change can carry an unreadable body and be rate limited.
+      if (operation.parameters?.length) expect(Object.keys(operation.responses), name).toEqual(expect.arrayContaining(['400', '414']));
+      if (/^(PUT|DELETE|POST|PATCH) /.test(name)) {
+        expect(Object.keys(operation.responses), name).toEqual(expect.arrayContaining(['400', '413', '415', '429']));
+      }
     }
   });
 
@@ -199,6 +204,12 @@ describe('every error code is answered as documented', () => {
       status: 415,
       daemon: () => d,
       request: { method: 'PUT', url: VIP, payload: '<vip/>', headers: { 'content-type': 'application/xml' } },
+    },
+    {
+      code: 'fst_err_ctp_invalid_media_type',
+      status: 415,
+      daemon: () => d,
+      request: { method: 'DELETE', url: BACKEND, payload: '<backend/>', headers: { 'content-type': 'application/xml' } },
     },
     { code: 'upgrade_required', status: 426, daemon: () => d, request: { method: 'GET', url: '/v1/events' } },
   ];
