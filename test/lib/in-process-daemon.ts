@@ -1,7 +1,8 @@
 /**
  * A daemon in this process on any data plane (the kernel's or the in-memory model): a
- * real controller and health monitor, the fastify app for inject() (whose responses must
- * fit the OpenAPI document: openapi-contract.ts), and a state file in a temporary directory. Loads nothing kernel-side itself.
+ * real controller and health monitor, the fastify app for inject() (whose answers must
+ * fit the OpenAPI document: openapi-contract.ts), and a state file in a temporary
+ * directory. Loads nothing kernel-side itself.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

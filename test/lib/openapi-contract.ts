@@ -1,7 +1,8 @@
 /**
  * The OpenAPI document as a contract for responses: `checkResponse` says how a response
  * breaks the document (an undocumented status, a body off its schema), and
- * `holdToDocument` makes an app's inject() throw on any such response, so every API
+ * `holdToDocument` makes an app's inject() throw on any such response, and on any 500
+ * (a handler's answer off its schema comes out of the serializer as one), so every API
  * test that goes through it checks the document as well.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
