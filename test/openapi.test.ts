@@ -167,54 +167,45 @@ describe('every error code is answered as documented', () => {
   /** Codes no request here can bring about: they need a failing kernel or a bug. */
   const NOT_PROVOKED: ErrorCode[] = ['bad_request', 'internal', 'dataplane_unavailable'];
 
-  const cases: { code: ErrorCode; status: number; daemon: () => ModelDaemon; request: InjectOptions }[] = [
-    { code: 'invalid_request', status: 400, daemon: () => d, request: { method: 'PUT', url: VIP, payload: { forwarding: 'nat' } } },
-    { code: 'bad_url', status: 400, daemon: () => d, request: { method: 'GET', url: '/v1/vips/tcp/%zz/80' } },
-    { code: 'bad_url', status: 414, daemon: () => d, request: { method: 'GET', url: `/v1/vips/tcp/${'1'.repeat(120)}/80` } },
-    {
-      code: 'fst_err_ctp_invalid_json_body',
-      status: 400,
-      daemon: () => d,
-      request: { method: 'PUT', url: VIP, payload: '{"forwarding": ', headers: { 'content-type': 'application/json' } },
-    },
+  /** A request with `payload` as it is, under `type`. */
+  const raw = (
+    method: 'PUT' | 'DELETE',
+    url: string,
+    payload: string,
+    type: string,
+    headers: Record<string, string> = {},
+  ): InjectOptions => ({
+    method,
+    url,
+    payload,
+    headers: { 'content-type': type, ...headers },
+  });
+  const cases: { code: ErrorCode; status: number; request: InjectOptions; daemon?: () => ModelDaemon }[] = [
+    { code: 'invalid_request', status: 400, request: { method: 'PUT', url: VIP, payload: { forwarding: 'nat' } } },
+    { code: 'bad_url', status: 400, request: { method: 'GET', url: '/v1/vips/tcp/%zz/80' } },
+    { code: 'bad_url', status: 414, request: { method: 'GET', url: `/v1/vips/tcp/${'1'.repeat(120)}/80` } },
+    { code: 'fst_err_ctp_invalid_json_body', status: 400, request: raw('PUT', VIP, '{"forwarding": ', 'application/json') },
     {
       code: 'fst_err_ctp_invalid_content_length',
       status: 400,
-      daemon: () => d,
-      request: {
-        method: 'PUT',
-        url: VIP,
-        payload: '{"forwarding":"dsr"}',
-        headers: { 'content-type': 'application/json', 'content-length': '5' },
-      },
+      request: raw('PUT', VIP, '{"forwarding":"dsr"}', 'application/json', { 'content-length': '5' }),
     },
-    { code: 'unauthorized', status: 401, daemon: () => guarded, request: { method: 'GET', url: '/v1/vips' } },
-    { code: 'unauthorized', status: 401, daemon: () => guarded, request: { method: 'GET', url: '/nowhere' } },
-    { code: 'not_found', status: 404, daemon: () => d, request: { method: 'GET', url: vipPath('udp', '198.19.0.9', 53) } },
-    { code: 'not_found', status: 404, daemon: () => d, request: { method: 'DELETE', url: BACKEND } },
-    { code: 'not_found', status: 404, daemon: () => d, request: { method: 'GET', url: '/nowhere' } },
+    { code: 'unauthorized', status: 401, request: { method: 'GET', url: '/v1/vips' }, daemon: () => guarded },
+    { code: 'unauthorized', status: 401, request: { method: 'GET', url: '/nowhere' }, daemon: () => guarded },
+    { code: 'not_found', status: 404, request: { method: 'GET', url: vipPath('udp', '198.19.0.9', 53) } },
+    { code: 'not_found', status: 404, request: { method: 'DELETE', url: BACKEND } },
+    { code: 'not_found', status: 404, request: { method: 'GET', url: '/nowhere' } },
     {
       code: 'fst_err_ctp_body_too_large',
       status: 413,
-      daemon: () => d,
       request: { method: 'PUT', url: VIP, payload: { forwarding: 'dsr', padding: 'x'.repeat(70_000) } },
     },
-    {
-      code: 'fst_err_ctp_invalid_media_type',
-      status: 415,
-      daemon: () => d,
-      request: { method: 'PUT', url: VIP, payload: '<vip/>', headers: { 'content-type': 'application/xml' } },
-    },
-    {
-      code: 'fst_err_ctp_invalid_media_type',
-      status: 415,
-      daemon: () => d,
-      request: { method: 'DELETE', url: BACKEND, payload: '<backend/>', headers: { 'content-type': 'application/xml' } },
-    },
-    { code: 'upgrade_required', status: 426, daemon: () => d, request: { method: 'GET', url: '/v1/events' } },
+    { code: 'fst_err_ctp_invalid_media_type', status: 415, request: raw('PUT', VIP, '<vip/>', 'application/xml') },
+    { code: 'fst_err_ctp_invalid_media_type', status: 415, request: raw('DELETE', BACKEND, '<backend/>', 'application/xml') },
+    { code: 'upgrade_required', status: 426, request: { method: 'GET', url: '/v1/events' } },
   ];
 
-  test.each(cases)('$code ($status): $request.method $request.url', async ({ code, status, daemon, request }) => {
+  test.each(cases)('$code ($status): $request.method $request.url', async ({ code, status, request, daemon = () => d }) => {
     const answer = await daemon().app.inject(request);
     expect([answer.statusCode, answer.json().error.code]).toEqual([status, code]);
   });
