@@ -17,7 +17,7 @@ import { percentile } from './stats.js';
 const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6;
 
 async function restToRing(): Promise<Result[]> {
-  const d = await startTestDaemon({ ringSize: 65537 });
+  const d = await startTestDaemon({ ringSize: 65537, holdToDocument: false });
   try {
     const vip = vipPath('tcp', '198.19.0.1', 80);
     await d.app.inject({ method: 'PUT', url: vip, payload: { forwarding: 'ipip' } });
@@ -59,7 +59,7 @@ async function restToRing(): Promise<Result[]> {
 }
 
 async function healthToRing(): Promise<Result[]> {
-  const d = await startTestDaemon({ ringSize: 65537 });
+  const d = await startTestDaemon({ ringSize: 65537, holdToDocument: false });
   const servers = new Set<net.Server>();
   const up = async (host: string, port = 0) => {
     const server = net.createServer((socket) => socket.destroy());
@@ -138,7 +138,7 @@ async function bigConfig(): Promise<Result[]> {
     writeStateFile(join(dir, 'state.json'), state);
     const rssBefore = process.memoryUsage().rss;
     const start = process.hrtime.bigint();
-    const d = await startTestDaemon({ dir, ringSize: 65537, maxVips: 1024, maxBackends: VIPS * BACKENDS });
+    const d = await startTestDaemon({ dir, ringSize: 65537, maxVips: 1024, maxBackends: VIPS * BACKENDS, holdToDocument: false });
     const applyMs = ms(start);
     const rss = process.memoryUsage().rss;
     try {

@@ -11,10 +11,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { OpenAPIV3 } from 'openapi-types';
 import { ApiClient } from '../control/cli/client.js';
 import { packagePath } from '../control/paths.js';
 import { DaemonProcess } from '../scripts/lab/lab.js';
 import { Namespaces, nsRun } from '../scripts/lab/netns.js';
+import { OpenApiContract } from './lib/openapi-contract.js';
 
 const TOKEN = 'attack-suite-token-0123456789abcdef';
 const VIP = '/v1/vips/tcp/198.19.0.1/80';
@@ -47,6 +49,7 @@ let dir: string;
 let socket: string;
 let statePath: string;
 let daemon: DaemonProcess;
+let contract: OpenApiContract;
 /** Everything the daemon wrote to stdout (its log). */
 let log = '';
 
@@ -90,6 +93,7 @@ beforeAll(async () => {
   await daemon.ready();
   expect((await daemon.api.request('PUT', VIP, { forwarding: 'ipip', healthCheck: { type: 'none' } })).status).toBe(201);
   expect((await daemon.api.request('PUT', BACKEND, {})).status).toBe(201);
+  contract = new OpenApiContract((await daemon.api.request('GET', '/documentation/json')).body as OpenAPIV3.Document);
 }, 60_000);
 
 afterAll(async () => {
@@ -106,7 +110,10 @@ interface RawResponse {
   body: string;
 }
 
-/** Writes `request` as it is to the API socket; resolves with the response once the server closes (or switches protocols). */
+/**
+ * Writes `request` as it is to the API socket; resolves with the response once the server closes (or switches
+ * protocols), and rejects one the API answered off the OpenAPI document.
+ */
 function raw(request: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const conn = connect({ path: socket });
@@ -121,7 +128,18 @@ function raw(request: string): Promise<RawResponse> {
       const end = text.indexOf('\r\n\r\n');
       const [statusLine, ...lines] = text.slice(0, end < 0 ? text.length : end).split('\r\n');
       const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine!)?.[1] ?? 0), headers, body: end < 0 ? '' : text.slice(end + 4) });
+      const response = {
+        status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(statusLine!)?.[1] ?? 0),
+        headers,
+        body: end < 0 ? '' : text.slice(end + 4),
+      };
+      // Node's HTTP parser refuses some requests itself, with no body: those never reached the API.
+      const [method = '', url = ''] = request.split(' ', 2);
+      const problems = headers['content-type']
+        ? contract.checkResponse({ method, url, status: response.status, contentType: headers['content-type'], body: response.body })
+        : [];
+      if (problems.length) reject(new Error(`the response breaks the OpenAPI document:\n${problems.join('\n')}`));
+      else resolve(response);
     };
     conn.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
@@ -226,8 +244,8 @@ async function pool<T>(tasks: (() => Promise<T>)[]): Promise<T[]> {
   return results;
 }
 
-/** Fastify's answer when Node's HTTP parser refuses a request line (a target not starting with `/`, a tab, a backslash). */
-const PARSER_REFUSED = '{"error":"Bad Request","message":"Client Error","statusCode":400}';
+/** The answer when Node's HTTP parser refuses a request line (a target not starting with `/`, a tab, a backslash). */
+const PARSER_REFUSED = '{"error":{"code":"bad_request","message":"the request is not valid HTTP/1.1"}}';
 
 /** What a request without a valid token may get: 401 in the API's error shape, or the parser's 400. */
 function refused(method: string, res: RawResponse): boolean {

@@ -16,16 +16,19 @@ import Fastify, {
 } from 'fastify';
 import {
   hasZodFastifySchemaValidationErrors,
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Controller } from '../controller/controller.js';
-import { XlbError } from '../state/errors.js';
+import { type ErrorCode, errorCodeSchema, XlbError } from '../state/errors.js';
+import { errorBody } from './schemas.js';
+import { clientErrorHandler } from './client-errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
 import { eventsRoute } from './events.js';
+import { probeRoutes } from './probes.js';
 import { metricsRoute } from './metrics.js';
+import { openapiOptions } from './openapi.js';
 import { uiRoute } from './ui.js';
 import { vipRoutes } from './vips.js';
 
@@ -57,8 +60,10 @@ export function loggerOptions(level: string, stream?: NodeJS.WritableStream): Fa
   };
 }
 
-function errorBody(code: string, message: string, details?: unknown) {
-  return { error: details === undefined ? { code, message } : { code, message, details } };
+/** The code of an error fastify raised before a handler ran: its own, lower-cased, when the API lists it. */
+function frameworkCode(error: FastifyError): ErrorCode {
+  const parsed = errorCodeSchema.safeParse(error.code?.toLowerCase());
+  return parsed.success ? parsed.data : 'bad_request';
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -66,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: 64 * 1024,
+    clientErrorHandler,
     // A URL the router cannot decode names no route: without the token it gets 401 like any other.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       // An upgrade's socket is no longer the HTTP server's to close.
@@ -84,14 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     body === '' ? done(null, undefined) : parseJson(request, body as string, done),
   );
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'xlb', description: 'XDP layer-4 load balancer control API', version: options.controller.status().version },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: options.token ? [{ bearer: [] }] : [],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(swagger, openapiOptions(options.controller.status().version, Boolean(options.token)));
   await app.register(websocket);
   // Opt-in per route (the mutations in vips.ts); clients on the unix socket share a key.
   await app.register(rateLimit, {
@@ -117,16 +116,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
     if (error.statusCode === 429) return reply.code(429).send(error);
     if (error.statusCode && error.statusCode < 500) {
-      return reply.code(error.statusCode).send(errorBody(error.code?.toLowerCase() ?? 'bad_request', error.message));
+      return reply.code(error.statusCode).send(errorBody(frameworkCode(error), error.message));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send(errorBody('internal', 'internal error'));
   });
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { hide: true } }, async (_, reply) => {
-    const status = options.controller.status();
-    return reply.code(status.ready ? 200 : 503).send({ ready: status.ready, attached: status.attached });
-  });
+  await app.register(probeRoutes, { controller: options.controller });
 
   await app.register(uiRoute);
 

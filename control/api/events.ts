@@ -2,18 +2,27 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Controller } from '../controller/controller.js';
 import type { XlbEvent } from '../controller/views.js';
+import { eventsSchema } from './event-schema.js';
+import { errorBody } from './schemas.js';
 
 export const eventsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
   // Browsers cannot set headers on a WebSocket: the token may come as ?access_token= (auth.ts).
-  app.get(
-    '/v1/events',
-    { websocket: true, config: { queryToken: true }, schema: { summary: 'WebSocket: config, health and stats events' } },
-    (socket) => {
+  app.route({
+    method: 'GET',
+    url: '/v1/events',
+    config: { queryToken: true },
+    schema: eventsSchema,
+    handler: async (_, reply) =>
+      reply
+        .code(426)
+        .header('upgrade', 'websocket')
+        .send(errorBody('upgrade_required', 'GET /v1/events is a WebSocket: send Upgrade: websocket')),
+    wsHandler: (socket) => {
       const send = (event: XlbEvent) => {
         if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
       };
       controller.on('event', send);
       socket.on('close', () => controller.off('event', send));
     },
-  );
+  });
 };

@@ -10,6 +10,7 @@ import type { Controller } from '../controller/controller.js';
 import { registerHealthMetrics } from './metrics/health-metrics.js';
 import { processRegistry } from './metrics/process-metrics.js';
 import { registerScrapeMetrics, type Snapshot } from './metrics/scrape-metrics.js';
+import { metricsSchema } from './text-schemas.js';
 
 /** The registry of one app's metrics, and the function that unsubscribes them from the controller. */
 function createRegistry(controller: Controller): { registry: Registry; close: () => void } {
@@ -36,8 +37,7 @@ function createRegistry(controller: Controller): { registry: Registry; close: ()
 export const metricsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
   const { registry, close } = createRegistry(controller);
   app.addHook('onClose', async () => close());
-  const description = 'Prometheus text format. With a token configured it needs `Authorization: Bearer <token>` like /v1 (401 without).';
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', description } }, async (_, reply) =>
+  app.get('/metrics', { schema: metricsSchema }, async (_, reply) =>
     reply.header('content-type', registry.contentType).send(await registry.metrics()),
   );
 };

@@ -8,15 +8,16 @@ import type { FastifyPluginAsync } from 'fastify';
 import { PAGE } from './ui/page.js';
 import { APP } from './ui/script.js';
 import { STYLE } from './ui/style.js';
+import { uiFileSchema } from './text-schemas.js';
 
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'";
 
 export const uiRoute: FastifyPluginAsync = async (app) => {
-  const serve = (url: string, type: string, body: string) =>
-    app.get(url, { schema: { hide: true } }, async (_, reply) =>
+  const serve = (url: string, type: string, body: string, schema: ReturnType<typeof uiFileSchema>) =>
+    app.get(url, { schema }, async (_, reply) =>
       reply.header('content-type', `${type}; charset=utf-8`).header('content-security-policy', CSP).send(body),
     );
-  serve('/ui', 'text/html', PAGE);
-  serve('/ui/app.js', 'text/javascript', APP);
-  serve('/ui/style.css', 'text/css', STYLE);
+  serve('/ui', 'text/html', PAGE, uiFileSchema('getUi', 'The dashboard', 'text/html', '<!doctype html>\n<html lang="en">…</html>'));
+  serve('/ui/app.js', 'text/javascript', APP, uiFileSchema('getUiScript', "The dashboard's script", 'text/javascript', "'use strict';\n…"));
+  serve('/ui/style.css', 'text/css', STYLE, uiFileSchema('getUiStyle', "The dashboard's style", 'text/css', 'body { … }'));
 };

@@ -1,25 +1,55 @@
 /** /v1/status, /v1/vips (+ backends) and /v1/stats. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { backendPatchSchema } from '../controller/backend-patch.js';
 import type { Controller } from '../controller/controller.js';
 import { statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
-import { backendBodySchema, backendParamsSchema, errorSchema, vipBodySchema, vipParamsSchema } from './schemas.js';
+import { statsExample, statusExample, vipExample, vipListExample } from './examples.js';
+import {
+  backendBodySchema,
+  backendParamsSchema,
+  backendPatchBodySchema,
+  documented,
+  errorsOf,
+  vipBodySchema,
+  vipParamsSchema,
+} from './schemas.js';
 
-const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
+const readErrors = errorsOf(401, 500);
+const keyedReadErrors = errorsOf(400, 401, 404, 414, 500);
+/** A change: its path and body, the state, the host and the limits may refuse it. */
+const changeErrors = errorsOf(400, 401, 409, 413, 414, 415, 429, 500, 503);
+/** A change to a VIP or backend that must exist. */
+const existingChangeErrors = errorsOf(400, 401, 404, 409, 413, 414, 415, 429, 500, 503);
+const removed = z.undefined().describe('Removed');
 
 export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutationsPerMinute: number }> = async (
   app,
   { controller, mutationsPerMinute },
 ) => {
   const limited = { rateLimit: { max: mutationsPerMinute, timeWindow: 60_000 } };
-  app.get('/v1/status', { schema: { summary: 'Daemon status', response: { 200: statusSchema, 401: errorSchema } } }, async () =>
-    controller.status(),
+  app.get(
+    '/v1/status',
+    {
+      schema: {
+        operationId: 'getStatus',
+        tags: ['status'],
+        summary: 'Daemon status',
+        response: { 200: documented(statusSchema, 'The daemon, its interface and what it applied', statusExample), ...readErrors },
+      },
+    },
+    async () => controller.status(),
   );
 
   app.get(
     '/v1/vips',
-    { schema: { summary: 'All VIPs with their backends', response: { 200: vipListSchema, 401: errorSchema } } },
+    {
+      schema: {
+        operationId: 'listVips',
+        tags: ['vips'],
+        summary: 'All VIPs with their backends',
+        response: { 200: documented(vipListSchema, 'Every VIP', vipListExample), ...readErrors },
+      },
+    },
     async () => ({
       vips: controller.vips(),
     }),
@@ -30,10 +60,16 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     {
       config: limited,
       schema: {
+        operationId: 'putVip',
+        tags: ['vips'],
         summary: 'Create (201) or replace (200) a VIP',
         params: vipParamsSchema,
         body: vipBodySchema,
-        response: { 200: vipViewSchema, 201: vipViewSchema, ...errors },
+        response: {
+          200: documented(vipViewSchema, 'Replaced: its backends stay', vipExample),
+          201: documented(vipViewSchema, 'Created', { ...vipExample, ringBackends: 0, backends: [] }),
+          ...changeErrors,
+        },
       },
     },
     async (request, reply) => {
@@ -46,9 +82,11 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     '/v1/vips/:protocol/:address/:port',
     {
       schema: {
+        operationId: 'getVip',
+        tags: ['vips'],
         summary: 'A VIP with its backends, weights, states and health',
         params: vipParamsSchema,
-        response: { 200: vipViewSchema, ...errors },
+        response: { 200: documented(vipViewSchema, 'The VIP', vipExample), ...keyedReadErrors },
       },
     },
     async (request) => controller.vip(request.params),
@@ -59,14 +97,16 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     {
       config: limited,
       schema: {
+        operationId: 'deleteVip',
+        tags: ['vips'],
         summary: 'Remove a VIP and its backends',
         params: vipParamsSchema,
-        response: { 204: z.null().describe('Removed'), ...errors },
+        response: { 204: removed, ...existingChangeErrors },
       },
     },
     async (request, reply) => {
       await controller.deleteVip(request.params);
-      return reply.code(204).send(null);
+      return reply.code(204).send();
     },
   );
 
@@ -75,10 +115,17 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     {
       config: limited,
       schema: {
+        operationId: 'putBackend',
+        tags: ['vips'],
         summary: 'Add (201) or update (200) a backend',
+        description: 'Answers the whole VIP. PUT replaces: a field left out takes its default.',
         params: backendParamsSchema,
         body: backendBodySchema,
-        response: { 200: vipViewSchema, 201: vipViewSchema, ...errors },
+        response: {
+          200: documented(vipViewSchema, 'Updated; the VIP with its backends', vipExample),
+          201: documented(vipViewSchema, 'Added; the VIP with its backends', vipExample),
+          ...existingChangeErrors,
+        },
       },
     },
     async (request, reply) => {
@@ -93,10 +140,13 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     {
       config: limited,
       schema: {
-        summary: 'Change only the given settings of a backend (404 if it does not exist)',
+        operationId: 'patchBackend',
+        tags: ['vips'],
+        summary: 'Change only the given settings of a backend',
+        description: 'Answers the whole VIP. The fields left out keep their value; 404 when the backend does not exist.',
         params: backendParamsSchema,
-        body: backendPatchSchema,
-        response: { 200: vipViewSchema, ...errors },
+        body: backendPatchBodySchema,
+        response: { 200: documented(vipViewSchema, 'Changed; the VIP with its backends', vipExample), ...existingChangeErrors },
       },
     },
     async (request) => {
@@ -110,21 +160,30 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     {
       config: limited,
       schema: {
+        operationId: 'deleteBackend',
+        tags: ['vips'],
         summary: 'Remove a backend; its flows re-hash',
         params: backendParamsSchema,
-        response: { 204: z.null().describe('Removed'), ...errors },
+        response: { 204: removed, ...existingChangeErrors },
       },
     },
     async (request, reply) => {
       const { backend, ...key } = request.params;
       await controller.deleteBackend(key, backend);
-      return reply.code(204).send(null);
+      return reply.code(204).send();
     },
   );
 
   app.get(
     '/v1/stats',
-    { schema: { summary: 'Packets, bytes and rates per VIP and backend', response: { 200: statsSchema, 401: errorSchema } } },
+    {
+      schema: {
+        operationId: 'getStats',
+        tags: ['status'],
+        summary: 'Packets, bytes and rates per VIP and backend',
+        response: { 200: documented(statsSchema, 'Counters since the data plane was made, and rates', statsExample), ...readErrors },
+      },
+    },
     () => controller.ratedStats(),
   );
 };

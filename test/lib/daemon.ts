@@ -9,7 +9,15 @@ import { type InProcessDaemon, startInProcessDaemon } from './in-process-daemon.
 export type TestDaemon = InProcessDaemon<TestDataplane>;
 
 export async function startTestDaemon(
-  options: { token?: string; maxVips?: number; maxBackends?: number; ringSize?: number; dir?: string; pinDir?: string | undefined } = {},
+  options: {
+    token?: string;
+    maxVips?: number;
+    maxBackends?: number;
+    ringSize?: number;
+    dir?: string;
+    pinDir?: string | undefined;
+    holdToDocument?: boolean;
+  } = {},
 ): Promise<TestDaemon> {
   const dp = TestDataplane.open({
     ringSize: options.ringSize ?? 251,
@@ -19,5 +27,10 @@ export async function startTestDaemon(
     maxBackends: options.maxBackends ?? 64,
   });
   dp.setConfig(testConfig());
-  return startInProcessDaemon(dp, { token: options.token, dir: options.dir, neighbours: new NeighbourTable('lo') });
+  return startInProcessDaemon(dp, {
+    token: options.token,
+    dir: options.dir,
+    neighbours: new NeighbourTable('lo'),
+    holdToDocument: options.holdToDocument,
+  });
 }

@@ -1,7 +1,8 @@
 /**
  * A daemon in this process on any data plane (the kernel's or the in-memory model): a
- * real controller and health monitor, the fastify app for inject(), and a state file
- * in a temporary directory. Loads nothing kernel-side itself.
+ * real controller and health monitor, the fastify app for inject() (whose answers must
+ * fit the OpenAPI document: openapi-contract.ts), and a state file in a temporary
+ * directory. Loads nothing kernel-side itself.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import type { DataplanePort } from '../../control/dataplane/port.js';
 import { HealthMonitor } from '../../control/health/checker.js';
 import { readStateFile } from '../../control/state/state-file.js';
 import { FileStateStore } from '../../control/state/file-store.js';
+import { holdToDocument } from './openapi-contract.js';
 
 export interface InProcessDaemon<D extends DataplanePort> {
   app: FastifyInstance;
@@ -28,6 +30,10 @@ export interface InProcessOptions {
   /** Keep the state file here (it outlives close()); a fresh temporary directory otherwise. */
   dir?: string | undefined;
   neighbours: ControllerOptions['neighbours'];
+  /** The API's limit on changes per client and minute; the app's default otherwise. */
+  mutationsPerMinute?: number | undefined;
+  /** false: inject() skips the OpenAPI check (a benchmark times the daemon, not the check). */
+  holdToDocument?: boolean | undefined;
 }
 
 /** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
@@ -50,7 +56,12 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
     { state: readStateFile(statePath), revision: 0n },
   );
   await controller.start();
-  const app = await buildApp({ controller, token: options.token });
+  const built = await buildApp({
+    controller,
+    token: options.token,
+    ...(options.mutationsPerMinute ? { mutationsPerMinute: options.mutationsPerMinute } : {}),
+  });
+  const app = options.holdToDocument === false ? built : holdToDocument(built);
   return {
     app,
     controller,

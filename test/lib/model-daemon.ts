@@ -19,9 +19,14 @@ export class StaticNeighbours {
 export type ModelDaemon = InProcessDaemon<DataplaneModel> & { neighbours: StaticNeighbours };
 
 export async function startModelDaemon(
-  options: Partial<ModelSizes> & { token?: string; dir?: string; neighbours?: StaticNeighbours } = {},
+  options: Partial<ModelSizes> & { token?: string; dir?: string; neighbours?: StaticNeighbours; mutationsPerMinute?: number } = {},
 ): Promise<ModelDaemon> {
   const neighbours = options.neighbours ?? new StaticNeighbours();
-  const daemon = await startInProcessDaemon(new DataplaneModel(options), { token: options.token, dir: options.dir, neighbours });
+  const daemon = await startInProcessDaemon(new DataplaneModel(options), {
+    token: options.token,
+    dir: options.dir,
+    neighbours,
+    mutationsPerMinute: options.mutationsPerMinute,
+  });
   return { ...daemon, neighbours };
 }
