@@ -24,6 +24,7 @@ import {
 import type { Controller } from '../controller/controller.js';
 import { XlbError } from '../state/errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
+import { clientIdentity } from './client-identity.js';
 import { eventsRoute } from './events.js';
 import { metricsRoute } from './metrics.js';
 import { uiRoute } from './ui.js';
@@ -65,6 +66,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const authorized = tokenCheck(options.token);
   const app = Fastify({
     logger: options.logger ?? false,
+    // Requests are logged at debug level (below), so the default log shows events.
+    disableRequestLogging: true,
     bodyLimit: 64 * 1024,
     // A URL the router cannot decode names no route: without the token it gets 401 like any other.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -75,6 +78,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   }).withTypeProvider<ZodTypeProvider>();
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed');
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // An empty body is no body, whatever its content type says; anything else is parsed as fastify does.
@@ -138,7 +144,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)),
     );
     await guarded.register(swaggerUi, { routePrefix: '/documentation' });
-    await guarded.register(vipRoutes, { controller: options.controller, mutationsPerMinute: options.mutationsPerMinute ?? 600 });
+    await guarded.register(vipRoutes, {
+      controller: options.controller,
+      mutationsPerMinute: options.mutationsPerMinute ?? 600,
+      identify: clientIdentity(options.token),
+    });
     await guarded.register(metricsRoute, { controller: options.controller });
     await guarded.register(eventsRoute, { controller: options.controller });
   });

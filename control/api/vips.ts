@@ -1,16 +1,20 @@
 /** /v1/status, /v1/vips (+ backends) and /v1/stats. */
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Controller } from '../controller/controller.js';
+import type { ClientIdentity } from '../controller/views.js';
 import { statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
 import { backendBodySchema, backendParamsSchema, errorSchema, vipBodySchema, vipParamsSchema } from './schemas.js';
 
 const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };
 
-export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutationsPerMinute: number }> = async (
-  app,
-  { controller, mutationsPerMinute },
-) => {
+export const vipRoutes: FastifyPluginAsyncZod<{
+  controller: Controller;
+  mutationsPerMinute: number;
+  /** Who sent a change, for its event. */
+  identify: (request: FastifyRequest) => ClientIdentity;
+}> = async (app, { controller, mutationsPerMinute, identify }) => {
   const limited = { rateLimit: { max: mutationsPerMinute, timeWindow: 60_000 } };
   app.get('/v1/status', { schema: { summary: 'Daemon status', response: { 200: statusSchema, 401: errorSchema } } }, async () =>
     controller.status(),
@@ -36,7 +40,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
       },
     },
     async (request, reply) => {
-      const { created, vip } = await controller.putVip(request.params, request.body);
+      const { created, vip } = await controller.putVip(request.params, request.body, identify(request));
       return reply.code(created ? 201 : 200).send(vip);
     },
   );
@@ -64,7 +68,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
       },
     },
     async (request, reply) => {
-      await controller.deleteVip(request.params);
+      await controller.deleteVip(request.params, identify(request));
       return reply.code(204).send(null);
     },
   );
@@ -82,7 +86,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     },
     async (request, reply) => {
       const { backend, ...key } = request.params;
-      const { created, vip } = await controller.putBackend(key, backend, request.body);
+      const { created, vip } = await controller.putBackend(key, backend, request.body, identify(request));
       return reply.code(created ? 201 : 200).send(vip);
     },
   );
@@ -99,7 +103,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     },
     async (request, reply) => {
       const { backend, ...key } = request.params;
-      await controller.deleteBackend(key, backend);
+      await controller.deleteBackend(key, backend, identify(request));
       return reply.code(204).send(null);
     },
   );

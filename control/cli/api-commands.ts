@@ -13,24 +13,27 @@ import { CliError, fail } from './errors.js';
 import { table } from './format.js';
 import { backendTable, statsTable, vipTable } from './tables.js';
 
-interface ClientOptions {
+export interface ClientOptions {
   api: string;
   tokenFile?: string;
   caFile?: string;
   json?: boolean;
 }
 
-function client(options: ClientOptions): ApiClient {
+export function client(options: ClientOptions): ApiClient {
   const token = options.tokenFile ? readTokenFile(options.tokenFile) : undefined;
   return new ApiClient(options.api, token, options.caFile ? readRegularFile(options.caFile, '--ca-file', MiB) : undefined);
 }
+
+export const unreachable = (options: ClientOptions, error: unknown) =>
+  new CliError(`cannot reach the API at ${options.api}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
 
 async function call<T>(options: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
   let response: ApiResponse<T | { error: { code: string; message: string; details?: unknown } }>;
   try {
     response = await client(options).request(method, path, body);
   } catch (error) {
-    throw new CliError(`cannot reach the API at ${options.api}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw unreachable(options, error);
   }
   if (response.status >= 400) {
     const error = (response.body as { error?: { message: string } }).error;
@@ -43,7 +46,7 @@ const print = (options: ClientOptions, value: unknown, human: () => string) => {
   process.stdout.write(options.json ? JSON.stringify(value, null, 2) + '\n' : human() + '\n');
 };
 
-const withClient = (command: Command) =>
+export const withClient = (command: Command) =>
   command
     .addOption(
       new Option('--api <endpoint>', 'daemon API: HOST:PORT, https://HOST:PORT or unix:/path')

@@ -5,6 +5,7 @@
  * awaiting between reading and writing state, so concurrent requests serialise.
  */
 import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
 import type { DataplanePort } from '../dataplane/port.js';
 import type { XdpMode } from '../dataplane/xdp-mode.js';
 import type { HealthChange, HealthMonitor } from '../health/checker.js';
@@ -16,11 +17,14 @@ import { type HostAddresses, hostAddressProblem, type HostConflict, hostConflict
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
 import type { StateStore, VersionedState } from '../state/state-store.js';
+import { configEvent, healthEvent } from './event-shapes.js';
+import { EventHistory, type NewEvent, type RecordedEvent } from './event-history.js';
+import { eventText } from './event-text.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { Traffic } from './rates.js';
 import { backendAddresses, checkTargets, healthKey, vipsWithBackendAt, vipTexts } from './targets.js';
-import { type ConfigChange, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
+import { type ClientIdentity, type ConfigChange, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
 export const STATS_TICK_MS = 1000;
@@ -51,6 +55,8 @@ export interface ControllerOptions {
   warnings?: string[];
   /** The host's addresses: a new VIP or backend on one (or on a prefix's network or broadcast address) is refused, a stored one reported. */
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
+  /** Where each event is logged, the line being the event (none when omitted). */
+  log?: Pick<Logger, 'info'>;
 }
 
 /** Attempts at a change when other writers keep winning the compare-and-swap. */
@@ -70,6 +76,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   private readonly traffic: Traffic;
   readonly startedAt = Date.now();
   readonly errors: InternalErrors;
+  readonly history = new EventHistory();
   private link: { attached: boolean; reason: string | null } = { attached: false, reason: 'not attached yet' };
   /** The host conflicts of the last state and host reading they were computed for. */
   private conflicts: { state: StateFile; host: HostAddresses; list: HostConflict[] } | null = null;
@@ -127,7 +134,15 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   setAttached(attached: boolean, reason: string | null): void {
     if (this.link.attached === attached && this.link.reason === reason) return;
     this.link = { attached, reason };
-    this.emit('event', { type: 'link', attached, reason, at: new Date().toISOString() });
+    this.publish({ type: 'link', iface: this.options.info.iface, attached, reason });
+  }
+
+  /** Numbers and keeps the event, logs it and sends it to the listeners. */
+  publish(event: NewEvent): RecordedEvent {
+    const recorded = this.history.record(event);
+    this.options.log?.info(recorded, eventText(recorded));
+    this.emit('event', recorded);
+    return recorded;
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -193,33 +208,33 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   // ---- writes --------------------------------------------------------------
 
-  async putVip(key: VipKey, spec: VipSpec): Promise<{ created: boolean; vip: VipView }> {
+  // `by`: the client making the change, for its event (null: this process).
+  async putVip(key: VipKey, spec: VipSpec, by: ClientIdentity | null = null): Promise<{ created: boolean; vip: VipView }> {
     this.checkHostAddress(key.address, 'VIP');
-    const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), key, { action: 'vip.put', vip: key });
+    const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), { action: 'vip.put', vip: key }, by);
     return { created, vip: this.vip(key) };
   }
 
-  async deleteVip(key: VipKey): Promise<void> {
-    await this.change((state) => ({ state: deleteVip(state, key) }), key, { action: 'vip.delete', vip: key });
+  async deleteVip(key: VipKey, by: ClientIdentity | null = null): Promise<void> {
+    await this.change((state) => ({ state: deleteVip(state, key) }), { action: 'vip.delete', vip: key }, by);
   }
 
-  async putBackend(key: VipKey, address: string, spec: BackendSpec): Promise<{ created: boolean; vip: VipView }> {
+  async putBackend(
+    key: VipKey,
+    address: string,
+    spec: BackendSpec,
+    by: ClientIdentity | null = null,
+  ): Promise<{ created: boolean; vip: VipView }> {
     this.checkHostAddress(address, 'backend');
-    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), key, {
-      action: 'backend.put',
-      vip: key,
-      backend: address,
-    });
+    const change = { action: 'backend.put', vip: key, backend: address } as const;
+    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), change, by);
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
   }
 
-  async deleteBackend(key: VipKey, address: string): Promise<void> {
-    await this.change((state) => ({ state: deleteBackend(state, key, address) }), key, {
-      action: 'backend.delete',
-      vip: key,
-      backend: address,
-    });
+  async deleteBackend(key: VipKey, address: string, by: ClientIdentity | null = null): Promise<void> {
+    const change = { action: 'backend.delete', vip: key, backend: address } as const;
+    await this.change((state) => ({ state: deleteBackend(state, key, address) }), change, by);
   }
 
   /** 409: the address is valid, but this host's own addresses and prefixes rule it out. */
@@ -236,12 +251,13 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   }
 
   /**
-   * One change, in which only the VIP at `key` differs: applied to the data plane,
+   * One change, in which only the VIP `event.vip` differs: applied to the data plane,
    * then saved with compare-and-swap. If another writer saved first, the data plane
    * goes back, the newer state is adopted and the change is made again on it. Any
    * other failure puts both back: a rejected change changes nothing.
    */
-  private change<T extends { state: StateFile }>(mutate: (state: StateFile) => T, key: VipKey, event: ConfigChange): Promise<T> {
+  private change<T extends { state: StateFile }>(mutate: (state: StateFile) => T, event: ConfigChange, by: ClientIdentity | null): Promise<T> {
+    const key = event.vip;
     return this.serialized(async () => {
       for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
         const previous = this.state;
@@ -266,7 +282,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
           continue;
         }
         this.revision = saved;
-        this.emit('event', { type: 'config', ...event, at: new Date().toISOString() });
+        this.publish(configEvent(previous, result.state, event, by));
         return result;
       }
       throw conflict(`the desired state kept changing under this request (${CHANGE_ATTEMPTS} attempts); try again`);
@@ -304,7 +320,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.revision = update.revision;
     this.options.health.sync(checkTargets(this.state));
     this.reconcileQuietly({ after: 'remote state', revision: update.revision.toString() });
-    this.emit('event', { type: 'config', action: 'sync', revision: update.revision.toString(), at: new Date().toISOString() });
+    this.publish({ type: 'config', action: 'sync', revision: update.revision.toString() });
   }
 
   /** Re-plans and applies the VIPs in `scope` (all when omitted). */
@@ -337,16 +353,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     const backend = vip?.backends.find((b) => b.id === backendId);
     if (!vip || !backend) return;
     this.reconcileQuietly({ after: 'health change', vip: vipKeyText(vip), backend: backend.address, to: change.to }, new Set([vip.id]));
-    this.emit('event', {
-      type: 'health',
-      vip: { protocol: vip.protocol, address: vip.address, port: vip.port },
-      backend: backend.address,
-      from: change.from,
-      to: change.to,
-      reason: change.reason,
-      latencyMs: change.latencyMs,
-      at: new Date().toISOString(),
-    });
+    this.publish(healthEvent(vip, backend, change));
   }
 
   private async refreshNeighbours(): Promise<void> {

@@ -28,6 +28,8 @@ export interface InProcessOptions {
   /** Keep the state file here (it outlives close()); a fresh temporary directory otherwise. */
   dir?: string | undefined;
   neighbours: ControllerOptions['neighbours'];
+  /** Where the controller logs its events. */
+  log?: ControllerOptions['log'] | undefined;
 }
 
 /** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
@@ -46,6 +48,7 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
       health: new HealthMonitor(),
       neighbours: options.neighbours,
       info: { version: 'test', iface: 'lo', xdpMode: 'generic' },
+      ...(options.log ? { log: options.log } : {}),
     },
     { state: readStateFile(statePath), revision: 0n },
   );
