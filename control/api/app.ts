@@ -27,6 +27,7 @@ import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.
 import { clientIdentity } from './client-identity.js';
 import { eventsRoute } from './events.js';
 import { metricsRoute } from './metrics.js';
+import { DebugRequestLog } from './request-log.js';
 import { uiRoute } from './ui.js';
 import { vipRoutes } from './vips.js';
 
@@ -66,8 +67,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const authorized = tokenCheck(options.token);
   const app = Fastify({
     logger: options.logger ?? false,
-    // Requests are logged at debug level (below), so the default log shows events.
-    disableRequestLogging: true,
+    logController: new DebugRequestLog(),
     bodyLimit: 64 * 1024,
     // A URL the router cannot decode names no route: without the token it gets 401 like any other.
     frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -78,9 +78,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   }).withTypeProvider<ZodTypeProvider>();
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.debug({ req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime }, 'request completed');
-  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   // An empty body is no body, whatever its content type says; anything else is parsed as fastify does.
