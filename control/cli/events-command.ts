@@ -1,9 +1,8 @@
 /** `xlb events`: follows the daemon's /v1/events like `tail -f`, a line per event (or a JSON object per line). */
 import type { IncomingMessage } from 'node:http';
 import type { Command } from 'commander';
-import type { EventGap, RecordedEvent } from '../controller/event-history.js';
 import { eventText } from '../controller/event-text.js';
-import type { StatsView } from '../controller/views.js';
+import type { EventGap, RecordedEvent, StatsView } from '../controller/views.js';
 import { vipKeyText } from '../state/schema.js';
 import { type ClientOptions, client, unreachable, withClient } from './api-commands.js';
 import { wholeNumber } from './arguments.js';
@@ -66,7 +65,9 @@ export function addEventsCommand(program: Command): void {
   withClient(
     program
       .command('events')
-      .description('follow the daemon\'s events like tail -f: configuration changes, health transitions, attach and detach, start and shutdown')
+      .description(
+        "follow the daemon's events like tail -f: configuration changes, health transitions, attach and detach, start and shutdown",
+      )
       .option('--since <id>', 'first replay the kept events after this id (0: all the daemon keeps, the last 1000)')
       .option('--stats', 'also print the stats tick each second'),
   ).action((options: EventsOptions) => follow(options));

@@ -5,7 +5,6 @@
  * awaiting between reading and writing state, so concurrent requests serialise.
  */
 import { EventEmitter } from 'node:events';
-import type { Logger } from 'pino';
 import type { DataplanePort } from '../dataplane/port.js';
 import type { XdpMode } from '../dataplane/xdp-mode.js';
 import type { HealthChange, HealthMonitor } from '../health/checker.js';
@@ -18,16 +17,17 @@ import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec 
 import { vipKeyText } from '../state/schema.js';
 import type { StateStore, VersionedState } from '../state/state-store.js';
 import { configEvent, healthEvent } from './event-shapes.js';
-import { EventHistory, type NewEvent, type RecordedEvent } from './event-history.js';
-import { eventText } from './event-text.js';
+import { type EventLog, EventHistory } from './event-history.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { Traffic } from './rates.js';
 import { backendAddresses, checkTargets, healthKey, vipsWithBackendAt, vipTexts } from './targets.js';
-import { type ClientIdentity, type ConfigChange, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
+import { type ConfigChange, type NewEvent, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
 export const STATS_TICK_MS = 1000;
+/** Who asks for a change, for its event; null: this process. */
+type Client = ConfigChange['by'];
 
 export interface ControllerInfo {
   version: string;
@@ -56,7 +56,7 @@ export interface ControllerOptions {
   /** The host's addresses: a new VIP or backend on one (or on a prefix's network or broadcast address) is refused, a stored one reported. */
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
   /** Where each event is logged, the line being the event (none when omitted). */
-  log?: Pick<Logger, 'info'>;
+  log?: EventLog;
 }
 
 /** Attempts at a change when other writers keep winning the compare-and-swap. */
@@ -76,7 +76,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   private readonly traffic: Traffic;
   readonly startedAt = Date.now();
   readonly errors: InternalErrors;
-  readonly history = new EventHistory();
+  readonly history: EventHistory;
   private link: { attached: boolean; reason: string | null } = { attached: false, reason: 'not attached yet' };
   /** The host conflicts of the last state and host reading they were computed for. */
   private conflicts: { state: StateFile; host: HostAddresses; list: HostConflict[] } | null = null;
@@ -88,6 +88,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
   ) {
     super();
     this.errors = options.errors ?? new InternalErrors();
+    this.history = new EventHistory(options.log);
     this.state = initial.state;
     this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
@@ -137,12 +138,9 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
     this.publish({ type: 'link', iface: this.options.info.iface, attached, reason });
   }
 
-  /** Numbers and keeps the event, logs it and sends it to the listeners. */
-  publish(event: NewEvent): RecordedEvent {
-    const recorded = this.history.record(event);
-    this.options.log?.info(recorded, eventText(recorded));
-    this.emit('event', recorded);
-    return recorded;
+  /** Numbers, keeps and logs the event, and sends it to the listeners. */
+  publish(event: NewEvent): void {
+    this.emit('event', this.history.record(event));
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -208,33 +206,27 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
 
   // ---- writes --------------------------------------------------------------
 
-  // `by`: the client making the change, for its event (null: this process).
-  async putVip(key: VipKey, spec: VipSpec, by: ClientIdentity | null = null): Promise<{ created: boolean; vip: VipView }> {
+  async putVip(key: VipKey, spec: VipSpec, by: Client = null): Promise<{ created: boolean; vip: VipView }> {
     this.checkHostAddress(key.address, 'VIP');
-    const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), { action: 'vip.put', vip: key }, by);
+    const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), { action: 'vip.put', vip: key, by });
     return { created, vip: this.vip(key) };
   }
 
-  async deleteVip(key: VipKey, by: ClientIdentity | null = null): Promise<void> {
-    await this.change((state) => ({ state: deleteVip(state, key) }), { action: 'vip.delete', vip: key }, by);
+  async deleteVip(key: VipKey, by: Client = null): Promise<void> {
+    await this.change((state) => ({ state: deleteVip(state, key) }), { action: 'vip.delete', vip: key, by });
   }
 
-  async putBackend(
-    key: VipKey,
-    address: string,
-    spec: BackendSpec,
-    by: ClientIdentity | null = null,
-  ): Promise<{ created: boolean; vip: VipView }> {
+  async putBackend(key: VipKey, address: string, spec: BackendSpec, by: Client = null): Promise<{ created: boolean; vip: VipView }> {
     this.checkHostAddress(address, 'backend');
-    const change = { action: 'backend.put', vip: key, backend: address } as const;
-    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), change, by);
+    const change = { action: 'backend.put', vip: key, backend: address, by } as const;
+    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), change);
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
   }
 
-  async deleteBackend(key: VipKey, address: string, by: ClientIdentity | null = null): Promise<void> {
-    const change = { action: 'backend.delete', vip: key, backend: address } as const;
-    await this.change((state) => ({ state: deleteBackend(state, key, address) }), change, by);
+  async deleteBackend(key: VipKey, address: string, by: Client = null): Promise<void> {
+    const change = { action: 'backend.delete', vip: key, backend: address, by } as const;
+    await this.change((state) => ({ state: deleteBackend(state, key, address) }), change);
   }
 
   /** 409: the address is valid, but this host's own addresses and prefixes rule it out. */
@@ -256,7 +248,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
    * goes back, the newer state is adopted and the change is made again on it. Any
    * other failure puts both back: a rejected change changes nothing.
    */
-  private change<T extends { state: StateFile }>(mutate: (state: StateFile) => T, event: ConfigChange, by: ClientIdentity | null): Promise<T> {
+  private change<T extends { state: StateFile }>(mutate: (state: StateFile) => T, event: ConfigChange): Promise<T> {
     const key = event.vip;
     return this.serialized(async () => {
       for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
@@ -282,7 +274,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: [] }>
           continue;
         }
         this.revision = saved;
-        this.publish(configEvent(previous, result.state, event, by));
+        this.publish(configEvent(previous, result.state, event));
         return result;
       }
       throw conflict(`the desired state kept changing under this request (${CHANGE_ATTEMPTS} attempts); try again`);

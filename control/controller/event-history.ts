@@ -1,37 +1,29 @@
 /**
- * The daemon's recent events: each numbered (ids rise by one from 1 at each start)
- * and the last `capacity` kept, so a client that reconnects catches up from the last
- * id it saw. Stats ticks are not kept: they are a view of the counters, not events.
+ * The daemon's recent events: each numbered (ids rise by one from 1 at each start),
+ * logged (the line is the event) and the last `capacity` kept, so a client that
+ * reconnects catches up from the last id it saw. Stats ticks are none of these: they
+ * are a view of the counters, not events.
  */
-import type { XlbEvent } from './views.js';
-
-export type RecordedEvent = Exclude<XlbEvent, { type: 'stats' }>;
-/** An event before the history numbers and times it. */
-export type NewEvent = RecordedEvent extends infer E ? (E extends RecordedEvent ? Omit<E, 'id' | 'at'> : never) : never;
-
-/**
- * The first message of a replay when events after `since` are missing from it:
- * 'evicted', older than the oldest kept; 'restarted', `since` is beyond the last id,
- * so it is an earlier daemon's (ids begin again at each start). `next` is the id the
- * replay goes on from.
- */
-export interface EventGap {
-  type: 'gap';
-  since: number;
-  next: number;
-  reason: 'evicted' | 'restarted';
-}
+import type { Logger } from 'pino';
+import { eventText } from './event-text.js';
+import type { EventGap, NewEvent, RecordedEvent } from './views.js';
 
 export const EVENT_HISTORY_SIZE = 1000;
+
+export type EventLog = Pick<Logger, 'info'>;
 
 export class EventHistory {
   private readonly kept: RecordedEvent[] = [];
   private lastId = 0;
 
-  constructor(readonly capacity = EVENT_HISTORY_SIZE) {}
+  constructor(
+    private readonly log?: EventLog,
+    readonly capacity = EVENT_HISTORY_SIZE,
+  ) {}
 
   record(event: NewEvent, at = new Date()): RecordedEvent {
-    const recorded = { ...event, id: ++this.lastId, at: at.toISOString() } as RecordedEvent;
+    const recorded = { ...event, id: ++this.lastId, at: at.toISOString() };
+    this.log?.info(recorded, eventText(recorded));
     this.kept.push(recorded);
     if (this.kept.length > this.capacity) this.kept.shift();
     return recorded;

@@ -3,8 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { findVip } from '../state/desired.js';
 import type { HealthChange } from '../health/checker.js';
 import type { StateFile, StoredBackend, StoredVip } from '../state/schema.js';
-import type { NewEvent } from './event-history.js';
-import type { ClientIdentity, ConfigChange, ConfigFields } from './views.js';
+import type { ConfigChange, ConfigFields, NewEvent } from './views.js';
 
 /** The VIP's settings (its backends by address) or the backend's, as `state` holds them; null if it holds none. */
 function fieldsOf(state: StateFile, change: ConfigChange): ConfigFields | null {
@@ -28,11 +27,19 @@ function difference(before: ConfigFields | null, after: ConfigFields | null): { 
   };
 }
 
-export function configEvent(previous: StateFile, next: StateFile, change: ConfigChange, by: ClientIdentity | null): NewEvent {
-  return { type: 'config', ...change, by, ...difference(fieldsOf(previous, change), fieldsOf(next, change)) };
+export function configEvent(previous: StateFile, next: StateFile, change: ConfigChange): NewEvent {
+  return { type: 'config', ...change, ...difference(fieldsOf(previous, change), fieldsOf(next, change)) };
 }
 
 export function healthEvent(vip: StoredVip, backend: StoredBackend, change: HealthChange): NewEvent {
   const { from, to, reason, latencyMs } = change;
-  return { type: 'health', vip: { protocol: vip.protocol, address: vip.address, port: vip.port }, backend: backend.address, from, to, reason, latencyMs };
+  return {
+    type: 'health',
+    vip: { protocol: vip.protocol, address: vip.address, port: vip.port },
+    backend: backend.address,
+    from,
+    to,
+    reason,
+    latencyMs,
+  };
 }

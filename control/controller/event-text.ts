@@ -1,7 +1,6 @@
 /** An event in one readable line: the daemon's log message for it, and `xlb events` without --json. */
 import { vipKeyText } from '../state/schema.js';
-import type { EventGap, RecordedEvent } from './event-history.js';
-import type { ClientIdentity, ConfigFields } from './views.js';
+import type { ClientIdentity, ConfigFields, EventGap, RecordedEvent } from './views.js';
 
 const value = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
 const fields = (record: ConfigFields) =>

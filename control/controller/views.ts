@@ -89,17 +89,22 @@ export type StatusView = z.infer<typeof statusSchema>;
 export type TrafficView = z.infer<typeof trafficSchema>;
 export type StatsView = z.infer<typeof statsSchema>;
 
-/** Who made a change: the client's address ('unix' on the unix socket) and its token's fingerprint (the first 12 hex digits of its SHA-256; null without a token). */
+/**
+ * Who made a change: the client's address ('unix' on the unix socket) and its token's
+ * fingerprint (the first 12 hex digits of its SHA-256; null without a token).
+ */
 export interface ClientIdentity {
   peer: string;
   token: string | null;
 }
 
-/** What an API write changed. */
+/** What an API write changed, and who made it. */
 export interface ConfigChange {
   action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete';
   vip: VipKey;
   backend?: string;
+  /** null: made in the daemon's process, not through the API. */
+  by: ClientIdentity | null;
 }
 
 /** A record's fields as the event log shows them (a VIP's backends by address). */
@@ -115,8 +120,6 @@ export type XlbEvent =
         /** The fields that changed, before and after; null: the record did not exist, or no longer does. */
         before: ConfigFields | null;
         after: ConfigFields | null;
-        /** null: made in the daemon's process, not through the API. */
-        by: ClientIdentity | null;
       } & ConfigChange
     >
   | Recorded<{ type: 'config'; action: 'sync'; revision: string }>
@@ -135,6 +138,23 @@ export type XlbEvent =
     }>
   | Recorded<{ type: 'shutdown'; reason: string }>
   | ({ type: 'stats' } & StatsView);
+
+export type RecordedEvent = Exclude<XlbEvent, { type: 'stats' }>;
+/** An event before the history numbers and times it. */
+export type NewEvent = RecordedEvent extends infer E ? (E extends RecordedEvent ? Omit<E, 'id' | 'at'> : never) : never;
+
+/**
+ * The first message of a replay when events after `since` are missing from it:
+ * 'evicted', older than the oldest kept; 'restarted', `since` is beyond the last id,
+ * so it is an earlier daemon's (ids begin again at each start). `next` is the id the
+ * replay goes on from.
+ */
+export interface EventGap {
+  type: 'gap';
+  since: number;
+  next: number;
+  reason: 'evicted' | 'restarted';
+}
 
 /** A backend's last check as the health monitor saw it. */
 export interface LastCheck {

@@ -22,6 +22,11 @@ export async function startModelDaemon(
   options: Partial<ModelSizes> & { token?: string; dir?: string; neighbours?: StaticNeighbours; log?: InProcessOptions['log'] } = {},
 ): Promise<ModelDaemon> {
   const neighbours = options.neighbours ?? new StaticNeighbours();
-  const daemon = await startInProcessDaemon(new DataplaneModel(options), { token: options.token, dir: options.dir, neighbours, log: options.log });
+  const daemon = await startInProcessDaemon(new DataplaneModel(options), {
+    token: options.token,
+    dir: options.dir,
+    neighbours,
+    log: options.log,
+  });
   return { ...daemon, neighbours };
 }

@@ -99,7 +99,12 @@ test('config changes and a health transition: numbered, replayed with since=0 as
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _, done) {
-      lines.push(...String(chunk).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>));
+      lines.push(
+        ...String(chunk)
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      );
       done();
     },
   });
@@ -116,7 +121,13 @@ test('config changes and a health transition: numbered, replayed with since=0 as
   const down = order.indexOf('health down');
   expect(down).toBeGreaterThan(order.indexOf('config backend.put'));
   expect(down).toBeLessThan(order.lastIndexOf('config backend.put'));
-  expect(replayed[down]).toMatchObject({ vip: KEY, backend: '198.18.0.11', to: 'down', reason: 'switched off', latencyMs: expect.any(Number) });
+  expect(replayed[down]).toMatchObject({
+    vip: KEY,
+    backend: '198.18.0.11',
+    to: 'down',
+    reason: 'switched off',
+    latencyMs: expect.any(Number),
+  });
   for (const event of replayed) expect(Date.parse(String(event.at))).not.toBeNaN();
   expect(JSON.stringify(replayed)).not.toContain(TOKEN);
 
@@ -160,7 +171,9 @@ test('since: only later events; beyond the last id or older than the oldest kept
 test('a bad since is a 400 naming the field, before any upgrade', async () => {
   await start();
   for (const since of ['-1', 'abc', '01', '1.5', '']) {
-    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/events?since=${since}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/events?since=${since}`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     const refused = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       socket.on('open', () => reject(new Error(`since=${since}: upgraded`)));
       socket.on('unexpected-response', (_, response) => {
