@@ -14,8 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient, vipPath } from '../control/cli/client.js';
 import { BALANCER_PINS } from '../control/dataplane/pins.js';
 import { packagePath } from '../control/paths.js';
-import { DaemonProcess } from '../scripts/lab/lab.js';
-import { Namespaces, nsRun } from '../scripts/lab/netns.js';
+import { LAB, Lab } from '../scripts/lab/lab.js';
 import { type ModelDaemon, startModelDaemon } from './lib/model-daemon.js';
 
 const CLI = packagePath('dist/control/cli/main.js');
@@ -103,69 +102,29 @@ describe('against an API on TCP with a token', () => {
 });
 
 describe('against xlb serve', () => {
-  const namespaces = new Namespaces('evc');
-  const lb = namespaces.name('lb');
-  const peer = namespaces.name('peer');
-  let bpffs: string;
-  let daemon: DaemonProcess | undefined;
-
-  beforeAll(() => {
-    bpffs = `/sys/fs/bpf/${namespaces.prefix}`;
-    namespaces.create(lb);
-    namespaces.create(peer);
-    nsRun(peer, 'ip', ['link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', lb]);
-    nsRun(peer, 'ip', ['link', 'set', 'p0', 'up']);
-    nsRun(lb, 'ip', ['addr', 'add', '198.18.0.2/24', 'dev', 'eth0']);
-    nsRun(lb, 'ip', ['link', 'set', 'eth0', 'up']);
+  let lab: Lab | undefined;
+  beforeAll(async () => {
+    lab = await Lab.create('evc', {}, (started) => (lab = started));
   });
-  afterAll(async () => {
-    daemon?.kill();
-    namespaces.cleanup();
-    rmSync(bpffs, { recursive: true, force: true });
-  });
-
-  const socket = () => join(work, 'api.sock');
-  function startDaemon(): DaemonProcess {
-    const child = spawn(
-      'nsenter',
-      [
-        `--net=/run/netns/${lb}`,
-        process.execPath,
-        CLI,
-        'serve',
-        '--iface',
-        'eth0',
-        '--api',
-        `unix:${socket()}`,
-        '--state',
-        join(work, 'state.json'),
-        '--bpffs',
-        bpffs,
-        '--log-level',
-        'silent',
-      ],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
-    );
-    children.push(child);
-    return new DaemonProcess(child, new ApiClient(`unix:${socket()}`));
-  }
+  afterAll(() => lab?.destroy());
 
   test('the start summary (pins made, then adopted; what was restored), attach, and shutdown with its signal', async () => {
-    daemon = startDaemon();
-    await daemon.ready();
-    const first = xlbEvents('--json', '--since', '0', '--api', `unix:${socket()}`);
+    const { socket, state } = lab!.lbPaths();
+    const api = `unix:${socket}`;
+    let daemon = await lab!.startDaemon();
+    const first = xlbEvents('--json', '--since', '0', '--api', api);
     await expect.poll(() => first.lines.map((e) => e.type), { timeout: 10_000 }).toEqual(['start', 'link']);
     expect(first.lines[0]).toMatchObject({
       id: 1,
       iface: 'eth0',
-      store: `state file ${join(work, 'state.json')}`,
+      store: `state file ${state}`,
       vips: 0,
       backends: 0,
       pins: { adopted: [], created: [...BALANCER_PINS] },
     });
     expect(first.lines[1]).toMatchObject({ id: 2, type: 'link', iface: 'eth0', attached: true, reason: null });
-    expect((await daemon.api.request('PUT', vipPath('tcp', '198.19.0.1', 80), { forwarding: 'ipip' })).status).toBe(201);
-    expect((await daemon.api.request('PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'), {})).status).toBe(201);
+    expect((await daemon.api.request('PUT', vipPath('tcp', LAB.vip4, 80), { forwarding: 'ipip' })).status).toBe(201);
+    expect((await daemon.api.request('PUT', vipPath('tcp', LAB.vip4, 80, LAB.backend4(1)), {})).status).toBe(201);
     await expect.poll(() => first.lines.length, { timeout: 10_000 }).toBe(4);
     expect(first.lines.slice(2).map((e) => e.by)).toEqual([
       { peer: 'unix', token: null },
@@ -176,9 +135,8 @@ describe('against xlb serve', () => {
     expect(await first.exited).toEqual({ code: 0, stderr: '' });
     expect(first.lines.at(-1)).toMatchObject({ id: 5, type: 'shutdown', reason: 'SIGINT' });
 
-    daemon = startDaemon();
-    await daemon.ready();
-    const second = xlbEvents('--json', '--since', '0', '--api', `unix:${socket()}`);
+    daemon = await lab!.startDaemon();
+    const second = xlbEvents('--json', '--since', '0', '--api', api);
     await expect.poll(() => second.lines.map((e) => e.type), { timeout: 10_000 }).toEqual(['start', 'link']);
     expect(second.lines[0]).toMatchObject({ id: 1, vips: 1, backends: 1, pins: { adopted: [...BALANCER_PINS], created: [] } });
     await daemon.stop();

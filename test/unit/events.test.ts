@@ -9,20 +9,9 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { defineCheckType } from '../../control/checks/check-type.js';
-import { checkTypes } from '../../control/checks/registry.js';
+import { failing, SWITCH_CHECK } from './lib/switch-check.js';
 
-/** Backend addresses whose checks fail. */
-const failing = new Set<string>();
-const switchCheck = defineCheckType({
-  name: 'switch-events',
-  description: 'throwaway: fails while its address is in the test set',
-  options: {},
-  probe: async (spec) => (failing.has(spec.address) ? 'switched off' : null),
-});
-checkTypes.set(switchCheck.name, switchCheck);
-
-// The schemas take their check types from the registry when they load: after the entry above.
+// The schemas take their check types from the registry when they load: after switch-check's entry.
 const { startModelDaemon } = await import('../lib/model-daemon.js');
 const { vipPath } = await import('../../control/cli/client.js');
 
@@ -31,7 +20,7 @@ const FINGERPRINT = createHash('sha256').update(TOKEN).digest('hex').slice(0, 12
 const KEY = { protocol: 'tcp', address: '198.19.0.1', port: 80 };
 const VIP = vipPath('tcp', '198.19.0.1', 80);
 const BACKEND = vipPath('tcp', '198.19.0.1', 80, '198.18.0.11');
-const CHECK = { type: 'switch-events', intervalMs: 100, timeoutMs: 100, rise: 1, fall: 1 };
+const CHECK = { type: SWITCH_CHECK, intervalMs: 100, timeoutMs: 100, rise: 1, fall: 1 };
 
 type Message = Record<string, unknown> & { type: string; id?: number };
 
