@@ -178,3 +178,27 @@ test('a bad since is a 400 naming the field, before any upgrade', async () => {
     });
   }
 });
+
+test('request lines are at debug level: none at info, where the events are', async () => {
+  await start();
+  const { buildApp, loggerOptions } = await import('../../control/api/app.js');
+  for (const level of ['info', 'debug'] as const) {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _, done) {
+        lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+        done();
+      },
+    });
+    const app = await buildApp({ controller: d.controller, token: TOKEN, logger: loggerOptions(level, destination) });
+    try {
+      const headers = { authorization: `Bearer ${TOKEN}` };
+      expect((await app.inject({ method: 'GET', url: '/v1/vips', headers })).statusCode).toBe(200);
+      expect((await app.inject({ method: 'GET', url: '/v1/nothing', headers })).statusCode).toBe(404);
+    } finally {
+      await app.close();
+    }
+    const requests = lines.filter((line) => line.req !== undefined || line.res !== undefined);
+    expect(requests.map((line) => line.level)).toEqual(level === 'info' ? [] : [20, 20, 20, 20]);
+  }
+});
