@@ -24,21 +24,21 @@ const KEY = { protocol: 'tcp', address: '198.19.0.1', port: 80 };
 let work: string;
 const children: ChildProcess[] = [];
 
-/** `xlb events ...` running: the JSON lines it printed so far, and its exit. */
+/** `xlb events ...` running: the lines it printed so far, the same parsed (with --json), and its exit. */
 function xlbEvents(...args: string[]) {
   const child = spawn(process.execPath, [CLI, 'events', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
-  const lines: Record<string, unknown>[] = [];
+  const lines: string[] = [];
   let pending = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
     const parts = (pending + String(chunk)).split('\n');
     pending = parts.pop()!;
-    lines.push(...parts.map((line) => JSON.parse(line) as Record<string, unknown>));
+    lines.push(...parts);
   });
   child.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
   const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, stderr }));
-  return { lines, exited };
+  return { lines, events: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>), exited };
 }
 
 beforeAll(() => {
@@ -65,23 +65,38 @@ describe('against an API on TCP with a token', () => {
   test('--json --since 0: the kept events, then live ones, by this client; the shutdown event ends it with 0', async () => {
     expect((await client.request('PUT', vipPath('tcp', '198.19.0.1', 80), { forwarding: 'ipip' })).status).toBe(201);
     expect((await client.request('PUT', vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'), { weight: 2 })).status).toBe(201);
-    const { lines, exited } = xlbEvents('--json', '--since', '0', '--api', api, '--token-file', join(work, 'token'));
-    await expect.poll(() => lines.length, { timeout: 10_000 }).toBe(2);
+    const { events, exited } = xlbEvents('--json', '--since', '0', '--api', api, '--token-file', join(work, 'token'));
+    await expect.poll(() => events().length, { timeout: 10_000 }).toBe(2);
     // Live after the replay: the command is connected once the replay is printed.
     expect((await client.request('DELETE', vipPath('tcp', '198.19.0.1', 80, '198.18.0.11'))).status).toBe(204);
-    await expect.poll(() => lines.length, { timeout: 10_000 }).toBe(3);
+    await expect.poll(() => events().length, { timeout: 10_000 }).toBe(3);
 
     const by = { peer: '127.0.0.1', token: createHash('sha256').update(TOKEN).digest('hex').slice(0, 12) };
-    expect(lines).toEqual([
+    expect(events()).toEqual([
       expect.objectContaining({ id: 1, type: 'config', action: 'vip.put', vip: KEY, before: null, by }),
       expect.objectContaining({ id: 2, type: 'config', action: 'backend.put', after: { weight: 2, state: 'active' }, by }),
       expect.objectContaining({ id: 3, type: 'config', action: 'backend.delete', before: { weight: 2, state: 'active' }, after: null, by }),
     ]);
 
+    // Without --json: a line each, saying what changed and who changed it.
+    const human = xlbEvents('--since', '0', '--api', api, '--token-file', join(work, 'token'));
+    await expect.poll(() => human.lines.length, { timeout: 10_000 }).toBe(3);
+    expect(human.lines).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^\\S+ #1 config vip\\.put tcp/198\\.19\\.0\\.1:80: created forwarding=ipip .* \\(by 127\\.0\\.0\\.1 token ${by.token}\\)$`,
+        ),
+      ),
+      expect.stringMatching(/ #2 config backend\.put tcp\/198\.19\.0\.1:80 backend 198\.18\.0\.11: created weight=2 state=active /),
+      expect.stringMatching(/ #3 config backend\.delete tcp\/198\.19\.0\.1:80 backend 198\.18\.0\.11: removed weight=2 state=active /),
+    ]);
+
     d.controller.publish({ type: 'shutdown', reason: 'SIGTERM' });
     await d.app.close();
     expect(await exited).toEqual({ code: 0, stderr: '' });
-    expect(lines.at(-1)).toMatchObject({ id: 4, type: 'shutdown', reason: 'SIGTERM' });
+    expect(events().at(-1)).toMatchObject({ id: 4, type: 'shutdown', reason: 'SIGTERM' });
+    expect(await human.exited).toEqual({ code: 0, stderr: '' });
+    expect(human.lines.at(-1)).toMatch(/ #4 shutting down: SIGTERM$/);
   });
 
   test('a rejected token and an API that is not there: exit 1 with the reason', async () => {
@@ -113,8 +128,8 @@ describe('against xlb serve', () => {
     const api = `unix:${socket}`;
     let daemon = await lab!.startDaemon();
     const first = xlbEvents('--json', '--since', '0', '--api', api);
-    await expect.poll(() => first.lines.map((e) => e.type), { timeout: 10_000 }).toEqual(['start', 'link']);
-    expect(first.lines[0]).toMatchObject({
+    await expect.poll(() => first.events().map((e) => e.type), { timeout: 10_000 }).toEqual(['start', 'link']);
+    expect(first.events()[0]).toMatchObject({
       id: 1,
       iface: 'eth0',
       store: `state file ${state}`,
@@ -122,25 +137,30 @@ describe('against xlb serve', () => {
       backends: 0,
       pins: { adopted: [], created: [...BALANCER_PINS] },
     });
-    expect(first.lines[1]).toMatchObject({ id: 2, type: 'link', iface: 'eth0', attached: true, reason: null });
+    expect(first.events()[1]).toMatchObject({ id: 2, type: 'link', iface: 'eth0', attached: true, reason: null });
     expect((await daemon.api.request('PUT', vipPath('tcp', LAB.vip4, 80), { forwarding: 'ipip' })).status).toBe(201);
     expect((await daemon.api.request('PUT', vipPath('tcp', LAB.vip4, 80, LAB.backend4(1)), {})).status).toBe(201);
-    await expect.poll(() => first.lines.length, { timeout: 10_000 }).toBe(4);
-    expect(first.lines.slice(2).map((e) => e.by)).toEqual([
+    await expect.poll(() => first.events().length, { timeout: 10_000 }).toBe(4);
+    expect(
+      first
+        .events()
+        .slice(2)
+        .map((e) => e.by),
+    ).toEqual([
       { peer: 'unix', token: null },
       { peer: 'unix', token: null },
     ]);
 
     await daemon.stop('SIGINT');
     expect(await first.exited).toEqual({ code: 0, stderr: '' });
-    expect(first.lines.at(-1)).toMatchObject({ id: 5, type: 'shutdown', reason: 'SIGINT' });
+    expect(first.events().at(-1)).toMatchObject({ id: 5, type: 'shutdown', reason: 'SIGINT' });
 
     daemon = await lab!.startDaemon();
     const second = xlbEvents('--json', '--since', '0', '--api', api);
-    await expect.poll(() => second.lines.map((e) => e.type), { timeout: 10_000 }).toEqual(['start', 'link']);
-    expect(second.lines[0]).toMatchObject({ id: 1, vips: 1, backends: 1, pins: { adopted: [...BALANCER_PINS], created: [] } });
+    await expect.poll(() => second.events().map((e) => e.type), { timeout: 10_000 }).toEqual(['start', 'link']);
+    expect(second.events()[0]).toMatchObject({ id: 1, vips: 1, backends: 1, pins: { adopted: [...BALANCER_PINS], created: [] } });
     await daemon.stop();
     expect(await second.exited).toEqual({ code: 0, stderr: '' });
-    expect(second.lines.at(-1)).toMatchObject({ type: 'shutdown', reason: 'SIGTERM' });
+    expect(second.events().at(-1)).toMatchObject({ type: 'shutdown', reason: 'SIGTERM' });
   });
 });
