@@ -101,8 +101,9 @@ describe('against an API on TCP with a token', () => {
 
   test('a rejected token and an API that is not there: exit 1 with the reason', async () => {
     const other = await startModelDaemon({ token: TOKEN });
+    let otherApi: string;
     try {
-      const otherApi = (await other.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '');
+      otherApi = (await other.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '');
       const rejected = await xlbEvents('--api', otherApi, '--token-file', join(work, 'wrong-token')).exited;
       expect(rejected.code).toBe(1);
       expect(rejected.stderr).toMatch(/^xlb: 401: the API rejected the token: /);
@@ -110,9 +111,9 @@ describe('against an API on TCP with a token', () => {
       await other.close();
     }
     // Nothing listens there any more.
-    const unreachable = await xlbEvents('--api', api, '--token-file', join(work, 'token')).exited;
+    const unreachable = await xlbEvents('--api', otherApi, '--token-file', join(work, 'token')).exited;
     expect(unreachable.code).toBe(1);
-    expect(unreachable.stderr).toMatch(new RegExp(`^xlb: cannot reach the API at ${api}: ECONNREFUSED`));
+    expect(unreachable.stderr).toMatch(new RegExp(`^xlb: cannot reach the API at ${otherApi}: ECONNREFUSED`));
   });
 });
 
