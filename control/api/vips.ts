@@ -3,8 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Controller } from '../controller/controller.js';
-import type { ClientIdentity } from '../controller/views.js';
-import { statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
+import { type ClientIdentity, statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
 import { backendBodySchema, backendParamsSchema, errorSchema, vipBodySchema, vipParamsSchema } from './schemas.js';
 
 const errors = { 400: errorSchema, 401: errorSchema, 404: errorSchema, 409: errorSchema, 429: errorSchema, 503: errorSchema };

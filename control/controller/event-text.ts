@@ -34,7 +34,7 @@ export function eventText(event: RecordedEvent | EventGap): string {
       return event.attached ? `attached to ${event.iface}` : `not attached to ${event.iface}: ${event.reason ?? 'unknown'}`;
     case 'start':
       return (
-        `started xlb ${event.version} on ${event.iface}: ${event.vips} VIPs and ${event.backends} backends from the ${event.store}; ` +
+        `starting xlb ${event.version} on ${event.iface}: restored ${event.vips} VIPs and ${event.backends} backends from the ${event.store}; ` +
         `pinned maps: ${event.pins.adopted.length} adopted, ${event.pins.created.length} made anew`
       );
     case 'shutdown':
