@@ -25,10 +25,12 @@ import { type ErrorCode, errorCodeSchema, XlbError } from '../state/errors.js';
 import { errorBody } from './schemas.js';
 import { clientErrorHandler } from './client-errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
+import { clientIdentity } from './client-identity.js';
 import { eventsRoute } from './events.js';
 import { probeRoutes } from './probes.js';
 import { metricsRoute } from './metrics.js';
 import { openapiOptions } from './openapi.js';
+import { DebugRequestLog } from './request-log.js';
 import { uiRoute } from './ui.js';
 import { vipRoutes } from './vips.js';
 
@@ -70,6 +72,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const authorized = tokenCheck(options.token);
   const app = Fastify({
     logger: options.logger ?? false,
+    logController: new DebugRequestLog(),
     bodyLimit: 64 * 1024,
     clientErrorHandler,
     // A URL the router cannot decode names no route: without the token it gets 401 like any other.
@@ -133,7 +136,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       reply.code(404).send(errorBody('not_found', `no route ${request.method} ${request.url}`)),
     );
     await guarded.register(swaggerUi, { routePrefix: '/documentation' });
-    await guarded.register(vipRoutes, { controller: options.controller, mutationsPerMinute: options.mutationsPerMinute ?? 600 });
+    await guarded.register(vipRoutes, {
+      controller: options.controller,
+      mutationsPerMinute: options.mutationsPerMinute ?? 600,
+      identify: clientIdentity(options.token),
+    });
     await guarded.register(metricsRoute, { controller: options.controller });
     await guarded.register(eventsRoute, { controller: options.controller });
   });

@@ -1,8 +1,9 @@
 /** /v1/status, /v1/vips (+ backends) and /v1/stats. */
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Controller } from '../controller/controller.js';
-import { statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
+import { type ClientIdentity, statsSchema, statusSchema, vipListSchema, vipViewSchema } from '../controller/views.js';
 import { statsExample, statusExample, vipExample, vipListExample } from './examples.js';
 import {
   backendBodySchema,
@@ -22,10 +23,12 @@ const changeErrors = errorsOf(400, 401, 409, 413, 414, 415, 429, 500, 503);
 const existingChangeErrors = errorsOf(400, 401, 404, 409, 413, 414, 415, 429, 500, 503);
 const removed = z.undefined().describe('Removed');
 
-export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutationsPerMinute: number }> = async (
-  app,
-  { controller, mutationsPerMinute },
-) => {
+export const vipRoutes: FastifyPluginAsyncZod<{
+  controller: Controller;
+  mutationsPerMinute: number;
+  /** Who sent a change, for its event. */
+  identify: (request: FastifyRequest) => ClientIdentity;
+}> = async (app, { controller, mutationsPerMinute, identify }) => {
   const limited = { rateLimit: { max: mutationsPerMinute, timeWindow: 60_000 } };
   app.get(
     '/v1/status',
@@ -73,7 +76,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
       },
     },
     async (request, reply) => {
-      const { created, vip } = await controller.putVip(request.params, request.body);
+      const { created, vip } = await controller.putVip(request.params, request.body, identify(request));
       return reply.code(created ? 201 : 200).send(vip);
     },
   );
@@ -105,7 +108,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
       },
     },
     async (request, reply) => {
-      await controller.deleteVip(request.params);
+      await controller.deleteVip(request.params, identify(request));
       return reply.code(204).send();
     },
   );
@@ -130,7 +133,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     },
     async (request, reply) => {
       const { backend, ...key } = request.params;
-      const { created, vip } = await controller.putBackend(key, backend, request.body);
+      const { created, vip } = await controller.putBackend(key, backend, request.body, identify(request));
       return reply.code(created ? 201 : 200).send(vip);
     },
   );
@@ -151,7 +154,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     },
     async (request) => {
       const { backend, ...key } = request.params;
-      return controller.patchBackend(key, backend, request.body);
+      return controller.patchBackend(key, backend, request.body, identify(request));
     },
   );
 
@@ -169,7 +172,7 @@ export const vipRoutes: FastifyPluginAsyncZod<{ controller: Controller; mutation
     },
     async (request, reply) => {
       const { backend, ...key } = request.params;
-      await controller.deleteBackend(key, backend);
+      await controller.deleteBackend(key, backend, identify(request));
       return reply.code(204).send();
     },
   );

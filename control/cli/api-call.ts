@@ -23,13 +23,16 @@ export function apiClient(api: string, tokenFile: string | undefined, caFile?: s
   }
 }
 
+export const unreachable = (options: ClientOptions, error: unknown) =>
+  new CliError(`cannot reach the API at ${options.api}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+
 export async function call<T>(options: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
   const client = apiClient(options.api, options.tokenFile, options.caFile);
   let response: ApiResponse<T | { error: { code: string; message: string; details?: unknown } }>;
   try {
     response = await client.request(method, path, body);
   } catch (error) {
-    throw new CliError(`cannot reach the API at ${options.api}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw unreachable(options, error);
   }
   if (response.status >= 400) {
     const error = (response.body as { error?: { message: string } }).error;

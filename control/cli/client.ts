@@ -1,6 +1,7 @@
 /** A small HTTP client for the xlb API over TCP or a unix socket, used by the CLI and tests. */
 import http from 'node:http';
 import https from 'node:https';
+import WebSocket from 'ws';
 import { type ApiEndpoint, parseApiEndpoint } from '../net/endpoint.js';
 
 export interface ApiResponse<T = unknown> {
@@ -52,6 +53,19 @@ export class ApiClient {
       );
       req.on('error', reject);
       req.end(payload);
+    });
+  }
+
+  /** A WebSocket to `path` (e.g. /v1/events) with the endpoint, token and CA of requests. */
+  webSocket(path: string): WebSocket {
+    const { endpoint } = this;
+    const url =
+      endpoint.kind === 'unix'
+        ? `ws+unix:${endpoint.path}:${path}`
+        : `${this.tls ? 'wss' : 'ws'}://${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}${path}`;
+    return new WebSocket(url, {
+      ...(this.ca ? { ca: this.ca } : {}),
+      headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
     });
   }
 }

@@ -61,12 +61,12 @@ export function addHostCommands(program: Command): void {
     // The data plane forwards whatever the control plane does: a failure nothing caught is recorded, not an exit.
     process.on('unhandledRejection', (reason) => daemon.errors.record('unhandled', reason));
     process.on('uncaughtException', (error) => daemon.errors.record('unhandled', error));
-    const stop = async () => {
-      await daemon.close();
+    const stop = async (signal: NodeJS.Signals) => {
+      await daemon.close(signal);
       process.exit(0);
     };
-    process.once('SIGTERM', () => void stop());
-    process.once('SIGINT', () => void stop());
+    process.once('SIGTERM', (signal) => void stop(signal));
+    process.once('SIGINT', (signal) => void stop(signal));
   });
 
   program

@@ -8,12 +8,14 @@ import { Command } from 'commander';
 import { VERSION } from '../paths.js';
 import { addApiCommands } from './api-commands.js';
 import { fail } from './errors.js';
+import { addEventsCommand } from './events-command.js';
 import { addHostCommands } from './host-commands.js';
 
 function buildCli(): Command {
   const program = new Command('xlb').version(VERSION).description('XDP layer-4 load balancer').showHelpAfterError();
   addHostCommands(program);
   addApiCommands(program);
+  addEventsCommand(program);
   return program;
 }
 

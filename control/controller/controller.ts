@@ -17,16 +17,20 @@ import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec 
 import { vipKeyText } from '../state/schema.js';
 import type { StateStore, VersionedState } from '../state/state-store.js';
 import { type BackendPatch, patchBackend } from './backend-patch.js';
+import { configEvent, healthEvent } from './event-shapes.js';
+import { type EventLog, EventHistory } from './event-history.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { Traffic } from './rates.js';
 import { backendAddresses, type BackendCheck, checkedBackend, checkTargets, healthKey, vipsWithBackendAt, vipTexts } from './targets.js';
-import { type ConfigChange, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
+import { type ConfigChange, type NewEvent, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
 export const STATS_TICK_MS = 1000;
 /** Rate windows go on this long after the last read of /v1/stats. */
 export const STATS_IDLE_MS = 30_000;
+/** Who asks for a change, for its event; null: this process. */
+type Client = ConfigChange['by'];
 
 export interface ControllerInfo {
   version: string;
@@ -54,6 +58,8 @@ export interface ControllerOptions {
   warnings?: string[];
   /** The host's addresses: a new VIP or backend on one (or on a prefix's network or broadcast address) is refused, a stored one reported. */
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
+  /** Where each event is logged, the line being the event (none when omitted). */
+  log?: EventLog;
 }
 
 /** Attempts at a change when other writers keep winning the compare-and-swap. */
@@ -73,6 +79,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   private readonly traffic: Traffic;
   readonly startedAt = Date.now();
   readonly errors: InternalErrors;
+  readonly history: EventHistory;
   private link: { attached: boolean; reason: string | null } = { attached: false, reason: 'not attached yet' };
   /** The host conflicts of the last state and host reading they were computed for. */
   private conflicts: { state: StateFile; host: HostAddresses; list: HostConflict[] } | null = null;
@@ -84,6 +91,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   ) {
     super();
     this.errors = options.errors ?? new InternalErrors();
+    this.history = new EventHistory(options.log);
     this.state = initial.state;
     this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
@@ -136,7 +144,12 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   setAttached(attached: boolean, reason: string | null): void {
     if (this.link.attached === attached && this.link.reason === reason) return;
     this.link = { attached, reason };
-    this.emit('event', { type: 'link', attached, reason, at: new Date().toISOString() });
+    this.publish({ type: 'link', iface: this.options.info.iface, attached, reason });
+  }
+
+  /** Numbers, keeps and logs the event, and sends it to the listeners. */
+  publish(event: NewEvent): void {
+    this.emit('event', this.history.record(event));
   }
 
   // ---- reads ---------------------------------------------------------------
@@ -200,40 +213,34 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
 
   // ---- writes --------------------------------------------------------------
 
-  async putVip(key: VipKey, spec: VipSpec): Promise<{ created: boolean; vip: VipView }> {
+  async putVip(key: VipKey, spec: VipSpec, by: Client = null): Promise<{ created: boolean; vip: VipView }> {
     this.checkHostAddress(key.address, 'VIP');
-    const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), key, { action: 'vip.put', vip: key });
+    const { created } = await this.change((state) => putVip(state, key, spec, this.options.limits), { action: 'vip.put', vip: key, by });
     return { created, vip: this.vip(key) };
   }
 
-  async deleteVip(key: VipKey): Promise<void> {
-    await this.change((state) => ({ state: deleteVip(state, key) }), key, { action: 'vip.delete', vip: key });
+  async deleteVip(key: VipKey, by: Client = null): Promise<void> {
+    await this.change((state) => ({ state: deleteVip(state, key) }), { action: 'vip.delete', vip: key, by });
   }
 
-  async putBackend(key: VipKey, address: string, spec: BackendSpec): Promise<{ created: boolean; vip: VipView }> {
+  async putBackend(key: VipKey, address: string, spec: BackendSpec, by: Client = null): Promise<{ created: boolean; vip: VipView }> {
     this.checkHostAddress(address, 'backend');
-    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), key, {
-      action: 'backend.put',
-      vip: key,
-      backend: address,
-    });
+    const change = { action: 'backend.put', vip: key, backend: address, by } as const;
+    const { created } = await this.change((state) => putBackend(state, key, address, spec, this.options.limits), change);
     if (created) void this.refreshNeighbours();
     return { created, vip: this.vip(key) };
   }
 
-  async patchBackend(key: VipKey, address: string, patch: BackendPatch): Promise<VipView> {
+  async patchBackend(key: VipKey, address: string, patch: BackendPatch, by: Client = null): Promise<VipView> {
     this.checkHostAddress(address, 'backend');
-    const event = { action: 'backend.put', vip: key, backend: address } as const;
-    await this.change((state) => patchBackend(state, key, address, patch, this.options.limits), key, event);
+    const change = { action: 'backend.put', vip: key, backend: address, by } as const;
+    await this.change((state) => patchBackend(state, key, address, patch, this.options.limits), change);
     return this.vip(key);
   }
 
-  async deleteBackend(key: VipKey, address: string): Promise<void> {
-    await this.change((state) => ({ state: deleteBackend(state, key, address) }), key, {
-      action: 'backend.delete',
-      vip: key,
-      backend: address,
-    });
+  async deleteBackend(key: VipKey, address: string, by: Client = null): Promise<void> {
+    const change = { action: 'backend.delete', vip: key, backend: address, by } as const;
+    await this.change((state) => ({ state: deleteBackend(state, key, address) }), change);
   }
 
   /** 409: the address is valid, but this host's own addresses and prefixes rule it out. */
@@ -250,12 +257,13 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   }
 
   /**
-   * One change, in which only the VIP at `key` differs: applied to the data plane,
+   * One change, in which only the VIP `event.vip` differs: applied to the data plane,
    * then saved with compare-and-swap. If another writer saved first, the data plane
    * goes back, the newer state is adopted and the change is made again on it. Any
    * other failure puts both back: a rejected change changes nothing.
    */
-  private change<T extends { state: StateFile }>(mutate: (state: StateFile) => T, key: VipKey, event: ConfigChange): Promise<T> {
+  private change<T extends { state: StateFile }>(mutate: (state: StateFile) => T, event: ConfigChange): Promise<T> {
+    const key = event.vip;
     return this.serialized(async () => {
       for (let attempt = 0; attempt < CHANGE_ATTEMPTS; attempt++) {
         const previous = this.state;
@@ -280,7 +288,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
           continue;
         }
         this.revision = saved;
-        this.emit('event', { type: 'config', ...event, at: new Date().toISOString() });
+        this.publish(configEvent(previous, result.state, event));
         return result;
       }
       throw conflict(`the desired state kept changing under this request (${CHANGE_ATTEMPTS} attempts); try again`);
@@ -318,7 +326,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     this.revision = update.revision;
     this.options.health.sync(checkTargets(this.state));
     this.reconcileQuietly({ after: 'remote state', revision: update.revision.toString() });
-    this.emit('event', { type: 'config', action: 'sync', revision: update.revision.toString(), at: new Date().toISOString() });
+    this.publish({ type: 'config', action: 'sync', revision: update.revision.toString() });
   }
 
   /** Re-plans and applies the VIPs in `scope` (all when omitted). */
@@ -351,16 +359,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     const backend = vip?.backends.find((b) => b.id === backendId);
     if (!vip || !backend) return;
     this.reconcileQuietly({ after: 'health change', vip: vipKeyText(vip), backend: backend.address, to: change.to }, new Set([vip.id]));
-    this.emit('event', {
-      type: 'health',
-      vip: { protocol: vip.protocol, address: vip.address, port: vip.port },
-      backend: backend.address,
-      from: change.from,
-      to: change.to,
-      reason: change.reason,
-      latencyMs: change.latencyMs,
-      at: new Date().toISOString(),
-    });
+    this.publish(healthEvent(vip, backend, change));
   }
 
   private async refreshNeighbours(): Promise<void> {

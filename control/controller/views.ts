@@ -100,19 +100,72 @@ export type StatusView = z.infer<typeof statusSchema>;
 export type TrafficView = z.infer<typeof trafficSchema>;
 export type StatsView = z.infer<typeof statsSchema>;
 
-/** What an API write changed. */
+/**
+ * Who made a change: the client's address ('unix' on the unix socket) and its token's
+ * fingerprint (the first 12 hex digits of its SHA-256; null without a token).
+ */
+export interface ClientIdentity {
+  peer: string;
+  token: string | null;
+}
+
+/** What an API write changed, and who made it. */
 export interface ConfigChange {
   action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete';
   vip: VipKey;
   backend?: string;
+  /** null: made in the daemon's process, not through the API. */
+  by: ClientIdentity | null;
 }
 
+/** A record's fields as the event log shows them (a VIP's backends by address). */
+export type ConfigFields = Record<string, unknown>;
+
+/** An event the daemon keeps in its history: numbered from 1 at each start, with its time (ISO 8601). */
+type Recorded<E> = E & { id: number; at: string };
+
 export type XlbEvent =
-  | ({ type: 'config'; at: string } & ConfigChange)
-  | { type: 'config'; action: 'sync'; revision: string; at: string }
-  | { type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; latencyMs: number; at: string }
-  | ({ type: 'stats' } & StatsView)
-  | { type: 'link'; attached: boolean; reason: string | null; at: string };
+  | Recorded<
+      {
+        type: 'config';
+        /** The fields that changed, before and after; null: the record did not exist, or no longer does. */
+        before: ConfigFields | null;
+        after: ConfigFields | null;
+      } & ConfigChange
+    >
+  | Recorded<{ type: 'config'; action: 'sync'; revision: string }>
+  | Recorded<{ type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; latencyMs: number }>
+  | Recorded<{ type: 'link'; iface: string; attached: boolean; reason: string | null }>
+  | Recorded<{
+      type: 'start';
+      version: string;
+      iface: string;
+      /** Where the desired state was restored from. */
+      store: string;
+      vips: number;
+      backends: number;
+      /** Pinned maps a previous daemon left that this one took over, and the ones it made. */
+      pins: { adopted: string[]; created: string[] };
+    }>
+  | Recorded<{ type: 'shutdown'; reason: string }>
+  | ({ type: 'stats' } & StatsView);
+
+export type RecordedEvent = Exclude<XlbEvent, { type: 'stats' }>;
+/** An event before the history numbers and times it. */
+export type NewEvent = RecordedEvent extends infer E ? (E extends RecordedEvent ? Omit<E, 'id' | 'at'> : never) : never;
+
+/**
+ * The first message of a replay when events after `since` are missing from it:
+ * 'evicted', older than the oldest kept; 'restarted', `since` is beyond the last id,
+ * so it is an earlier daemon's (ids begin again at each start). `next` is the id the
+ * replay goes on from.
+ */
+export interface EventGap {
+  type: 'gap';
+  since: number;
+  next: number;
+  reason: 'evicted' | 'restarted';
+}
 
 /** A backend's last check as the health monitor saw it. */
 export interface LastCheck {

@@ -17,7 +17,7 @@ import { isLoopback } from '../net/endpoint.js';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { attachedProgramName, detachOwnProgram } from '../dataplane/attach.js';
 import { Dataplane } from '../dataplane/dataplane.js';
-import { checkBpffs, PinDirectoryStart, replacesConnectionTable } from '../dataplane/pins.js';
+import { BALANCER_PINS, checkBpffs, PinDirectoryStart, replacesConnectionTable } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
 import { EtcdStateStore } from '../state/etcd-store.js';
 import { FileStateStore } from '../state/file-store.js';
@@ -34,7 +34,8 @@ import type { ServeOptions } from './options.js';
 export interface RunningDaemon {
   controller: Controller;
   errors: InternalErrors;
-  close(): Promise<void>;
+  /** Stops the daemon; `reason` (e.g. the signal) goes into the shutdown event. */
+  close(reason?: string): Promise<void>;
 }
 
 export async function serve(options: ServeOptions): Promise<RunningDaemon> {
@@ -101,6 +102,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
         errors,
         warnings,
         host,
+        log,
         neighbours: new NeighbourTable(options.iface),
         info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode },
       },
@@ -109,6 +111,16 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     // The host may have changed since the state was accepted: reported, not refused (a refusal would crash-loop a restarting daemon).
     for (const conflict of controller.hostConflicts()) log.warn(conflict, 'a stored record conflicts with this host; applied as it is');
     await controller.start();
+    const adopted = BALANCER_PINS.filter((name) => pins?.before.has(name) && !dp.replacedPins.includes(name));
+    controller.publish({
+      type: 'start',
+      version: VERSION,
+      iface: options.iface,
+      store: store.description,
+      vips: initial.state.vips.length,
+      backends: initial.state.vips.reduce((sum, vip) => sum + vip.backends.length, 0),
+      pins: { adopted, created: BALANCER_PINS.filter((name) => !adopted.includes(name)) },
+    });
     attachedBefore = attachedProgramName(options.iface, options.xdpMode);
     dp.attach(options.iface, options.xdpMode);
     link = new LinkWatch({
@@ -152,7 +164,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     return {
       controller,
       errors,
-      async close() {
+      async close(reason = 'stopped') {
+        controller.publish({ type: 'shutdown', reason });
         link?.close();
         await app.close();
         removeSocket();

@@ -112,7 +112,8 @@ export function removePins(dir: string, names: readonly string[]): { removed: st
 export class PinDirectoryStart {
   private constructor(
     private readonly dir: string,
-    private readonly before: ReadonlySet<string>,
+    /** The names in the directory before the start. */
+    readonly before: ReadonlySet<string>,
     private readonly madeDirs: readonly string[],
   ) {}
 

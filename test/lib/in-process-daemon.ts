@@ -34,6 +34,8 @@ export interface InProcessOptions {
   mutationsPerMinute?: number | undefined;
   /** false: inject() skips the OpenAPI check (a benchmark times the daemon, not the check). */
   holdToDocument?: boolean | undefined;
+  /** Where the controller logs its events. */
+  log?: ControllerOptions['log'] | undefined;
 }
 
 /** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
@@ -52,6 +54,7 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
       health: new HealthMonitor(),
       neighbours: options.neighbours,
       info: { version: 'test', iface: 'lo', xdpMode: 'generic' },
+      ...(options.log ? { log: options.log } : {}),
     },
     { state: readStateFile(statePath), revision: 0n },
   );

@@ -1,7 +1,7 @@
 /** An in-process daemon on the in-memory data plane, with neighbours the test sets: no root, no kernel. */
 import { canonicalAddress } from '../../control/net/address.js';
 import { DataplaneModel, type ModelSizes } from './dataplane-model.js';
-import { type InProcessDaemon, startInProcessDaemon } from './in-process-daemon.js';
+import { type InProcessDaemon, type InProcessOptions, startInProcessDaemon } from './in-process-daemon.js';
 
 /** A neighbour table the test fills: address -> MAC. */
 export class StaticNeighbours {
@@ -19,7 +19,13 @@ export class StaticNeighbours {
 export type ModelDaemon = InProcessDaemon<DataplaneModel> & { neighbours: StaticNeighbours };
 
 export async function startModelDaemon(
-  options: Partial<ModelSizes> & { token?: string; dir?: string; neighbours?: StaticNeighbours; mutationsPerMinute?: number } = {},
+  options: Partial<ModelSizes> & {
+    token?: string;
+    dir?: string;
+    neighbours?: StaticNeighbours;
+    mutationsPerMinute?: number;
+    log?: InProcessOptions['log'];
+  } = {},
 ): Promise<ModelDaemon> {
   const neighbours = options.neighbours ?? new StaticNeighbours();
   const daemon = await startInProcessDaemon(new DataplaneModel(options), {
@@ -27,6 +33,7 @@ export async function startModelDaemon(
     dir: options.dir,
     neighbours,
     mutationsPerMinute: options.mutationsPerMinute,
+    log: options.log,
   });
   return { ...daemon, neighbours };
 }

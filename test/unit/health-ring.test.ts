@@ -1,23 +1,12 @@
 /**
  * Health to ring membership through a real controller and health monitor on the
- * in-memory data plane: a check type registered here (the test's own) answers as the
+ * in-memory data plane: the test's check type (lib/switch-check.ts) answers as the
  * test says, so failures and recoveries come without a network.
  */
 import { afterEach, expect, test } from 'vitest';
-import { defineCheckType } from '../../control/checks/check-type.js';
-import { checkTypes } from '../../control/checks/registry.js';
+import { failing, SWITCH_CHECK } from './lib/switch-check.js';
 
-/** Backend addresses whose checks fail. */
-const failing = new Set<string>();
-const switchCheck = defineCheckType({
-  name: 'switch-test',
-  description: 'throwaway: fails while its address is in the test set',
-  options: {},
-  probe: async (spec) => (failing.has(spec.address) ? 'switched off' : null),
-});
-checkTypes.set(switchCheck.name, switchCheck);
-
-// The schemas take their check types from the registry when they load: after the entry above.
+// The schemas take their check types from the registry when they load: after switch-check's entry.
 const { startModelDaemon } = await import('../lib/model-daemon.js');
 const { vipPath } = await import('../../control/cli/client.js');
 
@@ -35,7 +24,7 @@ test('fall failures take a backend out of the ring, flagged; rise successes brin
   });
   const put = (url: string, payload?: object) => d.app.inject({ method: 'PUT', url, ...(payload && { payload }) });
   expect(
-    (await put(VIP, { forwarding: 'ipip', panicThreshold: 0, healthCheck: { type: 'switch-test', intervalMs: 100, rise: 2, fall: 2 } }))
+    (await put(VIP, { forwarding: 'ipip', panicThreshold: 0, healthCheck: { type: SWITCH_CHECK, intervalMs: 100, rise: 2, fall: 2 } }))
       .statusCode,
   ).toBe(201);
   for (const address of ['198.18.0.11', '198.18.0.12']) expect((await put(backend(address))).statusCode).toBe(201);

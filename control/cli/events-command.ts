@@ -1,0 +1,76 @@
+/** `xlb events`: follows the daemon's /v1/events like `tail -f`, a line per event (or a JSON object per line). */
+import type { IncomingMessage } from 'node:http';
+import type { Command } from 'commander';
+import { eventText } from '../controller/event-text.js';
+import type { EventGap, RecordedEvent, StatsView } from '../controller/views.js';
+import { vipKeyText } from '../state/schema.js';
+import { apiClient, type ClientOptions, unreachable, withClient } from './api-call.js';
+import { wholeNumber } from './arguments.js';
+import { CliError } from './errors.js';
+import { formatRate } from './format.js';
+
+type StreamMessage = RecordedEvent | EventGap | ({ type: 'stats' } & StatsView);
+
+interface EventsOptions extends ClientOptions {
+  since?: string;
+  stats?: boolean;
+}
+
+function line(message: StreamMessage): string {
+  switch (message.type) {
+    case 'gap':
+      return `-- ${eventText(message)}`;
+    case 'stats':
+      return `${message.at} stats ${message.vips.map((v) => `${vipKeyText(v)} ${formatRate(v.packetsPerSecond, 'pkt/s')}`).join(', ') || 'no VIPs'}`;
+    default:
+      return `${message.at} #${message.id} ${eventText(message)}`;
+  }
+}
+
+/** The error an HTTP answer instead of the upgrade means: the API's own message when it sent one. */
+async function refusal(response: IncomingMessage): Promise<CliError> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  let message = Buffer.concat(chunks).toString('utf8');
+  try {
+    message = (JSON.parse(message) as { error: { message: string } }).error.message;
+  } catch {
+    // not the API's error shape: the body as it came
+  }
+  return new CliError(`${response.statusCode}: ${response.statusCode === 401 ? `the API rejected the token: ${message}` : message}`);
+}
+
+/** Prints events until the daemon ends the stream: after its shutdown event that is the end (resolves), otherwise an error. */
+function follow(options: EventsOptions): Promise<void> {
+  const since = wholeNumber('--since', options.since);
+  const socket = apiClient(options.api, options.tokenFile, options.caFile).webSocket(
+    `/v1/events${since === undefined ? '' : `?since=${since}`}`,
+  );
+  let shutDown = false;
+  return new Promise((resolve, reject) => {
+    socket.on('unexpected-response', (request, response) => {
+      request.destroy();
+      refusal(response).then(reject, reject);
+    });
+    socket.on('error', (error) => reject(unreachable(options, error)));
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as StreamMessage;
+      if (message.type === 'stats' && !options.stats) return;
+      if (message.type === 'shutdown') shutDown = true;
+      process.stdout.write(`${options.json ? JSON.stringify(message) : line(message)}\n`);
+    });
+    socket.on('close', (code) => (shutDown ? resolve() : reject(new CliError(`the daemon closed the event stream (code ${code})`))));
+  });
+}
+
+export function addEventsCommand(program: Command): void {
+  withClient(
+    program
+      .command('events')
+      .description(
+        "follow the daemon's events like tail -f: configuration changes, health transitions, attach and detach, start and shutdown",
+      )
+      .option('--since <id>', 'first replay the kept events after this id (0: all the daemon keeps, the last 1000)')
+      .option('--stats', 'also print the stats tick each second'),
+  ).action((options: EventsOptions) => follow(options));
+}
