@@ -187,7 +187,7 @@ describe('xlb deploy', () => {
   test('a file or a foreign link at /usr/local/bin/xlb stops the deploy before it installs anything', async () => {
     const before = readFileSync('/etc/xlb/xlb.yaml', 'utf8');
     try {
-      rmSync(LINK); // the deploy's link: writing through it would overwrite the installed CLI
+      rmSync(LINK, { force: true }); // the deploy's link: writing through it would overwrite the installed CLI
       writeFileSync(LINK, '#!/bin/sh\necho another xlb\n');
       const overFile = await deploy('--config', config('eth0'), '--known-hosts', join(work, 'known_hosts'));
       expect(overFile.code).not.toBe(0);
