@@ -1,25 +1,27 @@
 /**
  * `xlb deploy` against a real sshd in a namespace. The target namespace shares this
- * machine's filesystem, so the deploy really writes /opt/xlb, /etc/xlb and the unit
- * (the test refuses to run where they already exist, and removes them after).
+ * machine's filesystem, so the deploy really writes /opt/xlb, /etc/xlb, the unit and
+ * /usr/local/bin/xlb (the test refuses to run where they already exist, and removes
+ * them after).
  * systemd cannot run in this sandbox: the target's PATH holds a small systemctl
  * stand-in that starts and stops the unit's ExecStart.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient } from '../control/cli/client.js';
 import { fingerprint } from '../control/deploy/ssh.js';
-import { packagePath } from '../control/paths.js';
+import { packagePath, VERSION } from '../control/paths.js';
 import { Namespaces, nsRun } from '../scripts/lab/netns.js';
 
 const run = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
 const TARGET = '198.18.0.50';
-const INSTALLED = ['/opt/xlb', '/etc/xlb', '/etc/systemd/system/xlb.service'];
+const LINK = '/usr/local/bin/xlb';
+const INSTALLED = ['/opt/xlb', '/etc/xlb', '/etc/systemd/system/xlb.service', LINK];
 
 const namespaces = new Namespaces('deploy');
 let work: string;
@@ -169,6 +171,8 @@ describe('xlb deploy', () => {
     );
     expect(status.body).toMatchObject({ attached: true, interface: 'eth0' });
     expect(JSON.parse(nsRun(ns.target, 'ip', ['-j', 'link', 'show', 'eth0']))[0].xdp.prog.name).toBe('xlb_balancer');
+    expect(readlinkSync(LINK)).toBe('/opt/xlb/current/dist/control/cli/main.js');
+    expect((await run('xlb', ['--version'], { env: { PATH: '/usr/local/bin:/usr/bin:/bin' } })).stdout).toBe(`${VERSION}\n`);
   });
 
   test('a failing preflight stops the rollout and leaves the running install alone', async () => {
@@ -180,12 +184,36 @@ describe('xlb deploy', () => {
     expect((await new ApiClient(`unix:${join(work, 'api.sock')}`).request('GET', '/readyz')).status).toBe(200);
   });
 
-  test('a pinned fingerprint: the right one upgrades in place, a wrong one is refused', async () => {
+  test('a file or a foreign link at /usr/local/bin/xlb stops the deploy before it installs anything', async () => {
+    const before = readFileSync('/etc/xlb/xlb.yaml', 'utf8');
+    try {
+      rmSync(LINK, { force: true }); // the deploy's link: writing through it would overwrite the installed CLI
+      writeFileSync(LINK, '#!/bin/sh\necho another xlb\n');
+      const overFile = await deploy('--config', config('eth0'), '--known-hosts', join(work, 'known_hosts'));
+      expect(overFile.code).not.toBe(0);
+      expect(overFile.stderr).toMatch(`checking ${LINK} failed (exit 1): ${LINK} exists and is not a link to an xlb CLI: move it away`);
+      expect(readFileSync(LINK, 'utf8')).toBe('#!/bin/sh\necho another xlb\n');
+      rmSync(LINK);
+      symlinkSync('/usr/bin/true', LINK);
+      const overLink = await deploy('--config', config('eth0'), '--known-hosts', join(work, 'known_hosts'));
+      expect(overLink.stderr).toMatch(`${LINK} links to /usr/bin/true, not to an xlb CLI: move it away`);
+      expect(readlinkSync(LINK)).toBe('/usr/bin/true');
+    } finally {
+      rmSync(LINK, { force: true });
+    }
+    expect(existsSync('/opt/xlb/previous')).toBe(false);
+    expect(readFileSync('/etc/xlb/xlb.yaml', 'utf8')).toBe(before);
+    expect((await new ApiClient(`unix:${join(work, 'api.sock')}`).request('GET', '/readyz')).status).toBe(200);
+  }, 150_000);
+
+  test('a pinned fingerprint: the right one upgrades in place and takes over an npm link, a wrong one is refused', async () => {
+    symlinkSync('../lib/node_modules/xlb/dist/control/cli/main.js', LINK);
     const upgraded = await deploy('--config', config('eth0'), '--host-key-sha256', fingerprint(hostKey));
     expect(upgraded.stdout).toMatch(new RegExp(`${TARGET}: ready`));
     expect(existsSync('/opt/xlb/previous')).toBe(true);
+    expect(readlinkSync(LINK)).toBe('/opt/xlb/current/dist/control/cli/main.js');
     const wrong = await deploy('--config', config('eth0'), '--host-key-sha256', `SHA256:${'A'.repeat(43)}`);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toMatch(/is SHA256:.*, not the pinned SHA256:A+: deploy stopped/);
-  });
+  }, 150_000);
 });

@@ -1,8 +1,8 @@
 /**
  * `xlb deploy`: rolls the built release out to hosts one at a time over SSH —
- * upload, preflight, install under /opt/xlb with a systemd unit and /etc/xlb/xlb.yaml,
- * (re)start, wait for /readyz — and stops at the first host that fails, leaving the
- * rest untouched. Remote commands are the constants below.
+ * upload, preflight, install under /opt/xlb with a systemd unit, /etc/xlb/xlb.yaml and
+ * the /usr/local/bin/xlb link, (re)start, wait for /readyz — and stops at the first
+ * host that fails, leaving the rest untouched. Remote commands are the constants below.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,22 +19,37 @@ const STAGING = '/opt/xlb/staging';
 const CLI = 'dist/control/cli/main.js';
 const UNPACK = `tar -xzf ${STAGING}/release.tar.gz -C ${STAGING}`;
 const PREFLIGHT = `node ${STAGING}/${CLI} preflight --config ${STAGING}/xlb.yaml --json`;
+const LINK_DIR = '/usr/local/bin';
+const LINK = `${LINK_DIR}/xlb`;
+const INSTALLED_CLI = `/opt/xlb/current/${CLI}`;
+/** The link may replace a link to any xlb CLI (an earlier deploy's, npm install -g's), never anything else. */
+const CHECK_LINK = `if [ -L ${LINK} ]; then
+  case "$(readlink ${LINK})" in
+    */${CLI}) ;;
+    *) echo "${LINK} links to $(readlink ${LINK}), not to an xlb CLI: move it away" >&2; exit 1 ;;
+  esac
+elif [ -e ${LINK} ]; then
+  echo "${LINK} exists and is not a link to an xlb CLI: move it away" >&2; exit 1
+fi`;
 const PROMOTE = [
   'rm -rf /opt/xlb/previous',
   'if [ -e /opt/xlb/current ]; then mv /opt/xlb/current /opt/xlb/previous; fi',
   `mv ${STAGING} /opt/xlb/current`,
   'install -d -m 700 /etc/xlb',
   'install -m 600 /opt/xlb/current/xlb.yaml /etc/xlb/xlb.yaml',
+  `chmod 755 ${INSTALLED_CLI}`,
+  `install -d ${LINK_DIR}`,
+  `ln -sfn ${INSTALLED_CLI} ${LINK}`,
 ].join(' && ');
 const START = 'systemctl daemon-reload && systemctl enable xlb && systemctl restart xlb';
-const READY = `node /opt/xlb/current/${CLI} ready --config /etc/xlb/xlb.yaml --timeout 60s`;
+const READY = `node ${INSTALLED_CLI} ready --config /etc/xlb/xlb.yaml --timeout 60s`;
 export const UNIT = `[Unit]
 Description=xlb XDP load balancer
 After=network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart=/usr/bin/env node /opt/xlb/current/${CLI} serve --config /etc/xlb/xlb.yaml
+ExecStart=/usr/bin/env node ${INSTALLED_CLI} serve --config /etc/xlb/xlb.yaml
 Restart=always
 RestartSec=1
 # Stopping withdraws BGP announcements; the XDP program stays attached until xlb down.
@@ -117,6 +132,7 @@ export async function deploy(options: DeployOptions, log: (line: string) => void
           throw new Error(`${host}: preflight failed: ${failed.map((c) => `${c.name}: ${c.detail}`).join('; ') || checks.stderr.trim()}`);
         }
         log(`${host}: preflight passed`);
+        await run(session, `checking ${LINK}`, CHECK_LINK);
         await run(session, 'installing', PROMOTE);
         await session.writeFile('/etc/systemd/system/xlb.service', UNIT);
         await run(session, 'starting', START);
