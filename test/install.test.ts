@@ -128,7 +128,7 @@ describe('npm pack and npm install -g', () => {
     );
     // nsenter, not `ip netns exec`: that remounts /sys and hides the pins.
     serve = spawn('nsenter', [`--net=/run/netns/${ns}`, 'xlb', 'serve', '--config', config], { env: hostEnv(), stdio: 'ignore' });
-    await run('xlb', ['ready', '--config', config, '--timeout-ms', '30000'], { env: hostEnv() });
+    await run('xlb', ['ready', '--config', config, '--timeout', '30s'], { env: hostEnv() });
     expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp.prog.name).toBe('xlb_balancer');
     const exited = new Promise((resolve) => serve!.once('exit', resolve));
     serve.kill('SIGTERM');
