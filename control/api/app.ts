@@ -26,7 +26,7 @@ import { errorBody } from './schemas.js';
 import { clientErrorHandler } from './client-errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
 import { clientIdentity } from './client-identity.js';
-import { eventsRoute } from './events.js';
+import { eventsRoute, MAX_CLIENT_MESSAGE } from './events.js';
 import { probeRoutes } from './probes.js';
 import { metricsRoute } from './metrics.js';
 import { openapiOptions } from './openapi.js';
@@ -94,7 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
 
   await app.register(swagger, openapiOptions(options.controller.status().version, Boolean(options.token)));
-  await app.register(websocket);
+  await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE } });
   // Opt-in per route (the mutations in vips.ts); clients on the unix socket share a key.
   await app.register(rateLimit, {
     global: false,

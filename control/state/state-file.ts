@@ -2,7 +2,7 @@
  * The state file: desired state saved atomically (write, fsync, rename, fsync the
  * directory) with mode 0600 on every change, and validated when read back.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { MiB, readRegularFile } from '../files.js';
 import { emptyState } from './desired.js';
@@ -77,13 +77,19 @@ export function writeStateFile(path: string, state: StateFile): void {
   const tmp = `${path}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w', 0o600);
   try {
-    // Compact: the file is rewritten on every change and can hold 100k backends.
-    writeSync(fd, stateText(state) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      // Compact: the file is rewritten on every change and can hold 100k backends.
+      writeSync(fd, stateText(state) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (error) {
+    // A full or failing disk leaves no half-written copy beside the state file.
+    rmSync(tmp, { force: true });
+    throw error;
   }
-  renameSync(tmp, path);
   const dirFd = openSync(dir, 'r');
   try {
     fsyncSync(dirFd);

@@ -202,3 +202,44 @@ test('request lines are at debug level: none at info, where the events are', asy
     expect(requests.map((line) => line.level)).toEqual(level === 'info' ? [] : [20, 20, 20, 20]);
   }
 });
+
+test('the stream takes no messages from its client, cuts off a client that stops reading, and takes a bounded number', async () => {
+  await start();
+  const { MAX_EVENT_CLIENTS } = await import('../../control/api/events.js');
+  const open = async () => {
+    const socket = new WebSocket(`${base.replace('http', 'ws')}/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    sockets.push(socket);
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    return socket;
+  };
+  const closed = (socket: WebSocket) => new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  const subscribers = () => d.controller.listenerCount('event');
+  const before = subscribers();
+
+  // Any message closes the stream (policy violation); one over the size limit too, without being buffered.
+  const talker = await open();
+  const talkerClosed = closed(talker);
+  talker.send('hello');
+  expect(await talkerClosed).toBe(1008);
+  const shouter = await open();
+  const shouterClosed = closed(shouter);
+  shouter.send(Buffer.alloc(64 * 1024));
+  expect(await shouterClosed).toBe(1009);
+  await expect.poll(subscribers).toBe(before);
+
+  // A client that stops reading: once more than MAX_QUEUED_BYTES wait for it, it is cut off and unsubscribed.
+  const stalled = await open();
+  (stalled as unknown as { _socket: { pause(): void } })._socket.pause();
+  expect(subscribers()).toBe(before + 1);
+  for (let i = 0; i < 400 && subscribers() > before; i++) {
+    d.controller.publish({ type: 'shutdown', reason: 'x'.repeat(100_000) });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(subscribers()).toBe(before);
+
+  // Up to MAX_EVENT_CLIENTS at once; the next is told to try again later.
+  const many = await Promise.all(Array.from({ length: MAX_EVENT_CLIENTS }, open));
+  const extra = await open();
+  expect(await closed(extra)).toBe(1013);
+  for (const socket of many) socket.terminate();
+});

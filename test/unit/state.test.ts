@@ -2,14 +2,14 @@
  * The desired state's file form: saved from per-VIP pieces that must never go stale,
  * and loaded (from the file or etcd) only when every rule holds.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { deleteBackend, deleteVip, emptyState, putBackend, putVip } from '../../control/state/desired.js';
 import { hostConflicts } from '../../control/state/invariants.js';
 import { backendSpecSchema, stateFileSchema, type VipKey, vipSpecSchema } from '../../control/state/schema.js';
-import { readStateFile, stateText } from '../../control/state/state-file.js';
+import { readStateFile, stateText, writeStateFile } from '../../control/state/state-file.js';
 import { EtcdStateStore } from '../../control/state/etcd-store.js';
 
 const limits = { maxVips: 16, maxBackends: 64 };
@@ -221,4 +221,16 @@ describe('the host rules', () => {
     const state = stateFileSchema.parse({ version: 1, vips: [vip(0, '198.18.0.2', { backends: [backend(0, '198.18.0.254')] })] });
     expect(hostConflicts(state, host)).toEqual([]);
   });
+});
+
+test('a state file that cannot be written leaves no temporary copy beside it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xlb-state-write-'));
+  try {
+    // A directory with an entry where the file goes: the rename fails after the copy is written.
+    mkdirSync(join(dir, 'state.json', 'x'), { recursive: true });
+    expect(() => writeStateFile(join(dir, 'state.json'), emptyState())).toThrow();
+    expect(readdirSync(dir)).toEqual(['state.json']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
