@@ -203,6 +203,7 @@ describe('every error code is answered as documented', () => {
     },
     { code: 'fst_err_ctp_invalid_media_type', status: 415, request: raw('PUT', VIP, '<vip/>', 'application/xml') },
     { code: 'fst_err_ctp_invalid_media_type', status: 415, request: raw('DELETE', BACKEND, '<backend/>', 'application/xml') },
+    { code: 'fst_err_ctp_invalid_media_type', status: 415, request: raw('PUT', VIP, 'forwarding=dsr', 'text/plain') },
     { code: 'upgrade_required', status: 426, request: { method: 'GET', url: '/v1/events' } },
   ];
 

@@ -89,6 +89,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // An empty body is no body, whatever its content type says; anything else is parsed as fastify does.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
+  // Bodies are JSON: a text body is 415 like any other type, not a string the schema then refuses.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
     body === '' ? done(null, undefined) : parseJson(request, body as string, done),
   );
@@ -101,12 +103,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     keyGenerator: (request) => request.ip ?? 'local',
     errorResponseBuilder: (_, context) => ({
       statusCode: 429,
-      ...errorBody('rate_limited', `more than ${context.max} changes in ${context.after}; try again later`),
+      ...errorBody('rate_limited', `more than ${context.max} changes a minute; try again in ${context.after}`),
     }),
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    if (error instanceof XlbError) return reply.code(error.status).send(errorBody(error.code, error.message, error.details));
+    if (error instanceof XlbError) {
+      // The daemon could not apply a valid change (store or data plane): the operator's log says so.
+      if (error.status >= 500) request.log.warn({ code: error.code, err: error }, 'change not applied');
+      return reply.code(error.status).send(errorBody(error.code, error.message, error.details));
+    }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const where = error.validationContext ?? 'request';
       const details = error.validation.map((v) => ({

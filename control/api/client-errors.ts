@@ -3,7 +3,7 @@
  * request line, headers too large, too slow): the API's error shape, as fastify's
  * default handler would answer it otherwise.
  */
-import { STATUS_CODES } from 'node:http';
+import { type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyServerOptions } from 'fastify';
 import { errorBody } from './schemas.js';
@@ -17,6 +17,14 @@ function answerOf(code: string | undefined): { status: number; message: string }
 export const clientErrorHandler: NonNullable<FastifyServerOptions['clientErrorHandler']> = (error, socket: Socket) => {
   // A reset connection has nobody to answer.
   if ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || socket.destroyed) return;
+  // Bytes after a request still being answered (a body the request did not declare): that answer
+  // is the client's, and an error written before it would say a change that was made was refused.
+  const answering = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (answering && !answering.writableFinished) {
+    answering.shouldKeepAlive = false;
+    answering.once('close', () => socket.destroy());
+    return;
+  }
   const { status, message } = answerOf((error as NodeJS.ErrnoException).code);
   const body = JSON.stringify(errorBody('bad_request', message));
   if (socket.writable) {

@@ -15,7 +15,7 @@ const fields = z.record(z.string(), z.unknown()).nullable();
 export const eventSchema = z.union([
   z.object({
     type: z.literal('config'),
-    action: z.enum(['vip.put', 'vip.delete', 'backend.put', 'backend.delete']),
+    action: z.enum(['vip.put', 'vip.delete', 'backend.put', 'backend.patch', 'backend.delete']),
     vip,
     backend: z.string().exactOptional(),
     before: fields.describe('The fields that changed, before; null: the record did not exist'),

@@ -233,7 +233,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
 
   async patchBackend(key: VipKey, address: string, patch: BackendPatch, by: Client = null): Promise<VipView> {
     this.checkHostAddress(address, 'backend');
-    const change = { action: 'backend.put', vip: key, backend: address, by } as const;
+    const change = { action: 'backend.patch', vip: key, backend: address, by } as const;
     await this.change((state) => patchBackend(state, key, address, patch, this.options.limits), change);
     return this.vip(key);
   }

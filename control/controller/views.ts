@@ -111,7 +111,7 @@ export interface ClientIdentity {
 
 /** What an API write changed, and who made it. */
 export interface ConfigChange {
-  action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.delete';
+  action: 'vip.put' | 'vip.delete' | 'backend.put' | 'backend.patch' | 'backend.delete';
   vip: VipKey;
   backend?: string;
   /** null: made in the daemon's process, not through the API. */

@@ -243,3 +243,18 @@ test('the stream takes no messages from its client, cuts off a client that stops
   expect(await closed(extra)).toBe(1013);
   for (const socket of many) socket.terminate();
 });
+
+test('a PATCH is its own action, with only what it changed', async () => {
+  await start();
+  expect((await send('PUT', VIP, { forwarding: 'dsr' })).status).toBe(201);
+  expect((await send('PUT', BACKEND, { weight: 3 })).status).toBe(201);
+  expect((await send('PATCH', BACKEND, { weight: 5 })).status).toBe(200);
+  expect(d.controller.history.replay(0).at(-1)).toMatchObject({
+    type: 'config',
+    action: 'backend.patch',
+    backend: '198.18.0.11',
+    before: { weight: 3 },
+    after: { weight: 5 },
+    by,
+  });
+});
