@@ -10,7 +10,8 @@ import { APP } from './ui/script.js';
 import { STYLE } from './ui/style.js';
 import { uiFileSchema } from './text-schemas.js';
 
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'";
+// No inline script or style, and no framing (a page that frames the dashboard could trick clicks on its controls).
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
 export const uiRoute: FastifyPluginAsync = async (app) => {
   const serve = (url: string, type: string, body: string, schema: ReturnType<typeof uiFileSchema>) =>

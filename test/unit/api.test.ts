@@ -474,3 +474,17 @@ describe('refusals that depend on the state', () => {
     }
   });
 });
+
+test('the dashboard runs only its own script and style, and no other page may frame it', async () => {
+  d = await startModelDaemon();
+  try {
+    for (const url of ['/ui', '/ui/app.js', '/ui/style.css']) {
+      const csp = (await get(url)).headers['content-security-policy'];
+      expect(csp, url).toMatch(/(^|; )script-src 'self'(;|$)/);
+      expect(csp, url).toMatch(/(^|; )style-src 'self'(;|$)/);
+      expect(csp, url).toMatch(/(^|; )frame-ancestors 'none'(;|$)/);
+    }
+  } finally {
+    await d.close();
+  }
+});

@@ -146,6 +146,9 @@ function order(parent, children) {
 function showVips(vips) {
   const keys = new Set(vips.map(vipKey));
   for (const [key, node] of nodes) if (!keys.has(key)) nodes.delete(key);
+  // The history of a VIP or backend that is gone goes with it.
+  const shown = new Set(vips.flatMap((v) => [vipKey(v), ...v.backends.map((b) => vipKey(v) + ' ' + b.address)]));
+  for (const key of history.keys()) if (!shown.has(key)) history.delete(key);
   order($('#vips'), vips.map(showVip));
   if (lastStats) showTraffic(lastStats, false);
 }
