@@ -55,14 +55,12 @@ function follow(options: EventsOptions): Promise<void> {
   );
   let shutDown = false;
   return new Promise((resolve, reject) => {
-    // The body holds the API's reason: read it before the request (and its socket) goes.
-    socket.on(
-      'unexpected-response',
-      (request, response) =>
-        void refusal(response)
-          .then(reject, reject)
-          .finally(() => request.destroy()),
-    );
+    socket.on('unexpected-response', (request, response) => {
+      // The body holds the API's reason: read it before the request (and its socket) goes.
+      void refusal(response)
+        .then(reject, reject)
+        .finally(() => request.destroy());
+    });
     socket.on('error', (error) => reject(unreachable(options, error)));
     socket.on('message', (data) => {
       const message = JSON.parse(String(data)) as StreamMessage;
