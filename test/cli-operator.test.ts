@@ -95,6 +95,7 @@ describe('xlb against a daemon', () => {
       );
     expect((await add('1m', '500ms')).healthCheck).toMatchObject({ type: 'tcp', intervalMs: 60_000, timeoutMs: 500 });
     expect((await add('2s', '750')).healthCheck).toMatchObject({ intervalMs: 2000, timeoutMs: 750 });
+    await xlb('vip', 'rm', 'tcp', '198.19.1.1', '80', '--api', api);
     // Out of the schema's bounds: named by the flag, in its own units, before the API is asked.
     expect(
       await xlb(
@@ -113,7 +114,6 @@ describe('xlb against a daemon', () => {
         api,
       ),
     ).toMatchObject({ code: 1, stderr: 'xlb: --hc-interval: at most 60m, not 99999999999s\n' });
-    await xlb('vip', 'rm', 'tcp', '198.19.1.1', '80', '--api', api);
   });
 
   test('backend set changes only what it names; drain keeps the weight; PUT replaces', async () => {
