@@ -77,43 +77,27 @@ describe('xlb against a daemon', () => {
   });
 
   test('durations take 500ms, 2s, 1m and milliseconds', async () => {
-    const add = (interval: string, timeout: string) =>
-      json(
-        'vip',
-        'add',
-        'tcp',
-        '198.19.1.1',
-        '80',
-        '--forwarding',
-        'ipip',
-        '--health-check',
-        'tcp',
-        '--hc-interval',
-        interval,
-        '--hc-timeout',
-        timeout,
-      );
+    const addArgs = (...check: string[]) => [
+      'vip',
+      'add',
+      'tcp',
+      '198.19.1.1',
+      '80',
+      '--forwarding',
+      'ipip',
+      '--health-check',
+      'tcp',
+      ...check,
+    ];
+    const add = (interval: string, timeout: string) => json(...addArgs('--hc-interval', interval, '--hc-timeout', timeout));
     expect((await add('1m', '500ms')).healthCheck).toMatchObject({ type: 'tcp', intervalMs: 60_000, timeoutMs: 500 });
     expect((await add('2s', '750')).healthCheck).toMatchObject({ intervalMs: 2000, timeoutMs: 750 });
     await xlb('vip', 'rm', 'tcp', '198.19.1.1', '80', '--api', api);
     // Out of the schema's bounds: named by the flag, in its own units, before the API is asked.
-    expect(
-      await xlb(
-        'vip',
-        'add',
-        'tcp',
-        '198.19.1.1',
-        '80',
-        '--forwarding',
-        'ipip',
-        '--health-check',
-        'tcp',
-        '--hc-interval',
-        '99999999999s',
-        '--api',
-        api,
-      ),
-    ).toMatchObject({ code: 1, stderr: 'xlb: --hc-interval: at most 60m, not 99999999999s\n' });
+    expect(await xlb(...addArgs('--hc-interval', '99999999999s'), '--api', api)).toMatchObject({
+      code: 1,
+      stderr: 'xlb: --hc-interval: at most 60m, not 99999999999s\n',
+    });
   });
 
   test('backend set changes only what it names; drain keeps the weight; PUT replaces', async () => {

@@ -42,6 +42,12 @@ function xlbEvents(...args: string[]) {
   return { lines, events: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>), exited };
 }
 
+/** A model daemon with the token, its API listening on a free TCP port of 127.0.0.1 (`api`, its --api). */
+async function listeningDaemon(): Promise<{ d: ModelDaemon; api: string }> {
+  const d = await startModelDaemon({ token: TOKEN });
+  return { d, api: (await d.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '') };
+}
+
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'xlb-events-cli-'));
   writeFileSync(join(work, 'token'), TOKEN, { mode: 0o600 });
@@ -57,8 +63,7 @@ describe('against an API on TCP with a token', () => {
   let api: string;
   let client: ApiClient;
   beforeAll(async () => {
-    d = await startModelDaemon({ token: TOKEN });
-    api = (await d.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '');
+    ({ d, api } = await listeningDaemon());
     client = new ApiClient(api, TOKEN);
   });
   afterAll(async () => d?.close());
@@ -121,25 +126,22 @@ describe('against an API on TCP with a token', () => {
 describe('against an API that keeps running', () => {
   let d: ModelDaemon;
   let api: string;
-  let tokenFile: string;
   beforeAll(async () => {
-    d = await startModelDaemon({ token: TOKEN });
-    api = (await d.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '');
-    tokenFile = join(work, 'token');
+    ({ d, api } = await listeningDaemon());
     expect((await new ApiClient(api, TOKEN).request('PUT', vipPath('tcp', '198.19.0.1', 80), { forwarding: 'ipip' })).status).toBe(201);
   });
   afterAll(async () => d?.close());
 
   test("--since takes the API's event ids only, refused before connecting and naming the option", async () => {
-    expect(await xlbEvents('--since', '9999999999999999', '--api', api, '--token-file', tokenFile).exited).toEqual({
+    expect(await xlbEvents('--since', '9999999999999999', '--api', api, '--token-file', join(work, 'token')).exited).toEqual({
       code: 1,
       stderr: 'xlb: --since: an event id: decimal digits without sign or leading zeros: "9999999999999999"\n',
     });
-    expect((await xlbEvents('--since', '-1', '--api', api, '--token-file', tokenFile).exited).code).toBe(1);
+    expect((await xlbEvents('--since', '-1', '--api', api, '--token-file', join(work, 'token')).exited).code).toBe(1);
   });
 
   test('a health line rounds the check latency to 0.1 ms', async () => {
-    const human = xlbEvents('--since', '0', '--api', api, '--token-file', tokenFile);
+    const human = xlbEvents('--since', '0', '--api', api, '--token-file', join(work, 'token'));
     // Connected once the replay is printed.
     await expect.poll(() => human.lines.length, { timeout: 10_000 }).toBeGreaterThan(0);
     d.controller.publish({
@@ -155,8 +157,9 @@ describe('against an API that keeps running', () => {
   });
 
   test('a reader that goes away (| head -1) ends it with 141 and nothing on stderr', async () => {
-    const { first, code, stderr } = await xlbCutShort(['events', '--since', '0', '--api', api, '--token-file', tokenFile], async () =>
-      d.controller.publish({ type: 'link', iface: 'lo', attached: true, reason: null }),
+    const { first, code, stderr } = await xlbCutShort(
+      ['events', '--since', '0', '--api', api, '--token-file', join(work, 'token')],
+      async () => d.controller.publish({ type: 'link', iface: 'lo', attached: true, reason: null }),
     );
     expect(first).toMatch(/ #1 config /);
     expect({ code, stderr }).toEqual({ code: 141, stderr: '' });
