@@ -12,7 +12,7 @@ import { defineCheckType } from '../control/checks/check-type.js';
 import { checkTypes } from '../control/checks/registry.js';
 import { ApiClient, vipPath } from '../control/cli/client.js';
 import type { VipView } from '../control/controller/views.js';
-import { startSocketDaemon, xlb, xlbThrough } from './lib/cli.js';
+import { startSocketDaemon, xlb, xlbCutShort, xlbThrough } from './lib/cli.js';
 import type { TestDaemon } from './lib/daemon.js';
 import { tcp4 } from './lib/frames.js';
 
@@ -77,25 +77,27 @@ describe('xlb against a daemon', () => {
   });
 
   test('durations take 500ms, 2s, 1m and milliseconds', async () => {
-    const add = (interval: string, timeout: string) =>
-      json(
-        'vip',
-        'add',
-        'tcp',
-        '198.19.1.1',
-        '80',
-        '--forwarding',
-        'ipip',
-        '--health-check',
-        'tcp',
-        '--hc-interval',
-        interval,
-        '--hc-timeout',
-        timeout,
-      );
+    const addArgs = (...check: string[]) => [
+      'vip',
+      'add',
+      'tcp',
+      '198.19.1.1',
+      '80',
+      '--forwarding',
+      'ipip',
+      '--health-check',
+      'tcp',
+      ...check,
+    ];
+    const add = (interval: string, timeout: string) => json(...addArgs('--hc-interval', interval, '--hc-timeout', timeout));
     expect((await add('1m', '500ms')).healthCheck).toMatchObject({ type: 'tcp', intervalMs: 60_000, timeoutMs: 500 });
     expect((await add('2s', '750')).healthCheck).toMatchObject({ intervalMs: 2000, timeoutMs: 750 });
     await xlb('vip', 'rm', 'tcp', '198.19.1.1', '80', '--api', api);
+    // Out of the schema's bounds: named by the flag, in its own units, before the API is asked.
+    expect(await xlb(...addArgs('--hc-interval', '99999999999s'), '--api', api)).toMatchObject({
+      code: 1,
+      stderr: 'xlb: --hc-interval: at most 60m, not 99999999999s\n',
+    });
   });
 
   test('backend set changes only what it names; drain keeps the weight; PUT replaces', async () => {
@@ -177,6 +179,12 @@ describe('xlb against a daemon', () => {
     expect((await xlb('vip', 'rm', 'udp', '2001:db8::10', '53', '--api', api)).stdout).toBe('removed udp/[2001:db8::10]:53\n');
   });
 
+  test('stats --watch into a pipe: no screen-clearing codes, and a reader that goes away ends it with 141 quietly', async () => {
+    const { first, code, stderr } = await xlbCutShort(['stats', '--watch', '--api', api]);
+    expect(first).toMatch(/^VIP/);
+    expect({ code, stderr }).toEqual({ code: 141, stderr: '' });
+  });
+
   test('stats shows packets by outcome', async () => {
     // A TCP packet to an address no VIP has: counted as not configured.
     for (const sport of [40000, 40001]) d.dp.program.testRun({ data: tcp4({ sport, flags: 'S' }) });
@@ -251,5 +259,17 @@ describe('xlb preflight', () => {
     expect(missing.code).toBe(1);
     expect(missing.stdout).toMatch(/^interface\s+NO\s+no interface nope0$/m);
     expect(await xlb('preflight')).toMatchObject({ code: 1, stderr: 'xlb: give --config, --iface or both\n' });
+  });
+
+  test('a bad --iface is refused once, saying what is wrong with it', async () => {
+    for (const [iface, why] of [
+      ['a/b', "an interface name: no '/' or white space"],
+      ['', 'an interface name, not empty'],
+      ['abcdefghijklmnop', 'an interface name of at most 15 characters'],
+    ]) {
+      const res = await xlb('preflight', '--iface', iface!);
+      expect(res.code).toBe(1);
+      expect(res.stdout.match(/--iface: .*/g)).toEqual([`--iface: ${why}`]);
+    }
   });
 });

@@ -15,11 +15,12 @@ import { ApiClient, vipPath } from '../control/cli/client.js';
 import { BALANCER_PINS } from '../control/dataplane/pins.js';
 import { packagePath } from '../control/paths.js';
 import { LAB, Lab } from '../scripts/lab/lab.js';
+import { xlbCutShort } from './lib/cli.js';
 import { type ModelDaemon, startModelDaemon } from './lib/model-daemon.js';
 
 const CLI = packagePath('dist/control/cli/main.js');
 const TOKEN = 'events-cli-token-0123456789abcdef';
-const KEY = { protocol: 'tcp', address: '198.19.0.1', port: 80 };
+const KEY = { protocol: 'tcp' as const, address: '198.19.0.1', port: 80 };
 
 let work: string;
 const children: ChildProcess[] = [];
@@ -41,6 +42,12 @@ function xlbEvents(...args: string[]) {
   return { lines, events: () => lines.map((line) => JSON.parse(line) as Record<string, unknown>), exited };
 }
 
+/** A model daemon with the token, its API listening on a free TCP port of 127.0.0.1 (`api`, its --api). */
+async function listeningDaemon(): Promise<{ d: ModelDaemon; api: string }> {
+  const d = await startModelDaemon({ token: TOKEN });
+  return { d, api: (await d.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '') };
+}
+
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'xlb-events-cli-'));
   writeFileSync(join(work, 'token'), TOKEN, { mode: 0o600 });
@@ -56,8 +63,7 @@ describe('against an API on TCP with a token', () => {
   let api: string;
   let client: ApiClient;
   beforeAll(async () => {
-    d = await startModelDaemon({ token: TOKEN });
-    api = (await d.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '');
+    ({ d, api } = await listeningDaemon());
     client = new ApiClient(api, TOKEN);
   });
   afterAll(async () => d?.close());
@@ -106,7 +112,7 @@ describe('against an API on TCP with a token', () => {
       otherApi = (await other.app.listen({ host: '127.0.0.1', port: 0 })).replace('http://', '');
       const rejected = await xlbEvents('--api', otherApi, '--token-file', join(work, 'wrong-token')).exited;
       expect(rejected.code).toBe(1);
-      expect(rejected.stderr).toMatch(/^xlb: 401: the API rejected the token: /);
+      expect(rejected.stderr).toBe('xlb: 401: the API rejected the token: a valid bearer token is required\n');
     } finally {
       await other.close();
     }
@@ -114,6 +120,49 @@ describe('against an API on TCP with a token', () => {
     const unreachable = await xlbEvents('--api', otherApi, '--token-file', join(work, 'token')).exited;
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(new RegExp(`^xlb: cannot reach the API at ${otherApi}: ECONNREFUSED`));
+  });
+});
+
+describe('against an API that keeps running', () => {
+  let d: ModelDaemon;
+  let api: string;
+  beforeAll(async () => {
+    ({ d, api } = await listeningDaemon());
+    expect((await new ApiClient(api, TOKEN).request('PUT', vipPath('tcp', '198.19.0.1', 80), { forwarding: 'ipip' })).status).toBe(201);
+  });
+  afterAll(async () => d?.close());
+
+  test("--since takes the API's event ids only, refused before connecting and naming the option", async () => {
+    expect(await xlbEvents('--since', '9999999999999999', '--api', api, '--token-file', join(work, 'token')).exited).toEqual({
+      code: 1,
+      stderr: 'xlb: --since: an event id: decimal digits without sign or leading zeros: "9999999999999999"\n',
+    });
+    expect((await xlbEvents('--since', '-1', '--api', api, '--token-file', join(work, 'token')).exited).code).toBe(1);
+  });
+
+  test('a health line rounds the check latency to 0.1 ms', async () => {
+    const human = xlbEvents('--since', '0', '--api', api, '--token-file', join(work, 'token'));
+    // Connected once the replay is printed.
+    await expect.poll(() => human.lines.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    d.controller.publish({
+      type: 'health',
+      vip: KEY,
+      backend: '198.18.0.11',
+      from: 'unknown',
+      to: 'down',
+      reason: 'connection refused',
+      latencyMs: 166.79226600000038,
+    });
+    await expect.poll(() => human.lines.at(-1), { timeout: 10_000 }).toMatch(/: unknown -> down \(connection refused; check 166\.8 ms\)$/);
+  });
+
+  test('a reader that goes away (| head -1) ends it with 141 and nothing on stderr', async () => {
+    const { first, code, stderr } = await xlbCutShort(
+      ['events', '--since', '0', '--api', api, '--token-file', join(work, 'token')],
+      async () => d.controller.publish({ type: 'link', iface: 'lo', attached: true, reason: null }),
+    );
+    expect(first).toMatch(/ #1 config /);
+    expect({ code, stderr }).toEqual({ code: 141, stderr: '' });
   });
 });
 

@@ -110,7 +110,7 @@ export function addApiCommands(program: Command): void {
   ).action(async (o: ClientOptions & { watch?: boolean }) => {
     const show = async () => {
       const stats = await call<StatsView>(o, 'GET', '/v1/stats');
-      if (o.watch && !o.json) process.stdout.write('\x1b[2J\x1b[H');
+      if (o.watch && !o.json && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
       print(o, stats, () => statsTable(stats));
     };
     await show();

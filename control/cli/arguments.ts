@@ -16,6 +16,8 @@ export function wholeNumber(option: string, text: string | undefined): number | 
   return number;
 }
 
+export function decimal(option: string, text: string): number;
+export function decimal(option: string, text: string | undefined): number | undefined;
 export function decimal(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   if (!/^(0|[1-9][0-9]*)(\.[0-9]+)?$/.test(text)) throw new CliError(`${option}: not a decimal number like 0.5: ${JSON.stringify(text)}`);

@@ -17,6 +17,8 @@ interface OptionJson {
   enum?: unknown[];
   description?: string;
   default?: unknown;
+  minimum?: number;
+  maximum?: number;
 }
 
 const optionJson = (option: z.ZodType) => z.toJSONSchema(option, { io: 'input', unrepresentable: 'any' }) as OptionJson;
@@ -28,18 +30,25 @@ const propertyOf = (key: string) =>
     .slice(2)
     .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
-/** The option's value from its flag's text: whole numbers and decimals as numbers, an enum's values checked. */
+/** `value` if the schema's bounds allow it, else a CliError naming the flag and the bound (as `show` writes it). */
+function inBounds(flag: string, json: OptionJson, text: string, value: number, show: (n: number) => string = String): number {
+  if (json.minimum !== undefined && value < json.minimum) throw new CliError(`${flag}: at least ${show(json.minimum)}, not ${text}`);
+  if (json.maximum !== undefined && value > json.maximum) throw new CliError(`${flag}: at most ${show(json.maximum)}, not ${text}`);
+  return value;
+}
+
+/** The option's value from its flag's text: whole numbers and decimals as numbers within the schema's bounds, an enum's values checked. */
 function parseOption(key: string, option: z.ZodType, text: string): unknown {
   const flag = flagOf(key);
-  if (isDuration(key)) return duration(flag, text);
   const json = optionJson(option);
+  if (isDuration(key)) return inBounds(flag, json, text, duration(flag, text), durationText);
   if (json.enum) {
     const values = json.enum.map(String);
     if (!values.includes(text)) throw new CliError(`${flag}: one of ${orList(values)}, not ${JSON.stringify(text)}`);
     return text;
   }
-  if (json.type === 'integer') return wholeNumber(flag, text);
-  if (json.type === 'number') return decimal(flag, text);
+  if (json.type === 'integer') return inBounds(flag, json, text, wholeNumber(flag, text));
+  if (json.type === 'number') return inBounds(flag, json, text, decimal(flag, text));
   if (json.type === 'boolean') {
     if (text !== 'true' && text !== 'false') throw new CliError(`${flag}: true or false, not ${JSON.stringify(text)}`);
     return text === 'true';

@@ -1,11 +1,11 @@
 /** `xlb events`: follows the daemon's /v1/events like `tail -f`, a line per event (or a JSON object per line). */
 import type { IncomingMessage } from 'node:http';
 import type { Command } from 'commander';
+import { eventsQuerySchema } from '../api/event-schema.js';
 import { eventText } from '../controller/event-text.js';
 import type { EventGap, RecordedEvent, StatsView } from '../controller/views.js';
 import { vipKeyText } from '../state/schema.js';
 import { apiClient, type ClientOptions, unreachable, withClient } from './api-call.js';
-import { wholeNumber } from './arguments.js';
 import { CliError } from './errors.js';
 import { formatRate } from './format.js';
 
@@ -40,17 +40,26 @@ async function refusal(response: IncomingMessage): Promise<CliError> {
   return new CliError(`${response.statusCode}: ${response.statusCode === 401 ? `the API rejected the token: ${message}` : message}`);
 }
 
+/** An event id as the API's `?since=` takes it, checked by the same schema. */
+function eventId(option: string, text: string | undefined): string | undefined {
+  const result = eventsQuerySchema.shape.since.safeParse(text);
+  if (!result.success) throw new CliError(`${option}: ${result.error.issues[0]?.message ?? 'not an event id'}: ${JSON.stringify(text)}`);
+  return result.data;
+}
+
 /** Prints events until the daemon ends the stream: after its shutdown event that is the end (resolves), otherwise an error. */
 function follow(options: EventsOptions): Promise<void> {
-  const since = wholeNumber('--since', options.since);
+  const since = eventId('--since', options.since);
   const socket = apiClient(options.api, options.tokenFile, options.caFile).webSocket(
     `/v1/events${since === undefined ? '' : `?since=${since}`}`,
   );
   let shutDown = false;
   return new Promise((resolve, reject) => {
     socket.on('unexpected-response', (request, response) => {
-      request.destroy();
-      refusal(response).then(reject, reject);
+      // The body holds the API's reason: read it before the request (and its socket) goes.
+      void refusal(response)
+        .then(reject, reject)
+        .finally(() => request.destroy());
     });
     socket.on('error', (error) => reject(unreachable(options, error)));
     socket.on('message', (data) => {

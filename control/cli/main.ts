@@ -19,4 +19,9 @@ function buildCli(): Command {
   return program;
 }
 
+/** The exit code of a process a shell saw killed by SIGPIPE. */
+const READER_GONE = 141;
+// A reader that goes away (`xlb events | head`) ends the command quietly, as SIGPIPE would.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' ? process.exit(READER_GONE) : fail(error)));
+
 buildCli().parseAsync(process.argv).catch(fail);

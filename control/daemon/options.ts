@@ -80,7 +80,11 @@ const bgpPeerSchema = z.string().transform((text, ctx) => {
 
 export const serveOptionsSchema = z
   .strictObject({
-    iface: z.string().regex(/^[^\s/]{1,15}$/, 'an interface name of 1 to 15 characters'),
+    iface: z
+      .string()
+      .min(1, 'an interface name, not empty')
+      .max(15, 'an interface name of at most 15 characters')
+      .regex(/^[^\s/]*$/, "an interface name: no '/' or white space"),
     xdpMode: xdpModeSchema.default('native'),
     api: z
       .string()
