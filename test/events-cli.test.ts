@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
 import { ApiClient, vipPath } from '../control/cli/client.js';
 import { BALANCER_PINS } from '../control/dataplane/pins.js';
 import { packagePath } from '../control/paths.js';
@@ -163,6 +164,29 @@ describe('against an API that keeps running', () => {
     );
     expect(first).toMatch(/ #1 config /);
     expect({ code, stderr }).toEqual({ code: 141, stderr: '' });
+  });
+
+  test("a daemon with its most event clients: the daemon's reason, and to try again later", async () => {
+    const held: WebSocket[] = [];
+    try {
+      // Other tests' clients may still hold slots: take the rest until the daemon refuses one.
+      for (;;) {
+        const socket = new WebSocket(`ws://${api}/v1/events`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        held.push(socket);
+        await once(socket, 'open');
+        const refused = await Promise.race([
+          once(socket, 'close').then(([code]) => code === 1013),
+          new Promise<false>((resolve) => socket.once('message', () => resolve(false)).once('pong', () => resolve(false)).ping()),
+        ]);
+        if (refused) break;
+      }
+      expect(await xlbEvents('--api', api, '--token-file', join(work, 'token')).exited).toEqual({
+        code: 1,
+        stderr: 'xlb: the daemon closed the event stream (code 1013: more than 64 event clients; try again later)\n',
+      });
+    } finally {
+      for (const socket of held) socket.terminate();
+    }
   });
 });
 

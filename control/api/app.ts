@@ -96,7 +96,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
 
   await app.register(swagger, openapiOptions(options.controller.status().version, Boolean(options.token)));
-  await app.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE } });
+  await app.register(websocket, {
+    options: { maxPayload: MAX_CLIENT_MESSAGE },
+    // A client that breaks the WebSocket protocol (ws's WS_ERR_* codes) is its own mistake, not the daemon's.
+    errorHandler: (error, socket, request) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code?.startsWith('WS_ERR_')) request.log.debug({ code, message: error.message }, 'event client broke the protocol');
+      else request.log.error({ err: error }, 'event stream failed');
+      socket.terminate();
+    },
+  });
   // Opt-in per route (the mutations in vips.ts); clients on the unix socket share a key.
   await app.register(rateLimit, {
     global: false,

@@ -68,7 +68,12 @@ function follow(options: EventsOptions): Promise<void> {
       if (message.type === 'shutdown') shutDown = true;
       process.stdout.write(`${options.json ? JSON.stringify(message) : line(message)}\n`);
     });
-    socket.on('close', (code) => (shutDown ? resolve() : reject(new CliError(`the daemon closed the event stream (code ${code})`))));
+    socket.on('close', (code, reason) => {
+      if (shutDown) return resolve();
+      // 1013: the daemon has its most event clients; another may follow later.
+      const why = `${reason.length ? `: ${String(reason)}` : ''}${code === 1013 ? '; try again later' : ''}`;
+      reject(new CliError(`the daemon closed the event stream (code ${code}${why})`));
+    });
   });
 }
 
