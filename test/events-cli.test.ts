@@ -176,7 +176,12 @@ describe('against an API that keeps running', () => {
         await once(socket, 'open');
         const refused = await Promise.race([
           once(socket, 'close').then(([code]) => code === 1013),
-          new Promise<false>((resolve) => socket.once('message', () => resolve(false)).once('pong', () => resolve(false)).ping()),
+          new Promise<false>((resolve) =>
+            socket
+              .once('message', () => resolve(false))
+              .once('pong', () => resolve(false))
+              .ping(),
+          ),
         ]);
         if (refused) break;
       }
