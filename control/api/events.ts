@@ -18,6 +18,13 @@ export const MAX_CLIENT_MESSAGE = 1024;
 
 export const eventsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = async (app, { controller }) => {
   let clients = 0;
+  // Each event as JSON once, whatever the number of clients.
+  const serialized = new WeakMap<object, string>();
+  const json = (event: object) => {
+    let text = serialized.get(event);
+    if (text === undefined) serialized.set(event, (text = JSON.stringify(event)));
+    return text;
+  };
   controller.setMaxListeners(controller.getMaxListeners() + MAX_EVENT_CLIENTS);
   // Browsers cannot set headers on a WebSocket: the token may come as ?access_token= (auth.ts).
   app.route({
@@ -36,8 +43,10 @@ export const eventsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = as
       // The replay (at most the kept events) may queue more; live events find the client keeping up or cut it off.
       const send = (event: object) => {
         if (socket.readyState !== socket.OPEN) return;
-        if (socket.bufferedAmount > MAX_QUEUED_BYTES) return socket.terminate();
-        socket.send(JSON.stringify(event));
+        const message = json(event);
+        // Behind by more than the limit, or than two such messages when one alone is larger (a big stats tick).
+        if (socket.bufferedAmount > Math.max(MAX_QUEUED_BYTES, 2 * message.length)) return socket.terminate();
+        socket.send(message);
       };
       socket.on('message', () => socket.close(1008, 'this stream takes no messages'));
       socket.on('close', () => {
@@ -46,7 +55,7 @@ export const eventsRoute: FastifyPluginAsyncZod<{ controller: Controller }> = as
       });
       const since = request.query.since;
       // Replayed and subscribed in one turn of the event loop: no event falls between.
-      if (since !== undefined) for (const event of controller.history.replay(Number(since))) socket.send(JSON.stringify(event));
+      if (since !== undefined) for (const event of controller.history.replay(Number(since))) socket.send(json(event));
       controller.on('event', send);
     },
   });
