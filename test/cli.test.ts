@@ -104,7 +104,7 @@ describe('client verbs', () => {
     ],
     [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-interval', '50ms'],
-      /^xlb: 400: .*body\.healthCheck\.intervalMs: Too small/,
+      /^xlb: --hc-interval: at least 100ms, not 50ms$/m,
     ],
     [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11'], /^xlb: give --weight, --state or both/],
     [['backend', 'set', 'tcp', '198.19.0.5', '80', '198.18.0.11', '--weight', '0x3'], /^xlb: --weight: not a whole number/],
