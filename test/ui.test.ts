@@ -143,6 +143,8 @@ function expectedVip(v: VipView, stats: StatsView['vips'][number]) {
           healthReason: b.healthReason ?? '',
           lastCheck: formatClock(b.lastCheckAt),
           lastCheckMs: formatLatency(b.lastCheckMs),
+          lastFailure: b.lastFailureAt ? formatClock(b.lastFailureAt) : '',
+          lastFailureReason: b.lastFailureReason ?? '',
           state: b.state,
           weight: String(b.weight),
           inRing: b.inRing ? 'yes' : 'no',

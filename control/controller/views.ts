@@ -18,6 +18,8 @@ const backendViewSchema = z.object({
   healthReason: z.string().nullable().describe('Why the last check failed'),
   lastCheckAt: z.string().nullable().describe('When the last check finished (ISO 8601), or null before the first'),
   lastCheckMs: z.number().nullable().describe('How long the last check took (ms), or null before the first'),
+  lastFailureAt: z.string().nullable().describe('When a check last failed (ISO 8601), kept after the backend recovers; null if none has'),
+  lastFailureReason: z.string().nullable().describe('Why that check failed'),
   inRing: z.boolean().describe('Takes new flows now: holds at least one slot of the ring'),
   slots: z.number().int().describe('Slots of the Maglev ring it holds (of M)'),
   reason: z.string().nullable().describe('Why it is not in the ring'),
@@ -172,6 +174,7 @@ export interface LastCheck {
   reason: string | null;
   lastCheckedAt: number | null;
   lastLatencyMs: number | null;
+  lastFailure: { at: number; reason: string } | null;
 }
 
 /** A VIP's settings and each backend's plan with its last check (undefined: the backend has none). */
@@ -199,6 +202,8 @@ export function vipView(plan: VipPlan, lastCheck: (backend: StoredBackend) => La
         healthReason: check?.reason ?? null,
         lastCheckAt: check?.lastCheckedAt == null ? null : new Date(check.lastCheckedAt).toISOString(),
         lastCheckMs: check?.lastLatencyMs ?? null,
+        lastFailureAt: check?.lastFailure ? new Date(check.lastFailure.at).toISOString() : null,
+        lastFailureReason: check?.lastFailure?.reason ?? null,
         inRing: b.inRing,
         slots: b.slots,
         reason: b.reason,

@@ -19,6 +19,8 @@ export interface TargetStatus {
   lastCheckedAt: number | null;
   /** How long the last check took (ms), or null before the first. */
   lastLatencyMs: number | null;
+  /** The latest failed check, kept after the target recovers, or null before any failed. */
+  lastFailure: { at: number; reason: string } | null;
 }
 
 export interface HealthChange {
@@ -76,7 +78,13 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
       const target: Target = {
         spec,
         specKey,
-        status: { health: existing?.status.health ?? initial, reason: null, lastCheckedAt: null, lastLatencyMs: null },
+        status: {
+          health: existing?.status.health ?? initial,
+          reason: null,
+          lastCheckedAt: null,
+          lastLatencyMs: null,
+          lastFailure: existing?.status.lastFailure ?? null,
+        },
         successes: 0,
         failures: 0,
         timer: null,
@@ -129,6 +137,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
     status.lastCheckedAt = Date.now();
     status.lastLatencyMs = latencyMs;
     status.reason = reason;
+    if (reason !== null) status.lastFailure = { at: status.lastCheckedAt, reason };
     this.emit('checked', { key, type: spec.type, reason, latencyMs });
     if (reason === null) {
       target.successes++;

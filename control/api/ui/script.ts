@@ -98,7 +98,7 @@ function createVip(key) {
       el('span', { class: 'muted' }, 'in ring'), el('span', { 'data-field': 'ringBackends' })),
     el('div', { class: 'muted' }, 'health check: ', el('span', { 'data-field': 'healthCheck' })),
   );
-  const head = ['backend', 'health', 'last check', 'took', 'state', 'weight', 'in ring'];
+  const head = ['backend', 'health', 'last check', 'took', 'last failure', 'state', 'weight', 'in ring'];
   head.push('pkt/s', 'bit/s', 'packets', 'bytes', 'flows', 'history', '');
   const tbody = el('tbody');
   section.append(el('table', {}, el('thead', {}, el('tr', {}, ...head.map((t) => el('th', {}, t)))), tbody));
@@ -115,6 +115,7 @@ function createRow(node, address) {
     el('td', {}, el('span', { 'data-field': 'health' }), ' ', el('span', { class: 'reason', 'data-field': 'healthReason' })),
     el('td', { 'data-field': 'lastCheck' }),
     el('td', { class: 'num', 'data-field': 'lastCheckMs' }),
+    el('td', {}, el('span', { 'data-field': 'lastFailure' }), ' ', el('span', { class: 'reason', 'data-field': 'lastFailureReason' })),
     el('td', { 'data-field': 'state' }),
     el('td', {}, weight),
     el('td', {}, el('span', { 'data-field': 'inRing' }), ' ', el('span', { class: 'reason', 'data-field': 'ringReason' })),
@@ -178,6 +179,9 @@ function showBackend(node, b) {
   setText(f.lastCheck, formatClock(b.lastCheckAt));
   f.lastCheck.title = b.lastCheckAt || '';
   setText(f.lastCheckMs, formatLatency(b.lastCheckMs));
+  setText(f.lastFailure, b.lastFailureAt ? formatClock(b.lastFailureAt) : '');
+  f.lastFailure.title = b.lastFailureAt || '';
+  setText(f.lastFailureReason, b.lastFailureReason || '');
   setText(f.state, b.state);
   setClass(f.state, b.state);
   setText(f.inRing, b.inRing ? 'yes' : 'no');
