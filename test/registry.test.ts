@@ -93,19 +93,20 @@ describe('a registered check type', () => {
   });
 
   test('its probe runs through the health monitor with its defaults applied', async () => {
+    const VIP = { address: '198.19.0.1', port: 80, forwarding: 'dsr' };
     const monitor = new HealthMonitor();
     try {
       const changes: string[] = [];
       monitor.on('change', (change) => changes.push(`${change.key} ${change.to} ${change.reason}`));
-      const up = resolveCheck(healthCheckSchema.parse({ type: 'answer-test', answer: 'up', intervalMs: 100 }), '198.18.1.1', 80);
-      const down = resolveCheck(healthCheckSchema.parse({ type: 'answer-test', intervalMs: 100 }), '198.18.1.2', 80);
+      const up = resolveCheck(healthCheckSchema.parse({ type: 'answer-test', answer: 'up', intervalMs: 100 }), '198.18.1.1', VIP);
+      const down = resolveCheck(healthCheckSchema.parse({ type: 'answer-test', intervalMs: 100 }), '198.18.1.2', VIP);
       monitor.sync(
         new Map([
           ['up', up!],
           ['down', down!],
         ]),
       );
-      await expect.poll(() => changes.sort(), { timeout: 5000 }).toEqual(['down down answered down', 'up up null']);
+      await expect.poll(() => changes.sort(), { timeout: 5000 }).toEqual(['down down direct to 198.18.1.2: answered down', 'up up null']);
       expect(probed.find((spec) => spec.address === '198.18.1.2')).toMatchObject({
         type: 'answer-test',
         port: 80,

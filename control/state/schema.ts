@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { canonicalAddress } from '../net/address.js';
 import { addressRefusal } from '../net/address-policy.js';
 import { forwardingModes } from '../forwarding/registry.js';
-import { type CheckType, checkCommonShape } from '../checks/check-type.js';
+import { type CheckType, type CheckVia, checkCommonShape } from '../checks/check-type.js';
 import { checkTypes } from '../checks/registry.js';
 
 export const protocolSchema = z.enum(['tcp', 'udp']).describe('Transport protocol of the VIP');
@@ -66,7 +66,9 @@ const storedShape = (shape: z.ZodRawShape) =>
 const storedCommonShape = storedShape(checkCommonShape);
 
 /** A stored check: the common fields typed, its type's own options beside them. */
-export type HealthCheck = { type: string } & { [field in keyof typeof checkCommonShape]?: number | undefined } & {
+export type HealthCheck = { type: string } & { [field in Exclude<keyof typeof checkCommonShape, 'via'>]?: number | undefined } & {
+  via?: CheckVia | undefined;
+} & {
   [option: string]: unknown;
 };
 
@@ -95,13 +97,25 @@ export const healthCheckSchema = z
   .lazy(buildHealthCheckSchema)
   .describe('Backend health check: the common fields and the options of its type');
 
+/** A probing check with its path made explicit: `via` as given, else `via`. */
+const checkWithVia = (via: CheckVia) => (check: HealthCheck) =>
+  check.via !== undefined || !checkTypes.get(check.type)?.probe ? check : { ...check, via };
+
+/**
+ * The stored check's path is always explicit: a VIP created or replaced through the API
+ * gets the schema's default (via vip), a stored one from before `via` existed keeps
+ * what its checks did (direct).
+ */
+const requestedCheckSchema = healthCheckSchema.transform(checkWithVia('vip'));
+const storedCheckSchema = healthCheckSchema.transform(checkWithVia('direct'));
+
 export const vipSpecSchema = z
   .strictObject({
     forwarding: namesOf(forwardingModes).describe(described(forwardingModes.values())),
     affinity: z.enum(['flow', 'source-ip']).default('flow').describe('Hash the 5-tuple or the client address only'),
     conntrack: z.boolean().default(true).describe('Keep flows on their backend in the connection table'),
     panicThreshold: z.number().min(0).max(1).default(0.5).describe('Below this healthy share, every non-drained backend serves'),
-    healthCheck: healthCheckSchema.default({ type: 'none' }),
+    healthCheck: requestedCheckSchema.default({ type: 'none' }),
   })
   .describe('VIP settings');
 
@@ -122,6 +136,7 @@ export type VipKey = z.infer<typeof vipKeySchema>;
 
 const storedBackendSchema = backendSpecSchema.extend({ address: addressSchema, id: z.number().int().min(0) });
 export const storedVipSchema = vipSpecSchema.extend({
+  healthCheck: storedCheckSchema.default({ type: 'none' }),
   ...vipKeySchema.shape,
   id: z.number().int().min(0),
   backends: z.array(storedBackendSchema),
