@@ -10,7 +10,6 @@ import { type CheckSpec, probe } from '../../control/health/checker.js';
 const servers: net.Server[] = [];
 afterEach(async () => {
   for (const server of servers.splice(0)) {
-    server.closeAllConnections?.();
     await new Promise((resolve) => server.close(resolve));
   }
 });
