@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
 import type { VipView } from '../control/controller/views.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
+import { nsRun } from '../scripts/lab/netns.js';
 
 const INTERVAL_MS = 200;
 const TIMEOUT_MS = 150;
@@ -110,5 +111,23 @@ describe('checks through the VIP', () => {
     }
     await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
     await api('DELETE', vipPath('tcp', vip, DIRECT_PORT));
+  });
+
+  test('without a route from the LB to the VIP, the check fails saying so', async () => {
+    const vip = LAB.vips4[3];
+    await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
+    await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(1)));
+    await until(vip, LAB.tcpPort, (v) => v.backends[0]?.health === 'up', 10_000);
+    nsRun(lab.ns.lb, 'ip', ['route', 'del', LAB.vipPrefix4]);
+    try {
+      await until(vip, LAB.tcpPort, (v) => v.backends[0]?.health === 'down', 10_000);
+      expect((await api('GET', vipPath('tcp', vip, LAB.tcpPort))).backends[0]!.healthReason).toBe(
+        `no route from the LB to ${vip}: via vip needs one out of the XDP interface through dsr to ${LAB.backend4(1)}`,
+      );
+    } finally {
+      nsRun(lab.ns.lb, 'ip', ['route', 'add', LAB.vipPrefix4, 'via', LAB.client4]);
+    }
+    await until(vip, LAB.tcpPort, (v) => v.backends[0]?.health === 'up', 10_000);
+    await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
   });
 });
