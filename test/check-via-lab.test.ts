@@ -40,7 +40,8 @@ async function until(vip: string, port: number, done: (v: VipView) => boolean, t
   for (;;) {
     const view = await api('GET', vipPath('tcp', vip, port));
     if (done(view)) return Date.now() - start;
-    if (Date.now() - start > timeoutMs) throw new Error(`${vip}:${port} never got there in ${timeoutMs} ms: ${JSON.stringify(view.backends)}`);
+    if (Date.now() - start > timeoutMs)
+      throw new Error(`${vip}:${port} never got there in ${timeoutMs} ms: ${JSON.stringify(view.backends)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -56,62 +57,69 @@ const cases: Case[] = [
 ];
 
 describe('checks through the VIP', () => {
-  test.each(cases)('%s IPv%i: a backend that cannot serve the VIP goes down via vip, stays up direct, and comes back', async (forwarding, family, vip) => {
-    const address = (n: number) => (family === 4 ? LAB.backend4(n) : LAB.backend6(n));
-    const b1 = address(1);
-    await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding, healthCheck: CHECK });
-    await api('PUT', vipPath('tcp', vip, DIRECT_PORT), { forwarding, healthCheck: { ...CHECK, port: LAB.tcpPort, via: 'direct' } });
-    for (const n of BACKENDS) {
-      await api('PUT', vipPath('tcp', vip, LAB.tcpPort, address(n)));
-      await api('PUT', vipPath('tcp', vip, DIRECT_PORT, address(n)));
-    }
-    const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up' && b.inRing);
-    await until(vip, LAB.tcpPort, allUp, 10_000);
-    await until(vip, DIRECT_PORT, allUp, 10_000);
-    expect((await api('GET', vipPath('tcp', vip, LAB.tcpPort))).backends.map((b) => b.via)).toEqual(['vip', 'vip', 'vip']);
+  test.each(cases)(
+    '%s IPv%i: a backend that cannot serve the VIP goes down via vip, stays up direct, and comes back',
+    async (forwarding, family, vip) => {
+      const address = (n: number) => (family === 4 ? LAB.backend4(n) : LAB.backend6(n));
+      const b1 = address(1);
+      await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding, healthCheck: CHECK });
+      await api('PUT', vipPath('tcp', vip, DIRECT_PORT), { forwarding, healthCheck: { ...CHECK, port: LAB.tcpPort, via: 'direct' } });
+      for (const n of BACKENDS) {
+        await api('PUT', vipPath('tcp', vip, LAB.tcpPort, address(n)));
+        await api('PUT', vipPath('tcp', vip, DIRECT_PORT, address(n)));
+      }
+      const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up' && b.inRing);
+      await until(vip, LAB.tcpPort, allUp, 10_000);
+      await until(vip, DIRECT_PORT, allUp, 10_000);
+      expect((await api('GET', vipPath('tcp', vip, LAB.tcpPort))).backends.map((b) => b.via)).toEqual(['vip', 'vip', 'vip']);
 
-    /** b1 goes down via vip within the bound, naming the path; its direct check goes on passing; no new flow reaches it. */
-    const expectB1DownViaVipOnly = async () => {
-      const brokenAt = Date.now();
-      const ms = await until(vip, LAB.tcpPort, (v) => backendOf(v, b1).health === 'down' && !backendOf(v, b1).inRing, 10_000);
-      expect(ms).toBeLessThan(DOWN_WITHIN_MS);
-      expect(backendOf(await api('GET', vipPath('tcp', vip, LAB.tcpPort)), b1).healthReason).toBe(
-        `no answer in ${TIMEOUT_MS} ms through ${forwarding} to ${b1}`,
-      );
-      await until(vip, DIRECT_PORT, (v) => Date.parse(backendOf(v, b1).lastCheckAt ?? '') > brokenAt + TIMEOUT_MS, 5_000);
-      expect(backendOf(await api('GET', vipPath('tcp', vip, DIRECT_PORT)), b1)).toMatchObject({ health: 'up', healthReason: null, via: 'direct' });
-      const summary = await lab.client('tcp', vip, 60);
-      expect(summary.errors).toEqual([]);
-      expect(summary.ok).toBe(60);
-      expect(Object.keys(summary.byBackend).sort()).toEqual(['b2', 'b3']);
-    };
-    const expectB1BackUp = async () => {
-      await until(vip, LAB.tcpPort, allUp, 5_000);
-      const summary = await lab.client('tcp', vip, 60);
-      expect(summary.ok).toBe(60);
-      expect(Object.keys(summary.byBackend).sort()).toEqual(['b1', 'b2', 'b3']);
-    };
+      /** b1 goes down via vip within the bound, naming the path; its direct check goes on passing; no new flow reaches it. */
+      const expectB1DownViaVipOnly = async () => {
+        const brokenAt = Date.now();
+        const ms = await until(vip, LAB.tcpPort, (v) => backendOf(v, b1).health === 'down' && !backendOf(v, b1).inRing, 10_000);
+        expect(ms).toBeLessThan(DOWN_WITHIN_MS);
+        expect(backendOf(await api('GET', vipPath('tcp', vip, LAB.tcpPort)), b1).healthReason).toBe(
+          `no answer in ${TIMEOUT_MS} ms through ${forwarding} to ${b1}`,
+        );
+        await until(vip, DIRECT_PORT, (v) => Date.parse(backendOf(v, b1).lastCheckAt ?? '') > brokenAt + TIMEOUT_MS, 5_000);
+        expect(backendOf(await api('GET', vipPath('tcp', vip, DIRECT_PORT)), b1)).toMatchObject({
+          health: 'up',
+          healthReason: null,
+          via: 'direct',
+        });
+        const summary = await lab.client('tcp', vip, 60);
+        expect(summary.errors).toEqual([]);
+        expect(summary.ok).toBe(60);
+        expect(Object.keys(summary.byBackend).sort()).toEqual(['b2', 'b3']);
+      };
+      const expectB1BackUp = async () => {
+        await until(vip, LAB.tcpPort, allUp, 5_000);
+        const summary = await lab.client('tcp', vip, 60);
+        expect(summary.ok).toBe(60);
+        expect(Object.keys(summary.byBackend).sort()).toEqual(['b1', 'b2', 'b3']);
+      };
 
-    lab.setVipOnLo(1, vip, false);
-    try {
-      await expectB1DownViaVipOnly();
-    } finally {
-      lab.setVipOnLo(1, vip, true);
-    }
-    await expectB1BackUp();
-
-    if (forwarding === 'ipip') {
-      lab.setDecap(1, false);
+      lab.setVipOnLo(1, vip, false);
       try {
         await expectB1DownViaVipOnly();
       } finally {
-        lab.setDecap(1, true);
+        lab.setVipOnLo(1, vip, true);
       }
       await expectB1BackUp();
-    }
-    await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
-    await api('DELETE', vipPath('tcp', vip, DIRECT_PORT));
-  });
+
+      if (forwarding === 'ipip') {
+        lab.setDecap(1, false);
+        try {
+          await expectB1DownViaVipOnly();
+        } finally {
+          lab.setDecap(1, true);
+        }
+        await expectB1BackUp();
+      }
+      await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+      await api('DELETE', vipPath('tcp', vip, DIRECT_PORT));
+    },
+  );
 
   test('without a route from the LB to the VIP, the check fails saying so', async () => {
     const vip = LAB.vips4[3];

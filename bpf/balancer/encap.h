@@ -204,7 +204,8 @@ static __always_inline int write_encap(struct ethhdr *eth, void *data_end, struc
 			return XLB_DROP_ADJUST_FAILED;
 		source = vary_source_word(*(__be32 *)config->source_v4, hash, config->source_v4_flow_bits);
 		write_eth(eth, next_hop, our_mac, ETH_P_IP);
-		write_ipv4(outer, pkt->tos, pkt->ip_len + sizeof(*outer), pkt->df, IPPROTO_IPIP, &source, backend->addr);
+		write_ipv4(outer, pkt->tos, pkt->ip_len + sizeof(*outer), pkt->df, IPPROTO_IPIP, &source,
+			   backend->addr);
 	} else {
 		struct ipv6hdr *outer = (void *)(eth + 1);
 		__be32 source[4];

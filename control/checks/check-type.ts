@@ -91,5 +91,5 @@ export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
       const reason = unsendable(spec) ?? (await run(spec));
       return reason === null ? null : pathReason(spec, reason);
     });
-  return { ...entry, probe } as CheckType;
+  return { ...entry, probe };
 }

@@ -23,7 +23,14 @@ export const httpCheck = defineCheckType({
   probe: (spec) =>
     new Promise((resolve) => {
       let request: http.ClientRequest;
-      const options = { host: spec.address, port: spec.port, localPort: spec.localPort, path: spec.path, timeout: spec.timeoutMs, agent: false };
+      const options = {
+        host: spec.address,
+        port: spec.port,
+        localPort: spec.localPort,
+        path: spec.path,
+        timeout: spec.timeoutMs,
+        agent: false,
+      };
       const finish = (reason: string | null) => {
         resolve(reason);
         // RST, not FIN: a probe port's 4-tuple must not wait in TIME_WAIT for the next probe.

@@ -84,7 +84,15 @@ export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = [])
     const localPort = spec.localPort;
     if (localPort === undefined) return [];
     const { family, bytes } = parseAddress(spec.address);
-    return [IPPROTO_TCP, IPPROTO_UDP].map((proto) => ({ family, address: bytes, port: spec.port, proto, localPort, backendId, forwarding }));
+    return [IPPROTO_TCP, IPPROTO_UDP].map((proto) => ({
+      family,
+      address: bytes,
+      port: spec.port,
+      proto,
+      localPort,
+      backendId,
+      forwarding,
+    }));
   });
   return { specs, probes };
 }

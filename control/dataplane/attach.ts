@@ -61,7 +61,8 @@ export function detachProbeProgram(ifname: string): boolean {
   if (!id) return false;
   const program = BpfProgram.fromId(id);
   try {
-    if (program.info.name !== PROGRAMS.probe) throw new Error(`${ifname} runs tc program ${program.info.name} at xlb's handle, not ${PROGRAMS.probe}; leaving it`);
+    const name = program.info.name;
+    if (name !== PROGRAMS.probe) throw new Error(`${ifname} runs tc program ${name} at xlb's handle, not ${PROGRAMS.probe}; leaving it`);
   } finally {
     program.close();
   }

@@ -28,7 +28,9 @@ bool Ifindex(const Napi::CallbackInfo& info, int* ifindex) {
   return true;
 }
 
-std::string Op(const char* call, int ifindex) { return std::string(call) + "(ifindex " + std::to_string(ifindex) + " egress)"; }
+std::string Op(const char* call, int ifindex) {
+  return std::string(call) + "(ifindex " + std::to_string(ifindex) + " egress)";
+}
 
 }  // namespace
 
@@ -46,8 +48,8 @@ Napi::Value TcAttach(const Napi::CallbackInfo& info) {
     ThrowErrno(env, Op("bpf_tc_hook_create", ifindex), -err);
     return env.Undefined();
   }
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = BpfProgram::Unwrap(info[1].As<Napi::Object>())->fd(), .flags = BPF_TC_F_REPLACE,
-              .handle = kHandle, .priority = kPriority);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = BpfProgram::Unwrap(info[1].As<Napi::Object>())->fd(),
+              .flags = BPF_TC_F_REPLACE, .handle = kHandle, .priority = kPriority);
   if ((err = bpf_tc_attach(&hook, &opts))) ThrowErrno(env, Op("bpf_tc_attach", ifindex), -err);
   return env.Undefined();
 }

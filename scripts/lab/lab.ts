@@ -366,7 +366,14 @@ export class Lab {
   /** Adds (on) or removes (off) a VIP on backend n's lo. */
   setVipOnLo(n: number, vip: string, on: boolean): void {
     const v6 = vip.includes(':');
-    nsRun(this.backendNs(n), 'ip', ['addr', on ? 'add' : 'del', v6 ? `${vip}/128` : `${vip}/32`, 'dev', 'lo', ...(on && v6 ? ['nodad'] : [])]);
+    nsRun(this.backendNs(n), 'ip', [
+      'addr',
+      on ? 'add' : 'del',
+      v6 ? `${vip}/128` : `${vip}/32`,
+      'dev',
+      'lo',
+      ...(on && v6 ? ['nodad'] : []),
+    ]);
   }
 
   /** Packets the decap program on backend n stripped so far. */

@@ -36,7 +36,9 @@ const put = (url: string, payload: object = {}) => d!.app.inject({ method: 'PUT'
 /** The probe entries as `destination local-port -> backend id`, TCP and UDP separately. */
 const probeTable = (entries: ProbeEntry[]) =>
   entries
-    .map((e) => `${e.proto === IPPROTO_TCP ? 'tcp' : 'udp'} ${formatAddress(e.family, e.address)}:${e.port} ${e.localPort} -> ${e.backendId}`)
+    .map(
+      (e) => `${e.proto === IPPROTO_TCP ? 'tcp' : 'udp'} ${formatAddress(e.family, e.address)}:${e.port} ${e.localPort} -> ${e.backendId}`,
+    )
     .sort();
 
 describe('the default path', () => {
@@ -87,7 +89,8 @@ describe('probe ports and entries', () => {
   test('each backend of a destination holds its own port while it stays; a new one takes the lowest free; entries follow', async () => {
     d = await startModelDaemon();
     expect((await put(VIP, { forwarding: 'ipip', healthCheck: CHECK })).statusCode).toBe(201);
-    for (const backend of ['198.18.0.11', '198.18.0.12', '198.18.0.13']) expect((await put(`${VIP}/backends/${backend}`)).statusCode).toBe(201);
+    for (const backend of ['198.18.0.11', '198.18.0.12', '198.18.0.13'])
+      expect((await put(`${VIP}/backends/${backend}`)).statusCode).toBe(201);
     const ids = () => new Map(d!.controller.storedVip(KEY)!.backends.map((b) => [b.address, b.id]));
     const [a, b, c] = [...ids().values()] as [number, number, number];
     const entries = (port: number, id: number) => [`tcp 198.19.0.1:80 ${port} -> ${id}`, `udp 198.19.0.1:80 ${port} -> ${id}`];

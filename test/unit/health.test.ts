@@ -51,9 +51,13 @@ describe('probes', () => {
     const port = await listen(http.createServer((req, res) => res.writeHead(req.url === '/health' ? status : 404).end()));
     expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBeNull();
     status = 503;
-    expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBe('direct to 127.0.0.1: http status 503, expected 204');
+    expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBe(
+      'direct to 127.0.0.1: http status 503, expected 204',
+    );
     const silent = await listen(net.createServer(() => {}));
-    expect(await probe(spec({ type: 'http', port: silent, timeoutMs: 100 }))).toMatch(/^direct to 127\.0\.0\.1: (no answer in 100 ms|http: ECONNRESET)$/);
+    expect(await probe(spec({ type: 'http', port: silent, timeoutMs: 100 }))).toMatch(
+      /^direct to 127\.0\.0\.1: (no answer in 100 ms|http: ECONNRESET)$/,
+    );
   });
 
   test('http: a path the client refuses (space, CR/LF, NUL, above U+00FF) is a failed check naming why', async () => {
