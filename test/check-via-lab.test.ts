@@ -28,11 +28,7 @@ beforeAll(async () => {
 });
 afterAll(() => lab?.destroy());
 
-async function api<T = VipView>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await daemon.api.request<T>(method, path, body);
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
-}
+const api = (method: string, path: string, body?: unknown) => daemon.call<VipView>(method, path, body);
 
 /** Polls until `done` holds for the VIP's view, or fails after `timeoutMs`; returns how long it took. */
 async function until(vip: string, port: number, done: (v: VipView) => boolean, timeoutMs: number): Promise<number> {

@@ -1,5 +1,6 @@
 /** What a health-check type is: one entry of the registry (registry.ts). */
 import { z } from 'zod';
+import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
 
 /** Options every probing check takes, with their defaults (the schema and the CLI help show them from here). */
 export const checkTimingShape = {
@@ -62,7 +63,7 @@ export function pathReason(spec: CheckSpec, reason: string): string {
 /** Why a via-vip probe cannot be sent, or null. */
 function unsendable(spec: CheckSpec): string | null {
   if (spec.via === 'vip' && spec.localPort === undefined)
-    return `more checks to ${spec.address} port ${spec.port} than probe ports (61440-65535)`;
+    return `more checks to ${spec.address} port ${spec.port} than probe ports (${PROBE_PORT_MIN}-${PROBE_PORT_MAX})`;
   return null;
 }
 

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { canonicalAddress } from '../net/address.js';
 import { addressRefusal } from '../net/address-policy.js';
 import { forwardingModes } from '../forwarding/registry.js';
-import { type CheckType, type CheckVia, checkCommonShape } from '../checks/check-type.js';
+import { type CheckType, type CheckVia, checkCommonShape, checkViaSchema } from '../checks/check-type.js';
 import { checkTypes } from '../checks/registry.js';
 
 export const protocolSchema = z.enum(['tcp', 'udp']).describe('Transport protocol of the VIP');
@@ -72,11 +72,16 @@ export type HealthCheck = { type: string } & { [field in Exclude<keyof typeof ch
   [option: string]: unknown;
 };
 
-/** One type's check: the common fields and that type's options, nothing else. */
-function typeCheckSchema(type: CheckType) {
+/**
+ * One type's check: the common fields and that type's options, nothing else. A probing
+ * check's `via`, when not given, is `via`: the API's checks go through the VIP, a
+ * stored check from before `via` existed keeps what its probes did (direct).
+ */
+function typeCheckSchema(type: CheckType, via: CheckVia) {
   const fields = ['type', ...Object.keys(storedCommonShape), ...Object.keys(type.options)].join(', ');
+  const path: z.ZodRawShape = type.probe ? { via: checkViaSchema.default(via) } : {};
   return z.strictObject(
-    { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...storedShape(type.options) },
+    { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...path, ...storedShape(type.options) },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
@@ -87,27 +92,18 @@ function typeCheckSchema(type: CheckType) {
 }
 
 /** The check schema of every registered type, built at its first use: a type registered after import is in it. */
-function buildHealthCheckSchema(): z.ZodType<HealthCheck, HealthCheck> {
-  const [first, ...rest] = checkTypes.forSchema().map(typeCheckSchema);
+function buildHealthCheckSchema(via: CheckVia): z.ZodType<HealthCheck, HealthCheck> {
+  const [first, ...rest] = checkTypes.forSchema().map((type) => typeCheckSchema(type, via));
   if (!first) throw new Error('no health-check type is registered');
   return z.discriminatedUnion('type', [first, ...rest]);
 }
 
 export const healthCheckSchema = z
-  .lazy(buildHealthCheckSchema)
+  .lazy(() => buildHealthCheckSchema('vip'))
   .describe('Backend health check: the common fields and the options of its type');
 
-/** A probing check with its path made explicit: `via` as given, else `via`. */
-const checkWithVia = (via: CheckVia) => (check: HealthCheck) =>
-  check.via !== undefined || !checkTypes.get(check.type)?.probe ? check : { ...check, via };
-
-/**
- * The stored check's path is always explicit: a VIP created or replaced through the API
- * gets the schema's default (via vip), a stored one from before `via` existed keeps
- * what its checks did (direct).
- */
-const requestedCheckSchema = healthCheckSchema.transform(checkWithVia('vip'));
-const storedCheckSchema = healthCheckSchema.transform(checkWithVia('direct'));
+/** A check as the state file and etcd hold it. */
+const storedCheckSchema = z.lazy(() => buildHealthCheckSchema('direct'));
 
 export const vipSpecSchema = z
   .strictObject({
@@ -115,7 +111,7 @@ export const vipSpecSchema = z
     affinity: z.enum(['flow', 'source-ip']).default('flow').describe('Hash the 5-tuple or the client address only'),
     conntrack: z.boolean().default(true).describe('Keep flows on their backend in the connection table'),
     panicThreshold: z.number().min(0).max(1).default(0.5).describe('Below this healthy share, every non-drained backend serves'),
-    healthCheck: requestedCheckSchema.default({ type: 'none' }),
+    healthCheck: healthCheckSchema.default({ type: 'none' }),
   })
   .describe('VIP settings');
 

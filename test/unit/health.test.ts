@@ -1,4 +1,4 @@
-/** Health checks against real TCP and HTTP servers on loopback, and the monitor's rise and fall. */
+/** Health checks against real TCP and HTTP servers on loopback (a probe port reused at once too), and the monitor's rise and fall. */
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
@@ -65,6 +65,26 @@ describe('probes', () => {
     for (const path of ['/a b', '/a\r\nHost: x', '/a\u0000', '/\u0101']) {
       expect(await probe(spec({ type: 'http', port, path }))).toBe('direct to 127.0.0.1: http: ERR_UNESCAPED_CHARACTERS');
     }
+  });
+  // A probe bound to one local port ends with a reset: a client that closed first would
+  // hold the 4-tuple in TIME_WAIT and the next probe's connect would fail.
+  test('tcp: consecutive probes from one local port all connect', async () => {
+    const port = await listen(net.createServer((socket) => socket.on('error', () => {})));
+    const reasons: (string | null)[] = [];
+    for (let i = 0; i < 30; i++) reasons.push(await probe(spec({ port, localPort: 61501 })));
+    expect(reasons).toEqual(Array(30).fill(null));
+  });
+
+  test('http: consecutive probes from one local port all get their answer', async () => {
+    // Answers and keeps the connection open, so the client closes first.
+    const answering = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+    });
+    const port = await listen(answering);
+    const reasons: (string | null)[] = [];
+    for (let i = 0; i < 30; i++) reasons.push(await probe(spec({ type: 'http', port, localPort: 61502 })));
+    expect(reasons).toEqual(Array(30).fill(null));
   });
 });
 
