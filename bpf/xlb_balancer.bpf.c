@@ -26,6 +26,7 @@
 #include "balancer/maps.h"
 #include "balancer/packet.h"
 #include "balancer/parse.h"
+#include "balancer/probe.h"
 #include "balancer/vip.h"
 
 static __always_inline int finish(__u32 outcome, __u64 bytes)
@@ -206,6 +207,14 @@ int xlb_balancer(struct xdp_md *ctx)
 	__u64 bytes = ctx->data_end - ctx->data;
 
 	return finish(process(ctx, bytes), bytes);
+}
+
+/* Health-check probes through the forwarding path (balancer/probe.h), on the same
+ * interface's tc egress hook; in this object so it shares the balancer's maps. */
+SEC("tc")
+int xlb_probe(struct __sk_buff *skb)
+{
+	return from_probe_port(skb) ? forward_probe(skb) : TC_ACT_OK;
 }
 
 /* GPL: the object includes lib/jhash.h, which is GPL-2.0-only. */

@@ -10,6 +10,7 @@
         "src/netns.cc",
         "src/object.cc",
         "src/program.cc",
+        "src/tc.cc",
         "src/xdp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

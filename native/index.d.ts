@@ -101,6 +101,12 @@ export function xdpAttach(
 export function xdpDetach(ifindex: number, mode: XdpMode): void;
 /** The attached program's id, 0 for none. */
 export function xdpQuery(ifindex: number, mode: XdpMode): number;
+/** Attaches a program to xlb's filter on the interface's tc egress (clsact) hook, replacing the one there. */
+export function tcAttach(ifindex: number, program: BpfProgram): void;
+/** Removes xlb's tc egress filter; false when there was none. */
+export function tcDetach(ifindex: number): boolean;
+/** The program id of xlb's tc egress filter, 0 for none. */
+export function tcQuery(ifindex: number): number;
 export function ifNameToIndex(name: string): number;
 export function possibleCpus(): number;
 /**

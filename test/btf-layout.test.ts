@@ -80,6 +80,8 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(define('XLB_VIP_CACHE_BITS')).toBe(codec.VIP_CACHE_BITS);
     expect(define('XLB_FLOW_WAYS')).toBe(codec.FLOW_WAYS);
     expect(define('XLB_RING_IDS_PER_VALUE')).toBe(codec.RING_IDS_PER_VALUE);
+    expect(define('XLB_PROBE_PORT_MIN')).toBe(codec.PROBE_PORT_MIN);
+    expect(define('XLB_PROBE_PORT_MAX')).toBe(codec.PROBE_PORT_MAX);
   });
 });
 

@@ -160,8 +160,10 @@ describe('xlb against a daemon', () => {
     const { stdout } = await xlb('backend', 'ls', 'tcp', '198.19.1.5', '80', '--api', api);
     const [panicLine, header, row] = stdout.split('\n');
     expect(panicLine).toMatch(/^tcp\/198\.19\.1\.5:80 is in panic mode: under 50% of its backends are healthy/);
-    expect(header).toMatch(/^BACKEND\s+WEIGHT\s+STATE\s+HEALTH\s+LAST CHECK\s+IN RING/);
-    expect(row).toMatch(/^198\.18\.1\.21\s+1\s+active\s+down \(refused by the test\)\s+\d+[ms]+ ago, \d+(\.\d)?ms\s+yes/);
+    expect(header).toMatch(/^BACKEND\s+WEIGHT\s+STATE\s+HEALTH\s+LAST CHECK\s+VIA\s+IN RING/);
+    expect(row).toMatch(
+      /^198\.18\.1\.21\s+1\s+active\s+down \(refused by the test through ipip to 198\.18\.1\.21\)\s+\d+[ms]+ ago, \d+(\.\d)?ms\s+vip\s+yes/,
+    );
     await xlb('vip', 'rm', 'tcp', '198.19.1.5', '80', '--api', api);
   });
 

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ifNameToIndex, tcQuery } from '@xlb/native';
 import { DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { Decapsulator } from '../control/dataplane/decapsulator.js';
@@ -346,7 +347,7 @@ describe('xlb down', () => {
     }
   });
 
-  test('detaches the balancer and removes the pins; leaves another program alone', async () => {
+  test('detaches the balancer and its tc probe program and removes the pins; leaves another program alone', async () => {
     const ns = namespaces.create('lb');
     nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
     nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
@@ -355,9 +356,12 @@ describe('xlb down', () => {
     const dp = Dataplane.open({ pinDir: pins, maxFlows: 64 });
     try {
       inNamespace(ns, () => dp.attach('veth0', 'generic'));
+      const probeFilter = () => inNamespace(ns, () => tcQuery(ifNameToIndex('veth0')));
+      expect(probeFilter()).toBe(dp.probeProgram.info.id);
       const down = (...args: string[]) => onVeth0(ns, 'down', pins, ...args);
       const { stdout } = await down();
-      expect(stdout).toBe(`detached from veth0 (generic mode); removed 10 pins; removed ${pins}\n`);
+      expect(stdout).toBe(`detached from veth0 (generic mode); removed 11 pins; removed ${pins}\n`);
+      expect(probeFilter()).toBe(0);
       expect(existsSync(pins)).toBe(false);
       expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();
 

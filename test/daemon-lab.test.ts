@@ -19,11 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => lab?.destroy());
 
-async function api<T = VipView>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await daemon.api.request<T>(method, path, body);
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
-}
+const api = <T = VipView>(method: string, path: string, body?: unknown) => daemon.call<T>(method, path, body);
 
 /** Polls the VIP until `done` holds (bounded); returns the view and how long it took. */
 async function until(vip: string, done: (v: VipView) => boolean, timeoutMs = 10_000): Promise<{ view: VipView; ms: number }> {

@@ -85,7 +85,7 @@ describe('a registered forwarding mode', () => {
 describe('a registered check type', () => {
   test('the schema takes its type and options and refuses a bad option or an unknown type', () => {
     const spec = vipSpecSchema.parse({ forwarding: 'dsr', healthCheck: { type: 'answer-test', answer: 'up' } });
-    expect(spec.healthCheck).toEqual({ type: 'answer-test', answer: 'up' });
+    expect(spec.healthCheck).toEqual({ type: 'answer-test', via: 'vip', answer: 'up' });
     const badOption = vipSpecSchema.safeParse({ forwarding: 'dsr', healthCheck: { type: 'answer-test', answer: 'sideways' } });
     expect(badOption.error?.issues[0]?.path).toEqual(['healthCheck', 'answer']);
     const unknown = vipSpecSchema.safeParse({ forwarding: 'dsr', healthCheck: { type: 'icmp' } });
@@ -93,19 +93,24 @@ describe('a registered check type', () => {
   });
 
   test('its probe runs through the health monitor with its defaults applied', async () => {
+    const VIP = { address: '198.19.0.1', port: 80, forwarding: 'dsr' };
     const monitor = new HealthMonitor();
     try {
       const changes: string[] = [];
       monitor.on('change', (change) => changes.push(`${change.key} ${change.to} ${change.reason}`));
-      const up = resolveCheck(healthCheckSchema.parse({ type: 'answer-test', answer: 'up', intervalMs: 100 }), '198.18.1.1', 80);
-      const down = resolveCheck(healthCheckSchema.parse({ type: 'answer-test', intervalMs: 100 }), '198.18.1.2', 80);
+      const up = resolveCheck(
+        healthCheckSchema.parse({ type: 'answer-test', answer: 'up', via: 'direct', intervalMs: 100 }),
+        '198.18.1.1',
+        VIP,
+      );
+      const down = resolveCheck(healthCheckSchema.parse({ type: 'answer-test', via: 'direct', intervalMs: 100 }), '198.18.1.2', VIP);
       monitor.sync(
         new Map([
           ['up', up!],
           ['down', down!],
         ]),
       );
-      await expect.poll(() => changes.sort(), { timeout: 5000 }).toEqual(['down down answered down', 'up up null']);
+      await expect.poll(() => changes.sort(), { timeout: 5000 }).toEqual(['down down direct to 198.18.1.2: answered down', 'up up null']);
       expect(probed.find((spec) => spec.address === '198.18.1.2')).toMatchObject({
         type: 'answer-test',
         port: 80,
@@ -130,7 +135,7 @@ describe('a check type whose option is named like a field every check has', () =
 
 describe('a check type registered after the check schema was built', () => {
   test('is refused, naming the type', () => {
-    expect(healthCheckSchema.parse({ type: 'tcp' })).toEqual({ type: 'tcp' });
+    expect(healthCheckSchema.parse({ type: 'tcp' })).toEqual({ type: 'tcp', via: 'vip' });
     const late = defineCheckType({ name: 'late-test', description: 'throwaway', options: {}, probe: null });
     expect(() => checkTypes.set(late.name, late)).toThrow(/"late-test": the check schema was built already/);
     expect(() => checkTypes.delete(answer.name)).toThrow(/"answer-test": the check schema was built already/);
@@ -182,6 +187,7 @@ describe('the CLI', () => {
     await vipAdd('198.18.0.10', 'answer-test', 'up');
     expect(d.controller.storedVip({ protocol: 'tcp', address: '198.18.0.10', port: 80 })?.healthCheck).toEqual({
       type: 'answer-test',
+      via: 'vip',
       answer: 'up',
     });
     await expect(vipAdd('198.18.0.11', 'answer-test', 'no')).rejects.toMatchObject({

@@ -174,19 +174,61 @@ static __always_inline __be32 vary_source_word(__be32 base, __u32 hash, __u8 bit
 	return bpf_htonl((bpf_ntohl(base) & ~mask) | (hash & mask));
 }
 
-static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_packet *pkt,
-					const struct xlb_backend *backend, const struct xlb_config *config, __u32 hash)
+/* The next hop of an encapsulated packet of `pkt`'s flow to `backend`: the backend's
+ * MAC, else the gateway's; zero when there is none or an IPv6 flow meets an IPv4
+ * backend (XLB_DROP_NO_ROUTE). */
+static __always_inline struct mac encap_next_hop(const struct xlb_packet *pkt, const struct xlb_backend *backend,
+						 const struct xlb_config *config)
 {
-	struct mac next_hop = load_mac(backend->mac), our_mac;
-	bool outer_v4 = backend->family == XLB_FAMILY_V4;
-	int overhead = outer_v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
-	struct ethhdr *eth = (void *)(long)ctx->data;
-	void *data_end;
+	struct mac next_hop = load_mac(backend->mac);
 
 	if (mac_is_zero(next_hop))
 		next_hop = load_mac(config->gateway_mac);
+	if (backend->family == XLB_FAMILY_V4 && pkt->flow.family != XLB_FAMILY_V4)
+		return (struct mac){};
+	return next_hop;
+}
 
-	if (mac_is_zero(next_hop) || (outer_v4 && pkt->flow.family != XLB_FAMILY_V4))
+/* The Ethernet and outer IP headers of `pkt` encapsulated to `backend`, written in
+ * the room made behind `eth` (by the balancer with bpf_xdp_adjust_head, by the probe
+ * program with bpf_skb_adjust_room). */
+static __always_inline int write_encap(struct ethhdr *eth, void *data_end, struct mac next_hop, struct mac our_mac,
+				       const struct xlb_packet *pkt, const struct xlb_backend *backend,
+				       const struct xlb_config *config, __u32 hash)
+{
+	if (backend->family == XLB_FAMILY_V4) {
+		struct iphdr *outer = (void *)(eth + 1);
+		__be32 source;
+
+		if ((void *)(outer + 1) > data_end)
+			return XLB_DROP_ADJUST_FAILED;
+		source = vary_source_word(*(__be32 *)config->source_v4, hash, config->source_v4_flow_bits);
+		write_eth(eth, next_hop, our_mac, ETH_P_IP);
+		write_ipv4(outer, pkt->tos, pkt->ip_len + sizeof(*outer), pkt->df, IPPROTO_IPIP, &source,
+			   backend->addr);
+	} else {
+		struct ipv6hdr *outer = (void *)(eth + 1);
+		__be32 source[4];
+
+		if ((void *)(outer + 1) > data_end)
+			return XLB_DROP_ADJUST_FAILED;
+		__builtin_memcpy(source, config->source_v6, 16);
+		source[3] = vary_source_word(source[3], hash, config->source_v6_flow_bits);
+		write_eth(eth, next_hop, our_mac, ETH_P_IPV6);
+		write_ipv6(outer, pkt->tos, hash, pkt->ip_len,
+			   pkt->flow.family == XLB_FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6, source, backend->addr);
+	}
+	return XLB_TX_IPIP;
+}
+
+static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_packet *pkt,
+					const struct xlb_backend *backend, const struct xlb_config *config, __u32 hash)
+{
+	struct mac next_hop = encap_next_hop(pkt, backend, config), our_mac;
+	int overhead = backend->family == XLB_FAMILY_V4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr);
+	struct ethhdr *eth = (void *)(long)ctx->data;
+
+	if (mac_is_zero(next_hop))
 		return XLB_DROP_NO_ROUTE;
 	if (config->mtu && pkt->ip_len + overhead > config->mtu) {
 		if (pkt->icmp_error)
@@ -204,30 +246,7 @@ static __always_inline int forward_ipip(struct xdp_md *ctx, const struct xlb_pac
 	if (bpf_xdp_adjust_head(ctx, -overhead))
 		return XLB_DROP_ADJUST_FAILED;
 	eth = (void *)(long)ctx->data;
-	data_end = (void *)(long)ctx->data_end;
-
-	if (outer_v4) {
-		struct iphdr *outer = (void *)(eth + 1);
-		__be32 source;
-
-		if ((void *)(outer + 1) > data_end)
-			return XLB_DROP_ADJUST_FAILED;
-		source = vary_source_word(*(__be32 *)config->source_v4, hash, config->source_v4_flow_bits);
-		write_eth(eth, next_hop, our_mac, ETH_P_IP);
-		write_ipv4(outer, pkt->tos, pkt->ip_len + overhead, pkt->df, IPPROTO_IPIP, &source, backend->addr);
-	} else {
-		struct ipv6hdr *outer = (void *)(eth + 1);
-		__be32 source[4];
-
-		if ((void *)(outer + 1) > data_end)
-			return XLB_DROP_ADJUST_FAILED;
-		__builtin_memcpy(source, config->source_v6, 16);
-		source[3] = vary_source_word(source[3], hash, config->source_v6_flow_bits);
-		write_eth(eth, next_hop, our_mac, ETH_P_IPV6);
-		write_ipv6(outer, pkt->tos, hash, pkt->ip_len,
-			   pkt->flow.family == XLB_FAMILY_V4 ? IPPROTO_IPIP : IPPROTO_IPV6, source, backend->addr);
-	}
-	return XLB_TX_IPIP;
+	return write_encap(eth, (void *)(long)ctx->data_end, next_hop, our_mac, pkt, backend, config, hash);
 }
 
 #endif /* XLB_BALANCER_ENCAP_H */

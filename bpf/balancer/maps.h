@@ -103,4 +103,14 @@ struct {
 	__type(value, struct xlb_traffic);
 } xlb_bestat_v3 SEC(".maps");
 
+/* Health-check probes (struct xlb_probe_key -> struct xlb_probe), read by the tc
+ * egress program xlb_probe; one entry per probing target checked via the VIP. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
+	__type(key, struct xlb_probe_key);
+	__type(value, struct xlb_probe);
+} xlb_probes_v1 SEC(".maps");
+
 #endif /* XLB_BALANCER_MAPS_H */

@@ -187,6 +187,29 @@ enum xlb_outcome {
 	XLB_OUTCOME_COUNT,
 };
 
+/* Health-check probes through the forwarding path (tc program xlb_probe): a probe's
+ * local port is in this range, outside Linux's default ephemeral range (32768-60999),
+ * so an ordinary connection never looks like one. */
+#define XLB_PROBE_PORT_MIN 61440
+#define XLB_PROBE_PORT_MAX 65535
+
+/* Key of xlb_probes_v1: a probe's packet as the LB sends it. */
+struct xlb_probe_key {
+	__u8 addr[16]; /* the VIP address, network order */
+	__u16 port;    /* the check port, network order */
+	__u16 sport;   /* the probe's local port, network order */
+	__u8 proto;    /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;
+	__u8 pad[2];
+};
+
+/* Value of xlb_probes_v1: where the probe goes, as a client packet of the VIP would. */
+struct xlb_probe {
+	__u32 backend_id; /* index of xlb_backends_v3 */
+	__u8 forwarding;  /* XLB_FORWARD_* */
+	__u8 pad[3];
+};
+
 /* xlb_decap_v3 (decap program): struct xlb_addr -> __u32 (unused), the host's own
  * outer destinations. */
 

@@ -1,5 +1,6 @@
 /** What a health-check type is: one entry of the registry (registry.ts). */
 import { z } from 'zod';
+import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
 
 /** Options every probing check takes, with their defaults (the schema and the CLI help show them from here). */
 export const checkTimingShape = {
@@ -9,17 +10,31 @@ export const checkTimingShape = {
   fall: z.number().int().min(1).max(100).default(3).describe('Failures to become unhealthy'),
 };
 
+/** How a probe reaches its backend. */
+export const checkViaSchema = z
+  .enum(['vip', 'direct'])
+  .describe("vip: to the VIP address, forwarded to the backend as a client's packet is; direct: to the backend's own address");
+export type CheckVia = z.infer<typeof checkViaSchema>;
+
 /** Fields every check takes, whatever its type. */
 export const checkCommonShape = {
   port: z.number().int().min(1).max(65535).optional().describe('Port to check; default the VIP port'),
+  via: checkViaSchema.default('vip'),
   ...checkTimingShape,
 };
 
 /** One backend's check with every default applied; the type's own options beside the common ones. */
 export interface CheckSpec {
   type: string;
+  /** Where the probe is sent: the backend's address (direct) or the VIP's (via vip). */
   address: string;
   port: number;
+  via: CheckVia;
+  /** via vip: the backend the probe reaches and the VIP's forwarding mode, for reasons. */
+  backend: string;
+  forwarding: string;
+  /** The local port a probe binds (via vip: it names the backend to the tc program xlb_probe). */
+  localPort?: number | undefined;
   intervalMs: number;
   timeoutMs: number;
   rise: number;
@@ -40,12 +55,42 @@ export interface CheckType {
   probe: Probe | null;
 }
 
-/** A check type whose probe sees its own options typed, as `options` resolves them. */
+/** A probe's failure with the path it took: "no answer through ipip to 198.18.0.11", "direct to 198.18.0.12: …". */
+export function pathReason(spec: CheckSpec, reason: string): string {
+  return spec.via === 'vip' ? `${reason} through ${spec.forwarding} to ${spec.backend}` : `direct to ${spec.backend}: ${reason}`;
+}
+
+/** Why a via-vip probe cannot be sent, or null. */
+function unsendable(spec: CheckSpec): string | null {
+  if (spec.via === 'vip' && spec.localPort === undefined)
+    return `more checks to ${spec.address} port ${spec.port} than probe ports (${PROBE_PORT_MIN}-${PROBE_PORT_MAX})`;
+  return null;
+}
+
+/** The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route. */
+export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string {
+  if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
+    return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
+  if (error.code === 'ECONNREFUSED') return 'connection refused';
+  return `${what}: ${error.code ?? error.message}`;
+}
+
+/**
+ * A check type whose probe sees its own options typed, as `options` resolves them;
+ * its failures name the path the probe took.
+ */
 export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
   name: string;
   description: string;
   options: Shape;
   probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<string | null>) | null;
 }): CheckType {
-  return entry as CheckType;
+  const run = entry.probe as Probe | null;
+  const probe: Probe | null =
+    run &&
+    (async (spec) => {
+      const reason = unsendable(spec) ?? (await run(spec));
+      return reason === null ? null : pathReason(spec, reason);
+    });
+  return { ...entry, probe };
 }

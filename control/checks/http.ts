@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { z } from 'zod';
 import { HTTP_PATH_MAX, httpPathProblem } from './http-path.js';
-import { defineCheckType } from './check-type.js';
+import { defineCheckType, socketErrorReason } from './check-type.js';
 
 const httpPathSchema = z.string().superRefine((path, ctx) => {
   const problem = httpPathProblem(path);
@@ -23,18 +23,31 @@ export const httpCheck = defineCheckType({
   probe: (spec) =>
     new Promise((resolve) => {
       let request: http.ClientRequest;
+      const options = {
+        host: spec.address,
+        port: spec.port,
+        localPort: spec.localPort,
+        path: spec.path,
+        timeout: spec.timeoutMs,
+        agent: false,
+      };
+      const finish = (reason: string | null) => {
+        resolve(reason);
+        // RST, not FIN: a probe port's 4-tuple must not wait in TIME_WAIT for the next probe.
+        if (request.socket?.readyState === 'open') request.socket.resetAndDestroy();
+        request.destroy();
+      };
       try {
-        request = http.get({ host: spec.address, port: spec.port, path: spec.path, timeout: spec.timeoutMs, agent: false }, (response) => {
+        request = http.get(options, (response) => {
           response.resume();
-          resolve(response.statusCode === spec.expectStatus ? null : `http status ${response.statusCode}, expected ${spec.expectStatus}`);
-          request.destroy();
+          finish(response.statusCode === spec.expectStatus ? null : `http status ${response.statusCode}, expected ${spec.expectStatus}`);
         });
       } catch (error) {
         // The client refuses some requests outright (ERR_UNESCAPED_CHARACTERS for a path with a space).
         resolve(`http: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
         return;
       }
-      request.once('timeout', () => request.destroy(new Error(`timed out after ${spec.timeoutMs} ms`)));
-      request.once('error', (error: NodeJS.ErrnoException) => resolve(`http: ${error.code ?? error.message}`));
+      request.once('timeout', () => finish(`no answer in ${spec.timeoutMs} ms`));
+      request.once('error', (error: NodeJS.ErrnoException) => finish(socketErrorReason(spec, 'http', error)));
     }),
 });

@@ -5,13 +5,13 @@
  * line here.
  */
 import { z } from 'zod';
-import { type CheckSpec, type CheckType, checkCommonShape, checkTimingShape } from './check-type.js';
+import { type CheckSpec, type CheckType, type CheckVia, checkCommonShape, checkTimingShape } from './check-type.js';
 import { httpCheck } from './http.js';
 import { none } from './none.js';
 import { tcp } from './tcp.js';
 
-/** Names a type's option cannot take: the discriminator, the probe's target and the fields every check has. */
-const RESERVED_OPTIONS = new Set(['type', 'address', ...Object.keys(checkCommonShape)]);
+/** Names a type's option cannot take: the discriminator, the probe's target and path, and the fields every check has. */
+const RESERVED_OPTIONS = new Set(['type', 'address', 'backend', 'forwarding', 'localPort', ...Object.keys(checkCommonShape)]);
 
 /**
  * Check types by name, added at start-up. The check schema is built from them at its
@@ -66,10 +66,25 @@ const optionSchemas = new Map<CheckType, z.ZodObject>();
 /** A stored check's options with defaults applied: the state's objects are immutable, and every change resolves every backend's check. */
 const resolvedOptions = new WeakMap<object, ResolvedOptions>();
 
-/** A VIP's check for one backend with every default applied, or null for a type that does not probe. */
-export function resolveCheck(check: { type: string; port?: number | undefined }, address: string, vipPort: number): CheckSpec | null {
+/** The path a check's probes take (a check stored without `via` predates it: direct), or null for a type that does not probe. */
+export function checkVia(check: { type: string; via?: unknown }): CheckVia | null {
+  if (!checkType(check.type).probe) return null;
+  return check.via === 'vip' ? 'vip' : 'direct';
+}
+
+/**
+ * A VIP's check for one backend with every default applied, or null for a type that
+ * does not probe. A via-vip probe is sent to the VIP's address; its local port is the
+ * caller's to give.
+ */
+export function resolveCheck(
+  check: { type: string; port?: number | undefined; via?: unknown },
+  backend: string,
+  vip: { address: string; port: number; forwarding: string },
+): CheckSpec | null {
   const type = checkType(check.type);
-  if (!type.probe) return null;
+  const via = checkVia(check);
+  if (!type.probe || !via) return null;
   let options = resolvedOptions.get(check);
   if (!options) {
     let schema = optionSchemas.get(type);
@@ -77,5 +92,6 @@ export function resolveCheck(check: { type: string; port?: number | undefined },
     options = schema.parse(check) as ResolvedOptions;
     resolvedOptions.set(check, options);
   }
-  return { type: type.name, address, port: check.port ?? vipPort, ...options };
+  const address = via === 'vip' ? vip.address : backend;
+  return { type: type.name, address, port: check.port ?? vip.port, via, backend, forwarding: vip.forwarding, ...options };
 }

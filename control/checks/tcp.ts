@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { defineCheckType } from './check-type.js';
+import { defineCheckType, socketErrorReason } from './check-type.js';
 
 /** A TCP connect within the timeout. */
 export const tcp = defineCheckType({
@@ -8,14 +8,16 @@ export const tcp = defineCheckType({
   options: {},
   probe: (spec) =>
     new Promise((resolve) => {
-      const socket = net.connect({ host: spec.address, port: spec.port });
-      const timer = setTimeout(() => done(`tcp connect timed out after ${spec.timeoutMs} ms`), spec.timeoutMs);
+      const socket = net.connect({ host: spec.address, port: spec.port, localPort: spec.localPort });
+      const timer = setTimeout(() => done(`no answer in ${spec.timeoutMs} ms`), spec.timeoutMs);
       const done = (reason: string | null) => {
         clearTimeout(timer);
-        socket.destroy();
+        // RST, not FIN: a probe port's 4-tuple must not wait in TIME_WAIT for the next probe.
+        if (socket.readyState === 'open') socket.resetAndDestroy();
+        else socket.destroy();
         resolve(reason);
       };
       socket.once('connect', () => done(null));
-      socket.once('error', (error: NodeJS.ErrnoException) => done(`tcp connect: ${error.code ?? error.message}`));
+      socket.once('error', (error: NodeJS.ErrnoException) => done(socketErrorReason(spec, 'tcp connect', error)));
     }),
 });

@@ -41,13 +41,14 @@ export function backendTable(vip: VipView, now = Date.now()): string {
   return (
     panic +
     table(
-      ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'LAST CHECK', 'IN RING', 'SLOTS', 'MAC', 'REASON'],
+      ['BACKEND', 'WEIGHT', 'STATE', 'HEALTH', 'LAST CHECK', 'VIA', 'IN RING', 'SLOTS', 'MAC', 'REASON'],
       vip.backends.map((b) => [
         b.address,
         String(b.weight),
         b.state,
         b.healthReason === null ? b.health : `${b.health} (${b.healthReason})`,
         lastCheck(b, now),
+        b.via,
         b.inRing ? 'yes' : 'no',
         String(b.slots),
         b.mac ?? '-',

@@ -22,7 +22,7 @@ import { type EventLog, EventHistory } from './event-history.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { Traffic } from './rates.js';
-import { backendAddresses, type BackendCheck, checkedBackend, checkTargets, healthKey, vipsWithBackendAt, vipTexts } from './targets.js';
+import { backendAddresses, type BackendCheck, checkedBackend, healthKey, syncChecks, vipsWithBackendAt, vipTexts } from './targets.js';
 import { type ConfigChange, type NewEvent, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
@@ -118,7 +118,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   /** First apply (backends restored from the state file count as up), then timers. */
   async start(): Promise<void> {
     await this.options.neighbours.refresh(backendAddresses(this.state));
-    this.options.health.sync(checkTargets(this.state), 'up');
+    syncChecks(this.options, this.state, 'up');
     this.reconcile();
     this.applied = true;
     await this.options.store.watch(
@@ -298,7 +298,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   /** Makes `next` the state and applies `scope`; on a data-plane failure goes back to `previous` and throws 503. */
   private applyState(next: StateFile, previous: StateFile, scope: ReadonlySet<number>): void {
     this.state = next;
-    this.options.health.sync(checkTargets(this.state));
+    syncChecks(this.options, this.state);
     try {
       this.reconcile(scope);
     } catch (error) {
@@ -309,7 +309,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
 
   private revertState(previous: StateFile, scope: ReadonlySet<number>): void {
     this.state = previous;
-    this.options.health.sync(checkTargets(this.state));
+    syncChecks(this.options, this.state);
     try {
       this.reconcile(scope);
     } catch (error) {
@@ -324,7 +324,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     if (update.revision <= this.revision) return;
     this.state = update.state;
     this.revision = update.revision;
-    this.options.health.sync(checkTargets(this.state));
+    syncChecks(this.options, this.state);
     this.reconcileQuietly({ after: 'remote state', revision: update.revision.toString() });
     this.publish({ type: 'config', action: 'sync', revision: update.revision.toString() });
   }

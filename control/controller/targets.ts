@@ -1,7 +1,13 @@
 /** What the controller observes for a desired state: each backend's health check and next hop. */
 import type { CheckSpec } from '../checks/check-type.js';
+import type { Health } from '../checks/health.js';
 import { resolveCheck } from '../checks/registry.js';
-import type { CheckResult } from '../health/checker.js';
+import { IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
+import type { DataplanePort } from '../dataplane/port.js';
+import type { ProbeEntry } from '../dataplane/probes.js';
+import { forwardingMode } from '../forwarding/registry.js';
+import { parseAddress } from '../net/address.js';
+import type { CheckResult, HealthMonitor } from '../health/checker.js';
 import { type StateFile, type StoredBackend, type StoredVip, type VipKey, vipKeyText } from '../state/schema.js';
 
 /** A backend of a VIP as the health monitor knows it. */
@@ -18,16 +24,90 @@ export function checkedBackend(state: StateFile, key: string): { vip: VipKey; ba
   return vip && backend ? { vip: { protocol: vip.protocol, address: vip.address, port: vip.port }, backend: backend.address } : undefined;
 }
 
-/** Every backend's check with its defaults applied, by health key; none for a check type that does not probe. */
-export function checkTargets(state: StateFile): Map<string, CheckSpec> {
-  const targets = new Map<string, CheckSpec>();
+/** A via-vip target: its check and the backend record its probes go to. */
+interface ViaVipTarget {
+  spec: CheckSpec;
+  backendId: number;
+  forwarding: number;
+}
+
+/** A probe destination (the VIP address and check port) as text. */
+const destinationOf = (address: Buffer, port: number) => `${address.toString('hex')} ${port}`;
+
+/** The health monitor's targets by health key, and the probe entries that send the via-vip ones. */
+export interface CheckTargets {
+  specs: Map<string, CheckSpec>;
+  probes: ProbeEntry[];
+}
+
+/**
+ * Every backend's check with its defaults applied, by health key (none for a check type
+ * that does not probe). A via-vip check gets a local port: the one `held` (the probe
+ * entries in place) gives its backend record, else the lowest free among the checks of
+ * the same destination; a destination with more checks than ports leaves the rest
+ * without one (their probes fail saying so). Each port has a TCP and a UDP entry.
+ */
+export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = []): CheckTargets {
+  const specs = new Map<string, CheckSpec>();
+  const byDestination = new Map<string, ViaVipTarget[]>();
   for (const vip of state.vips) {
     for (const backend of vip.backends) {
-      const spec = resolveCheck(vip.healthCheck, backend.address, vip.port);
-      if (spec) targets.set(healthKey(vip, backend), spec);
+      const spec = resolveCheck(vip.healthCheck, backend.address, vip);
+      if (!spec) continue;
+      specs.set(healthKey(vip, backend), spec);
+      if (spec.via !== 'vip') continue;
+      const destination = destinationOf(parseAddress(spec.address).bytes, spec.port);
+      const list = byDestination.get(destination) ?? [];
+      list.push({ spec, backendId: backend.id, forwarding: forwardingMode(vip.forwarding).code });
+      byDestination.set(destination, list);
     }
   }
-  return targets;
+  const heldPorts = new Map(held.map((e) => [`${destinationOf(e.address, e.port)} ${e.backendId}`, e.localPort]));
+  for (const [destination, list] of byDestination) {
+    const used = new Set<number>();
+    for (const target of list) {
+      const port = heldPorts.get(`${destination} ${target.backendId}`);
+      if (port === undefined || used.has(port)) continue;
+      target.spec.localPort = port;
+      used.add(port);
+    }
+    let next = PROBE_PORT_MIN;
+    for (const target of list) {
+      if (target.spec.localPort !== undefined) continue;
+      while (used.has(next)) next++;
+      if (next > PROBE_PORT_MAX) break;
+      target.spec.localPort = next;
+      used.add(next);
+    }
+  }
+  const probes = [...byDestination.values()].flat().flatMap(({ spec, backendId, forwarding }) => {
+    const localPort = spec.localPort;
+    if (localPort === undefined) return [];
+    const { family, bytes } = parseAddress(spec.address);
+    return [IPPROTO_TCP, IPPROTO_UDP].map((proto) => ({
+      family,
+      address: bytes,
+      port: spec.port,
+      proto,
+      localPort,
+      backendId,
+      forwarding,
+    }));
+  });
+  return { specs, probes };
+}
+
+/**
+ * The health monitor's targets and the data plane's probe entries, set together: a
+ * via-vip target's entry (which backend its probe port names) is written before its
+ * first probe and removed with the target. A probe's packet leaves on a later tick (a
+ * socket connects after the synchronous code that asked), so the backend records the
+ * caller's reconcile writes next are in place by then.
+ */
+export function syncChecks(options: { dp: DataplanePort; health: HealthMonitor }, state: StateFile, initial?: Health): void {
+  const { specs, probes } = checkTargets(state, options.dp.listProbes());
+  options.dp.setProbes(probes);
+  options.health.sync(specs, initial);
 }
 
 /** Every backend address, once. */

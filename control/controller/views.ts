@@ -4,7 +4,9 @@
  * VIP's view built from its plan.
  */
 import { z } from 'zod';
+import { checkViaSchema } from '../checks/check-type.js';
 import { type Health, healthSchema } from '../checks/health.js';
+import { checkVia } from '../checks/registry.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { formatMac } from '../net/address.js';
 import type { VipPlan } from '../reconciler/plan.js';
@@ -16,6 +18,7 @@ const backendViewSchema = z.object({
   state: backendSpecSchema.shape.state.unwrap(),
   health: healthSchema,
   healthReason: z.string().nullable().describe('Why the last check failed'),
+  via: z.enum([...checkViaSchema.options, 'none']).describe("The path its check takes; none: the VIP's check does not probe"),
   lastCheckAt: z.string().nullable().describe('When the last check finished (ISO 8601), or null before the first'),
   lastCheckMs: z.number().nullable().describe('How long the last check took (ms), or null before the first'),
   lastFailureAt: z.string().nullable().describe('When a check last failed (ISO 8601), kept after the backend recovers; null if none has'),
@@ -200,6 +203,7 @@ export function vipView(plan: VipPlan, lastCheck: (backend: StoredBackend) => La
         state: spec.state,
         health: b.health,
         healthReason: check?.reason ?? null,
+        via: checkVia(vip.healthCheck) ?? 'none',
         lastCheckAt: check?.lastCheckedAt == null ? null : new Date(check.lastCheckedAt).toISOString(),
         lastCheckMs: check?.lastLatencyMs ?? null,
         lastFailureAt: check?.lastFailure ? new Date(check.lastFailure.at).toISOString() : null,

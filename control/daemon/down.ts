@@ -1,6 +1,6 @@
 /**
  * `xlb down`: detaches the balancer in whichever XDP mode it runs (never another
- * program), removes its pins (only
+ * program) and its tc egress probe program, removes its pins (only
  * those: the directory goes only when nothing else is left in it) and stops xlb's
  * BIRD. It refuses while a daemon owns that data plane, unless forced.
  */
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { XdpMode } from '@xlb/native';
 import { stopBird } from '../bgp/bird.js';
 import { PROGRAMS } from '../dataplane/codec.js';
-import { detachOwnProgram } from '../dataplane/attach.js';
+import { detachOwnProgram, detachProbeProgram } from '../dataplane/attach.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { BALANCER_PINS, checkBpffs, removePins } from '../dataplane/pins.js';
 import { daemonResources, type Locks, lockResources, ResourceInUse } from './lock.js';
@@ -46,6 +46,7 @@ export async function down(options: DownOptions): Promise<{ detached: XdpMode | 
   try {
     if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
     const detached = detachBalancer(options.iface, options.xdpMode ? [options.xdpMode] : xdpModeSchema.options);
+    detachProbeProgram(options.iface);
     return { detached, ...removePins(options.bpffs, BALANCER_PINS) };
   } finally {
     locks.release();

@@ -6,7 +6,7 @@
  * from the interface we attached to was detached on purpose and is not put back.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type BpfError, BpfProgram, ifNameToIndex, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
+import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
 
 export const LINK_RECHECK_MS = 1000;
 
@@ -96,6 +96,8 @@ export interface LinkWatchOptions {
   mode: XdpMode;
   /** Our program, attached to `ifindex` when the watch starts. */
   program: BpfProgram;
+  /** The tc egress probe program, attached again beside it on a new interface. */
+  probeProgram?: BpfProgram;
   ifindex: number;
   report(attached: boolean, reason: string | null): void;
   onError(error: unknown): void;
@@ -127,6 +129,7 @@ export class LinkWatch {
       if (verdict.reattach && seen.kind === 'empty') {
         // Only if still empty: a program that got there first is not replaced.
         xdpAttach(seen.ifindex, program, { mode: this.options.mode, onlyIfNone: true });
+        if (this.options.probeProgram) tcAttach(seen.ifindex, this.options.probeProgram);
         seen = observeLink(iface, program.info.id, this.host);
         verdict = linkVerdict(iface, seen, null);
       }

@@ -15,7 +15,7 @@ import { readTokenFile } from '../token-file.js';
 import { parseAddress, parseMac } from '../net/address.js';
 import { isLoopback } from '../net/endpoint.js';
 import { PROGRAMS } from '../dataplane/codec.js';
-import { attachedProgramName, detachOwnProgram } from '../dataplane/attach.js';
+import { attachedProgramName, detachOwnProgram, detachProbeProgram } from '../dataplane/attach.js';
 import { Dataplane } from '../dataplane/dataplane.js';
 import { BALANCER_PINS, checkBpffs, PinDirectoryStart, replacesConnectionTable } from '../dataplane/pins.js';
 import { HealthMonitor } from '../health/checker.js';
@@ -127,6 +127,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       iface: options.iface,
       mode: options.xdpMode,
       program: dp.program,
+      probeProgram: dp.probeProgram,
       ifindex: ifNameToIndex(options.iface),
       report: (attached, reason) => controller.setAttached(attached, reason),
       onError: (error) => errors.record('link', error),
@@ -182,7 +183,10 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   } catch (error) {
     link?.close();
     // A failed start takes back what it added: a program where none ran, new pins.
-    if (attachedBefore === null) detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
+    if (attachedBefore === null) {
+      detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);
+      detachProbeProgram(options.iface);
+    }
     opened?.close();
     pins?.rollback();
     await store.close();

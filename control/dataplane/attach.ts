@@ -1,5 +1,9 @@
-/** XDP programs on interfaces: attach in one step, name what is there, detach only our own. */
-import { BpfProgram, ifNameToIndex, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
+/**
+ * XDP programs on interfaces: attach in one step, name what is there, detach only our
+ * own; and the probe program on xlb's tc egress filter beside it.
+ */
+import { BpfProgram, ifNameToIndex, tcAttach, tcDetach, tcQuery, xdpAttach, xdpDetach, xdpQuery, type XdpMode } from '@xlb/native';
+import { PROGRAMS } from './codec.js';
 
 /** Attaches a program to an interface, replacing the current one in one step. */
 export function attachProgram(ifname: string, program: BpfProgram, mode: XdpMode): void {
@@ -43,4 +47,24 @@ export function detachOwnProgram(ifname: string, mode: XdpMode, expected: string
 
 export function detachProgram(ifname: string, mode: XdpMode): void {
   xdpDetach(ifNameToIndex(ifname), mode);
+}
+
+/** Attaches the probe program as xlb's tc egress filter, replacing a previous daemon's in one step. */
+export function attachProbeProgram(ifname: string, program: BpfProgram): void {
+  tcAttach(ifNameToIndex(ifname), program);
+}
+
+/** Removes xlb's tc egress filter when it runs the probe program; false when there was none. */
+export function detachProbeProgram(ifname: string): boolean {
+  const ifindex = ifNameToIndex(ifname);
+  const id = tcQuery(ifindex);
+  if (!id) return false;
+  const program = BpfProgram.fromId(id);
+  try {
+    const name = program.info.name;
+    if (name !== PROGRAMS.probe) throw new Error(`${ifname} runs tc program ${name} at xlb's handle, not ${PROGRAMS.probe}; leaving it`);
+  } finally {
+    program.close();
+  }
+  return tcDetach(ifindex);
 }

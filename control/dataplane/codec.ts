@@ -49,9 +49,14 @@ export const MAPS = {
   backendStats: 'xlb_bestat_v3',
   decapAddresses: 'xlb_decap_v3',
   decapCounters: 'xlb_dcounter_v3',
+  probes: 'xlb_probes_v1',
 } as const;
 
-export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap' } as const;
+export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap', probe: 'xlb_probe' } as const;
+
+/** A probe's local port range (XLB_PROBE_PORT_MIN..MAX): the tc program xlb_probe forwards these. */
+export const PROBE_PORT_MIN = 61440;
+export const PROBE_PORT_MAX = 65535;
 
 /** The compiled objects holding those programs and their maps. */
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
@@ -83,6 +88,21 @@ export const backendCodec = defineStruct('xlb_backend', {
   family: 'u8',
   flags: 'u8',
   vip_id: 'u32',
+});
+
+export const probeKeyCodec = defineStruct('xlb_probe_key', {
+  addr: { bytes: 16 },
+  port: 'be16',
+  sport: 'be16',
+  proto: 'u8',
+  family: 'u8',
+  pad: { bytes: 2 },
+});
+
+export const probeCodec = defineStruct('xlb_probe', {
+  backend_id: 'u32',
+  forwarding: 'u8',
+  pad: { bytes: 3 },
 });
 
 /**
@@ -185,4 +205,6 @@ export const STRUCTS = [
   vipCacheEntryCodec,
   trafficCodec,
   vipStatsCodec,
+  probeKeyCodec,
+  probeCodec,
 ];

@@ -20,11 +20,12 @@ import {
   vipKeyCodec,
   vipStatsCodec,
 } from './codec.js';
-import { attachProgram } from './attach.js';
+import { attachProgram, attachProbeProgram } from './attach.js';
 import { encodeConfig } from './config.js';
 import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
+import { kernelProbeMap, type ProbeEntry, readProbes, writeProbes } from './probes.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
@@ -46,6 +47,8 @@ export class Dataplane implements DataplanePort {
   /** Flows the connection table holds. */
   readonly flowCapacity: number;
   readonly program: BpfProgram;
+  /** The tc egress program that sends via-vip health-check probes (balancer/probe.h). */
+  readonly probeProgram: BpfProgram;
   private readonly object: BpfObject;
   private readonly maps: Record<keyof typeof MAPS, BpfMap | undefined>;
   /** The configuration last written (with the current VIP generation). */
@@ -63,6 +66,7 @@ export class Dataplane implements DataplanePort {
     this.maxBackends = options.maxBackends;
     this.flowCapacity = flowTableBuckets(options.maxFlows) * FLOW_WAYS;
     this.program = object.program(PROGRAMS.balancer);
+    this.probeProgram = object.program(PROGRAMS.probe);
     const names = new Set(object.mapNames());
     this.maps = Object.fromEntries(
       Object.entries(MAPS).map(([key, name]) => [key, names.has(name) ? object.map(name) : undefined]),
@@ -319,14 +323,25 @@ export class Dataplane implements DataplanePort {
     return { slots: this.flowCapacity, flows: scale(flows), backendFlows: (id) => scale(byBackend[id] ?? 0) };
   }
 
-  /** Attaches the balancer, atomically replacing whatever XDP program is there. */
+  /** Makes xlb_probes_v1 hold exactly these probes. */
+  setProbes(entries: readonly ProbeEntry[]): void {
+    writeProbes(kernelProbeMap(this.map('probes')), entries);
+  }
+
+  listProbes(): ProbeEntry[] {
+    return readProbes(kernelProbeMap(this.map('probes')));
+  }
+
+  /** Attaches the balancer, atomically replacing whatever XDP program is there, and the probe program on tc egress. */
   attach(ifname: string, mode: XdpMode = 'native'): void {
     attachProgram(ifname, this.program, mode);
+    attachProbeProgram(ifname, this.probeProgram);
   }
 
   close(): void {
     for (const map of Object.values(this.maps)) map?.close();
     this.program.close();
+    this.probeProgram.close();
     this.object.close();
   }
 }

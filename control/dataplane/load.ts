@@ -41,6 +41,8 @@ export function loadBalancer(options: DataplaneOptions): [BpfObject, DataplaneSi
     [MAPS.vipStats]: sizes.maxVips,
     [MAPS.backends]: sizes.maxBackends,
     [MAPS.backendStats]: sizes.maxBackends,
+    // A via-vip check has a TCP and a UDP entry.
+    [MAPS.probes]: 2 * sizes.maxBackends,
     [MAPS.flows]: flowTableBuckets(sizes.maxFlows),
     // A release with another outcome count makes its counters afresh.
     [MAPS.counters]: OUTCOMES.length,

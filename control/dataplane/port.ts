@@ -4,6 +4,7 @@
  * against an in-memory model in unit tests (test/lib/dataplane-model.ts).
  */
 import type { Outcome } from './codec.js';
+import type { ProbeEntry } from './probes.js';
 import type { BackendRecord, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 
 /** Rings written now and swapped in together (DataplanePort.ringBatch). */
@@ -50,4 +51,8 @@ export interface DataplanePort {
   /** Every VIP id's stats and every backend id's traffic, read at once. */
   statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic };
   flowTableUse(): FlowTableUse;
+
+  /** Makes the probe entries exactly these (dataplane/probes.ts). */
+  setProbes(entries: readonly ProbeEntry[]): void;
+  listProbes(): ProbeEntry[];
 }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { canonicalAddress } from '../net/address.js';
 import { addressRefusal } from '../net/address-policy.js';
 import { forwardingModes } from '../forwarding/registry.js';
-import { type CheckType, checkCommonShape } from '../checks/check-type.js';
+import { type CheckType, type CheckVia, checkCommonShape, checkViaSchema } from '../checks/check-type.js';
 import { checkTypes } from '../checks/registry.js';
 
 export const protocolSchema = z.enum(['tcp', 'udp']).describe('Transport protocol of the VIP');
@@ -66,15 +66,22 @@ const storedShape = (shape: z.ZodRawShape) =>
 const storedCommonShape = storedShape(checkCommonShape);
 
 /** A stored check: the common fields typed, its type's own options beside them. */
-export type HealthCheck = { type: string } & { [field in keyof typeof checkCommonShape]?: number | undefined } & {
+export type HealthCheck = { type: string } & { [field in Exclude<keyof typeof checkCommonShape, 'via'>]?: number | undefined } & {
+  via?: CheckVia | undefined;
+} & {
   [option: string]: unknown;
 };
 
-/** One type's check: the common fields and that type's options, nothing else. */
-function typeCheckSchema(type: CheckType) {
+/**
+ * One type's check: the common fields and that type's options, nothing else. A probing
+ * check's `via`, when not given, is `via`: the API's checks go through the VIP, a
+ * stored check from before `via` existed keeps what its probes did (direct).
+ */
+function typeCheckSchema(type: CheckType, via: CheckVia) {
   const fields = ['type', ...Object.keys(storedCommonShape), ...Object.keys(type.options)].join(', ');
+  const path: z.ZodRawShape = type.probe ? { via: checkViaSchema.default(via) } : {};
   return z.strictObject(
-    { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...storedShape(type.options) },
+    { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...path, ...storedShape(type.options) },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
@@ -85,15 +92,18 @@ function typeCheckSchema(type: CheckType) {
 }
 
 /** The check schema of every registered type, built at its first use: a type registered after import is in it. */
-function buildHealthCheckSchema(): z.ZodType<HealthCheck, HealthCheck> {
-  const [first, ...rest] = checkTypes.forSchema().map(typeCheckSchema);
+function buildHealthCheckSchema(via: CheckVia): z.ZodType<HealthCheck, HealthCheck> {
+  const [first, ...rest] = checkTypes.forSchema().map((type) => typeCheckSchema(type, via));
   if (!first) throw new Error('no health-check type is registered');
   return z.discriminatedUnion('type', [first, ...rest]);
 }
 
 export const healthCheckSchema = z
-  .lazy(buildHealthCheckSchema)
+  .lazy(() => buildHealthCheckSchema('vip'))
   .describe('Backend health check: the common fields and the options of its type');
+
+/** A check as the state file and etcd hold it. */
+const storedCheckSchema = z.lazy(() => buildHealthCheckSchema('direct'));
 
 export const vipSpecSchema = z
   .strictObject({
@@ -122,6 +132,7 @@ export type VipKey = z.infer<typeof vipKeySchema>;
 
 const storedBackendSchema = backendSpecSchema.extend({ address: addressSchema, id: z.number().int().min(0) });
 export const storedVipSchema = vipSpecSchema.extend({
+  healthCheck: storedCheckSchema.default({ type: 'none' }),
   ...vipKeySchema.shape,
   id: z.number().int().min(0),
   backends: z.array(storedBackendSchema),

@@ -12,6 +12,7 @@
 #include "netns.h"
 #include "object.h"
 #include "program.h"
+#include "tc.h"
 #include "xdp.h"
 
 namespace {
@@ -24,6 +25,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("xdpAttach", Napi::Function::New(env, xlb::XdpAttach));
   exports.Set("xdpDetach", Napi::Function::New(env, xlb::XdpDetach));
   exports.Set("xdpQuery", Napi::Function::New(env, xlb::XdpQuery));
+  exports.Set("tcAttach", Napi::Function::New(env, xlb::TcAttach));
+  exports.Set("tcDetach", Napi::Function::New(env, xlb::TcDetach));
+  exports.Set("tcQuery", Napi::Function::New(env, xlb::TcQuery));
   exports.Set("ifNameToIndex", Napi::Function::New(env, xlb::IfNameToIndex));
   exports.Set("inNetns", Napi::Function::New(env, xlb::InNetns));
   exports.Set("possibleCpus", Napi::Function::New(env, xlb::PossibleCpus));

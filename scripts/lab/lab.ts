@@ -5,8 +5,8 @@
  *   lb     198.18.0.2  / 2001:db8::2  ─┼─ br0 (switch namespace)
  *   bN     198.18.0.1N / 2001:db8::1N ─┘
  *
- * The client routes the VIP prefixes (198.19.0.0/24, 2001:db8:f::/64) via the LB;
- * backends hold the VIPs on lo, run the decap program on eth0 and answer the client
+ * The client routes the VIP prefixes (198.19.0.0/24, 2001:db8:f::/64) via the LB,
+ * the LB routes them via the client (for health checks through the VIP); backends hold the VIPs on lo, run the decap program on eth0 and answer the client
  * directly. Every namespace, link and process is removed by destroy().
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -17,7 +17,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { BpfObject } from '@xlb/native';
-import { attachProgram } from '../../control/dataplane/attach.js';
+import { attachProgram, detachProgram } from '../../control/dataplane/attach.js';
 import { ApiClient } from '../../control/cli/client.js';
 import { Decapsulator } from '../../control/dataplane/decapsulator.js';
 import { packagePath } from '../../control/paths.js';
@@ -170,6 +170,11 @@ export class Lab {
   private addLb(ns: string, port: string, v4: string, v6: string, create = true): void {
     if (create) this.namespaces.create(ns);
     this.plug(ns, port, [`${v4}/${LAB.subnet4}`, `${v6}/${LAB.subnet6}`]);
+    // Health checks through the VIP connect to the VIP: the LB needs a route for it out of
+    // eth0, as it has to its gateway in production; the client is its upstream here. The
+    // next hop's MAC never matters: the tc probe program rewrites it.
+    nsRun(ns, 'ip', ['route', 'add', LAB.vipPrefix4, 'via', LAB.client4]);
+    nsRun(ns, 'ip', ['-6', 'route', 'add', LAB.vipPrefix6, 'via', LAB.client6]);
     const pass = this.passObject!.program('lab_pass');
     inNamespace(this.ns.sw, () => attachProgram(port, pass, 'native'));
     pass.close();
@@ -351,6 +356,26 @@ export class Lab {
     }
   }
 
+  /** Attaches (on) or detaches (off) backend n's decap program. */
+  setDecap(n: number, on: boolean): void {
+    const decap = this.decaps[n - 1];
+    if (!decap) throw new RangeError(`backend ${n} has no decap program (backends: ${BACKENDS.join(', ')})`);
+    inNamespace(this.backendNs(n), () => (on ? decap.attach('eth0', 'native') : detachProgram('eth0', 'native')));
+  }
+
+  /** Adds (on) or removes (off) a VIP on backend n's lo. */
+  setVipOnLo(n: number, vip: string, on: boolean): void {
+    const v6 = vip.includes(':');
+    nsRun(this.backendNs(n), 'ip', [
+      'addr',
+      on ? 'add' : 'del',
+      v6 ? `${vip}/128` : `${vip}/32`,
+      'dev',
+      'lo',
+      ...(on && v6 ? ['nodad'] : []),
+    ]);
+  }
+
   /** Packets the decap program on backend n stripped so far. */
   decapsulated(n: number): number {
     const decap = this.decaps[n - 1];
@@ -421,6 +446,13 @@ export class DaemonProcess {
     readonly child: ChildProcess,
     readonly api: ApiClient,
   ) {}
+
+  /** The body of a request that must succeed; throws naming the status and body otherwise. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.api.request<T>(method, path, body);
+    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body;
+  }
 
   /** Polls /readyz until 200 (or the process exits, or 30 s pass). */
   async ready(): Promise<void> {

@@ -19,6 +19,7 @@ import {
 import { encodeConfig } from '../../control/dataplane/config.js';
 import { flowTableBuckets } from '../../control/dataplane/flow-table.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from '../../control/dataplane/port.js';
+import { type ProbeEntry, readProbes, writeProbes } from '../../control/dataplane/probes.js';
 import type {
   BackendRecord,
   DataplaneConfig,
@@ -85,6 +86,10 @@ class HashMap {
     return this.entries.delete(key.toString('hex'));
   }
 
+  keys(): Buffer[] {
+    return [...this.entries.keys()].map((hex) => Buffer.from(hex, 'hex'));
+  }
+
   *[Symbol.iterator](): IterableIterator<[Buffer, Buffer]> {
     for (const [hex, value] of this.entries) yield [Buffer.from(hex, 'hex'), value];
   }
@@ -108,6 +113,7 @@ export class DataplaneModel implements InspectableDataplane {
   backendFlows = new Map<number, number>();
   private readonly vips: HashMap;
   private readonly vipAddresses: HashMap;
+  private readonly probes: HashMap;
   private readonly rings = new Map<number, Uint32Array>();
   private readonly backends: Buffer[];
   /** Counters by key; a key absent counts zero. Values are replaced, never changed, so a snapshot is a copy of the map. */
@@ -123,6 +129,7 @@ export class DataplaneModel implements InspectableDataplane {
     this.flowCapacity = flowTableBuckets(sizes.maxFlows ?? 1024) * FLOW_WAYS;
     this.vips = new HashMap(MAPS.vips, this.maxVips);
     this.vipAddresses = new HashMap(MAPS.vipAddresses, this.maxVips);
+    this.probes = new HashMap(MAPS.probes, 2 * this.maxBackends);
     this.backends = Array.from({ length: this.maxBackends }, () => Buffer.alloc(backendCodec.size));
   }
 
@@ -314,6 +321,14 @@ export class DataplaneModel implements InspectableDataplane {
   flowTableUse(): FlowTableUse {
     const byBackend = new Map(this.backendFlows);
     return { slots: this.flowCapacity, flows: this.flows, backendFlows: (id) => byBackend.get(id) ?? 0 };
+  }
+
+  setProbes(entries: readonly ProbeEntry[]): void {
+    writeProbes(this.probes, entries);
+  }
+
+  listProbes(): ProbeEntry[] {
+    return readProbes(this.probes);
   }
 
   close(): void {}

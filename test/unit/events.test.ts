@@ -75,7 +75,14 @@ const EXPECTED_CONFIG = [
     action: 'vip.put',
     vip: KEY,
     before: null,
-    after: { forwarding: 'ipip', affinity: 'flow', conntrack: true, panicThreshold: 0, healthCheck: CHECK, backends: [] },
+    after: {
+      forwarding: 'ipip',
+      affinity: 'flow',
+      conntrack: true,
+      panicThreshold: 0,
+      healthCheck: { ...CHECK, via: 'vip' },
+      backends: [],
+    },
     by,
   },
   { action: 'vip.put', vip: KEY, before: { forwarding: 'ipip' }, after: { forwarding: 'dsr' }, by },
@@ -114,7 +121,7 @@ test('config changes and a health transition: numbered, replayed with since=0 as
     vip: KEY,
     backend: '198.18.0.11',
     to: 'down',
-    reason: 'switched off',
+    reason: 'switched off through dsr to 198.18.0.11',
     latencyMs: expect.any(Number),
   });
   for (const event of replayed) expect(Date.parse(String(event.at))).not.toBeNaN();

@@ -41,7 +41,12 @@ test('fall failures take a backend out of the ring, flagged; rise successes brin
   await expect.poll(ringHolds, { timeout: 5000 }).toEqual([first]);
   expect(d.dp.getBackend(second)?.flags).toBe(1); // BACKEND_F_UNHEALTHY: its flows re-hash
   const view = d.controller.vip({ protocol: 'tcp', address: '198.19.0.1', port: 80 });
-  expect(view.backends[1]).toMatchObject({ health: 'down', healthReason: 'switched off', inRing: false, reason: 'health check failing' });
+  expect(view.backends[1]).toMatchObject({
+    health: 'down',
+    healthReason: 'switched off through ipip to 198.18.0.12',
+    inRing: false,
+    reason: 'health check failing',
+  });
   // The last check's end and duration are the monitor's, not made up by the view.
   expect(Date.parse(view.backends[1]!.lastCheckAt!)).toBeLessThanOrEqual(Date.now());
   expect(view.backends[1]!.lastCheckMs).toBeGreaterThanOrEqual(0);

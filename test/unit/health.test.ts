@@ -1,4 +1,4 @@
-/** Health checks against real TCP and HTTP servers on loopback, and the monitor's rise and fall. */
+/** Health checks against real TCP and HTTP servers on loopback (a probe port reused at once too), and the monitor's rise and fall. */
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
@@ -25,6 +25,9 @@ const spec = (o: Partial<CheckSpec>): CheckSpec => ({
   type: 'tcp',
   address: '127.0.0.1',
   port: 1,
+  via: 'direct',
+  backend: '127.0.0.1',
+  forwarding: 'dsr',
   path: '/',
   expectStatus: 200,
   intervalMs: 100,
@@ -40,7 +43,7 @@ describe('probes', () => {
     expect(await probe(spec({ port }))).toBeNull();
     const closed = await listen(net.createServer());
     await new Promise((resolve) => servers.pop()!.close(resolve));
-    expect(await probe(spec({ port: closed }))).toMatch(/ECONNREFUSED/);
+    expect(await probe(spec({ port: closed }))).toBe('direct to 127.0.0.1: connection refused');
   });
 
   test('http: the expected status passes, another fails naming both, a silent server times out', async () => {
@@ -48,16 +51,40 @@ describe('probes', () => {
     const port = await listen(http.createServer((req, res) => res.writeHead(req.url === '/health' ? status : 404).end()));
     expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBeNull();
     status = 503;
-    expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBe('http status 503, expected 204');
+    expect(await probe(spec({ type: 'http', port, path: '/health', expectStatus: 204 }))).toBe(
+      'direct to 127.0.0.1: http status 503, expected 204',
+    );
     const silent = await listen(net.createServer(() => {}));
-    expect(await probe(spec({ type: 'http', port: silent, timeoutMs: 100 }))).toMatch(/timed out|ECONNRESET/);
+    expect(await probe(spec({ type: 'http', port: silent, timeoutMs: 100 }))).toMatch(
+      /^direct to 127\.0\.0\.1: (no answer in 100 ms|http: ECONNRESET)$/,
+    );
   });
 
   test('http: a path the client refuses (space, CR/LF, NUL, above U+00FF) is a failed check naming why', async () => {
     const port = await listen(http.createServer((_, res) => res.writeHead(200).end()));
     for (const path of ['/a b', '/a\r\nHost: x', '/a\u0000', '/\u0101']) {
-      expect(await probe(spec({ type: 'http', port, path }))).toBe('http: ERR_UNESCAPED_CHARACTERS');
+      expect(await probe(spec({ type: 'http', port, path }))).toBe('direct to 127.0.0.1: http: ERR_UNESCAPED_CHARACTERS');
     }
+  });
+  // A probe bound to one local port ends with a reset: a client that closed first would
+  // hold the 4-tuple in TIME_WAIT and the next probe's connect would fail.
+  test('tcp: consecutive probes from one local port all connect', async () => {
+    const port = await listen(net.createServer((socket) => socket.on('error', () => {})));
+    const reasons: (string | null)[] = [];
+    for (let i = 0; i < 30; i++) reasons.push(await probe(spec({ port, localPort: 61501 })));
+    expect(reasons).toEqual(Array(30).fill(null));
+  });
+
+  test('http: consecutive probes from one local port all get their answer', async () => {
+    // Answers and keeps the connection open, so the client closes first.
+    const answering = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
+    });
+    const port = await listen(answering);
+    const reasons: (string | null)[] = [];
+    for (let i = 0; i < 30; i++) reasons.push(await probe(spec({ type: 'http', port, localPort: 61502 })));
+    expect(reasons).toEqual(Array(30).fill(null));
   });
 });
 
@@ -83,7 +110,7 @@ describe('the monitor', () => {
       expect(await next()).toMatchObject({ key: 'a', from: 'unknown', to: 'up' });
       healthy = false;
       const down = await next();
-      expect(down).toMatchObject({ from: 'up', to: 'down', reason: 'http status 500, expected 200' });
+      expect(down).toMatchObject({ from: 'up', to: 'down', reason: 'direct to 127.0.0.1: http status 500, expected 200' });
       healthy = true;
       expect(await next()).toMatchObject({ from: 'down', to: 'up' });
       expect(changes.map((c) => c.to)).toEqual(['up', 'down', 'up']);
@@ -105,7 +132,7 @@ describe('the monitor', () => {
     try {
       monitor.sync(new Map([['a', spec({ type: 'http', port, path: '/a b', intervalMs: 20 })]]));
       await until(() => monitor.status('a')?.health === 'down', 'the target to go down');
-      expect(monitor.status('a')?.reason).toBe('http: ERR_UNESCAPED_CHARACTERS');
+      expect(monitor.status('a')?.reason).toBe('direct to 127.0.0.1: http: ERR_UNESCAPED_CHARACTERS');
       const first = monitor.status('a')!.lastCheckedAt!;
       await until(() => monitor.status('a')!.lastCheckedAt! > first, 'another check');
       expect(unhandled).toEqual([]);

@@ -18,6 +18,6 @@ checkTypes.set(
     name: SWITCH_CHECK,
     description: 'throwaway: fails while its address is in the test set',
     options: {},
-    probe: async (spec) => (failing.has(spec.address) ? 'switched off' : null),
+    probe: async (spec) => (failing.has(spec.backend) ? 'switched off' : null),
   }),
 );

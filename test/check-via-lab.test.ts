@@ -1,0 +1,137 @@
+/**
+ * Health checks through the forwarding path, in the netns lab with `xlb serve`: a
+ * backend that lost the VIP on lo (dsr and ipip) or its decap program (ipip) goes
+ * down under `via: "vip"`, stays up under `via: "direct"`, takes no new client
+ * connection while down, and comes back once restored. IPv4 and IPv6.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { vipPath } from '../control/cli/client.js';
+import type { VipView } from '../control/controller/views.js';
+import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
+import { nsRun } from '../scripts/lab/netns.js';
+
+const INTERVAL_MS = 200;
+const TIMEOUT_MS = 150;
+const FALL = 2;
+/** interval x fall, the first failure up to an interval (+10% jitter) late, the timeout, and slack for a loaded machine. */
+const DOWN_WITHIN_MS = INTERVAL_MS * 1.1 * (FALL + 1) + TIMEOUT_MS + 1000;
+const CHECK = { type: 'tcp', intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, rise: 1, fall: FALL } as const;
+/** The direct-checked twin of each VIP: same address and backends, another port, its checks at port 80 of each backend. */
+const DIRECT_PORT = 8080;
+
+let lab: Lab;
+let daemon: DaemonProcess;
+
+beforeAll(async () => {
+  lab = await Lab.create('via');
+  daemon = await lab.startDaemon();
+});
+afterAll(() => lab?.destroy());
+
+const api = (method: string, path: string, body?: unknown) => daemon.call<VipView>(method, path, body);
+
+/** Polls until `done` holds for the VIP's view, or fails after `timeoutMs`; returns how long it took. */
+async function until(vip: string, port: number, done: (v: VipView) => boolean, timeoutMs: number): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    const view = await api('GET', vipPath('tcp', vip, port));
+    if (done(view)) return Date.now() - start;
+    if (Date.now() - start > timeoutMs)
+      throw new Error(`${vip}:${port} never got there in ${timeoutMs} ms: ${JSON.stringify(view.backends)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const backendOf = (view: VipView, address: string) => view.backends.find((b) => b.address === address)!;
+
+type Case = [forwarding: 'dsr' | 'ipip', family: 4 | 6, vip: string];
+const cases: Case[] = [
+  ['dsr', 4, LAB.vips4[1]],
+  ['ipip', 4, LAB.vips4[2]],
+  ['dsr', 6, LAB.vips6[0]],
+  ['ipip', 6, LAB.vips6[1]],
+];
+
+describe('checks through the VIP', () => {
+  test.each(cases)(
+    '%s IPv%i: a backend that cannot serve the VIP goes down via vip, stays up direct, and comes back',
+    async (forwarding, family, vip) => {
+      const address = (n: number) => (family === 4 ? LAB.backend4(n) : LAB.backend6(n));
+      const b1 = address(1);
+      await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding, healthCheck: CHECK });
+      await api('PUT', vipPath('tcp', vip, DIRECT_PORT), { forwarding, healthCheck: { ...CHECK, port: LAB.tcpPort, via: 'direct' } });
+      for (const n of BACKENDS) {
+        await api('PUT', vipPath('tcp', vip, LAB.tcpPort, address(n)));
+        await api('PUT', vipPath('tcp', vip, DIRECT_PORT, address(n)));
+      }
+      const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up' && b.inRing);
+      await until(vip, LAB.tcpPort, allUp, 10_000);
+      await until(vip, DIRECT_PORT, allUp, 10_000);
+      expect((await api('GET', vipPath('tcp', vip, LAB.tcpPort))).backends.map((b) => b.via)).toEqual(['vip', 'vip', 'vip']);
+
+      /** b1 goes down via vip within the bound, naming the path; its direct check goes on passing; no new flow reaches it. */
+      const expectB1DownViaVipOnly = async () => {
+        const brokenAt = Date.now();
+        const ms = await until(vip, LAB.tcpPort, (v) => backendOf(v, b1).health === 'down' && !backendOf(v, b1).inRing, 10_000);
+        expect(ms).toBeLessThan(DOWN_WITHIN_MS);
+        expect(backendOf(await api('GET', vipPath('tcp', vip, LAB.tcpPort)), b1).healthReason).toBe(
+          `no answer in ${TIMEOUT_MS} ms through ${forwarding} to ${b1}`,
+        );
+        await until(vip, DIRECT_PORT, (v) => Date.parse(backendOf(v, b1).lastCheckAt ?? '') > brokenAt + TIMEOUT_MS, 5_000);
+        expect(backendOf(await api('GET', vipPath('tcp', vip, DIRECT_PORT)), b1)).toMatchObject({
+          health: 'up',
+          healthReason: null,
+          via: 'direct',
+        });
+        const summary = await lab.client('tcp', vip, 60);
+        expect(summary.errors).toEqual([]);
+        expect(summary.ok).toBe(60);
+        expect(Object.keys(summary.byBackend).sort()).toEqual(['b2', 'b3']);
+      };
+      const expectB1BackUp = async () => {
+        await until(vip, LAB.tcpPort, allUp, 5_000);
+        const summary = await lab.client('tcp', vip, 60);
+        expect(summary.ok).toBe(60);
+        expect(Object.keys(summary.byBackend).sort()).toEqual(['b1', 'b2', 'b3']);
+      };
+
+      lab.setVipOnLo(1, vip, false);
+      try {
+        await expectB1DownViaVipOnly();
+      } finally {
+        lab.setVipOnLo(1, vip, true);
+      }
+      await expectB1BackUp();
+
+      if (forwarding === 'ipip') {
+        lab.setDecap(1, false);
+        try {
+          await expectB1DownViaVipOnly();
+        } finally {
+          lab.setDecap(1, true);
+        }
+        await expectB1BackUp();
+      }
+      await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+      await api('DELETE', vipPath('tcp', vip, DIRECT_PORT));
+    },
+  );
+
+  test('without a route from the LB to the VIP, the check fails saying so', async () => {
+    const vip = LAB.vips4[3];
+    await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
+    await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(1)));
+    await until(vip, LAB.tcpPort, (v) => v.backends[0]?.health === 'up', 10_000);
+    nsRun(lab.ns.lb, 'ip', ['route', 'del', LAB.vipPrefix4]);
+    try {
+      await until(vip, LAB.tcpPort, (v) => v.backends[0]?.health === 'down', 10_000);
+      expect((await api('GET', vipPath('tcp', vip, LAB.tcpPort))).backends[0]!.healthReason).toBe(
+        `no route from the LB to ${vip}: via vip needs one out of the XDP interface through dsr to ${LAB.backend4(1)}`,
+      );
+    } finally {
+      nsRun(lab.ns.lb, 'ip', ['route', 'add', LAB.vipPrefix4, 'via', LAB.client4]);
+    }
+    await until(vip, LAB.tcpPort, (v) => v.backends[0]?.health === 'up', 10_000);
+    await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * The tc egress program xlb_probe through BPF_PROG_TEST_RUN: a health-check probe from
+ * a reserved local port leaves as the balancer would forward a client's packet of its
+ * flow to the backend its entry names; other packets pass untouched; a reserved-port
+ * packet to a VIP address without an entry is dropped.
+ */
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MIN } from '../control/dataplane/codec.js';
+import { parseAddress } from '../control/net/address.js';
+import { type BackendSpec, BalancerFixture, IP, MAC } from './lib/fixture.js';
+import { backends4, backends6, dsrRewrite, tcp4, tcp6, udp4 } from './lib/frames.js';
+import { ethernet, parseEthernet, parseIp, PROTO, XDP } from './lib/packet.js';
+
+const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
+
+let f: BalancerFixture;
+beforeEach(() => {
+  f = new BalancerFixture();
+});
+afterEach(() => f.close());
+
+/** The frame as the LB's stack sends it: to the route's next hop (the gateway), from the LB. */
+const sentByLb = (frame: Buffer) => ethernet(MAC.gateway, MAC.lb, frame.readUInt16BE(12), frame.subarray(14));
+
+function runProbeProgram(frame: Buffer): { verdict: number; data: Buffer } {
+  const { retval, data } = f.dp.probeProgram.testRun({ data: frame });
+  return { verdict: retval, data };
+}
+
+/** An entry sending probes to `vip`:`port` from `localPort` to backend record `backendId`. */
+function setProbe(vip: string, port: number, localPort: number, backendId: number, forwarding: number, proto = IPPROTO_TCP): void {
+  const { family, bytes } = parseAddress(vip);
+  f.dp.setProbes([{ family, address: bytes, port, proto, localPort, backendId, forwarding }]);
+}
+
+describe('packets that are not probes', () => {
+  test('an ordinary connection to a VIP passes unchanged', () => {
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    const frame = sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN - 1 }));
+    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_OK, data: frame });
+  });
+
+  test('a reserved local port to an address that is no VIP passes unchanged', () => {
+    const frame = sentByLb(tcp4({ src: IP.source4, dst: IP.other4, sport: PROBE_PORT_MIN }));
+    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_OK, data: frame });
+  });
+
+  test('a reserved local port to a VIP address without a probe entry is dropped', () => {
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
+    expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN + 1 }))).verdict).toBe(TC_ACT_SHOT);
+    expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: 65535 }))).verdict).toBe(TC_ACT_SHOT);
+    expect(runProbeProgram(sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN }))).verdict).toBe(TC_ACT_OK); // no IPv6 VIP
+  });
+});
+
+describe('dsr probes', () => {
+  test('TCP and UDP: the backend its entry names as the destination MAC, nothing else changed', () => {
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
+    const frame = sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN, flags: 'S' }));
+    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_OK, data: dsrRewrite(frame, MAC.backend(2)) });
+
+    setProbe(IP.vip4, 53, PROBE_PORT_MIN + 7, 13, FORWARD_DSR, IPPROTO_UDP);
+    const datagram = sentByLb(udp4({ src: IP.source4, sport: PROBE_PORT_MIN + 7, dport: 53 }));
+    expect(runProbeProgram(datagram)).toEqual({ verdict: TC_ACT_OK, data: dsrRewrite(datagram, MAC.backend(3)) });
+  });
+
+  test('a backend record without a MAC cannot take the probe: dropped', () => {
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1, false) });
+    setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
+    expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN }))).verdict).toBe(TC_ACT_SHOT);
+  });
+});
+
+describe('ipip probes: the very bytes the balancer sends for the same packet', () => {
+  /** A VIP whose one backend is `backend`, so the balancer's ring picks it for every flow. */
+  function expectLikeBalancer(vip: string, backend: BackendSpec, probe: Buffer, outer: { version: 4 | 6; protocol: number }) {
+    f.addVip({ id: 2, address: vip, port: 80, forwarding: 'ipip', backends: [backend] });
+    setProbe(vip, 80, PROBE_PORT_MIN, backend.id, FORWARD_IPIP);
+    const fromClient = ethernet(MAC.lb, MAC.client, probe.readUInt16BE(12), probe.subarray(14));
+    const balanced = f.run(fromClient);
+    expect(balanced.verdict).toBe(XDP.TX);
+
+    const { verdict, data } = runProbeProgram(probe);
+    expect(verdict).toBe(TC_ACT_OK);
+    expect(data).toEqual(balanced.data);
+    const eth = parseEthernet(data);
+    expect([eth.dst, eth.src]).toEqual([backend.mac, MAC.lb]);
+    const ip = parseIp(eth.payload);
+    expect(ip).toMatchObject({ version: outer.version, protocol: outer.protocol, dst: backend.address, headerChecksumOk: true });
+    expect(ip.payload).toEqual(probe.subarray(14));
+  }
+
+  test('IPv4 in IPv4', () => {
+    expectLikeBalancer(IP.vip4, backends4(2)[0]!, sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN, flags: 'S' })), {
+      version: 4,
+      protocol: PROTO.IPIP,
+    });
+  });
+
+  test('IPv6 in IPv6', () => {
+    expectLikeBalancer(IP.vip6, backends6(2)[1]!, sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN, flags: 'S' })), {
+      version: 6,
+      protocol: PROTO.IPV6,
+    });
+  });
+
+  test('IPv4 in IPv6', () => {
+    expectLikeBalancer(IP.vip4, backends6(2)[2]!, sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN, flags: 'S' })), {
+      version: 6,
+      protocol: PROTO.IPIP,
+    });
+  });
+});
