@@ -73,25 +73,27 @@ export type HealthCheck = { type: string } & { [field in keyof typeof checkCommo
 /** One type's check: the common fields and that type's options, nothing else. */
 function typeCheckSchema(type: CheckType) {
   const fields = ['type', ...Object.keys(storedCommonShape), ...Object.keys(type.options)].join(', ');
-  return z
-    .strictObject(
-      { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...storedShape(type.options) },
-      {
-        error: (issue) =>
-          issue.code === 'unrecognized_keys'
-            ? `${issue.keys.map((key) => JSON.stringify(key)).join(', ')}: not an option of a ${type.name} check, which takes ${fields}`
-            : undefined,
-      },
-    )
-    .superRefine((check, ctx) => {
-      const problem = type.optionsProblem?.(check);
-      if (problem) ctx.addIssue({ code: 'custom', path: [problem.option], message: problem.message });
-    });
+  return z.strictObject(
+    { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...storedShape(type.options) },
+    {
+      error: (issue) =>
+        issue.code === 'unrecognized_keys'
+          ? `${issue.keys.map((key) => JSON.stringify(key)).join(', ')}: not an option of a ${type.name} check, which takes ${fields}`
+          : undefined,
+    },
+  );
 }
+
+/** A type's check schema that also applies the type's rule across its options. */
+const withOptionsRule = (type: CheckType, schema: ReturnType<typeof typeCheckSchema>) =>
+  schema.superRefine((check, ctx) => {
+    const problem = type.optionsProblem?.(check);
+    if (problem) ctx.addIssue({ code: 'custom', path: [problem.option], message: problem.message });
+  });
 
 /** The check schema of every registered type, built at its first use: a type registered after import is in it. */
 function buildHealthCheckSchema(): z.ZodType<HealthCheck, HealthCheck> {
-  const [first, ...rest] = checkTypes.forSchema().map(typeCheckSchema);
+  const [first, ...rest] = checkTypes.forSchema().map((type) => withOptionsRule(type, typeCheckSchema(type)));
   if (!first) throw new Error('no health-check type is registered');
   return z.discriminatedUnion('type', [first, ...rest]);
 }
