@@ -44,10 +44,12 @@ export const udp = defineCheckType({
   name: 'udp',
   description: 'send a datagram and expect a reply',
   options: {
-    send: textPayload.optional().describe(`Payload as text (UTF-8), at most ${UDP_PAYLOAD_MAX} bytes; this or sendHex`),
-    sendHex: hexPayload.optional().describe(`Payload as hex digits (e.g. a DNS query), at most ${UDP_PAYLOAD_MAX} bytes; this or send`),
-    expect: textPayload.optional().describe('Text the reply must contain; without it or expectHex any reply is healthy'),
-    expectHex: hexPayload.optional().describe('Bytes, as hex digits, the reply must contain; this or expect'),
+    send: textPayload.optional().describe(`Payload as text (UTF-8), at most ${UDP_PAYLOAD_MAX} bytes; this or its hex form`),
+    sendHex: hexPayload
+      .optional()
+      .describe(`Payload as hex digits (e.g. a DNS query), at most ${UDP_PAYLOAD_MAX} bytes; this or its text form`),
+    expect: textPayload.optional().describe('Text the reply must contain; without it or its hex form any reply is healthy'),
+    expectHex: hexPayload.optional().describe('Bytes, as hex digits, the reply must contain; this or its text form'),
   },
   optionsProblem: (check) => {
     if (check.send === undefined && check.sendHex === undefined)

@@ -1,0 +1,90 @@
+/**
+ * UDP health checks in the netns lab: a DNS VIP on port 53 checked by a real DNS
+ * query. A backend whose UDP service stops leaves the UDP VIP's ring while its TCP
+ * port still answers; started again, it comes back.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { vipPath } from '../control/cli/client.js';
+import type { VipView } from '../control/controller/views.js';
+import type { Protocol } from '../control/state/schema.js';
+import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
+
+/** A DNS query (id 0x1d0c, recursion desired) for health.xlb.test, type A. */
+const QUERY = '1d0c01000001000000000000066865616c746803786c6204746573740000010001';
+/** The A record's data the lab's server answers with (scripts/lab/server.mjs): length 4, 198.18.0.53. */
+const ANSWER = '0004c6120035';
+const TIMING = { intervalMs: 200, timeoutMs: 200, rise: 1, fall: 2 };
+
+let lab: Lab;
+let daemon: DaemonProcess;
+
+beforeAll(async () => {
+  lab = await Lab.create('udpcheck');
+  daemon = await lab.startDaemon();
+});
+afterAll(() => lab?.destroy());
+
+async function api<T = VipView>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await daemon.api.request<T>(method, path, body);
+  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+/** Polls the VIP until `done` holds (bounded); returns its view. */
+async function until(protocol: Protocol, vip: string, port: number, done: (v: VipView) => boolean): Promise<VipView> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const view = await api('GET', vipPath(protocol, vip, port));
+    if (done(view)) return view;
+    if (Date.now() > deadline) throw new Error(`${protocol} VIP ${vip} never reached the expected state: ${JSON.stringify(view.backends)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function createVip(protocol: Protocol, vip: string, port: number, healthCheck: Record<string, unknown>): Promise<void> {
+  await api('PUT', vipPath(protocol, vip, port), { forwarding: 'dsr', healthCheck: { ...healthCheck, ...TIMING } });
+  for (const n of BACKENDS) await api('PUT', vipPath(protocol, vip, port, LAB.backend4(n)));
+}
+
+const backend = (view: VipView, n: number) => view.backends.find((b) => b.address === LAB.backend4(n))!;
+
+describe('udp checks in the lab', () => {
+  test('a backend whose UDP service stops goes down for the DNS VIP while its TCP port answers; restarted, it comes back', async () => {
+    const vip = LAB.vips4[0];
+    await createVip('udp', vip, LAB.udpPort, { type: 'udp', sendHex: QUERY, expectHex: ANSWER });
+    await createVip('tcp', vip, LAB.tcpPort, { type: 'tcp' });
+    await until('udp', vip, LAB.udpPort, (v) => v.backends.every((b) => b.health === 'up') && v.ringBackends === 3);
+    await until('tcp', vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'up') && v.ringBackends === 3);
+
+    await lab.setUdpService(2, false);
+    try {
+      const down = await until('udp', vip, LAB.udpPort, (v) => backend(v, 2).health === 'down' && !backend(v, 2).inRing);
+      expect(backend(down, 2).healthReason).toBe('udp: ECONNREFUSED (port unreachable)');
+      expect(down.backends.filter((b) => b.health === 'up').map((b) => b.address)).toEqual([LAB.backend4(1), LAB.backend4(3)]);
+
+      const udpFlows = await lab.client('udp', vip, 200, 16);
+      expect(udpFlows.errors).toEqual([]);
+      expect(udpFlows.ok).toBe(200);
+      expect(udpFlows.byBackend.b2).toBeUndefined();
+
+      const tcpFlows = await lab.client('tcp', vip, 300, 16);
+      expect(tcpFlows.ok).toBe(300);
+      expect(tcpFlows.byBackend.b2).toBeGreaterThan(0);
+      expect(backend(await api('GET', vipPath('tcp', vip, LAB.tcpPort)), 2)).toMatchObject({ health: 'up', inRing: true });
+    } finally {
+      await lab.setUdpService(2, true);
+    }
+    await until('udp', vip, LAB.udpPort, (v) => backend(v, 2).health === 'up' && v.ringBackends === 3);
+    const again = await lab.client('udp', vip, 300, 16);
+    expect(again.ok).toBe(300);
+    expect(again.byBackend.b2).toBeGreaterThan(0);
+  });
+
+  test('a reply without the expected answer marks every backend down, naming what came', async () => {
+    const vip = LAB.vips4[1];
+    await createVip('udp', vip, LAB.udpPort, { type: 'udp', sendHex: QUERY, expectHex: '0004c0000201' });
+    const view = await until('udp', vip, LAB.udpPort, (v) => v.backends.every((b) => b.health === 'down'));
+    for (const b of view.backends)
+      expect(b.healthReason).toMatch(/^udp: reply did not contain the expected bytes \(got 49 bytes: 1d0c8180000100010000000006686561…\)$/);
+  });
+});
