@@ -62,7 +62,7 @@ describe('client verbs', () => {
   });
 
   test('vip add with a udp check: a DNS query as hex, the answer expected', async () => {
-    const query = '00010100000100000000000006686561747468037866620474657374000001 0001'.replace(' ', '');
+    const query = '1d0c01000001000000000000066865616c746803786c6204746573740000010001';
     const added = await xlb(
       ...['vip', 'add', 'udp', '198.19.0.2', '53', '--forwarding', 'dsr', '--health-check', 'udp', '--hc-send-hex', query],
       ...['--hc-expect-hex', '8180', '--hc-timeout', '500ms', '--json', '--api', api],
