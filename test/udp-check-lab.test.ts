@@ -25,17 +25,11 @@ beforeAll(async () => {
 });
 afterAll(() => lab?.destroy());
 
-async function api<T = VipView>(method: string, path: string, body?: unknown): Promise<T> {
-  const response = await daemon.api.request<T>(method, path, body);
-  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
-}
-
 /** Polls the VIP until `done` holds (bounded); returns its view. */
 async function until(protocol: Protocol, vip: string, port: number, done: (v: VipView) => boolean): Promise<VipView> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const view = await api('GET', vipPath(protocol, vip, port));
+    const view = await daemon.call<VipView>('GET', vipPath(protocol, vip, port));
     if (done(view)) return view;
     if (Date.now() > deadline) throw new Error(`${protocol} VIP ${vip} never reached the expected state: ${JSON.stringify(view.backends)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -43,8 +37,8 @@ async function until(protocol: Protocol, vip: string, port: number, done: (v: Vi
 }
 
 async function createVip(protocol: Protocol, vip: string, port: number, healthCheck: Record<string, unknown>): Promise<void> {
-  await api('PUT', vipPath(protocol, vip, port), { forwarding: 'dsr', healthCheck: { ...healthCheck, ...TIMING } });
-  for (const n of BACKENDS) await api('PUT', vipPath(protocol, vip, port, LAB.backend4(n)));
+  await daemon.call('PUT', vipPath(protocol, vip, port), { forwarding: 'dsr', healthCheck: { ...healthCheck, ...TIMING } });
+  for (const n of BACKENDS) await daemon.call('PUT', vipPath(protocol, vip, port, LAB.backend4(n)));
 }
 
 const backend = (view: VipView, n: number) => view.backends.find((b) => b.address === LAB.backend4(n))!;
@@ -73,7 +67,7 @@ describe('udp checks in the lab', () => {
       const tcpFlows = await lab.client('tcp', vip, 300, 16);
       expect(tcpFlows.ok).toBe(300);
       expect(tcpFlows.byBackend.b2).toBeGreaterThan(0);
-      expect(backend(await api('GET', vipPath('tcp', vip, LAB.tcpPort)), 2)).toMatchObject({ health: 'up', inRing: true });
+      expect(backend(await daemon.call<VipView>('GET', vipPath('tcp', vip, LAB.tcpPort)), 2)).toMatchObject({ health: 'up', inRing: true });
     } finally {
       await lab.setUdpService(2, true);
     }

@@ -437,6 +437,13 @@ export class DaemonProcess {
     readonly api: ApiClient,
   ) {}
 
+  /** The API's answer to a request that must succeed; a status of 300 or more throws, naming the request and the body. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.api.request<T>(method, path, body);
+    if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+    return response.body;
+  }
+
   /** Polls /readyz until 200 (or the process exits, or 30 s pass). */
   async ready(): Promise<void> {
     const deadline = Date.now() + 30_000;
