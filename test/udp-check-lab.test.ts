@@ -22,6 +22,8 @@ let daemon: DaemonProcess;
 beforeAll(async () => {
   lab = await Lab.create('udpcheck');
   daemon = await lab.startDaemon();
+  // The kernel sends one port unreachable a second to a peer after a short burst: without the limit every probe sees one.
+  nsRun(lab.ns.backends[1]!, 'sysctl', ['-qw', 'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0']);
 });
 afterAll(() => lab?.destroy());
 
@@ -36,46 +38,55 @@ async function until(protocol: Protocol, vip: string, port: number, done: (v: Vi
   }
 }
 
+/** Backend n's address in the VIP's family. */
+const backendAddress = (vip: string, n: number) => (vip.includes(':') ? LAB.backend6(n) : LAB.backend4(n));
+
 async function createVip(protocol: Protocol, vip: string, port: number, healthCheck: Record<string, unknown>): Promise<void> {
   await daemon.call('PUT', vipPath(protocol, vip, port), { forwarding: 'dsr', healthCheck: { ...healthCheck, ...TIMING } });
-  for (const n of BACKENDS) await daemon.call('PUT', vipPath(protocol, vip, port, LAB.backend4(n)));
+  for (const n of BACKENDS) await daemon.call('PUT', vipPath(protocol, vip, port, backendAddress(vip, n)));
 }
 
-const backend = (view: VipView, n: number) => view.backends.find((b) => b.address === LAB.backend4(n))!;
+const backend = (view: VipView, n: number) => view.backends.find((b) => b.address === backendAddress(view.address, n))!;
 
 describe('udp checks in the lab', () => {
-  test('a backend whose UDP service stops goes down for the DNS VIP while its TCP port answers; restarted, it comes back', async () => {
-    const vip = LAB.vips4[0];
-    await createVip('udp', vip, LAB.udpPort, { type: 'udp', sendHex: QUERY, expectHex: ANSWER });
-    await createVip('tcp', vip, LAB.tcpPort, { type: 'tcp' });
-    await until('udp', vip, LAB.udpPort, (v) => v.backends.every((b) => b.health === 'up') && v.ringBackends === 3);
-    await until('tcp', vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'up') && v.ringBackends === 3);
+  test.each([LAB.vips4[0], LAB.vips6[0]])(
+    '%s: a backend whose UDP service stops goes down for the DNS VIP while its TCP port answers; restarted, it comes back',
+    async (vip) => {
+      await createVip('udp', vip, LAB.udpPort, { type: 'udp', sendHex: QUERY, expectHex: ANSWER });
+      await createVip('tcp', vip, LAB.tcpPort, { type: 'tcp' });
+      await until('udp', vip, LAB.udpPort, (v) => v.backends.every((b) => b.health === 'up') && v.ringBackends === 3);
+      await until('tcp', vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'up') && v.ringBackends === 3);
 
-    // The kernel sends one port unreachable a second to a peer after a short burst: without the limit every probe sees one.
-    nsRun(lab.ns.backends[1]!, 'sysctl', ['-qw', 'net.ipv4.icmp_ratelimit=0']);
-    await lab.setUdpService(2, false);
-    try {
-      const down = await until('udp', vip, LAB.udpPort, (v) => backend(v, 2).health === 'down' && !backend(v, 2).inRing);
-      expect(backend(down, 2).healthReason).toBe('udp: ECONNREFUSED (port unreachable)');
-      expect(down.backends.filter((b) => b.health === 'up').map((b) => b.address)).toEqual([LAB.backend4(1), LAB.backend4(3)]);
+      await lab.setUdpService(2, false);
+      try {
+        const down = await until('udp', vip, LAB.udpPort, (v) => backend(v, 2).health === 'down' && !backend(v, 2).inRing);
+        expect(backend(down, 2).healthReason).toBe('udp: ECONNREFUSED (port unreachable)');
+        expect(down.backends.filter((b) => b.health === 'up').map((b) => b.address)).toEqual([
+          backendAddress(vip, 1),
+          backendAddress(vip, 3),
+        ]);
 
-      const udpFlows = await lab.client('udp', vip, 200, 16);
-      expect(udpFlows.errors).toEqual([]);
-      expect(udpFlows.ok).toBe(200);
-      expect(udpFlows.byBackend.b2).toBeUndefined();
+        const udpFlows = await lab.client('udp', vip, 200, 16);
+        expect(udpFlows.errors).toEqual([]);
+        expect(udpFlows.ok).toBe(200);
+        expect(udpFlows.byBackend.b2).toBeUndefined();
 
-      const tcpFlows = await lab.client('tcp', vip, 300, 16);
-      expect(tcpFlows.ok).toBe(300);
-      expect(tcpFlows.byBackend.b2).toBeGreaterThan(0);
-      expect(backend(await daemon.call<VipView>('GET', vipPath('tcp', vip, LAB.tcpPort)), 2)).toMatchObject({ health: 'up', inRing: true });
-    } finally {
-      await lab.setUdpService(2, true);
-    }
-    await until('udp', vip, LAB.udpPort, (v) => backend(v, 2).health === 'up' && v.ringBackends === 3);
-    const again = await lab.client('udp', vip, 300, 16);
-    expect(again.ok).toBe(300);
-    expect(again.byBackend.b2).toBeGreaterThan(0);
-  });
+        const tcpFlows = await lab.client('tcp', vip, 300, 16);
+        expect(tcpFlows.ok).toBe(300);
+        expect(tcpFlows.byBackend.b2).toBeGreaterThan(0);
+        expect(backend(await daemon.call<VipView>('GET', vipPath('tcp', vip, LAB.tcpPort)), 2)).toMatchObject({
+          health: 'up',
+          inRing: true,
+        });
+      } finally {
+        await lab.setUdpService(2, true);
+      }
+      await until('udp', vip, LAB.udpPort, (v) => backend(v, 2).health === 'up' && v.ringBackends === 3);
+      const again = await lab.client('udp', vip, 300, 16);
+      expect(again.ok).toBe(300);
+      expect(again.byBackend.b2).toBeGreaterThan(0);
+    },
+  );
 
   test('a reply without the expected answer marks every backend down, naming what came', async () => {
     const vip = LAB.vips4[1];

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { defineCheckType } from './check-type.js';
 
 /** The most a probe sends or expects: one datagram that fits a 1500-byte MTU with IPv6, UDP and IPIP headers to spare. */
-export const UDP_PAYLOAD_MAX = 1400;
+const UDP_PAYLOAD_MAX = 1400;
 /** How much of a reply that lacked the expected bytes its failure reason shows. */
 const SHOWN_REPLY_BYTES = 16;
 
