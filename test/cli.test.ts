@@ -61,7 +61,7 @@ describe('client verbs', () => {
     expect(JSON.parse((await xlb('vip', 'ls', '--json', '--api', api)).stdout).vips).toEqual([]);
   });
 
-  test('vip add with a udp check: a DNS query as hex, the answer expected', async () => {
+  test('vip add with a udp check: a DNS query as hex, the answer expected; a text payload and reply', async () => {
     const query = '1d0c01000001000000000000066865616c746803786c6204746573740000010001';
     const added = await xlb(
       ...['vip', 'add', 'udp', '198.19.0.2', '53', '--forwarding', 'dsr', '--health-check', 'udp', '--hc-send-hex', query],
@@ -70,6 +70,13 @@ describe('client verbs', () => {
     expect(added.stderr).toBe('');
     expect(JSON.parse(added.stdout).healthCheck).toEqual({ type: 'udp', sendHex: query, expectHex: '8180', timeoutMs: 500 });
     expect((await xlb('vip', 'rm', 'udp', '198.19.0.2', '53', '--api', api)).code).toBe(0);
+
+    const text = await xlb(
+      ...['vip', 'add', 'tcp', '198.19.0.2', '7', '--forwarding', 'dsr', '--health-check', 'udp', '--hc-send', 'ping'],
+      ...['--hc-expect', 'pong', '--json', '--api', api],
+    );
+    expect(JSON.parse(text.stdout).healthCheck).toEqual({ type: 'udp', send: 'ping', expect: 'pong' });
+    expect((await xlb('vip', 'rm', 'tcp', '198.19.0.2', '7', '--api', api)).code).toBe(0);
   });
 
   test('status and stats', async () => {
