@@ -62,6 +62,24 @@ describe('client verbs', () => {
     expect(JSON.parse((await xlb('vip', 'ls', '--json', '--api', api)).stdout).vips).toEqual([]);
   });
 
+  test('vip add with a udp check: a DNS query as hex, the answer expected; a text payload and reply', async () => {
+    const query = '1d0c01000001000000000000066865616c746803786c6204746573740000010001';
+    const added = await xlb(
+      ...['vip', 'add', 'udp', '198.19.0.2', '53', '--forwarding', 'dsr', '--health-check', 'udp', '--hc-send-hex', query],
+      ...['--hc-expect-hex', '8180', '--hc-timeout', '500ms', '--json', '--api', api],
+    );
+    expect(added.stderr).toBe('');
+    expect(JSON.parse(added.stdout).healthCheck).toEqual({ type: 'udp', sendHex: query, expectHex: '8180', timeoutMs: 500 });
+    expect((await xlb('vip', 'rm', 'udp', '198.19.0.2', '53', '--api', api)).code).toBe(0);
+
+    const text = await xlb(
+      ...['vip', 'add', 'tcp', '198.19.0.2', '7', '--forwarding', 'dsr', '--health-check', 'udp', '--hc-send', 'ping'],
+      ...['--hc-expect', 'pong', '--json', '--api', api],
+    );
+    expect(JSON.parse(text.stdout).healthCheck).toEqual({ type: 'udp', send: 'ping', expect: 'pong' });
+    expect((await xlb('vip', 'rm', 'tcp', '198.19.0.2', '7', '--api', api)).code).toBe(0);
+  });
+
   test('status and stats', async () => {
     const status = JSON.parse((await xlb('status', '--json', '--api', api)).stdout);
     expect(status).toMatchObject({ version: 'test', interface: 'lo' });
@@ -125,7 +143,7 @@ describe('client verbs', () => {
     [['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--hc-rise', '3'], /^xlb: --hc-rise needs --health-check/],
     [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'icmp'],
-      /^xlb: --health-check: one of tcp, http or none, not "icmp"/,
+      /^xlb: --health-check: one of tcp, http, udp or none, not "icmp"/,
     ],
     [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--panic-threshold', '0x1'],
@@ -148,6 +166,23 @@ describe('client verbs', () => {
     [
       ['vip', 'add', 'tcp', '198.19.0.5', '80', '--forwarding', 'dsr', '--health-check', 'http', '--hc-path', '/a b'],
       /^xlb: 400: .*body\.healthCheck\.path: character U\+0020 at position 2/,
+    ],
+    ...[
+      [['--hc-path', '/x'], /^xlb: --hc-path: not an option of a udp check/],
+      [['--hc-expect-status', '200'], /^xlb: --hc-expect-status: not an option of a udp check/],
+      [[], /^xlb: 400: .*body\.healthCheck\.send: a udp check needs a payload/],
+      [['--hc-send-hex', '0x01'], /^xlb: 400: .*body\.healthCheck\.sendHex: "x" at position 1 is not a hex digit/],
+      [['--hc-send', 'a', '--hc-expect', 'b', '--hc-expect-hex', '62'], /^xlb: 400: .*body\.healthCheck\.expectHex: .*not both/],
+    ].map(
+      ([flags, message]) =>
+        [['vip', 'add', 'udp', '198.19.0.5', '53', '--forwarding', 'dsr', '--health-check', 'udp', ...(flags as string[])], message] as [
+          string[],
+          RegExp,
+        ],
+    ),
+    [
+      ['vip', 'add', 'udp', '198.19.0.5', '53', '--forwarding', 'dsr', '--health-check', 'tcp', '--hc-send', 'ping'],
+      /^xlb: --hc-send: not an option of a tcp check/,
     ],
     [
       ['backend', 'add', 'tcp', '198.19.0.5', '80', '255.255.255.255'],

@@ -177,7 +177,7 @@ describe('the CLI', () => {
   test('lists the registered names for --forwarding and --health-check, and a flag per check option', async () => {
     const { stdout } = await xlb('vip', 'add', '--help');
     expect(stdout).toMatch(/--forwarding <method>\s+dsr, ipip or gue-test \(required\)\n/);
-    expect(stdout).toMatch(/--health-check <type>\s+tcp, http, none or answer-test \(default none\)\n/);
+    expect(stdout).toMatch(/--health-check <type>\s+tcp, http, udp, none or answer-test \(default none\)\n/);
     expect(stdout.replace(/\s+/g, ' ')).toMatch(/--hc-answer <value> answer-test: up or down: What the probe reports \(default down\) --/);
   });
 

@@ -39,8 +39,13 @@ export interface CheckSpec {
   timeoutMs: number;
   rise: number;
   fall: number;
+  /** The source port the probe binds: checks through the VIP are named by it. */
+  localPort?: number | undefined;
   [option: string]: unknown;
 }
+
+/** Why a check's options cannot go together (the option to name and why), or null: for rules across a type's options. */
+type OptionsProblem = (check: Record<string, unknown>) => { option: string; message: string } | null;
 
 /** One probe: resolves to null on success or a reason on failure. */
 type Probe = (spec: CheckSpec) => Promise<string | null>;
@@ -51,6 +56,7 @@ export interface CheckType {
   description: string;
   /** The type's own options, each with its default (schema defaults). */
   options: z.ZodRawShape;
+  optionsProblem?: OptionsProblem;
   /** Null for a type that never probes: its backends count as up. */
   probe: Probe | null;
 }
@@ -83,6 +89,7 @@ export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
   name: string;
   description: string;
   options: Shape;
+  optionsProblem?: OptionsProblem;
   probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<string | null>) | null;
 }): CheckType {
   const run = entry.probe as Probe | null;

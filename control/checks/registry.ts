@@ -9,6 +9,7 @@ import { type CheckSpec, type CheckType, type CheckVia, checkCommonShape, checkT
 import { httpCheck } from './http.js';
 import { none } from './none.js';
 import { tcp } from './tcp.js';
+import { udp } from './udp.js';
 
 /** Names a type's option cannot take: the discriminator, the probe's target and path, and the fields every check has. */
 const RESERVED_OPTIONS = new Set(['type', 'address', 'backend', 'forwarding', 'localPort', ...Object.keys(checkCommonShape)]);
@@ -50,7 +51,7 @@ class CheckTypes extends Map<string, CheckType> {
 }
 
 export const checkTypes = new CheckTypes();
-for (const type of [tcp, httpCheck, none]) checkTypes.set(type.name, type);
+for (const type of [tcp, httpCheck, udp, none]) checkTypes.set(type.name, type);
 
 /** The type of a check the schema accepted. */
 export function checkType(name: string): CheckType {

@@ -91,9 +91,16 @@ function typeCheckSchema(type: CheckType, via: CheckVia) {
   );
 }
 
+/** A type's check schema that also applies the type's rule across its options. */
+const withOptionsRule = (type: CheckType, schema: ReturnType<typeof typeCheckSchema>) =>
+  schema.superRefine((check, ctx) => {
+    const problem = type.optionsProblem?.(check);
+    if (problem) ctx.addIssue({ code: 'custom', path: [problem.option], message: problem.message });
+  });
+
 /** The check schema of every registered type, built at its first use: a type registered after import is in it. */
 function buildHealthCheckSchema(via: CheckVia): z.ZodType<HealthCheck, HealthCheck> {
-  const [first, ...rest] = checkTypes.forSchema().map((type) => typeCheckSchema(type, via));
+  const [first, ...rest] = checkTypes.forSchema().map((type) => withOptionsRule(type, typeCheckSchema(type, via)));
   if (!first) throw new Error('no health-check type is registered');
   return z.discriminatedUnion('type', [first, ...rest]);
 }

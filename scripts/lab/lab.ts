@@ -80,6 +80,8 @@ export class Lab {
   readonly ns: { sw: string; client: string; lb: string; lb2: string; backends: string[]; router: string; etcd: string };
   readonly backendMacs: string[] = [];
   private readonly servers = new Map<number, ChildProcess>();
+  /** Each backend server's output lines, for its confirmations. */
+  private readonly serverLines = new Map<number, ReturnType<typeof createInterface>>();
   private readonly daemons: DaemonProcess[] = [];
   /** Traffic clients still running (client(), hold()). */
   private readonly clients = new Set<ChildProcess>();
@@ -230,6 +232,18 @@ export class Lab {
       once(server, 'exit').then(() => [`exited with ${server.exitCode}`]),
     ])) as string[];
     if (line !== 'ready') throw new Error(`backend b${n} server: ${line}`);
+    this.serverLines.set(n, lines);
+  }
+
+  /** Stops backend n's UDP service alone, or starts it again (TCP answers throughout); resolves once the server confirms. */
+  async setUdpService(n: number, running: boolean): Promise<void> {
+    const server = this.servers.get(n);
+    const lines = this.serverLines.get(n);
+    if (!server || !lines) throw new Error(`backend b${n} runs no server`);
+    const confirmed = once(lines, 'line');
+    server.kill(running ? 'SIGUSR2' : 'SIGUSR1');
+    const [line] = (await confirmed) as string[];
+    if (line !== (running ? 'udp ready' : 'udp stopped')) throw new Error(`backend b${n} server: ${line}`);
   }
 
   private async startRouter(secondLb: boolean): Promise<void> {
@@ -282,6 +296,7 @@ export class Lab {
   async killServer(n: number): Promise<void> {
     const server = this.servers.get(n);
     this.servers.delete(n);
+    this.serverLines.delete(n);
     if (!server || server.exitCode !== null) return;
     const exited = once(server, 'exit');
     server.kill('SIGKILL');
