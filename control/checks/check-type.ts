@@ -39,8 +39,6 @@ export interface CheckSpec {
   timeoutMs: number;
   rise: number;
   fall: number;
-  /** The source port the probe binds: checks through the VIP are named by it. */
-  localPort?: number | undefined;
   [option: string]: unknown;
 }
 

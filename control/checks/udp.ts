@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { z } from 'zod';
-import { defineCheckType } from './check-type.js';
+import { defineCheckType, socketErrorReason } from './check-type.js';
 
 /** The most a probe sends or expects: one datagram that fits a 1500-byte MTU with IPv6, UDP and IPIP headers to spare. */
 const UDP_PAYLOAD_MAX = 1400;
@@ -65,7 +65,7 @@ export const udp = defineCheckType({
       const payload = bytesOf(spec.send, spec.sendHex) ?? Buffer.alloc(0);
       const expected = bytesOf(spec.expect, spec.expectHex);
       const socket = dgram.createSocket({ type: net.isIPv6(spec.address) ? 'udp6' : 'udp4', reuseAddr: true });
-      const timer = setTimeout(() => done(`udp: no reply within ${spec.timeoutMs} ms`), spec.timeoutMs);
+      const timer = setTimeout(() => done(`no answer in ${spec.timeoutMs} ms`), spec.timeoutMs);
       let finished = false;
       const done = (reason: string | null) => {
         if (finished) return;
@@ -74,14 +74,15 @@ export const udp = defineCheckType({
         socket.close();
         resolve(reason);
       };
+      // A connected UDP socket hears an ICMP port unreachable as ECONNREFUSED.
       const fail = (error: NodeJS.ErrnoException) =>
-        done(error.code === 'ECONNREFUSED' ? 'udp: ECONNREFUSED (port unreachable)' : `udp: ${error.code ?? error.message}`);
+        done(error.code === 'ECONNREFUSED' ? 'port unreachable' : socketErrorReason(spec, 'udp', error));
       socket.on('error', fail);
       socket.on('message', (reply) =>
         done(
           !expected || reply.includes(expected)
             ? null
-            : `udp: reply did not contain the expected bytes (got ${reply.length} bytes: ${shown(reply)})`,
+            : `reply did not contain the expected bytes (got ${reply.length} bytes: ${shown(reply)})`,
         ),
       );
       const connect = () => socket.connect(spec.port, spec.address, () => socket.send(payload, (error) => error && fail(error)));

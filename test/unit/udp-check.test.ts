@@ -46,6 +46,9 @@ const spec = (o: Partial<CheckSpec>): CheckSpec => ({
   type: 'udp',
   address: '127.0.0.1',
   port: 1,
+  via: 'direct',
+  backend: '127.0.0.1',
+  forwarding: 'dsr',
   intervalMs: 100,
   timeoutMs: 300,
   rise: 1,
@@ -93,18 +96,18 @@ describe('udp probe', () => {
     expect((await timed(spec({ port, expect: 'ng pi' }))).reason).toBeNull();
     expect((await timed(spec({ port, expectHex: Buffer.from('ping').toString('hex') }))).reason).toBeNull();
     expect((await timed(spec({ port, expect: 'PONG' }))).reason).toBe(
-      `udp: reply did not contain the expected bytes (got 9 bytes: ${Buffer.from('pong ping').toString('hex')})`,
+      `direct to 127.0.0.1: reply did not contain the expected bytes (got 9 bytes: ${Buffer.from('pong ping').toString('hex')})`,
     );
     const long = 'x'.repeat(40);
     expect((await timed(spec({ port, send: long, expectHex: 'ff' }))).reason).toBe(
-      `udp: reply did not contain the expected bytes (got 45 bytes: ${Buffer.from(`pong ${long}`).toString('hex').slice(0, 32)}…)`,
+      `direct to 127.0.0.1: reply did not contain the expected bytes (got 45 bytes: ${Buffer.from(`pong ${long}`).toString('hex').slice(0, 32)}…)`,
     );
   });
 
-  test('no reply within the timeout fails after the timeout', async () => {
+  test('no answer within the timeout fails after the timeout', async () => {
     const { port, received } = await server('udp4', () => null);
     const { reason, ms } = await timed(spec({ port, timeoutMs: 150 }));
-    expect(reason).toBe('udp: no reply within 150 ms');
+    expect(reason).toBe('direct to 127.0.0.1: no answer in 150 ms');
     expect(ms).toBeGreaterThanOrEqual(145);
     expect(received).toHaveLength(1);
   });
@@ -112,7 +115,7 @@ describe('udp probe', () => {
   test('a reply from another port of the target does not count', async () => {
     const other = await bound('udp4');
     const { port, received } = await server('udp4', echo, other);
-    expect((await timed(spec({ port, timeoutMs: 150 }))).reason).toBe('udp: no reply within 150 ms');
+    expect((await timed(spec({ port, timeoutMs: 150 }))).reason).toBe('direct to 127.0.0.1: no answer in 150 ms');
     expect(received).toHaveLength(1);
   });
 
@@ -125,7 +128,7 @@ describe('udp probe', () => {
     closed.close();
     sockets.splice(sockets.indexOf(closed), 1);
     const { reason, ms } = await timed(spec({ address, port, timeoutMs: 5000 }));
-    expect(reason).toBe('udp: ECONNREFUSED (port unreachable)');
+    expect(reason).toBe(`direct to ${address}: port unreachable`);
     expect(ms).toBeLessThan(1000);
   });
 
@@ -143,7 +146,7 @@ describe('udp probe', () => {
   test('a localPort another socket holds exclusively fails naming the error', async () => {
     const holder = await bound('udp4');
     const { port } = await server('udp4', echo);
-    expect((await timed(spec({ port, localPort: holder.address().port }))).reason).toBe('udp: EADDRINUSE');
+    expect((await timed(spec({ port, localPort: holder.address().port }))).reason).toBe('direct to 127.0.0.1: udp: EADDRINUSE');
   });
 });
 
