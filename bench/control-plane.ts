@@ -79,9 +79,9 @@ async function healthToRing(): Promise<Result[]> {
     await d.app.inject({
       method: 'PUT',
       url: vipPath('tcp', key.address, 80),
-      payload: { forwarding: 'ipip', healthCheck: { type: 'tcp', port, intervalMs, timeoutMs: 100, rise: 1, fall: 1 } },
+      payload: { forwarding: 'ipip', healthCheck: { type: 'tcp', via: 'direct', port, intervalMs, timeoutMs: 100, rise: 1, fall: 1 } },
     });
-    // The API refuses loopback backends; the controller behind it takes them, so checks reach these local listeners.
+    // The API refuses loopback backends; the controller behind it takes them, so direct checks reach these local listeners.
     for (const b of ['127.0.0.1', '127.0.0.2']) await d.controller.putBackend(key, b, { weight: 1, state: 'active' });
     const inRing = (address: string) => {
       const vip = d.controller.storedVip(key)!;

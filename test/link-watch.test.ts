@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { BpfMap, BpfObject, ifNameToIndex, xdpQuery } from '@xlb/native';
+import { BpfMap, BpfObject, ifNameToIndex, tcQuery, xdpQuery } from '@xlb/native';
 import { ApiClient } from '../control/cli/client.js';
 import type { XlbEvent } from '../control/controller/views.js';
 import { attachProgram, detachProgram } from '../control/dataplane/attach.js';
@@ -107,6 +107,7 @@ const metric = async (d: DaemonProcess, line: RegExp) => {
   return Number(line.exec(String(text))?.[1] ?? NaN);
 };
 const programOnEth0 = () => inNamespace(lb, () => xdpQuery(ifNameToIndex('eth0'), 'native'));
+const probeFilterOnEth0 = () => inNamespace(lb, () => tcQuery(ifNameToIndex('eth0')));
 const mapIds = () =>
   readdirSync(bpffs).map((name) => {
     const map = BpfMap.fromPin(join(bpffs, name));
@@ -162,6 +163,8 @@ describe('the link watch', () => {
     expect(await metric(daemon, /^xlb_attached (\d+)$/m)).toBe(1);
     const ours = programOnEth0();
     expect(ours).toBeGreaterThan(0);
+    const probeProgram = probeFilterOnEth0();
+    expect(probeProgram).toBeGreaterThan(0);
     const maps = mapIds();
 
     nsRun(lb, 'ip', ['link', 'del', 'eth0']);
@@ -186,6 +189,7 @@ describe('the link watch', () => {
       '/readyz 200 after the interface is back',
     );
     expect(programOnEth0()).toBe(ours);
+    expect(probeFilterOnEth0()).toBe(probeProgram);
     expect(mapIds()).toEqual(maps);
     expect(await status(daemon)).toMatchObject({ attached: true, attachReason: null, ready: true });
     expect(await metric(daemon, /^xlb_attached (\d+)$/m)).toBe(1);
