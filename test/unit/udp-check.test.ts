@@ -127,7 +127,7 @@ describe('udp probe', () => {
     const port = closed.address().port;
     closed.close();
     sockets.splice(sockets.indexOf(closed), 1);
-    const { reason, ms } = await timed(spec({ address, port, timeoutMs: 5000 }));
+    const { reason, ms } = await timed(spec({ address, backend: address, port, timeoutMs: 5000 }));
     expect(reason).toBe(`direct to ${address}: port unreachable`);
     expect(ms).toBeLessThan(1000);
   });
@@ -176,8 +176,8 @@ describe('udp check options', () => {
     expect(issues({ type: 'udp', sendHex: 'AB'.repeat(1400), expectHex: 'ab' })).toBeUndefined();
     expect(issues({ type: 'udp', send: 'x'.repeat(1400) })).toBeUndefined();
     const { healthCheck } = vipSpecSchema.parse({ forwarding: 'dsr', healthCheck: { type: 'udp', sendHex: '00AB', expect: 'ok' } });
-    expect(resolveCheck(healthCheck, '198.18.0.11', 53)).toEqual({
-      ...spec({ address: '198.18.0.11', port: 53, send: undefined, sendHex: '00AB', expect: 'ok' }),
+    expect(resolveCheck(healthCheck, '198.18.0.11', { address: '198.19.0.1', port: 53, forwarding: 'dsr' })).toEqual({
+      ...spec({ address: '198.19.0.1', port: 53, via: 'vip', backend: '198.18.0.11', send: undefined, sendHex: '00AB', expect: 'ok' }),
       intervalMs: 2000,
       timeoutMs: 1000,
       rise: 2,
@@ -191,17 +191,18 @@ describe('udp checks on VIPs', () => {
   const put = (key: VipKey, healthCheck: Record<string, unknown>) =>
     putVip(emptyState(), key, vipSpecSchema.parse({ forwarding: 'dsr', healthCheck }), limits).state.vips[0]?.healthCheck;
   const dns = { type: 'udp', sendHex: '0001', expectHex: '8180' };
+  const stored = { ...dns, via: 'vip' };
 
   test('a UDP VIP takes a udp check on its own port; a TCP VIP takes one too (DNS and QUIC serve both transports on one port)', () => {
-    expect(put({ protocol: 'udp', address: '198.19.0.1', port: 53 }, dns)).toEqual(dns);
-    expect(put({ protocol: 'tcp', address: '198.19.0.1', port: 53 }, dns)).toEqual(dns);
-    expect(put({ protocol: 'tcp', address: '198.19.0.1', port: 443 }, { ...dns, port: 8053 })).toEqual({ ...dns, port: 8053 });
+    expect(put({ protocol: 'udp', address: '198.19.0.1', port: 53 }, dns)).toEqual(stored);
+    expect(put({ protocol: 'tcp', address: '198.19.0.1', port: 53 }, dns)).toEqual(stored);
+    expect(put({ protocol: 'tcp', address: '198.19.0.1', port: 443 }, { ...dns, port: 8053 })).toEqual({ ...stored, port: 8053 });
   });
 
   test('a VIP on any port needs the udp check port, as every probing check does', () => {
     expect(() => put({ protocol: 'udp', address: '198.19.0.1', port: 0 }, dns)).toThrow(
       expect.objectContaining({ details: [{ path: 'healthCheck.port', message: expect.stringMatching(/required/) }] }),
     );
-    expect(put({ protocol: 'udp', address: '198.19.0.1', port: 0 }, { ...dns, port: 53 })).toEqual({ ...dns, port: 53 });
+    expect(put({ protocol: 'udp', address: '198.19.0.1', port: 0 }, { ...dns, port: 53 })).toEqual({ ...stored, port: 53 });
   });
 });
