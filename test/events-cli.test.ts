@@ -149,6 +149,7 @@ describe('against an API that keeps running', () => {
       type: 'health',
       vip: KEY,
       backend: '198.18.0.11',
+      via: 'direct',
       from: 'unknown',
       to: 'down',
       reason: 'connection refused',

@@ -22,6 +22,7 @@ import {
   formatLatency,
   formatRate,
   formatShare,
+  formatVia,
   formatVipSettings,
 } from '../control/api/ui/format.js';
 import { vipPath } from '../control/cli/client.js';
@@ -140,6 +141,7 @@ function expectedVip(v: VipView, stats: StatsView['vips'][number]) {
         b.address,
         {
           health: b.health,
+          via: formatVia(b.via),
           healthReason: b.healthReason ?? '',
           lastCheck: formatClock(b.lastCheckAt),
           lastCheckMs: formatLatency(b.lastCheckMs),

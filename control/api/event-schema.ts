@@ -1,4 +1,5 @@
 /** The messages of GET /v1/events as a schema, for the OpenAPI document. */
+import { checkViaSchema } from '../checks/check-type.js';
 import { z } from 'zod';
 import { healthSchema } from '../checks/health.js';
 import { type EventGap, statsSchema, type XlbEvent } from '../controller/views.js';
@@ -37,6 +38,7 @@ export const eventSchema = z.union([
     type: z.literal('health'),
     vip,
     backend: z.string(),
+    via: checkViaSchema.describe('The path the check took'),
     from: healthSchema,
     to: healthSchema,
     reason: z.string().nullable(),
@@ -77,9 +79,10 @@ export const eventExamples: (XlbEvent | EventGap)[] = [
     type: 'health',
     vip: { protocol: 'tcp', address: '203.0.113.10', port: 80 },
     backend: '10.0.0.13',
+    via: 'vip',
     from: 'up',
     to: 'down',
-    reason: 'HTTP 503 from /healthz',
+    reason: 'http status 503, expected 200 through dsr to 10.0.0.13',
     latencyMs: 3.4,
     id: 42,
     at: '2026-12-02T21:40:01.290Z',

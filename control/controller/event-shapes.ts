@@ -32,11 +32,12 @@ export function configEvent(previous: StateFile, next: StateFile, change: Config
 }
 
 export function healthEvent(vip: StoredVip, backend: StoredBackend, change: HealthChange): NewEvent {
-  const { from, to, reason, latencyMs } = change;
+  const { via, from, to, reason, latencyMs } = change;
   return {
     type: 'health',
     vip: { protocol: vip.protocol, address: vip.address, port: vip.port },
     backend: backend.address,
+    via,
     from,
     to,
     reason,

@@ -28,7 +28,7 @@ export function eventText(event: RecordedEvent | EventGap): string {
     case 'health':
       return (
         `health ${vipKeyText(event.vip)} backend ${event.backend}: ${event.from} -> ${event.to}` +
-        ` (${event.reason ?? 'check passed'}; check ${Math.round(event.latencyMs * 10) / 10} ms)`
+        ` (${event.reason ?? `check via ${event.via} passed`}; check ${Math.round(event.latencyMs * 10) / 10} ms)`
       );
     case 'link':
       return event.attached ? `attached to ${event.iface}` : `not attached to ${event.iface}: ${event.reason ?? 'unknown'}`;

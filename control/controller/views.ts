@@ -4,7 +4,7 @@
  * VIP's view built from its plan.
  */
 import { z } from 'zod';
-import { checkViaSchema } from '../checks/check-type.js';
+import { type CheckVia, checkViaSchema } from '../checks/check-type.js';
 import { type Health, healthSchema } from '../checks/health.js';
 import { checkVia } from '../checks/registry.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
@@ -139,7 +139,7 @@ export type XlbEvent =
       } & ConfigChange
     >
   | Recorded<{ type: 'config'; action: 'sync'; revision: string }>
-  | Recorded<{ type: 'health'; vip: VipKey; backend: string; from: Health; to: Health; reason: string | null; latencyMs: number }>
+  | Recorded<{ type: 'health'; vip: VipKey; backend: string; via: CheckVia; from: Health; to: Health; reason: string | null; latencyMs: number }>
   | Recorded<{ type: 'link'; iface: string; attached: boolean; reason: string | null }>
   | Recorded<{
       type: 'start';

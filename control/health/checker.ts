@@ -25,6 +25,8 @@ export interface TargetStatus {
 
 export interface HealthChange {
   key: string;
+  /** The path the deciding check took. */
+  via: CheckSpec['via'];
   from: Health;
   to: Health;
   reason: string | null;
@@ -153,7 +155,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
     else if (from === 'up' && target.failures >= spec.fall) to = 'down';
     if (to !== from) {
       status.health = to;
-      this.emit('change', { key, from, to, reason, latencyMs });
+      this.emit('change', { key, via: spec.via, from, to, reason, latencyMs });
     }
   }
 }

@@ -120,6 +120,7 @@ test('config changes and a health transition: numbered, replayed with since=0 as
   expect(replayed[down]).toMatchObject({
     vip: KEY,
     backend: '198.18.0.11',
+    via: 'vip',
     to: 'down',
     reason: 'switched off through dsr to 198.18.0.11',
     latencyMs: expect.any(Number),

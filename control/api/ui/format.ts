@@ -61,18 +61,23 @@ export function formatLatency(ms: number | null): string {
   return (ms < 10 ? Math.round(ms * 10) / 10 : Math.round(ms)) + ' ms';
 }
 
-/** A VIP's health check with its defaults filled in: "tcp port 80, every 2000 ms, timeout 1000 ms, rise 2, fall 3". */
+/** A VIP's health check with its defaults filled in: "tcp port 80 via vip, every 2000 ms, timeout 1000 ms, rise 2, fall 3". */
 export function formatCheck(check: { type: string } & Record<string, unknown>, vipPort: number, defaults: Record<string, number>): string {
   if (check.type === 'none') return 'none';
-  const { type, port, intervalMs, timeoutMs, rise, fall, ...options } = { ...defaults, ...check };
+  const { type, port, via, intervalMs, timeoutMs, rise, fall, ...options } = { ...defaults, ...check };
   const settings = [
-    `${type} port ${String(port ?? vipPort)}`,
+    `${type} port ${String(port ?? vipPort)}${via === undefined ? '' : ` via ${String(via)}`}`,
     `every ${String(intervalMs)} ms`,
     `timeout ${String(timeoutMs)} ms`,
     `rise ${String(rise)}`,
     `fall ${String(fall)}`,
   ];
   return [...settings, ...Object.entries(options).map(([name, value]) => `${name} ${JSON.stringify(value)}`)].join(', ');
+}
+
+/** The path a backend's check takes: "via vip", "direct", or nothing when its VIP's check does not probe. */
+export function formatVia(via: string): string {
+  return via === 'none' ? '' : via === 'direct' ? 'direct' : 'via ' + via;
 }
 
 /** A VIP's forwarding settings in a line. */
@@ -95,6 +100,7 @@ export const formatters = [
   formatClock,
   formatLatency,
   formatCheck,
+  formatVia,
   formatVipSettings,
   formatShare,
 ];
