@@ -112,7 +112,10 @@ function createRow(node, address) {
   const toggle = el('button', { 'data-field': 'toggle' });
   const tr = el('tr', { 'data-backend': address },
     el('td', {}, address),
-    el('td', {}, el('span', { 'data-field': 'health' }), ' ', el('span', { class: 'reason', 'data-field': 'via' }), ' ', el('span', { class: 'reason', 'data-field': 'healthReason' })),
+    el('td', {},
+      el('span', { 'data-field': 'health' }), ' ',
+      el('span', { class: 'reason', 'data-field': 'via' }), ' ',
+      el('span', { class: 'reason', 'data-field': 'healthReason' })),
     el('td', { 'data-field': 'lastCheck' }),
     el('td', { class: 'num', 'data-field': 'lastCheckMs' }),
     el('td', {}, el('span', { 'data-field': 'lastFailure' }), ' ', el('span', { class: 'reason', 'data-field': 'lastFailureReason' })),
