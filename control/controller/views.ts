@@ -139,7 +139,16 @@ export type XlbEvent =
       } & ConfigChange
     >
   | Recorded<{ type: 'config'; action: 'sync'; revision: string }>
-  | Recorded<{ type: 'health'; vip: VipKey; backend: string; via: CheckVia; from: Health; to: Health; reason: string | null; latencyMs: number }>
+  | Recorded<{
+      type: 'health';
+      vip: VipKey;
+      backend: string;
+      via: CheckVia;
+      from: Health;
+      to: Health;
+      reason: string | null;
+      latencyMs: number;
+    }>
   | Recorded<{ type: 'link'; iface: string; attached: boolean; reason: string | null }>
   | Recorded<{
       type: 'start';

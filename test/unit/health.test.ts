@@ -115,7 +115,11 @@ describe('the monitor', () => {
       expect(await next()).toMatchObject({ from: 'down', to: 'up' });
       expect(changes.map((c) => c.to)).toEqual(['up', 'down', 'up']);
       // The current reason clears; the last failure stays for the operator to see.
-      expect(monitor.status('a')).toMatchObject({ health: 'up', reason: null, lastFailure: { reason: 'direct to 127.0.0.1: http status 500, expected 200' } });
+      expect(monitor.status('a')).toMatchObject({
+        health: 'up',
+        reason: null,
+        lastFailure: { reason: 'direct to 127.0.0.1: http status 500, expected 200' },
+      });
       expect(monitor.status('a')!.lastFailure!.at).toBeLessThanOrEqual(monitor.status('a')!.lastCheckedAt!);
     } finally {
       monitor.close();
