@@ -47,11 +47,12 @@ export const MAPS = {
   vipStats: 'xlb_vipstat_v3',
   vipCache: 'xlb_vipcache_v3',
   backendStats: 'xlb_bestat_v3',
+  trace: 'xlb_trace_v1',
   decapAddresses: 'xlb_decap_v3',
   decapCounters: 'xlb_dcounter_v3',
 } as const;
 
-export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap' } as const;
+export const PROGRAMS = { balancer: 'xlb_balancer', trace: 'xlb_trace', decap: 'xlb_decap' } as const;
 
 /** The compiled objects holding those programs and their maps. */
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
@@ -145,6 +146,19 @@ export const vipStatsCodec = defineStruct('xlb_vip_stats', {
   flow_misses: 'u64',
 });
 
+/** struct xlb_trace.flags: what a dry run (xlb_trace) went through. */
+export const TRACE_F = { vip: 1 << 0, table: 1 << 1, tableFound: 1 << 2, tableHit: 1 << 3, ring: 1 << 4, done: 1 << 5 } as const;
+
+export const traceCodec = defineStruct('xlb_trace', {
+  flags: 'u32',
+  outcome: 'u32',
+  vip: { bytes: vipCodec.size },
+  table_backend_id: 'u32',
+  hash: 'u32',
+  ring_slot: 'u32',
+  ring_backend_id: 'u32',
+});
+
 /** enum xlb_outcome, in order. */
 export const OUTCOMES = [
   'pass_non_ip',
@@ -185,4 +199,5 @@ export const STRUCTS = [
   vipCacheEntryCodec,
   trafficCodec,
   vipStatsCodec,
+  traceCodec,
 ];

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <set>
 
 #include "errors.h"
 #include "map.h"
@@ -130,7 +131,60 @@ bool BpfObject::SetInnerSizes(Napi::Env env, Napi::Object sizes) {
   });
 }
 
+// reuseMaps: { name: BpfMap } makes the load use that open map instead of making one
+// (its type, sizes and contents as they are), and pins nothing for it.
+bool BpfObject::ReuseMaps(Napi::Env env, Napi::Object maps) {
+  Napi::Array names = maps.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); i++) {
+    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    struct bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
+    if (!map) {
+      ThrowErrno(env, "map " + name + " not in object", ENOENT);
+      return false;
+    }
+    Napi::Value v = maps.Get(name);
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(BpfMap::constructor.Value())) {
+      ThrowType(env, "reuseMaps." + name + " must be a BpfMap");
+      return false;
+    }
+    if (int err = bpf_map__reuse_fd(map, BpfMap::Unwrap(v.As<Napi::Object>())->fd())) {
+      ThrowErrno(env, "bpf_map__reuse_fd(" + name + ")", err);
+      return false;
+    }
+  }
+  return true;
+}
+
+// programs: [name...] loads only those programs of the object (the others stay unloaded).
+bool BpfObject::SelectPrograms(Napi::Env env, Napi::Array names) {
+  std::set<std::string> wanted;
+  for (uint32_t i = 0; i < names.Length(); i++) wanted.insert(names.Get(i).As<Napi::String>().Utf8Value());
+  struct bpf_program* program;
+  bpf_object__for_each_program(program, obj_) {
+    bool load = wanted.erase(bpf_program__name(program)) > 0;
+    if (int err = bpf_program__set_autoload(program, load)) {
+      ThrowErrno(env, std::string("bpf_program__set_autoload(") + bpf_program__name(program) + ")", err);
+      return false;
+    }
+  }
+  if (!wanted.empty()) {
+    ThrowErrno(env, "program " + *wanted.begin() + " not in object", ENOENT);
+    return false;
+  }
+  return true;
+}
+
 bool BpfObject::Configure(Napi::Env env, Napi::Object options) {
+  if (options.Get("programs").IsArray() && !SelectPrograms(env, options.Get("programs").As<Napi::Array>()))
+    return false;
+  if (options.Get("reuseMaps").IsObject()) {
+    // A pin path would make libbpf adopt or pin over the map handed in.
+    if (options.Get("pinDir").IsString()) {
+      ThrowType(env, "reuseMaps and pinDir do not go together");
+      return false;
+    }
+    if (!ReuseMaps(env, options.Get("reuseMaps").As<Napi::Object>())) return false;
+  }
   if (options.Get("maxEntries").IsObject() && !SetSizes(env, options.Get("maxEntries").As<Napi::Object>()))
     return false;
   if (options.Get("innerMaxEntries").IsObject() &&
