@@ -53,9 +53,7 @@ export class DryRun {
       verdict: VERDICTS[retval] ?? 'aborted',
       outcome,
       vip: has(TRACE_F.vip) ? vipCodec.decode(trace.vip) : null,
-      table: has(TRACE_F.table)
-        ? { found: has(TRACE_F.tableFound), hit: has(TRACE_F.tableHit), backendId: trace.table_backend_id }
-        : null,
+      table: has(TRACE_F.table) ? { found: has(TRACE_F.tableFound), hit: has(TRACE_F.tableHit), backendId: trace.table_backend_id } : null,
       ring: has(TRACE_F.ring) ? { hash: trace.hash, slot: trace.ring_slot, backendId: trace.ring_backend_id } : null,
       output: data,
     };

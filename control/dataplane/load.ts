@@ -4,7 +4,16 @@
  * unpinned first so the load makes them afresh.
  */
 import { BpfObject } from '@xlb/native';
-import { BALANCER_OBJECT, DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE, MAPS, OUTCOMES, PROGRAMS } from './codec.js';
+import {
+  BALANCER_OBJECT,
+  DEFAULT_FLOWS,
+  DEFAULT_MAX_BACKENDS,
+  DEFAULT_MAX_VIPS,
+  DEFAULT_RING_SIZE,
+  MAPS,
+  OUTCOMES,
+  PROGRAMS,
+} from './codec.js';
 import { flowTableBuckets } from './flow-table.js';
 import { removeStalePins, unpinFollowersOfNewMaps, unpinMapsOfAnotherSize, unpinRingsOfAnotherSize } from './pins.js';
 import { ringValues } from './rings.js';
