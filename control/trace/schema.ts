@@ -8,8 +8,9 @@ import { OUTCOMES } from '../dataplane/codec.js';
 import { healthSchema } from '../checks/health.js';
 import { backendSpecSchema } from '../state/schema.js';
 
-/** Frames up to a jumbo frame's size. */
-export const MAX_FRAME_BYTES = 9216;
+/** BPF_PROG_TEST_RUN runs an XDP program on an Ethernet header at least, and on a page less its head- and tailroom at most. */
+const MIN_FRAME_BYTES = 14;
+export const MAX_FRAME_BYTES = 3520;
 /** Packets one POST /v1/trace traces. */
 export const MAX_TRACE_PACKETS = 1000;
 
@@ -62,6 +63,7 @@ export const frameSchema = z.object({
   frame: z
     .string()
     .regex(/^([0-9a-fA-F]{2})+$/, 'hex digits, two per byte')
+    .min(MIN_FRAME_BYTES * 2, `at least ${MIN_FRAME_BYTES} bytes (an Ethernet header)`)
     .max(MAX_FRAME_BYTES * 2, `at most ${MAX_FRAME_BYTES} bytes`)
     .describe('A whole Ethernet frame in hex, as the interface would receive it')
     .meta({ example: '020000000002020000000001080045000028' }),
