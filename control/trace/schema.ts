@@ -38,38 +38,59 @@ export function parseEndpoint(text: string, withPort: boolean): Endpoint | strin
 
 const endpointText = z.string().max(64);
 
-export const flowSchema = z
-  .object({
-    protocol: z.enum(['tcp', 'udp', 'icmp']).describe('tcp and udp: a SYN or a datagram; icmp: an echo request').meta({ example: 'tcp' }),
-    source: endpointText.describe('The client: ADDRESS:PORT, [IPV6]:PORT, or an address for icmp').meta({ example: '203.0.113.7:41000' }),
-    destination: endpointText.describe('The VIP (or any address): as source').meta({ example: '198.51.100.10:80' }),
-  })
-  .transform((flow, ctx) => {
-    const withPort = flow.protocol !== 'icmp';
-    const source = parseEndpoint(flow.source, withPort);
-    const destination = parseEndpoint(flow.destination, withPort);
-    if (typeof source === 'string') ctx.addIssue({ code: 'custom', path: ['source'], message: source });
-    if (typeof destination === 'string') ctx.addIssue({ code: 'custom', path: ['destination'], message: destination });
-    if (typeof source === 'string' || typeof destination === 'string') return z.NEVER;
-    if (familyOf(source.address) !== familyOf(destination.address)) {
-      ctx.addIssue({ code: 'custom', path: ['destination'], message: 'source and destination must both be IPv4 or both IPv6' });
-      return z.NEVER;
-    }
-    return { protocol: flow.protocol, source, destination };
-  });
+const flowFields = {
+  protocol: z.enum(['tcp', 'udp', 'icmp']).describe('tcp and udp: a SYN or a datagram; icmp: an echo request').meta({ example: 'tcp' }),
+  source: endpointText.describe('The client: ADDRESS:PORT, [IPV6]:PORT, or an address for icmp').meta({ example: '203.0.113.7:41000' }),
+  destination: endpointText.describe('The VIP (or any address): as source').meta({ example: '198.51.100.10:80' }),
+};
+
+/** The flow of a protocol and two endpoint texts, or z.NEVER with an issue naming each field at fault. */
+function toFlow(flow: { protocol: 'tcp' | 'udp' | 'icmp'; source: string; destination: string }, ctx: z.RefinementCtx) {
+  const withPort = flow.protocol !== 'icmp';
+  const source = parseEndpoint(flow.source, withPort);
+  const destination = parseEndpoint(flow.destination, withPort);
+  if (typeof source === 'string') ctx.addIssue({ code: 'custom', path: ['source'], message: source });
+  if (typeof destination === 'string') ctx.addIssue({ code: 'custom', path: ['destination'], message: destination });
+  if (typeof source === 'string' || typeof destination === 'string') return z.NEVER;
+  if (familyOf(source.address) !== familyOf(destination.address)) {
+    ctx.addIssue({ code: 'custom', path: ['destination'], message: 'source and destination must both be IPv4 or both IPv6' });
+    return z.NEVER;
+  }
+  return { protocol: flow.protocol, source, destination };
+}
+
+export const flowSchema = z.object(flowFields).transform(toFlow);
 export type Flow = z.output<typeof flowSchema>;
 
-export const frameSchema = z.object({
-  frame: z
-    .string()
-    .regex(/^([0-9a-fA-F]{2})+$/, 'hex digits, two per byte')
-    .min(MIN_FRAME_BYTES * 2, `at least ${MIN_FRAME_BYTES} bytes (an Ethernet header)`)
-    .max(MAX_FRAME_BYTES * 2, `at most ${MAX_FRAME_BYTES} bytes`)
-    .describe('A whole Ethernet frame in hex, as the interface would receive it')
-    .meta({ example: '020000000002020000000001080045000028' }),
-});
+const frameText = z
+  .string()
+  .regex(/^([0-9a-fA-F]{2})+$/, 'hex digits, two per byte')
+  .min(MIN_FRAME_BYTES * 2, `at least ${MIN_FRAME_BYTES} bytes (an Ethernet header)`)
+  .max(MAX_FRAME_BYTES * 2, `at most ${MAX_FRAME_BYTES} bytes`)
+  .describe('A whole Ethernet frame in hex, as the interface would receive it: instead of protocol, source and destination')
+  .meta({ example: '020000000002020000000001080045000028' });
 
-export const tracePacketSchema = z.union([frameSchema, flowSchema]);
+/** A frame, or a flow: one object, so that a refusal names the field at fault. */
+export const tracePacketSchema = z
+  .object({
+    frame: frameText.optional(),
+    protocol: flowFields.protocol.optional(),
+    source: flowFields.source.optional(),
+    destination: flowFields.destination.optional(),
+  })
+  .transform((packet, ctx): { frame: string } | Flow => {
+    const { frame, protocol, source, destination } = packet;
+    if (frame !== undefined) {
+      if (protocol ?? source ?? destination)
+        ctx.addIssue({ code: 'custom', path: ['frame'], message: 'a frame, or protocol, source and destination: not both' });
+      return { frame };
+    }
+    for (const [field, value] of Object.entries({ protocol, source, destination })) {
+      if (value === undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'required (or give frame)' });
+    }
+    if (protocol === undefined || source === undefined || destination === undefined) return z.NEVER;
+    return toFlow({ protocol, source, destination }, ctx);
+  });
 export type TracePacket = z.output<typeof tracePacketSchema>;
 
 export const traceBodySchema = z.object({
