@@ -357,7 +357,7 @@ describe('xlb down', () => {
       inNamespace(ns, () => dp.attach('veth0', 'generic'));
       const down = (...args: string[]) => onVeth0(ns, 'down', pins, ...args);
       const { stdout } = await down();
-      expect(stdout).toBe(`detached from veth0 (generic mode); removed 10 pins; removed ${pins}\n`);
+      expect(stdout).toBe(`detached from veth0 (generic mode); removed 11 pins; removed ${pins}\n`);
       expect(existsSync(pins)).toBe(false);
       expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();
 
