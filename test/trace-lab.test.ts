@@ -2,7 +2,7 @@
  * `xlb trace` against a real `xlb serve` in the netns lab: it names the backend each
  * real connection reached, before the flow exists (the ring's pick) and after (the
  * connection table's hit); it reports the packet walk's outcome for a non-VIP, a
- * fragment and malformed packets; its output shows the dsr MACs and the ipip outer
+ * fragment, malformed packets and an echo request; its output shows the dsr MACs and the ipip outer
  * header; and the balancer's maps and counters stay byte-identical through traces.
  */
 import { execFile } from 'node:child_process';
@@ -131,6 +131,7 @@ const OTHER_PACKETS: [Packet, string][] = [
   [{ frame: frame({ mf: true }) }, 'drop_fragment'],
   [{ frame: frame({ ihl: 4 }) }, 'drop_malformed_ip'],
   [{ frame: frame({ dataOffset: 15 }) }, 'drop_malformed_l4'],
+  [{ protocol: 'icmp', source: LAB.client4, destination: DSR_VIP }, 'tx_icmp_echo_reply'],
 ];
 
 describe('xlb trace in the lab', () => {
@@ -159,12 +160,12 @@ describe('xlb trace in the lab', () => {
     expect(new Set(reached.values()).size).toBe(BACKENDS.length);
   }, 120_000);
 
-  test('a non-VIP, a fragment and malformed packets: the outcome the packet walk documents', async () => {
+  test('a non-VIP, a fragment, malformed packets and an echo request: the outcome the packet walk documents', async () => {
     const results = await traces(OTHER_PACKETS.map(([packet]) => packet));
     results.forEach((result, i) =>
       expect({ outcome: result.outcome, vip: result.vip }).toEqual({ outcome: OTHER_PACKETS[i]![1], vip: null }),
     );
-    expect(results.map((r) => r.verdict)).toEqual(['pass', 'drop', 'drop', 'drop']);
+    expect(results.map((r) => r.verdict)).toEqual(['pass', 'drop', 'drop', 'drop', 'tx']);
     const viaCli = await cliTrace('--frame', frame({ mf: true }));
     expect(viaCli.outcome).toBe('drop_fragment');
   });
