@@ -2,8 +2,9 @@
  * `xlb trace` against a real `xlb serve` in the netns lab: it names the backend each
  * real connection reached, before the flow exists (the ring's pick) and after (the
  * connection table's hit); it reports the packet walk's outcome for a non-VIP, a
- * fragment, malformed packets and an echo request; its output shows the dsr MACs and the ipip outer
- * header; and the balancer's maps and counters stay byte-identical through traces.
+ * fragment, malformed packets and an echo request; its output shows the dsr MACs and
+ * the ipip outer header; and the balancer's maps and counters stay byte-identical
+ * through traces.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';

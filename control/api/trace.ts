@@ -5,35 +5,24 @@ import { flowSchema, traceBodySchema, traceSchema, type TraceView } from '../tra
 import type { FlowTracer } from '../trace/tracer.js';
 import { documented, errorsOf } from './schemas.js';
 
+const exampleBackend = {
+  id: 3,
+  address: '10.0.0.11',
+  weight: 1,
+  state: 'active',
+  health: 'up',
+  healthReason: null,
+  inRing: true,
+  slots: 21846,
+} as const;
+
 const traceExample: TraceView = {
   verdict: 'tx',
   outcome: 'tx_ipip',
   vip: { protocol: 'tcp', address: '198.51.100.10', port: 80, forwarding: 'ipip', conntrack: true },
   table: { result: 'miss', backend: null },
-  ring: {
-    hash: 2806294486,
-    slot: 146,
-    backend: {
-      id: 3,
-      address: '10.0.0.11',
-      weight: 1,
-      state: 'active',
-      health: 'up',
-      healthReason: null,
-      inRing: true,
-      slots: 21846,
-    },
-  },
-  backend: {
-    id: 3,
-    address: '10.0.0.11',
-    weight: 1,
-    state: 'active',
-    health: 'up',
-    healthReason: null,
-    inRing: true,
-    slots: 21846,
-  },
+  ring: { hash: 2806294486, slot: 146, backend: exampleBackend },
+  backend: exampleBackend,
   output: {
     frame: '02000000010102000000000208004500004200000000400400000a0000010a00000b45000028',
     ethernet: { destination: '02:00:00:00:01:01', source: '02:00:00:00:00:02' },

@@ -27,6 +27,8 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   void CloseTemplates();
   void Destroy();
+  template <typename Use>
+  bool ForEachMap(Napi::Env env, Napi::Object entries, Use use);
   template <typename Set>
   bool ForEachSize(Napi::Env env, Napi::Object sizes, const char* what, Set set);
   bool SetSizes(Napi::Env env, Napi::Object sizes);
