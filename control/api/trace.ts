@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { flowSchema, traceBodySchema, traceSchema, type TraceView } from '../trace/schema.js';
 import type { FlowTracer } from '../trace/tracer.js';
-import { documented, errorsOf } from './schemas.js';
+import { documented, errorBody, errorSchema, errorsOf } from './schemas.js';
 
 const exampleBackend = {
   id: 3,
@@ -30,7 +30,12 @@ const traceExample: TraceView = {
   },
 };
 
-const traceErrors = errorsOf(400, 401, 429, 500, 503);
+const unavailable = documented(
+  errorSchema,
+  'No kernel data plane to run the balancer on (dataplane_unavailable)',
+  errorBody('dataplane_unavailable', 'trace needs the kernel data plane (this daemon runs without one)'),
+);
+const traceErrors = { ...errorsOf(400, 401, 429, 500), 503: unavailable };
 
 export const traceRoutes: FastifyPluginAsyncZod<{ tracer: FlowTracer; perMinute: number }> = async (app, { tracer, perMinute }) => {
   const limited = { rateLimit: { max: perMinute, timeWindow: 60_000 } };
@@ -74,7 +79,8 @@ export const traceRoutes: FastifyPluginAsyncZod<{ tracer: FlowTracer; perMinute:
         }),
         response: {
           200: documented(z.object({ traces: z.array(traceSchema) }), 'One trace per packet, in order', { traces: [traceExample] }),
-          ...errorsOf(400, 401, 413, 415, 429, 500, 503),
+          ...errorsOf(400, 401, 413, 415, 429, 500),
+          503: unavailable,
         },
       },
     },

@@ -20,6 +20,15 @@ function interfaceMac(iface: string): Buffer {
   return mac ? parseMac(mac) : Buffer.alloc(6);
 }
 
+/** The dry run's answer; a data plane that cannot run it (the load refused, say) is 503, naming why. */
+function dryRun(run: DryRunner, frame: Buffer): DryRunResult {
+  try {
+    return run(frame);
+  } catch (error) {
+    throw new XlbError(503, 'dataplane_unavailable', `trace could not run the balancer: ${(error as Error).message}`);
+  }
+}
+
 export class FlowTracer {
   constructor(
     private readonly controller: Controller,
@@ -33,7 +42,7 @@ export class FlowTracer {
     const mac = interfaceMac(this.controller.status().interface);
     const state = this.controller.snapshot();
     return packets.map((packet) => {
-      const result = run('frame' in packet ? Buffer.from(packet.frame, 'hex') : flowFrame(packet, mac));
+      const result = dryRun(run, 'frame' in packet ? Buffer.from(packet.frame, 'hex') : flowFrame(packet, mac));
       const stored = result.vip ? state.vips.find((vip) => vip.id === result.vip!.id) : undefined;
       return traceView(result, stored && { stored, view: this.controller.vip(stored) });
     });
