@@ -39,7 +39,13 @@ export class DryRun {
 
   /** Loads xlb_trace on `maps` (object map name -> the running data plane's map). */
   static load(maps: Record<string, BpfMap>, objectPath = BALANCER_OBJECT): DryRun {
-    return new DryRun(new BpfObject(objectPath, { reuseMaps: maps, programs: [PROGRAMS.trace] }));
+    const object = new BpfObject(objectPath, { reuseMaps: maps, programs: [PROGRAMS.trace] });
+    try {
+      return new DryRun(object);
+    } catch (error) {
+      object.close();
+      throw error;
+    }
   }
 
   run(frame: Buffer): DryRunResult {
