@@ -204,6 +204,10 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct xlb_t
 	return balance(ctx, &pkt, vip, config, bytes, trace);
 }
 
+/* This source makes two objects: xlb_balancer.bpf.o and, with XLB_TRACE_OBJECT, the
+ * dry run's xlb_trace.bpf.o (balancer/trace.h). One entry each: a second caller of
+ * process() in one object would change how the compiler lays out the first. */
+#ifndef XLB_TRACE_OBJECT
 SEC("xdp")
 int xlb_balancer(struct xdp_md *ctx)
 {
@@ -212,8 +216,7 @@ int xlb_balancer(struct xdp_md *ctx)
 
 	return finish(process(ctx, bytes, NULL), bytes, NULL);
 }
-
-/* The dry run (balancer/trace.h): only the trace load loads it, and nothing attaches it. */
+#else
 SEC("xdp")
 int xlb_trace(struct xdp_md *ctx)
 {
@@ -224,6 +227,7 @@ int xlb_trace(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	return finish(process(ctx, bytes, trace), bytes, trace);
 }
+#endif
 
 /* GPL: the object includes lib/jhash.h, which is GPL-2.0-only. */
 char LICENSE[] SEC("license") = "GPL";

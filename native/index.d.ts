@@ -82,8 +82,6 @@ export interface ObjectOptions {
   pinDir?: string | undefined;
   /** Map name -> an open map the load uses instead of making its own (as it is: type, sizes, contents); never pinned. */
   reuseMaps?: Record<string, BpfMap>;
-  /** Load only these programs of the object; the others stay unloaded (object.program() throws for them). */
-  programs?: string[];
 }
 
 /** Opens and loads a BPF ELF object. */

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * The dry run (xlb trace): the program xlb_trace runs the balancer's code on a
- * synthesised packet (BPF_PROG_TEST_RUN) against the live daemon's maps, from a
- * second load of this object that loads only it. It writes nothing those maps hold
- * (no flow entry or clock, VIP-cache entry or counter) and records what it decided
- * in xlb_trace_v1 instead. Every step takes the record, `trace`: NULL in xlb_balancer,
- * where the compiler removes each hook, so production pays nothing for them.
+ * The dry run (xlb trace): the program xlb_trace (xlb_trace.bpf.o, built from
+ * xlb_balancer.bpf.c) runs the balancer's code on a synthesised packet
+ * (BPF_PROG_TEST_RUN) against the live daemon's maps, handed to its load by
+ * descriptor. It writes nothing those maps hold (no flow entry or clock, VIP-cache
+ * entry or counter) and records what it decided in xlb_trace_v1 instead. Every step
+ * takes the record, `trace`: NULL in xlb_balancer, where the compiler removes each
+ * hook, so production's instructions are the same as without them.
  */
 #ifndef XLB_BALANCER_TRACE_H
 #define XLB_BALANCER_TRACE_H

@@ -57,6 +57,8 @@ export const PROGRAMS = { balancer: 'xlb_balancer', trace: 'xlb_trace', decap: '
 /** The compiled objects holding those programs and their maps. */
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
 export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
+/** The balancer's dry run (xlb trace): the same source, its xlb_trace entry. */
+export const TRACE_OBJECT = packagePath('bpf/build/xlb_trace.bpf.o');
 
 export const addrCodec = defineStruct('xlb_addr', {
   addr: { bytes: 16 },

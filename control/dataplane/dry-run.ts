@@ -1,12 +1,12 @@
 /**
- * The dry run (bpf/balancer/trace.h): a second load of the balancer object that loads
- * only its xlb_trace program, on the running data plane's maps (handed over by
- * descriptor: none made afresh, none pinned or unpinned), run on one frame at a time
- * with BPF_PROG_TEST_RUN. It writes nothing those maps hold and reports what the
+ * The dry run (bpf/balancer/trace.h): xlb_trace, the balancer's code built from the
+ * same source with a trace record at each decision, loaded on the running data
+ * plane's maps (handed over by descriptor: none made afresh, none pinned or
+ * unpinned), run on one frame at a time with BPF_PROG_TEST_RUN. It writes nothing those maps hold and reports what the
  * balancer's code decided for the frame.
  */
 import { BpfObject, type BpfMap, type BpfProgram } from '@xlb/native';
-import { BALANCER_OBJECT, MAPS, OUTCOMES, type Outcome, PROGRAMS, TRACE_F, traceCodec, vipCodec } from './codec.js';
+import { MAPS, OUTCOMES, type Outcome, PROGRAMS, TRACE_F, TRACE_OBJECT, traceCodec, vipCodec } from './codec.js';
 import type { VipRecord } from './records.js';
 import { u32Bytes } from './struct.js';
 
@@ -38,8 +38,8 @@ export class DryRun {
   }
 
   /** Loads xlb_trace on `maps` (object map name -> the running data plane's map). */
-  static load(maps: Record<string, BpfMap>, objectPath = BALANCER_OBJECT): DryRun {
-    const object = new BpfObject(objectPath, { reuseMaps: maps, programs: [PROGRAMS.trace] });
+  static load(maps: Record<string, BpfMap>, objectPath = TRACE_OBJECT): DryRun {
+    const object = new BpfObject(objectPath, { reuseMaps: maps });
     try {
       return new DryRun(object);
     } catch (error) {

@@ -4,16 +4,7 @@
  * unpinned first so the load makes them afresh.
  */
 import { BpfObject } from '@xlb/native';
-import {
-  BALANCER_OBJECT,
-  DEFAULT_FLOWS,
-  DEFAULT_MAX_BACKENDS,
-  DEFAULT_MAX_VIPS,
-  DEFAULT_RING_SIZE,
-  MAPS,
-  OUTCOMES,
-  PROGRAMS,
-} from './codec.js';
+import { BALANCER_OBJECT, DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE, MAPS, OUTCOMES } from './codec.js';
 import { flowTableBuckets } from './flow-table.js';
 import { removeStalePins, unpinFollowersOfNewMaps, unpinMapsOfAnotherSize, unpinRingsOfAnotherSize } from './pins.js';
 import { ringValues } from './rings.js';
@@ -64,8 +55,6 @@ export function loadBalancer(options: DataplaneOptions): [BpfObject, DataplaneSi
     : [];
   const object = new BpfObject(options.objectPath ?? BALANCER_OBJECT, {
     pinDir: options.pinDir,
-    // The dry run (xlb_trace) is loaded by trace() alone, on these maps.
-    programs: [PROGRAMS.balancer],
     maxEntries,
     // Every ring has exactly this many values, so the verifier inlines ring lookups.
     innerMaxEntries: { [MAPS.rings]: ringValues(sizes.ringSize) },

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <set>
 
 #include "errors.h"
 #include "map.h"
@@ -154,28 +153,7 @@ bool BpfObject::ReuseMaps(Napi::Env env, Napi::Object maps) {
   });
 }
 
-// programs: [name...] loads only those programs of the object (the others stay unloaded).
-bool BpfObject::SelectPrograms(Napi::Env env, Napi::Array names) {
-  std::set<std::string> wanted;
-  for (uint32_t i = 0; i < names.Length(); i++) wanted.insert(names.Get(i).As<Napi::String>().Utf8Value());
-  struct bpf_program* program;
-  bpf_object__for_each_program(program, obj_) {
-    bool load = wanted.erase(bpf_program__name(program)) > 0;
-    if (int err = bpf_program__set_autoload(program, load)) {
-      ThrowErrno(env, std::string("bpf_program__set_autoload(") + bpf_program__name(program) + ")", err);
-      return false;
-    }
-  }
-  if (!wanted.empty()) {
-    ThrowErrno(env, "program " + *wanted.begin() + " not in object", ENOENT);
-    return false;
-  }
-  return true;
-}
-
 bool BpfObject::Configure(Napi::Env env, Napi::Object options) {
-  if (options.Get("programs").IsArray() && !SelectPrograms(env, options.Get("programs").As<Napi::Array>()))
-    return false;
   if (options.Get("reuseMaps").IsObject()) {
     // A pin path would make libbpf adopt or pin over the map handed in.
     if (options.Get("pinDir").IsString()) {

@@ -12,7 +12,7 @@
 
 namespace xlb {
 
-// new BpfObject(path, {maxEntries?, innerMaxEntries?, pinDir?, reuseMaps?, programs?}): opens and loads.
+// new BpfObject(path, {maxEntries?, innerMaxEntries?, pinDir?, reuseMaps?}): opens and loads.
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -34,7 +34,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bool SetSizes(Napi::Env env, Napi::Object sizes);
   bool SetInnerSizes(Napi::Env env, Napi::Object sizes);
   bool ReuseMaps(Napi::Env env, Napi::Object maps);
-  bool SelectPrograms(Napi::Env env, Napi::Array names);
   bool Configure(Napi::Env env, Napi::Object options);
   bool CheckOpen(Napi::Env env);
 
