@@ -10,6 +10,7 @@ const LAYERS = [
   ['state'],
   ['health', 'reconciler', 'bgp'],
   ['controller'],
+  ['trace'],
   ['api'],
   ['daemon'],
   ['deploy'],

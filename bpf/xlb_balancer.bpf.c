@@ -27,12 +27,14 @@
 #include "balancer/packet.h"
 #include "balancer/parse.h"
 #include "balancer/probe.h"
+#include "balancer/trace.h"
 #include "balancer/vip.h"
 
-static __always_inline int finish(__u32 outcome, __u64 bytes)
+static __always_inline int finish(__u32 outcome, __u64 bytes, struct xlb_trace *trace)
 {
-	struct xlb_traffic *counter = bpf_map_lookup_elem(&xlb_counters_v3, &outcome);
+	struct xlb_traffic *counter = written_lookup(trace, &xlb_counters_v3, &outcome);
 
+	trace_outcome(trace, outcome);
 	if (counter) {
 		counter->packets++;
 		counter->bytes += bytes;
@@ -53,7 +55,7 @@ static __always_inline bool forwarded(int outcome)
 
 /* Connection table, then ring; forwards by the VIP's method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
-				   const struct xlb_config *config, __u64 bytes)
+				   const struct xlb_config *config, __u64 bytes, struct xlb_trace *trace)
 {
 	struct xlb_flow_bucket *bucket = NULL, *neighbour = NULL;
 	struct xlb_backend *backend = NULL;
@@ -65,7 +67,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 
 	if (!config || !config->ring_size)
 		return XLB_DROP_NOT_CONFIGURED;
-	vip_stats = bpf_map_lookup_elem(&xlb_vipstat_v3, &vip->id);
+	vip_stats = written_lookup(trace, &xlb_vipstat_v3, &vip->id);
 
 	if (!(vip->flags & XLB_VIP_F_NO_CONNTRACK)) {
 		bucket = flow_bucket(config, &pkt->table, 0);
@@ -79,13 +81,14 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 			if (way >= 0)
 				backend = flow_backend(backend_id, vip);
 			/* Written only when the bucket took a flow since: hits mostly just read. */
-			if (backend) {
+			if (backend && !trace) {
 				struct xlb_flow_entry *entry = &bucket->way[way & (XLB_FLOW_WAYS - 1)];
 
 				if (entry->used != bucket->way[0].clock)
 					entry->used = bucket->way[0].clock;
 			}
 		}
+		trace_table(trace, way >= 0, backend_id, backend != NULL);
 		if (vip_stats) {
 			if (backend)
 				vip_stats->flow_hits++;
@@ -97,6 +100,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	if (!table_hit) {
 		hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
 		backend = ring_backend(vip, hash, config, &backend_id);
+		trace_ring(trace, hash, config->ring_size, backend_id);
 		if (!backend)
 			return XLB_DROP_NO_BACKEND;
 	}
@@ -120,7 +124,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	/* After the switch, so that a mode this program does not know takes no way. An ICMP
 	 * error only follows its flow; it never starts one. A flow whose entry no longer
 	 * holds is re-recorded in the same way. */
-	if (!table_hit && bucket && !pkt->icmp_error) {
+	if (!table_hit && bucket && !pkt->icmp_error && !trace) {
 		if (way < 0)
 			way = flow_place(&bucket, neighbour, &pkt->table);
 		flow_record(bucket, way, &pkt->table, backend_id);
@@ -132,7 +136,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		vip_stats->packets++;
 		vip_stats->bytes += bytes;
 	}
-	backend_stats = bpf_map_lookup_elem(&xlb_bestat_v3, &backend_id);
+	backend_stats = written_lookup(trace, &xlb_bestat_v3, &backend_id);
 	if (backend_stats) {
 		backend_stats->packets++;
 		backend_stats->bytes += bytes;
@@ -140,7 +144,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	return outcome;
 }
 
-static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
+static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct xlb_trace *trace)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -192,21 +196,27 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 	 * overlap (~4 ns per VIP packet; non-VIP packets pay the hash for nothing). */
 	if (config)
 		flow_table_hash(&pkt.flow, config, &pkt.table);
-	vip = lookup_vip(&pkt.flow, config);
+	vip = lookup_vip(&pkt.flow, config, trace);
+	trace_vip(trace, vip);
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
 	if (pkt.flow.family == XLB_FAMILY_V4 && !pkt.icmp_error && !ipv4_checksum_ok((void *)(eth + 1), data_end))
 		return XLB_DROP_MALFORMED_IP;
-	return balance(ctx, &pkt, vip, config, bytes);
+	return balance(ctx, &pkt, vip, config, bytes, trace);
 }
 
+/* This source makes two objects: xlb_balancer.bpf.o (with the tc probe program) and,
+ * with XLB_TRACE_OBJECT, the dry run's xlb_trace.bpf.o (balancer/trace.h). One caller
+ * of process() each: a second in one object would change how the compiler lays out
+ * the first. */
+#ifndef XLB_TRACE_OBJECT
 SEC("xdp")
 int xlb_balancer(struct xdp_md *ctx)
 {
 	/* The program is not frags-aware (SEC("xdp")), so every frame is linear. */
 	__u64 bytes = ctx->data_end - ctx->data;
 
-	return finish(process(ctx, bytes), bytes);
+	return finish(process(ctx, bytes, NULL), bytes, NULL);
 }
 
 /* Health-check probes through the forwarding path (balancer/probe.h), on the same
@@ -216,6 +226,18 @@ int xlb_probe(struct __sk_buff *skb)
 {
 	return from_probe_port(skb) ? forward_probe(skb) : TC_ACT_OK;
 }
+#else
+SEC("xdp")
+int xlb_trace(struct xdp_md *ctx)
+{
+	struct xlb_trace *trace = trace_record();
+	__u64 bytes = ctx->data_end - ctx->data;
+
+	if (!trace)
+		return XDP_ABORTED;
+	return finish(process(ctx, bytes, trace), bytes, trace);
+}
+#endif
 
 /* GPL: the object includes lib/jhash.h, which is GPL-2.0-only. */
 char LICENSE[] SEC("license") = "GPL";

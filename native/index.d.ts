@@ -80,6 +80,8 @@ export interface ObjectOptions {
   innerMaxEntries?: Record<string, number>;
   /** Pin every map as DIR/NAME, reusing compatible pins already there. */
   pinDir?: string | undefined;
+  /** Map name -> an open map the load uses instead of making its own (as it is: type, sizes, contents); never pinned. */
+  reuseMaps?: Record<string, BpfMap>;
 }
 
 /** Opens and loads a BPF ELF object. */

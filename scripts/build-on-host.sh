@@ -15,6 +15,6 @@ if [ -n "$missing" ]; then
   echo "xlb: on Debian/Ubuntu, as root: apt-get install$missing (scripts/setup.sh in the xlb sources installs everything xlb needs)." >&2
   exit 1
 fi
-make -s -C bpf build/xlb_balancer.bpf.o build/xlb_decap.bpf.o
+make -s -C bpf build/xlb_balancer.bpf.o build/xlb_trace.bpf.o build/xlb_decap.bpf.o
 cd node_modules/@xlb/native
 node-gyp rebuild --loglevel=warn >/dev/null

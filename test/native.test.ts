@@ -17,7 +17,7 @@ import {
   xdpQuery,
 } from '@xlb/native';
 import { afterAll, afterEach, describe, expect, test, vi } from 'vitest';
-import { BALANCER_OBJECT, DECAP_OBJECT, MAPS } from '../control/dataplane/codec.js';
+import { BALANCER_OBJECT, DECAP_OBJECT, MAPS, TRACE_OBJECT } from '../control/dataplane/codec.js';
 import { u32Bytes } from '../control/dataplane/struct.js';
 import { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { parseAddress } from '../control/net/address.js';
@@ -242,6 +242,38 @@ describe('pinning', () => {
     const error = thrown(() => new BpfObject(BALANCER_OBJECT, { pinDir: dir, maxEntries: { [MAPS.flows]: 32 } }));
     expect(error.op).toMatch(/bpf_object__load/);
     expect(error.verifierLog).toContain(MAPS.flows);
+  });
+});
+
+describe("a second load on the first one's maps", () => {
+  test('reuseMaps: the load uses the maps handed to it as they are, and makes the others', () => {
+    const first = new BpfObject(BALANCER_OBJECT, { maxEntries: { [MAPS.backends]: 16 } });
+    const backends = first.map(MAPS.backends);
+    const second = new BpfObject(TRACE_OBJECT, { reuseMaps: { [MAPS.backends]: backends } });
+    try {
+      const shared = second.map(MAPS.backends);
+      expect(shared.info).toMatchObject({ id: backends.info.id, maxEntries: 16 });
+      backends.update(u32Bytes(3), Buffer.alloc(28, 7));
+      expect(shared.lookup(u32Bytes(3))).toEqual(Buffer.alloc(28, 7));
+      expect(second.map(MAPS.vips).info.id).not.toBe(first.map(MAPS.vips).info.id);
+      shared.close();
+    } finally {
+      backends.close();
+      second.close();
+      first.close();
+    }
+  });
+
+  test('a map to reuse that is no map, or not in the object, and reuse with pins are refused', () => {
+    expect(thrown(() => new BpfObject(BALANCER_OBJECT, { reuseMaps: { [MAPS.vips]: {} as BpfMap } })).message).toMatch(/must be a BpfMap/);
+    const map = BpfMap.create(ARRAY, 4, 4, 1, 'reuse_test');
+    try {
+      expect(thrown(() => new BpfObject(BALANCER_OBJECT, { reuseMaps: { nowhere: map } })).code).toBe('ENOENT');
+      const error = thrown(() => new BpfObject(BALANCER_OBJECT, { pinDir: '/sys/fs/bpf', reuseMaps: { [MAPS.config]: map } }));
+      expect(error.message).toMatch(/reuseMaps and pinDir/);
+    } finally {
+      map.close();
+    }
   });
 });
 

@@ -10,6 +10,7 @@
 
 #include "xlb.h"
 #include "balancer/maps.h"
+#include "balancer/trace.h"
 
 static __always_inline bool is_vip_address(const struct xlb_flow_key *flow)
 {
@@ -36,7 +37,7 @@ static __always_inline const struct xlb_vip *lookup_vip_map(struct xlb_vip_key *
  * always carries an older generation and is never used. The key's five words are
  * made from the flow's words in registers; the key itself is built only on a miss. */
 static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_key *flow,
-							const struct xlb_config *config)
+							const struct xlb_config *config, struct xlb_trace *trace)
 {
 	const __u32 *f = (const __u32 *)flow;
 	/* dst, then dport | proto << 16 | family << 24 (struct xlb_vip_key's layout) */
@@ -62,7 +63,7 @@ static __always_inline const struct xlb_vip *lookup_vip(const struct xlb_flow_ke
 	/* Fibonacci hashing of the address's first and last words, port, protocol and
 	 * family: a cache slot needs spread, not a keyed hash. */
 	slot = ((k[0] ^ k[3] ^ k[4]) * 0x9e3779b1u) >> (32 - XLB_VIP_CACHE_BITS);
-	entry = bpf_map_lookup_elem(&xlb_vipcache_v3, &slot);
+	entry = written_lookup(trace, &xlb_vipcache_v3, &slot);
 	if (entry) {
 		e = (const __u32 *)&entry->key;
 		if (entry->generation == generation && generation && e[0] == k[0] && e[1] == k[1] && e[2] == k[2] &&

@@ -210,6 +210,24 @@ struct xlb_probe {
 	__u8 pad[3];
 };
 
+/* Value of xlb_trace_v1 (balancer/trace.h): what a dry run decided for its packet. */
+#define XLB_TRACE_F_VIP (1u << 0)         /* a VIP matched: vip */
+#define XLB_TRACE_F_TABLE (1u << 1)       /* the connection table was read */
+#define XLB_TRACE_F_TABLE_FOUND (1u << 2) /* an entry names the flow: table_backend_id */
+#define XLB_TRACE_F_TABLE_HIT (1u << 3)   /* ...and its backend still serves the VIP */
+#define XLB_TRACE_F_RING (1u << 4)        /* the ring was read: hash, ring_slot, ring_backend_id */
+#define XLB_TRACE_F_DONE (1u << 5)        /* outcome is the packet's */
+
+struct xlb_trace {
+	__u32 flags; /* XLB_TRACE_F_* */
+	__u32 outcome;
+	struct xlb_vip vip;
+	__u32 table_backend_id;
+	__u32 hash;
+	__u32 ring_slot;
+	__u32 ring_backend_id;
+};
+
 /* xlb_decap_v3 (decap program): struct xlb_addr -> __u32 (unused), the host's own
  * outer destinations. */
 

@@ -33,6 +33,8 @@ import { openapiOptions } from './openapi.js';
 import { DebugRequestLog } from './request-log.js';
 import { uiRoute } from './ui.js';
 import { vipRoutes } from './vips.js';
+import { traceRoutes } from './trace.js';
+import { type DryRunner, FlowTracer } from '../trace/tracer.js';
 
 export interface AppOptions {
   controller: Controller;
@@ -43,6 +45,8 @@ export interface AppOptions {
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Changes (PUT, DELETE) each client may make per minute; default 600. */
   mutationsPerMinute?: number;
+  /** The data plane's dry run for /v1/trace (none: trace answers 503). */
+  dryRun?: DryRunner | undefined;
 }
 
 /** Logger settings that keep bearer tokens out of every log line (headers, query values). */
@@ -158,6 +162,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await guarded.register(metricsRoute, { controller: options.controller });
     await guarded.register(eventsRoute, { controller: options.controller });
+    await guarded.register(traceRoutes, {
+      tracer: new FlowTracer(options.controller, options.dryRun),
+      perMinute: options.mutationsPerMinute ?? 600,
+    });
   });
   return app;
 }

@@ -7,6 +7,7 @@ export const TAGS = {
   status: "The daemon's state and traffic",
   monitoring: 'Prometheus metrics and the live event stream',
   probes: 'Liveness and readiness, without a token',
+  trace: 'Where a flow or a frame goes: the balancer program run on the live maps, which it leaves unchanged',
 } as const;
 export type Tag = keyof typeof TAGS;
 

@@ -10,12 +10,14 @@ import { addApiCommands } from './api-commands.js';
 import { fail } from './errors.js';
 import { addEventsCommand } from './events-command.js';
 import { addHostCommands } from './host-commands.js';
+import { addTraceCommand } from './trace-command.js';
 
 function buildCli(): Command {
   const program = new Command('xlb').version(VERSION).description('XDP layer-4 load balancer').showHelpAfterError();
   addHostCommands(program);
   addApiCommands(program);
   addEventsCommand(program);
+  addTraceCommand(program);
   return program;
 }
 

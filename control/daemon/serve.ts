@@ -145,6 +145,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
           ? { cert: readRegularFile(options.tlsCert, '--tls-cert', MiB), key: readRegularFile(options.tlsKey, '--tls-key', MiB) }
           : undefined,
       mutationsPerMinute: options.mutationsPerMinute,
+      dryRun: (frame) => dp.trace(frame),
       logger: loggerOptions(options.logLevel),
     });
     if (dp.replacedPins.length) {

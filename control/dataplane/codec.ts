@@ -47,12 +47,13 @@ export const MAPS = {
   vipStats: 'xlb_vipstat_v3',
   vipCache: 'xlb_vipcache_v3',
   backendStats: 'xlb_bestat_v3',
+  trace: 'xlb_trace_v1',
   decapAddresses: 'xlb_decap_v3',
   decapCounters: 'xlb_dcounter_v3',
   probes: 'xlb_probes_v1',
 } as const;
 
-export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap', probe: 'xlb_probe' } as const;
+export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap', trace: 'xlb_trace', probe: 'xlb_probe' } as const;
 
 /** A probe's local port range (XLB_PROBE_PORT_MIN..MAX): the tc program xlb_probe forwards these. */
 export const PROBE_PORT_MIN = 61440;
@@ -61,6 +62,8 @@ export const PROBE_PORT_MAX = 65535;
 /** The compiled objects holding those programs and their maps. */
 export const BALANCER_OBJECT = packagePath('bpf/build/xlb_balancer.bpf.o');
 export const DECAP_OBJECT = packagePath('bpf/build/xlb_decap.bpf.o');
+/** The balancer's dry run (xlb trace): the same source, its xlb_trace entry. */
+export const TRACE_OBJECT = packagePath('bpf/build/xlb_trace.bpf.o');
 
 export const addrCodec = defineStruct('xlb_addr', {
   addr: { bytes: 16 },
@@ -165,6 +168,19 @@ export const vipStatsCodec = defineStruct('xlb_vip_stats', {
   flow_misses: 'u64',
 });
 
+/** struct xlb_trace.flags: what a dry run (xlb_trace) went through. */
+export const TRACE_F = { vip: 1 << 0, table: 1 << 1, tableFound: 1 << 2, tableHit: 1 << 3, ring: 1 << 4, done: 1 << 5 } as const;
+
+export const traceCodec = defineStruct('xlb_trace', {
+  flags: 'u32',
+  outcome: 'u32',
+  vip: { bytes: vipCodec.size },
+  table_backend_id: 'u32',
+  hash: 'u32',
+  ring_slot: 'u32',
+  ring_backend_id: 'u32',
+});
+
 /** enum xlb_outcome, in order. */
 export const OUTCOMES = [
   'pass_non_ip',
@@ -207,4 +223,5 @@ export const STRUCTS = [
   vipStatsCodec,
   probeKeyCodec,
   probeCodec,
+  traceCodec,
 ];

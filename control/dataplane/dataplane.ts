@@ -22,6 +22,7 @@ import {
 } from './codec.js';
 import { attachProgram, attachProbeProgram } from './attach.js';
 import { encodeConfig } from './config.js';
+import { DryRun, type DryRunResult } from './dry-run.js';
 import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
@@ -53,6 +54,8 @@ export class Dataplane implements DataplanePort {
   private readonly maps: Record<keyof typeof MAPS, BpfMap | undefined>;
   /** The configuration last written (with the current VIP generation). */
   protected config: Buffer;
+  /** Loaded on the first trace(), on these maps. */
+  private dryRun: DryRun | undefined;
 
   protected constructor(
     object: BpfObject,
@@ -332,6 +335,17 @@ export class Dataplane implements DataplanePort {
     return readProbes(kernelProbeMap(this.map('probes')));
   }
 
+  /** What the balancer's code does with `frame` on these maps, which it leaves unchanged (see dry-run.ts). */
+  trace(frame: Buffer): DryRunResult {
+    if (!this.dryRun) {
+      const { trace, ...shared } = this.maps;
+      this.dryRun = DryRun.load(
+        Object.fromEntries(Object.entries(shared).flatMap(([key, map]) => (map ? [[MAPS[key as keyof typeof shared], map]] : []))),
+      );
+    }
+    return this.dryRun.run(frame);
+  }
+
   /** Attaches the balancer, atomically replacing whatever XDP program is there, and the probe program on tc egress. */
   attach(ifname: string, mode: XdpMode = 'native'): void {
     attachProgram(ifname, this.program, mode);
@@ -339,6 +353,7 @@ export class Dataplane implements DataplanePort {
   }
 
   close(): void {
+    this.dryRun?.close();
     for (const map of Object.values(this.maps)) map?.close();
     this.program.close();
     this.probeProgram.close();

@@ -33,7 +33,7 @@ export const errorCodeSchema = z
       'fst_err_ctp_body_too_large: a body over 64 KiB (413); fst_err_ctp_invalid_media_type: a body that is not application/json (415); ' +
       'upgrade_required: /v1/events without a WebSocket upgrade (426); rate_limited: too many changes a minute (429); ' +
       'internal: a failure in the daemon (500); store_unavailable: the change could not be saved (503); ' +
-      'dataplane_unavailable: the change could not be applied to the kernel (503)',
+      'dataplane_unavailable: the change could not be applied to the kernel, or a trace has no kernel data plane to run on (503)',
   );
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 

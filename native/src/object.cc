@@ -73,10 +73,10 @@ void BpfObject::Destroy() {
   obj_ = nullptr;
 }
 
-// Calls set(map, name, n) for each { mapName: n } of `sizes`; false after throwing.
-template <typename Set>
-bool BpfObject::ForEachSize(Napi::Env env, Napi::Object sizes, const char* what, Set set) {
-  Napi::Array names = sizes.GetPropertyNames();
+// Calls use(map, name, value) for each { mapName: value } of `entries`; false after throwing.
+template <typename Use>
+bool BpfObject::ForEachMap(Napi::Env env, Napi::Object entries, Use use) {
+  Napi::Array names = entries.GetPropertyNames();
   for (uint32_t i = 0; i < names.Length(); i++) {
     std::string name = names.Get(i).As<Napi::String>().Utf8Value();
     struct bpf_map* map = bpf_object__find_map_by_name(obj_, name.c_str());
@@ -84,14 +84,21 @@ bool BpfObject::ForEachSize(Napi::Env env, Napi::Object sizes, const char* what,
       ThrowErrno(env, "map " + name + " not in object", ENOENT);
       return false;
     }
-    Napi::Value v = sizes.Get(name);
+    if (!use(map, name, entries.Get(name))) return false;
+  }
+  return true;
+}
+
+// Calls set(map, name, n) for each { mapName: n } of `sizes`; false after throwing.
+template <typename Set>
+bool BpfObject::ForEachSize(Napi::Env env, Napi::Object sizes, const char* what, Set set) {
+  return ForEachMap(env, sizes, [&](struct bpf_map* map, const std::string& name, Napi::Value v) {
     if (!v.IsNumber()) {
       ThrowType(env, std::string(what) + " of " + name + " must be a number");
       return false;
     }
-    if (!set(map, name, v.As<Napi::Number>().Uint32Value())) return false;
-  }
-  return true;
+    return set(map, name, v.As<Napi::Number>().Uint32Value());
+  });
 }
 
 bool BpfObject::SetSizes(Napi::Env env, Napi::Object sizes) {
@@ -130,7 +137,31 @@ bool BpfObject::SetInnerSizes(Napi::Env env, Napi::Object sizes) {
   });
 }
 
+// reuseMaps: { name: BpfMap } makes the load use that open map instead of making one
+// (its type, sizes and contents as they are), and pins nothing for it.
+bool BpfObject::ReuseMaps(Napi::Env env, Napi::Object maps) {
+  return ForEachMap(env, maps, [&](struct bpf_map* map, const std::string& name, Napi::Value v) {
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(BpfMap::constructor.Value())) {
+      ThrowType(env, "reuseMaps." + name + " must be a BpfMap");
+      return false;
+    }
+    if (int err = bpf_map__reuse_fd(map, BpfMap::Unwrap(v.As<Napi::Object>())->fd())) {
+      ThrowErrno(env, "bpf_map__reuse_fd(" + name + ")", err);
+      return false;
+    }
+    return true;
+  });
+}
+
 bool BpfObject::Configure(Napi::Env env, Napi::Object options) {
+  if (options.Get("reuseMaps").IsObject()) {
+    // A pin path would make libbpf adopt or pin over the map handed in.
+    if (options.Get("pinDir").IsString()) {
+      ThrowType(env, "reuseMaps and pinDir do not go together");
+      return false;
+    }
+    if (!ReuseMaps(env, options.Get("reuseMaps").As<Napi::Object>())) return false;
+  }
   if (options.Get("maxEntries").IsObject() && !SetSizes(env, options.Get("maxEntries").As<Napi::Object>()))
     return false;
   if (options.Get("innerMaxEntries").IsObject() &&

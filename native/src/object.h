@@ -12,7 +12,7 @@
 
 namespace xlb {
 
-// new BpfObject(path, {maxEntries?, innerMaxEntries?, pinDir?}): opens and loads.
+// new BpfObject(path, {maxEntries?, innerMaxEntries?, pinDir?, reuseMaps?}): opens and loads.
 class BpfObject : public Napi::ObjectWrap<BpfObject> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -27,10 +27,13 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   void CloseTemplates();
   void Destroy();
+  template <typename Use>
+  bool ForEachMap(Napi::Env env, Napi::Object entries, Use use);
   template <typename Set>
   bool ForEachSize(Napi::Env env, Napi::Object sizes, const char* what, Set set);
   bool SetSizes(Napi::Env env, Napi::Object sizes);
   bool SetInnerSizes(Napi::Env env, Napi::Object sizes);
+  bool ReuseMaps(Napi::Env env, Napi::Object maps);
   bool Configure(Napi::Env env, Napi::Object options);
   bool CheckOpen(Napi::Env env);
 

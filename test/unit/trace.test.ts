@@ -1,0 +1,90 @@
+/**
+ * Trace without a kernel: the frames a flow makes (pure), the endpoints and frames the
+ * API takes (each refusal naming its field), and a daemon on the in-memory data
+ * plane answering 503 rather than guessing.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { flowFrame } from '../../control/trace/frame.js';
+import { flowSchema, parseEndpoint } from '../../control/trace/schema.js';
+import { type ModelDaemon, startModelDaemon } from '../lib/model-daemon.js';
+import { ETH_P_IP, ETH_P_IPV6, l4ChecksumOk, parseEthernet, parseIp, PROTO } from '../lib/packet.js';
+
+const MAC = Buffer.from([2, 0, 0, 0, 0, 2]);
+const frameOf = (protocol: 'tcp' | 'udp' | 'icmp', source: string, destination: string) =>
+  flowFrame(flowSchema.parse({ protocol, source, destination }), MAC);
+
+describe('the frame of a flow', () => {
+  test.each([
+    ['tcp', '203.0.113.7:41000', '198.51.100.10:80', ETH_P_IP, PROTO.TCP],
+    ['udp', '[2001:db8::7]:41000', '[2001:db8::10]:53', ETH_P_IPV6, PROTO.UDP],
+    ['icmp', '203.0.113.7', '198.51.100.10', ETH_P_IP, PROTO.ICMP],
+    ['icmp', '2001:db8::7', '2001:db8::10', ETH_P_IPV6, PROTO.ICMPV6],
+  ] as const)('%s %s > %s: to the interface MAC, valid checksums, the ports given', (protocol, source, destination, etherType, proto) => {
+    const ethernet = parseEthernet(frameOf(protocol, source, destination));
+    expect([ethernet.dst, ethernet.etherType]).toEqual(['02:00:00:00:00:02', etherType]);
+    const ip = parseIp(ethernet.payload);
+    expect([ip.protocol, ip.headerChecksumOk, l4ChecksumOk(ip)]).toEqual([proto, true, true]);
+    if (protocol === 'icmp')
+      expect(ip.payload[0]).toBe(etherType === ETH_P_IP ? 8 : 128); // echo request
+    else expect([ip.payload.readUInt16BE(0), ip.payload.readUInt16BE(2)]).toEqual([41000, protocol === 'tcp' ? 80 : 53]);
+    if (protocol === 'tcp') expect(ip.payload[13]).toBe(0x02); // SYN
+  });
+
+  test.each([
+    ['203.0.113.7:41000', true, { address: '203.0.113.7', port: 41000 }],
+    ['[2001:DB8::7]:0', true, { address: '2001:db8::7', port: 0 }],
+    ['2001:db8::7', false, { address: '2001:db8::7', port: null }],
+    ['203.0.113.7', true, 'expected ADDRESS:PORT or [IPV6]:PORT'],
+    ['2001:db8::7:80', true, 'expected ADDRESS:PORT or [IPV6]:PORT'],
+    ['203.0.113.7:65536', true, 'port 65536 is over 65535'],
+    ['203.0.113.7:080', true, 'expected ADDRESS:PORT or [IPV6]:PORT'],
+    ['host.example:80', true, 'not an IPv4 or IPv6 address: "host.example"'],
+  ] as const)('endpoint %s (ports: %s)', (text, withPort, expected) => {
+    expect(parseEndpoint(text, withPort)).toEqual(expected);
+  });
+});
+
+describe('/v1/trace on a daemon without a kernel data plane', () => {
+  let d: ModelDaemon;
+  beforeAll(async () => {
+    d = await startModelDaemon();
+  });
+  afterAll(async () => d.close());
+
+  const query = (params: Record<string, string>) => `/v1/trace?${new URLSearchParams(params).toString()}`;
+
+  test('a valid flow or frame: 503, trace needs the kernel data plane', async () => {
+    const flow = await d.app.inject({
+      method: 'GET',
+      url: query({ protocol: 'tcp', source: '203.0.113.7:41000', destination: '198.51.100.10:80' }),
+    });
+    expect(flow.statusCode).toBe(503);
+    expect(flow.json().error).toMatchObject({ code: 'dataplane_unavailable', message: expect.stringContaining('kernel data plane') });
+    const frame = await d.app.inject({ method: 'POST', url: '/v1/trace', payload: { packets: [{ frame: '02'.repeat(60) }] } });
+    expect(frame.statusCode).toBe(503);
+  });
+
+  test.each([
+    [query({ protocol: 'tcp', source: 'nonsense', destination: '198.51.100.10:80' }), 'querystring.source'],
+    [query({ protocol: 'tcp', source: '203.0.113.7:1', destination: '[2001:db8::1]:80' }), 'querystring.destination'],
+    [query({ protocol: 'sctp', source: '203.0.113.7:1', destination: '198.51.100.10:80' }), 'querystring.protocol'],
+    [query({ protocol: 'udp', source: '203.0.113.7:1' }), 'querystring.destination'],
+  ])('GET %s: 400 naming %s', async (url, path) => {
+    const response = await d.app.inject({ method: 'GET', url });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.details.map((detail: { path: string }) => detail.path)).toContain(path);
+  });
+
+  test.each([
+    [{ packets: [{ frame: 'zz' }] }, 'body.packets.0.frame'],
+    [{ packets: [{ frame: '0200' }] }, 'body.packets.0.frame'],
+    [{ packets: [{ protocol: 'tcp', source: '203.0.113.7:1' }] }, 'body.packets.0.destination'],
+    [{ packets: [{ frame: '02'.repeat(60), protocol: 'tcp' }] }, 'body.packets.0.frame'],
+    [{ packets: [] }, 'body.packets'],
+    [{}, 'body.packets'],
+  ])('POST %j: 400 naming %s', async (payload, path) => {
+    const response = await d.app.inject({ method: 'POST', url: '/v1/trace', payload });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.details.map((detail: { path: string }) => detail.path)).toContain(path);
+  });
+});
