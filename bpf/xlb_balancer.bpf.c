@@ -18,6 +18,7 @@
 
 #include "xlb.h"
 #include "balancer/backend.h"
+#include "balancer/capture.h"
 #include "balancer/dsr.h"
 #include "balancer/encap.h"
 #include "balancer/flow_table.h"
@@ -52,7 +53,7 @@ static __always_inline bool forwarded(int outcome)
 
 /* Connection table, then ring; forwards by the VIP's method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
-				   const struct xlb_config *config, __u64 bytes)
+				   const struct xlb_config *config, __u64 bytes, struct capture_ids *ids)
 {
 	struct xlb_flow_bucket *bucket = NULL, *neighbour = NULL;
 	struct xlb_backend *backend = NULL;
@@ -99,6 +100,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		if (!backend)
 			return XLB_DROP_NO_BACKEND;
 	}
+	capture_note_backend(ids, backend_id);
 
 	/* One case per forwarding mode (its own header); a mode this program does not know
 	 * is dropped and counted, never forwarded by another mode's rules. */
@@ -139,7 +141,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	return outcome;
 }
 
-static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
+static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct capture_ids *ids)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -194,9 +196,10 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes)
 	vip = lookup_vip(&pkt.flow, config);
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
+	capture_note_vip(ids, vip->id);
 	if (pkt.flow.family == XLB_FAMILY_V4 && !pkt.icmp_error && !ipv4_checksum_ok((void *)(eth + 1), data_end))
 		return XLB_DROP_MALFORMED_IP;
-	return balance(ctx, &pkt, vip, config, bytes);
+	return balance(ctx, &pkt, vip, config, bytes, ids);
 }
 
 SEC("xdp")
@@ -204,8 +207,13 @@ int xlb_balancer(struct xdp_md *ctx)
 {
 	/* The program is not frags-aware (SEC("xdp")), so every frame is linear. */
 	__u64 bytes = ctx->data_end - ctx->data;
+	struct capture_ids ids = { XLB_CAPTURE_NONE, XLB_CAPTURE_NONE };
+	bool capturing = capture_begin(ctx, bytes);
+	int outcome = process(ctx, bytes, &ids);
 
-	return finish(process(ctx, bytes), bytes);
+	if (capturing)
+		capture_end(ctx, outcome, &ids);
+	return finish(outcome, bytes);
 }
 
 /* GPL: the object includes lib/jhash.h, which is GPL-2.0-only. */

@@ -49,6 +49,8 @@ export const MAPS = {
   backendStats: 'xlb_bestat_v3',
   decapAddresses: 'xlb_decap_v3',
   decapCounters: 'xlb_dcounter_v3',
+  capture: 'xlb_capture_v1',
+  captureScratch: 'xlb_capscratch_v1',
 } as const;
 
 export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap' } as const;
@@ -145,6 +147,40 @@ export const vipStatsCodec = defineStruct('xlb_vip_stats', {
   flow_misses: 'u64',
 });
 
+/** Capture (bpf/balancer/capture.h): the balancer's .bss settings and each copy's record. */
+export const CAPTURE_NONE = 0xffffffff;
+export const CAPTURE_MAX_BYTES = 4096;
+export const CAPTURE_RECEIVED = 1;
+export const CAPTURE_SENT = 2;
+
+export const captureSettingsCodec = defineStruct('xlb_capture_settings', {
+  on: 'u32',
+  vip_id: 'u32',
+  outcomes: 'u32',
+  snaplen: 'u32',
+  backend_addr: { bytes: 16 },
+  backend_family: 'u8',
+  pad: { bytes: 3 },
+});
+
+export const captureRecordCodec = defineStruct('xlb_capture_record', {
+  time_ns: 'u64',
+  sequence: 'u32',
+  cpu: 'u32',
+  vip_id: 'u32',
+  backend_id: 'u32',
+  length: 'u32',
+  captured: 'u32',
+  outcome: 'u8',
+  direction: 'u8',
+  pad: { bytes: 6 },
+});
+
+const captureScratchCodec = defineStruct('xlb_capture_scratch', {
+  record: { bytes: captureRecordCodec.size },
+  frame: { bytes: CAPTURE_MAX_BYTES },
+});
+
 /** enum xlb_outcome, in order. */
 export const OUTCOMES = [
   'pass_non_ip',
@@ -185,4 +221,7 @@ export const STRUCTS = [
   vipCacheEntryCodec,
   trafficCodec,
   vipStatsCodec,
+  captureSettingsCodec,
+  captureRecordCodec,
+  captureScratchCodec,
 ];
