@@ -21,6 +21,7 @@ import {
   vipStatsCodec,
 } from './codec.js';
 import { attachProgram } from './attach.js';
+import { CaptureTap } from './capture.js';
 import { encodeConfig } from './config.js';
 import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
@@ -79,6 +80,11 @@ export class Dataplane implements DataplanePort {
     const map = this.maps[name];
     if (!map) throw new Error(`map ${MAPS[name]} is not in this object`);
     return map;
+  }
+
+  /** The capture switch and reader (xlb capture); the object's .bss holds the settings. */
+  captureTap(): CaptureTap {
+    return new CaptureTap(this.object.map('.bss'), this.map('capture'));
   }
 
   setConfig(config: DataplaneConfig): void {

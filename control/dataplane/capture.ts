@@ -1,0 +1,77 @@
+/**
+ * The balancer's capture switch (struct xlb_capture_settings in its .bss) and the
+ * reader of the copies it sends to xlb_capture_v1. Mechanism only: sessions, files
+ * and clients are control/capture's.
+ */
+import { type BpfMap, PerfReader } from '@xlb/native';
+import { CAPTURE_NONE, captureRecordCodec, captureSettingsCodec } from './codec.js';
+import { u32Bytes } from './struct.js';
+
+/** What the kernel copies: one VIP (by id) or any, a backend address or any, outcomes as a bit mask, bytes per frame. */
+export interface CaptureSettings {
+  vipId: number | null;
+  backend: { family: 4 | 6; address: Buffer } | null;
+  outcomes: number;
+  snaplen: number;
+}
+
+export type CaptureRecord = Omit<ReturnType<typeof captureRecordCodec.decode>, 'time_ns'> & { timeNs: bigint; frame: Buffer };
+
+/** Pages of each CPU's perf buffer (a power of two): 1 MiB per CPU. */
+const PAGES_PER_CPU = 256;
+
+export class CaptureTap {
+  constructor(
+    /** The program's .bss: the settings, alone in it. */
+    private readonly bss: BpfMap,
+    private readonly events: BpfMap,
+  ) {}
+
+  /** Opens the per-CPU buffers, then switches the kernel's copying on. */
+  start(settings: CaptureSettings): PerfReader {
+    const reader = new PerfReader(this.events, PAGES_PER_CPU);
+    this.write(settings, true);
+    return reader;
+  }
+
+  /** Switches the kernel's copying off. */
+  stop(): void {
+    this.write({ vipId: null, backend: null, outcomes: 0, snaplen: 0 }, false);
+  }
+
+  /** The settings as the kernel holds them. */
+  read(): CaptureSettings & { on: boolean } {
+    const s = captureSettingsCodec.decode(this.bss.lookup(u32Bytes(0))!);
+    return {
+      on: s.on !== 0,
+      vipId: s.vip_id === CAPTURE_NONE ? null : s.vip_id,
+      backend: s.backend_family ? { family: s.backend_family as 4 | 6, address: s.backend_addr } : null,
+      outcomes: s.outcomes,
+      snaplen: s.snaplen,
+    };
+  }
+
+  private write(settings: CaptureSettings, on: boolean): void {
+    const value = captureSettingsCodec.encode({
+      on: on ? 1 : 0,
+      vip_id: settings.vipId ?? CAPTURE_NONE,
+      outcomes: settings.outcomes,
+      snaplen: settings.snaplen,
+      backend_addr: settings.backend?.address ?? Buffer.alloc(16),
+      backend_family: settings.backend?.family ?? 0,
+      pad: Buffer.alloc(3),
+    });
+    // The .bss may hold more than the settings (padding): write them at its start.
+    const bss = this.bss.lookup(u32Bytes(0))!;
+    value.copy(bss);
+    this.bss.update(u32Bytes(0), bss);
+  }
+}
+
+/** A record as xlb_capture_v1 carries it: struct xlb_capture_record, then the frame's bytes. */
+export function decodeCaptureRecord(raw: Buffer): CaptureRecord {
+  const { time_ns: _, ...record } = captureRecordCodec.decode(raw.subarray(0, captureRecordCodec.size));
+  const frame = Buffer.from(raw.subarray(captureRecordCodec.size, captureRecordCodec.size + record.captured));
+  // Read as a bigint: nanoseconds since boot outgrow a double's exact integers.
+  return { ...record, timeNs: raw.readBigUInt64LE(captureRecordCodec.offsets.time_ns), frame };
+}
