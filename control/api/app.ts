@@ -25,6 +25,7 @@ import { type ErrorCode, errorCodeSchema, XlbError } from '../state/errors.js';
 import { errorBody } from './schemas.js';
 import { clientErrorHandler } from './client-errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
+import { type CaptureSource, captureRoutes } from './capture.js';
 import { clientIdentity } from './client-identity.js';
 import { eventsRoute, MAX_CLIENT_MESSAGE } from './events.js';
 import { probeRoutes } from './probes.js';
@@ -43,6 +44,8 @@ export interface AppOptions {
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Changes (PUT, DELETE) each client may make per minute; default 600. */
   mutationsPerMinute?: number;
+  /** The kernel side of GET /v1/capture; without it, captures answer 503. */
+  capture?: CaptureSource | undefined;
 }
 
 /** Logger settings that keep bearer tokens out of every log line (headers, query values). */
@@ -158,6 +161,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await guarded.register(metricsRoute, { controller: options.controller });
     await guarded.register(eventsRoute, { controller: options.controller });
+    await guarded.register(captureRoutes, {
+      controller: options.controller,
+      source: options.capture,
+      mutationsPerMinute: options.mutationsPerMinute ?? 600,
+    });
   });
   return app;
 }

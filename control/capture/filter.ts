@@ -61,14 +61,25 @@ const wholeText = (max: number, min = 1) =>
     .pipe(z.number().int().min(min).max(max));
 
 export const captureQuerySchema = z.strictObject({
-  vip: vipTextSchema.optional().describe('Only this VIP\'s packets: PROTO/ADDR:PORT'),
-  backend: addressSchema.optional().describe('Only packets sent to (or recorded for) this backend address, in any VIP'),
+  vip: vipTextSchema
+    .optional()
+    .describe("Only this VIP's packets: PROTO/ADDR:PORT")
+    .meta({ example: 'tcp/198.51.100.10:80' }),
+  backend: addressSchema
+    .optional()
+    .describe('Only packets sent to this backend address (in any VIP)')
+    .meta({ example: '10.0.0.11' }),
   outcome: outcomesSchema
     .optional()
+    .meta({ example: 'drop_*' })
     .describe('Only these outcomes (names as in /v1/stats, globs allowed: drop_*), comma-separated or repeated; default all'),
   count: wholeText(MAX_CAPTURE_COUNT)
     .optional()
+    .meta({ example: '100' })
     .describe(`Stop after this many packets (each with its sent copy), at most ${MAX_CAPTURE_COUNT}; default: until stopped`),
-  snaplen: wholeText(MAX_SNAPLEN).optional().describe(`Bytes kept of each frame, 1..${MAX_SNAPLEN}; default ${MAX_SNAPLEN}`),
+  snaplen: wholeText(MAX_SNAPLEN)
+    .optional()
+    .meta({ example: '128' })
+    .describe(`Bytes kept of each frame, 1..${MAX_SNAPLEN}; default ${MAX_SNAPLEN}`),
 });
 export type CaptureQuery = z.output<typeof captureQuerySchema>;

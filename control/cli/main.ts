@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../paths.js';
 import { addApiCommands } from './api-commands.js';
+import { addCaptureCommand } from './capture-command.js';
 import { fail } from './errors.js';
 import { addEventsCommand } from './events-command.js';
 import { addHostCommands } from './host-commands.js';
@@ -16,6 +17,7 @@ function buildCli(): Command {
   addHostCommands(program);
   addApiCommands(program);
   addEventsCommand(program);
+  addCaptureCommand(program);
   return program;
 }
 

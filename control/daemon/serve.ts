@@ -145,6 +145,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
           : undefined,
       mutationsPerMinute: options.mutationsPerMinute,
       logger: loggerOptions(options.logLevel),
+      capture: { tap: dp.captureTap(), interfaceName: options.iface },
     });
     if (dp.replacedPins.length) {
       const flows = replacesConnectionTable(dp.replacedPins)
