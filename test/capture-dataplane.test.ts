@@ -6,6 +6,8 @@
 import type { PerfReader } from '@xlb/native';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { ALL_OUTCOMES } from '../control/capture/filter.js';
+import { readBlocks } from '../control/capture/pcapng.js';
+import { CaptureSession } from '../control/capture/session.js';
 import { type CaptureRecord, type CaptureSettings, type CaptureTap, decodeCaptureRecord } from '../control/dataplane/capture.js';
 import { CAPTURE_RECEIVED, CAPTURE_SENT, OUTCOMES } from '../control/dataplane/codec.js';
 import { parseAddress } from '../control/net/address.js';
@@ -100,5 +102,63 @@ describe('capture in the balancer', () => {
     const got = records();
     expect(got.length).toBeGreaterThan(0);
     expect(new Set(got.map((r) => r.backend_id))).toEqual(new Set([11, 21]));
+  });
+
+  test('a full kernel buffer loses copies, and says how many: in the scratch at once, to the reader with its next record', () => {
+    reader = tap.start(everything);
+    const before = tap.lostCopies();
+    const repeat = 3000;
+    f.dp.program.testRun({ data: tcp4({ payload: Buffer.alloc(1400) }), repeat });
+    const first = reader.consume();
+    const lost = tap.lostCopies() - before;
+    expect(lost).toBeGreaterThan(0);
+    expect(first.records.length + lost).toBe(2 * repeat);
+    f.run(tcp4());
+    const next = reader.consume();
+    expect(first.lost + next.lost).toBe(lost);
+  });
+});
+
+describe('a capture session on the real tap', () => {
+  const noNames = { vip: () => undefined, backend: () => undefined };
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+  beforeEach(() => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    tap = f.dp.captureTap();
+  });
+
+  test('stops itself at the count, switches the kernel off and ends with statistics', async () => {
+    const session = new CaptureSession(tap, { settings: everything, count: 3, interfaceName: 'eth0', names: noNames });
+    const chunks: Buffer[] = [];
+    session.output.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = new Promise((resolve) => session.output.once('end', resolve));
+    for (let port = 40000; !session.summary; port++) {
+      f.run(tcp4({ sport: port }));
+      await settle();
+    }
+    await ended;
+    expect(tap.read().on).toBe(false);
+    expect(session.summary).toEqual({ packets: 3, lostInKernel: 0, droppedByDaemon: 0, reason: 'count reached' });
+    const blocks = readBlocks(Buffer.concat(chunks)).blocks;
+    const comments = blocks.flatMap((b) => (b.type === 'packet' ? [b.comment!.split(' ').slice(0, 2).join(' ')] : []));
+    expect(comments).toEqual(['received tx_dsr', 'sent tx_dsr', 'received tx_dsr', 'sent tx_dsr', 'received tx_dsr', 'sent tx_dsr']);
+    expect(blocks.at(-1)).toEqual({ type: 'statistics', received: 3n, lostInKernel: 0n, droppedByDaemon: 0n });
+  });
+
+  test('a client that does not read costs packets (counted), not memory', async () => {
+    const session = new CaptureSession(tap, { settings: everything, count: undefined, interfaceName: 'eth0', names: noNames });
+    const frame = tcp4({ payload: Buffer.alloc(1400) });
+    // 40 rounds of 100 packets, each copied twice: ~12 MB offered to an output nobody reads.
+    for (let round = 0; round < 40; round++) {
+      f.dp.program.testRun({ data: frame, repeat: 100 });
+      await settle();
+    }
+    const held = session.output.readableLength + session.output.writableLength;
+    const summary = session.stop('test');
+    expect(summary.droppedByDaemon).toBeGreaterThan(0);
+    expect(held).toBeLessThanOrEqual(8 * 1024 * 1024 + 100 * 2 * 1600);
+    expect(tap.read().on).toBe(false);
   });
 });

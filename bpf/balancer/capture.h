@@ -105,7 +105,8 @@ static __always_inline bool capture_matches(int outcome, const struct capture_id
 }
 
 /* At the end, after capture_begin() said true: the copies, if the packet matches. A
- * full buffer loses them (perf counts the loss for the reader). */
+ * full buffer loses them, counted in the scratch (perf tells its reader of a loss only
+ * with its next record, which the last losses of a capture never get). */
 static __always_inline void capture_end(struct xdp_md *ctx, int outcome, const struct capture_ids *ids)
 {
 	struct xlb_capture_scratch *scratch;
@@ -124,15 +125,17 @@ static __always_inline void capture_end(struct xdp_md *ctx, int outcome, const s
 	captured = scratch->record.captured;
 	if (captured > XLB_CAPTURE_MAX_BYTES)
 		captured = XLB_CAPTURE_MAX_BYTES;
-	bpf_perf_event_output(ctx, &xlb_capture_v1, BPF_F_CURRENT_CPU, scratch, sizeof(scratch->record) + captured);
+	if (bpf_perf_event_output(ctx, &xlb_capture_v1, BPF_F_CURRENT_CPU, scratch, sizeof(scratch->record) + captured))
+		scratch->lost++;
 	if (outcome < XLB_TX_DSR)
 		return;
 	sent = scratch->record;
 	sent.direction = XLB_CAPTURE_SENT;
 	sent.length = ctx->data_end - ctx->data;
 	sent.captured = sent.length < xlb_capture.snaplen ? sent.length : xlb_capture.snaplen;
-	bpf_perf_event_output(ctx, &xlb_capture_v1, BPF_F_CURRENT_CPU | ((__u64)sent.captured << 32), &sent,
-			      sizeof(sent));
+	if (bpf_perf_event_output(ctx, &xlb_capture_v1, BPF_F_CURRENT_CPU | ((__u64)sent.captured << 32), &sent,
+				  sizeof(sent)))
+		scratch->lost++;
 }
 
 #endif /* XLB_NO_CAPTURE */

@@ -238,7 +238,8 @@ struct xlb_capture_record {
  * packet is rewritten and sent at the end if the packet matches. */
 struct xlb_capture_scratch {
 	struct xlb_capture_record record;
-	__u8 frame[XLB_CAPTURE_MAX_BYTES];
+	__u8 frame[XLB_CAPTURE_MAX_BYTES]; /* right after the record: one output sends both */
+	__u64 lost;                        /* copies xlb_capture_v1 refused (its buffer full) */
 };
 
 #endif /* XLB_H */

@@ -14,6 +14,7 @@ import { pcapngHeader, pcapngPacket, pcapngStatistics } from './pcapng.js';
 export interface CaptureSwitch {
   start(settings: CaptureSettings): Pick<PerfReader, 'consume' | 'close'>;
   stop(): void;
+  lostCopies(): number;
 }
 
 /** Names for the ids a record carries, for its comment (undefined: shown as the id). */
@@ -57,7 +58,7 @@ export class CaptureSession {
   /** Per CPU, the sequence of the last received copy written: its sent copy follows it. */
   private readonly written = new Map<number, number>();
   private packets = 0;
-  private lostInKernel = 0;
+  private readonly lostBefore: number;
   private droppedByDaemon = 0;
   private stopped = false;
   private result: CaptureSummary | null = null;
@@ -68,6 +69,7 @@ export class CaptureSession {
   ) {
     this.startNs = process.hrtime.bigint() + this.epochOffset;
     this.write(pcapngHeader({ snaplen: options.settings.snaplen, interfaceName: options.interfaceName }));
+    this.lostBefore = tap.lostCopies();
     this.reader = tap.start(options.settings);
     this.timer = setInterval(() => this.poll(), POLL_MS);
   }
@@ -86,8 +88,7 @@ export class CaptureSession {
   }
 
   private drain(): void {
-    const { records, lost } = this.reader.consume();
-    this.lostInKernel += lost;
+    const { records } = this.reader.consume();
     for (const raw of records) this.take(decodeCaptureRecord(raw));
   }
 
@@ -133,13 +134,14 @@ export class CaptureSession {
     this.stopped = true;
     this.drain();
     this.reader.close();
-    this.result = { packets: this.packets, lostInKernel: this.lostInKernel, droppedByDaemon: this.droppedByDaemon, reason };
+    const lostInKernel = this.tap.lostCopies() - this.lostBefore;
+    this.result = { packets: this.packets, lostInKernel, droppedByDaemon: this.droppedByDaemon, reason };
     this.write(
       pcapngStatistics({
         start: this.startNs,
         end: process.hrtime.bigint() + this.epochOffset,
         received: BigInt(this.packets + this.droppedByDaemon),
-        lostInKernel: BigInt(this.lostInKernel),
+        lostInKernel: BigInt(lostInKernel),
         droppedByDaemon: BigInt(this.droppedByDaemon),
       }),
     );

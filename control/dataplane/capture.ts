@@ -4,8 +4,8 @@
  * and clients are control/capture's.
  */
 import { type BpfMap, PerfReader } from '@xlb/native';
-import { CAPTURE_NONE, captureRecordCodec, captureSettingsCodec } from './codec.js';
-import { u32Bytes } from './struct.js';
+import { CAPTURE_NONE, captureRecordCodec, captureScratchCodec, captureSettingsCodec } from './codec.js';
+import { sumPerCpu, u32Bytes } from './struct.js';
 
 /** What the kernel copies: one VIP (by id) or any, a backend address or any, outcomes as a bit mask, bytes per frame. */
 export interface CaptureSettings {
@@ -25,7 +25,13 @@ export class CaptureTap {
     /** The program's .bss: the settings, alone in it. */
     private readonly bss: BpfMap,
     private readonly events: BpfMap,
+    private readonly scratch: BpfMap,
   ) {}
+
+  /** Copies the kernel could not hand over (the buffer full), since the program was loaded. */
+  lostCopies(): number {
+    return sumPerCpu(captureScratchCodec, this.scratch.lookup(u32Bytes(0))!).lost;
+  }
 
   /** Opens the per-CPU buffers, then switches the kernel's copying on. */
   start(settings: CaptureSettings): PerfReader {

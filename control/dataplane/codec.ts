@@ -176,9 +176,10 @@ export const captureRecordCodec = defineStruct('xlb_capture_record', {
   pad: { bytes: 6 },
 });
 
-const captureScratchCodec = defineStruct('xlb_capture_scratch', {
+export const captureScratchCodec = defineStruct('xlb_capture_scratch', {
   record: { bytes: captureRecordCodec.size },
   frame: { bytes: CAPTURE_MAX_BYTES },
+  lost: 'u64',
 });
 
 /** enum xlb_outcome, in order. */

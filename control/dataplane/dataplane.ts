@@ -84,7 +84,7 @@ export class Dataplane implements DataplanePort {
 
   /** The capture switch and reader (xlb capture); the object's .bss holds the settings. */
   captureTap(): CaptureTap {
-    return new CaptureTap(this.object.map('.bss'), this.map('capture'));
+    return new CaptureTap(this.object.map('.bss'), this.map('capture'), this.map('captureScratch'));
   }
 
   setConfig(config: DataplaneConfig): void {
