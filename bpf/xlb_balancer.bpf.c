@@ -208,10 +208,12 @@ int xlb_balancer(struct xdp_md *ctx)
 	/* The program is not frags-aware (SEC("xdp")), so every frame is linear. */
 	__u64 bytes = ctx->data_end - ctx->data;
 	struct capture_ids ids = { XLB_CAPTURE_NONE, XLB_CAPTURE_NONE };
-	bool capturing = capture_begin(ctx, bytes);
-	int outcome = process(ctx, bytes, &ids);
+	int outcome;
 
-	if (capturing)
+	if (capture_on())
+		capture_begin(ctx, bytes);
+	outcome = process(ctx, bytes, &ids);
+	if (capture_on())
 		capture_end(ctx, outcome, &ids);
 	return finish(outcome, bytes);
 }

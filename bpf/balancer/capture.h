@@ -23,15 +23,6 @@ struct capture_ids {
 	__u32 backend_id;
 };
 
-#ifdef XLB_NO_CAPTURE
-
-#define capture_note_vip(ids, id) ((void)(ids))
-#define capture_note_backend(ids, id) ((void)(ids))
-#define capture_begin(ctx, bytes) false
-#define capture_end(ctx, outcome, ids) ((void)0)
-
-#else
-
 /* Written by user space only (struct xlb_capture_settings); zero: off. */
 struct xlb_capture_settings xlb_capture;
 
@@ -48,8 +39,23 @@ struct {
 	__type(value, struct xlb_capture_scratch);
 } xlb_capscratch_v1 SEC(".maps");
 
+/* XLB_NO_CAPTURE keeps the maps (the same object for user space) but not the hooks. */
+#ifdef XLB_NO_CAPTURE
+
+#define capture_note_vip(ids, id) ((void)(ids))
+#define capture_note_backend(ids, id) ((void)(ids))
+#define capture_on() false
+#define capture_begin(ctx, bytes) ((void)0)
+#define capture_end(ctx, outcome, ids) ((void)0)
+
+#else
+
 #define capture_note_vip(ids, id) ((ids)->vip_id = (id))
 #define capture_note_backend(ids, id) ((ids)->backend_id = (id))
+
+/* Read at entry and at the end: the work itself is out of line (__noinline), so
+ * with capture off the hit path pays a load and a branch each time and no registers. */
+#define capture_on() __builtin_expect(xlb_capture.on, 0)
 
 static __always_inline struct xlb_capture_scratch *capture_scratch(void)
 {
@@ -58,29 +64,25 @@ static __always_inline struct xlb_capture_scratch *capture_scratch(void)
 	return bpf_map_lookup_elem(&xlb_capscratch_v1, &zero);
 }
 
-/* At entry: whether capture is on; if so, the received frame is in the scratch. */
-static __always_inline bool capture_begin(struct xdp_md *ctx, __u64 bytes)
+/* At entry, with capture on: the received frame into the scratch. */
+static __noinline void capture_begin(struct xdp_md *ctx, __u32 bytes)
 {
-	struct xlb_capture_scratch *scratch;
+	struct xlb_capture_scratch *scratch = capture_scratch();
 	__u32 len = bytes;
 
-	if (!xlb_capture.on)
-		return false;
-	scratch = capture_scratch();
 	if (!scratch)
-		return false;
+		return;
 	if (len > xlb_capture.snaplen)
 		len = xlb_capture.snaplen;
 	if (len > XLB_CAPTURE_MAX_BYTES)
 		len = XLB_CAPTURE_MAX_BYTES;
 	if (len < 1 || bpf_xdp_load_bytes(ctx, 0, scratch->frame, len))
-		return false;
+		return;
 	scratch->record.time_ns = bpf_ktime_get_ns();
 	scratch->record.sequence++;
 	scratch->record.cpu = bpf_get_smp_processor_id();
 	scratch->record.length = bytes;
-	scratch->record.captured = len;
-	return true;
+	scratch->record.captured = len; /* 0 between packets: capture_end() sends nothing */
 }
 
 /* Whether the packet's VIP, backend (by address: one per VIP it serves) and outcome
@@ -104,29 +106,32 @@ static __always_inline bool capture_matches(int outcome, const struct capture_id
 	return ((have[0] ^ want[0]) | (have[1] ^ want[1]) | (have[2] ^ want[2]) | (have[3] ^ want[3])) == 0;
 }
 
-/* At the end, after capture_begin() said true: the copies, if the packet matches. A
+/* At the end, with capture on: the copies, if capture_begin() took one and the packet matches. A
  * full buffer loses them, counted in the scratch (perf tells its reader of a loss only
  * with its next record, which the last losses of a capture never get). */
-static __always_inline void capture_end(struct xdp_md *ctx, int outcome, const struct capture_ids *ids)
+static __noinline void capture_end(struct xdp_md *ctx, int outcome, const struct capture_ids *ids)
 {
-	struct xlb_capture_scratch *scratch;
+	struct xlb_capture_scratch *scratch = capture_scratch();
 	struct xlb_capture_record sent;
 	__u32 captured;
 
-	if (!capture_matches(outcome, ids))
+	/* Capture switched on after this packet's entry: no copy of it was taken. */
+	if (!scratch || !scratch->record.captured)
 		return;
-	scratch = capture_scratch();
-	if (!scratch)
+	captured = scratch->record.captured;
+	scratch->record.captured = 0;
+	if (!capture_matches(outcome, ids))
 		return;
 	scratch->record.outcome = outcome;
 	scratch->record.direction = XLB_CAPTURE_RECEIVED;
 	scratch->record.vip_id = ids->vip_id;
 	scratch->record.backend_id = ids->backend_id;
-	captured = scratch->record.captured;
+	scratch->record.captured = captured;
 	if (captured > XLB_CAPTURE_MAX_BYTES)
 		captured = XLB_CAPTURE_MAX_BYTES;
 	if (bpf_perf_event_output(ctx, &xlb_capture_v1, BPF_F_CURRENT_CPU, scratch, sizeof(scratch->record) + captured))
 		scratch->lost++;
+	scratch->record.captured = 0;
 	if (outcome < XLB_TX_DSR)
 		return;
 	sent = scratch->record;
