@@ -106,11 +106,10 @@ describe('capture in the balancer', () => {
 
   test('a full kernel buffer loses copies, and says how many: in the scratch at once, to the reader with its next record', () => {
     reader = tap.start(everything);
-    const before = tap.lostCopies();
     const repeat = 3000;
     f.dp.program.testRun({ data: tcp4({ payload: Buffer.alloc(1400) }), repeat });
     const first = reader.consume();
-    const lost = tap.lostCopies() - before;
+    const lost = tap.lostCopies();
     expect(lost).toBeGreaterThan(0);
     expect(first.records.length + lost).toBe(2 * repeat);
     f.run(tcp4());

@@ -58,7 +58,6 @@ export class CaptureSession {
   /** Per CPU, the sequence of the last received copy written: its sent copy follows it. */
   private readonly written = new Map<number, number>();
   private packets = 0;
-  private readonly lostBefore: number;
   private droppedByDaemon = 0;
   private stopped = false;
   private result: CaptureSummary | null = null;
@@ -69,7 +68,6 @@ export class CaptureSession {
   ) {
     this.startNs = process.hrtime.bigint() + this.epochOffset;
     this.write(pcapngHeader({ snaplen: options.settings.snaplen, interfaceName: options.interfaceName }));
-    this.lostBefore = tap.lostCopies();
     this.reader = tap.start(options.settings);
     this.timer = setInterval(() => this.poll(), POLL_MS);
   }
@@ -134,7 +132,7 @@ export class CaptureSession {
     this.stopped = true;
     this.drain();
     this.reader.close();
-    const lostInKernel = this.tap.lostCopies() - this.lostBefore;
+    const lostInKernel = this.tap.lostCopies();
     this.result = { packets: this.packets, lostInKernel, droppedByDaemon: this.droppedByDaemon, reason };
     this.write(
       pcapngStatistics({

@@ -28,13 +28,17 @@ export class CaptureTap {
     private readonly scratch: BpfMap,
   ) {}
 
-  /** Copies the kernel could not hand over (the buffer full), since the program was loaded. */
+  /** Copies the kernel could not hand over (the buffer full) since the last start(). */
   lostCopies(): number {
     return sumPerCpu(captureScratchCodec, this.scratch.lookup(u32Bytes(0))!).lost;
   }
 
-  /** Opens the per-CPU buffers, then switches the kernel's copying on. */
+  /**
+   * Empties the scratch (no copy left from an earlier capture, losses from zero), opens
+   * the per-CPU buffers, then switches the kernel's copying on.
+   */
   start(settings: CaptureSettings): PerfReader {
+    this.scratch.update(u32Bytes(0), Buffer.alloc(this.scratch.lookup(u32Bytes(0))!.length));
     const reader = new PerfReader(this.events, PAGES_PER_CPU);
     this.write(settings, true);
     return reader;
