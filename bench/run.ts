@@ -135,8 +135,11 @@ function captureOff(h: Harness): Result[] {
   const without = balancer({ objectPath: packagePath('bpf/build/xlb_balancer_nocapture.bpf.o') });
   try {
     const data = frame(V4_TCP, MAC_LB);
-    const [hooked, plain] = checked(withHooks, 'tx_dsr', null, () =>
-      checked(without, 'tx_dsr', null, () => h.alternate([withHooks.program, without.program], data)).value,
+    const [hooked, plain] = checked(
+      withHooks,
+      'tx_dsr',
+      null,
+      () => checked(without, 'tx_dsr', null, () => h.alternate([withHooks.program, without.program], data)).value,
     ).value;
     return [
       {

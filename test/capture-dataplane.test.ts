@@ -55,7 +55,12 @@ describe('capture in the balancer', () => {
     expect(more).toEqual([]);
     expect(received).toMatchObject({ direction: CAPTURE_RECEIVED, outcome: OUTCOMES.indexOf('tx_dsr'), vip_id: 1, length: frame.length });
     expect(received!.frame).toEqual(frame);
-    expect(out).toMatchObject({ direction: CAPTURE_SENT, sequence: received!.sequence, cpu: received!.cpu, backend_id: received!.backend_id });
+    expect(out).toMatchObject({
+      direction: CAPTURE_SENT,
+      sequence: received!.sequence,
+      cpu: received!.cpu,
+      backend_id: received!.backend_id,
+    });
     expect(out!.frame).toEqual(sent);
     expect([11, 12, 13]).toContain(received!.backend_id);
     expect(out!.timeNs).toBe(received!.timeNs);
@@ -68,7 +73,7 @@ describe('capture in the balancer', () => {
     expect(got.map((r) => [r.direction, OUTCOMES[r.outcome], r.vip_id])).toEqual([[CAPTURE_RECEIVED, 'pass_not_vip', 0xffffffff]]);
   });
 
-  test('snaplen cuts both copies; the length stays the frame\'s', () => {
+  test("snaplen cuts both copies; the length stays the frame's", () => {
     reader = tap.start({ ...everything, snaplen: 20 });
     const frame = tcp4({ payload: Buffer.alloc(100) });
     f.run(frame);

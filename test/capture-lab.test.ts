@@ -38,7 +38,9 @@ beforeAll(async () => {
   ] as const) {
     await daemon.api.request('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding, healthCheck: CHECK });
     for (const n of BACKENDS) await daemon.api.request('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)), {});
-    await until(async () => (await daemon.api.request<{ ringBackends: number }>('GET', vipPath('tcp', vip, LAB.tcpPort))).body.ringBackends === 3);
+    await until(
+      async () => (await daemon.api.request<{ ringBackends: number }>('GET', vipPath('tcp', vip, LAB.tcpPort))).body.ringBackends === 3,
+    );
   }
 }, 60_000);
 afterEach(async () => {
@@ -60,7 +62,9 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs = 10_000)
 /** The capture settings as the kernel holds them: the .bss of the program attached to the LB's eth0. */
 function kernelSettings() {
   const programId = inNamespace(lab.ns.lb, () => xdpQuery(ifNameToIndex('eth0'), 'native'));
-  const { map_ids: mapIds } = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(programId)], { encoding: 'utf8' })) as {
+  const { map_ids: mapIds } = JSON.parse(
+    execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(programId)], { encoding: 'utf8' }),
+  ) as {
     map_ids: number[];
   };
   for (const id of mapIds) {
@@ -79,7 +83,7 @@ function startCapture(file: string, ...args: string[]) {
   const child = spawn(process.execPath, [CLI, 'capture', '--api', api, '-w', file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   captures.add(child);
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += String(chunk)));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += String(chunk)));
   const exited = once(child, 'exit').then(([code]) => ({ code: code as number | null, stderr }));
   return { child, exited };
 }
@@ -90,7 +94,8 @@ function sendMalformed(): void {
   const clientMac = JSON.parse(nsRun(lab.ns.client, 'ip', ['-j', 'link', 'show', 'eth0']))[0].address as string;
   const mac = (text: string) => text.replaceAll(':', '');
   const frame = `${mac(lbMac)}${mac(clientMac)}0800` + '43000014000000004006000001020304c6130001' + '00'.repeat(26);
-  const sender = "import socket,sys; s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW); s.bind(('eth0',0)); s.send(bytes.fromhex(sys.argv[1]))";
+  const sender =
+    "import socket,sys; s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW); s.bind(('eth0',0)); s.send(bytes.fromhex(sys.argv[1]))";
   nsRun(lab.ns.client, 'python3', ['-c', sender, frame]);
 }
 

@@ -213,24 +213,24 @@ enum xlb_decap_outcome {
 
 struct xlb_capture_settings {
 	__u32 on;
-	__u32 vip_id;         /* XLB_CAPTURE_NONE: any */
-	__u32 outcomes;       /* bit (1 << enum xlb_outcome) per outcome captured */
-	__u32 snaplen;        /* bytes copied at most from each frame */
+	__u32 vip_id;          /* XLB_CAPTURE_NONE: any */
+	__u32 outcomes;        /* bit (1 << enum xlb_outcome) per outcome captured */
+	__u32 snaplen;         /* bytes copied at most from each frame */
 	__u8 backend_addr[16]; /* network order; only with backend_family */
-	__u8 backend_family;  /* 0: any backend, or none */
+	__u8 backend_family;   /* 0: any backend, or none */
 	__u8 pad[3];
 };
 
 struct xlb_capture_record {
-	__u64 time_ns;     /* bpf_ktime_get_ns() at the packet's arrival */
-	__u32 sequence;    /* per CPU: a packet's received and sent copies share it */
+	__u64 time_ns;  /* bpf_ktime_get_ns() at the packet's arrival */
+	__u32 sequence; /* per CPU: a packet's received and sent copies share it */
 	__u32 cpu;
-	__u32 vip_id;      /* XLB_CAPTURE_NONE: no VIP */
-	__u32 backend_id;  /* XLB_CAPTURE_NONE: no backend */
-	__u32 length;      /* the frame's length */
-	__u32 captured;    /* bytes of it that follow this record */
-	__u8 outcome;      /* enum xlb_outcome */
-	__u8 direction;    /* XLB_CAPTURE_RECEIVED or XLB_CAPTURE_SENT */
+	__u32 vip_id;     /* XLB_CAPTURE_NONE: no VIP */
+	__u32 backend_id; /* XLB_CAPTURE_NONE: no backend */
+	__u32 length;     /* the frame's length */
+	__u32 captured;   /* bytes of it that follow this record */
+	__u8 outcome;     /* enum xlb_outcome */
+	__u8 direction;   /* XLB_CAPTURE_RECEIVED or XLB_CAPTURE_SENT */
 	__u8 pad[6];
 };
 

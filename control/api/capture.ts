@@ -29,7 +29,7 @@ const captureSchema = {
   summary: 'Capture packets as the balancer received and sent them (pcapng)',
   description:
     'Streams a pcapng file: every packet the balancer sees that matches the filter (in the kernel), as received and, when it ' +
-    'is transmitted, as sent; each copy\'s comment names its direction, outcome, VIP and backend (`received tx_dsr ' +
+    "is transmitted, as sent; each copy's comment names its direction, outcome, VIP and backend (`received tx_dsr " +
     'vip=tcp/198.51.100.10:80 backend=10.0.0.11 packet=0:17`, the CPU:sequence pairing the copies). The stream ends with an ' +
     'interface statistics block (isb_ifdrop: copies the kernel buffer lost; isb_osdrop: packets dropped because the client ' +
     'read too slowly) after `count` packets, on DELETE /v1/capture, when the client goes away or when the daemon stops. ' +

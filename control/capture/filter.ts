@@ -61,14 +61,8 @@ const wholeText = (max: number, min = 1) =>
     .pipe(z.number().int().min(min).max(max));
 
 export const captureQuerySchema = z.strictObject({
-  vip: vipTextSchema
-    .optional()
-    .describe("Only this VIP's packets: PROTO/ADDR:PORT")
-    .meta({ example: 'tcp/198.51.100.10:80' }),
-  backend: addressSchema
-    .optional()
-    .describe('Only packets sent to this backend address (in any VIP)')
-    .meta({ example: '10.0.0.11' }),
+  vip: vipTextSchema.optional().describe("Only this VIP's packets: PROTO/ADDR:PORT").meta({ example: 'tcp/198.51.100.10:80' }),
+  backend: addressSchema.optional().describe('Only packets sent to this backend address (in any VIP)').meta({ example: '10.0.0.11' }),
   outcome: outcomesSchema
     .optional()
     .meta({ example: 'drop_*' })

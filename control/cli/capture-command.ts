@@ -24,7 +24,13 @@ interface CaptureOptions extends ClientOptions {
 /** The query of the flags, each checked by the API's own schema and named when refused. */
 function captureQuery(options: CaptureOptions): URLSearchParams {
   const query = new URLSearchParams();
-  const flags = { vip: options.vip, backend: options.backend, outcome: options.outcome?.join(','), count: options.count, snaplen: options.snaplen };
+  const flags = {
+    vip: options.vip,
+    backend: options.backend,
+    outcome: options.outcome?.join(','),
+    count: options.count,
+    snaplen: options.snaplen,
+  };
   for (const [name, value] of Object.entries(flags)) {
     if (value === undefined) continue;
     const result = captureQuerySchema.shape[name as keyof typeof flags].safeParse(value);
@@ -115,7 +121,8 @@ async function capture(options: CaptureOptions): Promise<void> {
     process.off('SIGTERM', stop);
     await finished(output);
   }
-  if (!tally.statistics) throw new CliError(`the capture ended without its statistics block (the daemon went away?); ${tally.packets} packets written`);
+  if (!tally.statistics)
+    throw new CliError(`the capture ended without its statistics block (the daemon went away?); ${tally.packets} packets written`);
   process.stderr.write(tally.summary(options.write));
 }
 
@@ -124,7 +131,7 @@ export function addCaptureCommand(program: Command): void {
     program
       .command('capture')
       .description(
-        'capture packets as the balancer received and sent them, with outcome, VIP and backend in each packet\'s comment (pcapng); Ctrl-C ends it',
+        "capture packets as the balancer received and sent them, with outcome, VIP and backend in each packet's comment (pcapng); Ctrl-C ends it",
       )
       .requiredOption('-w, --write <file>', 'pcapng file to write, - for stdout (e.g. | tcpdump -r -)')
       .option('--vip <vip>', 'only this VIP: PROTO/ADDR:PORT, e.g. tcp/198.51.100.10:80')

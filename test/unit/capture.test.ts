@@ -62,9 +62,13 @@ describe('capture query', () => {
   const parse = (query: Record<string, unknown>) => captureQuerySchema.safeParse(query);
 
   test('outcome names and globs, comma-separated or repeated, become one bit mask', () => {
-    expect(parse({ outcome: 'drop_*' }).data?.outcome).toBe(OUTCOMES.reduce((m, name, i) => (name.startsWith('drop_') ? m | (1 << i) : m), 0));
+    expect(parse({ outcome: 'drop_*' }).data?.outcome).toBe(
+      OUTCOMES.reduce((m, name, i) => (name.startsWith('drop_') ? m | (1 << i) : m), 0),
+    );
     expect(parse({ outcome: 'tx_dsr,pass_not_vip' }).data?.outcome).toBe(bits('tx_dsr', 'pass_not_vip'));
-    expect(parse({ outcome: ['tx_*', 'drop_fragment'] }).data?.outcome).toBe(bits('tx_dsr', 'tx_ipip', 'tx_icmp_echo_reply', 'tx_icmp_too_big', 'drop_fragment'));
+    expect(parse({ outcome: ['tx_*', 'drop_fragment'] }).data?.outcome).toBe(
+      bits('tx_dsr', 'tx_ipip', 'tx_icmp_echo_reply', 'tx_icmp_too_big', 'drop_fragment'),
+    );
     expect(parse({ outcome: '*' }).data?.outcome).toBe(ALL_OUTCOMES);
     expect(parse({}).data).toEqual({});
   });
