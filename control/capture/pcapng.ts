@@ -104,7 +104,7 @@ export interface CaptureStatistics {
   received: bigint;
   /** Copies the kernel lost (its buffer full). */
   lostInKernel: bigint;
-  /** Copies the daemon dropped (its reader too slow). */
+  /** Packets the daemon dropped (its reader too slow). */
   droppedByDaemon: bigint;
 }
 
