@@ -75,6 +75,7 @@ describe('capture query', () => {
 
   test.each([
     [{ outcome: 'dorp_*' }, '"dorp_*" names no outcome'],
+    [{ outcome: 'dsr' }, '"dsr" names no outcome'],
     [{ outcome: 'tx_dsr,' }, 'an outcome name'],
     [{ outcome: 'DROP_*' }, 'an outcome name'],
     [{ vip: '198.51.100.10:80' }, 'not a VIP as PROTO/ADDR:PORT'],
