@@ -51,7 +51,8 @@ afterEach(async () => {
 });
 afterAll(() => lab?.destroy());
 
-async function until(done: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+/** Waits for `done` (bounded: a CLI starts slowly on a busy host). */
+async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error('condition not met in time');
@@ -210,6 +211,17 @@ describe('xlb capture', () => {
     expect((await drops.exited).code).toBe(0);
     expect(packetsOf(dropFile).map((p) => fields(p.comment).outcome)).toEqual(['drop_malformed_ip', 'drop_malformed_ip']);
     expect(kernelSettings().on).toBe(0);
+  });
+
+  test('a client that goes away ends the capture: the kernel stops copying, and the next capture may start', async () => {
+    const gone = startCapture(join(lab.workDir, 'gone.pcapng'));
+    await until(() => kernelSettings().on === 1);
+    gone.child.kill('SIGKILL');
+    await until(() => kernelSettings().on === 0);
+    const next = startCapture(join(lab.workDir, 'next.pcapng'), '--count', '1');
+    await until(() => kernelSettings().on === 1);
+    await lab.client('tcp', DSR_VIP, 1);
+    expect((await next.exited).code).toBe(0);
   });
 
   test('bad flags are refused naming the flag, before anything starts', async () => {
