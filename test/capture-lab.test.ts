@@ -224,6 +224,19 @@ describe('xlb capture', () => {
     expect((await next.exited).code).toBe(0);
   });
 
+  test('the daemon stopping ends a capture cleanly: statistics written, the CLI reports', async () => {
+    const file = join(lab.workDir, 'stopping.pcapng');
+    const capture = startCapture(file);
+    await until(() => kernelSettings().on === 1);
+    await lab.client('tcp', DSR_VIP, 2);
+    await daemon.stop('SIGTERM');
+    const { code, stderr } = await capture.exited;
+    expect(code).toBe(0);
+    expect(readBlocks(readFileSync(file)).blocks.at(-1)).toMatchObject({ type: 'statistics', lostInKernel: 0n, droppedByDaemon: 0n });
+    expect(summaryPackets(stderr)).toBe(packetsOf(file).filter((p) => fields(p.comment).direction === 'received').length);
+    daemon = await lab.startDaemon();
+  });
+
   test('bad flags are refused naming the flag, before anything starts', async () => {
     const bad = await xlb('capture', '--api', api, '-w', join(lab.workDir, 'x.pcapng'), '--outcome', 'dorp_*');
     expect(bad.code).toBe(1);
