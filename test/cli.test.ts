@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { Decapsulator } from '../control/dataplane/decapsulator.js';
+import { BALANCER_PINS } from '../control/dataplane/pins.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
 import { CLI, run, startSocketDaemon, xlb } from './lib/cli.js';
 import type { TestDaemon } from './lib/daemon.js';
@@ -357,7 +358,7 @@ describe('xlb down', () => {
       inNamespace(ns, () => dp.attach('veth0', 'generic'));
       const down = (...args: string[]) => onVeth0(ns, 'down', pins, ...args);
       const { stdout } = await down();
-      expect(stdout).toBe(`detached from veth0 (generic mode); removed 10 pins; removed ${pins}\n`);
+      expect(stdout).toBe(`detached from veth0 (generic mode); removed ${BALANCER_PINS.length} pins; removed ${pins}\n`);
       expect(existsSync(pins)).toBe(false);
       expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();
 
