@@ -6,7 +6,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { PerfReader } from '@xlb/native';
-import { type CaptureRecord, type CaptureSettings, decodeCaptureRecord } from '../dataplane/capture.js';
+import { type CaptureRecord, type CaptureSettings, decodeCaptureRecord } from '../dataplane/capture-record.js';
 import { CAPTURE_NONE, CAPTURE_RECEIVED, OUTCOMES } from '../dataplane/codec.js';
 import { pcapngHeader, pcapngPacket, pcapngStatistics } from './pcapng.js';
 

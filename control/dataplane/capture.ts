@@ -4,18 +4,9 @@
  * and clients are control/capture's.
  */
 import { type BpfMap, PerfReader } from '@xlb/native';
-import { CAPTURE_NONE, captureRecordCodec, captureScratchCodec, captureSettingsCodec } from './codec.js';
+import type { CaptureSettings } from './capture-record.js';
+import { CAPTURE_NONE, captureScratchCodec, captureSettingsCodec } from './codec.js';
 import { sumPerCpu, u32Bytes } from './struct.js';
-
-/** What the kernel copies: one VIP (by id) or any, a backend address or any, outcomes as a bit mask, bytes per frame. */
-export interface CaptureSettings {
-  vipId: number | null;
-  backend: { family: 4 | 6; address: Buffer } | null;
-  outcomes: number;
-  snaplen: number;
-}
-
-export type CaptureRecord = Omit<ReturnType<typeof captureRecordCodec.decode>, 'time_ns'> & { timeNs: bigint; frame: Buffer };
 
 /** Pages of each CPU's perf buffer (a power of two): 1 MiB per CPU. */
 const PAGES_PER_CPU = 256;
@@ -76,12 +67,4 @@ export class CaptureTap {
     value.copy(bss);
     this.bss.update(u32Bytes(0), bss);
   }
-}
-
-/** A record as xlb_capture_v1 carries it: struct xlb_capture_record, then the frame's bytes. */
-export function decodeCaptureRecord(raw: Buffer): CaptureRecord {
-  const { time_ns: _, ...record } = captureRecordCodec.decode(raw.subarray(0, captureRecordCodec.size));
-  const frame = Buffer.from(raw.subarray(captureRecordCodec.size, captureRecordCodec.size + record.captured));
-  // Read as a bigint: nanoseconds since boot outgrow a double's exact integers.
-  return { ...record, timeNs: raw.readBigUInt64LE(captureRecordCodec.offsets.time_ns), frame };
 }

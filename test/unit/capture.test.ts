@@ -1,8 +1,9 @@
 /** The pcapng writer (read back block by block) and the capture query: outcome globs, VIP text, bounds. */
-import { describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ALL_OUTCOMES, captureQuerySchema } from '../../control/capture/filter.js';
 import { pcapngHeader, pcapngPacket, pcapngStatistics, readBlocks } from '../../control/capture/pcapng.js';
 import { OUTCOMES } from '../../control/dataplane/codec.js';
+import { type ModelDaemon, startModelDaemon } from '../lib/model-daemon.js';
 
 const bits = (...names: (typeof OUTCOMES)[number][]) => names.reduce((mask, name) => mask | (1 << OUTCOMES.indexOf(name)), 0);
 
@@ -96,5 +97,30 @@ describe('capture query', () => {
   test('VIPs as PROTO/ADDR:PORT, IPv6 in brackets, normalised', () => {
     expect(parse({ vip: 'udp/[2001:DB8::0:10]:53' }).data?.vip).toEqual({ protocol: 'udp', address: '2001:db8::10', port: 53 });
     expect(parse({ vip: 'tcp/198.51.100.10:0' }).data?.vip).toEqual({ protocol: 'tcp', address: '198.51.100.10', port: 0 });
+  });
+});
+
+describe('GET and DELETE /v1/capture without a kernel data plane', () => {
+  let d: ModelDaemon;
+  beforeAll(async () => {
+    d = await startModelDaemon();
+  });
+  afterAll(async () => d?.close());
+
+  test('a bad query is a 400 naming the field, before anything else', async () => {
+    const response = await d.app.inject({ method: 'GET', url: '/v1/capture?count=0&outcome=dsr' });
+    expect(response.statusCode).toBe(400);
+    const { error } = response.json() as { error: { code: string; details: { path: string }[] } };
+    expect(error.code).toBe('invalid_request');
+    expect(error.details.map((d) => d.path).sort()).toEqual(['querystring.count', 'querystring.outcome.0']);
+  });
+
+  test('a valid capture is 503: the daemon has no kernel data plane; nothing runs to stop', async () => {
+    const response = await d.app.inject({ method: 'GET', url: '/v1/capture?outcome=drop_*&count=10' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ error: { code: 'dataplane_unavailable', message: 'capture needs the kernel data plane' } });
+    const stop = await d.app.inject({ method: 'DELETE', url: '/v1/capture' });
+    expect(stop.statusCode).toBe(404);
+    expect(stop.json()).toMatchObject({ error: { code: 'not_found', message: 'no capture is running' } });
   });
 });
