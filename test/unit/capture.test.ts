@@ -110,7 +110,7 @@ describe('GET and DELETE /v1/capture without a kernel data plane', () => {
   test('a bad query is a 400 naming the field, before anything else', async () => {
     const response = await d.app.inject({ method: 'GET', url: '/v1/capture?count=0&outcome=dsr' });
     expect(response.statusCode).toBe(400);
-    const { error } = response.json() as { error: { code: string; details: { path: string }[] } };
+    const { error } = response.json<{ error: { code: string; details: { path: string }[] } }>();
     expect(error.code).toBe('invalid_request');
     expect(error.details.map((d) => d.path).sort()).toEqual(['querystring.count', 'querystring.outcome.0']);
   });
