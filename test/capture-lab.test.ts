@@ -5,7 +5,7 @@
  * --count ends a capture by itself; --vip and --outcome filter in the kernel; a second
  * capture is refused naming the first; and after every capture the kernel's switch reads off.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,6 +79,19 @@ function kernelSettings() {
   throw new Error(`program ${programId} has no .bss`);
 }
 
+/** Resolves once the kernel copies for `capture`; throws with its stderr if it ended first. */
+async function started(capture: ReturnType<typeof startCapture>): Promise<void> {
+  let waiting = true;
+  const ended = capture.exited.then(({ code, stderr }) => {
+    if (waiting) throw new Error(`xlb capture ended (${code}) before the kernel copied: ${stderr}`);
+  });
+  try {
+    await Promise.race([until(() => kernelSettings().on === 1), ended]);
+  } finally {
+    waiting = false;
+  }
+}
+
 /** `xlb capture ...args -w file` running; resolves with its exit once it ends. */
 function startCapture(file: string, ...args: string[]) {
   const child = spawn(process.execPath, [CLI, 'capture', '--api', api, '-w', file, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -132,7 +145,7 @@ describe('xlb capture', () => {
     const file = join(lab.workDir, 'all.pcapng');
     expect(kernelSettings().on).toBe(0);
     const capture = startCapture(file);
-    await until(() => kernelSettings().on === 1);
+    await started(capture);
 
     const second = await xlb('capture', '--api', api, '-w', join(lab.workDir, 'second.pcapng'));
     expect(second.code).toBe(1);
@@ -181,7 +194,7 @@ describe('xlb capture', () => {
   test('--count ends the capture by itself after that many packets, each with its sent copy', async () => {
     const file = join(lab.workDir, 'count.pcapng');
     const capture = startCapture(file, '--count', '5');
-    await until(() => kernelSettings().on === 1);
+    await started(capture);
     const traffic = lab.client('tcp', DSR_VIP, 20);
     const { code, stderr } = await capture.exited;
     await traffic;
@@ -193,10 +206,23 @@ describe('xlb capture', () => {
     expect(tcpdump(file).trim().split('\n')).toHaveLength(packets.length);
   });
 
+  test('-w - writes the capture to stdout, for tcpdump -r -', async () => {
+    const cli = `${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} capture --api ${api} --vip tcp/${DSR_VIP}:80 --count 3 -w -`;
+    const piped = new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-c', `${cli} | tcpdump -n -r - 2>/dev/null`], (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    await until(() => kernelSettings().on === 1);
+    await lab.client('tcp', DSR_VIP, 3);
+    const lines = (await piped).trim().split('\n');
+    // Three packets to the VIP, each received and sent (dsr keeps the addresses).
+    expect(lines).toHaveLength(6);
+    for (const line of lines) expect(line).toMatch(new RegExp(` > ${DSR_VIP.replaceAll('.', '\\.')}\\.80: `));
+  });
+
   test('the kernel filter: --vip keeps other VIPs out; --outcome drop_* keeps only drops', async () => {
     const vipFile = join(lab.workDir, 'vip.pcapng');
     const byVip = startCapture(vipFile, '--vip', `tcp/${IPIP_VIP}:80`, '--count', '20');
-    await until(() => kernelSettings().on === 1);
+    await started(byVip);
     await Promise.all([lab.client('tcp', DSR_VIP, 20), lab.client('tcp', IPIP_VIP, 20)]);
     expect((await byVip.exited).code).toBe(0);
     const vips = new Set(packetsOf(vipFile).map((p) => `${fields(p.comment).vip} ${fields(p.comment).outcome}`));
@@ -204,7 +230,7 @@ describe('xlb capture', () => {
 
     const dropFile = join(lab.workDir, 'drops.pcapng');
     const drops = startCapture(dropFile, '--outcome', 'drop_*', '--count', '2');
-    await until(() => kernelSettings().on === 1);
+    await started(drops);
     await lab.client('tcp', DSR_VIP, 5);
     sendMalformed();
     sendMalformed();
@@ -215,11 +241,11 @@ describe('xlb capture', () => {
 
   test('a client that goes away ends the capture: the kernel stops copying, and the next capture may start', async () => {
     const gone = startCapture(join(lab.workDir, 'gone.pcapng'));
-    await until(() => kernelSettings().on === 1);
+    await started(gone);
     gone.child.kill('SIGKILL');
     await until(() => kernelSettings().on === 0);
     const next = startCapture(join(lab.workDir, 'next.pcapng'), '--count', '1');
-    await until(() => kernelSettings().on === 1);
+    await started(next);
     await lab.client('tcp', DSR_VIP, 1);
     expect((await next.exited).code).toBe(0);
   });
@@ -227,7 +253,7 @@ describe('xlb capture', () => {
   test('the daemon stopping ends a capture cleanly: statistics written, the CLI reports', async () => {
     const file = join(lab.workDir, 'stopping.pcapng');
     const capture = startCapture(file);
-    await until(() => kernelSettings().on === 1);
+    await started(capture);
     await lab.client('tcp', DSR_VIP, 2);
     await daemon.stop('SIGTERM');
     const { code, stderr } = await capture.exited;

@@ -109,8 +109,8 @@ export const captureRoutes: FastifyPluginAsyncZod<{
     session.output.once('end', release);
     // The client gone (or the response done): the kernel stops copying.
     reply.raw.once('close', () => {
-      session.stop('client gone');
       release();
+      session.stop('client gone');
     });
     // fastify streams a Readable as it is; the schema's string documents the bytes.
     return reply.header('content-type', PCAPNG_TYPE).send(session.output as unknown as string);

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { captureQuerySchema } from '../capture/filter.js';
 import { type ReadBlock, readBlocks } from '../capture/pcapng.js';
-import { apiClient, call, type ClientOptions, unreachable, withClient } from './api-call.js';
+import { apiClient, call, type ClientOptions, refusal, unreachable, withClient } from './api-call.js';
 import { CliError } from './errors.js';
 
 interface CaptureOptions extends ClientOptions {
@@ -38,19 +38,6 @@ function captureQuery(options: CaptureOptions): URLSearchParams {
     query.set(name, value);
   }
   return query;
-}
-
-async function refusal(response: IncomingMessage): Promise<CliError> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of response) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  let message = text;
-  try {
-    message = (JSON.parse(text) as { error: { message: string } }).error.message;
-  } catch {
-    // not the API's error shape: the body as it came
-  }
-  return new CliError(`${response.statusCode}: ${message}`);
 }
 
 /** Counts the stream's packets as they pass: received copies, all copies, and the statistics at the end. */
