@@ -138,8 +138,8 @@ function captureOff(h: Harness): Result[] {
     const [hooked, plain] = checked(
       withHooks,
       'tx_dsr',
-      null,
-      () => checked(without, 'tx_dsr', null, () => h.alternate([withHooks.program, without.program], data)).value,
+      'hit',
+      () => checked(without, 'tx_dsr', 'hit', () => h.alternate([withHooks.program, without.program], data)).value,
     ).value;
     return [
       {
