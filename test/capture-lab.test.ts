@@ -60,7 +60,7 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000)
   }
 }
 
-/** The capture settings as the kernel holds them: the .bss of the program attached to the LB's eth0. */
+/** The capture settings as the kernel holds them: the .data.capture of the program attached to the LB's eth0. */
 function kernelSettings() {
   const programId = inNamespace(lab.ns.lb, () => xdpQuery(ifNameToIndex('eth0'), 'native'));
   const { map_ids: mapIds } = JSON.parse(
@@ -71,12 +71,12 @@ function kernelSettings() {
   for (const id of mapIds) {
     const map = BpfMap.fromId(id);
     try {
-      if (map.info.name.endsWith('.bss')) return captureSettingsCodec.decode(map.lookup(u32Bytes(0))!);
+      if (map.info.name === '.data.capture') return captureSettingsCodec.decode(map.lookup(u32Bytes(0))!);
     } finally {
       map.close();
     }
   }
-  throw new Error(`program ${programId} has no .bss`);
+  throw new Error(`program ${programId} has no .data.capture`);
 }
 
 /** Resolves once the kernel copies for `capture`; throws with its stderr if it ended first. */

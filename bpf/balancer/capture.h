@@ -23,8 +23,9 @@ struct capture_ids {
 	__u32 backend_id;
 };
 
-/* Written by user space only (struct xlb_capture_settings); zero: off. */
-struct xlb_capture_settings xlb_capture;
+/* Written by user space only; zero: off. A section of its own, so user space finds
+ * the settings whatever other globals the object has. */
+struct xlb_capture_settings xlb_capture SEC(".data.capture") = {};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);

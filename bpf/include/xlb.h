@@ -201,7 +201,8 @@ enum xlb_decap_outcome {
 
 /*
  * Packet capture (xlb capture, balancer/capture.h). User space writes the settings
- * into the balancer's .bss (struct xlb_capture_settings xlb_capture); with `on` set
+ * into the balancer's .data.capture section (struct xlb_capture_settings xlb_capture, alone
+ * there); with `on` set
  * the balancer copies every packet that matches into xlb_capture_v1 (a perf event
  * array): as received, and for a transmit outcome as sent too, each copy after a
  * struct xlb_capture_record.

@@ -1,6 +1,6 @@
 /**
  * What crosses the capture's kernel boundary, without the native addon: the settings
- * the balancer's .bss holds and the records xlb_capture_v1 carries (capture.ts reads them).
+ * the balancer's .data.capture holds and the records xlb_capture_v1 carries (capture.ts reads them).
  */
 import { captureRecordCodec } from './codec.js';
 

@@ -1,5 +1,5 @@
 /**
- * The balancer's capture switch (struct xlb_capture_settings in its .bss) and the
+ * The balancer's capture switch (struct xlb_capture_settings, its .data.capture) and the
  * reader of the copies it sends to xlb_capture_v1. Mechanism only: sessions, files
  * and clients are control/capture's.
  */
@@ -13,8 +13,8 @@ const PAGES_PER_CPU = 256;
 
 export class CaptureTap {
   constructor(
-    /** The program's .bss: the settings, alone in it. */
-    private readonly bss: BpfMap,
+    /** The program's .data.capture: the settings, alone in it. */
+    private readonly settings: BpfMap,
     private readonly events: BpfMap,
     private readonly scratch: BpfMap,
   ) {}
@@ -42,7 +42,7 @@ export class CaptureTap {
 
   /** The settings as the kernel holds them. */
   read(): CaptureSettings & { on: boolean } {
-    const s = captureSettingsCodec.decode(this.bss.lookup(u32Bytes(0))!);
+    const s = captureSettingsCodec.decode(this.settings.lookup(u32Bytes(0))!);
     return {
       on: s.on !== 0,
       vipId: s.vip_id === CAPTURE_NONE ? null : s.vip_id,
@@ -62,9 +62,6 @@ export class CaptureTap {
       backend_family: settings.backend?.family ?? 0,
       pad: Buffer.alloc(3),
     });
-    // The .bss may hold more than the settings (padding): write them at its start.
-    const bss = this.bss.lookup(u32Bytes(0))!;
-    value.copy(bss);
-    this.bss.update(u32Bytes(0), bss);
+    this.settings.update(u32Bytes(0), value);
   }
 }

@@ -147,7 +147,7 @@ export const vipStatsCodec = defineStruct('xlb_vip_stats', {
   flow_misses: 'u64',
 });
 
-/** Capture (bpf/balancer/capture.h): the balancer's .bss settings and each copy's record. */
+/** Capture (bpf/balancer/capture.h): the balancer's .data.capture settings and each copy's record. */
 export const CAPTURE_NONE = 0xffffffff;
 export const CAPTURE_MAX_BYTES = 4096;
 export const CAPTURE_RECEIVED = 1;

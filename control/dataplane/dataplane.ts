@@ -82,9 +82,9 @@ export class Dataplane implements DataplanePort {
     return map;
   }
 
-  /** The capture switch and reader (xlb capture); the object's .bss holds the settings. */
+  /** The capture switch and reader (xlb capture); the object's .data.capture holds the settings. */
   captureTap(): CaptureTap {
-    return new CaptureTap(this.object.map('.bss'), this.map('capture'), this.map('captureScratch'));
+    return new CaptureTap(this.object.map('.data.capture'), this.map('capture'), this.map('captureScratch'));
   }
 
   setConfig(config: DataplaneConfig): void {
