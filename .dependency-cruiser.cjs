@@ -8,7 +8,7 @@ const LAYERS = [
   ['dataplane'],
   ['maglev', 'forwarding', 'checks'],
   ['state'],
-  ['health', 'reconciler', 'bgp'],
+  ['health', 'reconciler', 'bgp', 'capture'],
   ['controller'],
   ['trace'],
   ['api'],

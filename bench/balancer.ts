@@ -15,11 +15,12 @@ const backendMac = (n: number) => parseMac(`02:00:00:00:01:${(n % 256).toString(
  * A balancer with `vips` VIPs (default 4: the packet-cost cases' v4 TCP, v4 UDP, v6
  * and ipip VIPs, in that order; more are v4 TCP on other addresses), `backends` each.
  */
-export function balancer(o: { maxFlows?: number; vips?: number; backends?: number } = {}): TestDataplane {
+export function balancer(o: { maxFlows?: number; vips?: number; backends?: number; objectPath?: string } = {}): TestDataplane {
   const backends = o.backends ?? 3;
   const vips = o.vips ?? 4;
   const extraVips = Math.max(0, vips - 4);
   const dp = TestDataplane.open({
+    ...(o.objectPath ? { objectPath: o.objectPath } : {}),
     maxFlows: o.maxFlows ?? 65536,
     maxVips: Math.max(8, extraVips + 8),
     maxBackends: Math.max(64, (extraVips + 4) * backends + 8),

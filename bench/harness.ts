@@ -69,19 +69,22 @@ export class Harness {
    * sides of the ratio, not one.
    */
   compare(program: BpfProgram, data: Buffer, o: HarnessOptions = {}): { value: number; limit: number } {
+    const [limit, value] = this.alternate([this.reflect, program], data, o);
+    return { value: value!, limit: limit! };
+  }
+
+  /** Each program's fastest round, run in turn under the same harness settings (after a warm-up round). */
+  alternate(programs: BpfProgram[], data: Buffer, o: HarnessOptions = {}): number[] {
     const repeat = o.repeat ?? REPEAT;
-    let value = Infinity;
-    let limit = Infinity;
+    const fastestOf = programs.map(() => Infinity);
     for (let round = -1; round < SAMPLES; round++) {
-      this.load(this.reflect, data, o);
-      const l = this.harness.testRun({ data, repeat }).duration;
-      this.load(program, data, o);
-      const v = this.harness.testRun({ data, repeat }).duration;
-      if (round < 0) continue; // warm-up round
-      limit = Math.min(limit, l);
-      value = Math.min(value, v);
+      programs.forEach((program, i) => {
+        this.load(program, data, o);
+        const duration = this.harness.testRun({ data, repeat }).duration;
+        if (round >= 0) fastestOf[i] = Math.min(fastestOf[i]!, duration);
+      });
     }
-    return { value, limit };
+    return fastestOf;
   }
 
   /**

@@ -125,7 +125,36 @@ function packetCost(h: Harness): Result[] {
     ]),
     // What those two cases' bucket costs on this machine: they take about a hit plus this.
     { name: 'memory: a dependent read at a random line of 32 MiB', value: h.memoryLatency(32 * MiB), unit: 'ns/read' },
+    ...captureOff(h),
   ];
+}
+
+/** The hit path with the capture hooks (capture off) against the same code built without them, alternating. */
+function captureOff(h: Harness): Result[] {
+  const withHooks = balancer();
+  const without = balancer({ objectPath: packagePath('bpf/build/xlb_balancer_nocapture.bpf.o') });
+  try {
+    const data = frame(V4_TCP, MAC_LB);
+    const [hooked, plain] = checked(
+      withHooks,
+      'tx_dsr',
+      'hit',
+      () => checked(without, 'tx_dsr', 'hit', () => h.alternate([withHooks.program, without.program], data)).value,
+    ).value;
+    return [
+      {
+        name: 'v4 TCP hit (dsr), capture off, against no capture hooks',
+        value: hooked! - plain!,
+        unit: 'ns/packet',
+        limit: plain!,
+        target: '<= 1 ns more',
+        met: hooked! - plain! <= 1,
+      },
+    ];
+  } finally {
+    withHooks.close();
+    without.close();
+  }
 }
 
 function scaling(h: Harness): Result[] {

@@ -18,6 +18,7 @@
 
 #include "xlb.h"
 #include "balancer/backend.h"
+#include "balancer/capture.h"
 #include "balancer/dsr.h"
 #include "balancer/encap.h"
 #include "balancer/flow_table.h"
@@ -55,7 +56,8 @@ static __always_inline bool forwarded(int outcome)
 
 /* Connection table, then ring; forwards by the VIP's method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
-				   const struct xlb_config *config, __u64 bytes, struct xlb_trace *trace)
+				   const struct xlb_config *config, __u64 bytes, struct xlb_trace *trace,
+				   struct capture_ids *ids)
 {
 	struct xlb_flow_bucket *bucket = NULL, *neighbour = NULL;
 	struct xlb_backend *backend = NULL;
@@ -104,6 +106,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		if (!backend)
 			return XLB_DROP_NO_BACKEND;
 	}
+	capture_note_backend(ids, backend_id);
 
 	/* One case per forwarding mode (its own header); a mode this program does not know
 	 * is dropped and counted, never forwarded by another mode's rules. */
@@ -144,7 +147,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	return outcome;
 }
 
-static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct xlb_trace *trace)
+static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct xlb_trace *trace, struct capture_ids *ids)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -200,9 +203,10 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct xlb_t
 	trace_vip(trace, vip);
 	if (!vip)
 		return pkt.icmp_error ? XLB_DROP_MALFORMED_ICMP_INNER : XLB_PASS_NOT_VIP;
+	capture_note_vip(ids, vip->id);
 	if (pkt.flow.family == XLB_FAMILY_V4 && !pkt.icmp_error && !ipv4_checksum_ok((void *)(eth + 1), data_end))
 		return XLB_DROP_MALFORMED_IP;
-	return balance(ctx, &pkt, vip, config, bytes, trace);
+	return balance(ctx, &pkt, vip, config, bytes, trace, ids);
 }
 
 /* This source makes two objects: xlb_balancer.bpf.o (with the tc probe program) and,
@@ -215,8 +219,15 @@ int xlb_balancer(struct xdp_md *ctx)
 {
 	/* The program is not frags-aware (SEC("xdp")), so every frame is linear. */
 	__u64 bytes = ctx->data_end - ctx->data;
+	struct capture_ids ids = { XLB_CAPTURE_NONE, XLB_CAPTURE_NONE };
+	int outcome;
 
-	return finish(process(ctx, bytes, NULL), bytes, NULL);
+	if (capture_on())
+		capture_begin(ctx, bytes);
+	outcome = process(ctx, bytes, NULL, &ids);
+	if (capture_on())
+		capture_end(ctx, outcome, &ids);
+	return finish(outcome, bytes, NULL);
 }
 
 /* Health-check probes through the forwarding path (balancer/probe.h), on the same
@@ -232,10 +243,11 @@ int xlb_trace(struct xdp_md *ctx)
 {
 	struct xlb_trace *trace = trace_record();
 	__u64 bytes = ctx->data_end - ctx->data;
+	struct capture_ids ids; /* built with XLB_NO_CAPTURE: never read */
 
 	if (!trace)
 		return XDP_ABORTED;
-	return finish(process(ctx, bytes, trace), bytes, trace);
+	return finish(process(ctx, bytes, trace, &ids), bytes, trace);
 }
 #endif
 

@@ -9,6 +9,7 @@
         "src/map.cc",
         "src/netns.cc",
         "src/object.cc",
+        "src/perf_reader.cc",
         "src/program.cc",
         "src/tc.cc",
         "src/xdp.cc"

@@ -93,6 +93,16 @@ export class BpfObject {
   close(): void;
 }
 
+/** Reads the records a BPF program writes into a perf event array (one buffer per CPU, installed in the map). */
+export class PerfReader {
+  /** pagesPerCpu: a power of two. */
+  constructor(map: BpfMap, pagesPerCpu: number);
+  /** Without waiting: the records every CPU's buffer holds (each padded to 8 bytes) and how many the kernel lost since the last call. */
+  consume(): { records: Buffer[]; lost: number };
+  /** Frees the buffers; the map's slots empty. */
+  close(): void;
+}
+
 export type XdpMode = 'native' | 'generic';
 
 export function xdpAttach(

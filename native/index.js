@@ -5,6 +5,7 @@ const binding = require('./build/Release/xlb_native.node');
 exports.BpfObject = binding.BpfObject;
 exports.BpfMap = binding.BpfMap;
 exports.BpfProgram = binding.BpfProgram;
+exports.PerfReader = binding.PerfReader;
 exports.xdpAttach = binding.xdpAttach;
 exports.xdpDetach = binding.xdpDetach;
 exports.xdpQuery = binding.xdpQuery;

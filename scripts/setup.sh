@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(clang clang-format-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool xdp-tools make g++ pkg-config procps util-linux bird2 etcd-server etcd-client vagrant openssh-server chromium prometheus)
+PACKAGES=(clang clang-format-14 llvm libbpf-dev libelf-dev zlib1g-dev bpftool iproute2 ethtool xdp-tools make g++ pkg-config procps util-linux bird2 etcd-server etcd-client vagrant openssh-server chromium prometheus tcpdump)
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 fail() { say "$*"; exit 1; }

@@ -77,6 +77,9 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(define('XLB_DEFAULT_MAX_VIPS')).toBe(codec.DEFAULT_MAX_VIPS);
     expect(define('XLB_DEFAULT_MAX_BACKENDS')).toBe(codec.DEFAULT_MAX_BACKENDS);
     expect(define('XLB_DEFAULT_FLOWS')).toBe(codec.DEFAULT_FLOWS);
+    expect(define('XLB_CAPTURE_MAX_BYTES')).toBe(codec.CAPTURE_MAX_BYTES);
+    expect(define('XLB_CAPTURE_RECEIVED')).toBe(codec.CAPTURE_RECEIVED);
+    expect(define('XLB_CAPTURE_SENT')).toBe(codec.CAPTURE_SENT);
     expect(define('XLB_VIP_CACHE_BITS')).toBe(codec.VIP_CACHE_BITS);
     expect(define('XLB_FLOW_WAYS')).toBe(codec.FLOW_WAYS);
     expect(define('XLB_RING_IDS_PER_VALUE')).toBe(codec.RING_IDS_PER_VALUE);

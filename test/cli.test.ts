@@ -7,6 +7,7 @@ import { ifNameToIndex, tcQuery } from '@xlb/native';
 import { DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
 import { Decapsulator } from '../control/dataplane/decapsulator.js';
+import { BALANCER_PINS } from '../control/dataplane/pins.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
 import { CLI, run, startSocketDaemon, xlb } from './lib/cli.js';
 import type { TestDaemon } from './lib/daemon.js';
@@ -395,7 +396,7 @@ describe('xlb down', () => {
       expect(probeFilter()).toBe(dp.probeProgram.info.id);
       const down = (...args: string[]) => onVeth0(ns, 'down', pins, ...args);
       const { stdout } = await down();
-      expect(stdout).toBe(`detached from veth0 (generic mode); removed 11 pins; removed ${pins}\n`);
+      expect(stdout).toBe(`detached from veth0 (generic mode); removed ${BALANCER_PINS.length} pins; removed ${pins}\n`);
       expect(probeFilter()).toBe(0);
       expect(existsSync(pins)).toBe(false);
       expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();

@@ -240,4 +240,48 @@ enum xlb_decap_outcome {
 	XLB_DECAP_OUTCOME_COUNT,
 };
 
+/*
+ * Packet capture (xlb capture, balancer/capture.h). User space writes the settings
+ * into the balancer's .data.capture section (struct xlb_capture_settings xlb_capture, alone
+ * there); with `on` set
+ * the balancer copies every packet that matches into xlb_capture_v1 (a perf event
+ * array): as received, and for a transmit outcome as sent too, each copy after a
+ * struct xlb_capture_record.
+ */
+#define XLB_CAPTURE_NONE 0xffffffffu /* an id: no VIP or backend; a filter: any */
+#define XLB_CAPTURE_MAX_BYTES 4096   /* largest received copy (the per-CPU scratch) */
+#define XLB_CAPTURE_RECEIVED 1
+#define XLB_CAPTURE_SENT 2
+
+struct xlb_capture_settings {
+	__u32 on;
+	__u32 vip_id;          /* XLB_CAPTURE_NONE: any */
+	__u32 outcomes;        /* bit (1 << enum xlb_outcome) per outcome captured */
+	__u32 snaplen;         /* bytes copied at most from each frame */
+	__u8 backend_addr[16]; /* network order; only with backend_family */
+	__u8 backend_family;   /* 0: any backend, or none */
+	__u8 pad[3];
+};
+
+struct xlb_capture_record {
+	__u64 time_ns;  /* bpf_ktime_get_ns() at the packet's arrival */
+	__u32 sequence; /* per CPU: a packet's received and sent copies share it */
+	__u32 cpu;
+	__u32 vip_id;     /* XLB_CAPTURE_NONE: no VIP */
+	__u32 backend_id; /* XLB_CAPTURE_NONE: no backend */
+	__u32 length;     /* the frame's length */
+	__u32 captured;   /* bytes of it that follow this record */
+	__u8 outcome;     /* enum xlb_outcome */
+	__u8 direction;   /* XLB_CAPTURE_RECEIVED or XLB_CAPTURE_SENT */
+	__u8 pad[6];
+};
+
+/* Value of xlb_capscratch_v1 (per CPU): the received copy, taken at entry before the
+ * packet is rewritten and sent at the end if the packet matches. */
+struct xlb_capture_scratch {
+	struct xlb_capture_record record;
+	__u8 frame[XLB_CAPTURE_MAX_BYTES]; /* right after the record: one output sends both */
+	__u64 lost;                        /* copies xlb_capture_v1 refused (its buffer full) */
+};
+
 #endif /* XLB_H */

@@ -25,6 +25,7 @@ import { type ErrorCode, errorCodeSchema, XlbError } from '../state/errors.js';
 import { errorBody } from './schemas.js';
 import { clientErrorHandler } from './client-errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
+import { type CaptureSource, captureRoutes } from './capture.js';
 import { clientIdentity } from './client-identity.js';
 import { eventsRoute, MAX_CLIENT_MESSAGE } from './events.js';
 import { probeRoutes } from './probes.js';
@@ -47,6 +48,8 @@ export interface AppOptions {
   mutationsPerMinute?: number;
   /** The data plane's dry run for /v1/trace (none: trace answers 503). */
   dryRun?: DryRunner | undefined;
+  /** The kernel side of GET /v1/capture; without it, captures answer 503. */
+  capture?: CaptureSource | undefined;
 }
 
 /** Logger settings that keep bearer tokens out of every log line (headers, query values). */
@@ -165,6 +168,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await guarded.register(traceRoutes, {
       tracer: new FlowTracer(options.controller, options.dryRun),
       perMinute: options.mutationsPerMinute ?? 600,
+    });
+    await guarded.register(captureRoutes, {
+      controller: options.controller,
+      source: options.capture,
+      mutationsPerMinute: options.mutationsPerMinute ?? 600,
     });
   });
   return app;

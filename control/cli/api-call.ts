@@ -1,4 +1,5 @@
 /** What every API verb shares: the --api/--token-file/--ca-file/--json flags, one call, and printing. */
+import type { IncomingMessage } from 'node:http';
 import { type Command, Option } from 'commander';
 import { serveOptionDefault } from '../daemon/options.js';
 import { MiB, readRegularFile } from '../files.js';
@@ -59,3 +60,16 @@ export const withClient = (command: Command) =>
     .addOption(new Option('--ca-file <file>', 'CA certificate (PEM) to trust for an https API').env('XLB_CA_FILE'))
     .addOption(new Option('--token-file <file>', 'bearer token for the API').env('XLB_TOKEN_FILE'))
     .option('--json', 'print JSON: an object, keyed as the API answers');
+
+/** The error an HTTP refusal (a status >= 400 read as a stream, or instead of an upgrade) means: the API's own message when it sent one. */
+export async function refusal(response: IncomingMessage): Promise<CliError> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  let message = Buffer.concat(chunks).toString('utf8');
+  try {
+    message = (JSON.parse(message) as { error: { message: string } }).error.message;
+  } catch {
+    // not the API's error shape: the body as it came
+  }
+  return new CliError(`${response.statusCode}: ${response.statusCode === 401 ? `the API rejected the token: ${message}` : message}`);
+}

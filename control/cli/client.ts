@@ -25,35 +25,50 @@ export class ApiClient {
 
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = this.send(method, path, payload, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          if ((res.headers['content-type'] ?? '').includes('json') && text) parsed = JSON.parse(text);
+          resolve({ status: res.statusCode ?? 0, body: parsed as T });
+        });
+      });
+      req.on('error', reject);
+    });
+  }
+
+  /** A GET whose answer is read as it comes (a capture's stream): the response, unread. */
+  stream(path: string): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => this.send('GET', path, undefined, resolve).on('error', reject));
+  }
+
+  private send(
+    method: string,
+    path: string,
+    payload: Buffer | undefined,
+    onResponse: (res: http.IncomingMessage) => void,
+  ): http.ClientRequest {
     const target =
       this.endpoint.kind === 'unix' ? { socketPath: this.endpoint.path } : { host: this.endpoint.host, port: this.endpoint.port };
     const transport = this.tls ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = transport.request(
-        {
-          ...target,
-          ...(this.ca ? { ca: this.ca } : {}),
-          method,
-          path,
-          headers: {
-            ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
-            ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-          },
+    const req = transport.request(
+      {
+        ...target,
+        ...(this.ca ? { ca: this.ca } : {}),
+        method,
+        path,
+        headers: {
+          ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}),
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text;
-            if ((res.headers['content-type'] ?? '').includes('json') && text) parsed = JSON.parse(text);
-            resolve({ status: res.statusCode ?? 0, body: parsed as T });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+      },
+      onResponse,
+    );
+    req.end(payload);
+    return req;
   }
 
   /** A WebSocket to `path` (e.g. /v1/events) with the endpoint, token and CA of requests. */

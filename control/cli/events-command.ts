@@ -1,11 +1,10 @@
 /** `xlb events`: follows the daemon's /v1/events like `tail -f`, a line per event (or a JSON object per line). */
-import type { IncomingMessage } from 'node:http';
 import type { Command } from 'commander';
 import { eventsQuerySchema } from '../api/event-schema.js';
 import { eventText } from '../controller/event-text.js';
 import type { EventGap, RecordedEvent, StatsView } from '../controller/views.js';
 import { vipKeyText } from '../state/schema.js';
-import { apiClient, type ClientOptions, unreachable, withClient } from './api-call.js';
+import { apiClient, type ClientOptions, refusal, unreachable, withClient } from './api-call.js';
 import { CliError } from './errors.js';
 import { formatRate } from './format.js';
 
@@ -25,19 +24,6 @@ function line(message: StreamMessage): string {
     default:
       return `${message.at} #${message.id} ${eventText(message)}`;
   }
-}
-
-/** The error an HTTP answer instead of the upgrade means: the API's own message when it sent one. */
-async function refusal(response: IncomingMessage): Promise<CliError> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of response) chunks.push(chunk as Buffer);
-  let message = Buffer.concat(chunks).toString('utf8');
-  try {
-    message = (JSON.parse(message) as { error: { message: string } }).error.message;
-  } catch {
-    // not the API's error shape: the body as it came
-  }
-  return new CliError(`${response.statusCode}: ${response.statusCode === 401 ? `the API rejected the token: ${message}` : message}`);
 }
 
 /** An event id as the API's `?since=` takes it, checked by the same schema. */

@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../paths.js';
 import { addApiCommands } from './api-commands.js';
+import { addCaptureCommand } from './capture-command.js';
 import { fail } from './errors.js';
 import { addEventsCommand } from './events-command.js';
 import { addHostCommands } from './host-commands.js';
@@ -18,6 +19,7 @@ function buildCli(): Command {
   addApiCommands(program);
   addEventsCommand(program);
   addTraceCommand(program);
+  addCaptureCommand(program);
   return program;
 }
 

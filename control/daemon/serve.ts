@@ -147,6 +147,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       mutationsPerMinute: options.mutationsPerMinute,
       dryRun: (frame) => dp.trace(frame),
       logger: loggerOptions(options.logLevel),
+      capture: { tap: dp.captureTap(), interfaceName: options.iface },
     });
     if (dp.replacedPins.length) {
       const flows = replacesConnectionTable(dp.replacedPins)

@@ -51,6 +51,8 @@ export const MAPS = {
   decapAddresses: 'xlb_decap_v3',
   decapCounters: 'xlb_dcounter_v3',
   probes: 'xlb_probes_v1',
+  capture: 'xlb_capture_v1',
+  captureScratch: 'xlb_capscratch_v1',
 } as const;
 
 export const PROGRAMS = { balancer: 'xlb_balancer', decap: 'xlb_decap', trace: 'xlb_trace', probe: 'xlb_probe' } as const;
@@ -179,6 +181,39 @@ export const traceCodec = defineStruct('xlb_trace', {
   hash: 'u32',
   ring_slot: 'u32',
   ring_backend_id: 'u32',
+/** Capture (bpf/balancer/capture.h): the balancer's .data.capture settings and each copy's record. */
+export const CAPTURE_NONE = 0xffffffff;
+export const CAPTURE_MAX_BYTES = 4096;
+export const CAPTURE_RECEIVED = 1;
+export const CAPTURE_SENT = 2;
+
+export const captureSettingsCodec = defineStruct('xlb_capture_settings', {
+  on: 'u32',
+  vip_id: 'u32',
+  outcomes: 'u32',
+  snaplen: 'u32',
+  backend_addr: { bytes: 16 },
+  backend_family: 'u8',
+  pad: { bytes: 3 },
+});
+
+export const captureRecordCodec = defineStruct('xlb_capture_record', {
+  time_ns: 'u64',
+  sequence: 'u32',
+  cpu: 'u32',
+  vip_id: 'u32',
+  backend_id: 'u32',
+  length: 'u32',
+  captured: 'u32',
+  outcome: 'u8',
+  direction: 'u8',
+  pad: { bytes: 6 },
+});
+
+export const captureScratchCodec = defineStruct('xlb_capture_scratch', {
+  record: { bytes: captureRecordCodec.size },
+  frame: { bytes: CAPTURE_MAX_BYTES },
+  lost: 'u64',
 });
 
 /** enum xlb_outcome, in order. */
@@ -224,4 +259,7 @@ export const STRUCTS = [
   probeKeyCodec,
   probeCodec,
   traceCodec,
+  captureSettingsCodec,
+  captureRecordCodec,
+  captureScratchCodec,
 ];

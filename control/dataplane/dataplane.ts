@@ -21,6 +21,7 @@ import {
   vipStatsCodec,
 } from './codec.js';
 import { attachProgram, attachProbeProgram } from './attach.js';
+import { CaptureTap } from './capture.js';
 import { encodeConfig } from './config.js';
 import { DryRun, type DryRunResult } from './dry-run.js';
 import { flowTableBuckets } from './flow-table.js';
@@ -86,6 +87,11 @@ export class Dataplane implements DataplanePort {
     const map = this.maps[name];
     if (!map) throw new Error(`map ${MAPS[name]} is not in this object`);
     return map;
+  }
+
+  /** The capture switch and reader (xlb capture); the object's .data.capture holds the settings. */
+  captureTap(): CaptureTap {
+    return new CaptureTap(this.object.map('.data.capture'), this.map('capture'), this.map('captureScratch'));
   }
 
   setConfig(config: DataplaneConfig): void {

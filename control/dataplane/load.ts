@@ -3,7 +3,7 @@
  * pins it cannot adopt (another version or size, or following a map made afresh)
  * unpinned first so the load makes them afresh.
  */
-import { BpfObject } from '@xlb/native';
+import { BpfObject, possibleCpus } from '@xlb/native';
 import { BALANCER_OBJECT, DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE, MAPS, OUTCOMES } from './codec.js';
 import { flowTableBuckets } from './flow-table.js';
 import { removeStalePins, unpinFollowersOfNewMaps, unpinMapsOfAnotherSize, unpinRingsOfAnotherSize } from './pins.js';
@@ -46,6 +46,8 @@ export function loadBalancer(options: DataplaneOptions): [BpfObject, DataplaneSi
     [MAPS.flows]: flowTableBuckets(sizes.maxFlows),
     // A release with another outcome count makes its counters afresh.
     [MAPS.counters]: OUTCOMES.length,
+    // One perf buffer per CPU; set here so that a pinned one is adopted on the same terms.
+    [MAPS.capture]: possibleCpus(),
   };
   const replacedPins = options.pinDir
     ? [

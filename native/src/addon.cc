@@ -11,6 +11,7 @@
 #include "map.h"
 #include "netns.h"
 #include "object.h"
+#include "perf_reader.h"
 #include "program.h"
 #include "tc.h"
 #include "xdp.h"
@@ -22,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfObject", xlb::BpfObject::Init(env));
   exports.Set("BpfMap", xlb::BpfMap::Init(env));
   exports.Set("BpfProgram", xlb::BpfProgram::Init(env));
+  exports.Set("PerfReader", xlb::PerfReader::Init(env));
   exports.Set("xdpAttach", Napi::Function::New(env, xlb::XdpAttach));
   exports.Set("xdpDetach", Napi::Function::New(env, xlb::XdpDetach));
   exports.Set("xdpQuery", Napi::Function::New(env, xlb::XdpQuery));
