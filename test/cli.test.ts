@@ -70,14 +70,14 @@ describe('client verbs', () => {
       ...['--hc-expect-hex', '8180', '--hc-timeout', '500ms', '--json', '--api', api],
     );
     expect(added.stderr).toBe('');
-    expect(JSON.parse(added.stdout).healthCheck).toEqual({ type: 'udp', sendHex: query, expectHex: '8180', timeoutMs: 500 });
+    expect(JSON.parse(added.stdout).healthCheck).toEqual({ type: 'udp', via: 'vip', sendHex: query, expectHex: '8180', timeoutMs: 500 });
     expect((await xlb('vip', 'rm', 'udp', '198.19.0.2', '53', '--api', api)).code).toBe(0);
 
     const text = await xlb(
       ...['vip', 'add', 'tcp', '198.19.0.2', '7', '--forwarding', 'dsr', '--health-check', 'udp', '--hc-send', 'ping'],
       ...['--hc-expect', 'pong', '--json', '--api', api],
     );
-    expect(JSON.parse(text.stdout).healthCheck).toEqual({ type: 'udp', send: 'ping', expect: 'pong' });
+    expect(JSON.parse(text.stdout).healthCheck).toEqual({ type: 'udp', via: 'vip', send: 'ping', expect: 'pong' });
     expect((await xlb('vip', 'rm', 'tcp', '198.19.0.2', '7', '--api', api)).code).toBe(0);
   });
 

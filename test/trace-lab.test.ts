@@ -95,7 +95,8 @@ async function connectFrom(first: number, count: number): Promise<Map<number, st
  */
 function dumpMaps(): Map<string, Buffer> {
   const dump = new Map<string, Buffer>();
-  for (const name of BALANCER_PINS) {
+  // The capture's perf event array holds file descriptors, not data: nothing to read.
+  for (const name of BALANCER_PINS.filter((pin) => pin !== MAPS.capture)) {
     const map = BpfMap.fromPin(join(lab.lbPaths().bpffs, name));
     try {
       const { count, keys, values } = map.lookupAll();

@@ -181,6 +181,8 @@ export const traceCodec = defineStruct('xlb_trace', {
   hash: 'u32',
   ring_slot: 'u32',
   ring_backend_id: 'u32',
+});
+
 /** Capture (bpf/balancer/capture.h): the balancer's .data.capture settings and each copy's record. */
 export const CAPTURE_NONE = 0xffffffff;
 export const CAPTURE_MAX_BYTES = 4096;
