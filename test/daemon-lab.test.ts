@@ -35,7 +35,11 @@ async function until(vip: string, done: (v: VipView) => boolean, timeoutMs = 10_
 async function createVip(vip: string, forwarding: 'dsr' | 'ipip', backends: { n: number; weight?: number }[]): Promise<void> {
   await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding, healthCheck: CHECK });
   for (const { n, weight } of backends) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)), { weight: weight ?? 1 });
-  await until(vip, (v) => v.ringBackends === backends.filter((b) => (b.weight ?? 1) > 0).length);
+  // Checked up, not only in the ring: a VIP whose backends are all unknown is in panic, its ring all of them.
+  await until(
+    vip,
+    (v) => v.ringBackends === backends.filter((b) => (b.weight ?? 1) > 0).length && v.backends.every((b) => b.health === 'up'),
+  );
 }
 
 const share = (counts: Record<string, number>, name: string, total: number) => (counts[name] ?? 0) / total;

@@ -5,24 +5,33 @@
  * awaiting between reading and writing state, so concurrent requests serialise.
  */
 import { EventEmitter } from 'node:events';
-import type { DataplanePort } from '../dataplane/port.js';
-import type { XdpMode } from '../dataplane/xdp-mode.js';
-import type { HealthChange, HealthMonitor } from '../health/checker.js';
+import type { HealthChange } from '../health/checker.js';
 import { planVip, type VipPlan, withSlots } from '../reconciler/plan.js';
 import { Reconciler } from '../reconciler/reconciler.js';
-import { deleteBackend, deleteVip, findVip, type Limits, putBackend, putVip } from '../state/desired.js';
+import { deleteBackend, deleteVip, findVip, putBackend, putVip } from '../state/desired.js';
 import { conflict, notFound, XlbError } from '../state/errors.js';
 import { type HostAddresses, hostAddressProblem, type HostConflict, hostConflicts } from '../state/invariants.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from '../state/schema.js';
 import { vipKeyText } from '../state/schema.js';
-import type { StateStore, VersionedState } from '../state/state-store.js';
+import type { VersionedState } from '../state/state-store.js';
 import { type BackendPatch, patchBackend } from './backend-patch.js';
 import { configEvent, healthEvent } from './event-shapes.js';
-import { type EventLog, EventHistory } from './event-history.js';
+import { EventHistory } from './event-history.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { Traffic } from './rates.js';
-import { backendAddresses, type BackendCheck, checkedBackend, healthKey, syncChecks, vipsWithBackendAt, vipTexts } from './targets.js';
+import type { ControllerOptions } from './options.js';
+import {
+  backendAddresses,
+  type BackendCheck,
+  checkedBackend,
+  healthKey,
+  parseHealthKey,
+  syncChecks,
+  viaVipHolds,
+  vipsWithBackendAt,
+  vipTexts,
+} from './targets.js';
 import { type ConfigChange, type NewEvent, type StatsView, type StatusView, type VipView, vipView, type XlbEvent } from './views.js';
 
 export const NEIGHBOUR_REFRESH_MS = 2000;
@@ -31,36 +40,6 @@ export const STATS_TICK_MS = 1000;
 export const STATS_IDLE_MS = 30_000;
 /** Who asks for a change, for its event; null: this process. */
 type Client = ConfigChange['by'];
-
-export interface ControllerInfo {
-  version: string;
-  iface: string;
-  xdpMode: XdpMode;
-}
-
-/** Backends' next-hop MACs, resolved on the interface (daemon/host.ts). */
-export interface Neighbours {
-  /** Resolves `addresses`; the addresses whose MAC changed. */
-  refresh(addresses: string[]): Promise<ReadonlySet<string>>;
-  mac(address: string): Buffer | null;
-}
-
-export interface ControllerOptions {
-  dp: DataplanePort;
-  store: StateStore;
-  limits: Limits;
-  health: HealthMonitor;
-  neighbours: Neighbours;
-  info: ControllerInfo;
-  /** Where caught failures are counted (a fresh, silent one when omitted). */
-  errors?: InternalErrors;
-  /** About the host, for /v1/status (e.g. a veth peer without XDP). */
-  warnings?: string[];
-  /** The host's addresses: a new VIP or backend on one (or on a prefix's network or broadcast address) is refused, a stored one reported. */
-  host?: { readonly current: HostAddresses; refresh(): Promise<void> };
-  /** Where each event is logged, the line being the event (none when omitted). */
-  log?: EventLog;
-}
 
 /** Attempts at a change when other writers keep winning the compare-and-swap. */
 const CHANGE_ATTEMPTS = 20;
@@ -108,6 +87,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
       if (name === 'event') this.traffic.keepGoing();
     });
+    options.health.holdProbes(viaVipHolds(() => this.plans));
     options.health.on('change', (change) => this.onHealthChange(change));
     options.health.on('checked', ({ key, ...check }) => {
       const target = checkedBackend(this.state, key);
@@ -345,6 +325,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     for (const [id, plan] of plans)
       if (plan !== this.plans.get(id)) plans.set(id, withSlots(plan, this.reconciler.slots(id), this.options.dp.ringSize));
     this.plans = plans;
+    // Probes held for a record that was not written yet go now that it may be.
+    this.options.health.release();
     this.emit('applied');
   }
 
@@ -354,7 +336,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   }
 
   private onHealthChange(change: HealthChange): void {
-    const [vipId, backendId] = change.key.split(':').map(Number);
+    const { vipId, backendId } = parseHealthKey(change.key);
     const vip = this.state.vips.find((v) => v.id === vipId);
     const backend = vip?.backends.find((b) => b.id === backendId);
     if (!vip || !backend) return;

@@ -7,18 +7,25 @@ import type { DataplanePort } from '../dataplane/port.js';
 import type { ProbeEntry } from '../dataplane/probes.js';
 import { forwardingMode } from '../forwarding/registry.js';
 import { parseAddress } from '../net/address.js';
-import type { CheckResult, HealthMonitor } from '../health/checker.js';
+import type { CheckResult, HealthMonitor, ProbeHold } from '../health/checker.js';
+import { unforwardableReason, type VipPlan } from '../reconciler/plan.js';
 import { type StateFile, type StoredBackend, type StoredVip, type VipKey, vipKeyText } from '../state/schema.js';
 
 /** A backend of a VIP as the health monitor knows it. */
 export const healthKey = (vip: StoredVip, backend: StoredBackend) => `${vip.id}:${backend.id}`;
+
+/** The VIP and backend ids a health key names. */
+export function parseHealthKey(key: string): { vipId: number; backendId: number } {
+  const [vipId, backendId] = key.split(':').map(Number) as [number, number];
+  return { vipId, backendId };
+}
 
 /** A finished check of a backend, named by its VIP and address. */
 export type BackendCheck = Omit<CheckResult, 'key'> & { vip: VipKey; backend: string };
 
 /** The VIP and backend address a health key names in `state`, while both are there. */
 export function checkedBackend(state: StateFile, key: string): { vip: VipKey; backend: string } | undefined {
-  const [vipId, backendId] = key.split(':').map(Number);
+  const { vipId, backendId } = parseHealthKey(key);
   const vip = state.vips.find((v) => v.id === vipId);
   const backend = vip?.backends.find((b) => b.id === backendId);
   return vip && backend ? { vip: { protocol: vip.protocol, address: vip.address, port: vip.port }, backend: backend.address } : undefined;
@@ -108,6 +115,23 @@ export function syncChecks(options: { dp: DataplanePort; health: HealthMonitor }
   const { specs, probes } = checkTargets(state, options.dp.listProbes());
   options.dp.setProbes(probes);
   options.health.sync(specs, initial);
+}
+
+/**
+ * Why a via-vip probe cannot go out yet, by the plans applied: the probe program sends
+ * it by the backend's record, and drops it while that record is not written or lacks
+ * its next hop. A direct probe is the kernel's to route: never held.
+ */
+export function viaVipHolds(plans: () => ReadonlyMap<number, VipPlan>): ProbeHold {
+  return (key, spec) => {
+    if (spec.via !== 'vip') return null;
+    const { vipId, backendId } = parseHealthKey(key);
+    const plan = plans().get(vipId);
+    const backend = plan?.backends.find((b) => b.id === backendId);
+    if (!plan || !backend) return 'waiting to probe: the backend is not in the data plane yet';
+    const reason = unforwardableReason(plan.vip.forwarding, backend.mac);
+    return reason === null ? null : `waiting to probe through the VIP: ${reason}`;
+  };
 }
 
 /** Every backend address, once. */

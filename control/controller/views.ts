@@ -17,7 +17,7 @@ const backendViewSchema = z.object({
   weight: z.number(),
   state: backendSpecSchema.shape.state.unwrap(),
   health: healthSchema,
-  healthReason: z.string().nullable().describe('Why the last check failed'),
+  healthReason: z.string().nullable().describe('Why the last check failed, or why no probe could be sent yet'),
   via: z.enum([...checkViaSchema.options, 'none']).describe("The path its check takes; none: the VIP's check does not probe"),
   lastCheckAt: z.string().nullable().describe('When the last check finished (ISO 8601), or null before the first'),
   lastCheckMs: z.number().nullable().describe('How long the last check took (ms), or null before the first'),

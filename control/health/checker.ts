@@ -4,6 +4,7 @@
  * `rise` consecutive successes make a backend up, `fall` consecutive failures make it
  * down. A target starts 'unknown' (its first result decides) or, when restored at
  * daemon start, 'up', so a restart does not pull serving backends out of rings.
+ * A probe whose path is not in place yet (holdProbes) is not sent and counts neither way.
  */
 import { EventEmitter } from 'node:events';
 import type { CheckSpec } from '../checks/check-type.js';
@@ -49,6 +50,9 @@ export function probe(spec: CheckSpec): Promise<string | null> {
   return run ? run(spec) : Promise.resolve(null);
 }
 
+/** Why a target's probe cannot be sent yet (the path it takes is not in place), or null. */
+export type ProbeHold = (key: string, spec: CheckSpec) => string | null;
+
 interface Target {
   spec: CheckSpec;
   specKey: string;
@@ -57,10 +61,13 @@ interface Target {
   failures: number;
   timer: NodeJS.Timeout | null;
   stopped: boolean;
+  /** The last tick was held: release() runs it again at once. */
+  held: boolean;
 }
 
 export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checked: [CheckResult] }> {
   private readonly targets = new Map<string, Target>();
+  private hold: ProbeHold = () => null;
 
   /** `onError` hears what a probe or a change listener threw; the checks go on. */
   constructor(private readonly onError: (error: unknown, key: string) => void = () => {}) {
@@ -91,8 +98,28 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
         failures: 0,
         timer: null,
         stopped: false,
+        held: false,
       };
       this.targets.set(key, target);
+      this.start(key, target);
+    }
+  }
+
+  /**
+   * Probes `hold` gives a reason for are not sent: the reason shows as the target's,
+   * its health stays, and it is asked again each interval or at release().
+   */
+  holdProbes(hold: ProbeHold): void {
+    this.hold = hold;
+  }
+
+  /** Runs now the targets whose last tick was held (their path may be in place now). */
+  release(): void {
+    for (const [key, target] of this.targets) {
+      if (!target.held || !target.timer) continue;
+      clearTimeout(target.timer);
+      target.timer = null;
+      target.held = false;
       this.start(key, target);
     }
   }
@@ -119,6 +146,12 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
   private async run(key: string, target: Target): Promise<void> {
     if (target.stopped) return;
     try {
+      const held = this.hold(key, target.spec);
+      target.held = held !== null;
+      if (held !== null) {
+        target.status.reason = held;
+        return;
+      }
       let reason: string | null;
       const started = performance.now();
       try {

@@ -47,8 +47,18 @@ export interface VipPlan {
 
 const ZERO_MAC = Buffer.alloc(6);
 
+/**
+ * Why the data plane cannot forward to a backend with this MAC yet (the VIP's
+ * forwarding mode needs one it does not have), or null.
+ */
+export function unforwardableReason(forwarding: StoredVip['forwarding'], mac: Buffer): string | null {
+  const { unresolvedMacReason } = forwardingMode(forwarding);
+  return unresolvedMacReason !== null && mac.equals(ZERO_MAC) ? unresolvedMacReason : null;
+}
+
 export function planVip(vip: StoredVip, seen: Observations): VipPlan {
   const mode = forwardingMode(vip.forwarding);
+  const unforwardable = (p: BackendPlan) => unforwardableReason(vip.forwarding, p.mac);
   const probes = checkType(vip.healthCheck.type).probe !== null;
   const candidates = vip.backends.filter((b) => b.state === 'active' && b.weight > 0);
   const plans = vip.backends.map((b): BackendPlan => {
@@ -67,7 +77,7 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
     };
   });
   const byId = new Map(plans.map((p) => [p.id, p]));
-  const usable = candidates.map((b) => byId.get(b.id)!).filter((p) => mode.unresolvedMacReason === null || p.mac !== ZERO_MAC);
+  const usable = candidates.map((b) => byId.get(b.id)!).filter((p) => unforwardable(p) === null);
   const healthy = usable.filter((p) => p.health === 'up');
   const panic = candidates.length > 0 && healthy.length / candidates.length < vip.panicThreshold;
   const members = panic ? usable : healthy;
@@ -79,7 +89,7 @@ export function planVip(vip: StoredVip, seen: Observations): VipPlan {
     if (p.inRing) continue;
     if (spec.state === 'drain') p.reason = 'draining';
     else if (spec.weight === 0) p.reason = 'weight 0';
-    else if (mode.unresolvedMacReason !== null && p.mac === ZERO_MAC) p.reason = mode.unresolvedMacReason;
+    else if (unforwardable(p) !== null) p.reason = unforwardable(p);
     else if (p.health === 'down') p.reason = 'health check failing';
     else p.reason = 'health not yet known';
   }

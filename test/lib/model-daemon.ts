@@ -6,9 +6,15 @@ import { type InProcessDaemon, type InProcessOptions, startInProcessDaemon } fro
 /** A neighbour table the test fills: address -> MAC. */
 export class StaticNeighbours {
   readonly macs = new Map<string, Buffer>();
+  private reported = new Map<string, Buffer>();
 
-  async refresh(): Promise<Set<string>> {
-    return new Set();
+  /** The wanted addresses whose MAC the test changed since the last refresh. */
+  async refresh(wanted: string[]): Promise<Set<string>> {
+    const same = (a?: Buffer, b?: Buffer) => (a && b ? a.equals(b) : a === b);
+    const key = (address: string) => canonicalAddress(address);
+    const changed = new Set(wanted.filter((a) => !same(this.macs.get(key(a)), this.reported.get(key(a)))));
+    this.reported = new Map(this.macs);
+    return changed;
   }
 
   mac(address: string): Buffer | null {

@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { SWITCH_CHECK } from './lib/switch-check.js';
+import { probed, SWITCH_CHECK } from './lib/switch-check.js';
 import { probe } from '../../control/health/checker.js';
 import { checkFromFlags } from '../../control/cli/check-flags.js';
 import { checkTargets } from '../../control/controller/targets.js';
 import { FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MAX, PROBE_PORT_MIN } from '../../control/dataplane/codec.js';
 import type { ProbeEntry } from '../../control/dataplane/probes.js';
+import type { XlbEvent } from '../../control/controller/views.js';
 import { formatAddress } from '../../control/net/address.js';
 import { readStateFile } from '../../control/state/state-file.js';
 import type { StateFile, VipKey } from '../../control/state/schema.js';
@@ -130,5 +131,34 @@ describe('probe ports and entries', () => {
     expect(specs.get(`0:${ports - 1}`)!.localPort).toBe(PROBE_PORT_MAX);
     expect(probes).toHaveLength(2 * ports);
     expect(await probe(last)).toBe(`more checks to 198.19.0.1 port 80 than probe ports (61440-65535) through dsr to ${last.backend}`);
+  });
+});
+
+describe('a probe waits for its path', () => {
+  // The probe program sends a dsr probe by the backend's MAC: sent before the record has
+  // one, it is dropped, and the backend's first check would fail for nothing.
+  test('a dsr backend whose MAC is unresolved is not probed and counts no failure; once resolved its first probe decides', async () => {
+    d = await startModelDaemon();
+    probed.length = 0;
+    expect((await put(VIP, { forwarding: 'dsr', healthCheck: CHECK })).statusCode).toBe(201);
+    expect((await put(`${VIP}/backends/198.18.0.11`)).statusCode).toBe(201);
+    expect(d.controller.vip(KEY).backends[0]).toMatchObject({
+      health: 'unknown',
+      healthReason: 'waiting to probe through the VIP: MAC address not resolved',
+      lastCheckAt: null,
+    });
+    expect(probed).toEqual([]);
+
+    const up = new Promise<XlbEvent>((resolve) =>
+      d!.controller.on('event', (e: XlbEvent) => {
+        if (e.type === 'health' && e.backend === '198.18.0.11') resolve(e);
+      }),
+    );
+    d.neighbours.macs.set('198.18.0.11', Buffer.from('02aabbccdd11', 'hex'));
+    // A new backend makes the daemon read its neighbours at once.
+    expect((await put(`${VIP}/backends/198.18.0.12`)).statusCode).toBe(201);
+    expect(await up).toMatchObject({ from: 'unknown', to: 'up', via: 'vip' });
+    expect(probed).toEqual(['198.18.0.11']);
+    expect(d.controller.vip(KEY).backends.find((b) => b.address === '198.18.0.12')).toMatchObject({ health: 'unknown' });
   });
 });

@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { failing, SWITCH_CHECK } from './lib/switch-check.js';
 
 // The schemas take their check types from the registry when they load: after switch-check's entry.
-const { startModelDaemon } = await import('../lib/model-daemon.js');
+const { startModelDaemon, StaticNeighbours } = await import('../lib/model-daemon.js');
 const { vipPath } = await import('../../control/cli/client.js');
 
 const TOKEN = 'events-test-token-0123456789abcdef';
@@ -34,7 +34,10 @@ afterEach(async () => {
 });
 
 async function start(options: Parameters<typeof startModelDaemon>[0] = {}) {
-  d = await startModelDaemon({ token: TOKEN, ...options });
+  // The backend's MAC is known: a dsr probe through the VIP waits for it.
+  const neighbours = new StaticNeighbours();
+  neighbours.macs.set('198.18.0.11', Buffer.from('02aabbccdd11', 'hex'));
+  d = await startModelDaemon({ token: TOKEN, neighbours, ...options });
   base = await d.app.listen({ host: '127.0.0.1', port: 0 });
 }
 

@@ -39,7 +39,7 @@ const spec = (o: Partial<CheckSpec>): CheckSpec => ({
 
 describe('probes', () => {
   test('tcp: a listening port passes, a closed one fails with the reason', async () => {
-    const port = await listen(net.createServer((s) => s.end()));
+    const port = await listen(net.createServer((s) => s.on('error', () => {}).end()));
     expect(await probe(spec({ port }))).toBeNull();
     const closed = await listen(net.createServer());
     await new Promise((resolve) => servers.pop()!.close(resolve));
@@ -126,6 +126,24 @@ describe('the monitor', () => {
     }
   });
 
+  test('a held probe is not sent and counts neither way; release() sends it at once', async () => {
+    const port = await listen(net.createServer((socket) => socket.on('error', () => {})));
+    const monitor = new HealthMonitor();
+    let hold: string | null = 'waiting to probe: not yet';
+    monitor.holdProbes(() => hold);
+    try {
+      // An interval no test waits out: only release() can run the check again.
+      monitor.sync(new Map([['a', spec({ port, intervalMs: 60_000 })]]));
+      expect(monitor.status('a')).toMatchObject({ health: 'unknown', reason: 'waiting to probe: not yet', lastCheckedAt: null });
+      const up = new Promise<HealthChange>((resolve) => monitor.once('change', resolve));
+      hold = null;
+      monitor.release();
+      expect(await up).toMatchObject({ from: 'unknown', to: 'up', reason: null });
+    } finally {
+      monitor.close();
+    }
+  });
+
   test('a probe the client refuses: down with the reason, the checks go on, nothing unhandled', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -148,7 +166,7 @@ describe('the monitor', () => {
   });
 
   test('a change listener that throws is reported to onError, and the checks go on', async () => {
-    const port = await listen(net.createServer((s) => s.end()));
+    const port = await listen(net.createServer((s) => s.on('error', () => {}).end()));
     const errors: unknown[] = [];
     const monitor = new HealthMonitor((error) => errors.push(error));
     monitor.on('change', () => {

@@ -10,6 +10,9 @@ import { checkTypes } from '../../../control/checks/registry.js';
 /** Backend addresses whose checks fail. */
 export const failing = new Set<string>();
 
+/** Backend addresses probed, in order. */
+export const probed: string[] = [];
+
 export const SWITCH_CHECK = 'switch-test';
 
 checkTypes.set(
@@ -18,6 +21,9 @@ checkTypes.set(
     name: SWITCH_CHECK,
     description: 'throwaway: fails while its address is in the test set',
     options: {},
-    probe: async (spec) => (failing.has(spec.backend) ? 'switched off' : null),
+    probe: async (spec) => {
+      probed.push(spec.backend);
+      return failing.has(spec.backend) ? 'switched off' : null;
+    },
   }),
 );
