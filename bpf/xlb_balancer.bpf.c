@@ -33,7 +33,7 @@
 
 static __always_inline int finish(__u32 outcome, __u64 bytes, struct xlb_trace *trace)
 {
-	struct xlb_traffic *counter = written_lookup(trace, &xlb_counters_v3, &outcome);
+	struct xlb_traffic *counter = written_lookup(trace, &xlb_counters_v4, &outcome);
 
 	trace_outcome(trace, outcome);
 	if (counter) {
@@ -100,6 +100,9 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	}
 	table_hit = backend != NULL;
 	if (!table_hit) {
+		/* A looped probe is a new flow and never recorded, so a miss is the only place to look. */
+		if (looped_probe(&pkt->flow, config))
+			return XLB_DROP_PROBE_LOOP;
 		hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
 		backend = ring_backend(vip, hash, config, &backend_id);
 		trace_ring(trace, hash, config->ring_size, backend_id);

@@ -75,6 +75,14 @@ describe('dsr probes', () => {
 });
 
 describe('ipip probes: the very bytes the balancer sends for the same packet', () => {
+  /* The balancer drops a frame from the LB's own source and a probe port (a looped
+   * probe): here the configured source is another address, so it balances the probe's
+   * frame as a client's, and both write that address as the outer source. */
+  beforeEach(() => {
+    f.close();
+    f = new BalancerFixture({ config: { sourceV4: parseAddress(IP.other4).bytes, sourceV6: parseAddress(IP.other6).bytes } });
+  });
+
   /** A VIP whose one backend is `backend`, so the balancer's ring picks it for every flow. */
   function expectLikeBalancer(vip: string, backend: BackendSpec, probe: Buffer, outer: { version: 4 | 6; protocol: number }) {
     f.addVip({ id: 2, address: vip, port: 80, forwarding: 'ipip', backends: [backend] });

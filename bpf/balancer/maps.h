@@ -87,7 +87,7 @@ struct {
 	__uint(max_entries, XLB_OUTCOME_COUNT);
 	__type(key, __u32);
 	__type(value, struct xlb_traffic);
-} xlb_counters_v3 SEC(".maps");
+} xlb_counters_v4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -64,6 +64,21 @@ static __always_inline bool from_probe_port(struct __sk_buff *skb)
 	return bpf_ntohs(*ports) >= XLB_PROBE_PORT_MIN;
 }
 
+/* Whether a VIP packet is one of the LB's own via-vip probes come back to it: it left
+ * by a route that missed xlb_probe, and balanced, the ring's backend would answer for
+ * the probed one (a false "healthy"). Probes bind the configured source itself, so it
+ * is compared whole: the flow bits vary only the outer source the balancer writes. */
+static __always_inline bool looped_probe(const struct xlb_flow_key *flow, const struct xlb_config *config)
+{
+	const __u32 *src = (const __u32 *)flow->src, *own = (const __u32 *)config->source_v6;
+
+	if (bpf_ntohs(flow->sport) < XLB_PROBE_PORT_MIN)
+		return false;
+	if (flow->family == XLB_FAMILY_V4)
+		return src[0] == *(const __u32 *)config->source_v4;
+	return src[0] == own[0] && src[1] == own[1] && src[2] == own[2] && src[3] == own[3];
+}
+
 /* Encapsulates the probe for `backend` as forward_ipip would (no MTU check: probes
  * are small). */
 static __always_inline int encapsulate_probe(struct __sk_buff *skb, const struct xlb_packet *pkt,

@@ -160,7 +160,7 @@ struct xlb_vip_stats {
 	__u64 flow_misses; /* connection-table misses (new flows) */
 };
 
-/* Index of xlb_counters_v3: the one outcome of every packet the balancer sees.
+/* Index of xlb_counters_v4: the one outcome of every packet the balancer sees.
  * Ordered passes, drops, transmits (the forwarding modes', then the ICMP replies): the
  * program derives its verdict, and whether the packet counts as forwarded, from the
  * ranges. Any change here takes a new xlb_counters version (test/map-layouts.txt). */
@@ -180,6 +180,7 @@ enum xlb_outcome {
 	XLB_DROP_TOO_BIG,              /* encapsulated size over MTU and no ICMP may be sent */
 	XLB_DROP_ADJUST_FAILED,        /* bpf_xdp_adjust_head/tail refused */
 	XLB_DROP_UNKNOWN_FORWARDING,   /* the VIP's forwarding is no XLB_FORWARD_* this program knows */
+	XLB_DROP_PROBE_LOOP,           /* a via-vip probe of the LB's that missed xlb_probe and came back */
 	XLB_TX_DSR,                    /* forwarded by MAC rewrite */
 	XLB_TX_IPIP,                   /* forwarded encapsulated */
 	XLB_TX_ICMP_ECHO_REPLY,        /* answered an echo request to a VIP address */
