@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/controller/views.js';
+import type { StatsView, VipView } from '../control/controller/views.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { nsRun } from '../scripts/lab/netns.js';
 
@@ -134,4 +134,61 @@ describe('checks through the VIP', () => {
     await until(vip, LAB.tcpPort, (v) => v.backends[0]?.health === 'up', 10_000);
     await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
   });
+
+  test('a route to the VIP out of another interface: the looped probe is dropped, the check names the route', async () => {
+    const vip = LAB.vips4[4];
+    await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
+    for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
+    const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up');
+    await until(vip, LAB.tcpPort, allUp, 10_000);
+    const looped = async () => (await daemon.call<StatsView>('GET', '/v1/stats')).outcomes.drop_probe_loop?.packets ?? 0;
+    const loopedBefore = await looped();
+
+    const removeHairpin = hairpin(vip);
+    try {
+      await until(vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'down'), 10_000);
+      const view = await api('GET', vipPath('tcp', vip, LAB.tcpPort));
+      for (const n of BACKENDS) {
+        expect(backendOf(view, LAB.backend4(n)).healthReason).toBe(
+          `route to ${vip} leaves via eth1, not eth0: the probe cannot pass the probe program ` +
+            `(no answer in ${TIMEOUT_MS} ms through dsr to ${LAB.backend4(n)})`,
+        );
+      }
+      expect(await looped()).toBeGreaterThan(loopedBefore);
+    } finally {
+      removeHairpin();
+    }
+    await until(vip, LAB.tcpPort, allUp, 10_000);
+    await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+  });
 });
+
+/**
+ * A router namespace between a second LB interface (eth1) and the switch, and the LB's
+ * route to `vip` through it: a probe leaves by eth1, past xlb_probe, and the router
+ * sends it back to the LB's eth0 (where XDP sees it) as a router announcing the VIP
+ * would. Returns what removes the route again (the namespace goes with the lab).
+ */
+function hairpin(vip: string): () => void {
+  const router = lab.namespaces.create('hairpin');
+  const lb = lab.ns.lb;
+  nsRun(router, 'ip', ['link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', lb]);
+  nsRun(lab.ns.sw, 'ip', ['link', 'add', 'p-hairpin', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', router]);
+  nsRun(lab.ns.sw, 'ip', ['link', 'set', 'p-hairpin', 'master', 'br0', 'up']);
+  for (const [ns, dev, address] of [
+    [router, 'eth0', HAIRPIN.router4],
+    [router, 'eth1', HAIRPIN.link4],
+    [lb, 'eth1', HAIRPIN.lb4],
+  ] as const) {
+    nsRun(ns, 'ip', ['addr', 'add', address, 'dev', dev]);
+    nsRun(ns, 'ip', ['link', 'set', dev, 'up']);
+    nsRun(ns, 'ethtool', ['-K', dev, 'tx', 'off']);
+  }
+  nsRun(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  nsRun(router, 'ip', ['route', 'add', `${vip}/32`, 'via', LAB.lb4, 'dev', 'eth0']);
+  nsRun(lb, 'ip', ['route', 'add', `${vip}/32`, 'via', HAIRPIN.link4.split('/')[0]!, 'dev', 'eth1']);
+  return () => nsRun(lb, 'ip', ['route', 'del', `${vip}/32`]);
+}
+
+/** The hairpin router's addresses: on the switch, and on its link to the LB's eth1. */
+const HAIRPIN = { router4: '198.18.0.253/24', link4: '198.18.5.2/30', lb4: '198.18.5.1/30' };

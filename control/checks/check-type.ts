@@ -1,6 +1,8 @@
 /** What a health-check type is: one entry of the registry (registry.ts). */
 import { z } from 'zod';
 import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
+import { familyOf } from '../net/address.js';
+import { probeRouteProblem } from './probe-route.js';
 
 /** Options every probing check takes, with their defaults (the schema and the CLI help show them from here). */
 export const checkTimingShape = {
@@ -35,6 +37,13 @@ export interface CheckSpec {
   forwarding: string;
   /** The local port a probe binds (via vip: it names the backend to the tc program xlb_probe). */
   localPort?: number | undefined;
+  /**
+   * via vip: the LB's source address the probe binds, the one the balancer knows its own
+   * looped probes by; null when the LB has none of the VIP's family; unset: the kernel picks.
+   */
+  localAddress?: string | null | undefined;
+  /** via vip: the XDP interface, whose egress sends probes; a failure checks the route to the VIP leaves by it. */
+  probeInterface?: string | undefined;
   intervalMs: number;
   timeoutMs: number;
   rise: number;
@@ -68,6 +77,8 @@ export function pathReason(spec: CheckSpec, reason: string): string {
 function unsendable(spec: CheckSpec): string | null {
   if (spec.via === 'vip' && spec.localPort === undefined)
     return `more checks to ${spec.address} port ${spec.port} than probe ports (${PROBE_PORT_MIN}-${PROBE_PORT_MAX})`;
+  if (spec.via === 'vip' && spec.localAddress === null)
+    return `the LB has no IPv${familyOf(spec.address)} source address (--source-v${familyOf(spec.address)} or one on the XDP interface) for the probe to bind`;
   return null;
 }
 
@@ -75,13 +86,16 @@ function unsendable(spec: CheckSpec): string | null {
 export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string {
   if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
     return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
+  if (spec.via === 'vip' && error.code === 'EADDRNOTAVAIL')
+    return `the LB's source address ${spec.localAddress} is not on this host: a via-vip probe binds it`;
   if (error.code === 'ECONNREFUSED') return 'connection refused';
   return `${what}: ${error.code ?? error.message}`;
 }
 
 /**
  * A check type whose probe sees its own options typed, as `options` resolves them;
- * its failures name the path the probe took.
+ * its failures name the path the probe took, and a via-vip probe's the route to the VIP
+ * when that leaves by another interface than the XDP one (probe-route.ts).
  */
 export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
   name: string;
@@ -94,8 +108,15 @@ export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
   const probe: Probe | null =
     run &&
     (async (spec) => {
-      const reason = unsendable(spec) ?? (await run(spec));
-      return reason === null ? null : pathReason(spec, reason);
+      const unsent = unsendable(spec);
+      if (unsent !== null) return pathReason(spec, unsent);
+      const reason = await run(spec);
+      if (reason === null) return null;
+      const route =
+        spec.via === 'vip' && spec.probeInterface !== undefined
+          ? await probeRouteProblem(spec.address, spec.localAddress ?? undefined, spec.probeInterface)
+          : null;
+      return route === null ? pathReason(spec, reason) : `${route} (${pathReason(spec, reason)})`;
     });
   return { ...entry, probe };
 }

@@ -27,6 +27,7 @@ export const httpCheck = defineCheckType({
         host: spec.address,
         port: spec.port,
         localPort: spec.localPort,
+        localAddress: spec.localAddress ?? undefined,
         path: spec.path,
         timeout: spec.timeoutMs,
         agent: false,

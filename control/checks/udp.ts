@@ -87,6 +87,6 @@ export const udp = defineCheckType({
       );
       const connect = () => socket.connect(spec.port, spec.address, () => socket.send(payload, (error) => error && fail(error)));
       if (spec.localPort === undefined) connect();
-      else socket.bind(spec.localPort, connect);
+      else socket.bind({ port: spec.localPort, address: spec.localAddress ?? undefined }, connect);
     }),
 });

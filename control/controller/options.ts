@@ -21,6 +21,13 @@ export interface Neighbours {
   mac(address: string): Buffer | null;
 }
 
+/** Where via-vip probes leave from: the XDP interface and the balancer's source address of each family (null: none). */
+export interface ProbeOrigin {
+  iface: string;
+  v4: string | null;
+  v6: string | null;
+}
+
 export interface ControllerOptions {
   dp: DataplanePort;
   store: StateStore;
@@ -36,4 +43,6 @@ export interface ControllerOptions {
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
   /** Where each event is logged, the line being the event (none when omitted). */
   log?: EventLog;
+  /** Via-vip probes bind its source address and check its interface on failure (when omitted: neither). */
+  probeOrigin?: ProbeOrigin;
 }

@@ -6,9 +6,10 @@ import { IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dat
 import type { DataplanePort } from '../dataplane/port.js';
 import type { ProbeEntry } from '../dataplane/probes.js';
 import { forwardingMode } from '../forwarding/registry.js';
-import { parseAddress } from '../net/address.js';
+import { familyOf, parseAddress } from '../net/address.js';
 import type { CheckResult, HealthMonitor, ProbeHold } from '../health/checker.js';
 import { unforwardableReason, type VipPlan } from '../reconciler/plan.js';
+import type { ProbeOrigin } from './options.js';
 import { type StateFile, type StoredBackend, type StoredVip, type VipKey, vipKeyText } from '../state/schema.js';
 
 /** A backend of a VIP as the health monitor knows it. */
@@ -53,8 +54,9 @@ export interface CheckTargets {
  * entries in place) gives its backend record, else the lowest free among the checks of
  * the same destination; a destination with more checks than ports leaves the rest
  * without one (their probes fail saying so). Each port has a TCP and a UDP entry.
+ * With `origin`, a via-vip probe binds the LB's source of its family too.
  */
-export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = []): CheckTargets {
+export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = [], origin?: ProbeOrigin): CheckTargets {
   const specs = new Map<string, CheckSpec>();
   const byDestination = new Map<string, ViaVipTarget[]>();
   for (const vip of state.vips) {
@@ -63,6 +65,10 @@ export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = [])
       if (!spec) continue;
       specs.set(healthKey(vip, backend), spec);
       if (spec.via !== 'vip') continue;
+      if (origin) {
+        spec.localAddress = familyOf(spec.address) === 4 ? origin.v4 : origin.v6;
+        spec.probeInterface = origin.iface;
+      }
       const destination = destinationOf(parseAddress(spec.address).bytes, spec.port);
       const list = byDestination.get(destination) ?? [];
       list.push({ spec, backendId: backend.id, forwarding: forwardingMode(vip.forwarding).code });
@@ -111,8 +117,12 @@ export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = [])
  * socket connects after the synchronous code that asked), so the backend records the
  * caller's reconcile writes next are in place by then.
  */
-export function syncChecks(options: { dp: DataplanePort; health: HealthMonitor }, state: StateFile, initial?: Health): void {
-  const { specs, probes } = checkTargets(state, options.dp.listProbes());
+export function syncChecks(
+  options: { dp: DataplanePort; health: HealthMonitor; probeOrigin?: ProbeOrigin },
+  state: StateFile,
+  initial?: Health,
+): void {
+  const { specs, probes } = checkTargets(state, options.dp.listProbes(), options.probeOrigin);
   options.dp.setProbes(probes);
   options.health.sync(specs, initial);
 }

@@ -28,6 +28,7 @@ import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from 
 import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from '../controller/internal-errors.js';
 import { LinkWatch } from './link-watch.js';
+import { probeOrigin } from './probe-origin.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import type { ServeOptions } from './options.js';
 
@@ -105,6 +106,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
         log,
         neighbours: new NeighbourTable(options.iface),
         info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode },
+        probeOrigin: probeOrigin(options.iface, sourceV4.address, sourceV6.address),
       },
       initial,
     );

@@ -1,0 +1,40 @@
+/**
+ * Why a via-vip probe failed when its route is the cause: the tc program xlb_probe
+ * sends probes from the XDP interface's egress only, so a route to the VIP that leaves
+ * by another interface takes the probe past it (and the balancer drops it when it comes
+ * back, drop_probe_loop). Asked of the kernel only after a failure.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+const ROUTE_LOOKUP_TIMEOUT_MS = 2000;
+
+/** The interface an `ip -j route get` answer leaves by, or null when it names none. */
+export function routeDevice(json: string): string | null {
+  const routes = JSON.parse(json) as unknown;
+  if (!Array.isArray(routes)) return null;
+  const dev = (routes[0] as { dev?: unknown } | undefined)?.dev;
+  return typeof dev === 'string' ? dev : null;
+}
+
+/** The problem of a probe to `address` whose route leaves by `leaves` when probes go out of `iface`, or null. */
+export function routeProblem(address: string, leaves: string | null, iface: string): string | null {
+  if (leaves === null || leaves === iface) return null;
+  return `route to ${address} leaves via ${leaves}, not ${iface}: the probe cannot pass the probe program`;
+}
+
+/** The interface the kernel routes a packet to `address` from `source` by; null when it has no route or the lookup fails. */
+async function routeLeaves(address: string, source: string | undefined): Promise<string | null> {
+  const args = ['-j', 'route', 'get', address, ...(source === undefined ? [] : ['from', source])];
+  try {
+    return routeDevice((await execFileAsync('ip', args, { timeout: ROUTE_LOOKUP_TIMEOUT_MS })).stdout);
+  } catch {
+    return null; // no route (ENETUNREACH names that already) or no answer: nothing to add
+  }
+}
+
+/** Why a failed probe to `address` from `source` could not pass xlb_probe on `iface`, or null when its route is not the cause. */
+export async function probeRouteProblem(address: string, source: string | undefined, iface: string): Promise<string | null> {
+  return routeProblem(address, await routeLeaves(address, source), iface);
+}
