@@ -3,11 +3,18 @@
  * balancer knows a looped probe by it), fails saying so when the LB has none, and a
  * failure whose route leaves by another interface than the XDP one names that route.
  */
-import { describe, expect, test } from 'vitest';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, test } from 'vitest';
 import { SWITCH_CHECK } from './lib/switch-check.js';
 import { routeDevice, routeProblem } from '../../control/checks/probe-route.js';
 import { checkTargets } from '../../control/controller/targets.js';
-import { probe } from '../../control/health/checker.js';
+import { probeOrigin } from '../../control/daemon/probe-origin.js';
+import { parseAddress } from '../../control/net/address.js';
+import { type CheckSpec, probe } from '../../control/health/checker.js';
+import { PROBE_PORT_MIN } from '../../control/dataplane/codec.js';
 import type { StateFile } from '../../control/state/schema.js';
 
 const ORIGIN = { iface: 'eth0', v4: '198.18.0.2', v6: null };
@@ -52,11 +59,69 @@ describe('where a probe leaves from', () => {
     expect([direct.localAddress, direct.probeInterface]).toEqual([undefined, undefined]);
   });
 
+  test('the daemon\u2019s origin: the balancer\u2019s configured sources, an unset (all-zero) one none', () => {
+    expect(probeOrigin('eth0', parseAddress('198.18.0.2').bytes, Buffer.alloc(16))).toEqual(ORIGIN);
+    expect(probeOrigin('eth0', Buffer.alloc(16), parseAddress('2001:db8::2').bytes)).toEqual({ iface: 'eth0', v4: null, v6: '2001:db8::2' });
+  });
+
   test('without a source of the VIP family the probe fails saying so', async () => {
     const spec = checkTargets(state('2001:db8:f::1', '2001:db8::11', 'vip'), [], ORIGIN).specs.get('0:0')!;
     expect(spec.localAddress).toBeNull();
     expect(await probe(spec)).toBe(
       'the LB has no IPv6 source address (--source-v6 or one on the XDP interface) for the probe to bind through dsr to 2001:db8::11',
     );
+  });
+});
+
+describe('each check type binds the source it is given', () => {
+  const closers: (() => void)[] = [];
+  afterEach(() => {
+    for (const close of closers.splice(0)) close();
+  });
+  /** A via-vip spec to 127.0.0.1:`port` from 127.0.0.7 and a probe port of its own. */
+  const fromOwnSource = (type: string, port: number, n: number, options: object): CheckSpec => ({
+    type,
+    address: '127.0.0.1',
+    port,
+    via: 'vip',
+    backend: '127.0.0.1',
+    forwarding: 'dsr',
+    localPort: PROBE_PORT_MIN + ((process.pid * 3 + n) % 4000),
+    localAddress: '127.0.0.7',
+    intervalMs: 1000,
+    timeoutMs: 1000,
+    rise: 1,
+    fall: 1,
+    ...options,
+  });
+
+  test('tcp and http', async () => {
+    const peers: (string | undefined)[] = [];
+    const server = http.createServer((request, response) => {
+      peers.push(request.socket.remoteAddress);
+      response.end();
+    });
+    server.on('connection', (socket) => peers.push(socket.remoteAddress));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    closers.push(() => server.close());
+    const { port } = server.address() as AddressInfo;
+    expect(await probe(fromOwnSource('tcp', port, 0, {}))).toBeNull();
+    expect(await probe(fromOwnSource('http', port, 1, { path: '/', expectStatus: 200 }))).toBeNull();
+    expect(peers).toEqual(['127.0.0.7', '127.0.0.7', '127.0.0.7']);
+  });
+
+  test('udp', async () => {
+    const socket = dgram.createSocket('udp4');
+    closers.push(() => socket.close());
+    const peers: string[] = [];
+    socket.on('message', (payload, peer) => {
+      peers.push(peer.address);
+      socket.send(payload, peer.port, peer.address);
+    });
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    expect(await probe(fromOwnSource('udp', socket.address().port, 2, { send: 'ping' }))).toBeNull();
+    expect(peers).toEqual(['127.0.0.7']);
   });
 });
