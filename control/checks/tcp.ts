@@ -8,7 +8,12 @@ export const tcp = defineCheckType({
   options: {},
   probe: (spec) =>
     new Promise((resolve) => {
-      const socket = net.connect({ host: spec.address, port: spec.port, localPort: spec.localPort, localAddress: spec.localAddress ?? undefined });
+      const socket = net.connect({
+        host: spec.address,
+        port: spec.port,
+        localPort: spec.localPort,
+        localAddress: spec.localAddress ?? undefined,
+      });
       const timer = setTimeout(() => done(`no answer in ${spec.timeoutMs} ms`), spec.timeoutMs);
       const done = (reason: string | null) => {
         clearTimeout(timer);

@@ -61,7 +61,11 @@ describe('where a probe leaves from', () => {
 
   test('the daemon\u2019s origin: the balancer\u2019s configured sources, an unset (all-zero) one none', () => {
     expect(probeOrigin('eth0', parseAddress('198.18.0.2').bytes, Buffer.alloc(16))).toEqual(ORIGIN);
-    expect(probeOrigin('eth0', Buffer.alloc(16), parseAddress('2001:db8::2').bytes)).toEqual({ iface: 'eth0', v4: null, v6: '2001:db8::2' });
+    expect(probeOrigin('eth0', Buffer.alloc(16), parseAddress('2001:db8::2').bytes)).toEqual({
+      iface: 'eth0',
+      v4: null,
+      v6: '2001:db8::2',
+    });
   });
 
   test('without a source of the VIP family the probe fails saying so', async () => {
