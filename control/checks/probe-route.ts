@@ -9,6 +9,9 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 const ROUTE_LOOKUP_TIMEOUT_MS = 2000;
+/** How long a lookup answers for its VIP and source: the failing checks of one VIP's backends share it. */
+const ROUTE_LOOKUP_REUSE_MS = 1000;
+const recentLookups = new Map<string, { at: number; leaves: Promise<string | null> }>();
 
 /** The interface an `ip -j route get` answer leaves by, or null when it names none. */
 export function routeDevice(json: string): string | null {
@@ -34,7 +37,19 @@ async function routeLeaves(address: string, source: string | undefined): Promise
   }
 }
 
+/** routeLeaves, answered by a lookup of the last ROUTE_LOOKUP_REUSE_MS when there is one. */
+function recentRouteLeaves(address: string, source: string | undefined): Promise<string | null> {
+  const key = `${address} ${source ?? ''}`;
+  const now = Date.now();
+  const recent = recentLookups.get(key);
+  if (recent && now - recent.at < ROUTE_LOOKUP_REUSE_MS) return recent.leaves;
+  for (const [other, lookup] of recentLookups) if (now - lookup.at >= ROUTE_LOOKUP_REUSE_MS) recentLookups.delete(other);
+  const leaves = routeLeaves(address, source);
+  recentLookups.set(key, { at: now, leaves });
+  return leaves;
+}
+
 /** Why a failed probe to `address` from `source` could not pass xlb_probe on `iface`, or null when its route is not the cause. */
 export async function probeRouteProblem(address: string, source: string | undefined, iface: string): Promise<string | null> {
-  return routeProblem(address, await routeLeaves(address, source), iface);
+  return routeProblem(address, await recentRouteLeaves(address, source), iface);
 }
