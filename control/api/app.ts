@@ -21,7 +21,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Controller } from '../controller/controller.js';
-import { type ErrorCode, errorCodeSchema, XlbError } from '../state/errors.js';
+import { type ErrorCode, errorCodeSchema, invalidFields, XlbError } from '../state/errors.js';
 import { errorBody } from './schemas.js';
 import { clientErrorHandler } from './client-errors.js';
 import { redactQuery, requireToken, sendUnauthorized, tokenCheck } from './auth.js';
@@ -133,11 +133,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const where = error.validationContext ?? 'request';
       const details = error.validation.map((v) => ({
         path: [where, ...v.instancePath.split('/').filter(Boolean)].join('.'),
-        message: v.message,
+        message: v.message ?? 'invalid',
       }));
-      return reply
-        .code(400)
-        .send(errorBody('invalid_request', `${where} is invalid: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details));
+      const refused = invalidFields(where, details);
+      return reply.code(400).send(errorBody(refused.code, refused.message, details));
     }
     if (error.statusCode === 429) return reply.code(429).send(error);
     if (error.statusCode && error.statusCode < 500) {

@@ -3,6 +3,7 @@
  * by the schemas they illustrate (test/openapi.test.ts also checks each against its
  * schema in the document).
  */
+import { pathReason } from '../checks/check-type.js';
 import type { StatsView, StatusView, VipView } from '../controller/views.js';
 import type { BackendSpec, VipSpec } from '../state/schema.js';
 
@@ -12,6 +13,9 @@ export const vipBodyExample = {
 } satisfies Partial<VipSpec>;
 
 export const backendBodyExample = { weight: 3, state: 'active' } satisfies BackendSpec;
+
+/** A failure as the daemon words it, naming the path the probe took to `backend` (checks/check-type.ts). */
+const failedThroughDsr = (backend: string, reason: string) => pathReason({ via: 'vip', forwarding: 'dsr', backend }, reason);
 
 export const vipExample: VipView = {
   protocol: 'tcp',
@@ -51,7 +55,7 @@ export const vipExample: VipView = {
       lastCheckAt: '2026-12-02T21:40:01.310Z',
       lastCheckMs: 2.1,
       lastFailureAt: '2026-12-02T21:31:12.004Z',
-      lastFailureReason: 'tcp connect timed out after 1000 ms',
+      lastFailureReason: failedThroughDsr('10.0.0.12', 'no answer in 1000 ms'),
       inRing: true,
       slots: 16384,
       reason: null,
@@ -62,12 +66,12 @@ export const vipExample: VipView = {
       weight: 1,
       state: 'active',
       health: 'down',
-      healthReason: 'http status 503, expected 200 through dsr to 10.0.0.13',
+      healthReason: failedThroughDsr('10.0.0.13', 'http status 503, expected 200'),
       via: 'vip',
       lastCheckAt: '2026-12-02T21:40:01.290Z',
       lastCheckMs: 3.4,
       lastFailureAt: '2026-12-02T21:40:01.290Z',
-      lastFailureReason: 'HTTP 503 from /healthz',
+      lastFailureReason: failedThroughDsr('10.0.0.13', 'http status 503, expected 200'),
       inRing: false,
       slots: 0,
       reason: 'health check failing',

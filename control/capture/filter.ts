@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { OUTCOMES } from '../dataplane/codec.js';
 import { addressSchema, type VipKey, vipKeySchema } from '../state/schema.js';
+import { parseWholeNumber } from '../whole-number.js';
 
 export const MAX_CAPTURE_COUNT = 1_000_000;
 export const MAX_SNAPLEN = 65535;
@@ -18,30 +19,36 @@ export const vipTextSchema = z
   .max(80)
   .transform((text, ctx): VipKey => {
     const m = vipTextPattern.exec(text);
-    const parsed = m && vipKeySchema.safeParse({ protocol: m[1], address: m[2] ?? m[3], port: Number(m[4]) });
+    const port = Number(m?.[4]);
+    const parsed = m && port <= 65535 ? vipKeySchema.safeParse({ protocol: m[1], address: m[2] ?? m[3], port }) : null;
     if (parsed?.success) return parsed.data;
-    ctx.addIssue({
-      code: 'custom',
-      message: `not a VIP as PROTO/ADDR:PORT (tcp/198.51.100.10:80, udp/[2001:db8::10]:53): ${JSON.stringify(text)}${
-        parsed ? `: ${parsed.error.issues[0]?.message}` : ''
-      }`,
-    });
+    // Each message names the value once: the whole text, or the part at fault.
+    const message = !m
+      ? `not a VIP as PROTO/ADDR:PORT (tcp/198.51.100.10:80, udp/[2001:db8::10]:53): ${JSON.stringify(text)}`
+      : parsed
+        ? (parsed.error.issues[0]?.message ?? 'not a VIP')
+        : `port ${port} is over 65535`;
+    ctx.addIssue({ code: 'custom', message });
     return z.NEVER;
   });
 
 const globPattern = (glob: string) => new RegExp(`^${glob.replace(/\*/g, '[a-z0-9_]*')}$`);
 
 /** An outcome name or glob, as the bit mask of the outcomes it names (at least one). */
-const outcomeGlobSchema = z
-  .string()
-  .regex(/^[a-z0-9_*]{1,40}$/, 'an outcome name (as in /v1/stats) or a glob of them, e.g. drop_*')
-  .transform((glob, ctx) => {
-    const pattern = globPattern(glob);
-    const mask = OUTCOMES.reduce((bits, name, bit) => (pattern.test(name) ? bits | (1 << bit) : bits), 0);
-    if (mask) return mask;
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(glob)} names no outcome (${OUTCOMES.join(', ')})` });
+const outcomeGlobSchema = z.string().transform((glob, ctx) => {
+  if (!/^[a-z0-9_*]{1,40}$/.test(glob)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(glob)} is not an outcome name (as in /v1/stats) or a glob of them, e.g. drop_*`,
+    });
     return z.NEVER;
-  });
+  }
+  const pattern = globPattern(glob);
+  const mask = OUTCOMES.reduce((bits, name, bit) => (pattern.test(name) ? bits | (1 << bit) : bits), 0);
+  if (mask) return mask;
+  ctx.addIssue({ code: 'custom', message: `${JSON.stringify(glob)} names no outcome (${OUTCOMES.join(', ')})` });
+  return z.NEVER;
+});
 
 /** Every outcome. */
 export const ALL_OUTCOMES = (1 << OUTCOMES.length) - 1;
@@ -53,12 +60,14 @@ const outcomesSchema = z
   .pipe(z.array(outcomeGlobSchema).min(1).max(OUTCOMES.length))
   .transform((masks) => masks.reduce((all, mask) => all | mask, 0));
 
+/** Decimal digits for a number in min..max; refused with the range and the value. */
 const wholeText = (max: number, min = 1) =>
-  z
-    .string()
-    .regex(/^[1-9][0-9]{0,9}$/, 'a whole number in decimal')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+  z.string().transform((text, ctx) => {
+    const number = parseWholeNumber(text);
+    if (number !== null && number >= min && number <= max) return number;
+    ctx.addIssue({ code: 'custom', message: `a whole number from ${min} to ${max} in decimal digits, not ${JSON.stringify(text)}` });
+    return z.NEVER;
+  });
 
 export const captureQuerySchema = z.strictObject({
   vip: vipTextSchema.optional().describe("Only this VIP's packets: PROTO/ADDR:PORT").meta({ example: 'tcp/198.51.100.10:80' }),

@@ -69,7 +69,7 @@ export interface CheckType {
 }
 
 /** A probe's failure with the path it took: "no answer through ipip to 198.18.0.11", "direct to 198.18.0.12: …". */
-export function pathReason(spec: CheckSpec, reason: string): string {
+export function pathReason(spec: Pick<CheckSpec, 'via' | 'forwarding' | 'backend'>, reason: string): string {
   return spec.via === 'vip' ? `${reason} through ${spec.forwarding} to ${spec.backend}` : `direct to ${spec.backend}: ${reason}`;
 }
 

@@ -11,8 +11,16 @@ const SHOWN_REPLY_BYTES = 16;
 const sizeProblem = (bytes: number) =>
   bytes === 0 ? 'must not be empty' : bytes > UDP_PAYLOAD_MAX ? `${bytes} bytes: at most ${UDP_PAYLOAD_MAX} fit one probe datagram` : null;
 
+/** Why `text` has no UTF-8 bytes of its own (a lone surrogate, which UTF-8 would send as U+FFFD), or null. */
+function surrogateProblem(text: string): string | null {
+  const at = text.search(/\p{Surrogate}/u);
+  if (at < 0) return null;
+  const unit = text.charCodeAt(at).toString(16).toUpperCase();
+  return `U+${unit} at position ${at} is a lone surrogate: not well-formed UTF-16, so it has no UTF-8 bytes (give bytes as hex instead)`;
+}
+
 const textPayload = z.string().superRefine((text, ctx) => {
-  const problem = sizeProblem(Buffer.byteLength(text));
+  const problem = surrogateProblem(text) ?? sizeProblem(Buffer.byteLength(text));
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 

@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { captureQuerySchema } from '../capture/filter.js';
+import { captureQuerySchema, MAX_CAPTURE_COUNT, MAX_SNAPLEN } from '../capture/filter.js';
 import { type ReadBlock, readBlocks } from '../capture/pcapng.js';
 import { apiClient, call, type ClientOptions, refusal, unreachable, withClient } from './api-call.js';
 import { CliError } from './errors.js';
@@ -21,7 +21,7 @@ interface CaptureOptions extends ClientOptions {
   write: string;
 }
 
-/** The query of the flags, each checked by the API's own schema and named when refused. */
+/** The query of the flags, each checked by the API's own schema and named when refused (the schema's message names the value). */
 function captureQuery(options: CaptureOptions): URLSearchParams {
   const query = new URLSearchParams();
   const flags = {
@@ -34,7 +34,7 @@ function captureQuery(options: CaptureOptions): URLSearchParams {
   for (const [name, value] of Object.entries(flags)) {
     if (value === undefined) continue;
     const result = captureQuerySchema.shape[name as keyof typeof flags].safeParse(value);
-    if (!result.success) throw new CliError(`--${name}: ${result.error.issues[0]?.message ?? 'invalid'}: ${JSON.stringify(value)}`);
+    if (!result.success) throw new CliError(`--${name}: ${result.error.issues[0]?.message ?? `invalid: ${JSON.stringify(value)}`}`);
     query.set(name, value);
   }
   return query;
@@ -124,7 +124,7 @@ export function addCaptureCommand(program: Command): void {
       .option('--vip <vip>', 'only this VIP: PROTO/ADDR:PORT, e.g. tcp/198.51.100.10:80')
       .option('--backend <address>', 'only packets sent to this backend')
       .option('--outcome <name...>', 'only these outcomes, as in /v1/stats; globs allowed (quote them): drop_* tx_*')
-      .option('--count <n>', 'stop after this many packets (each with its sent copy)')
-      .option('--snaplen <bytes>', 'bytes kept of each frame, 1..65535'),
+      .option('--count <n>', `stop after this many packets (each with its sent copy), 1..${MAX_CAPTURE_COUNT}`)
+      .option('--snaplen <bytes>', `bytes kept of each frame, 1..${MAX_SNAPLEN}`),
   ).action((options: CaptureOptions) => capture(options));
 }

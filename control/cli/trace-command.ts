@@ -1,6 +1,6 @@
 /** `xlb trace`: where a flow (or a raw frame) goes, by the balancer's own code on the daemon's live maps. */
 import type { Command } from 'commander';
-import type { TraceBackend, TraceView } from '../trace/schema.js';
+import { flowSchema, type TraceBackend, tracePacketSchema, type TraceView } from '../trace/schema.js';
 import { call, type ClientOptions, print, withClient } from './api-call.js';
 import { CliError } from './errors.js';
 import { table } from './format.js';
@@ -36,6 +36,15 @@ export function traceTable(t: TraceView): string {
   return table(['FIELD', 'VALUE'], rows);
 }
 
+/**
+ * The arguments (`source`, ...) or `--frame`, checked by the API's own schema before the
+ * call: a refusal names the argument or flag and why, as the API would for its field.
+ */
+function checked(schema: typeof flowSchema | typeof tracePacketSchema, given: Record<string, string>, name = (field: string) => field) {
+  const issue = schema.safeParse(given).error?.issues[0];
+  if (issue) throw new CliError(`${name(String(issue.path[0]))}: ${issue.message}`);
+}
+
 export function addTraceCommand(program: Command): void {
   withClient(
     program
@@ -55,11 +64,13 @@ export function addTraceCommand(program: Command): void {
       let trace: TraceView;
       if (o.frame !== undefined) {
         if (protocol !== undefined) throw new CliError('give either --frame or PROTOCOL SOURCE DESTINATION, not both');
+        checked(tracePacketSchema, { frame: o.frame }, () => '--frame');
         trace = (await call<{ traces: TraceView[] }>(o, 'POST', '/v1/trace', { packets: [{ frame: o.frame }] })).traces[0]!;
       } else {
         if (protocol === undefined || source === undefined || destination === undefined) {
           throw new CliError('trace needs PROTOCOL SOURCE DESTINATION (e.g. tcp 203.0.113.7:41000 198.51.100.10:80), or --frame HEX');
         }
+        checked(flowSchema, { protocol, source, destination });
         trace = await call<TraceView>(o, 'GET', `/v1/trace?${new URLSearchParams({ protocol, source, destination }).toString()}`);
       }
       print(o, trace, () => traceTable(trace));

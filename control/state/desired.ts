@@ -3,8 +3,8 @@
  * throws an XlbError, never half-applies. Data-plane ids are allocated here and kept
  * for the life of a VIP or backend, so restarts and ring changes never re-number.
  */
-import { conflict, invalid, notFound } from './errors.js';
-import { checkPortProblem, backendConflict, type Limits } from './invariants.js';
+import { conflict, invalidFields, notFound } from './errors.js';
+import { CHECK_PORT_FIELD, checkPortProblem, backendConflict, type Limits } from './invariants.js';
 import type { BackendSpec, StateFile, StoredBackend, StoredVip, VipKey, VipSpec } from './schema.js';
 import { vipKeyText } from './schema.js';
 
@@ -30,9 +30,10 @@ function lowestFreeId(used: Iterable<number>, limit: number, what: string): numb
   throw conflict(`no room for another ${what}: the data plane holds at most ${limit}`, { limit });
 }
 
+/** Refused as the API refuses a body field: the check port is the body's, the port 0 that needs it the path's. */
 function checkHealthCheckPort(key: VipKey, spec: VipSpec): void {
   const problem = checkPortProblem(key, spec.healthCheck);
-  if (problem) throw invalid('request body is invalid', [{ path: 'healthCheck.port', message: problem }]);
+  if (problem) throw invalidFields('body', [{ path: `body.${CHECK_PORT_FIELD}`, message: problem }]);
 }
 
 /** Creates or replaces a VIP's settings; its backends stay. */

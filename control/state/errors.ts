@@ -51,3 +51,13 @@ export class XlbError extends Error {
 export const notFound = (what: string) => new XlbError(404, 'not_found', `${what} does not exist`);
 export const conflict = (message: string, details?: unknown) => new XlbError(409, 'conflict', message, details);
 export const invalid = (message: string, details?: unknown) => new XlbError(400, 'invalid_request', message, details);
+
+/** One field at fault, named from the request's top (`body.healthCheck.port`, `params.port`). */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+/** The 400 of a request part (`body`, `params`) whose fields break a rule: the message names each field and why. */
+export const invalidFields = (where: string, details: FieldProblem[]) =>
+  invalid(`${where} is invalid: ${details.map((d) => `${d.path}: ${d.message}`).join('; ')}`, details);

@@ -21,10 +21,13 @@ export function backendConflict(vip: { address: string; forwarding: VipSpec['for
   return forwardingMode(vip.forwarding).familyConflict(vipFamily, backendFamily, backendAddress);
 }
 
-/** A VIP on any port (0) has no port to check by default: its check needs one. */
+/** The check's field checkPortProblem names. */
+export const CHECK_PORT_FIELD = 'healthCheck.port';
+
+/** A VIP on any port (0) has no port to check by default: its check needs one (the rule for CHECK_PORT_FIELD). */
 export function checkPortProblem(key: VipKey, check: HealthCheck): string | null {
   return key.port === 0 && checkType(check.type).probe !== null && check.port === undefined
-    ? 'healthCheck.port is required when the VIP takes any port (port 0)'
+    ? `required when the VIP takes any port (port 0): a ${check.type} check has no VIP port to default to`
     : null;
 }
 
@@ -56,8 +59,10 @@ export function validateState(state: StateFile, limits?: Limits): void {
     vipKeys.set(key, vipName);
     if (vipIds.has(vip.id)) fail(vipName, `id ${vip.id} is already held by ${vipIds.get(vip.id)}`);
     vipIds.set(vip.id, vipName);
-    const vipProblem = checkPortProblem(vip, vip.healthCheck) ?? (limits && vipIdProblem(vip.id, limits));
-    if (vipProblem) fail(vipName, vipProblem);
+    const portProblem = checkPortProblem(vip, vip.healthCheck);
+    if (portProblem) fail(vipName, `${CHECK_PORT_FIELD}: ${portProblem}`);
+    const idProblem = limits && vipIdProblem(vip.id, limits);
+    if (idProblem) fail(vipName, idProblem);
     const addresses = new Map<string, string>();
     vip.backends.forEach((backend, b) => {
       const name = `vips[${v}].backends[${b}] (${backend.address})`;

@@ -72,20 +72,27 @@ export type HealthCheck = { type: string } & { [field in Exclude<keyof typeof ch
   [option: string]: unknown;
 };
 
+/** The path of a type that sends no probe: there is none to choose, so a `via` is refused naming it. */
+const noPath = (type: CheckType) =>
+  z
+    .never({ error: `a ${type.name} check sends no probe, so it has no path to choose` })
+    .optional()
+    .describe(`Not taken: a ${type.name} check sends no probe`);
+
 /**
  * One type's check: the common fields and that type's options, nothing else. A probing
  * check's `via`, when not given, is `via`: the API's checks go through the VIP, a
  * stored check from before `via` existed keeps what its probes did (direct).
  */
 function typeCheckSchema(type: CheckType, via: CheckVia) {
-  const fields = ['type', ...Object.keys(storedCommonShape), ...Object.keys(type.options)].join(', ');
-  const path: z.ZodRawShape = type.probe ? { via: checkViaSchema.default(via) } : {};
+  const path: z.ZodRawShape = { via: type.probe ? checkViaSchema.default(via) : noPath(type) };
+  const fields = ['type', ...Object.keys(storedCommonShape).filter((field) => type.probe || field !== 'via'), ...Object.keys(type.options)];
   return z.strictObject(
     { type: z.literal(type.name).describe(type.description), ...storedCommonShape, ...path, ...storedShape(type.options) },
     {
       error: (issue) =>
         issue.code === 'unrecognized_keys'
-          ? `${issue.keys.map((key) => JSON.stringify(key)).join(', ')}: not an option of a ${type.name} check, which takes ${fields}`
+          ? `${issue.keys.map((key) => JSON.stringify(key)).join(', ')}: not an option of a ${type.name} check, which takes ${fields.join(', ')}`
           : undefined,
     },
   );

@@ -308,8 +308,29 @@ describe('bad input gets the right 4xx, names the field, and changes nothing', (
       vipPath('tcp', '198.19.0.2', 0),
       { forwarding: 'dsr', healthCheck: { type: 'tcp' } },
       400,
-      /healthCheck\.port/,
+      /^body is invalid: body\.healthCheck\.port: required when the VIP takes any port \(port 0\): a tcp check has no VIP port to default to \[\{"path":"body\.healthCheck\.port","message":"required when/,
     ],
+    [
+      'a path for a check that sends no probe',
+      'PUT',
+      VIP4,
+      { forwarding: 'dsr', healthCheck: { type: 'none', via: 'vip' } },
+      400,
+      /^body is invalid: body\.healthCheck\.via: a none check sends no probe, so it has no path to choose/,
+    ],
+    ...(
+      [
+        ['send', { send: '\ud800' }],
+        ['expect', { send: 'ping', expect: 'pong\udfff' }],
+      ] as const
+    ).map(([field, options]): Case => [
+      `a lone surrogate in a udp check's ${field}`,
+      'PUT',
+      VIP4,
+      { forwarding: 'dsr', healthCheck: { type: 'udp', ...options } },
+      400,
+      new RegExp(`^body is invalid: body\\.healthCheck\\.${field}: U\\+D[8F]\\w\\w at position \\d is a lone surrogate`),
+    ]),
     [
       'an IPv6 backend on an IPv4 dsr VIP',
       'PUT',

@@ -96,7 +96,17 @@ const broken: [string, unknown[], RegExp][] = [
   [
     'a port-0 VIP with a tcp check and no check port',
     [vip(0, '198.19.0.1', { port: 0, healthCheck: { type: 'tcp' } })],
-    /vips\[0\] \(tcp\/198\.19\.0\.1:0\): healthCheck\.port is required when the VIP takes any port/,
+    /vips\[0\] \(tcp\/198\.19\.0\.1:0\): healthCheck\.port: required when the VIP takes any port \(port 0\)/,
+  ],
+  [
+    'a path for a check that sends no probe',
+    [vip(0, '198.19.0.1', { healthCheck: { type: 'none', via: 'direct' } })],
+    /vips\[0\]\.healthCheck\.via: a none check sends no probe, so it has no path to choose/,
+  ],
+  [
+    'a lone surrogate in a udp check payload',
+    [vip(0, '198.19.0.1', { protocol: 'udp', healthCheck: { type: 'udp', send: 'dns\udc00' } })],
+    /vips\[0\]\.healthCheck\.send: U\+DC00 at position 3 is a lone surrogate/,
   ],
   [
     'a VIP id beyond --max-vips',

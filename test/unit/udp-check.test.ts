@@ -150,6 +150,8 @@ describe('udp probe', () => {
   });
 });
 
+const LONE_SURROGATE = 'not well-formed UTF-16, so it has no UTF-8 bytes (give bytes as hex instead)';
+
 describe('udp check options', () => {
   const issues = (healthCheck: Record<string, unknown>) =>
     vipSpecSchema.safeParse({ forwarding: 'dsr', healthCheck }).error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -168,6 +170,9 @@ describe('udp check options', () => {
     [{ send: 'a', expect: '' }, 'healthCheck.expect: must not be empty'],
     [{ send: 'a', expect: 'b', expectHex: '62' }, 'healthCheck.expectHex: give the expected bytes as expect (text) or expectHex, not both'],
     [{ send: 'a', expectStatus: 200 }, expect.stringMatching(/^healthCheck: "expectStatus": not an option of a udp check/)],
+    [{ send: '\ud800' }, `healthCheck.send: U+D800 at position 0 is a lone surrogate: ${LONE_SURROGATE}`],
+    [{ send: 'ok \ud83d' }, `healthCheck.send: U+D83D at position 3 is a lone surrogate: ${LONE_SURROGATE}`],
+    [{ send: 'a', expect: '\ude00\ud83d' }, `healthCheck.expect: U+DE00 at position 0 is a lone surrogate: ${LONE_SURROGATE}`],
   ])('%j is refused naming the field', (options, message) => {
     expect(issues({ type: 'udp', ...options })).toEqual([message]);
   });
@@ -175,6 +180,7 @@ describe('udp check options', () => {
   test('the largest payload and upper-case hex are taken; the resolved check carries the options', () => {
     expect(issues({ type: 'udp', sendHex: 'AB'.repeat(1400), expectHex: 'ab' })).toBeUndefined();
     expect(issues({ type: 'udp', send: 'x'.repeat(1400) })).toBeUndefined();
+    expect(issues({ type: 'udp', send: '\ud83d\ude00 ok', expect: '\u00e9' })).toBeUndefined();
     const { healthCheck } = vipSpecSchema.parse({ forwarding: 'dsr', healthCheck: { type: 'udp', sendHex: '00AB', expect: 'ok' } });
     expect(resolveCheck(healthCheck, '198.18.0.11', { address: '198.19.0.1', port: 53, forwarding: 'dsr' })).toEqual({
       ...spec({ address: '198.19.0.1', port: 53, via: 'vip', backend: '198.18.0.11', send: undefined, sendHex: '00AB', expect: 'ok' }),
@@ -199,9 +205,14 @@ describe('udp checks on VIPs', () => {
     expect(put({ protocol: 'tcp', address: '198.19.0.1', port: 443 }, { ...dns, port: 8053 })).toEqual({ ...stored, port: 8053 });
   });
 
+  const PORT_REQUIRED = 'required when the VIP takes any port (port 0): a udp check has no VIP port to default to';
+
   test('a VIP on any port needs the udp check port, as every probing check does', () => {
     expect(() => put({ protocol: 'udp', address: '198.19.0.1', port: 0 }, dns)).toThrow(
-      expect.objectContaining({ details: [{ path: 'healthCheck.port', message: expect.stringMatching(/required/) }] }),
+      expect.objectContaining({
+        message: `body is invalid: body.healthCheck.port: ${PORT_REQUIRED}`,
+        details: [{ path: 'body.healthCheck.port', message: PORT_REQUIRED }],
+      }),
     );
     expect(put({ protocol: 'udp', address: '198.19.0.1', port: 0 }, { ...dns, port: 53 })).toEqual({ ...stored, port: 53 });
   });
