@@ -1,7 +1,10 @@
 /** GET and POST /v1/trace: where a flow or a frame goes, by the balancer's own code on the live maps. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { flowSchema, traceBodySchema, traceSchema, type TraceView } from '../trace/schema.js';
+import { XlbError } from '../state/errors.js';
+import { TraceBudget } from '../trace/budget.js';
+import { flowSchema, MAX_FRAME_BYTES, MAX_TRACE_PACKETS, TRACE_BODY_LIMIT, traceBodySchema, traceSchema, type TraceView } from '../trace/schema.js';
 import type { FlowTracer } from '../trace/tracer.js';
 import { documented, errorBody, errorSchema, errorsOf } from './schemas.js';
 
@@ -39,9 +42,23 @@ const traceErrors = { ...errorsOf(400, 401, 429, 500), 503: unavailable };
 
 export const traceRoutes: FastifyPluginAsyncZod<{ tracer: FlowTracer; perMinute: number }> = async (app, { tracer, perMinute }) => {
   const limited = { rateLimit: { max: perMinute, timeWindow: 60_000 } };
+  const budget = new TraceBudget();
+  /** Counts the packets against the client's minute (keyed as the rate limit keys it), or refuses the request: 429. */
+  const spend = (request: FastifyRequest, reply: FastifyReply, packets: number) => {
+    const refusal = budget.take(request.ip ?? 'local', packets);
+    if (!refusal) return;
+    reply.header('retry-after', String(refusal.retryAfterSeconds));
+    throw new XlbError(
+      429,
+      'rate_limited',
+      `more than ${refusal.perMinute} traced packets a minute (${refusal.traced} traced, this request has ${packets}); ` +
+        `try again in ${refusal.retryAfterSeconds} s`,
+    );
+  };
   const description =
     'Runs the balancer program itself (a dry-run load on the live maps) on the packet: the maps and counters stay as they are. ' +
-    '503 without a kernel data plane.';
+    `Each packet counts against the client's ${budget.perMinute} traced packets a minute (429 past them, with Retry-After), ` +
+    'and each request against the per-client request limit. 503 without a kernel data plane.';
   app.get(
     '/v1/trace',
     {
@@ -58,17 +75,23 @@ export const traceRoutes: FastifyPluginAsyncZod<{ tracer: FlowTracer; perMinute:
         },
       },
     },
-    async (request) => tracer.trace([request.query])[0]!,
+    async (request, reply) => {
+      spend(request, reply, 1);
+      return tracer.trace([request.query])[0]!;
+    },
   );
   app.post(
     '/v1/trace',
     {
       config: limited,
+      bodyLimit: TRACE_BODY_LIMIT,
       schema: {
         operationId: 'tracePackets',
         tags: ['trace'],
         summary: 'Trace flows or raw frames (fragments, malformed packets, anything)',
-        description,
+        description:
+          `${description} Up to ${MAX_TRACE_PACKETS} packets a request; the body may take ${TRACE_BODY_LIMIT} bytes, ` +
+          `room for ${MAX_TRACE_PACKETS} frames of the largest size (${MAX_FRAME_BYTES} bytes) in hex (413 past it).`,
         body: traceBodySchema.meta({
           example: {
             packets: [
@@ -84,6 +107,9 @@ export const traceRoutes: FastifyPluginAsyncZod<{ tracer: FlowTracer; perMinute:
         },
       },
     },
-    async (request) => ({ traces: tracer.trace(request.body.packets) }),
+    async (request, reply) => {
+      spend(request, reply, request.body.packets.length);
+      return { traces: tracer.trace(request.body.packets) };
+    },
   );
 };
