@@ -38,7 +38,12 @@ const unavailable = documented(
   'No kernel data plane to run the balancer on (dataplane_unavailable)',
   errorBody('dataplane_unavailable', 'trace needs the kernel data plane (this daemon runs without one)'),
 );
-const traceErrors = { ...errorsOf(400, 401, 429, 500), 503: unavailable };
+const tooManyPackets = documented(
+  errorSchema,
+  'More requests a minute than the request limit, or more traced packets than the packet limit (Retry-After says when)',
+  errorBody('rate_limited', 'more than 10000 traced packets a minute (9500 traced, this request has 1000); try again in 42 s'),
+);
+const traceErrors = { ...errorsOf(400, 401, 500), 429: tooManyPackets, 503: unavailable };
 
 export const traceRoutes: FastifyPluginAsyncZod<{ tracer: FlowTracer; perMinute: number }> = async (app, { tracer, perMinute }) => {
   const limited = { rateLimit: { max: perMinute, timeWindow: 60_000 } };
@@ -102,7 +107,13 @@ export const traceRoutes: FastifyPluginAsyncZod<{ tracer: FlowTracer; perMinute:
         }),
         response: {
           200: documented(z.object({ traces: z.array(traceSchema) }), 'One trace per packet, in order', { traces: [traceExample] }),
-          ...errorsOf(400, 401, 413, 415, 429, 500),
+          ...errorsOf(400, 401, 415, 500),
+          413: documented(
+            errorSchema,
+            `The body is over ${TRACE_BODY_LIMIT} bytes`,
+            errorBody('fst_err_ctp_body_too_large', 'Request body is too large'),
+          ),
+          429: tooManyPackets,
           503: unavailable,
         },
       },
