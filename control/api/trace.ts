@@ -4,7 +4,15 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { XlbError } from '../state/errors.js';
 import { TraceBudget } from '../trace/budget.js';
-import { flowSchema, MAX_FRAME_BYTES, MAX_TRACE_PACKETS, TRACE_BODY_LIMIT, traceBodySchema, traceSchema, type TraceView } from '../trace/schema.js';
+import {
+  flowSchema,
+  MAX_FRAME_BYTES,
+  MAX_TRACE_PACKETS,
+  TRACE_BODY_LIMIT,
+  traceBodySchema,
+  traceSchema,
+  type TraceView,
+} from '../trace/schema.js';
 import type { FlowTracer } from '../trace/tracer.js';
 import { documented, errorBody, errorSchema, errorsOf } from './schemas.js';
 

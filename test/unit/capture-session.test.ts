@@ -88,7 +88,7 @@ afterEach(() => {
 /** What the client has read of the output so far, as pcapng packet blocks. */
 function readPackets(): number {
   const chunks: Buffer[] = [];
-  for (let chunk: Buffer | null; (chunk = session.output.read() as Buffer | null); ) chunks.push(chunk);
+  for (let chunk: Buffer | null; (chunk = session.output.read() as Buffer | null);) chunks.push(chunk);
   return readBlocks(Buffer.concat(chunks)).blocks.filter((b) => b.type === 'packet').length;
 }
 

@@ -109,7 +109,14 @@ describe('the traced-packet budget', () => {
 
 describe('/v1/trace limits, on a dry run that passes every frame (standing in for the kernel)', () => {
   let d: ModelDaemon;
-  const passEverything: DryRunner = (frame) => ({ verdict: 'pass', outcome: 'pass_not_vip', vip: null, table: null, ring: null, output: frame });
+  const passEverything: DryRunner = (frame) => ({
+    verdict: 'pass',
+    outcome: 'pass_not_vip',
+    vip: null,
+    table: null,
+    ring: null,
+    output: frame,
+  });
   beforeAll(async () => {
     d = await startModelDaemon({ dryRun: passEverything });
   });
@@ -129,7 +136,11 @@ describe('/v1/trace limits, on a dry run that passes every frame (standing in fo
   test(`past ${TRACED_PACKETS_PER_MINUTE} traced packets a minute a client is refused: 429 naming the limit`, async () => {
     const fresh = await startModelDaemon({ dryRun: passEverything });
     try {
-      const flows = Array<object>(MAX_TRACE_PACKETS).fill({ protocol: 'tcp', source: '203.0.113.7:41000', destination: '198.51.100.10:80' });
+      const flows = Array<object>(MAX_TRACE_PACKETS).fill({
+        protocol: 'tcp',
+        source: '203.0.113.7:41000',
+        destination: '198.51.100.10:80',
+      });
       for (let traced = 0; traced < TRACED_PACKETS_PER_MINUTE; traced += MAX_TRACE_PACKETS) {
         const response = await fresh.app.inject({ method: 'POST', url: '/v1/trace', payload: { packets: flows } });
         expect(response.statusCode).toBe(200);
