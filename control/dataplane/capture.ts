@@ -22,6 +22,7 @@ export class CaptureTap {
     private readonly settings: BpfMap,
     private readonly events: BpfMap,
     private readonly scratch: BpfMap,
+    /** How far ahead start() and renew() set the lease. */
     private readonly leaseNs = CAPTURE_LEASE_NS,
   ) {}
 
@@ -42,7 +43,7 @@ export class CaptureTap {
     return reader;
   }
 
-  /** Extends the running capture's lease to CAPTURE_LEASE_NS from now (the settings rewritten as started). */
+  /** Extends the running capture's lease to a lease's length from now (the settings rewritten as started). */
   renew(): void {
     // The kernel's clock (bpf_ktime_get_ns) is CLOCK_MONOTONIC, as process.hrtime's.
     if (this.running) this.write(this.running, Number(process.hrtime.bigint() + this.leaseNs));
