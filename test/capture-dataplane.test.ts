@@ -7,8 +7,8 @@ import type { PerfReader } from '@xlb/native';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { ALL_OUTCOMES } from '../control/capture/filter.js';
 import { readBlocks } from '../control/capture/pcapng.js';
-import { CaptureSession } from '../control/capture/session.js';
-import type { CaptureTap } from '../control/dataplane/capture.js';
+import { CAPTURE_OUTPUT_LIMIT, CaptureSession } from '../control/capture/session.js';
+import { CAPTURE_LEASE_NS, type CaptureTap } from '../control/dataplane/capture.js';
 import { type CaptureRecord, type CaptureSettings, decodeCaptureRecord } from '../control/dataplane/capture-record.js';
 import { CAPTURE_RECEIVED, CAPTURE_SENT, OUTCOMES } from '../control/dataplane/codec.js';
 import { parseAddress } from '../control/net/address.js';
@@ -65,6 +65,37 @@ describe('capture in the balancer', () => {
     expect(out!.frame).toEqual(sent);
     expect([11, 12, 13]).toContain(received!.backend_id);
     expect(out!.timeNs).toBe(received!.timeNs);
+  });
+
+  test('the lease: set a lease ahead at most; past it nothing is copied and the first packet clears it', () => {
+    reader = tap.start(everything);
+    const now = process.hrtime.bigint(); // the kernel's clock (CLOCK_MONOTONIC)
+    const until = BigInt(tap.read().untilNs);
+    expect(until).toBeGreaterThan(now);
+    expect(until).toBeLessThanOrEqual(now + CAPTURE_LEASE_NS);
+    reader.close();
+
+    const brief = f.dp.captureTap(1_000_000n);
+    reader = brief.start(everything);
+    const briefUntil = BigInt(brief.read().untilNs);
+    while (process.hrtime.bigint() <= briefUntil); // a millisecond
+    f.run(tcp4());
+    f.run(tcp4({ dst: '198.18.5.5' }));
+    expect(records()).toEqual([]);
+    expect(brief.read()).toMatchObject({ on: false, untilNs: 0 });
+  });
+
+  test('renew() moves the lease on, with the settings as started', () => {
+    reader = tap.start({ ...everything, vipId: 2 });
+    const first = tap.read().untilNs;
+    const later = process.hrtime.bigint() + 1_000_000n;
+    while (process.hrtime.bigint() <= later); // a millisecond
+    tap.renew();
+    expect(tap.read().untilNs).toBeGreaterThan(first);
+    expect(tap.read()).toMatchObject({ vipId: 2, snaplen: 65535 });
+    tap.stop();
+    tap.renew();
+    expect(tap.read().on).toBe(false);
   });
 
   test('a passed packet comes as received only, with no VIP', () => {
@@ -160,10 +191,10 @@ describe('a capture session on the real tap', () => {
       f.dp.program.testRun({ data: frame, repeat: 100 });
       await settle();
     }
-    const held = session.output.readableLength + session.output.writableLength;
+    const held = session.held;
     const summary = session.stop('test');
     expect(summary.droppedByDaemon).toBeGreaterThan(0);
-    expect(held).toBeLessThanOrEqual(8 * 1024 * 1024 + 100 * 2 * 1600);
+    expect(held).toBeLessThanOrEqual(CAPTURE_OUTPUT_LIMIT + 2 * 1600);
     expect(tap.read().on).toBe(false);
   });
 });

@@ -3,7 +3,8 @@
  * frame the balancer drops and an ICMP echo it answers are captured as received and
  * sent; tcpdump reads the file; the comments name each copy's outcome, VIP and backend;
  * --count ends a capture by itself; --vip and --outcome filter in the kernel; a second
- * capture is refused naming the first; and after every capture the kernel's switch reads off.
+ * capture is refused naming the first; after every capture the kernel's switch reads off;
+ * and a daemon SIGKILLed mid-capture leaves the kernel copying for its lease at most.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,8 +14,9 @@ import { BpfMap, ifNameToIndex, xdpQuery } from '@xlb/native';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { type ReadBlock, readBlocks } from '../control/capture/pcapng.js';
 import { vipPath } from '../control/cli/client.js';
-import { captureSettingsCodec } from '../control/dataplane/codec.js';
-import { u32Bytes } from '../control/dataplane/struct.js';
+import { CAPTURE_LEASE_NS } from '../control/dataplane/capture.js';
+import { captureScratchCodec, captureSettingsCodec } from '../control/dataplane/codec.js';
+import { sumPerCpu, u32Bytes } from '../control/dataplane/struct.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { inNamespace, nsRun } from '../scripts/lab/netns.js';
 import { CLI, xlb } from './lib/cli.js';
@@ -47,7 +49,7 @@ afterEach(async () => {
   // A capture a failed test left running: its client gone ends it in the daemon too.
   for (const child of captures) if (child.exitCode === null) child.kill('SIGKILL');
   captures.clear();
-  await until(() => kernelSettings().on === 0);
+  await until(() => kernelSettings().until_ns === 0);
 });
 afterAll(() => lab?.destroy());
 
@@ -60,8 +62,8 @@ async function until(done: () => boolean | Promise<boolean>, timeoutMs = 30_000)
   }
 }
 
-/** The capture settings as the kernel holds them: the .data.capture of the program attached to the LB's eth0. */
-function kernelSettings() {
+/** The value at 0 of a map of the program attached to the LB's eth0, by the map's name as the kernel keeps it (15 characters). */
+function attachedMapValue(name: string): Buffer {
   const programId = inNamespace(lab.ns.lb, () => xdpQuery(ifNameToIndex('eth0'), 'native'));
   const { map_ids: mapIds } = JSON.parse(
     execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(programId)], { encoding: 'utf8' }),
@@ -71,13 +73,18 @@ function kernelSettings() {
   for (const id of mapIds) {
     const map = BpfMap.fromId(id);
     try {
-      if (map.info.name === '.data.capture') return captureSettingsCodec.decode(map.lookup(u32Bytes(0))!);
+      if (map.info.name === name.slice(0, 15)) return map.lookup(u32Bytes(0))!;
     } finally {
       map.close();
     }
   }
-  throw new Error(`program ${programId} has no .data.capture`);
+  throw new Error(`program ${programId} has no map ${name}`);
 }
+
+/** The capture settings as the kernel holds them: the attached program's .data.capture. */
+const kernelSettings = () => captureSettingsCodec.decode(attachedMapValue('.data.capture'));
+/** Copies the kernel tried to hand over and could not (its buffers full, or their reader gone), all CPUs. */
+const kernelLostCopies = () => sumPerCpu(captureScratchCodec, attachedMapValue('xlb_capscratch_v1')).lost;
 
 /** Resolves once the kernel copies for `capture`; throws with its stderr if it ended first. */
 async function started(capture: ReturnType<typeof startCapture>): Promise<void> {
@@ -86,7 +93,7 @@ async function started(capture: ReturnType<typeof startCapture>): Promise<void> 
     if (waiting) throw new Error(`xlb capture ended (${code}) before the kernel copied: ${stderr}`);
   });
   try {
-    await Promise.race([until(() => kernelSettings().on === 1), ended]);
+    await Promise.race([until(() => kernelSettings().until_ns !== 0), ended]);
   } finally {
     waiting = false;
   }
@@ -143,7 +150,7 @@ const summaryPackets = (stderr: string) => Number(/(\d+) packets/.exec(stderr)?.
 describe('xlb capture', () => {
   test('traffic, a dropped malformed frame and an ICMP echo: received and sent copies, commented, readable by tcpdump', async () => {
     const file = join(lab.workDir, 'all.pcapng');
-    expect(kernelSettings().on).toBe(0);
+    expect(kernelSettings().until_ns).toBe(0);
     const capture = startCapture(file);
     await started(capture);
 
@@ -160,7 +167,7 @@ describe('xlb capture', () => {
     capture.child.kill('SIGINT');
     const { code, stderr } = await capture.exited;
     expect(code).toBe(0);
-    expect(kernelSettings().on).toBe(0);
+    expect(kernelSettings().until_ns).toBe(0);
 
     const packets = packetsOf(file);
     const received = packets.filter((p) => fields(p.comment).direction === 'received');
@@ -199,7 +206,7 @@ describe('xlb capture', () => {
     const { code, stderr } = await capture.exited;
     await traffic;
     expect(code).toBe(0);
-    expect(kernelSettings().on).toBe(0);
+    expect(kernelSettings().until_ns).toBe(0);
     const packets = packetsOf(file);
     expect(packets.filter((p) => fields(p.comment).direction === 'received')).toHaveLength(5);
     expect(summaryPackets(stderr)).toBe(5);
@@ -211,7 +218,7 @@ describe('xlb capture', () => {
     const piped = new Promise<string>((resolve, reject) =>
       execFile('sh', ['-c', `${cli} | tcpdump -n -r - 2>/dev/null`], (error, stdout) => (error ? reject(error) : resolve(stdout))),
     );
-    await until(() => kernelSettings().on === 1);
+    await until(() => kernelSettings().until_ns !== 0);
     await lab.client('tcp', DSR_VIP, 3);
     const lines = (await piped).trim().split('\n');
     // Three packets to the VIP, each received and sent (dsr keeps the addresses).
@@ -236,18 +243,40 @@ describe('xlb capture', () => {
     sendMalformed();
     expect((await drops.exited).code).toBe(0);
     expect(packetsOf(dropFile).map((p) => fields(p.comment).outcome)).toEqual(['drop_malformed_ip', 'drop_malformed_ip']);
-    expect(kernelSettings().on).toBe(0);
+    expect(kernelSettings().until_ns).toBe(0);
   });
 
   test('a client that goes away ends the capture: the kernel stops copying, and the next capture may start', async () => {
     const gone = startCapture(join(lab.workDir, 'gone.pcapng'));
     await started(gone);
     gone.child.kill('SIGKILL');
-    await until(() => kernelSettings().on === 0);
+    await until(() => kernelSettings().until_ns === 0);
     const next = startCapture(join(lab.workDir, 'next.pcapng'), '--count', '1');
     await started(next);
     await lab.client('tcp', DSR_VIP, 1);
     expect((await next.exited).code).toBe(0);
+  });
+
+  test('a daemon SIGKILLed mid-capture: the kernel copies for the rest of its lease at most, then clears it', async () => {
+    const capture = startCapture(join(lab.workDir, 'killed.pcapng'));
+    await started(capture);
+    await daemon.stop('SIGKILL');
+    const killedAt = process.hrtime.bigint(); // the kernel's clock (CLOCK_MONOTONIC)
+    // The last renewal came before the kill: the lease ends a lease's length after it at most.
+    expect(BigInt(kernelSettings().until_ns)).toBeLessThanOrEqual(killedAt + CAPTURE_LEASE_NS);
+    expect((await capture.exited).code).not.toBe(0);
+    // Traffic through the balancer (still attached) until a packet finds the lease over and clears it.
+    await until(async () => {
+      await lab.client('tcp', DSR_VIP, 1);
+      return kernelSettings().until_ns === 0;
+    }, 10_000);
+    // Off: no copy is even tried (each one would fail, its reader gone, and count as lost).
+    const lost = kernelLostCopies();
+    expect((await lab.client('tcp', DSR_VIP, 5)).ok).toBe(5);
+    expect(kernelLostCopies()).toBe(lost);
+    expect(kernelSettings().until_ns).toBe(0);
+    daemon = await lab.startDaemon();
+    expect(kernelSettings().until_ns).toBe(0);
   });
 
   test('the daemon stopping ends a capture cleanly: statistics written, the CLI reports', async () => {
@@ -267,6 +296,6 @@ describe('xlb capture', () => {
     const bad = await xlb('capture', '--api', api, '-w', join(lab.workDir, 'x.pcapng'), '--outcome', 'dorp_*');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--outcome: "dorp_\*" names no outcome/);
-    expect(kernelSettings().on).toBe(0);
+    expect(kernelSettings().until_ns).toBe(0);
   });
 });

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Packet capture (xlb capture): with xlb_capture.on, every packet's received frame is
- * copied into a per-CPU scratch at entry (before any rewrite); at the end, if its VIP,
- * backend and outcome match the settings, that copy goes to xlb_capture_v1, and for a
- * transmit outcome the frame as sent follows it. With capture off the hit path pays
- * one load and a branch (and the ids noted on the stack). XLB_NO_CAPTURE compiles the
- * hooks out (the bench's side-by-side build).
+ * Packet capture (xlb capture): while xlb_capture's lease runs, every packet's received
+ * frame is copied into a per-CPU scratch at entry (before any rewrite); at the end, if its
+ * VIP, backend and outcome match the settings, that copy goes to xlb_capture_v1, and for a
+ * transmit outcome the frame as sent follows it. With capture off (until_ns 0) the hit
+ * path pays one load and a branch (and the ids noted on the stack); the clock is read only
+ * with a lease set. XLB_NO_CAPTURE compiles the hooks out (the bench's side-by-side build).
  */
 #ifndef XLB_BALANCER_CAPTURE_H
 #define XLB_BALANCER_CAPTURE_H
@@ -23,8 +23,8 @@ struct capture_ids {
 	__u32 backend_id;
 };
 
-/* Written by user space only; zero: off. A section of its own, so user space finds
- * the settings whatever other globals the object has. */
+/* Written by user space, and cleared by the first packet after its lease; zero: off. A
+ * section of its own, so user space finds the settings whatever other globals the object has. */
 struct xlb_capture_settings xlb_capture SEC(".data.capture") = {};
 
 struct {
@@ -56,7 +56,7 @@ struct {
 
 /* Read at entry and at the end: the work itself is out of line (__noinline), so
  * with capture off the hit path pays a load and a branch each time and no registers. */
-#define capture_on() __builtin_expect(xlb_capture.on, 0)
+#define capture_on() __builtin_expect(xlb_capture.until_ns != 0, 0)
 
 static __always_inline struct xlb_capture_scratch *capture_scratch(void)
 {
@@ -65,12 +65,21 @@ static __always_inline struct xlb_capture_scratch *capture_scratch(void)
 	return bpf_map_lookup_elem(&xlb_capscratch_v1, &zero);
 }
 
-/* At entry, with capture on: the received frame into the scratch. */
+/* At entry, with a lease set: the received frame into the scratch if the lease runs.
+ * Past it, the lease is cleared (unless renewed meanwhile), so that a daemon that died
+ * mid-capture leaves every later packet the cost of capture off. */
 static __noinline void capture_begin(struct xdp_md *ctx, __u32 bytes)
 {
-	struct xlb_capture_scratch *scratch = capture_scratch();
+	struct xlb_capture_scratch *scratch;
+	__u64 until = xlb_capture.until_ns;
+	__u64 now = bpf_ktime_get_ns();
 	__u32 len = bytes;
 
+	if (now >= until) {
+		__sync_val_compare_and_swap(&xlb_capture.until_ns, until, 0);
+		return;
+	}
+	scratch = capture_scratch();
 	if (!scratch)
 		return;
 	if (len > xlb_capture.snaplen)
@@ -79,7 +88,7 @@ static __noinline void capture_begin(struct xdp_md *ctx, __u32 bytes)
 		len = XLB_CAPTURE_MAX_BYTES;
 	if (len < 1 || bpf_xdp_load_bytes(ctx, 0, scratch->frame, len))
 		return;
-	scratch->record.time_ns = bpf_ktime_get_ns();
+	scratch->record.time_ns = now;
 	scratch->record.sequence++;
 	scratch->record.cpu = bpf_get_smp_processor_id();
 	scratch->record.length = bytes;
@@ -101,7 +110,7 @@ static __always_inline bool capture_matches(int outcome, const struct capture_id
 	backend = bpf_map_lookup_elem(&xlb_backends_v3, &ids->backend_id);
 	if (!backend || backend->family != xlb_capture.backend_family)
 		return false;
-	/* Both addresses start 4-byte aligned (struct offsets 0 and 16). */
+	/* Both addresses start 4-byte aligned (struct offsets 0 and 20). */
 	const __u32 *have = (const __u32 *)backend->addr, *want = (const __u32 *)xlb_capture.backend_addr;
 
 	return ((have[0] ^ want[0]) | (have[1] ^ want[1]) | (have[2] ^ want[2]) | (have[3] ^ want[3])) == 0;

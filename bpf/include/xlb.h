@@ -244,10 +244,11 @@ enum xlb_decap_outcome {
 /*
  * Packet capture (xlb capture, balancer/capture.h). User space writes the settings
  * into the balancer's .data.capture section (struct xlb_capture_settings xlb_capture, alone
- * there); with `on` set
- * the balancer copies every packet that matches into xlb_capture_v1 (a perf event
- * array): as received, and for a transmit outcome as sent too, each copy after a
- * struct xlb_capture_record.
+ * there); while its lease runs (bpf_ktime_get_ns() < until_ns, renewed by the capturing
+ * daemon) the balancer copies every packet that matches into xlb_capture_v1 (a perf
+ * event array): as received, and for a transmit outcome as sent too, each copy after a
+ * struct xlb_capture_record. The first packet after the lease clears until_ns: a daemon
+ * killed mid-capture leaves capture off.
  */
 #define XLB_CAPTURE_NONE 0xffffffffu /* an id: no VIP or backend; a filter: any */
 #define XLB_CAPTURE_MAX_BYTES 4096   /* largest received copy (the per-CPU scratch) */
@@ -255,7 +256,7 @@ enum xlb_decap_outcome {
 #define XLB_CAPTURE_SENT 2
 
 struct xlb_capture_settings {
-	__u32 on;
+	__u64 until_ns;        /* the lease: capture while bpf_ktime_get_ns() is below it; 0: off */
 	__u32 vip_id;          /* XLB_CAPTURE_NONE: any */
 	__u32 outcomes;        /* bit (1 << enum xlb_outcome) per outcome captured */
 	__u32 snaplen;         /* bytes copied at most from each frame */

@@ -79,6 +79,8 @@ export const captureRoutes: FastifyPluginAsyncZod<{
   mutationsPerMinute: number;
 }> = async (app, { controller, source, mutationsPerMinute }) => {
   let running: { session: CaptureSession; description: string } | null = null;
+  // A lease left by a daemon that died mid-capture runs out by itself; cleared at once all the same.
+  source?.tap.stop();
   app.addHook('preClose', async () => {
     running?.session.stop('daemon stopping');
   });

@@ -1,18 +1,22 @@
 /**
  * One capture, as the daemon runs it: switches the kernel's copying on, polls the
- * perf buffers on a timer, writes each copy as a pcapng packet with its comment to
- * `output`, and on stop switches the kernel off, drains what is left and writes the
- * statistics block. A reader that falls behind costs copies (counted), not memory.
+ * perf buffers on a timer (renewing the kernel's lease each time, so that copying stops
+ * by itself if this process dies), writes each copy as a pcapng packet with its comment
+ * to `output`, and on stop switches the kernel off, drains what is left and writes the
+ * statistics block. A reader that falls behind costs copies (counted), not memory: the
+ * output holds CAPTURE_OUTPUT_LIMIT bytes at most, and a copy it cannot take is not decoded.
  */
 import { PassThrough } from 'node:stream';
 import type { PerfReader } from '@xlb/native';
-import { type CaptureRecord, type CaptureSettings, decodeCaptureRecord } from '../dataplane/capture-record.js';
+import { type CaptureRecord, captureRecordKey, type CaptureSettings, decodeCaptureRecord } from '../dataplane/capture-record.js';
 import { CAPTURE_NONE, CAPTURE_RECEIVED, OUTCOMES } from '../dataplane/codec.js';
 import { pcapngHeader, pcapngPacket, pcapngStatistics } from './pcapng.js';
 
 /** The kernel's side: what CaptureTap does. */
 export interface CaptureSwitch {
   start(settings: CaptureSettings): Pick<PerfReader, 'consume' | 'close'>;
+  /** Extends the kernel's lease on copying: without it, copying stops by itself. */
+  renew(): void;
   stop(): void;
   lostCopies(): number;
 }
@@ -42,13 +46,15 @@ export interface CaptureSummary {
 }
 
 const POLL_MS = 20;
-/** Bytes the output may hold unread before packets are dropped. */
-const OUTPUT_LIMIT = 4 * 1024 * 1024;
+/** Bytes the output may hold unread (both its sides) before packets are dropped. */
+export const CAPTURE_OUTPUT_LIMIT = 4 * 1024 * 1024;
+/** What the output passes on at a time: the rest of the limit waits on its writable side. */
+const OUTPUT_CHUNK = 64 * 1024;
 
 const directionName = (record: CaptureRecord) => (record.direction === CAPTURE_RECEIVED ? 'received' : 'sent');
 
 export class CaptureSession {
-  readonly output = new PassThrough({ highWaterMark: OUTPUT_LIMIT });
+  readonly output = new PassThrough({ highWaterMark: OUTPUT_CHUNK });
   readonly started = new Date();
   private readonly reader: Pick<PerfReader, 'consume' | 'close'>;
   private readonly timer: NodeJS.Timeout;
@@ -80,29 +86,38 @@ export class CaptureSession {
     return this.options.count !== undefined && this.packets >= this.options.count;
   }
 
+  /** Bytes the output holds that its client has not taken. */
+  get held(): number {
+    return this.output.writableLength + this.output.readableLength;
+  }
+
   private poll(): void {
+    this.tap.renew();
     this.drain();
     if (this.full) this.stop('count reached');
   }
 
   private drain(): void {
     const { records } = this.reader.consume();
-    for (const raw of records) this.take(decodeCaptureRecord(raw));
+    for (const raw of records) this.take(raw);
   }
 
-  private take(record: CaptureRecord): void {
-    if (record.direction === CAPTURE_RECEIVED) {
-      this.written.delete(record.cpu);
+  /** A copy as the perf buffer holds it: decoded and written, or (behind, full, stopped) only counted. */
+  private take(raw: Buffer): void {
+    const { direction, cpu, sequence } = captureRecordKey(raw);
+    if (direction === CAPTURE_RECEIVED) {
+      this.written.delete(cpu);
       if (this.full || this.stopped) return;
-      if (this.output.writableLength >= OUTPUT_LIMIT) {
+      if (this.held >= CAPTURE_OUTPUT_LIMIT || !this.output.writable) {
         this.droppedByDaemon++;
         return;
       }
       this.packets++;
-      this.written.set(record.cpu, record.sequence);
-    } else if (this.written.get(record.cpu) !== record.sequence) {
+      this.written.set(cpu, sequence);
+    } else if (this.written.get(cpu) !== sequence) {
       return; // its received copy was dropped or lost, or came before the capture
     }
+    const record = decodeCaptureRecord(raw);
     this.write(
       pcapngPacket({ time: record.timeNs + this.epochOffset, data: record.frame, length: record.length, comment: this.comment(record) }),
     );

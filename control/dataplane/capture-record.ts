@@ -14,6 +14,12 @@ export interface CaptureSettings {
 
 export type CaptureRecord = Omit<ReturnType<typeof captureRecordCodec.decode>, 'time_ns'> & { timeNs: bigint; frame: Buffer };
 
+/** What pairs a raw record's copies, read without decoding the rest: its direction, CPU and sequence. */
+export function captureRecordKey(raw: Buffer): { direction: number; cpu: number; sequence: number } {
+  const { offsets } = captureRecordCodec;
+  return { direction: raw.readUInt8(offsets.direction), cpu: raw.readUInt32LE(offsets.cpu), sequence: raw.readUInt32LE(offsets.sequence) };
+}
+
 /** A record as xlb_capture_v1 carries it: struct xlb_capture_record, then the frame's bytes. */
 export function decodeCaptureRecord(raw: Buffer): CaptureRecord {
   const { time_ns: _, ...record } = captureRecordCodec.decode(raw.subarray(0, captureRecordCodec.size));

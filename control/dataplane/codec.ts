@@ -190,7 +190,7 @@ export const CAPTURE_RECEIVED = 1;
 export const CAPTURE_SENT = 2;
 
 export const captureSettingsCodec = defineStruct('xlb_capture_settings', {
-  on: 'u32',
+  until_ns: 'u64',
   vip_id: 'u32',
   outcomes: 'u32',
   snaplen: 'u32',

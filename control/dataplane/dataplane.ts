@@ -90,8 +90,8 @@ export class Dataplane implements DataplanePort {
   }
 
   /** The capture switch and reader (xlb capture); the object's .data.capture holds the settings. */
-  captureTap(): CaptureTap {
-    return new CaptureTap(this.object.map('.data.capture'), this.map('capture'), this.map('captureScratch'));
+  captureTap(leaseNs?: bigint): CaptureTap {
+    return new CaptureTap(this.object.map('.data.capture'), this.map('capture'), this.map('captureScratch'), leaseNs);
   }
 
   setConfig(config: DataplaneConfig): void {

@@ -30,8 +30,9 @@ export const errorCodeSchema = z
       'fst_err_ctp_invalid_json_body: the body is not JSON (400); fst_err_ctp_invalid_content_length: the body does not match Content-Length (400); ' +
       'unauthorized: no valid bearer token (401); not_found: no such VIP, backend or route (404); ' +
       'conflict: the change clashes with the state, the host or the limits (409); ' +
-      'fst_err_ctp_body_too_large: a body over 64 KiB (413); fst_err_ctp_invalid_media_type: a body that is not application/json (415); ' +
-      'upgrade_required: /v1/events without a WebSocket upgrade (426); rate_limited: too many changes a minute (429); ' +
+      'fst_err_ctp_body_too_large: a body over 64 KiB, or 6.8 MiB for POST /v1/trace (413); ' +
+      'fst_err_ctp_invalid_media_type: a body that is not application/json (415); ' +
+      'upgrade_required: /v1/events without a WebSocket upgrade (426); rate_limited: too many changes, trace requests or traced packets a minute (429); ' +
       'internal: a failure in the daemon (500); store_unavailable: the change could not be saved (503); ' +
       'dataplane_unavailable: the change could not be applied to the kernel, or a trace has no kernel data plane to run on (503)',
   );

@@ -13,6 +13,10 @@ const MIN_FRAME_BYTES = 14;
 export const MAX_FRAME_BYTES = 3520;
 /** Packets one POST /v1/trace traces. */
 export const MAX_TRACE_PACKETS = 1000;
+/** JSON around one packet at most: `{"frame":"…"},` with room for whitespace. */
+const PACKET_JSON_BYTES = 64;
+/** POST /v1/trace's body limit: MAX_TRACE_PACKETS frames of the largest size, in hex, each with its JSON around it (6.8 MiB). */
+export const TRACE_BODY_LIMIT = MAX_TRACE_PACKETS * (2 * MAX_FRAME_BYTES + PACKET_JSON_BYTES) + 1024;
 
 export interface Endpoint {
   address: string;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../control/api/app.js';
+import type { DryRunner } from '../../control/trace/tracer.js';
 import { Controller } from '../../control/controller/controller.js';
 import type { ControllerOptions } from '../../control/controller/options.js';
 import type { DataplanePort } from '../../control/dataplane/port.js';
@@ -37,6 +38,8 @@ export interface InProcessOptions {
   holdToDocument?: boolean | undefined;
   /** Where the controller logs its events. */
   log?: ControllerOptions['log'] | undefined;
+  /** What /v1/trace runs each frame on; none: trace answers 503. */
+  dryRun?: DryRunner | undefined;
 }
 
 /** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
@@ -64,6 +67,7 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
     controller,
     token: options.token,
     ...(options.mutationsPerMinute ? { mutationsPerMinute: options.mutationsPerMinute } : {}),
+    dryRun: options.dryRun,
   });
   const app = options.holdToDocument === false ? built : holdToDocument(built);
   return {

@@ -31,6 +31,7 @@ export async function startModelDaemon(
     neighbours?: StaticNeighbours;
     mutationsPerMinute?: number;
     log?: InProcessOptions['log'];
+    dryRun?: InProcessOptions['dryRun'];
   } = {},
 ): Promise<ModelDaemon> {
   const neighbours = options.neighbours ?? new StaticNeighbours();
@@ -40,6 +41,7 @@ export async function startModelDaemon(
     neighbours,
     mutationsPerMinute: options.mutationsPerMinute,
     log: options.log,
+    dryRun: options.dryRun,
   });
   return { ...daemon, neighbours };
 }

@@ -1,11 +1,14 @@
 /**
  * Trace without a kernel: the frames a flow makes (pure), the endpoints and frames the
- * API takes (each refusal naming its field), and a daemon on the in-memory data
- * plane answering 503 rather than guessing.
+ * API takes (each refusal naming its field), a daemon on the in-memory data plane
+ * answering 503 rather than guessing, and the limits of POST /v1/trace: its body takes
+ * its most packets at their largest, and each client's traced packets a minute are capped.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { TraceBudget, TRACED_PACKETS_PER_MINUTE } from '../../control/trace/budget.js';
 import { flowFrame } from '../../control/trace/frame.js';
-import { flowSchema, parseEndpoint } from '../../control/trace/schema.js';
+import { flowSchema, MAX_FRAME_BYTES, MAX_TRACE_PACKETS, parseEndpoint } from '../../control/trace/schema.js';
+import type { DryRunner } from '../../control/trace/tracer.js';
 import { type ModelDaemon, startModelDaemon } from '../lib/model-daemon.js';
 import { ETH_P_IP, ETH_P_IPV6, l4ChecksumOk, parseEthernet, parseIp, PROTO } from '../lib/packet.js';
 
@@ -86,5 +89,74 @@ describe('/v1/trace on a daemon without a kernel data plane', () => {
     const response = await d.app.inject({ method: 'POST', url: '/v1/trace', payload });
     expect(response.statusCode).toBe(400);
     expect(response.json().error.details.map((detail: { path: string }) => detail.path)).toContain(path);
+  });
+});
+
+describe('the traced-packet budget', () => {
+  test("counts packets per client and minute; a request over what is left is refused whole; the minute's end frees it", () => {
+    let now = 1_000_000;
+    const budget = new TraceBudget(10, () => now);
+    expect(budget.take('a', 8)).toBeNull();
+    expect(budget.take('b', 10)).toBeNull();
+    expect(budget.take('a', 3)).toEqual({ perMinute: 10, traced: 8, retryAfterSeconds: 60 });
+    expect(budget.take('a', 2)).toBeNull();
+    now += 59_500;
+    expect(budget.take('a', 1)).toEqual({ perMinute: 10, traced: 10, retryAfterSeconds: 1 });
+    now += 500;
+    expect(budget.take('a', 10)).toBeNull();
+  });
+});
+
+describe('/v1/trace limits, on a dry run that passes every frame (standing in for the kernel)', () => {
+  let d: ModelDaemon;
+  const passEverything: DryRunner = (frame) => ({
+    verdict: 'pass',
+    outcome: 'pass_not_vip',
+    vip: null,
+    table: null,
+    ring: null,
+    output: frame,
+  });
+  beforeAll(async () => {
+    d = await startModelDaemon({ dryRun: passEverything });
+  });
+  afterAll(async () => d.close());
+  const post = (packets: object[]) => d.app.inject({ method: 'POST', url: '/v1/trace', payload: { packets } });
+
+  test(`${MAX_TRACE_PACKETS} frames of the largest size fit the body limit; one more is refused naming body.packets`, async () => {
+    const largest = { frame: 'ab'.repeat(MAX_FRAME_BYTES) };
+    const full = await post(Array<object>(MAX_TRACE_PACKETS).fill(largest));
+    expect(full.statusCode).toBe(200);
+    expect(full.json().traces).toHaveLength(MAX_TRACE_PACKETS);
+    const over = await post(Array<object>(MAX_TRACE_PACKETS + 1).fill(largest));
+    expect(over.statusCode).toBe(400);
+    expect(over.json().error.details).toContainEqual({ path: 'body.packets', message: expect.stringContaining(String(MAX_TRACE_PACKETS)) });
+  });
+
+  test(`past ${TRACED_PACKETS_PER_MINUTE} traced packets a minute a client is refused: 429 naming the limit`, async () => {
+    const fresh = await startModelDaemon({ dryRun: passEverything });
+    try {
+      const flows = Array<object>(MAX_TRACE_PACKETS).fill({
+        protocol: 'tcp',
+        source: '203.0.113.7:41000',
+        destination: '198.51.100.10:80',
+      });
+      for (let traced = 0; traced < TRACED_PACKETS_PER_MINUTE; traced += MAX_TRACE_PACKETS) {
+        const response = await fresh.app.inject({ method: 'POST', url: '/v1/trace', payload: { packets: flows } });
+        expect(response.statusCode).toBe(200);
+      }
+      const next = await fresh.app.inject({
+        method: 'GET',
+        url: '/v1/trace?protocol=udp&source=203.0.113.7:41000&destination=198.51.100.10:53',
+      });
+      expect(next.statusCode).toBe(429);
+      expect(next.json().error).toMatchObject({
+        code: 'rate_limited',
+        message: expect.stringContaining(`more than ${TRACED_PACKETS_PER_MINUTE} traced packets a minute`),
+      });
+      expect(Number(next.headers['retry-after'])).toBeGreaterThan(0);
+    } finally {
+      await fresh.close();
+    }
   });
 });
