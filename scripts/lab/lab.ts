@@ -424,7 +424,14 @@ export class Lab {
     const connected = lines.next().then(({ value }) => {
       if (value !== 'connected') throw new Error(`hold client: ${value}`);
     });
-    const done = connected.then(() => lines.next()).then(({ value }) => JSON.parse(value) as HoldSummary);
+    const done = connected
+      .then(() => lines.next())
+      .then(({ value }) => {
+        if (value === undefined) throw new Error('hold client: ended without a summary');
+        return JSON.parse(value) as HoldSummary;
+      });
+    // A test that fails before awaiting `done` must not leave its rejection unhandled.
+    done.catch(() => {});
     return { connected, done };
   }
 
