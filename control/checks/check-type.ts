@@ -45,8 +45,25 @@ export interface CheckSpec {
 /** Why a check's options cannot go together (the option to name and why), or null: for rules across a type's options. */
 type OptionsProblem = (check: Record<string, unknown>) => { option: string; message: string } | null;
 
-/** One probe: resolves to null on success or a reason on failure. */
+/**
+ * One probe: resolves to null on success or a reason on failure; rejects with
+ * ProbePortBusy when its local port is another process's (the LB's problem, not the backend's).
+ */
 type Probe = (spec: CheckSpec) => Promise<string | null>;
+
+/** A probe's local port that another process on the LB holds: the probe never left. */
+export class ProbePortBusy extends Error {
+  constructor(
+    readonly port: number,
+    readonly code: string,
+  ) {
+    super(`local port ${port} is held by another process on the LB (${code})`);
+    this.name = 'ProbePortBusy';
+  }
+}
+
+/** What a probe's socket code settles with: a reason as the probe's, or its local port taken. */
+export type ProbeOutcome = string | null | ProbePortBusy;
 
 export interface CheckType {
   name: string;
@@ -71,8 +88,13 @@ function unsendable(spec: CheckSpec): string | null {
   return null;
 }
 
-/** The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route. */
-export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string {
+/**
+ * The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route;
+ * a failed bind of the probe's local port is ProbePortBusy.
+ */
+export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string | ProbePortBusy {
+  if (spec.localPort !== undefined && error.syscall === 'bind' && (error.code === 'EADDRINUSE' || error.code === 'EACCES'))
+    return new ProbePortBusy(spec.localPort, error.code);
   if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
     return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
   if (error.code === 'ECONNREFUSED') return 'connection refused';
@@ -88,13 +110,14 @@ export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
   description: string;
   options: Shape;
   optionsProblem?: OptionsProblem;
-  probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<string | null>) | null;
+  probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<ProbeOutcome>) | null;
 }): CheckType {
-  const run = entry.probe as Probe | null;
+  const run = entry.probe as ((spec: CheckSpec) => Promise<ProbeOutcome>) | null;
   const probe: Probe | null =
     run &&
     (async (spec) => {
       const reason = unsendable(spec) ?? (await run(spec));
+      if (reason instanceof ProbePortBusy) throw reason;
       return reason === null ? null : pathReason(spec, reason);
     });
   return { ...entry, probe };
