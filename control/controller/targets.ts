@@ -86,7 +86,7 @@ export function checkTargets(
     let next = PROBE_PORT_MIN;
     for (const target of list) {
       if (target.spec.localPort !== undefined) continue;
-      while (used.has(next) || busy.has(next)) next++;
+      while (next <= PROBE_PORT_MAX && (used.has(next) || busy.has(next))) next++;
       if (next > PROBE_PORT_MAX) break;
       target.spec.localPort = next;
       used.add(next);
