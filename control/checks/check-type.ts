@@ -90,11 +90,12 @@ function unsendable(spec: CheckSpec): string | null {
 
 /**
  * The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route;
- * a failed bind of the probe's local port is ProbePortBusy.
+ * a failed bind of a via-vip probe's local port (the allocator's to move) is ProbePortBusy.
  */
 export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string | ProbePortBusy {
-  if (spec.localPort !== undefined && error.syscall === 'bind' && (error.code === 'EADDRINUSE' || error.code === 'EACCES'))
-    return new ProbePortBusy(spec.localPort, error.code);
+  const bindCode = error.syscall === 'bind' ? error.code : undefined;
+  if (spec.via === 'vip' && spec.localPort !== undefined && (bindCode === 'EADDRINUSE' || bindCode === 'EACCES'))
+    return new ProbePortBusy(spec.localPort, bindCode);
   if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
     return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
   if (error.code === 'ECONNREFUSED') return 'connection refused';
