@@ -53,8 +53,7 @@ async function until<T>(what: string, read: () => Promise<T> | T, done: (value: 
 function probePortOf(id: number): number | undefined {
   const map = BpfMap.fromPin(join(lab.lbPaths(1).bpffs, 'xlb_probes_v1'));
   try {
-    return readProbes(kernelProbeMap(map)).find((e) => e.backendId === id && e.proto === IPPROTO_TCP && e.port === LAB.tcpPort)
-      ?.localPort;
+    return readProbes(kernelProbeMap(map)).find((e) => e.backendId === id && e.proto === IPPROTO_TCP && e.port === LAB.tcpPort)?.localPort;
   } finally {
     map.close();
   }
@@ -70,7 +69,7 @@ async function holdPort(port: number): Promise<ChildProcess> {
     'print("listening", flush=True)\n' +
     'sys.stdin.read()\n';
   const child = spawn('nsenter', [`--net=/run/netns/${lab.ns.lb}`, 'python3', '-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
   expect(line).toBe('listening');
   return child;
 }
@@ -86,7 +85,11 @@ describe('the probe ports', () => {
     const path = vipPath('tcp', vip, LAB.tcpPort);
     await api('PUT', path, { forwarding: 'dsr', healthCheck: CHECK });
     for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
-    await until('all up', () => api('GET', path), (v) => v.backends.length === 3 && v.backends.every((b) => b.health === 'up'));
+    await until(
+      'all up',
+      () => api('GET', path),
+      (v) => v.backends.length === 3 && v.backends.every((b) => b.health === 'up'),
+    );
 
     const b1 = LAB.backend4(1);
     const id = readStateFile(lab.lbPaths(1).state)

@@ -136,6 +136,11 @@ function probePortsCheck(): Check {
     const { overlaps, text } = ephemeralRangeNote(sysctl('ip_local_port_range'));
     return { name: 'probe-ports', ok: true, detail: text, ...(overlaps ? { warning: true } : {}) };
   } catch (error) {
-    return { name: 'probe-ports', ok: true, detail: `could not read net.ipv4.ip_local_port_range: ${(error as Error).message}`, warning: true };
+    return {
+      name: 'probe-ports',
+      ok: true,
+      detail: `could not read net.ipv4.ip_local_port_range: ${(error as Error).message}`,
+      warning: true,
+    };
   }
 }
