@@ -15,6 +15,7 @@ import { ephemeralRangeNote, withReservedRange } from '../../control/daemon/prob
 import { BUSY_PORT_RETRY_MS, BusyPorts } from '../../control/health/busy-ports.js';
 import { type CheckSpec, type HealthChange, HealthMonitor, type PortBusy } from '../../control/health/checker.js';
 import type { StateFile } from '../../control/state/schema.js';
+import { storedBackend, storedVip } from '../lib/stored.js';
 
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -112,24 +113,9 @@ describe('a probe whose local port another process holds', () => {
 });
 
 describe('the probe-port allocator', () => {
-  const backends = [0, 1, 2].map((id) => ({ address: `198.18.0.${11 + id}`, weight: 1, state: 'active' as const, id }));
-  const state: StateFile = {
-    version: 1,
-    vips: [
-      {
-        protocol: 'tcp',
-        address: '198.19.0.1',
-        port: 80,
-        forwarding: 'dsr',
-        affinity: 'flow',
-        conntrack: true,
-        panicThreshold: 0.5,
-        id: 0,
-        healthCheck: { type: 'tcp', via: 'vip', intervalMs: 60_000 },
-        backends,
-      },
-    ],
-  };
+  const backends = [0, 1, 2].map((id) => storedBackend(id, `198.18.0.${11 + id}`));
+  const healthCheck = { type: 'tcp', via: 'vip' as const, intervalMs: 60_000 };
+  const state: StateFile = { version: 1, vips: [storedVip(0, '198.19.0.1', backends, { forwarding: 'dsr', healthCheck })] };
   const ports = (specs: Map<string, CheckSpec>) => [...specs.values()].map((s) => s.localPort);
 
   test('skips busy ports when giving one, and moves a check off a busy port it held', () => {
