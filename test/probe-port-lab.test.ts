@@ -1,10 +1,11 @@
 /**
  * The via-vip probe ports against other processes on the LB, in the netns lab with
  * `xlb serve`: the daemon reserves them in its namespace's ip_local_reserved_ports
- * (keeping what was there), and a process that binds the port a backend's check
+ * (keeping what was there) and, like `xlb preflight`, warns of an ephemeral range
+ * that reaches into them; and a process that binds the port a backend's check
  * probes from does not take the backend down: the check moves to another port and passes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,16 +13,23 @@ import { createInterface } from 'node:readline';
 import { BpfMap } from '@xlb/native';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
-import type { VipView } from '../control/controller/views.js';
+import type { StatusView, VipView } from '../control/controller/views.js';
+import type { Check } from '../control/deploy/preflight.js';
 import { IPPROTO_TCP } from '../control/dataplane/codec.js';
 import { kernelProbeMap, readProbes } from '../control/dataplane/probes.js';
 import { readStateFile } from '../control/state/state-file.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { nsRun } from '../scripts/lab/netns.js';
+import { CLI } from './lib/cli.js';
 
 const RESERVED = '/proc/sys/net/ipv4/ip_local_reserved_ports';
 /** What the LB's namespace reserves before the daemon starts: it must keep these. */
 const RESERVED_BEFORE = '1000,2000-2010';
+/** The LB's ephemeral range, reaching into the probe ports. */
+const EPHEMERAL = [1024, 65535] as const;
+const OVERLAP_NOTE =
+  'net.ipv4.ip_local_port_range 1024-65535 overlaps the health-check probe ports 61440-65535: ' +
+  'harmless, as xlb serve reserves these in net.ipv4.ip_local_reserved_ports';
 const CHECK = { type: 'tcp', intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1 } as const;
 
 let lab: Lab;
@@ -32,6 +40,7 @@ beforeAll(async () => {
   lab = await Lab.create('pport');
   hostReserved = readFileSync(RESERVED, 'utf8');
   nsRun(lab.ns.lb, 'sysctl', ['-q', '-w', `net.ipv4.ip_local_reserved_ports=${RESERVED_BEFORE}`]);
+  nsRun(lab.ns.lb, 'sysctl', ['-q', '-w', `net.ipv4.ip_local_port_range=${EPHEMERAL.join(' ')}`]);
   daemon = await lab.startDaemon();
 });
 afterAll(() => lab?.destroy());
@@ -78,6 +87,17 @@ describe('the probe ports', () => {
   test('xlb serve reserves them in its namespace, keeping what was reserved there', () => {
     expect(nsRun(lab.ns.lb, 'cat', [RESERVED]).trim()).toBe(`${RESERVED_BEFORE},61440-65535`);
     expect(readFileSync(RESERVED, 'utf8')).toBe(hostReserved);
+  });
+
+  test('an ephemeral range reaching into them: xlb serve (its status warnings) and xlb preflight say so', async () => {
+    expect((await daemon.call<StatusView>('GET', '/v1/status')).warnings).toContain(OVERLAP_NOTE);
+    const preflight = spawnSync(
+      'nsenter',
+      [`--net=/run/netns/${lab.ns.lb}`, process.execPath, CLI, 'preflight', '--iface', 'eth0', '--xdp-mode', 'generic', '--json'],
+      { encoding: 'utf8' },
+    );
+    const checks = (JSON.parse(preflight.stdout) as { checks: Check[] }).checks;
+    expect(checks.find((c) => c.name === 'probe-ports')).toEqual({ name: 'probe-ports', ok: true, warning: true, detail: OVERLAP_NOTE });
   });
 
   test('a process on the port a check probes from: the backend stays up, its check moves to another port and passes', async () => {
