@@ -52,7 +52,7 @@ export interface PortBusy {
   port: number;
 }
 
-/** One probe through the spec's check type: resolves to null on success or a reason on failure. */
+/** One probe through the spec's check type: resolves to null on success or a reason on failure; rejects with ProbePortBusy. */
 export function probe(spec: CheckSpec): Promise<string | null> {
   const run = checkType(spec.type).probe;
   return run ? run(spec) : Promise.resolve(null);
