@@ -54,8 +54,25 @@ export interface CheckSpec {
 /** Why a check's options cannot go together (the option to name and why), or null: for rules across a type's options. */
 type OptionsProblem = (check: Record<string, unknown>) => { option: string; message: string } | null;
 
-/** One probe: resolves to null on success or a reason on failure. */
+/**
+ * One probe: resolves to null on success or a reason on failure; rejects with
+ * ProbePortBusy when its local port is another process's (the LB's problem, not the backend's).
+ */
 type Probe = (spec: CheckSpec) => Promise<string | null>;
+
+/** A probe's local port that another process on the LB holds: the probe never left. */
+export class ProbePortBusy extends Error {
+  constructor(
+    readonly port: number,
+    readonly code: string,
+  ) {
+    super(`local port ${port} is held by another process on the LB (${code})`);
+    this.name = 'ProbePortBusy';
+  }
+}
+
+/** What a probe's socket code settles with: a reason as the probe's, or its local port taken. */
+export type ProbeOutcome = string | null | ProbePortBusy;
 
 export interface CheckType {
   name: string;
@@ -82,8 +99,14 @@ function unsendable(spec: CheckSpec): string | null {
   return null;
 }
 
-/** The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route. */
-export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string {
+/**
+ * The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route;
+ * a failed bind of a via-vip probe's local port (the allocator's to move) is ProbePortBusy.
+ */
+export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string | ProbePortBusy {
+  const bindCode = error.syscall === 'bind' ? error.code : undefined;
+  if (spec.via === 'vip' && spec.localPort !== undefined && (bindCode === 'EADDRINUSE' || bindCode === 'EACCES'))
+    return new ProbePortBusy(spec.localPort, bindCode);
   if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
     return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
   if (spec.via === 'vip' && error.code === 'EADDRNOTAVAIL')
@@ -102,15 +125,16 @@ export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
   description: string;
   options: Shape;
   optionsProblem?: OptionsProblem;
-  probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<string | null>) | null;
+  probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<ProbeOutcome>) | null;
 }): CheckType {
-  const run = entry.probe as Probe | null;
+  const run = entry.probe as ((spec: CheckSpec) => Promise<ProbeOutcome>) | null;
   const probe: Probe | null =
     run &&
     (async (spec) => {
       const unsent = unsendable(spec);
       if (unsent !== null) return pathReason(spec, unsent);
       const reason = await run(spec);
+      if (reason instanceof ProbePortBusy) throw reason;
       if (reason === null) return null;
       const route =
         spec.via === 'vip' && spec.probeInterface !== undefined

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { z } from 'zod';
 import { HTTP_PATH_MAX, httpPathProblem } from './http-path.js';
-import { defineCheckType, socketErrorReason } from './check-type.js';
+import { defineCheckType, type ProbeOutcome, socketErrorReason } from './check-type.js';
 
 const httpPathSchema = z.string().superRefine((path, ctx) => {
   const problem = httpPathProblem(path);
@@ -32,7 +32,7 @@ export const httpCheck = defineCheckType({
         timeout: spec.timeoutMs,
         agent: false,
       };
-      const finish = (reason: string | null) => {
+      const finish = (reason: ProbeOutcome) => {
         resolve(reason);
         // RST, not FIN: a probe port's 4-tuple must not wait in TIME_WAIT for the next probe.
         if (request.socket?.readyState === 'open') request.socket.resetAndDestroy();

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { defineCheckType, socketErrorReason } from './check-type.js';
+import { defineCheckType, type ProbeOutcome, socketErrorReason } from './check-type.js';
 
 /** A TCP connect within the timeout. */
 export const tcp = defineCheckType({
@@ -15,7 +15,7 @@ export const tcp = defineCheckType({
         localAddress: spec.localAddress ?? undefined,
       });
       const timer = setTimeout(() => done(`no answer in ${spec.timeoutMs} ms`), spec.timeoutMs);
-      const done = (reason: string | null) => {
+      const done = (reason: ProbeOutcome) => {
         clearTimeout(timer);
         // RST, not FIN: a probe port's 4-tuple must not wait in TIME_WAIT for the next probe.
         if (socket.readyState === 'open') socket.resetAndDestroy();

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { z } from 'zod';
-import { defineCheckType, socketErrorReason } from './check-type.js';
+import { defineCheckType, type ProbeOutcome, socketErrorReason } from './check-type.js';
 
 /** The most a probe sends or expects: one datagram that fits a 1500-byte MTU with IPv6, UDP and IPIP headers to spare. */
 const UDP_PAYLOAD_MAX = 1400;
@@ -75,7 +75,7 @@ export const udp = defineCheckType({
       const socket = dgram.createSocket({ type: net.isIPv6(spec.address) ? 'udp6' : 'udp4', reuseAddr: true });
       const timer = setTimeout(() => done(`no answer in ${spec.timeoutMs} ms`), spec.timeoutMs);
       let finished = false;
-      const done = (reason: string | null) => {
+      const done = (reason: ProbeOutcome) => {
         if (finished) return;
         finished = true;
         clearTimeout(timer);

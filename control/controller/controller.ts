@@ -89,6 +89,8 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     });
     options.health.holdProbes(viaVipHolds(() => this.plans));
     options.health.on('change', (change) => this.onHealthChange(change));
+    // A probe port another process holds: its check moves to a free one.
+    options.health.on('portBusy', () => syncChecks(this.options, this.state));
     options.health.on('checked', ({ key, ...check }) => {
       const target = checkedBackend(this.state, key);
       if (target) this.emit('checked', { ...target, ...check });

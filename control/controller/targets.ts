@@ -52,11 +52,16 @@ export interface CheckTargets {
  * Every backend's check with its defaults applied, by health key (none for a check type
  * that does not probe). A via-vip check gets a local port: the one `held` (the probe
  * entries in place) gives its backend record, else the lowest free among the checks of
- * the same destination; a destination with more checks than ports leaves the rest
- * without one (their probes fail saying so). Each port has a TCP and a UDP entry.
- * With `origin`, a via-vip probe binds the LB's source of its family too.
+ * the same destination; a port in `busy` (another process holds it) is neither kept nor
+ * given. A destination with more checks than ports leaves the rest without one (their
+ * probes fail saying so). Each port has a TCP and a UDP entry. With `origin`, a via-vip
+ * probe binds the LB's source of its family too.
  */
-export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = [], origin?: ProbeOrigin): CheckTargets {
+export function checkTargets(
+  state: StateFile,
+  held: readonly ProbeEntry[] = [],
+  { busy = new Set<number>(), origin }: { busy?: { has(port: number): boolean }; origin?: ProbeOrigin | undefined } = {},
+): CheckTargets {
   const specs = new Map<string, CheckSpec>();
   const byDestination = new Map<string, ViaVipTarget[]>();
   for (const vip of state.vips) {
@@ -80,14 +85,14 @@ export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = [],
     const used = new Set<number>();
     for (const target of list) {
       const port = heldPorts.get(`${destination} ${target.backendId}`);
-      if (port === undefined || used.has(port)) continue;
+      if (port === undefined || used.has(port) || busy.has(port)) continue;
       target.spec.localPort = port;
       used.add(port);
     }
     let next = PROBE_PORT_MIN;
     for (const target of list) {
       if (target.spec.localPort !== undefined) continue;
-      while (used.has(next)) next++;
+      while (next <= PROBE_PORT_MAX && (used.has(next) || busy.has(next))) next++;
       if (next > PROBE_PORT_MAX) break;
       target.spec.localPort = next;
       used.add(next);
@@ -113,7 +118,8 @@ export function checkTargets(state: StateFile, held: readonly ProbeEntry[] = [],
 /**
  * The health monitor's targets and the data plane's probe entries, set together: a
  * via-vip target's entry (which backend its probe port names) is written before its
- * first probe and removed with the target. A probe's packet leaves on a later tick (a
+ * first probe and removed with the target. A check whose port a probe found busy moves
+ * to another here. A probe's packet leaves on a later tick (a
  * socket connects after the synchronous code that asked), so the backend records the
  * caller's reconcile writes next are in place by then.
  */
@@ -122,7 +128,7 @@ export function syncChecks(
   state: StateFile,
   initial?: Health,
 ): void {
-  const { specs, probes } = checkTargets(state, options.dp.listProbes(), options.probeOrigin);
+  const { specs, probes } = checkTargets(state, options.dp.listProbes(), { busy: options.health.busyPorts, origin: options.probeOrigin });
   options.dp.setProbes(probes);
   options.health.sync(specs, initial);
 }

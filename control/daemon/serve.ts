@@ -29,6 +29,7 @@ import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from '../controller/internal-errors.js';
 import { LinkWatch } from './link-watch.js';
 import { probeOrigin } from './probe-origin.js';
+import { reserveProbePorts } from './probe-ports.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import type { ServeOptions } from './options.js';
 
@@ -91,7 +92,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       sourceV6FlowBits: sourceV6.flowBits,
     });
 
-    const warnings = await interfaceWarnings(options.iface);
+    const warnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts()];
     for (const warning of warnings) log.warn(warning);
     const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));
     const controller = new Controller(

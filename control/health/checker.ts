@@ -4,12 +4,14 @@
  * `rise` consecutive successes make a backend up, `fall` consecutive failures make it
  * down. A target starts 'unknown' (its first result decides) or, when restored at
  * daemon start, 'up', so a restart does not pull serving backends out of rings.
- * A probe whose path is not in place yet (holdProbes) is not sent and counts neither way.
+ * A probe whose path is not in place yet (holdProbes), or whose local port another
+ * process holds (ProbePortBusy: `portBusy` asks for another port), counts neither way.
  */
 import { EventEmitter } from 'node:events';
-import type { CheckSpec } from '../checks/check-type.js';
+import { type CheckSpec, ProbePortBusy } from '../checks/check-type.js';
 import type { Health } from '../checks/health.js';
 import { checkType } from '../checks/registry.js';
+import { BusyPorts } from './busy-ports.js';
 
 export type { CheckSpec } from '../checks/check-type.js';
 
@@ -44,7 +46,13 @@ export interface CheckResult {
   latencyMs: number;
 }
 
-/** One probe through the spec's check type: resolves to null on success or a reason on failure. */
+/** A probe that did not leave: its local port is another process's. */
+export interface PortBusy {
+  key: string;
+  port: number;
+}
+
+/** One probe through the spec's check type: resolves to null on success or a reason on failure; rejects with ProbePortBusy. */
 export function probe(spec: CheckSpec): Promise<string | null> {
   const run = checkType(spec.type).probe;
   return run ? run(spec) : Promise.resolve(null);
@@ -65,9 +73,11 @@ interface Target {
   held: boolean;
 }
 
-export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checked: [CheckResult] }> {
+export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checked: [CheckResult]; portBusy: [PortBusy] }> {
   private readonly targets = new Map<string, Target>();
   private hold: ProbeHold = () => null;
+  /** Probe ports a probe found another process's, for the allocator to skip. */
+  readonly busyPorts = new BusyPorts();
 
   /** `onError` hears what a probe or a change listener threw; the checks go on. */
   constructor(private readonly onError: (error: unknown, key: string) => void = () => {}) {
@@ -157,6 +167,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
       try {
         reason = await probe(target.spec);
       } catch (error) {
+        if (error instanceof ProbePortBusy) return this.holdBusy(key, target, error);
         this.onError(error, key);
         reason = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
       }
@@ -165,6 +176,15 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
       const jitter = 0.9 + Math.random() * 0.2;
       if (!target.stopped) target.timer = setTimeout(() => this.start(key, target), Math.round(target.spec.intervalMs * jitter));
     }
+  }
+
+  /** Held like a path not in place, until the allocator moves the check to another port (the next tick tries again). */
+  private holdBusy(key: string, target: Target, busy: ProbePortBusy): void {
+    if (target.stopped) return;
+    this.busyPorts.add(busy.port);
+    target.held = true;
+    target.status.reason = `waiting to probe: ${busy.message}; the check moves to another probe port`;
+    this.emit('portBusy', { key, port: busy.port });
   }
 
   private record(key: string, target: Target, reason: string | null, latencyMs: number): void {

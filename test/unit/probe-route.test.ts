@@ -51,11 +51,11 @@ describe('the route a probe takes', () => {
 
 describe('where a probe leaves from', () => {
   test('a via-vip probe binds the LB source of its family and checks the XDP interface; a direct one neither', () => {
-    expect(checkTargets(state('198.19.0.1', '198.18.0.11', 'vip'), [], ORIGIN).specs.get('0:0')).toMatchObject({
+    expect(checkTargets(state('198.19.0.1', '198.18.0.11', 'vip'), [], { origin: ORIGIN }).specs.get('0:0')).toMatchObject({
       localAddress: '198.18.0.2',
       probeInterface: 'eth0',
     });
-    const direct = checkTargets(state('198.19.0.1', '198.18.0.11', 'direct'), [], ORIGIN).specs.get('0:0')!;
+    const direct = checkTargets(state('198.19.0.1', '198.18.0.11', 'direct'), [], { origin: ORIGIN }).specs.get('0:0')!;
     expect([direct.localAddress, direct.probeInterface]).toEqual([undefined, undefined]);
   });
 
@@ -69,7 +69,7 @@ describe('where a probe leaves from', () => {
   });
 
   test('without a source of the VIP family the probe fails saying so', async () => {
-    const spec = checkTargets(state('2001:db8:f::1', '2001:db8::11', 'vip'), [], ORIGIN).specs.get('0:0')!;
+    const spec = checkTargets(state('2001:db8:f::1', '2001:db8::11', 'vip'), [], { origin: ORIGIN }).specs.get('0:0')!;
     expect(spec.localAddress).toBeNull();
     expect(await probe(spec)).toBe(
       'the LB has no IPv6 source address (--source-v6 or one on the XDP interface) for the probe to bind through dsr to 2001:db8::11',
