@@ -38,13 +38,13 @@ function setProbe(vip: string, port: number, localPort: number, backendId: numbe
 }
 
 describe('packets that are not probes', () => {
-  test('an ordinary connection to a VIP is left unchanged to the filters after xlb\'s', () => {
+  test("an ordinary connection to a VIP is left unchanged to the filters after xlb's", () => {
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     const frame = sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN - 1 }));
     expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_UNSPEC, data: frame });
   });
 
-  test('a reserved local port to an address that is no VIP is left unchanged to the filters after xlb\'s', () => {
+  test("a reserved local port to an address that is no VIP is left unchanged to the filters after xlb's", () => {
     const frame = sentByLb(tcp4({ src: IP.source4, dst: IP.other4, sport: PROBE_PORT_MIN }));
     expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_UNSPEC, data: frame });
   });
