@@ -85,9 +85,8 @@ export function addHostCommands(program: Command): void {
         : existsSync(options.bpffs)
           ? `; ${options.bpffs} keeps what xlb did not make`
           : '';
-      process.stdout.write(
-        `${detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}${clsactText(options.iface, clsact)}\n`,
-      );
+      const program = detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`;
+      process.stdout.write(`${program}; removed ${removed.length} pins${dir}${clsactText(options.iface, clsact)}\n`);
     });
 
   program
