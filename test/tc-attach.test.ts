@@ -15,7 +15,7 @@ import WebSocket from 'ws';
 import { BpfMap, ifNameToIndex, tcAttach, tcDetach, tcPriority, tcQuery } from '@xlb/native';
 import { vipPath } from '../control/cli/client.js';
 import { PROBE_REPAIR_MS } from '../control/controller/probe-repair.js';
-import type { VipView, XlbEvent } from '../control/controller/views.js';
+import type { StatusView, VipView, XlbEvent } from '../control/controller/views.js';
 import { LINK_RECHECK_MS } from '../control/daemon/link-watch.js';
 import { detachProbeProgram } from '../control/dataplane/attach.js';
 import { IPPROTO_TCP, MAPS, probeKeyCodec } from '../control/dataplane/codec.js';
@@ -24,6 +24,7 @@ import { parseAddress } from '../control/net/address.js';
 import { packagePath } from '../control/paths.js';
 import { type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
+import { until } from './lib/until.js';
 
 const run = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
@@ -35,24 +36,6 @@ const FAST_CHECK = { type: 'tcp', intervalMs: 200, timeoutMs: 150, rise: 1, fall
 /** Checked every second, down after four failures: a gap shorter than the repair interval plus a check leaves it up. */
 const SLOW_VIP = LAB.vips4[1];
 const SLOW_CHECK = { type: 'tcp', intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 4 } as const;
-
-interface Status {
-  attached: boolean;
-  attachReason: string | null;
-  ready: boolean;
-  warnings: string[];
-  errors: { component: string; count: number; lastMessage: string }[];
-}
-
-async function until<T>(read: () => Promise<T> | T, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const namespaces = new Namespaces('tc');
 afterAll(() => namespaces.cleanup());
@@ -126,7 +109,7 @@ describe('the probe filter under a running daemon', () => {
   const events: XlbEvent[] = [];
   const lbTc = (...args: string[]) => nsRun(lab.ns.lb, 'tc', args);
   const probeFilter = () => inNamespace(lab.ns.lb, () => tcQuery(ifNameToIndex('eth0')));
-  const status = async () => (await daemon.api.request<Status>('GET', '/v1/status')).body;
+  const status = async () => (await daemon.api.request<StatusView>('GET', '/v1/status')).body;
   const readyz = async () => (await daemon.api.request('GET', '/readyz')).status;
   const backend = async (vip: string) => (await daemon.call<VipView>('GET', vipPath('tcp', vip, LAB.tcpPort))).backends[0]!;
   /** A via-vip check of `vip`'s backend that passed after `since` (ms since the epoch). */
