@@ -2,9 +2,10 @@
  * The probe program on xlb's tc egress filter: attached beside the balancer, replaced
  * in one step by the next daemon's (the filter stays one), and removed, with the clsact
  * qdisc once nothing else is on it. Under a running `xlb serve`: the filter (or its
- * qdisc) deleted is put back by itself and reported, one that cannot be put back keeps
- * /readyz at 503, an operator's later egress filter still sees the packets xlb_probe
- * leaves alone, and a probe entry deleted from the map is rewritten.
+ * qdisc) deleted, or another program at its handle, is put back by itself and
+ * reported, one that cannot be put back keeps /readyz at 503, an operator's later
+ * egress filter still sees the packets xlb_probe leaves alone, and a probe entry
+ * deleted from the map is rewritten.
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -168,6 +169,32 @@ describe('the probe filter under a running daemon', () => {
     expect(probeFilter()).toBe(id);
     expect(await readyz()).toBe(200);
     await checkPassesAfter(FAST_VIP, deletedAt + LINK_RECHECK_MS);
+  });
+
+  test("another program at xlb's filter: replaced by xlb_probe again, the event naming the one found", async () => {
+    const id = probeFilter();
+    const other = Dataplane.open({ maxFlows: 64 });
+    try {
+      const from = events.length;
+      inNamespace(lab.ns.lb, () => tcAttach(ifNameToIndex('eth0'), other.probeProgram));
+      const links = await until(
+        () => events.slice(from).filter((e) => e.type === 'link'),
+        (e) => e.length >= 2,
+        'the link events of the repair',
+      );
+      expect(links).toEqual([
+        expect.objectContaining({
+          attached: false,
+          reason:
+            `xlb's tc egress filter on eth0 runs program id ${other.probeProgram.info.id}, not this daemon's xlb_probe: ` +
+            'via-vip health checks cannot pass; attached again',
+        }),
+        expect.objectContaining({ attached: true, reason: null }),
+      ]);
+      expect(probeFilter()).toBe(id);
+    } finally {
+      other.close();
+    }
   });
 
   test('a filter that cannot be put back: /readyz 503 with the reason until it can', async () => {
