@@ -145,53 +145,41 @@ describe('the probe filter under a running daemon', () => {
     );
   });
 
-  test.each([
-    ['filter', ['filter', 'del', 'dev', 'eth0', 'egress', 'pref', String(tcPriority)]],
-    ['clsact qdisc', ['qdisc', 'del', 'dev', 'eth0', 'clsact']],
-  ])('its %s deleted: put back by itself, reported in link events, and a via-vip check passes again', async (_, command) => {
+  /** Changes xlb's filter; expects it put back by itself, a link event giving `reason`, then one attached again. */
+  async function expectPutBack(change: () => void, reason: string): Promise<void> {
     const id = probeFilter();
     expect(id).toBeGreaterThan(0);
     const from = events.length;
-    lbTc(...command);
-    const deletedAt = Date.now();
+    change();
     const links = await until(
       () => events.slice(from).filter((e) => e.type === 'link'),
       (e) => e.length >= 2,
       'the link events of the repair',
     );
     expect(links).toEqual([
-      expect.objectContaining({
-        attached: false,
-        reason: "xlb's tc egress filter on eth0 is gone: via-vip health checks cannot pass; attached again",
-      }),
+      expect.objectContaining({ attached: false, reason: `${reason}: via-vip health checks cannot pass; attached again` }),
       expect.objectContaining({ attached: true, reason: null }),
     ]);
     expect(probeFilter()).toBe(id);
+  }
+
+  test.each([
+    ['filter', ['filter', 'del', 'dev', 'eth0', 'egress', 'pref', String(tcPriority)]],
+    ['clsact qdisc', ['qdisc', 'del', 'dev', 'eth0', 'clsact']],
+  ])('its %s deleted: put back by itself, reported in link events, and a via-vip check passes again', async (_, command) => {
+    const deletedAt = Date.now();
+    await expectPutBack(() => lbTc(...command), "xlb's tc egress filter on eth0 is gone");
     expect(await readyz()).toBe(200);
     await checkPassesAfter(FAST_VIP, deletedAt + LINK_RECHECK_MS);
   });
 
   test("another program at xlb's filter: replaced by xlb_probe again, the event naming the one found", async () => {
-    const id = probeFilter();
     const other = Dataplane.open({ maxFlows: 64 });
     try {
-      const from = events.length;
-      inNamespace(lab.ns.lb, () => tcAttach(ifNameToIndex('eth0'), other.probeProgram));
-      const links = await until(
-        () => events.slice(from).filter((e) => e.type === 'link'),
-        (e) => e.length >= 2,
-        'the link events of the repair',
+      await expectPutBack(
+        () => inNamespace(lab.ns.lb, () => tcAttach(ifNameToIndex('eth0'), other.probeProgram)),
+        `xlb's tc egress filter on eth0 runs program id ${other.probeProgram.info.id}, not this daemon's xlb_probe`,
       );
-      expect(links).toEqual([
-        expect.objectContaining({
-          attached: false,
-          reason:
-            `xlb's tc egress filter on eth0 runs program id ${other.probeProgram.info.id}, not this daemon's xlb_probe: ` +
-            'via-vip health checks cannot pass; attached again',
-        }),
-        expect.objectContaining({ attached: true, reason: null }),
-      ]);
-      expect(probeFilter()).toBe(id);
     } finally {
       other.close();
     }
