@@ -234,11 +234,12 @@ int xlb_balancer(struct xdp_md *ctx)
 }
 
 /* Health-check probes through the forwarding path (balancer/probe.h), on the same
- * interface's tc egress hook; in this object so it shares the balancer's maps. */
+ * interface's tc egress hook; in this object so it shares the balancer's maps. What
+ * is no probe gets TC_ACT_UNSPEC, so an operator's later egress filters still run. */
 SEC("tc")
 int xlb_probe(struct __sk_buff *skb)
 {
-	return from_probe_port(skb) ? forward_probe(skb) : TC_ACT_OK;
+	return from_probe_port(skb) ? forward_probe(skb) : TC_ACT_UNSPEC;
 }
 #else
 SEC("xdp")

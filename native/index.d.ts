@@ -119,6 +119,10 @@ export function tcAttach(ifindex: number, program: BpfProgram): void;
 export function tcDetach(ifindex: number): boolean;
 /** The program id of xlb's tc egress filter, 0 for none. */
 export function tcQuery(ifindex: number): number;
+/** Removes the interface's clsact qdisc and every filter on it; false when there was none. */
+export function tcHookDestroy(ifindex: number): boolean;
+/** The preference (priority) of xlb's tc egress filter: filters at a lower one run before it. */
+export const tcPriority: number;
 export function ifNameToIndex(name: string): number;
 export function possibleCpus(): number;
 /**

@@ -1,11 +1,15 @@
 /**
  * BGP through BIRD: `xlb serve --bgp` in the lab's LB namespace peers with a BIRD
- * router namespace; the router's kernel table shows what is announced.
+ * router namespace; the router's kernel table shows what is announced, and its BGP
+ * session's withdraw count that a probe filter put back by the link watch withdraws
+ * nothing.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ifNameToIndex, tcPriority, tcQuery } from '@xlb/native';
 import { vipPath } from '../control/cli/client.js';
 import { type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
-import { nsRun } from '../scripts/lab/netns.js';
+import { inNamespace, nsRun, sh } from '../scripts/lab/netns.js';
 
 let lab: Lab;
 let daemon: DaemonProcess;
@@ -48,6 +52,36 @@ describe('BGP announcement through BIRD', () => {
     await routerSees([]);
     await lab.startServer(1);
     await routerSees([LAB.lb4]);
+  });
+
+  test("xlb's tc probe filter deleted and put back at once withdraws nothing", async () => {
+    // Unchecked, so only the link events could withdraw the VIP (a via-vip check could fail while the filter is gone).
+    await api('PUT', vipPath('tcp', LAB.vip4, 80), { forwarding: 'dsr', healthCheck: { type: 'none' } });
+    await routerSees([LAB.lb4]);
+    const withdraws = () => {
+      const text = sh('birdc', ['-s', join(lab.workDir, 'router', 'bird.ctl'), 'show', 'protocols', 'all', 'lb1']);
+      return Number(/Import withdraws:\s+(\d+)/.exec(text)?.[1] ?? NaN);
+    };
+    const before = withdraws();
+    expect(before).toBeGreaterThanOrEqual(0);
+    const probeFilter = () => inNamespace(lab.ns.lb, () => tcQuery(ifNameToIndex('eth0')));
+    const id = probeFilter();
+    nsRun(lab.ns.lb, 'tc', ['filter', 'del', 'dev', 'eth0', 'egress', 'pref', String(tcPriority)]);
+    for (const deadline = Date.now() + 10_000; probeFilter() !== id;) {
+      if (Date.now() > deadline) throw new Error('the probe filter was not put back');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // A route announced after the repair arrives after anything the repair sent.
+    const second = LAB.vips4[1];
+    await api('PUT', vipPath('tcp', second, 80), { forwarding: 'dsr', healthCheck: { type: 'none' } });
+    await api('PUT', vipPath('tcp', second, 80, LAB.backend4(2)));
+    for (const deadline = Date.now() + 15_000; lab.routerNextHops(second).length === 0;) {
+      if (Date.now() > deadline) throw new Error(`the router never learnt ${second}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(withdraws()).toBe(before);
+    expect(lab.routerNextHops(LAB.vip4)).toEqual([LAB.lb4]);
+    await api('DELETE', vipPath('tcp', second, 80));
   });
 
   test('client traffic routed by the router reaches the backends', async () => {

@@ -396,7 +396,9 @@ describe('xlb down', () => {
       expect(probeFilter()).toBe(dp.probeProgram.info.id);
       const down = (...args: string[]) => onVeth0(ns, 'down', pins, ...args);
       const { stdout } = await down();
-      expect(stdout).toBe(`detached from veth0 (generic mode); removed ${BALANCER_PINS.length} pins; removed ${pins}\n`);
+      expect(stdout).toBe(
+        `detached from veth0 (generic mode); removed ${BALANCER_PINS.length} pins; removed ${pins}; removed the clsact qdisc on veth0\n`,
+      );
       expect(probeFilter()).toBe(0);
       expect(existsSync(pins)).toBe(false);
       expect(JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'veth0']))[0].xdp).toBeUndefined();

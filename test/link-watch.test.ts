@@ -20,20 +20,11 @@ import { startEtcd } from '../scripts/lab/etcd.js';
 import { DaemonProcess } from '../scripts/lab/lab.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
 import { storedVip } from './lib/stored.js';
+import { until } from './lib/until.js';
 
 const run = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
 const LAB_PASS_OBJECT = packagePath('bpf/build/lab_pass.bpf.o');
-
-async function until<T>(read: () => Promise<T> | T, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 interface Status {
   attached: boolean;

@@ -335,7 +335,9 @@ describe('xlb down', () => {
     const forced = await down('--force');
     expect(forced.stderr).toBe('');
     expect(forced.stdout).toMatch(
-      new RegExp(`^detached from veth0 \\(generic mode\\); removed ${BALANCER_PINS.length} pins; .* keeps what xlb did not make\n$`),
+      new RegExp(
+        `^detached from veth0 \\(generic mode\\); removed ${BALANCER_PINS.length} pins; .* keeps what xlb did not make; removed the clsact qdisc on veth0\n$`,
+      ),
     );
     expect(xdpProgram(ns)).toBeUndefined();
     expect(readdirSync(p.bpffs).sort()).toEqual([MAPS.decapAddresses, MAPS.decapCounters, 'foreign'].sort());

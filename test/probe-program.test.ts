@@ -1,8 +1,9 @@
 /**
  * The tc egress program xlb_probe through BPF_PROG_TEST_RUN: a health-check probe from
  * a reserved local port leaves as the balancer would forward a client's packet of its
- * flow to the backend its entry names; other packets pass untouched; a reserved-port
- * packet to a VIP address without an entry is dropped.
+ * flow to the backend its entry names; other packets are left untouched with
+ * TC_ACT_UNSPEC (the next egress filter classifies them); a reserved-port packet to a
+ * VIP address without an entry is dropped.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MIN } from '../control/dataplane/codec.js';
@@ -13,6 +14,8 @@ import { ethernet, parseEthernet, parseIp, PROTO, XDP } from './lib/packet.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
+/** TC_ACT_UNSPEC (-1) as the test run's unsigned return value: the next egress filter decides. */
+const TC_ACT_UNSPEC = 0xffffffff;
 
 let f: BalancerFixture;
 beforeEach(() => {
@@ -35,15 +38,15 @@ function setProbe(vip: string, port: number, localPort: number, backendId: numbe
 }
 
 describe('packets that are not probes', () => {
-  test('an ordinary connection to a VIP passes unchanged', () => {
+  test("an ordinary connection to a VIP is left unchanged to the filters after xlb's", () => {
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     const frame = sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN - 1 }));
-    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_OK, data: frame });
+    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_UNSPEC, data: frame });
   });
 
-  test('a reserved local port to an address that is no VIP passes unchanged', () => {
+  test("a reserved local port to an address that is no VIP is left unchanged to the filters after xlb's", () => {
     const frame = sentByLb(tcp4({ src: IP.source4, dst: IP.other4, sport: PROBE_PORT_MIN }));
-    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_OK, data: frame });
+    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_UNSPEC, data: frame });
   });
 
   test('a reserved local port to a VIP address without a probe entry is dropped', () => {
@@ -51,7 +54,7 @@ describe('packets that are not probes', () => {
     setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
     expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN + 1 }))).verdict).toBe(TC_ACT_SHOT);
     expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: 65535 }))).verdict).toBe(TC_ACT_SHOT);
-    expect(runProbeProgram(sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN }))).verdict).toBe(TC_ACT_OK); // no IPv6 VIP
+    expect(runProbeProgram(sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN }))).verdict).toBe(TC_ACT_UNSPEC); // no IPv6 VIP
   });
 });
 

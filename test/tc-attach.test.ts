@@ -1,12 +1,42 @@
 /**
  * The probe program on xlb's tc egress filter: attached beside the balancer, replaced
- * in one step by the next daemon's (the filter stays one), and removed.
+ * in one step by the next daemon's (the filter stays one), and removed, with the clsact
+ * qdisc once nothing else is on it. Under a running `xlb serve`: the filter (or its
+ * qdisc) deleted, or another program at its handle, is put back by itself and
+ * reported, one that cannot be put back keeps /readyz at 503, an operator's later
+ * egress filter still sees the packets xlb_probe leaves alone, and a probe entry
+ * deleted from the map is rewritten.
  */
-import { afterAll, expect, test } from 'vitest';
-import { ifNameToIndex, tcAttach, tcDetach, tcQuery } from '@xlb/native';
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import WebSocket from 'ws';
+import { BpfMap, ifNameToIndex, tcAttach, tcDetach, tcPriority, tcQuery } from '@xlb/native';
+import { vipPath } from '../control/cli/client.js';
+import { PROBE_REPAIR_MS } from '../control/controller/probe-repair.js';
+import type { StatusView, VipView, XlbEvent } from '../control/controller/views.js';
+import { LINK_RECHECK_MS } from '../control/daemon/link-watch.js';
 import { detachProbeProgram } from '../control/dataplane/attach.js';
+import { IPPROTO_TCP, MAPS, probeKeyCodec } from '../control/dataplane/codec.js';
 import { Dataplane } from '../control/dataplane/dataplane.js';
+import { parseAddress } from '../control/net/address.js';
+import { packagePath } from '../control/paths.js';
+import { type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { inNamespace, Namespaces, nsRun } from '../scripts/lab/netns.js';
+import { until } from './lib/until.js';
+
+const run = promisify(execFile);
+const CLI = packagePath('dist/control/cli/main.js');
+/** A u32 filter's arguments that match no packet the tests send (tc has no gact here: no action). */
+const U32_MATCHING_NOTHING = ['protocol', 'ip', 'u32', 'match', 'ip', 'dst', '198.18.255.254/32', 'flowid', '1:1'];
+/** Checked every 200 ms: a gap in the probe path shows within a second. */
+const FAST_VIP = LAB.vips4[0];
+const FAST_CHECK = { type: 'tcp', intervalMs: 200, timeoutMs: 150, rise: 1, fall: 2 } as const;
+/** Checked every second, down after four failures: a gap shorter than the repair interval plus a check leaves it up. */
+const SLOW_VIP = LAB.vips4[1];
+const SLOW_CHECK = { type: 'tcp', intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 4 } as const;
 
 const namespaces = new Namespaces('tc');
 afterAll(() => namespaces.cleanup());
@@ -36,4 +66,212 @@ test('attach, replace, query and detach the probe filter; an XDP program is refu
     first.close();
     second.close();
   }
+});
+
+describe('xlb down', () => {
+  const pins = `/sys/fs/bpf/${namespaces.prefix}-down`;
+  afterAll(() => rmSync(pins, { recursive: true, force: true }));
+  const down = (ns: string) =>
+    run('nsenter', [`--net=/run/netns/${ns}`, process.execPath, CLI, 'down', '--iface', 'veth0', '--xdp-mode', 'generic', '--bpffs', pins]);
+  const clsact = (ns: string) =>
+    JSON.parse(nsRun(ns, 'tc', ['-j', 'qdisc', 'show', 'dev', 'veth0'])).some((q: { kind: string }) => q.kind === 'clsact');
+
+  test('removes the clsact qdisc its filter was on once nothing else is; keeps it, saying why, for an operator filter', async () => {
+    const ns = namespaces.create('down');
+    nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+    nsRun(ns, 'ip', ['link', 'set', 'veth0', 'up']);
+    for (const operatorFilter of [false, true]) {
+      const dp = Dataplane.open({ pinDir: pins, maxFlows: 64 });
+      try {
+        inNamespace(ns, () => dp.attach('veth0', 'generic'));
+        expect(clsact(ns)).toBe(true);
+        if (operatorFilter) nsRun(ns, 'tc', ['filter', 'add', 'dev', 'veth0', 'ingress', 'pref', '7', ...U32_MATCHING_NOTHING]);
+      } finally {
+        dp.close();
+      }
+      const { stdout } = await down(ns);
+      expect(inNamespace(ns, () => tcQuery(ifNameToIndex('veth0')))).toBe(0);
+      if (operatorFilter) {
+        expect(stdout).toMatch(/; the clsact qdisc on veth0 stays for its other filters \(ingress pref 7 u32\)\n$/);
+        expect(clsact(ns)).toBe(true);
+        expect(nsRun(ns, 'tc', ['filter', 'show', 'dev', 'veth0', 'ingress'])).toMatch(/pref 7 u32/);
+      } else {
+        expect(stdout).toMatch(/; removed the clsact qdisc on veth0\n$/);
+        expect(clsact(ns)).toBe(false);
+      }
+    }
+  });
+});
+
+describe('the probe filter under a running daemon', () => {
+  let lab: Lab;
+  let daemon: DaemonProcess;
+  let socket: WebSocket;
+  const events: XlbEvent[] = [];
+  const lbTc = (...args: string[]) => nsRun(lab.ns.lb, 'tc', args);
+  const probeFilter = () => inNamespace(lab.ns.lb, () => tcQuery(ifNameToIndex('eth0')));
+  const status = async () => (await daemon.api.request<StatusView>('GET', '/v1/status')).body;
+  const readyz = async () => (await daemon.api.request('GET', '/readyz')).status;
+  const backend = async (vip: string) => (await daemon.call<VipView>('GET', vipPath('tcp', vip, LAB.tcpPort))).backends[0]!;
+  /** A via-vip check of `vip`'s backend that passed after `since` (ms since the epoch). */
+  const checkPassesAfter = (vip: string, since: number) =>
+    until(
+      () => backend(vip),
+      (b) => b.health === 'up' && Date.parse(b.lastCheckAt ?? '') > since,
+      `a via-vip check of ${vip} passing`,
+    );
+
+  beforeAll(async () => {
+    lab = await Lab.create('tcw');
+    // An operator's filter before xlb's (matching nothing): the daemon warns at start.
+    nsRun(lab.ns.lb, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'clsact']);
+    nsRun(lab.ns.lb, 'tc', ['filter', 'add', 'dev', 'eth0', 'egress', 'pref', '100', ...U32_MATCHING_NOTHING]);
+    daemon = await lab.startDaemon();
+    socket = new WebSocket(`ws+unix:${lab.lbPaths().socket}:/v1/events`);
+    socket.on('message', (data) => events.push(JSON.parse(String(data)) as XlbEvent));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    await daemon.call('PUT', vipPath('tcp', FAST_VIP, LAB.tcpPort), { forwarding: 'dsr', healthCheck: FAST_CHECK });
+    await daemon.call('PUT', vipPath('tcp', FAST_VIP, LAB.tcpPort, LAB.backend4(1)));
+    await checkPassesAfter(FAST_VIP, 0);
+  }, 60_000);
+  afterAll(() => {
+    socket?.close();
+    lab?.destroy();
+  });
+
+  test("a filter before xlb's on egress is named in the start warnings", async () => {
+    expect((await status()).warnings).toContainEqual(
+      expect.stringMatching(/^eth0 has tc egress filters before xlb's \(pref 30828\): egress pref 100 u32; one that returns a verdict/),
+    );
+  });
+
+  /** Changes xlb's filter; expects it put back by itself, a link event giving `reason`, then one attached again. */
+  async function expectPutBack(change: () => void, reason: string): Promise<void> {
+    const id = probeFilter();
+    expect(id).toBeGreaterThan(0);
+    const from = events.length;
+    change();
+    const links = await until(
+      () => events.slice(from).filter((e) => e.type === 'link'),
+      (e) => e.length >= 2,
+      'the link events of the repair',
+    );
+    expect(links).toEqual([
+      expect.objectContaining({ attached: false, reason: `${reason}: via-vip health checks cannot pass; attached again` }),
+      expect.objectContaining({ attached: true, reason: null }),
+    ]);
+    expect(probeFilter()).toBe(id);
+  }
+
+  test.each([
+    ['filter', ['filter', 'del', 'dev', 'eth0', 'egress', 'pref', String(tcPriority)]],
+    ['clsact qdisc', ['qdisc', 'del', 'dev', 'eth0', 'clsact']],
+  ])('its %s deleted: put back by itself, reported in link events, and a via-vip check passes again', async (_, command) => {
+    const deletedAt = Date.now();
+    await expectPutBack(() => lbTc(...command), "xlb's tc egress filter on eth0 is gone");
+    expect(await readyz()).toBe(200);
+    await checkPassesAfter(FAST_VIP, deletedAt + LINK_RECHECK_MS);
+  });
+
+  test("another program at xlb's filter: replaced by xlb_probe again, the event naming the one found", async () => {
+    const other = Dataplane.open({ maxFlows: 64 });
+    try {
+      await expectPutBack(
+        () => inNamespace(lab.ns.lb, () => tcAttach(ifNameToIndex('eth0'), other.probeProgram)),
+        `xlb's tc egress filter on eth0 runs program id ${other.probeProgram.info.id}, not this daemon's xlb_probe`,
+      );
+    } finally {
+      other.close();
+    }
+  });
+
+  test('a filter that cannot be put back: /readyz 503 with the reason until it can', async () => {
+    // Another kind of filter at xlb's preference: bpf_tc_attach cannot add xlb's there (EINVAL).
+    await until(
+      () => {
+        lbTc('filter', 'del', 'dev', 'eth0', 'egress', 'pref', String(tcPriority));
+        try {
+          lbTc('filter', 'add', 'dev', 'eth0', 'egress', 'pref', String(tcPriority), ...U32_MATCHING_NOTHING);
+          return true;
+        } catch {
+          return false; // the daemon put its filter back in between
+        }
+      },
+      (added) => added,
+      "another filter at xlb's preference",
+    );
+    await until(readyz, (code) => code === 503, '/readyz 503');
+    expect(await status()).toMatchObject({
+      attached: false,
+      ready: false,
+      attachReason: expect.stringMatching(
+        /^xlb's tc egress filter on eth0 is gone: via-vip health checks cannot pass; attaching it again failed: bpf_tc_attach\(ifindex \d+ egress\): /,
+      ),
+    });
+    lbTc('filter', 'del', 'dev', 'eth0', 'egress', 'pref', String(tcPriority));
+    const freedAt = Date.now();
+    await until(readyz, (code) => code === 200, '/readyz 200 once the filter is back');
+    expect(probeFilter()).toBeGreaterThan(0);
+    await checkPassesAfter(FAST_VIP, freedAt);
+  });
+
+  test("an operator's egress filter after xlb's still sees the packets xlb_probe leaves alone", async () => {
+    nsRun(lab.ns.lb, 'ip', ['link', 'add', 'mirror0', 'type', 'veth', 'peer', 'name', 'mirror1']);
+    // No IPv6 on mirror0: its own router solicitations would count as sent packets.
+    nsRun(lab.ns.lb, 'sysctl', ['-qw', 'net.ipv6.conf.mirror0.disable_ipv6=1']);
+    nsRun(lab.ns.lb, 'ip', ['link', 'set', 'mirror0', 'up']);
+    nsRun(lab.ns.lb, 'ip', ['link', 'set', 'mirror1', 'up']);
+    const mirrored = () => Number(JSON.parse(nsRun(lab.ns.lb, 'ip', ['-s', '-j', 'link', 'show', 'mirror0']))[0].stats64.tx.packets);
+    // UDP to port 9 of the client, copied to mirror0 by a filter at a later preference than xlb's.
+    lbTc(
+      ...['filter', 'add', 'dev', 'eth0', 'egress', 'pref', String(tcPriority + 1000), 'protocol', 'ip', 'u32'],
+      ...['match', 'ip', 'protocol', '17', '0xff', 'match', 'ip', 'dport', '9', '0xffff'],
+      ...['action', 'mirred', 'egress', 'mirror', 'dev', 'mirror0'],
+    );
+    const before = mirrored();
+    nsRun(lab.ns.lb, 'bash', ['-c', `for i in 1 2 3 4 5; do echo probe-filter-test > /dev/udp/${LAB.client4}/9; done`]);
+    await until(mirrored, (n) => n >= before + 5, 'five datagrams mirrored by the later filter');
+    const at = Date.now();
+    await checkPassesAfter(FAST_VIP, at);
+  });
+
+  test('a probe entry deleted under the daemon is rewritten within a couple of seconds, counted, and the check stays up', async () => {
+    await daemon.call('PUT', vipPath('tcp', SLOW_VIP, LAB.tcpPort), { forwarding: 'dsr', healthCheck: SLOW_CHECK });
+    await daemon.call('PUT', vipPath('tcp', SLOW_VIP, LAB.tcpPort, LAB.backend4(2)));
+    await checkPassesAfter(SLOW_VIP, 0);
+    const probes = BpfMap.fromPin(join(lab.lbPaths().bpffs, MAPS.probes));
+    try {
+      const vipBytes = parseAddress(SLOW_VIP).bytes;
+      const key = (() => {
+        for (let k = probes.nextKey(null); k; k = probes.nextKey(k)) {
+          const decoded = probeKeyCodec.decode(k);
+          if (decoded.addr.equals(vipBytes) && decoded.proto === IPPROTO_TCP) return k;
+        }
+        throw new Error(`no TCP probe entry for ${SLOW_VIP}`);
+      })();
+      const value = probes.lookup(key)!;
+      const from = events.length;
+      expect(probes.delete(key)).toBe(true);
+      const deletedAt = Date.now();
+      await until(
+        () => probes.lookup(key),
+        (found) => found?.equals(value) ?? false,
+        'the probe entry rewritten',
+        PROBE_REPAIR_MS + 2000,
+      );
+      const { errors } = await status();
+      expect(errors).toContainEqual(
+        expect.objectContaining({
+          component: 'dataplane',
+          lastMessage: expect.stringMatching(
+            new RegExp(`rewritten: missing tcp ${SLOW_VIP.replaceAll('.', '\\.')}:80 from port \\d+ -> backend \\d+ by dsr$`),
+          ),
+        }),
+      );
+      await checkPassesAfter(SLOW_VIP, deletedAt + PROBE_REPAIR_MS);
+      expect(events.slice(from).filter((e) => e.type === 'health')).toEqual([]);
+    } finally {
+      probes.close();
+    }
+  });
 });

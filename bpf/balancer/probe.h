@@ -112,7 +112,8 @@ static __always_inline int encapsulate_probe(struct __sk_buff *skb, const struct
 
 /* A probe-port packet: sent on to its backend, or dropped when it is to a VIP
  * address and no probe entry names a backend (through the gateway it would come back
- * to the balancer and be answered by whichever backend the ring picks). */
+ * to the balancer and be answered by whichever backend the ring picks). Any other
+ * packet gets TC_ACT_UNSPEC: the egress filters after xlb's still classify it. */
 static __always_inline int forward_probe(struct __sk_buff *skb)
 {
 	struct xlb_probe_key key = {};
@@ -126,22 +127,22 @@ static __always_inline int forward_probe(struct __sk_buff *skb)
 	/* The whole packet linear, so the balancer's parsers (which check the IP length
 	 * against the data) read it as they read a frame. */
 	if (bpf_skb_pull_data(skb, skb->len))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	eth = data;
 	if ((void *)(eth + 1) > data_end)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
 		ret = parse_ipv4(&pkt, (void *)(eth + 1), data_end);
 	else
 		ret = parse_ipv6(&pkt, (void *)(eth + 1), data_end);
 	if (ret != XLB_CONTINUE)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (pkt.fragment)
-		return is_vip_address(&pkt.flow) ? TC_ACT_SHOT : TC_ACT_OK;
+		return is_vip_address(&pkt.flow) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 	if (parse_l4(&pkt, (void *)(eth + 1), data_end) != XLB_CONTINUE)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 
 	__builtin_memcpy(key.addr, pkt.flow.dst, sizeof(key.addr));
 	key.port = pkt.flow.dport;
@@ -150,7 +151,7 @@ static __always_inline int forward_probe(struct __sk_buff *skb)
 	key.family = pkt.flow.family;
 	probe = bpf_map_lookup_elem(&xlb_probes_v1, &key);
 	if (!probe)
-		return is_vip_address(&pkt.flow) ? TC_ACT_SHOT : TC_ACT_OK;
+		return is_vip_address(&pkt.flow) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 	backend = bpf_map_lookup_elem(&xlb_backends_v3, &probe->backend_id);
 	if (!backend || !backend->family)
 		return TC_ACT_SHOT;

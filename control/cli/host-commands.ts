@@ -8,6 +8,7 @@ import { installDecap, removeDecap } from '../daemon/decap-command.js';
 import { down } from '../daemon/down.js';
 import { resolveServeOptions, serveOptionDefault, serveOptionsSchema } from '../daemon/options.js';
 import { serve } from '../daemon/serve.js';
+import { clsactText } from '../daemon/tc-filters.js';
 import { deploy } from '../deploy/deploy.js';
 import { preflight } from '../deploy/preflight.js';
 import { CliError } from './errors.js';
@@ -78,15 +79,14 @@ export function addHostCommands(program: Command): void {
     .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', serveOptionsSchema.shape.birdDir.parse(undefined))
     .option('--force', 'go ahead even while an xlb serve owns this data plane')
     .action(async (options: { iface: string; xdpMode?: XdpMode; bpffs: string; birdDir: string; force?: boolean }) => {
-      const { detached, removed, removedDir } = await down(options);
+      const { detached, removed, removedDir, clsact } = await down(options);
       const dir = removedDir
         ? `; removed ${options.bpffs}`
         : existsSync(options.bpffs)
           ? `; ${options.bpffs} keeps what xlb did not make`
           : '';
-      process.stdout.write(
-        `${detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`}; removed ${removed.length} pins${dir}\n`,
-      );
+      const program = detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`;
+      process.stdout.write(`${program}; removed ${removed.length} pins${dir}${clsactText(options.iface, clsact)}\n`);
     });
 
   program

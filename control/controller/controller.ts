@@ -19,6 +19,7 @@ import { configEvent, healthEvent } from './event-shapes.js';
 import { EventHistory } from './event-history.js';
 import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
+import { PROBE_REPAIR_MS, repairProbeEntries } from './probe-repair.js';
 import { Traffic } from './rates.js';
 import type { ControllerOptions } from './options.js';
 import {
@@ -108,6 +109,9 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
       (error, context) => this.errors.record('store', error, { store: this.options.store.description, ...context }),
     );
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
+    this.timers.push(
+      setInterval(() => this.errors.guard('dataplane', () => repairProbeEntries(this.options.dp, this.errors)), PROBE_REPAIR_MS),
+    );
     const host = this.options.host;
     if (host) this.timers.push(setInterval(() => this.errors.guard('host', () => host.refresh()), NEIGHBOUR_REFRESH_MS));
   }

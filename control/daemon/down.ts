@@ -1,8 +1,9 @@
 /**
  * `xlb down`: detaches the balancer in whichever XDP mode it runs (never another
- * program) and its tc egress probe program, removes its pins (only
- * those: the directory goes only when nothing else is left in it) and stops xlb's
- * BIRD. It refuses while a daemon owns that data plane, unless forced.
+ * program) and its tc egress probe program (the clsact qdisc goes too once no filter
+ * is left on it), removes its pins (only those: the directory goes only when nothing
+ * else is left in it) and stops xlb's BIRD. It refuses while a daemon owns that data
+ * plane, unless forced.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { detachOwnProgram, detachProbeProgram } from '../dataplane/attach.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { BALANCER_PINS, checkBpffs, removePins } from '../dataplane/pins.js';
 import { daemonResources, type Locks, lockResources, ResourceInUse } from './lock.js';
+import { removeUnusedClsact, type TcFilter } from './tc-filters.js';
 
 export interface DownOptions {
   iface: string;
@@ -40,14 +42,23 @@ function detachBalancer(iface: string, modes: readonly XdpMode[]): XdpMode | nul
   return modes.find((mode) => detachOwnProgram(iface, mode, PROGRAMS.balancer)) ?? null;
 }
 
-export async function down(options: DownOptions): Promise<{ detached: XdpMode | null; removed: string[]; removedDir: boolean }> {
+export interface DownResult {
+  detached: XdpMode | null;
+  removed: string[];
+  removedDir: boolean;
+  /** Whether the clsact qdisc was removed, and the filters that keep it. */
+  clsact: { removed: boolean; kept: TcFilter[] };
+}
+
+export async function down(options: DownOptions): Promise<DownResult> {
   checkBpffs(options.bpffs);
   const locks = lockForDown(options);
   try {
     if (options.birdDir && existsSync(join(options.birdDir, 'bird.ctl'))) await stopBird(options.birdDir);
     const detached = detachBalancer(options.iface, options.xdpMode ? [options.xdpMode] : xdpModeSchema.options);
     detachProbeProgram(options.iface);
-    return { detached, ...removePins(options.bpffs, BALANCER_PINS) };
+    const clsact = await removeUnusedClsact(options.iface);
+    return { detached, clsact, ...removePins(options.bpffs, BALANCER_PINS) };
   } finally {
     locks.release();
   }

@@ -1,12 +1,15 @@
 /**
  * Keeps "attached" true to what runs on the interface: re-checked on every
- * `ip monitor link` event and every second (a replaced program raises no link event).
- * A new interface of the same name without a program gets ours again, with the same
- * maps; a program that is not ours is reported and left alone; one that disappears
- * from the interface we attached to was detached on purpose and is not put back.
+ * `ip monitor link` event and every second (a replaced program or a tc change raises
+ * no link event). A new interface of the same name without a program gets ours again,
+ * with the same maps; an XDP program that is not ours is reported and left alone; one
+ * that disappears from the interface we attached to was detached on purpose and is not
+ * put back. xlb's tc egress filter (the probe program) is part of "attached": when it
+ * or its clsact qdisc is gone, or another program took its place, via-vip health checks
+ * fail for a reason of the LB's own, so it is attached again at once and reported.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
+import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, tcQuery, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
 
 export const LINK_RECHECK_MS = 1000;
 
@@ -15,7 +18,9 @@ export type LinkObservation =
   | { kind: 'ours'; ifindex: number }
   | { kind: 'gone' }
   | { kind: 'empty'; ifindex: number }
-  | { kind: 'foreign'; ifindex: number; programId: number; name: string };
+  | { kind: 'foreign'; ifindex: number; programId: number; name: string }
+  /** Our XDP program runs, but xlb's tc egress filter is missing (0) or runs another program. */
+  | { kind: 'no-probe-filter'; ifindex: number; filterProgramId: number };
 
 /** The kernel as the observation sees it (the native binding in the daemon). */
 export interface LinkHost {
@@ -23,42 +28,60 @@ export interface LinkHost {
   /** The XDP program's id on the interface, 0 for none. */
   programId(ifindex: number): number;
   programName(id: number): string;
+  /** The program id of xlb's tc egress filter, 0 for none (or no clsact qdisc). */
+  probeFilterId(ifindex: number): number;
 }
 
-function observeLink(iface: string, ourId: number, host: LinkHost): LinkObservation {
+/** Our programs' ids: the XDP one, and the tc probe one when the watch keeps it attached. */
+interface OurPrograms {
+  xdp: number;
+  probe: number | null;
+}
+
+function observeLink(iface: string, ours: OurPrograms, host: LinkHost): LinkObservation {
   const ifindex = host.ifindex(iface);
   if (ifindex === null) return { kind: 'gone' };
   const programId = host.programId(ifindex);
   if (programId === 0) return { kind: 'empty', ifindex };
-  if (programId === ourId) return { kind: 'ours', ifindex };
-  return { kind: 'foreign', ifindex, programId, name: host.programName(programId) };
+  if (programId !== ours.xdp) return { kind: 'foreign', ifindex, programId, name: host.programName(programId) };
+  const filterProgramId = ours.probe === null ? null : host.probeFilterId(ifindex);
+  if (filterProgramId !== null && filterProgramId !== ours.probe) return { kind: 'no-probe-filter', ifindex, filterProgramId };
+  return { kind: 'ours', ifindex };
 }
 
-/** Attached or not and why; `reattach` when the interface is a new one with no program. */
-function linkVerdict(
-  iface: string,
-  seen: LinkObservation,
-  attachedIfindex: number | null,
-): { attached: boolean; reason: string | null; reattach: boolean } {
+interface LinkVerdict {
+  attached: boolean;
+  reason: string | null;
+  /** The interface is a new one with no program: attach ours. */
+  reattach: boolean;
+  /** xlb's tc egress filter is not in place: attach it again. */
+  reattachProbe: boolean;
+}
+
+function linkVerdict(iface: string, seen: LinkObservation, attachedIfindex: number | null): LinkVerdict {
+  const verdict = (attached: boolean, reason: string | null, reattach = false): LinkVerdict => ({
+    attached,
+    reason,
+    reattach,
+    reattachProbe: false,
+  });
   switch (seen.kind) {
     case 'ours':
-      return { attached: true, reason: null, reattach: false };
+      return verdict(true, null);
     case 'gone':
-      return { attached: false, reason: `interface ${iface} is gone`, reattach: false };
+      return verdict(false, `interface ${iface} is gone`);
     case 'empty':
       return seen.ifindex === attachedIfindex
-        ? {
-            attached: false,
-            reason: `no XDP program on ${iface}: detached by someone else; restart xlb serve to attach again`,
-            reattach: false,
-          }
-        : { attached: false, reason: `interface ${iface} is back without a program`, reattach: true };
+        ? verdict(false, `no XDP program on ${iface}: detached by someone else; restart xlb serve to attach again`)
+        : verdict(false, `interface ${iface} is back without a program`, true);
     case 'foreign':
-      return {
-        attached: false,
-        reason: `${iface} runs XDP program ${seen.name} (id ${seen.programId}), not this daemon's; leaving it`,
-        reattach: false,
-      };
+      return verdict(false, `${iface} runs XDP program ${seen.name} (id ${seen.programId}), not this daemon's; leaving it`);
+    case 'no-probe-filter': {
+      const what = seen.filterProgramId
+        ? `xlb's tc egress filter on ${iface} runs program id ${seen.filterProgramId}, not this daemon's xlb_probe`
+        : `xlb's tc egress filter on ${iface} is gone`;
+      return { ...verdict(false, `${what}: via-vip health checks cannot pass`), reattachProbe: true };
+    }
   }
 }
 
@@ -74,6 +97,7 @@ function nativeLinkHost(mode: XdpMode): LinkHost {
       }
     },
     programId: (ifindex) => xdpQuery(ifindex, mode),
+    probeFilterId: (ifindex) => tcQuery(ifindex),
     programName(id) {
       try {
         const program = BpfProgram.fromId(id);
@@ -96,12 +120,22 @@ export interface LinkWatchOptions {
   mode: XdpMode;
   /** Our program, attached to `ifindex` when the watch starts. */
   program: BpfProgram;
-  /** The tc egress probe program, attached again beside it on a new interface. */
+  /** The tc egress probe program: kept attached as xlb's egress filter, and attached again beside the XDP program on a new interface. */
   probeProgram?: BpfProgram;
   ifindex: number;
   report(attached: boolean, reason: string | null): void;
   onError(error: unknown): void;
   host?: LinkHost;
+}
+
+/** The message of what `attach` throws, null when it succeeds. */
+function attachError(attach: () => void): string | null {
+  try {
+    attach();
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
 }
 
 export class LinkWatch {
@@ -120,20 +154,37 @@ export class LinkWatch {
     this.check();
   }
 
-  /** Observes the interface, re-attaches to a new one with no program, reports the outcome. */
+  /**
+   * Observes the interface, re-attaches to a new one with no program and puts xlb's tc
+   * egress filter back, reports the outcome. A filter put back is reported missing
+   * first, so the event stream says what happened; one that cannot be put back stays
+   * reported, with the error, and is tried again on the next check.
+   */
   check(): void {
     try {
-      const { iface, program } = this.options;
-      let seen = observeLink(iface, program.info.id, this.host);
+      const { iface, program, probeProgram } = this.options;
+      const ours = { xdp: program.info.id, probe: probeProgram?.info.id ?? null };
+      let seen = observeLink(iface, ours, this.host);
       let verdict = linkVerdict(iface, seen, this.attachedIfindex);
       if (verdict.reattach && seen.kind === 'empty') {
         // Only if still empty: a program that got there first is not replaced.
         xdpAttach(seen.ifindex, program, { mode: this.options.mode, onlyIfNone: true });
-        if (this.options.probeProgram) tcAttach(seen.ifindex, this.options.probeProgram);
-        seen = observeLink(iface, program.info.id, this.host);
+        if (probeProgram) tcAttach(seen.ifindex, probeProgram);
+        seen = observeLink(iface, ours, this.host);
         verdict = linkVerdict(iface, seen, null);
       }
-      if (seen.kind === 'ours') this.attachedIfindex = seen.ifindex;
+      if (verdict.reattachProbe && seen.kind === 'no-probe-filter' && probeProgram) {
+        const { ifindex } = seen;
+        const failure = attachError(() => tcAttach(ifindex, probeProgram));
+        if (failure) {
+          verdict = { ...verdict, reason: `${verdict.reason}; attaching it again failed: ${failure}` };
+        } else {
+          this.options.report(false, `${verdict.reason}; attached again`);
+          seen = observeLink(iface, ours, this.host);
+          verdict = linkVerdict(iface, seen, this.attachedIfindex);
+        }
+      }
+      if (seen.kind === 'ours' || seen.kind === 'no-probe-filter') this.attachedIfindex = seen.ifindex;
       if (seen.kind === 'gone') this.attachedIfindex = null;
       this.options.report(verdict.attached, verdict.reason);
     } catch (error) {

@@ -138,7 +138,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
 
     const bird = options.bgp ? await startBird(options, own) : null;
     const announce = () => errors.guard('bgp', () => bird?.announce(controller.announceable()));
-    const onLink = (event: XlbEvent) => event.type === 'link' && announce();
+    // After the tick: link events in one tick (a probe filter found gone and put back) announce their outcome once.
+    const onLink = (event: XlbEvent) => event.type === 'link' && setImmediate(announce);
 
     const app = await buildApp({
       controller,

@@ -27,7 +27,7 @@ import { DryRun, type DryRunResult } from './dry-run.js';
 import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
-import { kernelProbeMap, type ProbeEntry, readProbes, writeProbes } from './probes.js';
+import { kernelProbeMap, type ProbeDifference, type ProbeEntry, readProbes, repairProbes, writeProbes } from './probes.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
@@ -57,6 +57,8 @@ export class Dataplane implements DataplanePort {
   protected config: Buffer;
   /** Loaded on the first trace(), on these maps. */
   private dryRun: DryRun | undefined;
+  /** The probe entries last set, for repairProbes (none before the first). */
+  private wantedProbes: readonly ProbeEntry[] | null = null;
 
   protected constructor(
     object: BpfObject,
@@ -334,11 +336,16 @@ export class Dataplane implements DataplanePort {
 
   /** Makes xlb_probes_v1 hold exactly these probes. */
   setProbes(entries: readonly ProbeEntry[]): void {
+    this.wantedProbes = entries;
     writeProbes(kernelProbeMap(this.map('probes')), entries);
   }
 
   listProbes(): ProbeEntry[] {
     return readProbes(kernelProbeMap(this.map('probes')));
+  }
+
+  repairProbes(): ProbeDifference[] {
+    return repairProbes(kernelProbeMap(this.map('probes')), this.wantedProbes);
   }
 
   /** What the balancer's code does with `frame` on these maps, which it leaves unchanged (see dry-run.ts). */

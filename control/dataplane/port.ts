@@ -4,7 +4,7 @@
  * against an in-memory model in unit tests (test/lib/dataplane-model.ts).
  */
 import type { Outcome } from './codec.js';
-import type { ProbeEntry } from './probes.js';
+import type { ProbeDifference, ProbeEntry } from './probes.js';
 import type { BackendRecord, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 
 /** Rings written now and swapped in together (DataplanePort.ringBatch). */
@@ -55,4 +55,6 @@ export interface DataplanePort {
   /** Makes the probe entries exactly these (dataplane/probes.ts). */
   setProbes(entries: readonly ProbeEntry[]): void;
   listProbes(): ProbeEntry[];
+  /** Rewrites the probe entries that differ from the last setProbes (changed from outside); returns the differences. */
+  repairProbes(): ProbeDifference[];
 }

@@ -4,7 +4,8 @@
  * port; the tc program xlb_probe forwards it as the VIP would forward a client's packet.
  */
 import type { BpfMap } from '@xlb/native';
-import { type Family, probeCodec, probeKeyCodec } from './codec.js';
+import { formatAddress } from '../net/address.js';
+import { type Family, FORWARD_DSR, FORWARD_IPIP, probeCodec, probeKeyCodec, protocolName } from './codec.js';
 
 export interface ProbeEntry {
   family: Family;
@@ -75,4 +76,60 @@ export function writeProbes(map: ProbeMap, entries: readonly ProbeEntry[]): void
     if (!map.lookup(Buffer.from(hex, 'hex'))?.equals(value)) map.update(Buffer.from(hex, 'hex'), value);
   }
   for (const key of map.keys()) if (!wanted.has(key.toString('hex'))) map.delete(key);
+}
+
+/** An entry the map holds otherwise than wanted: `missing` (wanted, absent), `changed` (another backend or forwarding), `extra` (not wanted). */
+export interface ProbeDifference {
+  kind: 'missing' | 'changed' | 'extra';
+  /** The wanted entry; for `extra`, the one found. */
+  entry: ProbeEntry;
+  /** For `changed`: the entry found. */
+  found?: ProbeEntry;
+}
+
+/** How the entries read from the map differ from those wanted, in the order wanted (then the extra ones). */
+export function probeDifferences(wanted: readonly ProbeEntry[], read: readonly ProbeEntry[]): ProbeDifference[] {
+  const found = new Map(read.map((entry) => [encodeKey(entry).toString('hex'), entry]));
+  const differences: ProbeDifference[] = [];
+  for (const entry of wanted) {
+    const key = encodeKey(entry).toString('hex');
+    const there = found.get(key);
+    found.delete(key);
+    if (!there) differences.push({ kind: 'missing', entry });
+    else if (!encodeValue(there).equals(encodeValue(entry))) differences.push({ kind: 'changed', entry, found: there });
+  }
+  for (const entry of found.values()) differences.push({ kind: 'extra', entry });
+  return differences;
+}
+
+/**
+ * Rewrites the map to `wanted` where it differs (an entry emptied or altered from
+ * outside the daemon sends its probes nowhere or to another backend); returns the
+ * differences found. Nothing is wanted yet (null) before the first write.
+ */
+export function repairProbes(map: ProbeMap, wanted: readonly ProbeEntry[] | null): ProbeDifference[] {
+  if (!wanted) return [];
+  const differences = probeDifferences(wanted, readProbes(map));
+  if (differences.length > 0) writeProbes(map, wanted);
+  return differences;
+}
+
+const FORWARDING_NAMES: Record<number, string> = { [FORWARD_DSR]: 'dsr', [FORWARD_IPIP]: 'ipip' };
+
+/** An entry as text: `tcp 198.19.0.1:80 from port 61440 -> backend 3 by dsr`. */
+function probeText(entry: ProbeEntry): string {
+  const address = formatAddress(entry.family, entry.address);
+  const destination = entry.family === 6 ? `[${address}]:${entry.port}` : `${address}:${entry.port}`;
+  const forwarding = FORWARDING_NAMES[entry.forwarding] ?? `forwarding ${entry.forwarding}`;
+  return `${protocolName(entry.proto)} ${destination} from port ${entry.localPort} -> backend ${entry.backendId} by ${forwarding}`;
+}
+
+/** The differences as one line, the first few named. */
+export function probeDifferencesText(differences: readonly ProbeDifference[], named = 3): string {
+  const texts = differences.slice(0, named).map((d) => {
+    if (d.kind === 'changed' && d.found) return `changed ${probeText(d.found)}, wanted ${probeText(d.entry)}`;
+    return `${d.kind} ${probeText(d.entry)}`;
+  });
+  const more = differences.length > named ? `; and ${differences.length - named} more` : '';
+  return `${texts.join('; ')}${more}`;
 }

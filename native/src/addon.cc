@@ -30,6 +30,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcAttach", Napi::Function::New(env, xlb::TcAttach));
   exports.Set("tcDetach", Napi::Function::New(env, xlb::TcDetach));
   exports.Set("tcQuery", Napi::Function::New(env, xlb::TcQuery));
+  exports.Set("tcHookDestroy", Napi::Function::New(env, xlb::TcHookDestroy));
+  exports.Set("tcPriority", Napi::Number::New(env, xlb::kTcPriority));
   exports.Set("ifNameToIndex", Napi::Function::New(env, xlb::IfNameToIndex));
   exports.Set("inNetns", Napi::Function::New(env, xlb::InNetns));
   exports.Set("possibleCpus", Napi::Function::New(env, xlb::PossibleCpus));

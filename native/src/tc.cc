@@ -13,10 +13,10 @@ namespace xlb {
 
 namespace {
 
-// xlb's filter on the egress hook: a fixed handle and priority, so a restarted daemon
-// replaces its predecessor's filter instead of adding a second one.
+// xlb's filter on the egress hook: a fixed handle, so a restarted daemon replaces its
+// predecessor's filter instead of adding a second one.
 constexpr __u32 kHandle = 0x786c62;  // "xlb"
-constexpr __u32 kPriority = 0x786c;
+constexpr __u32 kPriority = kTcPriority;
 
 // The ifindex of a call taking it first; false after throwing.
 bool Ifindex(const Napi::CallbackInfo& info, int* ifindex) {
@@ -82,6 +82,22 @@ Napi::Value TcQuery(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::Number::New(env, opts.prog_id);
+}
+
+Napi::Value TcHookDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int ifindex;
+  if (!Ifindex(info, &ifindex)) return env.Undefined();
+  // Both attach points together name the clsact qdisc itself, not one of its hooks.
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+              .attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+  int err = bpf_tc_hook_destroy(&hook);
+  if (err == -ENOENT || err == -EINVAL) return Napi::Boolean::New(env, false);  // no clsact qdisc
+  if (err) {
+    ThrowErrno(env, "bpf_tc_hook_destroy(ifindex " + std::to_string(ifindex) + " clsact)", -err);
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 }  // namespace xlb

@@ -19,7 +19,7 @@ import {
 import { encodeConfig } from '../../control/dataplane/config.js';
 import { flowTableBuckets } from '../../control/dataplane/flow-table.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from '../../control/dataplane/port.js';
-import { type ProbeEntry, readProbes, writeProbes } from '../../control/dataplane/probes.js';
+import { type ProbeDifference, type ProbeEntry, readProbes, repairProbes, writeProbes } from '../../control/dataplane/probes.js';
 import type {
   BackendRecord,
   DataplaneConfig,
@@ -114,6 +114,7 @@ export class DataplaneModel implements InspectableDataplane {
   private readonly vips: HashMap;
   private readonly vipAddresses: HashMap;
   private readonly probes: HashMap;
+  private wantedProbes: readonly ProbeEntry[] | null = null;
   private readonly rings = new Map<number, Uint32Array>();
   private readonly backends: Buffer[];
   /** Counters by key; a key absent counts zero. Values are replaced, never changed, so a snapshot is a copy of the map. */
@@ -324,11 +325,16 @@ export class DataplaneModel implements InspectableDataplane {
   }
 
   setProbes(entries: readonly ProbeEntry[]): void {
+    this.wantedProbes = entries;
     writeProbes(this.probes, entries);
   }
 
   listProbes(): ProbeEntry[] {
     return readProbes(this.probes);
+  }
+
+  repairProbes(): ProbeDifference[] {
+    return repairProbes(this.probes, this.wantedProbes);
   }
 
   close(): void {}
