@@ -10,8 +10,11 @@ import { promisify } from 'node:util';
 const execFileAsync = promisify(execFile);
 const ROUTE_LOOKUP_TIMEOUT_MS = 2000;
 /** How long a lookup answers for its VIP and source: the failing checks of one VIP's backends share it. */
-const ROUTE_LOOKUP_REUSE_MS = 1000;
+const ROUTE_LOOKUP_REUSE_MS = 10_000;
+/** Lookups (each an `ip` process) started in one second at most, however many VIPs fail: an outage must not fork the daemon to a standstill. */
+const ROUTE_LOOKUPS_PER_SECOND = 5;
 const recentLookups = new Map<string, { at: number; leaves: Promise<string | null> }>();
+const lookupsThisSecond = { second: 0, count: 0 };
 
 /** The interface an `ip -j route get` answer leaves by, or null when it names none. */
 export function routeDevice(json: string): string | null {
@@ -37,13 +40,23 @@ async function routeLeaves(address: string, source: string | undefined): Promise
   }
 }
 
-/** routeLeaves, answered by a lookup of the last ROUTE_LOOKUP_REUSE_MS when there is one. */
+/** Whether a lookup may start at `now` (ms), counting it: ROUTE_LOOKUPS_PER_SECOND in each second. */
+export function routeLookupAllowed(now: number): boolean {
+  const second = Math.floor(now / 1000);
+  if (lookupsThisSecond.second !== second) Object.assign(lookupsThisSecond, { second, count: 0 });
+  if (lookupsThisSecond.count >= ROUTE_LOOKUPS_PER_SECOND) return false;
+  lookupsThisSecond.count++;
+  return true;
+}
+
+/** routeLeaves, answered by a lookup of the last ROUTE_LOOKUP_REUSE_MS when there is one; null past the budget of lookups a second. */
 function recentRouteLeaves(address: string, source: string | undefined): Promise<string | null> {
   const key = `${address} ${source ?? ''}`;
   const now = Date.now();
   const recent = recentLookups.get(key);
   if (recent && now - recent.at < ROUTE_LOOKUP_REUSE_MS) return recent.leaves;
   for (const [other, lookup] of recentLookups) if (now - lookup.at >= ROUTE_LOOKUP_REUSE_MS) recentLookups.delete(other);
+  if (!routeLookupAllowed(now)) return Promise.resolve(null); // a later failure asks
   const leaves = routeLeaves(address, source);
   recentLookups.set(key, { at: now, leaves });
   return leaves;

@@ -5,7 +5,9 @@
  * down. A target starts 'unknown' (its first result decides) or, when restored at
  * daemon start, 'up', so a restart does not pull serving backends out of rings.
  * A probe whose path is not in place yet (holdProbes), or whose local port another
- * process holds (ProbePortBusy: `portBusy` asks for another port), counts neither way.
+ * process holds (ProbePortBusy: `portBusy` asks for another port), counts neither way
+ * for a while: held longer than interval × fall (and `minHoldMs`), each tick fails with
+ * the hold's reason, so a backend that never becomes reachable does not stay as it was.
  */
 import { EventEmitter } from 'node:events';
 import { type CheckSpec, ProbePortBusy } from '../checks/check-type.js';
@@ -71,7 +73,12 @@ interface Target {
   stopped: boolean;
   /** The last tick was held: release() runs it again at once. */
   held: boolean;
+  /** When the ticks began to be held (ms), or null. */
+  heldSince: number | null;
 }
+
+/** A new backend's MAC is read by the neighbour refresh within two of its 2 s ticks. */
+export const MIN_HOLD_MS = 5000;
 
 export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checked: [CheckResult]; portBusy: [PortBusy] }> {
   private readonly targets = new Map<string, Target>();
@@ -80,7 +87,10 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
   readonly busyPorts = new BusyPorts();
 
   /** `onError` hears what a probe or a change listener threw; the checks go on. */
-  constructor(private readonly onError: (error: unknown, key: string) => void = () => {}) {
+  constructor(
+    private readonly onError: (error: unknown, key: string) => void = () => {},
+    private readonly minHoldMs = MIN_HOLD_MS,
+  ) {
     super();
   }
 
@@ -109,6 +119,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
         timer: null,
         stopped: false,
         held: false,
+        heldSince: null,
       };
       this.targets.set(key, target);
       this.start(key, target);
@@ -157,11 +168,9 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
     if (target.stopped) return;
     try {
       const held = this.hold(key, target.spec);
-      target.held = held !== null;
-      if (held !== null) {
-        target.status.reason = held;
-        return;
-      }
+      if (held !== null) return this.holdTick(key, target, held);
+      target.held = false;
+      target.heldSince = null;
       let reason: string | null;
       const started = performance.now();
       try {
@@ -182,9 +191,21 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
   private holdBusy(key: string, target: Target, busy: ProbePortBusy): void {
     if (target.stopped) return;
     this.busyPorts.add(busy.port);
-    target.held = true;
-    target.status.reason = `waiting to probe: ${busy.message}; the check moves to another probe port`;
+    this.holdTick(key, target, `waiting to probe: ${busy.message}; the check moves to another probe port`);
     this.emit('portBusy', { key, port: busy.port });
+  }
+
+  /** A tick whose probe is not sent: not counted, or past the hold's limit a failure for `reason`. */
+  private holdTick(key: string, target: Target, reason: string): void {
+    const now = Date.now();
+    target.heldSince ??= now;
+    const heldMs = now - target.heldSince;
+    target.held = true;
+    if (heldMs < Math.max(target.spec.intervalMs * target.spec.fall, this.minHoldMs)) {
+      target.status.reason = reason;
+      return;
+    }
+    this.record(key, target, `${reason} (for ${(heldMs / 1000).toFixed(1)} s)`, 0);
   }
 
   private record(key: string, target: Target, reason: string | null, latencyMs: number): void {

@@ -251,6 +251,8 @@ export class Lab {
     this.plug(ns, 'p-router', [`${LAB.router4}/${LAB.subnet4}`, `${LAB.router6}/${LAB.subnet6}`]);
     nsRun(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     nsRun(ns, 'sysctl', ['-qw', 'net.ipv4.fib_multipath_hash_policy=1']); // ECMP by 5-tuple
+    // The LBs are on the client's subnet: a redirect would send all the client's flows to the one LB it names.
+    for (const conf of ['all', 'default', 'eth0']) nsRun(ns, 'sysctl', ['-qw', `net.ipv4.conf.${conf}.send_redirects=0`]);
     const session = (name: string, address: string) =>
       `protocol bgp ${name} { local ${LAB.router4} as ${LAB.routerAsn}; neighbor ${address} as ${LAB.lbAsn}; connect delay time 1; connect retry time 2; ipv4 { import all; export none; }; }`;
     const dir = join(this.workDir, 'router');

@@ -144,6 +144,22 @@ describe('the monitor', () => {
     }
   });
 
+  test('a probe held longer than interval x fall fails with the hold reason: a backend never reachable does not stay as it was', async () => {
+    const monitor = new HealthMonitor(undefined, 0);
+    monitor.holdProbes(() => 'waiting to probe through the VIP: MAC address not resolved');
+    const changes: HealthChange[] = [];
+    monitor.on('change', (c) => changes.push(c));
+    try {
+      monitor.sync(new Map([['a', spec({ intervalMs: 20, fall: 2 })]]), 'up');
+      expect(monitor.status('a')).toMatchObject({ health: 'up', lastCheckedAt: null });
+      await until(() => changes.length > 0, 'the target to go down');
+      expect(changes[0]).toMatchObject({ from: 'up', to: 'down' });
+      expect(changes[0]!.reason).toMatch(/^waiting to probe through the VIP: MAC address not resolved \(for \d+\.\d s\)$/);
+    } finally {
+      monitor.close();
+    }
+  });
+
   test('a probe the client refuses: down with the reason, the checks go on, nothing unhandled', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { SWITCH_CHECK } from './lib/switch-check.js';
-import { routeDevice, routeProblem } from '../../control/checks/probe-route.js';
+import { routeDevice, routeLookupAllowed, routeProblem } from '../../control/checks/probe-route.js';
 import { checkTargets } from '../../control/controller/targets.js';
 import { probeOrigin } from '../../control/daemon/probe-origin.js';
 import { parseAddress } from '../../control/net/address.js';
@@ -128,4 +128,11 @@ describe('each check type binds the source it is given', () => {
     expect(await probe(fromOwnSource('udp', socket.address().port, 2, { send: 'ping' }))).toBeNull();
     expect(peers).toEqual(['127.0.0.7']);
   });
+});
+
+test('route lookups are bounded to five a second, however many probes fail', () => {
+  const second = 1_000_000_000;
+  const allowed = Array.from({ length: 8 }, (_, i) => routeLookupAllowed(second + i));
+  expect(allowed).toEqual([true, true, true, true, true, false, false, false]);
+  expect(routeLookupAllowed(second + 1000)).toBe(true);
 });
