@@ -88,7 +88,12 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
       if (name === 'event') this.traffic.keepGoing();
     });
-    options.health.holdProbes(viaVipHolds(() => this.plans));
+    options.health.holdProbes(
+      viaVipHolds(
+        () => this.plans,
+        () => this.options.host?.current,
+      ),
+    );
     options.health.on('change', (change) => this.onHealthChange(change));
     // A probe port another process holds: its check moves to a free one.
     options.health.on('portBusy', () => syncChecks(this.options, this.state));

@@ -10,6 +10,7 @@ import { familyOf, parseAddress } from '../net/address.js';
 import type { CheckResult, HealthMonitor, ProbeHold } from '../health/checker.js';
 import { unforwardableReason, type VipPlan } from '../reconciler/plan.js';
 import type { ProbeOrigin } from './options.js';
+import type { HostAddresses } from '../state/invariants.js';
 import { type StateFile, type StoredBackend, type StoredVip, type VipKey, vipKeyText } from '../state/schema.js';
 
 /** A backend of a VIP as the health monitor knows it. */
@@ -136,15 +137,19 @@ export function syncChecks(
 /**
  * Why a via-vip probe cannot go out yet, by the plans applied: the probe program sends
  * it by the backend's record, and drops it while that record is not written or lacks
- * its next hop. A direct probe is the kernel's to route: never held.
+ * its next hop; and a VIP that is one of the host's own addresses (`host`) never leaves
+ * it. A direct probe is the kernel's to route: never held.
  */
-export function viaVipHolds(plans: () => ReadonlyMap<number, VipPlan>): ProbeHold {
+export function viaVipHolds(plans: () => ReadonlyMap<number, VipPlan>, host: () => HostAddresses | undefined = () => undefined): ProbeHold {
   return (key, spec) => {
     if (spec.via !== 'vip') return null;
     const { vipId, backendId } = parseHealthKey(key);
     const plan = plans().get(vipId);
     const backend = plan?.backends.find((b) => b.id === backendId);
     if (!plan || !backend) return 'waiting to probe: the backend is not in the data plane yet';
+    // The kernel delivers a packet to its own address locally: any listener of the LB would answer.
+    const own = host()?.own.get(plan.vip.address);
+    if (own) return `cannot probe through the VIP: ${plan.vip.address} is an address of this host (${own}), so the probe never leaves it`;
     const reason = unforwardableReason(plan.vip.forwarding, backend.mac);
     return reason === null ? null : `waiting to probe through the VIP: ${reason}`;
   };

@@ -10,7 +10,8 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { probed, SWITCH_CHECK } from './lib/switch-check.js';
 import { probe } from '../../control/health/checker.js';
 import { checkFromFlags } from '../../control/cli/check-flags.js';
-import { checkTargets } from '../../control/controller/targets.js';
+import { checkTargets, viaVipHolds } from '../../control/controller/targets.js';
+import { planVip } from '../../control/reconciler/plan.js';
 import { FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MAX, PROBE_PORT_MIN } from '../../control/dataplane/codec.js';
 import type { ProbeEntry } from '../../control/dataplane/probes.js';
 import type { XlbEvent } from '../../control/controller/views.js';
@@ -161,4 +162,28 @@ describe('a probe waits for its path', () => {
     expect(probed).toEqual(['198.18.0.11']);
     expect(d.controller.vip(KEY).backends.find((b) => b.address === '198.18.0.12')).toMatchObject({ health: 'unknown' });
   });
+});
+
+test('a VIP that is an address of the LB itself is never probed through: the probe would be answered locally', () => {
+  const vip = {
+    ...KEY,
+    forwarding: 'ipip' as const,
+    affinity: 'flow' as const,
+    conntrack: true,
+    panicThreshold: 0.5,
+    id: 0,
+    healthCheck: { ...CHECK, via: 'vip' as const },
+    backends: [{ address: '198.18.0.11', weight: 1, state: 'active' as const, id: 0 }],
+  };
+  const plans = new Map([[0, planVip(vip, { health: () => 'up', mac: () => null })]]);
+  const spec = checkTargets({ version: 1, vips: [vip] }).specs.get('0:0')!;
+  const host = { own: new Map<string, string>(), prefixEnds: new Map() };
+  const holds = viaVipHolds(
+    () => plans,
+    () => host,
+  );
+  expect(holds('0:0', spec)).toBeNull();
+  host.own.set('198.19.0.1', 'lo');
+  expect(holds('0:0', spec)).toBe('cannot probe through the VIP: 198.19.0.1 is an address of this host (lo), so the probe never leaves it');
+  expect(holds('0:0', { ...spec, via: 'direct' })).toBeNull();
 });
