@@ -4,6 +4,7 @@ import { flowSchema, type TraceBackend, tracePacketSchema, type TraceView } from
 import { call, type ClientOptions, print, withClient } from './api-call.js';
 import { CliError } from './errors.js';
 import { table } from './format.js';
+import { vipKeyText } from '../state/schema.js';
 
 const backendText = (b: TraceBackend | null) => {
   if (!b) return '-';
@@ -16,10 +17,7 @@ const backendText = (b: TraceBackend | null) => {
 export function traceTable(t: TraceView): string {
   const rows: [string, string][] = [
     ['outcome', `${t.outcome} (${t.verdict})`],
-    [
-      'vip',
-      t.vip ? `${t.vip.protocol}/${t.vip.address}:${t.vip.port} (${t.vip.forwarding}${t.vip.conntrack ? '' : ', no conntrack'})` : 'none',
-    ],
+    ['vip', t.vip ? `${vipKeyText(t.vip)} (${t.vip.forwarding}${t.vip.conntrack ? '' : ', no conntrack'})` : 'none'],
     ['table', t.table ? `${t.table.result}${t.table.backend ? `: ${backendText(t.table.backend)}` : ''}` : 'not read'],
     [
       'ring',

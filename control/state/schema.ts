@@ -162,4 +162,5 @@ export type StoredBackend = z.infer<typeof storedBackendSchema>;
 export type StoredVip = z.infer<typeof storedVipSchema>;
 export type StateFile = z.infer<typeof stateFileSchema>;
 
-export const vipKeyText = (key: VipKey) => `${key.protocol}/${key.address.includes(':') ? `[${key.address}]` : key.address}:${key.port}`;
+export const vipKeyText = (key: Omit<VipKey, 'protocol'> & { protocol: string }) =>
+  `${key.protocol}/${key.address.includes(':') ? `[${key.address}]` : key.address}:${key.port}`;

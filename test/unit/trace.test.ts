@@ -5,6 +5,7 @@
  * its most packets at their largest, and each client's traced packets a minute are capped.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { traceTable } from '../../control/cli/trace-command.js';
 import { TraceBudget, TRACED_PACKETS_PER_MINUTE } from '../../control/trace/budget.js';
 import { flowFrame } from '../../control/trace/frame.js';
 import { flowSchema, MAX_FRAME_BYTES, MAX_TRACE_PACKETS, parseEndpoint } from '../../control/trace/schema.js';
@@ -159,4 +160,17 @@ describe('/v1/trace limits, on a dry run that passes every frame (standing in fo
       await fresh.close();
     }
   });
+});
+
+test('xlb trace names an IPv6 VIP with its address in brackets', () => {
+  const text = traceTable({
+    verdict: 'drop',
+    outcome: 'drop_no_backend',
+    vip: { protocol: 'tcp', address: '2001:db8:f::1', port: 80, forwarding: 'dsr', conntrack: true },
+    table: null,
+    ring: null,
+    backend: null,
+    output: null,
+  });
+  expect(text).toMatch(/^vip +tcp\/\[2001:db8:f::1\]:80 \(dsr\)$/m);
 });
