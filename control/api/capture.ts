@@ -10,7 +10,7 @@ import { type CaptureNames, CaptureSession, type CaptureSwitch } from '../captur
 import type { Controller } from '../controller/controller.js';
 import { parseAddress } from '../net/address.js';
 import { conflict, notFound, XlbError } from '../state/errors.js';
-import { type StateFile, vipKeyText } from '../state/schema.js';
+import { type StateFile, type StoredVip, vipKeyText } from '../state/schema.js';
 import { documented, errorBody, errorSchema, errorsOf } from './schemas.js';
 
 export const PCAPNG_TYPE = 'application/vnd.tcpdump.pcapng';
@@ -86,10 +86,14 @@ export const captureRoutes: FastifyPluginAsyncZod<{
   });
 
   app.get('/v1/capture', { schema: captureSchema }, async (request, reply) => {
-    if (!source) throw new XlbError(503, 'dataplane_unavailable', 'capture needs the kernel data plane');
     const query = request.query;
     const vip = query.vip && controller.storedVip(query.vip);
     if (query.vip && !vip) throw notFound(`VIP ${vipKeyText(query.vip)}`);
+    // A filter on an address no VIP sends to would capture nothing, silently.
+    const backendOf = (v: StoredVip) => v.backends.some((b) => b.address === query.backend);
+    if (query.backend && !(vip ? [vip] : controller.snapshot().vips).some(backendOf))
+      throw notFound(`backend ${query.backend} of ${vip ? `VIP ${vipKeyText(vip)}` : 'any VIP'}`);
+    if (!source) throw new XlbError(503, 'dataplane_unavailable', 'capture needs the kernel data plane');
     if (running) throw conflict(`a capture is already running (${running.description})`);
     const backend = query.backend ? parseAddress(query.backend) : null;
     const session = new CaptureSession(source.tap, {

@@ -126,6 +126,24 @@ describe('GET and DELETE /v1/capture without a kernel data plane', () => {
     expect(error.details.map((d) => d.path).sort()).toEqual(['querystring.count', 'querystring.outcome.0']);
   });
 
+  test('a VIP or backend the state does not have is a 404 naming it: the filter would capture nothing', async () => {
+    const put = (url: string, payload: object) => d.app.inject({ method: 'PUT', url, payload });
+    expect((await put('/v1/vips/tcp/198.51.100.10/80', { forwarding: 'dsr' })).statusCode).toBe(201);
+    expect((await put('/v1/vips/tcp/198.51.100.10/80/backends/10.0.0.11', {})).statusCode).toBe(201);
+    const capture = async (query: string) => (await d.app.inject({ method: 'GET', url: `/v1/capture?${query}` })).json<object>();
+    expect(await capture('backend=10.0.0.12')).toEqual({
+      error: { code: 'not_found', message: 'backend 10.0.0.12 of any VIP does not exist' },
+    });
+    expect(await capture('vip=tcp/198.51.100.10:80&backend=10.0.0.12')).toEqual({
+      error: { code: 'not_found', message: 'backend 10.0.0.12 of VIP tcp/198.51.100.10:80 does not exist' },
+    });
+    expect(await capture('vip=tcp/198.51.100.10:81')).toEqual({
+      error: { code: 'not_found', message: 'VIP tcp/198.51.100.10:81 does not exist' },
+    });
+    // Known ones pass to the data plane, which this daemon lacks.
+    expect(await capture('vip=tcp/198.51.100.10:80&backend=10.0.0.11')).toMatchObject({ error: { code: 'dataplane_unavailable' } });
+  });
+
   test('a valid capture is 503: the daemon has no kernel data plane; nothing runs to stop', async () => {
     const response = await d.app.inject({ method: 'GET', url: '/v1/capture?outcome=drop_*&count=10' });
     expect(response.statusCode).toBe(503);
