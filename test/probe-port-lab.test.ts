@@ -28,8 +28,8 @@ const RESERVED_BEFORE = '1000,2000-2010';
 /** The LB's ephemeral range, reaching into the probe ports. */
 const EPHEMERAL = [1024, 65535] as const;
 const OVERLAP_NOTE =
-  'net.ipv4.ip_local_port_range 1024-65535 overlaps the health-check probe ports 61440-65535: ' +
-  'harmless, as xlb serve reserves these in net.ipv4.ip_local_reserved_ports';
+  'net.ipv4.ip_local_port_range 1024-65535 overlaps the health-check probe ports 61440-65535, which xlb serve reserves ' +
+  'in net.ipv4.ip_local_reserved_ports: outgoing connections keep 60416 ephemeral ports';
 const CHECK = { type: 'tcp', intervalMs: 200, timeoutMs: 150, rise: 1, fall: 1 } as const;
 
 let lab: Lab;

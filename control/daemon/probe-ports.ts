@@ -42,6 +42,10 @@ export function withReservedRange(existing: string, low: number, high: number): 
   return merged.map(([from, to]) => (from === to ? `${from}` : `${from}-${to}`)).join(',');
 }
 
+/** The ports of low..high outside the probe range. */
+const ephemeralPortsLeft = (low: number, high: number) =>
+  Math.max(0, high - low + 1) - Math.max(0, Math.min(high, PROBE_PORT_MAX) - Math.max(low, PROBE_PORT_MIN) + 1);
+
 /** What an ephemeral range (ip_local_port_range, "32768\t65535") means for the probe ports: `overlaps` warns. */
 export function ephemeralRangeNote(portRange: string): { overlaps: boolean; text: string } {
   const [low = 0, high = 0] = portRange.trim().split(/\s+/).map(Number);
@@ -51,8 +55,8 @@ export function ephemeralRangeNote(portRange: string): { overlaps: boolean; text
     : {
         overlaps: true,
         text:
-          `${range} overlaps the health-check probe ports ${PROBE_RANGE}: ` +
-          'harmless, as xlb serve reserves these in net.ipv4.ip_local_reserved_ports',
+          `${range} overlaps the health-check probe ports ${PROBE_RANGE}, which xlb serve reserves in ` +
+          `net.ipv4.ip_local_reserved_ports: outgoing connections keep ${ephemeralPortsLeft(low, high)} ephemeral ports`,
       };
 }
 

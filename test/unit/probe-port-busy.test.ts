@@ -171,7 +171,12 @@ describe('net.ipv4.ip_local_reserved_ports', () => {
     });
     const wide = ephemeralRangeNote('1024\t65535\n');
     expect(wide.overlaps).toBe(true);
-    expect(wide.text).toMatch(/^net\.ipv4\.ip_local_port_range 1024-65535 overlaps the health-check probe ports 61440-65535: harmless/);
-    expect(ephemeralRangeNote('65000 65100').overlaps).toBe(true);
+    expect(wide.text).toBe(
+      'net.ipv4.ip_local_port_range 1024-65535 overlaps the health-check probe ports 61440-65535, which xlb serve reserves ' +
+        'in net.ipv4.ip_local_reserved_ports: outgoing connections keep 60416 ephemeral ports',
+    );
+    // A narrow range says how little it leaves.
+    expect(ephemeralRangeNote('61000 65535').text).toMatch(/keep 440 ephemeral ports$/);
+    expect(ephemeralRangeNote('65000 65100')).toMatchObject({ overlaps: true, text: expect.stringMatching(/keep 0 ephemeral ports$/) });
   });
 });
