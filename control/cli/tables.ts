@@ -1,12 +1,11 @@
 /** The CLI's tables of the API's views; endpoints as `tcp/[2001:db8::10]:53`. */
 import type { BackendView, StatsView, VipView } from '../controller/views.js';
-import { type VipKey, vipKeyText } from '../state/schema.js';
+import { vipKeyText } from '../state/schema.js';
 import { durationText } from './arguments.js';
 import { formatBytes, formatRate, table } from './format.js';
 
 /** A VIP named by the command line's arguments, for messages. */
-export const vipArgumentsText = (protocol: string, address: string, port: string) =>
-  vipKeyText({ protocol, address, port: Number(port) } as VipKey);
+export const vipArgumentsText = (protocol: string, address: string, port: string) => vipKeyText({ protocol, address, port: Number(port) });
 
 export function vipTable(vips: VipView[]): string {
   return table(
