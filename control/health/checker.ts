@@ -71,9 +71,7 @@ interface Target {
   failures: number;
   timer: NodeJS.Timeout | null;
   stopped: boolean;
-  /** The last tick was held: release() runs it again at once. */
-  held: boolean;
-  /** When the ticks began to be held (ms), or null. */
+  /** When the ticks began to be held (ms), or null: a held target's next tick release() runs at once. */
   heldSince: number | null;
 }
 
@@ -118,7 +116,6 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
         failures: 0,
         timer: null,
         stopped: false,
-        held: false,
         heldSince: null,
       };
       this.targets.set(key, target);
@@ -137,10 +134,9 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
   /** Runs now the targets whose last tick was held (their path may be in place now). */
   release(): void {
     for (const [key, target] of this.targets) {
-      if (!target.held || !target.timer) continue;
+      if (target.heldSince === null || !target.timer) continue;
       clearTimeout(target.timer);
       target.timer = null;
-      target.held = false;
       this.start(key, target);
     }
   }
@@ -169,7 +165,6 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
     try {
       const held = this.hold(key, target.spec);
       if (held !== null) return this.holdTick(key, target, held);
-      target.held = false;
       target.heldSince = null;
       let reason: string | null;
       const started = performance.now();
@@ -200,7 +195,6 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
     const now = Date.now();
     target.heldSince ??= now;
     const heldMs = now - target.heldSince;
-    target.held = true;
     if (heldMs < Math.max(target.spec.intervalMs * target.spec.fall, this.minHoldMs)) {
       target.status.reason = reason;
       return;
