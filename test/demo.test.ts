@@ -112,7 +112,7 @@ describe('npm run demo', () => {
     run = startDemo();
     expect(await exitCode(run), run.output()).toBe(0);
     const output = run.output();
-    expect(output.match(/600 answered, 0 failed/g)).toHaveLength(2);
+    expect(output.match(/600 answered, 0 failed/g), output).toHaveLength(2);
     const afterKill = output.slice(output.indexOf('Killing the service on backend b2'));
     expect(afterKill).toMatch(/b2 198\.18\.0\.12 +0 flows/);
     expect(output).toContain('done');
