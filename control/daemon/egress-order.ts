@@ -6,7 +6,6 @@
  * show` lists them in that order. A filter ahead of xlb's that ends classification
  * (drops, or passes a probe unchanged) keeps via-vip probes from xlb_probe.
  */
-import { tcPriority } from '@xlb/native';
 import { setEgressFilterAhead } from '../checks/egress-ahead.js';
 import type { TcFilterRow } from './tc-filters.js';
 
@@ -23,26 +22,32 @@ function rowText({ pref, kind, protocol, options }: TcFilterRow): string {
   return parts.join(', ');
 }
 
+/** xlb's egress filter: its preference (tcPriority) and the id of the program it runs. */
+export interface OurEgressFilter {
+  pref: number;
+  programId: number;
+}
+
 /**
- * The filters `tc -j filter show` lists in chain 0 before xlb's (the one at xlb's
- * preference running `probeProgramId`), each as text ("pref 1, u32, protocol ip"), in the
- * order they run; [] when xlb's runs first or is not there (the link watch reports that).
+ * The filters `tc -j filter show` lists in chain 0 before xlb's, each as text ("pref 1,
+ * u32, protocol ip"), in the order they run; [] when xlb's runs first or is not there
+ * (the link watch reports that).
  */
-export function filtersAhead(rows: readonly TcFilterRow[], probeProgramId: number): string[] {
+export function filtersAhead(rows: readonly TcFilterRow[], ours: OurEgressFilter): string[] {
   const chain0 = rows.filter((row) => (row.chain ?? 0) === 0 && row.pref !== undefined && row.kind !== undefined);
-  const ours = chain0.findIndex((row) => row.pref === tcPriority && row.options?.prog?.id === probeProgramId);
-  if (ours < 0) return [];
+  const at = chain0.findIndex((row) => row.pref === ours.pref && row.options?.prog?.id === ours.programId);
+  if (at < 0) return [];
   // A header row (no options) stands for its filter only when no row of it names a handle: u32's rows name none, bpf's do.
   const withHandles = new Set(chain0.filter((row) => row.options?.handle !== undefined).map(rowKey));
-  const ahead = chain0.slice(0, ours).filter((row) => row.options !== undefined || !withHandles.has(rowKey(row)));
+  const ahead = chain0.slice(0, at).filter((row) => row.options !== undefined || !withHandles.has(rowKey(row)));
   return [...new Set(ahead.map(rowText))];
 }
 
 /** The warning (and via-vip failure reason) for the filters ahead of xlb's; null for none. */
-export function egressAheadText(iface: string, ahead: readonly string[]): string | null {
+export function egressAheadText(iface: string, ahead: readonly string[], ours: OurEgressFilter): string | null {
   if (ahead.length === 0) return null;
   const which = ahead.length === 1 ? `an egress filter (${ahead[0]}) runs` : `egress filters (${ahead.join('; ')}) run`;
-  return `${which} before xlb_probe on ${iface}: probes may not reach it; a filter at a preference above ${tcPriority} runs after xlb's`;
+  return `${which} before xlb_probe on ${iface}: probes may not reach it; a filter at a preference above ${ours.pref} runs after xlb's`;
 }
 
 /**
@@ -67,12 +72,12 @@ export class EgressOrder {
     return this.text;
   }
 
-  tick(iface: string, probeProgramId: number): void {
+  tick(iface: string, ours: OurEgressFilter): void {
     if (this.ticks++ % EGRESS_ORDER_EVERY_CHECKS !== 0 || this.listing) return;
     this.listing = true;
     this.list(iface)
       .then((rows) => {
-        const text = egressAheadText(iface, filtersAhead(rows, probeProgramId));
+        const text = egressAheadText(iface, filtersAhead(rows, ours), ours);
         if (text === this.text || this.closed) return;
         this.text = text;
         setEgressFilterAhead(text);

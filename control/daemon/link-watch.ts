@@ -11,7 +11,7 @@
  * (egress-order.ts): the balancer works, but via-vip probes may not reach xlb_probe.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, tcQuery, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
+import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, tcPriority, tcQuery, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
 import { EgressOrder } from './egress-order.js';
 import { tcFilterRows, type TcFilterRow } from './tc-filters.js';
 
@@ -196,7 +196,7 @@ export class LinkWatch {
       }
       if (seen.kind === 'ours' || seen.kind === 'no-probe-filter') this.attachedIfindex = seen.ifindex;
       if (seen.kind === 'gone') this.attachedIfindex = null;
-      if (seen.kind === 'ours' && ours.probe !== null) this.order.tick(iface, ours.probe);
+      if (seen.kind === 'ours' && ours.probe !== null) this.order.tick(iface, { pref: tcPriority, programId: ours.probe });
       this.options.report(verdict.attached, verdict.reason ?? this.order.ahead);
     } catch (error) {
       this.options.onError(error);
