@@ -152,7 +152,11 @@ describe('the probe filter under a running daemon', () => {
     expect(seen.attachReason).toContain(ahead);
     const from = events.length;
     lbTc('filter', 'del', 'dev', 'eth0', 'egress', 'pref', '100');
-    await until(() => links(from), (e) => e.length >= 1, 'the link event of the filter gone');
+    await until(
+      () => links(from),
+      (e) => e.length >= 1,
+      'the link event of the filter gone',
+    );
     expect(links(from)).toEqual([expect.objectContaining({ attached: true, reason: null })]);
     expect(await status()).toMatchObject({ attached: true, attachReason: null, ready: true });
     expect((await status()).warnings.filter((w) => w.includes('before xlb_probe'))).toEqual([]);
@@ -176,7 +180,11 @@ describe('the probe filter under a running daemon', () => {
     const from = events.length;
     lbTc('filter', 'add', 'dev', 'eth0', 'egress', ...add);
     try {
-      await until(() => links(from), (e) => e.length >= 1, 'the link event naming the filter');
+      await until(
+        () => links(from),
+        (e) => e.length >= 1,
+        'the link event naming the filter',
+      );
       expect(links(from)).toEqual([expect.objectContaining({ attached: true, reason: expect.stringContaining(ahead) })]);
       const seen = await status();
       expect(seen).toMatchObject({ attached: true, ready: true });
@@ -192,7 +200,11 @@ describe('the probe filter under a running daemon', () => {
       lbTc('filter', 'del', 'dev', 'eth0', 'egress', ...del);
     }
     const deletedAt = Date.now();
-    await until(() => links(from), (e) => e.length >= 2, 'the link event of the filter gone');
+    await until(
+      () => links(from),
+      (e) => e.length >= 2,
+      'the link event of the filter gone',
+    );
     expect(links(from)[1]).toMatchObject({ attached: true, reason: null });
     expect((await status()).warnings.filter((w) => w.includes('before xlb_probe'))).toEqual([]);
     await checkPassesAfter(FAST_VIP, deletedAt);

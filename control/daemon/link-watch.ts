@@ -158,7 +158,11 @@ export class LinkWatch {
   constructor(private readonly options: LinkWatchOptions) {
     this.host = options.host ?? nativeLinkHost(options.mode);
     this.attachedIfindex = options.ifindex;
-    this.order = new EgressOrder((iface) => this.host.egressFilters(iface), () => this.check(), options.onError);
+    this.order = new EgressOrder(
+      (iface) => this.host.egressFilters(iface),
+      () => this.check(),
+      (error) => options.onError(error),
+    );
     this.timer = setInterval(() => this.check(), LINK_RECHECK_MS);
     this.startMonitor();
     this.check();
