@@ -3,9 +3,11 @@
  * in one step by the next daemon's (the filter stays one), and removed, with the clsact
  * qdisc once nothing else is on it. Under a running `xlb serve`: the filter (or its
  * qdisc) deleted, or another program at its handle, is put back by itself and
- * reported, one that cannot be put back keeps /readyz at 503, an operator's later
- * egress filter still sees the packets xlb_probe leaves alone, and a probe entry
- * deleted from the map is rewritten.
+ * reported, one that cannot be put back keeps /readyz at 503, an egress filter that
+ * runs before xlb's (a lower preference, or a newer bpf handle at xlb's) is named in a
+ * warning, link events and the via-vip failure reason while /readyz stays 200, an
+ * operator's later egress filter still sees the packets xlb_probe leaves alone, and a
+ * probe entry deleted from the map is rewritten.
  */
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -29,6 +31,7 @@ import { until } from './lib/until.js';
 
 const run = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
+const LAB_PASS_OBJECT = packagePath('bpf/build/lab_pass.bpf.o');
 /** A u32 filter's arguments that match no packet the tests send (tc has no gact here: no action). */
 const U32_MATCHING_NOTHING = ['protocol', 'ip', 'u32', 'match', 'ip', 'dst', '198.18.255.254/32', 'flowid', '1:1'];
 /** Checked every 200 ms: a gap in the probe path shows within a second. */
@@ -139,10 +142,72 @@ describe('the probe filter under a running daemon', () => {
     lab?.destroy();
   });
 
-  test("a filter before xlb's on egress is named in the start warnings", async () => {
-    expect((await status()).warnings).toContainEqual(
-      expect.stringMatching(/^eth0 has tc egress filters before xlb's \(pref 30828\): egress pref 100 u32; one that returns a verdict/),
+  const links = (from: number) => events.slice(from).filter((e) => e.type === 'link');
+  const aheadText = (filter: string) => `an egress filter (${filter}) runs before xlb_probe on eth0: probes may not reach it`;
+
+  test("a filter before xlb's from the start is named in a warning and the link reason while ready; deleted, both go with a link event", async () => {
+    const ahead = aheadText('pref 100, u32, protocol ip');
+    const seen = await until(status, (s) => s.warnings.some((w) => w.startsWith(ahead)), 'the warning');
+    expect(seen).toMatchObject({ attached: true, ready: true, attachReason: expect.stringMatching(/runs after xlb's$/) });
+    expect(seen.attachReason).toContain(ahead);
+    const from = events.length;
+    lbTc('filter', 'del', 'dev', 'eth0', 'egress', 'pref', '100');
+    await until(
+      () => links(from),
+      (e) => e.length >= 1,
+      'the link event of the filter gone',
     );
+    expect(links(from)).toEqual([expect.objectContaining({ attached: true, reason: null })]);
+    expect(await status()).toMatchObject({ attached: true, attachReason: null, ready: true });
+    expect((await status()).warnings.filter((w) => w.includes('before xlb_probe'))).toEqual([]);
+  });
+
+  test.each([
+    [
+      'a u32 filter at a lower preference, passing probes unchanged',
+      ['pref', '1', 'protocol', 'ip', 'u32', 'match', 'ip', 'dst', `${FAST_VIP}/32`, 'flowid', '1:1'],
+      ['pref', '1'],
+      'pref 1, u32, protocol ip',
+    ],
+    [
+      "a bpf filter added at xlb's preference after xlb's, dropping every packet",
+      ['pref', String(tcPriority), 'handle', '1', 'bpf', 'da', 'obj', LAB_PASS_OBJECT, 'sec', 'xdp'],
+      ['pref', String(tcPriority), 'handle', '1', 'bpf'],
+      `pref ${tcPriority}, bpf, handle 0x1, program lab_pass`,
+    ],
+  ])('%s: a warning, link events and the via-vip failure name it, /readyz stays 200; deleted, all go', async (_, add, del, named) => {
+    const ahead = aheadText(named);
+    const from = events.length;
+    lbTc('filter', 'add', 'dev', 'eth0', 'egress', ...add);
+    try {
+      await until(
+        () => links(from),
+        (e) => e.length >= 1,
+        'the link event naming the filter',
+      );
+      expect(links(from)).toEqual([expect.objectContaining({ attached: true, reason: expect.stringContaining(ahead) })]);
+      const seen = await status();
+      expect(seen).toMatchObject({ attached: true, ready: true });
+      expect(seen.warnings).toContainEqual(expect.stringContaining(ahead));
+      expect(await readyz()).toBe(200);
+      const failed = await until(
+        () => backend(FAST_VIP),
+        (b) => b.health === 'down' && (b.healthReason ?? '').startsWith(ahead),
+        'the via-vip check failing with the filter named',
+      );
+      expect(failed.healthReason).toMatch(new RegExp(`\\(.+ through dsr to ${LAB.backend4(1).replaceAll('.', '\\.')}\\)$`));
+    } finally {
+      lbTc('filter', 'del', 'dev', 'eth0', 'egress', ...del);
+    }
+    const deletedAt = Date.now();
+    await until(
+      () => links(from),
+      (e) => e.length >= 2,
+      'the link event of the filter gone',
+    );
+    expect(links(from)[1]).toMatchObject({ attached: true, reason: null });
+    expect((await status()).warnings.filter((w) => w.includes('before xlb_probe'))).toEqual([]);
+    await checkPassesAfter(FAST_VIP, deletedAt);
   });
 
   /** Changes xlb's filter; expects it put back by itself, a link event giving `reason`, then one attached again. */

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
 import { familyOf } from '../net/address.js';
+import { egressFilterAhead } from './egress-ahead.js';
 import { probeRouteProblem } from './probe-route.js';
 
 /** Options every probing check takes, with their defaults (the schema and the CLI help show them from here). */
@@ -117,8 +118,9 @@ export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.E
 
 /**
  * A check type whose probe sees its own options typed, as `options` resolves them;
- * its failures name the path the probe took, and a via-vip probe's the route to the VIP
- * when that leaves by another interface than the XDP one (probe-route.ts).
+ * its failures name the path the probe took, and a via-vip probe's an egress filter that
+ * runs before xlb_probe (egress-ahead.ts) or the route to the VIP when that leaves by
+ * another interface than the XDP one (probe-route.ts).
  */
 export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
   name: string;
@@ -138,7 +140,7 @@ export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
       if (reason === null) return null;
       const route =
         spec.via === 'vip' && spec.probeInterface !== undefined
-          ? await probeRouteProblem(spec.address, spec.localAddress ?? undefined, spec.probeInterface)
+          ? (egressFilterAhead() ?? (await probeRouteProblem(spec.address, spec.localAddress ?? undefined, spec.probeInterface)))
           : null;
       return route === null ? pathReason(spec, reason) : `${route} (${pathReason(spec, reason)})`;
     });

@@ -31,7 +31,8 @@ export function eventText(event: RecordedEvent | EventGap): string {
         ` (${event.reason ?? `check via ${event.via} passed`}; check ${Math.round(event.latencyMs * 10) / 10} ms)`
       );
     case 'link':
-      return event.attached ? `attached to ${event.iface}` : `not attached to ${event.iface}: ${event.reason ?? 'unknown'}`;
+      if (event.attached) return `attached to ${event.iface}${event.reason ? `: ${event.reason}` : ''}`;
+      return `not attached to ${event.iface}: ${event.reason ?? 'unknown'}`;
     case 'start':
       return (
         `starting xlb ${event.version} on ${event.iface}: restored ${event.vips} VIPs and ${event.backends} backends from the ${event.store}; ` +

@@ -51,9 +51,18 @@ export const statusSchema = z.object({
   xdpMode: xdpModeSchema,
   uptimeSeconds: z.number(),
   attached: z.boolean().describe('The balancer is the XDP program on the interface'),
-  attachReason: z.string().nullable().describe('Why it is not attached (interface gone, another program), or null'),
+  attachReason: z
+    .string()
+    .nullable()
+    .describe(
+      'Why it is not attached (interface gone, another program); while attached, an egress filter that runs before xlb_probe; or null',
+    ),
   ready: z.boolean().describe('Attached and the desired state applied: /readyz answers 200'),
-  warnings: z.array(z.string()).describe('About the host, found at start (e.g. a veth peer without XDP)'),
+  warnings: z
+    .array(z.string())
+    .describe(
+      'About the host, found at start (e.g. a veth peer without XDP), and an egress filter the link watch finds running before xlb_probe',
+    ),
   conflicts: z
     .array(z.object({ vip: z.string(), backend: z.string().nullable().describe('null: the VIP itself'), problem: z.string() }))
     .describe(

@@ -3,14 +3,12 @@
  * and `xlb serve`: a veth whose peer runs no XDP program (XDP_TX frames into a peer
  * with only GRO on can stall until the next ordinary packet wakes it), and
  * VLAN offload (a NIC or veth that strips tags before XDP makes tagged frames look
- * untagged, so the balancer treats them as untagged traffic); for `xlb serve`, tc
- * egress filters that run before xlb's probe filter.
+ * untagged, so the balancer treats them as untagged traffic).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ifNameToIndex, inNetns, xdpQuery } from '@xlb/native';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
-import { probeFilterOrderWarning } from './tc-filters.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -87,7 +85,5 @@ export async function interfaceWarnings(iface: string): Promise<string[]> {
   if (peer.warn) warnings.push(peer.text);
   const offload = await vlanOffload(iface);
   if (offload?.rx.startsWith('on')) warnings.push(vlanOffloadText(iface, offload));
-  const order = await probeFilterOrderWarning(iface);
-  if (order) warnings.push(order);
   return warnings;
 }

@@ -7,9 +7,13 @@
  * put back. xlb's tc egress filter (the probe program) is part of "attached": when it
  * or its clsact qdisc is gone, or another program took its place, via-vip health checks
  * fail for a reason of the LB's own, so it is attached again at once and reported.
+ * Another egress filter that runs before xlb's is reported as the reason while attached
+ * (egress-order.ts): the balancer works, but via-vip probes may not reach xlb_probe.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, tcQuery, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
+import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, tcPriority, tcQuery, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
+import { EgressOrder } from './egress-order.js';
+import { tcFilterRows, type TcFilterRow } from './tc-filters.js';
 
 export const LINK_RECHECK_MS = 1000;
 
@@ -30,6 +34,8 @@ export interface LinkHost {
   programName(id: number): string;
   /** The program id of xlb's tc egress filter, 0 for none (or no clsact qdisc). */
   probeFilterId(ifindex: number): number;
+  /** The interface's egress filters in the order they run. */
+  egressFilters(iface: string): Promise<TcFilterRow[]>;
 }
 
 /** Our programs' ids: the XDP one, and the tc probe one when the watch keeps it attached. */
@@ -98,6 +104,7 @@ function nativeLinkHost(mode: XdpMode): LinkHost {
     },
     programId: (ifindex) => xdpQuery(ifindex, mode),
     probeFilterId: (ifindex) => tcQuery(ifindex),
+    egressFilters: (iface) => tcFilterRows(iface, 'egress'),
     programName(id) {
       try {
         const program = BpfProgram.fromId(id);
@@ -123,6 +130,7 @@ export interface LinkWatchOptions {
   /** The tc egress probe program: kept attached as xlb's egress filter, and attached again beside the XDP program on a new interface. */
   probeProgram?: BpfProgram;
   ifindex: number;
+  /** `reason`: why not attached; while attached, the egress filters that run before xlb's, or null. */
   report(attached: boolean, reason: string | null): void;
   onError(error: unknown): void;
   host?: LinkHost;
@@ -142,6 +150,7 @@ export class LinkWatch {
   private readonly host: LinkHost;
   private attachedIfindex: number | null;
   private readonly timer: NodeJS.Timeout;
+  private readonly order: EgressOrder;
   private monitor: ChildProcess | null = null;
   private pending = false;
   private closed = false;
@@ -149,6 +158,11 @@ export class LinkWatch {
   constructor(private readonly options: LinkWatchOptions) {
     this.host = options.host ?? nativeLinkHost(options.mode);
     this.attachedIfindex = options.ifindex;
+    this.order = new EgressOrder(
+      (iface) => this.host.egressFilters(iface),
+      () => this.check(),
+      (error) => options.onError(error),
+    );
     this.timer = setInterval(() => this.check(), LINK_RECHECK_MS);
     this.startMonitor();
     this.check();
@@ -186,7 +200,8 @@ export class LinkWatch {
       }
       if (seen.kind === 'ours' || seen.kind === 'no-probe-filter') this.attachedIfindex = seen.ifindex;
       if (seen.kind === 'gone') this.attachedIfindex = null;
-      this.options.report(verdict.attached, verdict.reason);
+      if (seen.kind === 'ours' && ours.probe !== null) this.order.tick(iface, { pref: tcPriority, programId: ours.probe });
+      this.options.report(verdict.attached, verdict.reason ?? this.order.ahead);
     } catch (error) {
       this.options.onError(error);
     }
@@ -195,6 +210,7 @@ export class LinkWatch {
   close(): void {
     this.closed = true;
     clearInterval(this.timer);
+    this.order.close();
     this.monitor?.kill();
   }
 

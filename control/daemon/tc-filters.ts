@@ -1,11 +1,11 @@
 /**
  * The filters on an interface's clsact hooks, as `tc -j filter show` lists them: for the
- * start warning when another egress filter runs before xlb's, and for `xlb down`, which
- * removes the clsact qdisc once no filter is left on it.
+ * link watch, which checks that xlb's egress filter runs first (egress-order.ts), and
+ * for `xlb down`, which removes the clsact qdisc once no filter is left on it.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ifNameToIndex, tcHookDestroy, tcPriority } from '@xlb/native';
+import { ifNameToIndex, tcHookDestroy } from '@xlb/native';
 
 const execFileAsync = promisify(execFile);
 
@@ -18,49 +18,33 @@ export interface TcFilter {
   chain: number;
 }
 
-interface TcFilterRow {
+/** One row of `tc -j filter show`, in the order tc lists them: the order they classify in. */
+export interface TcFilterRow {
   pref?: number;
   kind?: string;
   chain?: number;
+  protocol?: string;
+  /** Absent on a filter's header row; `handle` for kinds with one (bpf), `prog` for bpf. */
+  options?: { handle?: string; prog?: { id?: number; name?: string } };
+}
+
+export async function tcFilterRows(iface: string, hook: TcHook): Promise<TcFilterRow[]> {
+  const { stdout } = await execFileAsync('tc', ['-j', 'filter', 'show', 'dev', iface, hook]);
+  return JSON.parse(stdout || '[]') as TcFilterRow[];
 }
 
 /** One filter per hook, chain and preference: tc lists a filter's header and each of its handles as rows of their own. */
-export function parseTcFilters(hook: TcHook, json: string): TcFilter[] {
-  const rows = JSON.parse(json || '[]') as TcFilterRow[];
+export async function tcFilters(iface: string, hook: TcHook): Promise<TcFilter[]> {
   const filters = new Map<string, TcFilter>();
-  for (const { pref, kind, chain = 0 } of rows) {
+  for (const { pref, kind, chain = 0 } of await tcFilterRows(iface, hook)) {
     if (pref === undefined || kind === undefined) continue;
     filters.set(`${chain} ${pref}`, { hook, pref, kind, chain });
   }
   return [...filters.values()];
 }
 
-export async function tcFilters(iface: string, hook: TcHook): Promise<TcFilter[]> {
-  const { stdout } = await execFileAsync('tc', ['-j', 'filter', 'show', 'dev', iface, hook]);
-  return parseTcFilters(hook, stdout);
-}
-
 const filterText = (filter: TcFilter) =>
   `${filter.hook} pref ${filter.pref} ${filter.kind}${filter.chain ? ` (chain ${filter.chain})` : ''}`;
-
-/** The egress filters that classify a packet before xlb's, as a warning; null when xlb's comes first. */
-export function egressOrderWarning(iface: string, egress: readonly TcFilter[]): string | null {
-  const before = egress.filter((filter) => filter.chain === 0 && filter.pref < tcPriority);
-  if (before.length === 0) return null;
-  return (
-    `${iface} has tc egress filters before xlb's (pref ${tcPriority}): ${before.map(filterText).join(', ')}; ` +
-    'one that returns a verdict ends classification there, and a via-vip health-check probe it passes ' +
-    'never reaches xlb_probe, so its backend fails the check'
-  );
-}
-
-/** The start warning about filters before xlb's on egress; a listing that fails is a warning too. */
-export function probeFilterOrderWarning(iface: string): Promise<string | null> {
-  return tcFilters(iface, 'egress').then(
-    (egress) => egressOrderWarning(iface, egress),
-    (error: Error) => `${iface}: could not list the tc egress filters to see whether one runs before xlb's: ${error.message}`,
-  );
-}
 
 /**
  * Removes the interface's clsact qdisc when no filter is left on either of its hooks,
