@@ -12,8 +12,8 @@ import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
 
 /** Between trial binds of the held ports. */
 export const BUSY_PORT_RETRY_MS = 2000;
-/** Trial binds per retry (~50 µs each): every held port is tried within a minute even when all 16384 are. */
-export const BUSY_PORT_RETRY_BATCH = 512;
+/** Trial binds per retry (~50 µs each): every held port is tried within ~30 s even when all 16384 are. */
+export const BUSY_PORT_RETRY_BATCH = 1024;
 
 export type Transport = 'tcp' | 'udp';
 
