@@ -121,6 +121,16 @@ async function holdPorts(ports: [low: number, high: number]) {
   return { child, release };
 }
 
+/** The probe-ports check of `xlb preflight` in the LB's namespace. */
+function preflightProbePorts(): Check | undefined {
+  const preflight = spawnSync(
+    'nsenter',
+    [`--net=/run/netns/${lab.ns.lb}`, process.execPath, CLI, 'preflight', '--iface', 'eth0', '--xdp-mode', 'generic', '--json'],
+    { encoding: 'utf8' },
+  );
+  return (JSON.parse(preflight.stdout) as { checks: Check[] }).checks.find((c) => c.name === 'probe-ports');
+}
+
 describe('the probe ports', () => {
   test('xlb serve reserves them in its namespace, keeping what was reserved there', () => {
     expect(nsRun(lab.ns.lb, 'cat', [RESERVED]).trim()).toBe(`${RESERVED_BEFORE},61440-65535`);
@@ -129,13 +139,7 @@ describe('the probe ports', () => {
 
   test('an ephemeral range reaching into them: xlb serve (its status warnings) and xlb preflight say so', async () => {
     expect((await daemon.call<StatusView>('GET', '/v1/status')).warnings).toContain(OVERLAP_NOTE);
-    const preflight = spawnSync(
-      'nsenter',
-      [`--net=/run/netns/${lab.ns.lb}`, process.execPath, CLI, 'preflight', '--iface', 'eth0', '--xdp-mode', 'generic', '--json'],
-      { encoding: 'utf8' },
-    );
-    const checks = (JSON.parse(preflight.stdout) as { checks: Check[] }).checks;
-    expect(checks.find((c) => c.name === 'probe-ports')).toEqual({ name: 'probe-ports', ok: true, warning: true, detail: OVERLAP_NOTE });
+    expect(preflightProbePorts()).toEqual({ name: 'probe-ports', ok: true, warning: true, detail: OVERLAP_NOTE });
   });
 
   test('a process on the port a check probes from: the backend stays up, its check moves to another port and passes', async () => {
@@ -218,6 +222,15 @@ describe('the probe ports', () => {
       expect(waiting.status.warnings).toContainEqual(
         expect.stringMatching(/^other processes on the LB hold \d+ of the health-check probe ports 61440-65535 \(tcp\/IPv4 \d+/),
       );
+
+      expect(preflightProbePorts()).toEqual({
+        name: 'probe-ports',
+        ok: true,
+        warning: true,
+        detail:
+          `${OVERLAP_NOTE}; other processes on the LB hold 4096 of the health-check probe ports 61440-65535 (tcp/IPv4 4096): ` +
+          'via-vip checks cannot probe from them',
+      });
 
       const freed = 63000;
       await holder.release(freed);

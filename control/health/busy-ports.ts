@@ -20,7 +20,7 @@ export type Transport = 'tcp' | 'udp';
 /** The transport a check type's probe uses: tcp and http connect over TCP, udp sends datagrams. */
 export const checkTransport = (type: string): Transport => (type === 'udp' ? 'udp' : 'tcp');
 
-/** A probe port as a probe binds it: `address` unset binds every address of the family. */
+/** A probe port as a probe binds it: `address` unset binds every address of the family (IPv6: of IPv6 only). */
 export interface ProbeSocket {
   family: 4 | 6;
   transport: Transport;
@@ -37,10 +37,10 @@ export function trialBind({ family, transport, port, address }: ProbeSocket): Pr
       // listen() binds with SO_REUSEADDR, as a probe's connect does.
       const server = net.createServer();
       server.once('error', (error) => resolve(!held(error)));
-      server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+      server.listen({ port, host, exclusive: true, ipv6Only: family === 6 }, () => server.close(() => resolve(true)));
       return;
     }
-    const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', reuseAddr: true });
+    const socket = dgram.createSocket({ type: family === 4 ? 'udp4' : 'udp6', reuseAddr: true, ipv6Only: family === 6 });
     socket.once('error', (error) => {
       socket.close();
       resolve(!held(error));
@@ -52,6 +52,17 @@ export function trialBind({ family, transport, port, address }: ProbeSocket): Pr
 /** One number per family, transport and port. */
 const keyOf = (family: number, transport: Transport, port: number) =>
   ((family === 4 ? 0 : 2) + (transport === 'tcp' ? 0 : 1)) * 65536 + port;
+
+/** "other processes on the LB hold 3 of the health-check probe ports 61440-65535 (tcp/IPv4 2, udp/IPv6 1)". */
+export function heldPortsText(held: readonly Pick<ProbeSocket, 'family' | 'transport'>[]): string {
+  const counts = new Map<string, number>();
+  for (const { family, transport } of held) {
+    const kind = `${transport}/IPv${family}`;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
+  const perKind = [...counts].map(([kind, count]) => `${kind} ${count}`).join(', ');
+  return `other processes on the LB hold ${held.length} of the health-check probe ports ${PROBE_PORT_MIN}-${PROBE_PORT_MAX} (${perKind})`;
+}
 
 export class BusyPorts extends EventEmitter<{ freed: [] }> {
   /** Held ports by family, transport and port, the longest untried first. */
@@ -115,15 +126,8 @@ export class BusyPorts extends EventEmitter<{ freed: [] }> {
   /** For /v1/status: how many probe ports other processes hold and how many checks wait for one; none when no port is held. */
   warnings(): string[] {
     if (this.found.size === 0) return [];
-    const counts = new Map<string, number>();
-    for (const { family, transport } of this.found.values()) {
-      const kind = `${transport}/IPv${family}`;
-      counts.set(kind, (counts.get(kind) ?? 0) + 1);
-    }
-    const perKind = [...counts].map(([kind, count]) => `${kind} ${count}`).join(', ');
     return [
-      `other processes on the LB hold ${this.found.size} of the health-check probe ports ${PROBE_PORT_MIN}-${PROBE_PORT_MAX} (${perKind}): ` +
-        `via-vip checks do not probe from them, and ${this.waits.size} wait for a free one`,
+      `${heldPortsText([...this.found.values()])}: via-vip checks do not probe from them, and ${this.waits.size} wait for a free one`,
     ];
   }
 

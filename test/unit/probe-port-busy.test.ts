@@ -13,7 +13,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { checkTargets } from '../../control/controller/targets.js';
 import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../../control/dataplane/codec.js';
-import { ephemeralRangeNote, withReservedRange } from '../../control/daemon/probe-ports.js';
+import { ephemeralRangeNote, heldProbePortsNote, withReservedRange } from '../../control/daemon/probe-ports.js';
 import { BusyPorts, type ProbeSocket, trialBind, type Transport } from '../../control/health/busy-ports.js';
 import { type CheckSpec, type HealthChange, HealthMonitor, type PortBusy } from '../../control/health/checker.js';
 import type { StateFile } from '../../control/state/schema.js';
@@ -274,6 +274,20 @@ describe('busy probe ports', () => {
     expect(await busy.retry()).toBe(1);
     expect(busy.size).toBe(0);
     expect(busy.warnings()).toEqual([]);
+  });
+
+  test('xlb preflight counts the probe ports a trial bind finds held, per family and transport', async () => {
+    expect(await heldProbePortsNote(async () => true)).toBeNull();
+    const tried = new Set<string>();
+    const note = await heldProbePortsNote(async ({ family, transport, port }) => {
+      tried.add(`${transport}/IPv${family} ${port}`);
+      return !((family === 6 && transport === 'udp' && port < PROBE_PORT_MIN + 3) || (family === 4 && port === PROBE_PORT_MAX));
+    });
+    expect(tried.size).toBe(4 * 4096);
+    expect(note).toBe(
+      'other processes on the LB hold 5 of the health-check probe ports 61440-65535 (tcp/IPv4 1, udp/IPv4 1, udp/IPv6 3): ' +
+        'via-vip checks cannot probe from them',
+    );
   });
 
   test('a retry tries at most a batch, the longest untried first', async () => {
