@@ -147,9 +147,10 @@ export function checkTargets(
  * The health monitor's targets and the data plane's probe entries, set together: a
  * via-vip target's entry (which backend its probe port names) is written before its
  * first probe and removed with the target. A check whose port a probe found busy moves
- * to another here, and one left waiting for a port gets one here once a port is freed. A probe's packet leaves on a later tick (a
- * socket connects after the synchronous code that asked), so the backend records the
- * caller's reconcile writes next are in place by then.
+ * to another here, and one left waiting for a port gets one here once a port is freed.
+ * A probe's packet leaves on a later tick (a socket connects after the synchronous code
+ * that asked), so the backend records the caller's reconcile writes next are in place
+ * by then.
  */
 export function syncChecks(
   options: { dp: DataplanePort; health: HealthMonitor; probeOrigin?: ProbeOrigin },
