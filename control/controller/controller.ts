@@ -95,8 +95,9 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
       ),
     );
     options.health.on('change', (change) => this.onHealthChange(change));
-    // A probe port another process holds: its check moves to a free one.
+    // A probe port another process holds: its check moves to a free one; a port it lets go is given out again.
     options.health.on('portBusy', () => syncChecks(this.options, this.state));
+    options.health.busyPorts.on('freed', () => this.errors.guard('dataplane', () => syncChecks(this.options, this.state)));
     options.health.on('checked', ({ key, ...check }) => {
       const target = checkedBackend(this.state, key);
       if (target) this.emit('checked', { ...target, ...check });
@@ -166,7 +167,11 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
       attached: this.attached,
       attachReason: this.link.reason,
       ready: this.attached && this.applied,
-      warnings: [...(this.options.warnings ?? []), ...(this.link.attached && this.link.reason ? [this.link.reason] : [])],
+      warnings: [
+        ...(this.options.warnings ?? []),
+        ...this.options.health.busyPorts.warnings(),
+        ...(this.link.attached && this.link.reason ? [this.link.reason] : []),
+      ],
       conflicts: this.hostConflicts(),
       errors: this.errors.list(),
       counts: {

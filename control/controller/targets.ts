@@ -7,6 +7,7 @@ import type { DataplanePort } from '../dataplane/port.js';
 import type { ProbeEntry } from '../dataplane/probes.js';
 import { forwardingMode } from '../forwarding/registry.js';
 import { familyOf, parseAddress } from '../net/address.js';
+import { type BusyPorts, checkTransport, type Transport } from '../health/busy-ports.js';
 import type { CheckResult, HealthMonitor, ProbeHold } from '../health/checker.js';
 import { unforwardableReason, type VipPlan } from '../reconciler/plan.js';
 import type { ProbeOrigin } from './options.js';
@@ -35,6 +36,7 @@ export function checkedBackend(state: StateFile, key: string): { vip: VipKey; ba
 
 /** A via-vip target: its check and the backend record its probes go to. */
 interface ViaVipTarget {
+  key: string;
   spec: CheckSpec;
   backendId: number;
   forwarding: number;
@@ -43,25 +45,38 @@ interface ViaVipTarget {
 /** A probe destination (the VIP address and check port) as text. */
 const destinationOf = (address: Buffer, port: number) => `${address.toString('hex')} ${port}`;
 
-/** The health monitor's targets by health key, and the probe entries that send the via-vip ones. */
+/** The health monitor's targets by health key, the probe entries that send the via-vip ones, and the checks waiting for a port. */
 export interface CheckTargets {
   specs: Map<string, CheckSpec>;
   probes: ProbeEntry[];
+  /** Health key -> why its via-vip check has no port: every one it could take is held by another process. */
+  waiting: Map<string, string>;
 }
+
+/** Ports found held by another process, per family and transport (health/busy-ports.ts). */
+type HeldPorts = Pick<BusyPorts, 'has'>;
+
+const PROBE_PORTS = PROBE_PORT_MAX - PROBE_PORT_MIN + 1;
+
+/** The hold reason of a check left without a port because the `free` ports its destination's other checks leave are all held. */
+const waitReason = (spec: CheckSpec, free: number) =>
+  `waiting for a probe port: all ${free} free probe ports for ${spec.address} port ${spec.port} ` +
+  `(${checkTransport(spec.type)}/IPv${familyOf(spec.address)}, ${PROBE_PORT_MIN}-${PROBE_PORT_MAX}) are held by other processes on the LB`;
 
 /**
  * Every backend's check with its defaults applied, by health key (none for a check type
  * that does not probe). A via-vip check gets a local port: the one `held` (the probe
  * entries in place) gives its backend record, else the lowest free among the checks of
- * the same destination; a port in `busy` (another process holds it) is neither kept nor
- * given. A destination with more checks than ports leaves the rest without one (their
- * probes fail saying so). Each port has a TCP and a UDP entry. With `origin`, a via-vip
- * probe binds the LB's source of its family too.
+ * the same destination; a port `busy` holds for the check's family and transport
+ * (another process has it) is neither kept nor given. A check left without a port
+ * because of busy ones waits (`waiting`); a destination with more checks than ports
+ * leaves the rest without one (their probes fail saying so). Each port has a TCP and a
+ * UDP entry. With `origin`, a via-vip probe binds the LB's source of its family too.
  */
 export function checkTargets(
   state: StateFile,
   held: readonly ProbeEntry[] = [],
-  { busy = new Set<number>(), origin }: { busy?: { has(port: number): boolean }; origin?: ProbeOrigin | undefined } = {},
+  { busy = { has: () => false }, origin }: { busy?: HeldPorts; origin?: ProbeOrigin | undefined } = {},
 ): CheckTargets {
   const specs = new Map<string, CheckSpec>();
   const byDestination = new Map<string, ViaVipTarget[]>();
@@ -69,7 +84,8 @@ export function checkTargets(
     for (const backend of vip.backends) {
       const spec = resolveCheck(vip.healthCheck, backend.address, vip);
       if (!spec) continue;
-      specs.set(healthKey(vip, backend), spec);
+      const key = healthKey(vip, backend);
+      specs.set(key, spec);
       if (spec.via !== 'vip') continue;
       if (origin) {
         spec.localAddress = familyOf(spec.address) === 4 ? origin.v4 : origin.v6;
@@ -77,27 +93,38 @@ export function checkTargets(
       }
       const destination = destinationOf(parseAddress(spec.address).bytes, spec.port);
       const list = byDestination.get(destination) ?? [];
-      list.push({ spec, backendId: backend.id, forwarding: forwardingMode(vip.forwarding).code });
+      list.push({ key, spec, backendId: backend.id, forwarding: forwardingMode(vip.forwarding).code });
       byDestination.set(destination, list);
     }
   }
+  const waiting = new Map<string, string>();
   const heldPorts = new Map(held.map((e) => [`${destinationOf(e.address, e.port)} ${e.backendId}`, e.localPort]));
   for (const [destination, list] of byDestination) {
     const used = new Set<number>();
+    const isBusy = (spec: CheckSpec, port: number) => busy.has(familyOf(spec.address), checkTransport(spec.type), port);
     for (const target of list) {
       const port = heldPorts.get(`${destination} ${target.backendId}`);
-      if (port === undefined || used.has(port) || busy.has(port)) continue;
+      if (port === undefined || used.has(port) || isBusy(target.spec, port)) continue;
       target.spec.localPort = port;
       used.add(port);
     }
-    let next = PROBE_PORT_MIN;
+    // The lowest port not yet looked at, per transport: ports only get taken while giving them.
+    const next = new Map<Transport, number>();
+    const starved: ViaVipTarget[] = [];
     for (const target of list) {
-      if (target.spec.localPort !== undefined) continue;
-      while (next <= PROBE_PORT_MAX && (used.has(next) || busy.has(next))) next++;
-      if (next > PROBE_PORT_MAX) break;
-      target.spec.localPort = next;
-      used.add(next);
+      if (target.spec.localPort !== undefined || used.size === PROBE_PORTS) continue;
+      const transport = checkTransport(target.spec.type);
+      let port = next.get(transport) ?? PROBE_PORT_MIN;
+      while (port <= PROBE_PORT_MAX && (used.has(port) || isBusy(target.spec, port))) port++;
+      next.set(transport, port);
+      if (port > PROBE_PORT_MAX) {
+        starved.push(target);
+        continue;
+      }
+      target.spec.localPort = port;
+      used.add(port);
     }
+    for (const { key, spec } of starved) waiting.set(key, waitReason(spec, PROBE_PORTS - used.size));
   }
   const probes = [...byDestination.values()].flat().flatMap(({ spec, backendId, forwarding }) => {
     const localPort = spec.localPort;
@@ -113,24 +140,27 @@ export function checkTargets(
       forwarding,
     }));
   });
-  return { specs, probes };
+  return { specs, probes, waiting };
 }
 
 /**
  * The health monitor's targets and the data plane's probe entries, set together: a
  * via-vip target's entry (which backend its probe port names) is written before its
  * first probe and removed with the target. A check whose port a probe found busy moves
- * to another here. A probe's packet leaves on a later tick (a
- * socket connects after the synchronous code that asked), so the backend records the
- * caller's reconcile writes next are in place by then.
+ * to another here, and one left waiting for a port gets one here once a port is freed.
+ * A probe's packet leaves on a later tick (a socket connects after the synchronous code
+ * that asked), so the backend records the caller's reconcile writes next are in place
+ * by then.
  */
 export function syncChecks(
   options: { dp: DataplanePort; health: HealthMonitor; probeOrigin?: ProbeOrigin },
   state: StateFile,
   initial?: Health,
 ): void {
-  const { specs, probes } = checkTargets(state, options.dp.listProbes(), { busy: options.health.busyPorts, origin: options.probeOrigin });
+  const { busyPorts } = options.health;
+  const { specs, probes, waiting } = checkTargets(state, options.dp.listProbes(), { busy: busyPorts, origin: options.probeOrigin });
   options.dp.setProbes(probes);
+  busyPorts.setWaiting(waiting);
   options.health.sync(specs, initial);
 }
 

@@ -6,6 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
+import { BUSY_PORT_RETRY_BATCH, heldPortsText, type ProbeSocket, trialBind } from '../health/busy-ports.js';
 
 const SYSCTL_DIR = '/proc/sys/net/ipv4';
 const PROBE_RANGE = `${PROBE_PORT_MIN}-${PROBE_PORT_MAX}`;
@@ -83,4 +84,23 @@ export function reserveProbePorts(): string[] {
     );
   }
   return warnings;
+}
+
+/**
+ * What other processes hold of the probe ports now (a trial bind of each on every
+ * address of its family fails), for xlb preflight: null when they hold none. Counts a
+ * port bound to any one address, though a probe binds only the LB's source.
+ */
+export async function heldProbePortsNote(bind = trialBind): Promise<string | null> {
+  const all: ProbeSocket[] = [];
+  for (const family of [4, 6] as const)
+    for (const transport of ['tcp', 'udp'] as const)
+      for (let port = PROBE_PORT_MIN; port <= PROBE_PORT_MAX; port++) all.push({ family, transport, port });
+  const held: ProbeSocket[] = [];
+  for (let start = 0; start < all.length; start += BUSY_PORT_RETRY_BATCH) {
+    const batch = all.slice(start, start + BUSY_PORT_RETRY_BATCH);
+    const bound = await Promise.all(batch.map((socket) => bind(socket)));
+    held.push(...batch.filter((_, index) => !bound[index]));
+  }
+  return held.length === 0 ? null : `${heldPortsText(held)}: via-vip checks cannot probe from them`;
 }

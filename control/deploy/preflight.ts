@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { type BpfError, ifNameToIndex } from '@xlb/native';
 import { vethPeer, vlanOffload, vlanOffloadText } from '../daemon/interface-checks.js';
 import { resolveServeOptions } from '../daemon/options.js';
-import { ephemeralRangeNote, sysctl } from '../daemon/probe-ports.js';
+import { ephemeralRangeNote, heldProbePortsNote, sysctl } from '../daemon/probe-ports.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -87,7 +87,7 @@ export async function preflight({ config, flags }: PreflightInput): Promise<Chec
   }
   check('bpffs', bpffs, bpffs ? '/sys/fs/bpf is bpffs' : `/sys/fs/bpf is not bpffs${unreadable}: mount -t bpf bpf /sys/fs/bpf`);
   check('node', atLeast(version(process.versions.node), [20, 0]), `Node.js ${process.versions.node} (needs 20 or newer)`);
-  checks.push(probePortsCheck());
+  checks.push(await probePortsCheck());
 
   const missing: string[] = [];
   for (const name of PACKAGES) {
@@ -130,11 +130,13 @@ export async function preflight({ config, flags }: PreflightInput): Promise<Chec
   return checks;
 }
 
-/** Whether the kernel's ephemeral range reaches into the probe ports: a warning, as xlb serve reserves them. */
-function probePortsCheck(): Check {
+/** Whether the kernel's ephemeral range reaches into the probe ports (xlb serve reserves them), or other processes hold some: warnings. */
+async function probePortsCheck(): Promise<Check> {
   try {
     const { overlaps, text } = ephemeralRangeNote(sysctl('ip_local_port_range'));
-    return { name: 'probe-ports', ok: true, detail: text, ...(overlaps ? { warning: true } : {}) };
+    const held = await heldProbePortsNote();
+    const detail = held === null ? text : `${text}; ${held}`;
+    return { name: 'probe-ports', ok: true, detail, ...(overlaps || held !== null ? { warning: true } : {}) };
   } catch (error) {
     return {
       name: 'probe-ports',

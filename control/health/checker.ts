@@ -4,8 +4,9 @@
  * `rise` consecutive successes make a backend up, `fall` consecutive failures make it
  * down. A target starts 'unknown' (its first result decides) or, when restored at
  * daemon start, 'up', so a restart does not pull serving backends out of rings.
- * A probe whose path is not in place yet (holdProbes), or whose local port another
- * process holds (ProbePortBusy: `portBusy` asks for another port), counts neither way
+ * A probe whose path is not in place yet (holdProbes), whose local port another
+ * process holds (ProbePortBusy: `portBusy` asks for another port), or whose check the
+ * allocator left waiting for a port (busyPorts.waiting: the rest are held), counts neither way
  * for a while: held longer than interval × fall (and `minHoldMs`), each tick fails with
  * the hold's reason, so a backend that never becomes reachable does not stay as it was.
  */
@@ -13,7 +14,8 @@ import { EventEmitter } from 'node:events';
 import { type CheckSpec, ProbePortBusy } from '../checks/check-type.js';
 import type { Health } from '../checks/health.js';
 import { checkType } from '../checks/registry.js';
-import { BusyPorts } from './busy-ports.js';
+import { familyOf } from '../net/address.js';
+import { BusyPorts, checkTransport } from './busy-ports.js';
 
 export type { CheckSpec } from '../checks/check-type.js';
 
@@ -147,6 +149,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
 
   close(): void {
     for (const [key, target] of this.targets) this.stop(key, target);
+    this.busyPorts.close();
   }
 
   private stop(key: string, target: Target): void {
@@ -163,7 +166,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
   private async run(key: string, target: Target): Promise<void> {
     if (target.stopped) return;
     try {
-      const held = this.hold(key, target.spec);
+      const held = this.hold(key, target.spec) ?? this.busyPorts.waiting(key);
       if (held !== null) return this.holdTick(key, target, held);
       target.heldSince = null;
       let reason: string | null;
@@ -185,7 +188,13 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
   /** Held like a path not in place, until the allocator moves the check to another port (the next tick tries again). */
   private holdBusy(key: string, target: Target, busy: ProbePortBusy): void {
     if (target.stopped) return;
-    this.busyPorts.add(busy.port);
+    const { spec } = target;
+    this.busyPorts.add({
+      family: familyOf(spec.address),
+      transport: checkTransport(spec.type),
+      port: busy.port,
+      address: spec.localAddress ?? undefined,
+    });
     this.holdTick(key, target, `waiting to probe: ${busy.message}; the check moves to another probe port`);
     this.emit('portBusy', { key, port: busy.port });
   }

@@ -2,7 +2,9 @@
  * A via-vip probe whose local port another process holds: with real sockets on
  * loopback, each check type's failed bind holds the target (its health stays, the
  * reason names the port) and tells the allocator, which gives that check another
- * port; the reserved-ports list xlb serve writes keeps what was there.
+ * port of its family and transport; a check left without one waits (held, then failed
+ * past the hold's limit, naming the held ports); a trial bind finds the ports let go;
+ * the reserved-ports list xlb serve writes keeps what was there.
  */
 import dgram from 'node:dgram';
 import { once } from 'node:events';
@@ -11,8 +13,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { checkTargets } from '../../control/controller/targets.js';
 import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../../control/dataplane/codec.js';
-import { ephemeralRangeNote, withReservedRange } from '../../control/daemon/probe-ports.js';
-import { BUSY_PORT_RETRY_MS, BusyPorts } from '../../control/health/busy-ports.js';
+import { ephemeralRangeNote, heldProbePortsNote, withReservedRange } from '../../control/daemon/probe-ports.js';
+import { BusyPorts, type ProbeSocket, trialBind, type Transport } from '../../control/health/busy-ports.js';
 import { type CheckSpec, type HealthChange, HealthMonitor, type PortBusy } from '../../control/health/checker.js';
 import type { StateFile } from '../../control/state/schema.js';
 import { storedBackend, storedVip } from '../lib/stored.js';
@@ -100,7 +102,10 @@ describe('a probe whose local port another process holds', () => {
     });
     expect(changes).toEqual([]);
     expect(checked).toEqual([]);
-    expect(health.busyPorts.has(localPort)).toBe(true);
+    const transport = type === 'udp' ? 'udp' : 'tcp';
+    expect(health.busyPorts.has(4, transport, localPort)).toBe(true);
+    expect(health.busyPorts.has(6, transport, localPort)).toBe(false);
+    expect(health.busyPorts.has(4, transport === 'tcp' ? 'udp' : 'tcp', localPort)).toBe(false);
 
     // Once the other process lets go, the same check passes from that port.
     await release();
@@ -110,6 +115,11 @@ describe('a probe whose local port another process holds', () => {
     free.sync(new Map([['0:0', viaVip({ type, port, localPort })]]), 'up');
     expect(await passed).toEqual([expect.objectContaining({ key: '0:0', reason: null })]);
   });
+});
+
+/** Ports held for one family and transport, as BusyPorts.has answers. */
+const heldFor = (family: number, transport: Transport, held: (port: number) => boolean) => ({
+  has: (f: number, t: Transport, port: number) => f === family && t === transport && held(port),
 });
 
 describe('the probe-port allocator', () => {
@@ -122,26 +132,175 @@ describe('the probe-port allocator', () => {
     const first = checkTargets(state);
     expect(ports(first.specs)).toEqual([PROBE_PORT_MIN, PROBE_PORT_MIN + 1, PROBE_PORT_MIN + 2]);
 
-    const busy = new Set([PROBE_PORT_MIN + 1, PROBE_PORT_MIN + 3]);
+    const taken = new Set([PROBE_PORT_MIN + 1, PROBE_PORT_MIN + 3]);
+    const busy = heldFor(4, 'tcp', (port) => taken.has(port));
     const moved = checkTargets(state, first.probes, { busy });
     expect(ports(moved.specs)).toEqual([PROBE_PORT_MIN, PROBE_PORT_MIN + 4, PROBE_PORT_MIN + 2]);
     expect(moved.probes.filter((p) => p.backendId === 1).map((p) => p.localPort)).toEqual([PROBE_PORT_MIN + 4, PROBE_PORT_MIN + 4]);
-    expect(moved.probes.some((p) => busy.has(p.localPort))).toBe(false);
+    expect(moved.probes.some((p) => taken.has(p.localPort))).toBe(false);
+    expect(moved.waiting).toEqual(new Map());
 
-    // Fresh, every port but the last busy: the first check gets the last port, the rest none.
-    const allBut = { has: (port: number) => port !== PROBE_PORT_MAX };
-    expect(ports(checkTargets(state, [], { busy: allBut }).specs)).toEqual([PROBE_PORT_MAX, undefined, undefined]);
+    // Fresh, every port but the last busy: the first check gets the last port, the rest wait, naming why.
+    const allBut = checkTargets(state, [], { busy: heldFor(4, 'tcp', (port) => port !== PROBE_PORT_MAX) });
+    expect(ports(allBut.specs)).toEqual([PROBE_PORT_MAX, undefined, undefined]);
+    const reason =
+      'waiting for a probe port: all 4095 free probe ports for 198.19.0.1 port 80 (tcp/IPv4, 61440-65535) are held by other processes on the LB';
+    expect(allBut.waiting).toEqual(
+      new Map([
+        ['0:1', reason],
+        ['0:2', reason],
+      ]),
+    );
   });
 
-  test('a busy port is skipped for a while, then tried again', () => {
-    let now = 1_000_000;
-    const busy = new BusyPorts(() => now);
-    busy.add(PROBE_PORT_MIN);
-    now += BUSY_PORT_RETRY_MS - 1;
-    expect(busy.has(PROBE_PORT_MIN)).toBe(true);
-    expect(busy.has(PROBE_PORT_MIN + 1)).toBe(false);
-    now += 1;
-    expect(busy.has(PROBE_PORT_MIN)).toBe(false);
+  test('a port held for one family and transport is given to checks of the others', () => {
+    const six = [0, 1].map((id) => storedBackend(id, `2001:db8::${11 + id}`));
+    const mixed: StateFile = {
+      version: 1,
+      vips: [
+        storedVip(0, '198.19.0.1', backends.slice(0, 2), { forwarding: 'dsr', healthCheck }),
+        storedVip(1, '198.19.0.1', backends.slice(2), {
+          protocol: 'udp',
+          forwarding: 'dsr',
+          healthCheck: { ...healthCheck, type: 'udp', send: 'x' },
+        }),
+        storedVip(2, '2001:db8:f::1', six, { forwarding: 'dsr', healthCheck }),
+      ],
+    };
+    const busy = heldFor(4, 'tcp', (port) => port === PROBE_PORT_MIN);
+    const { specs, waiting } = checkTargets(mixed, [], { busy });
+    // tcp/IPv4 skips the held port, udp/IPv4 on the same destination and tcp/IPv6 take it.
+    expect(ports(specs)).toEqual([PROBE_PORT_MIN + 1, PROBE_PORT_MIN + 2, PROBE_PORT_MIN, PROBE_PORT_MIN, PROBE_PORT_MIN + 1]);
+    expect(waiting.size).toBe(0);
+
+    // Every tcp/IPv4 port held: the tcp checks wait, the udp and IPv6 ones still get ports.
+    const starved = checkTargets(mixed, [], { busy: heldFor(4, 'tcp', () => true) });
+    expect(ports(starved.specs)).toEqual([undefined, undefined, PROBE_PORT_MIN, PROBE_PORT_MIN, PROBE_PORT_MIN + 1]);
+    expect([...starved.waiting.keys()]).toEqual(['0:0', '0:1']);
+    expect(starved.waiting.get('0:0')).toMatch(
+      /^waiting for a probe port: all 4095 free probe ports for 198\.19\.0\.1 port 80 \(tcp\/IPv4/,
+    );
+  });
+
+  test('more checks to one destination than probe ports: the rest fail, not wait', () => {
+    const many = Array.from({ length: PROBE_PORT_MAX - PROBE_PORT_MIN + 2 }, (_, id) =>
+      storedBackend(id, `198.18.${Math.floor(id / 250)}.${(id % 250) + 1}`),
+    );
+    const big: StateFile = { version: 1, vips: [storedVip(0, '198.19.0.1', many, { forwarding: 'dsr', healthCheck })] };
+    const { specs, waiting } = checkTargets(big, [], { busy: heldFor(4, 'tcp', () => false) });
+    expect(ports(specs).filter((port) => port === undefined)).toHaveLength(1);
+    expect(waiting.size).toBe(0);
+  });
+});
+
+describe('a check waiting for a probe port', () => {
+  const wait =
+    'waiting for a probe port: all 4096 free probe ports for 127.0.0.1 port 1 (tcp/IPv4, 61440-65535) are held by other processes on the LB';
+
+  test('keeps its health, counts neither way within the hold limit, then fails each tick naming the held ports', async () => {
+    const health = new HealthMonitor(undefined, 300);
+    closers.push(() => health.close());
+    const changes: HealthChange[] = [];
+    health.on('change', (change) => changes.push(change));
+    health.busyPorts.setWaiting(new Map([['0:0', wait]]));
+    const spec = viaVip({ intervalMs: 100, fall: 1 });
+    delete spec.localPort;
+    health.sync(new Map([['0:0', spec]]), 'up');
+
+    expect(health.status('0:0')).toMatchObject({ health: 'up', reason: wait, lastFailure: null });
+    const [change] = (await once(health, 'change')) as [HealthChange];
+    expect(change).toMatchObject({
+      from: 'up',
+      to: 'down',
+      reason: expect.stringMatching(new RegExp(`^${wait.replace(/[()]/g, '\\$&')} \\(for \\d`)),
+    });
+    expect(changes).toHaveLength(1);
+  });
+});
+
+/** A socket another process could hold on 127.0.0.1 (TCP listener or UDP socket, no SO_REUSEADDR), and its port. */
+async function holdOn(transport: Transport): Promise<{ port: number; release: () => Promise<void> }> {
+  if (transport === 'udp') {
+    const socket = dgram.createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    const release = () => new Promise<void>((resolve) => socket.close(resolve));
+    return { port: socket.address().port, release };
+  }
+  const listener = net.createServer().listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const release = () => new Promise<void>((resolve) => listener.close(() => resolve()));
+  return { port: (listener.address() as net.AddressInfo).port, release };
+}
+
+describe('busy probe ports', () => {
+  test.each(['tcp', 'udp'] as const)(
+    '%s: a trial bind fails on a held port, for that transport only, and binds once it is let go',
+    async (transport) => {
+      const { port, release } = await holdOn(transport);
+      const socket: ProbeSocket = { family: 4, transport, port, address: '127.0.0.1' };
+      expect(await trialBind(socket)).toBe(false);
+      expect(await trialBind({ ...socket, transport: transport === 'tcp' ? 'udp' : 'tcp' })).toBe(true);
+      expect(await trialBind({ ...socket, family: 6, address: '::1' })).toBe(true);
+      await release();
+      expect(await trialBind(socket)).toBe(true);
+    },
+  );
+
+  test('a retry forgets the ports let go and says so; the warning counts the held ones per family and transport', async () => {
+    const tcp = await holdOn('tcp');
+    const udp = await holdOn('udp');
+    const busy = new BusyPorts();
+    closers.push(() => busy.close());
+    busy.add({ family: 4, transport: 'tcp', port: tcp.port, address: '127.0.0.1' });
+    busy.add({ family: 4, transport: 'udp', port: udp.port, address: '127.0.0.1' });
+    busy.setWaiting(new Map([['0:0', 'waiting']]));
+    expect(busy.warnings()).toEqual([
+      'other processes on the LB hold 2 of the health-check probe ports 61440-65535 (tcp/IPv4 1, udp/IPv4 1): ' +
+        'via-vip checks do not probe from them, and 1 wait for a free one',
+    ]);
+    let freed = 0;
+    busy.on('freed', () => freed++);
+    expect(await busy.retry()).toBe(0);
+    expect(freed).toBe(0);
+
+    await tcp.release();
+    expect(await busy.retry()).toBe(1);
+    expect(freed).toBe(1);
+    expect(busy.has(4, 'tcp', tcp.port)).toBe(false);
+    expect(busy.has(4, 'udp', udp.port)).toBe(true);
+
+    await udp.release();
+    expect(await busy.retry()).toBe(1);
+    expect(busy.size).toBe(0);
+    expect(busy.warnings()).toEqual([]);
+  });
+
+  test('xlb preflight counts the probe ports a trial bind finds held, per family and transport', async () => {
+    expect(await heldProbePortsNote(async () => true)).toBeNull();
+    const tried = new Set<string>();
+    const note = await heldProbePortsNote(async ({ family, transport, port }) => {
+      tried.add(`${transport}/IPv${family} ${port}`);
+      return !((family === 6 && transport === 'udp' && port < PROBE_PORT_MIN + 3) || (family === 4 && port === PROBE_PORT_MAX));
+    });
+    expect(tried.size).toBe(4 * 4096);
+    expect(note).toBe(
+      'other processes on the LB hold 5 of the health-check probe ports 61440-65535 (tcp/IPv4 1, udp/IPv4 1, udp/IPv6 3): ' +
+        'via-vip checks cannot probe from them',
+    );
+  });
+
+  test('a retry tries at most a batch, the longest untried first', async () => {
+    const tried: number[] = [];
+    const busy = new BusyPorts(async ({ port }) => {
+      tried.push(port);
+      return false;
+    });
+    closers.push(() => busy.close());
+    for (let port = PROBE_PORT_MIN; port < PROBE_PORT_MIN + 5; port++) busy.add({ family: 4, transport: 'tcp', port });
+    await busy.retry(3);
+    await busy.retry(3);
+    expect(tried).toEqual([61440, 61441, 61442, 61443, 61444, 61440]);
   });
 });
 
