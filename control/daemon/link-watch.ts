@@ -125,6 +125,8 @@ export interface LinkWatchOptions {
   ifindex: number;
   report(attached: boolean, reason: string | null): void;
   onError(error: unknown): void;
+  /** Runs after each check (every second and on each link or address event): the LB's sources follow the interface's addresses. */
+  onCheck?(): void;
   host?: LinkHost;
 }
 
@@ -190,6 +192,7 @@ export class LinkWatch {
     } catch (error) {
       this.options.onError(error);
     }
+    this.options.onCheck?.();
   }
 
   close(): void {
@@ -198,9 +201,9 @@ export class LinkWatch {
     this.monitor?.kill();
   }
 
-  /** `ip monitor link` in the daemon's namespace; killed with the daemon, however it ends. */
+  /** `ip monitor link address` in the daemon's namespace; killed with the daemon, however it ends. */
   private startMonitor(): void {
-    const monitor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const monitor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'monitor', 'link', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
     this.monitor = monitor;
     monitor.stdout.on('data', () => {
       if (this.pending) return;
