@@ -17,6 +17,7 @@ import { formatAddress } from '../control/net/address.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { nsRun } from '../scripts/lab/netns.js';
 import { tcp4, tcp6 } from './lib/frames.js';
+import { until } from './lib/until.js';
 
 const CHECK = { type: 'tcp', intervalMs: 200, timeoutMs: 150, rise: 1, fall: 2 } as const;
 /** The LB's addresses after re-addressing, on the same subnets. */
@@ -42,17 +43,6 @@ beforeAll(async () => {
 afterAll(() => lab?.destroy());
 
 const api = <T>(method: string, path: string, body?: unknown) => daemon.call<T>(method, path, body);
-
-/** Polls until `done` holds, or fails after `timeoutMs` naming `what`. */
-async function until<T>(what: string, read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** The sources the pinned config holds (null: unset). */
 function configSources(): { v4: string | null; v6: string | null } {
@@ -94,13 +84,19 @@ const checkedSince = (since: number) => (list: VipView['backends']) =>
   list.length === VIPS.length * BACKENDS.length &&
   list.every((b) => b.health === 'up' && b.healthReason === null && Date.parse(b.lastCheckAt ?? '') > since + CHECK.timeoutMs);
 
-const mac = (ns: string) => Buffer.from((JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'eth0'])) as { address: string }[])[0]!.address.split(':').map((h) => parseInt(h, 16)));
+const mac = (ns: string) =>
+  Buffer.from(
+    (JSON.parse(nsRun(ns, 'ip', ['-j', 'link', 'show', 'eth0'])) as { address: string }[])[0]!.address
+      .split(':')
+      .map((h) => parseInt(h, 16)),
+  );
 
 /** Sends `frame` from the client's eth0 to the LB's, as it is (a packet socket: any source). */
 function sendToLb(frame: Buffer): void {
   mac(lab.ns.lb).copy(frame, 0);
   mac(lab.ns.client).copy(frame, 6);
-  const script = 'import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(("eth0", 0))\ns.send(bytes.fromhex(sys.argv[1]))\n';
+  const script =
+    'import socket, sys\ns = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)\ns.bind(("eth0", 0))\ns.send(bytes.fromhex(sys.argv[1]))\n';
   nsRun(lab.ns.client, 'python3', ['-c', script, frame.toString('hex')]);
 }
 
@@ -112,7 +108,7 @@ describe('the LB re-addressed', () => {
       await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding, healthCheck: CHECK });
       for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, backend(n)));
     }
-    await until('all up', backends, checkedSince(0));
+    await until(backends, checkedSince(0), 'all up');
     expect(configSources()).toEqual({ v4: LAB.lb4, v6: LAB.lb6 });
 
     const seen = await healthsDuring(async () => {
@@ -121,9 +117,9 @@ describe('the LB re-addressed', () => {
       nsRun(lab.ns.lb, 'ip', ['addr', 'del', `${LAB.lb4}/${LAB.subnet4}`, 'dev', 'eth0']);
       nsRun(lab.ns.lb, 'ip', ['addr', 'add', `${NEW6}/${LAB.subnet6}`, 'dev', 'eth0', 'nodad']);
       nsRun(lab.ns.lb, 'ip', ['addr', 'del', `${LAB.lb6}/${LAB.subnet6}`, 'dev', 'eth0']);
-      await until('the config follows', configSources, (s) => s.v4 === NEW4 && s.v6 === NEW6, 5_000);
+      await until(configSources, (s) => s.v4 === NEW4 && s.v6 === NEW6, 'the config follows', 5_000);
       // Checks from the new sources pass, three intervals on.
-      await until('checks pass from the new sources', backends, checkedSince(movedAt + 3 * CHECK.intervalMs));
+      await until(backends, checkedSince(movedAt + 3 * CHECK.intervalMs), 'checks pass from the new sources');
     });
     expect(seen).toEqual(['up']);
 
@@ -133,7 +129,7 @@ describe('the LB re-addressed', () => {
     ]) {
       const before = await looped();
       sendToLb(frame);
-      await until('the looped probe is dropped', looped, (n) => n === before + 1, 5_000);
+      await until(looped, (n) => n === before + 1, 'the looped probe is dropped', 5_000);
     }
   });
 
@@ -145,11 +141,11 @@ describe('the LB re-addressed', () => {
     const held = `waiting for the LB's IPv4 source: --source-v4 ${ABSENT4} is not an address of this host`;
     const v4 = (list: VipView['backends']) => list.filter((b) => b.address.includes('.'));
     const seen = await healthsDuring(async () => {
-      await until('IPv4 checks held', backends, (list) => v4(list).every((b) => b.healthReason === held));
+      await until(backends, (list) => v4(list).every((b) => b.healthReason === held), 'IPv4 checks held');
       expect(configSources()).toEqual({ v4: ABSENT4, v6: NEW6 });
       const addedAt = Date.now();
       nsRun(lab.ns.lb, 'ip', ['addr', 'add', `${ABSENT4}/${LAB.subnet4}`, 'dev', 'eth0']);
-      await until('checks pass from the given source', backends, checkedSince(addedAt));
+      await until(backends, checkedSince(addedAt), 'checks pass from the given source');
     });
     expect(seen).toEqual(['up']);
   });
@@ -159,11 +155,11 @@ describe('the LB re-addressed', () => {
     const v6 = (list: VipView['backends']) => list.filter((b) => b.address.includes(':'));
     const seen = await healthsDuring(async () => {
       nsRun(lab.ns.lb, 'ip', ['addr', 'del', `${NEW6}/${LAB.subnet6}`, 'dev', 'eth0']);
-      await until('IPv6 checks held', backends, (list) => v6(list).every((b) => b.healthReason === held));
+      await until(backends, (list) => v6(list).every((b) => b.healthReason === held), 'IPv6 checks held');
       expect(configSources()).toEqual({ v4: ABSENT4, v6: null });
       const addedAt = Date.now();
       nsRun(lab.ns.lb, 'ip', ['addr', 'add', `${LAB.lb6}/${LAB.subnet6}`, 'dev', 'eth0', 'nodad']);
-      await until('checks pass from the new IPv6 source', backends, checkedSince(addedAt));
+      await until(backends, checkedSince(addedAt), 'checks pass from the new IPv6 source');
     });
     expect(seen).toEqual(['up']);
     expect(configSources()).toEqual({ v4: ABSENT4, v6: LAB.lb6 });

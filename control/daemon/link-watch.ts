@@ -203,7 +203,9 @@ export class LinkWatch {
 
   /** `ip monitor link address` in the daemon's namespace; killed with the daemon, however it ends. */
   private startMonitor(): void {
-    const monitor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'monitor', 'link', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const monitor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'monitor', 'link', 'address'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     this.monitor = monitor;
     monitor.stdout.on('data', () => {
       if (this.pending) return;

@@ -119,7 +119,9 @@ export class SourceFollower {
   warnings(): string[] {
     return FAMILIES.flatMap((family) =>
       this.options.given[family] && this.reading.held[family] !== null
-        ? [`--source-${family} ${this.reading.sources[family]} is not an address of this host: its via-vip health checks are held until it is`]
+        ? [
+            `--source-${family} ${this.reading.sources[family]} is not an address of this host: its via-vip health checks are held until it is`,
+          ]
         : [],
     );
   }

@@ -6,6 +6,7 @@
  */
 import type { NetworkInterfaceInfo } from 'node:os';
 import { describe, expect, test } from 'vitest';
+import { eventText } from '../../control/controller/event-text.js';
 import { probeHolds } from '../../control/controller/probe-holds.js';
 import type { ProbeOrigin } from '../../control/controller/options.js';
 import type { CheckSpec } from '../../control/health/checker.js';
@@ -95,7 +96,7 @@ describe('SourceFollower', () => {
     const controller = {
       setProbeOrigin: (origin: ProbeOrigin) => origins.push(origin),
       publish: (event: unknown) => events.push(event),
-      status: () => ({ attached: true, attachReason: null }) as never,
+      status: () => ({ attached: true, attachReason: null }),
     };
     const sources = new SourceFollower({ iface: 'eth0', given, config, dp: { setConfig: (c) => written.push(c) }, read });
     return { sources, check: () => sources.check(controller as never), written, origins, events };
@@ -113,9 +114,9 @@ describe('SourceFollower', () => {
     f.check();
     expect(f.written).toEqual([{ ...config, sourceV4: bytes('198.18.0.7'), sourceV6: bytes('2001:db8::2') }]);
     expect(f.origins).toEqual([{ iface: 'eth0', v4: '198.18.0.7', v6: '2001:db8::2', held: { v4: null, v6: null } }]);
-    expect(f.events).toEqual([
-      { type: 'link', iface: 'eth0', attached: true, reason: null, sources: { v4: '198.18.0.7', v6: '2001:db8::2' } },
-    ]);
+    const moved = { type: 'link', iface: 'eth0', attached: true, reason: null, sources: { v4: '198.18.0.7', v6: '2001:db8::2' } } as const;
+    expect(f.events).toEqual([moved]);
+    expect(eventText({ ...moved, id: 1, at: '' })).toBe('sources follow eth0: IPv4 198.18.0.7, IPv6 2001:db8::2');
   });
 
   test('a given source that appears on the host: its probes are released, nothing is written', () => {
