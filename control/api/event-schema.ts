@@ -46,7 +46,18 @@ export const eventSchema = z.union([
     id,
     at,
   }),
-  z.object({ type: z.literal('link'), iface: z.string(), attached: z.boolean(), reason: z.string().nullable(), id, at }),
+  z.object({
+    type: z.literal('link'),
+    iface: z.string(),
+    attached: z.boolean(),
+    reason: z.string().nullable(),
+    sources: z
+      .object({ v4: z.string().nullable(), v6: z.string().nullable() })
+      .optional()
+      .describe("The balancer's source addresses, when one followed the interface to a new address (or to none)"),
+    id,
+    at,
+  }),
   z
     .object({
       type: z.literal('start'),

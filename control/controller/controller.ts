@@ -21,7 +21,8 @@ import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { PROBE_REPAIR_MS, repairProbeEntries } from './probe-repair.js';
 import { Traffic } from './rates.js';
-import type { ControllerOptions } from './options.js';
+import type { ControllerOptions, ProbeOrigin } from './options.js';
+import { probeHolds } from './probe-holds.js';
 import {
   backendAddresses,
   type BackendCheck,
@@ -29,7 +30,6 @@ import {
   healthKey,
   parseHealthKey,
   syncChecks,
-  viaVipHolds,
   vipsWithBackendAt,
   vipTexts,
 } from './targets.js';
@@ -88,12 +88,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
       if (name === 'event') this.traffic.keepGoing();
     });
-    options.health.holdProbes(
-      viaVipHolds(
-        () => this.plans,
-        () => this.options.host?.current,
-      ),
-    );
+    options.health.holdProbes(probeHolds(this.options, () => this.plans));
     options.health.on('change', (change) => this.onHealthChange(change));
     // A probe port another process holds: its check moves to a free one; a port it lets go is given out again.
     options.health.on('portBusy', () => syncChecks(this.options, this.state));
@@ -137,6 +132,13 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     if (this.link.attached === attached && this.link.reason === reason) return;
     this.link = { attached, reason };
     this.publish({ type: 'link', iface: this.options.info.iface, attached, reason });
+  }
+
+  /** The LB's sources changed (the daemon follows its interface): via-vip checks bind the new ones, held ones are asked again. */
+  setProbeOrigin(origin: ProbeOrigin): void {
+    this.options.probeOrigin = origin;
+    syncChecks(this.options, this.state);
+    this.options.health.release();
   }
 
   /** Numbers, keeps and logs the event, and sends it to the listeners. */

@@ -31,6 +31,7 @@ export function eventText(event: RecordedEvent | EventGap): string {
         ` (${event.reason ?? `check via ${event.via} passed`}; check ${Math.round(event.latencyMs * 10) / 10} ms)`
       );
     case 'link':
+      if (event.sources) return `sources follow ${event.iface}: IPv4 ${event.sources.v4 ?? 'none'}, IPv6 ${event.sources.v6 ?? 'none'}`;
       if (event.attached) return `attached to ${event.iface}${event.reason ? `: ${event.reason}` : ''}`;
       return `not attached to ${event.iface}: ${event.reason ?? 'unknown'}`;
     case 'start':

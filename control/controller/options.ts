@@ -26,6 +26,8 @@ export interface ProbeOrigin {
   iface: string;
   v4: string | null;
   v6: string | null;
+  /** Why the family's probes are held (its source is missing or not the host's), null when they are not. */
+  held: { v4: string | null; v6: string | null };
 }
 
 export interface ControllerOptions {

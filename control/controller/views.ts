@@ -158,7 +158,14 @@ export type XlbEvent =
       reason: string | null;
       latencyMs: number;
     }>
-  | Recorded<{ type: 'link'; iface: string; attached: boolean; reason: string | null }>
+  | Recorded<{
+      type: 'link';
+      iface: string;
+      attached: boolean;
+      reason: string | null;
+      /** The balancer's sources, when one followed the interface to a new address (or to none). */
+      sources?: { v4: string | null; v6: string | null } | undefined;
+    }>
   | Recorded<{
       type: 'start';
       version: string;

@@ -133,6 +133,8 @@ export interface LinkWatchOptions {
   /** `reason`: why not attached; while attached, the egress filters that run before xlb's, or null. */
   report(attached: boolean, reason: string | null): void;
   onError(error: unknown): void;
+  /** Runs after each check (every second and on each link or address event): the LB's sources follow the interface's addresses. */
+  onCheck?(): void;
   host?: LinkHost;
 }
 
@@ -205,6 +207,7 @@ export class LinkWatch {
     } catch (error) {
       this.options.onError(error);
     }
+    this.options.onCheck?.();
   }
 
   close(): void {
@@ -214,9 +217,11 @@ export class LinkWatch {
     this.monitor?.kill();
   }
 
-  /** `ip monitor link` in the daemon's namespace; killed with the daemon, however it ends. */
+  /** `ip monitor link address` in the daemon's namespace; killed with the daemon, however it ends. */
   private startMonitor(): void {
-    const monitor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'monitor', 'link'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const monitor = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'ip', 'monitor', 'link', 'address'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     this.monitor = monitor;
     monitor.stdout.on('data', () => {
       if (this.pending) return;

@@ -28,8 +28,8 @@ import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from 
 import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from '../controller/internal-errors.js';
 import { LinkWatch } from './link-watch.js';
-import { probeOrigin } from './probe-origin.js';
 import { reserveProbePorts } from './probe-ports.js';
+import { SourceFollower } from './source-follow.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import type { ServeOptions } from './options.js';
 
@@ -80,7 +80,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
     const sourceV6 =
       options.sourceV6 ?? (own.v6 ? { address: parseAddress(own.v6).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
-    dp.setConfig({
+    const config = {
       hashSeed: options.hashSeed,
       mtu: options.mtu,
       gatewayMac: options.gatewayMac
@@ -90,9 +90,12 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       sourceV6: sourceV6.address,
       sourceV4FlowBits: sourceV4.flowBits,
       sourceV6FlowBits: sourceV6.flowBits,
-    });
+    };
+    dp.setConfig(config);
+    const given = { v4: options.sourceV4 !== undefined, v6: options.sourceV6 !== undefined };
+    const sources = new SourceFollower({ iface: options.iface, given, config, dp });
 
-    const warnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts()];
+    const warnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts(), ...sources.warnings()];
     for (const warning of warnings) log.warn(warning);
     const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));
     const controller = new Controller(
@@ -107,7 +110,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
         log,
         neighbours: new NeighbourTable(options.iface),
         info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode },
-        probeOrigin: probeOrigin(options.iface, sourceV4.address, sourceV6.address),
+        probeOrigin: sources.origin,
       },
       initial,
     );
@@ -134,6 +137,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       ifindex: ifNameToIndex(options.iface),
       report: (attached, reason) => controller.setAttached(attached, reason),
       onError: (error) => errors.record('link', error),
+      onCheck: () => errors.guard('link', () => sources.check(controller)),
     });
 
     const bird = options.bgp ? await startBird(options, own) : null;

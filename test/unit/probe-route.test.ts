@@ -17,7 +17,8 @@ import { type CheckSpec, probe } from '../../control/health/checker.js';
 import { PROBE_PORT_MIN } from '../../control/dataplane/codec.js';
 import type { StateFile } from '../../control/state/schema.js';
 
-const ORIGIN = { iface: 'eth0', v4: '198.18.0.2', v6: null };
+const NOT_HELD = { v4: null, v6: null };
+const ORIGIN = { iface: 'eth0', v4: '198.18.0.2', v6: null, held: NOT_HELD };
 
 /** A dsr VIP at `address` with one backend at `backend`, checked via vip or direct. */
 function state(address: string, backend: string, via: 'vip' | 'direct'): StateFile {
@@ -60,11 +61,12 @@ describe('where a probe leaves from', () => {
   });
 
   test('the daemon\u2019s origin: the balancer\u2019s configured sources, an unset (all-zero) one none', () => {
-    expect(probeOrigin('eth0', parseAddress('198.18.0.2').bytes, Buffer.alloc(16))).toEqual(ORIGIN);
-    expect(probeOrigin('eth0', Buffer.alloc(16), parseAddress('2001:db8::2').bytes)).toEqual({
+    expect(probeOrigin('eth0', parseAddress('198.18.0.2').bytes, Buffer.alloc(16), NOT_HELD)).toEqual(ORIGIN);
+    expect(probeOrigin('eth0', Buffer.alloc(16), parseAddress('2001:db8::2').bytes, NOT_HELD)).toEqual({
       iface: 'eth0',
       v4: null,
       v6: '2001:db8::2',
+      held: NOT_HELD,
     });
   });
 

@@ -1,0 +1,147 @@
+/**
+ * The balancer's own sources (xlb_config.source_v4/v6: the ipip outer source, the
+ * source via-vip probes bind and the one drop_probe_loop compares) follow the XDP
+ * interface when `xlb serve` took them from it: a re-addressed interface, or one
+ * addressed after start (DHCP), moves them in the data plane and in the probes' origin,
+ * each family on its own. A source given by --source-v4/--source-v6 stays as given.
+ * A family without a source, or with one the host does not have, holds its via-vip
+ * probes with a reason saying so: their bind would fail (EADDRNOTAVAIL) for the LB's
+ * sake, not the backend's.
+ */
+import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
+import type { Controller } from '../controller/controller.js';
+import type { ProbeOrigin } from '../controller/options.js';
+import type { DataplaneConfig } from '../dataplane/records.js';
+import { canonicalAddress, parseAddress } from '../net/address.js';
+import { probeOrigin, sourceText } from './probe-origin.js';
+
+const FAMILIES = ['v4', 'v6'] as const;
+type SourceFamily = (typeof FAMILIES)[number];
+
+/** Something of each family: a source as text (null: none), or why its probes are held (null: not held). */
+export type PerFamily<T> = Record<SourceFamily, T>;
+
+/** The host's addresses as os.networkInterfaces() lists them, by interface. */
+export type Interfaces = NodeJS.Dict<NetworkInterfaceInfo[]>;
+
+/** IPv4 link-local (169.254.0.0/16) and loopback: scopes a source cannot be sent from to another host. */
+const NOT_GLOBAL_V4 = /^(169\.254|127)\./;
+
+/** The interface's addresses a source can be (global scope), by family, in the kernel's order. */
+export function sourceCandidates(interfaces: Interfaces, iface: string): PerFamily<string[]> {
+  const addresses = interfaces[iface] ?? [];
+  return {
+    v4: addresses.filter((a) => a.family === 'IPv4' && !NOT_GLOBAL_V4.test(a.address)).map((a) => a.address),
+    // A link-local or loopback IPv6 address has a zone (scope id): only global ones have none.
+    v6: addresses.filter((a) => a.family === 'IPv6' && !a.scopeid && !a.internal).map((a) => canonicalAddress(a.address)),
+  };
+}
+
+/** Every address of every interface, canonical. */
+export const hostAddresses = (interfaces: Interfaces): Set<string> =>
+  new Set(
+    Object.values(interfaces)
+      .flatMap((list) => list ?? [])
+      .map((a) => canonicalAddress(a.address.split('%')[0]!)),
+  );
+
+/** A followed source: the current one while the interface keeps it (a second address does not move it), else its first, else none. */
+export const followedSource = (current: string | null, candidates: readonly string[]): string | null =>
+  current !== null && candidates.includes(current) ? current : (candidates[0] ?? null);
+
+/** Why the LB's via-vip probes of a family cannot leave, or null when they can. */
+export function sourceHoldReason(family: SourceFamily, source: string | null, iface: string, host: ReadonlySet<string>): string | null {
+  const ip = family === 'v4' ? 'IPv4' : 'IPv6';
+  if (source === null) return `waiting for the LB's ${ip} source: ${iface} has no global ${ip} address and --source-${family} is not given`;
+  if (!host.has(source)) return `waiting for the LB's ${ip} source: --source-${family} ${source} is not an address of this host`;
+  return null;
+}
+
+/** The LB's sources and their probes' holds, as the interfaces are now. */
+export interface SourceReading {
+  sources: PerFamily<string | null>;
+  held: PerFamily<string | null>;
+}
+
+/** The sources after `previous` as the interfaces are now: a followed family follows `iface`, a given one (`given`) stays. */
+export function readSources(
+  previous: PerFamily<string | null>,
+  given: PerFamily<boolean>,
+  iface: string,
+  interfaces: Interfaces,
+): SourceReading {
+  const candidates = sourceCandidates(interfaces, iface);
+  const host = hostAddresses(interfaces);
+  const source = (family: SourceFamily) => (given[family] ? previous[family] : followedSource(previous[family], candidates[family]));
+  const sources = { v4: source('v4'), v6: source('v6') };
+  return { sources, held: { v4: sourceHoldReason('v4', sources.v4, iface, host), v6: sourceHoldReason('v6', sources.v6, iface, host) } };
+}
+
+/** The source of a family as the data plane's config holds it (16 bytes, all zero for none). */
+const sourceBytes = (source: string | null): Buffer => (source === null ? Buffer.alloc(16) : parseAddress(source).bytes);
+
+const sameSources = (a: PerFamily<string | null>, b: PerFamily<string | null>) => a.v4 === b.v4 && a.v6 === b.v6;
+
+export interface SourceFollowerOptions {
+  iface: string;
+  /** The families whose source --source-v4/--source-v6 gave. */
+  given: PerFamily<boolean>;
+  /** The configuration written at start; a move rewrites it with the new sources. */
+  config: DataplaneConfig;
+  dp: { setConfig(config: DataplaneConfig): void };
+  read?: () => Interfaces;
+}
+
+/**
+ * Re-reads the interfaces on each check (cheap: one getifaddrs, no process) and applies
+ * a change: the data plane's sources when a followed one moved, the probes' origin
+ * (with its holds) on any change, and a `link` event naming the new sources.
+ */
+export class SourceFollower {
+  private readonly read: () => Interfaces;
+  private reading: SourceReading;
+
+  constructor(private readonly options: SourceFollowerOptions) {
+    this.read = options.read ?? networkInterfaces;
+    const { sourceV4, sourceV6 } = options.config;
+    const start = { v4: sourceText(4, sourceV4), v6: sourceText(6, sourceV6) };
+    this.reading = readSources(start, options.given, options.iface, this.read());
+    if (!sameSources(start, this.reading.sources)) this.write();
+  }
+
+  /** Where via-vip probes leave from, as last read. */
+  get origin(): ProbeOrigin {
+    const { sources, held } = this.reading;
+    return probeOrigin(this.options.iface, sourceBytes(sources.v4), sourceBytes(sources.v6), held);
+  }
+
+  /** For /v1/status: each given source that is not an address of the host. */
+  warnings(): string[] {
+    return FAMILIES.flatMap((family) =>
+      this.options.given[family] && this.reading.held[family] !== null
+        ? [
+            `--source-${family} ${this.reading.sources[family]} is not an address of this host: its via-vip health checks are held until it is`,
+          ]
+        : [],
+    );
+  }
+
+  /** Reads the interfaces again and applies what changed to the data plane and `controller`. */
+  check(controller: Pick<Controller, 'setProbeOrigin' | 'publish' | 'status'>): void {
+    const { iface, given } = this.options;
+    const next = readSources(this.reading.sources, given, iface, this.read());
+    const moved = !sameSources(next.sources, this.reading.sources);
+    if (!moved && next.held.v4 === this.reading.held.v4 && next.held.v6 === this.reading.held.v6) return;
+    this.reading = next;
+    if (moved) this.write();
+    controller.setProbeOrigin(this.origin);
+    if (!moved) return;
+    const { attached, attachReason } = controller.status();
+    controller.publish({ type: 'link', iface, attached, reason: attachReason, sources: next.sources });
+  }
+
+  private write(): void {
+    const { sources } = this.reading;
+    this.options.dp.setConfig({ ...this.options.config, sourceV4: sourceBytes(sources.v4), sourceV6: sourceBytes(sources.v6) });
+  }
+}
