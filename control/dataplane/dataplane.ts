@@ -14,6 +14,7 @@ import {
   MAPS,
   OUTCOMES,
   type Outcome,
+  probeSentCodec,
   PROGRAMS,
   trafficCodec,
   vipCodec,
@@ -27,7 +28,16 @@ import { DryRun, type DryRunResult } from './dry-run.js';
 import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
-import { kernelProbeMap, type ProbeDifference, type ProbeEntry, readProbes, repairProbes, writeProbes } from './probes.js';
+import {
+  encodeProbeKey,
+  kernelProbeMap,
+  type ProbeDifference,
+  type ProbeEntry,
+  type ProbeKey,
+  readProbes,
+  repairProbes,
+  writeProbes,
+} from './probes.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
@@ -346,6 +356,15 @@ export class Dataplane implements DataplanePort {
 
   repairProbes(): ProbeDifference[] {
     return repairProbes(kernelProbeMap(this.map('probes')), this.wantedProbes);
+  }
+
+  /**
+   * When xlb_probe last sent the probe of `key` on to its backend (bpf_ktime_get_ns:
+   * CLOCK_MONOTONIC, as process.hrtime.bigint()), or null when it has not (or the stamp aged out).
+   */
+  probeSentAt(key: ProbeKey): bigint | null {
+    const value = this.map('probeSent').lookup(encodeProbeKey(key));
+    return value ? value.readBigUInt64LE(probeSentCodec.offsets.sent_ns) : null;
   }
 
   /** What the balancer's code does with `frame` on these maps, which it leaves unchanged (see dry-run.ts). */

@@ -22,7 +22,11 @@ export interface ProbeEntry {
   forwarding: number;
 }
 
-const encodeKey = (entry: ProbeEntry) =>
+/** What names a probe's packets: the fields of an entry that key it. */
+export type ProbeKey = Omit<ProbeEntry, 'backendId' | 'forwarding'>;
+
+/** A probe's key as xlb_probes_v1 and xlb_probe_sent_v1 hold it. */
+export const encodeProbeKey = (entry: ProbeKey) =>
   probeKeyCodec.encode({ addr: entry.address, port: entry.port, sport: entry.localPort, proto: entry.proto, family: entry.family });
 const encodeValue = (entry: ProbeEntry) => probeCodec.encode({ backend_id: entry.backendId, forwarding: entry.forwarding });
 
@@ -70,7 +74,7 @@ export function readProbes(map: ProbeMap): ProbeEntry[] {
 
 /** Makes the map hold exactly `entries`: new and changed ones written first, then the rest removed. */
 export function writeProbes(map: ProbeMap, entries: readonly ProbeEntry[]): void {
-  const wanted = new Map(entries.map((entry) => [encodeKey(entry).toString('hex'), entry]));
+  const wanted = new Map(entries.map((entry) => [encodeProbeKey(entry).toString('hex'), entry]));
   for (const [hex, entry] of wanted) {
     const value = encodeValue(entry);
     if (!map.lookup(Buffer.from(hex, 'hex'))?.equals(value)) map.update(Buffer.from(hex, 'hex'), value);
@@ -89,10 +93,10 @@ export interface ProbeDifference {
 
 /** How the entries read from the map differ from those wanted, in the order wanted (then the extra ones). */
 export function probeDifferences(wanted: readonly ProbeEntry[], read: readonly ProbeEntry[]): ProbeDifference[] {
-  const found = new Map(read.map((entry) => [encodeKey(entry).toString('hex'), entry]));
+  const found = new Map(read.map((entry) => [encodeProbeKey(entry).toString('hex'), entry]));
   const differences: ProbeDifference[] = [];
   for (const entry of wanted) {
-    const key = encodeKey(entry).toString('hex');
+    const key = encodeProbeKey(entry).toString('hex');
     const there = found.get(key);
     found.delete(key);
     if (!there) differences.push({ kind: 'missing', entry });
