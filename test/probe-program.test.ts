@@ -148,6 +148,13 @@ describe('ipip probes: the very bytes the balancer sends for the same packet', (
     });
   });
 
+  test('an IPv6 probe to an IPv4 backend cannot be encapsulated: dropped, unstamped', () => {
+    f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'ipip', backends: backends4(2) });
+    setProbe(IP.vip6, 80, PROBE_PORT_MIN, backends4(2)[0]!.id, FORWARD_IPIP);
+    expect(runProbeProgram(sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN, flags: 'S' }))).verdict).toBe(TC_ACT_SHOT);
+    expect(f.dp.probeSentAt(keyOf(IP.vip6, 80, PROBE_PORT_MIN))).toBeNull();
+  });
+
   test('IPv4 in IPv6', () => {
     expectLikeBalancer(IP.vip4, backends6(2)[2]!, sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN, flags: 'S' })), {
       version: 6,

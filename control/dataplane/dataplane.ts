@@ -14,7 +14,6 @@ import {
   MAPS,
   OUTCOMES,
   type Outcome,
-  probeSentCodec,
   PROGRAMS,
   trafficCodec,
   vipCodec,
@@ -29,11 +28,11 @@ import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
 import {
-  encodeProbeKey,
   kernelProbeMap,
   type ProbeDifference,
   type ProbeEntry,
   type ProbeKey,
+  readProbeSent,
   readProbes,
   repairProbes,
   writeProbes,
@@ -358,13 +357,9 @@ export class Dataplane implements DataplanePort {
     return repairProbes(kernelProbeMap(this.map('probes')), this.wantedProbes);
   }
 
-  /**
-   * When xlb_probe last sent the probe of `key` on to its backend (bpf_ktime_get_ns:
-   * CLOCK_MONOTONIC, as process.hrtime.bigint()), or null when it has not (or the stamp aged out).
-   */
+  /** When xlb_probe last sent the probe of `key` on to its backend, or null (probes.ts). */
   probeSentAt(key: ProbeKey): bigint | null {
-    const value = this.map('probeSent').lookup(encodeProbeKey(key));
-    return value ? value.readBigUInt64LE(probeSentCodec.offsets.sent_ns) : null;
+    return readProbeSent(this.map('probeSent'), key);
   }
 
   /** What the balancer's code does with `frame` on these maps, which it leaves unchanged (see dry-run.ts). */

@@ -1,11 +1,12 @@
 /**
  * xlb_probes_v1: which backend each via-vip health-check probe goes to. A probe is
  * known by its destination (the VIP address and the check port), protocol and local
- * port; the tc program xlb_probe forwards it as the VIP would forward a client's packet.
+ * port; the tc program xlb_probe forwards it as the VIP would forward a client's packet,
+ * and stamps it sent in xlb_probe_sent_v1.
  */
 import type { BpfMap } from '@xlb/native';
 import { formatAddress } from '../net/address.js';
-import { type Family, FORWARD_DSR, FORWARD_IPIP, probeCodec, probeKeyCodec, protocolName } from './codec.js';
+import { type Family, FORWARD_DSR, FORWARD_IPIP, probeCodec, probeKeyCodec, probeSentCodec, protocolName } from './codec.js';
 
 export interface ProbeEntry {
   family: Family;
@@ -29,6 +30,16 @@ export type ProbeKey = Omit<ProbeEntry, 'backendId' | 'forwarding'>;
 export const encodeProbeKey = (entry: ProbeKey) =>
   probeKeyCodec.encode({ addr: entry.address, port: entry.port, sport: entry.localPort, proto: entry.proto, family: entry.family });
 const encodeValue = (entry: ProbeEntry) => probeCodec.encode({ backend_id: entry.backendId, forwarding: entry.forwarding });
+
+/**
+ * When xlb_probe last sent the probe of `key` on to its backend (xlb_probe_sent_v1:
+ * bpf_ktime_get_ns, CLOCK_MONOTONIC as process.hrtime.bigint()), or null when it has
+ * not or the stamp aged out.
+ */
+export function readProbeSent(map: Pick<BpfMap, 'lookup'>, key: ProbeKey): bigint | null {
+  const value = map.lookup(encodeProbeKey(key));
+  return value ? value.readBigUInt64LE(probeSentCodec.offsets.sent_ns) : null;
+}
 
 /** The map's entries (encoded key -> value), for reading and writing it as a whole. */
 export interface ProbeMap {
