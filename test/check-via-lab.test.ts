@@ -138,30 +138,15 @@ describe('checks through the VIP', () => {
   });
 
   test('a route to the VIP out of another interface: the looped probe is dropped, the check names the route', async () => {
-    const vip = LAB.vips4[4];
-    await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
-    for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
-    const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up');
-    await until(vip, LAB.tcpPort, allUp, 10_000);
     const looped = async () => (await daemon.call<StatsView>('GET', '/v1/stats')).outcomes.drop_probe_loop?.packets ?? 0;
-    const loopedBefore = await looped();
-
-    const removeHairpin = hairpin(vip, LAB.lb4, 'route');
-    try {
-      await until(vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'down'), 10_000);
-      const view = await api('GET', vipPath('tcp', vip, LAB.tcpPort));
-      for (const n of BACKENDS) {
-        expect(backendOf(view, LAB.backend4(n)).healthReason).toBe(
-          `route to ${vip} leaves via eth1, not eth0: the probe cannot pass the probe program ` +
-            `(no answer in ${TIMEOUT_MS} ms through dsr to ${LAB.backend4(n)})`,
-        );
-      }
-      expect(await looped()).toBeGreaterThan(loopedBefore);
-    } finally {
-      removeHairpin();
-    }
-    await until(vip, LAB.tcpPort, allUp, 10_000);
-    await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+    await expectDownWhileHairpinned(
+      LAB.vips4[4],
+      { to: LAB.lb4, by: 'route' },
+      looped,
+      (backend) =>
+        `route to ${LAB.vips4[4]} leaves via eth1, not eth0: the probe cannot pass the probe program ` +
+        `(no answer in ${TIMEOUT_MS} ms through dsr to ${backend})`,
+    );
   });
 
   test('a probe a policy rule sends past xlb_probe, answered through a second LB: the check fails naming the route', async () => {
@@ -170,32 +155,48 @@ describe('checks through the VIP', () => {
     // The second LB balances the VIP to the same backends, unchecked: whichever its ring picks answers a probe it gets.
     await lb2.call('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: { type: 'none' } });
     for (const n of BACKENDS) await lb2.call('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
-    await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
-    for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
-    const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up' && b.inRing);
-    await until(vip, LAB.tcpPort, allUp, 10_000);
     const balancedByLb2 = async () => (await lb2.call<StatsView>('GET', '/v1/stats')).outcomes.tx_dsr?.packets ?? 0;
-    const balancedBefore = await balancedByLb2();
-
-    const removeHairpin = hairpin(vip, LAB.lb2v4, 'rule');
-    try {
-      await until(vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'down'), 10_000);
-      const view = await api('GET', vipPath('tcp', vip, LAB.tcpPort));
-      for (const n of BACKENDS) {
-        expect(backendOf(view, LAB.backend4(n)).healthReason).toBe(
-          `answered without passing xlb_probe on eth0 (route to ${vip} leaves via eth1, not eth0): ` +
-            `the answer need not be from ${LAB.backend4(n)}`,
-        );
-      }
-      expect(await balancedByLb2()).toBeGreaterThan(balancedBefore);
-    } finally {
-      removeHairpin();
-    }
-    await until(vip, LAB.tcpPort, allUp, 10_000);
-    await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+    await expectDownWhileHairpinned(
+      vip,
+      { to: LAB.lb2v4, by: 'rule' },
+      balancedByLb2,
+      (backend) =>
+        `answered without passing xlb_probe on eth0 (route to ${vip} leaves via eth1, not eth0): ` +
+        `the answer need not be from ${backend}`,
+    );
     await lb2.stop();
   });
 });
+
+/**
+ * A dsr VIP checked via vip on every backend, all up; then its probes sent past
+ * xlb_probe (hairpin): every backend goes down with `reason`, and `counter` (where the
+ * probes went) grows; the hairpin taken away, all come back up. The VIP is deleted.
+ */
+async function expectDownWhileHairpinned(
+  vip: string,
+  path: { to: string; by: 'route' | 'rule' },
+  counter: () => Promise<number>,
+  reason: (backend: string) => string,
+): Promise<void> {
+  await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
+  for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
+  const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up');
+  await until(vip, LAB.tcpPort, allUp, 10_000);
+  const before = await counter();
+
+  const removeHairpin = hairpin(vip, path.to, path.by);
+  try {
+    await until(vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'down'), 10_000);
+    const view = await api('GET', vipPath('tcp', vip, LAB.tcpPort));
+    for (const n of BACKENDS) expect(backendOf(view, LAB.backend4(n)).healthReason).toBe(reason(LAB.backend4(n)));
+    expect(await counter()).toBeGreaterThan(before);
+  } finally {
+    removeHairpin();
+  }
+  await until(vip, LAB.tcpPort, allUp, 10_000);
+  await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+}
 
 /** The hairpin router's namespace, made on first use (it goes with the lab). */
 let hairpinRouter: string | undefined;
