@@ -15,6 +15,7 @@ const gate = defineCheckType({
   name: 'gate-test',
   description: 'throwaway: answers when the test says',
   options: {},
+  protocol: 'tcp',
   probe: () => new Promise((resolve) => waiting.push(resolve)),
 });
 checkTypes.set(gate.name, gate);

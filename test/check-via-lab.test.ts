@@ -2,7 +2,9 @@
  * Health checks through the forwarding path, in the netns lab with `xlb serve`: a
  * backend that lost the VIP on lo (dsr and ipip) or its decap program (ipip) goes
  * down under `via: "vip"`, stays up under `via: "direct"`, takes no new client
- * connection while down, and comes back once restored. IPv4 and IPv6.
+ * connection while down, and comes back once restored. IPv4 and IPv6. A probe routed
+ * past xlb_probe fails whether it comes back to this LB or is answered through
+ * another.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
@@ -23,7 +25,7 @@ let lab: Lab;
 let daemon: DaemonProcess;
 
 beforeAll(async () => {
-  lab = await Lab.create('via');
+  lab = await Lab.create('via', { secondLb: true });
   daemon = await lab.startDaemon();
 });
 afterAll(() => lab?.destroy());
@@ -136,40 +138,75 @@ describe('checks through the VIP', () => {
   });
 
   test('a route to the VIP out of another interface: the looped probe is dropped, the check names the route', async () => {
-    const vip = LAB.vips4[4];
-    await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
-    for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
-    const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up');
-    await until(vip, LAB.tcpPort, allUp, 10_000);
     const looped = async () => (await daemon.call<StatsView>('GET', '/v1/stats')).outcomes.drop_probe_loop?.packets ?? 0;
-    const loopedBefore = await looped();
+    await expectDownWhileHairpinned(
+      LAB.vips4[4],
+      { to: LAB.lb4, by: 'route' },
+      looped,
+      (backend) =>
+        `route to ${LAB.vips4[4]} leaves via eth1, not eth0: the probe cannot pass the probe program ` +
+        `(no answer in ${TIMEOUT_MS} ms through dsr to ${backend})`,
+    );
+  });
 
-    const removeHairpin = hairpin(vip);
-    try {
-      await until(vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'down'), 10_000);
-      const view = await api('GET', vipPath('tcp', vip, LAB.tcpPort));
-      for (const n of BACKENDS) {
-        expect(backendOf(view, LAB.backend4(n)).healthReason).toBe(
-          `route to ${vip} leaves via eth1, not eth0: the probe cannot pass the probe program ` +
-            `(no answer in ${TIMEOUT_MS} ms through dsr to ${LAB.backend4(n)})`,
-        );
-      }
-      expect(await looped()).toBeGreaterThan(loopedBefore);
-    } finally {
-      removeHairpin();
-    }
-    await until(vip, LAB.tcpPort, allUp, 10_000);
-    await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+  test('a probe a policy rule sends past xlb_probe, answered through a second LB: the check fails naming the route', async () => {
+    const vip = LAB.vips4[0];
+    const lb2 = await lab.startDaemon([], 2);
+    // The second LB balances the VIP to the same backends, unchecked: whichever its ring picks answers a probe it gets.
+    await lb2.call('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: { type: 'none' } });
+    for (const n of BACKENDS) await lb2.call('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
+    const balancedByLb2 = async () => (await lb2.call<StatsView>('GET', '/v1/stats')).outcomes.tx_dsr?.packets ?? 0;
+    await expectDownWhileHairpinned(
+      vip,
+      { to: LAB.lb2v4, by: 'rule' },
+      balancedByLb2,
+      (backend) =>
+        `answered without passing xlb_probe on eth0 (route to ${vip} leaves via eth1, not eth0): ` +
+        `the answer need not be from ${backend}`,
+    );
+    await lb2.stop();
   });
 });
 
 /**
- * A router namespace between a second LB interface (eth1) and the switch, and the LB's
- * route to `vip` through it: a probe leaves by eth1, past xlb_probe, and the router
- * sends it back to the LB's eth0 (where XDP sees it) as a router announcing the VIP
- * would. Returns what removes the route again (the namespace goes with the lab).
+ * A dsr VIP checked via vip on every backend, all up; then its probes sent past
+ * xlb_probe (hairpin): every backend goes down with `reason`, and `counter` (where the
+ * probes went) grows; the hairpin taken away, all come back up. The VIP is deleted.
  */
-function hairpin(vip: string): () => void {
+async function expectDownWhileHairpinned(
+  vip: string,
+  path: { to: string; by: 'route' | 'rule' },
+  counter: () => Promise<number>,
+  reason: (backend: string) => string,
+): Promise<void> {
+  await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding: 'dsr', healthCheck: CHECK });
+  for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, LAB.tcpPort, LAB.backend4(n)));
+  const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up');
+  await until(vip, LAB.tcpPort, allUp, 10_000);
+  const before = await counter();
+
+  const removeHairpin = hairpin(vip, path.to, path.by);
+  try {
+    await until(vip, LAB.tcpPort, (v) => v.backends.every((b) => b.health === 'down'), 10_000);
+    const view = await api('GET', vipPath('tcp', vip, LAB.tcpPort));
+    for (const n of BACKENDS) expect(backendOf(view, LAB.backend4(n)).healthReason).toBe(reason(LAB.backend4(n)));
+    expect(await counter()).toBeGreaterThan(before);
+  } finally {
+    removeHairpin();
+  }
+  await until(vip, LAB.tcpPort, allUp, 10_000);
+  await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+}
+
+/** The hairpin router's namespace, made on first use (it goes with the lab). */
+let hairpinRouter: string | undefined;
+
+/**
+ * A router namespace between a second LB interface (eth1) and the switch, forwarding
+ * what the LB sends it over the switch as a router announcing the VIPs would.
+ */
+function hairpinRouterNs(): string {
+  if (hairpinRouter) return hairpinRouter;
   const router = lab.namespaces.create('hairpin');
   const lb = lab.ns.lb;
   nsRun(router, 'ip', ['link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', lb]);
@@ -185,10 +222,29 @@ function hairpin(vip: string): () => void {
     nsRun(ns, 'ethtool', ['-K', dev, 'tx', 'off']);
   }
   nsRun(router, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-  nsRun(router, 'ip', ['route', 'add', `${vip}/32`, 'via', LAB.lb4, 'dev', 'eth0']);
-  nsRun(lb, 'ip', ['route', 'add', `${vip}/32`, 'via', HAIRPIN.link4.split('/')[0]!, 'dev', 'eth1']);
-  return () => nsRun(lb, 'ip', ['route', 'del', `${vip}/32`]);
+  return (hairpinRouter = router);
 }
 
-/** The hairpin router's addresses: on the switch, and on its link to the LB's eth1. */
-const HAIRPIN = { router4: '198.18.0.253/24', link4: '198.18.5.2/30', lb4: '198.18.5.1/30' };
+/**
+ * Sends the LB's probes to `vip` out of eth1, past xlb_probe, to the hairpin router,
+ * which forwards them over the switch to `to`: back to the LB's eth0 (where XDP sees
+ * them), or to the second LB. By a `route` in the main table, or by a policy `rule` on
+ * the probes' protocol and port (the main table still routes the VIP out of eth0).
+ * Returns what takes the LB's route or rule away again.
+ */
+function hairpin(vip: string, to: string, by: 'route' | 'rule'): () => void {
+  const router = hairpinRouterNs();
+  const lb = lab.ns.lb;
+  nsRun(router, 'ip', ['route', 'replace', `${vip}/32`, 'via', to, 'dev', 'eth0']);
+  const table = by === 'rule' ? ['table', HAIRPIN.table] : [];
+  const rule = ['to', `${vip}/32`, 'ipproto', 'tcp', 'dport', String(LAB.tcpPort), 'lookup', HAIRPIN.table];
+  nsRun(lb, 'ip', ['route', 'add', `${vip}/32`, 'via', HAIRPIN.link4.split('/')[0]!, 'dev', 'eth1', ...table]);
+  if (by === 'rule') nsRun(lb, 'ip', ['rule', 'add', ...rule]);
+  return () => {
+    if (by === 'rule') nsRun(lb, 'ip', ['rule', 'del', ...rule]);
+    nsRun(lb, 'ip', ['route', 'del', `${vip}/32`, ...table]);
+  };
+}
+
+/** The hairpin router's addresses (on the switch, and on its link to the LB's eth1) and the LB's policy-routing table to it. */
+const HAIRPIN = { router4: '198.18.0.253/24', link4: '198.18.5.2/30', lb4: '198.18.5.1/30', table: '7' };

@@ -21,6 +21,7 @@ const refusing = defineCheckType({
   name: 'refusing-test',
   description: 'throwaway: every probe fails',
   options: {},
+  protocol: 'tcp',
   probe: async () => 'refused by the test',
 });
 checkTypes.set(refusing.name, refusing);

@@ -1,12 +1,14 @@
 /**
  * The tc egress program xlb_probe through BPF_PROG_TEST_RUN: a health-check probe from
  * a reserved local port leaves as the balancer would forward a client's packet of its
- * flow to the backend its entry names; other packets are left untouched with
- * TC_ACT_UNSPEC (the next egress filter classifies them); a reserved-port packet to a
- * VIP address without an entry is dropped.
+ * flow to the backend its entry names, stamped with the time it was sent on
+ * (xlb_probe_sent_v1, on the clock process.hrtime.bigint() reads); other packets are
+ * left untouched with TC_ACT_UNSPEC (the next egress filter classifies them); a
+ * reserved-port packet to a VIP address without an entry is dropped, unstamped.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MIN } from '../control/dataplane/codec.js';
+import type { ProbeKey } from '../control/dataplane/probes.js';
 import { parseAddress } from '../control/net/address.js';
 import { type BackendSpec, BalancerFixture, IP, MAC } from './lib/fixture.js';
 import { backends4, backends6, dsrRewrite, tcp4, tcp6, udp4 } from './lib/frames.js';
@@ -33,8 +35,23 @@ function runProbeProgram(frame: Buffer): { verdict: number; data: Buffer } {
 
 /** An entry sending probes to `vip`:`port` from `localPort` to backend record `backendId`. */
 function setProbe(vip: string, port: number, localPort: number, backendId: number, forwarding: number, proto = IPPROTO_TCP): void {
+  f.dp.setProbes([{ ...keyOf(vip, port, localPort, proto), backendId, forwarding }]);
+}
+
+function keyOf(vip: string, port: number, localPort: number, proto = IPPROTO_TCP): ProbeKey {
   const { family, bytes } = parseAddress(vip);
-  f.dp.setProbes([{ family, address: bytes, port, proto, localPort, backendId, forwarding }]);
+  return { family, address: bytes, port, proto, localPort };
+}
+
+/** Runs the program on `frame` and expects the probe of `key` stamped during the run (by the test's own clock). */
+function expectStampedBy(key: ProbeKey, frame: Buffer): { verdict: number; data: Buffer } {
+  const before = process.hrtime.bigint();
+  const result = runProbeProgram(frame);
+  const after = process.hrtime.bigint();
+  const sent = f.dp.probeSentAt(key);
+  expect(sent).not.toBeNull();
+  expect(sent! >= before && sent! <= after, `stamp ${sent} within ${before}..${after}`).toBe(true);
+  return result;
 }
 
 describe('packets that are not probes', () => {
@@ -54,26 +71,38 @@ describe('packets that are not probes', () => {
     setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
     expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN + 1 }))).verdict).toBe(TC_ACT_SHOT);
     expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: 65535 }))).verdict).toBe(TC_ACT_SHOT);
+    expect(f.dp.probeSentAt(keyOf(IP.vip4, 80, PROBE_PORT_MIN + 1))).toBeNull();
     expect(runProbeProgram(sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN }))).verdict).toBe(TC_ACT_UNSPEC); // no IPv6 VIP
   });
 });
 
 describe('dsr probes', () => {
-  test('TCP and UDP: the backend its entry names as the destination MAC, nothing else changed', () => {
+  test('TCP and UDP: the backend its entry names as the destination MAC, nothing else changed; each stamped by its key', () => {
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
     const frame = sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN, flags: 'S' }));
-    expect(runProbeProgram(frame)).toEqual({ verdict: TC_ACT_OK, data: dsrRewrite(frame, MAC.backend(2)) });
+    expect(expectStampedBy(keyOf(IP.vip4, 80, PROBE_PORT_MIN), frame)).toEqual({
+      verdict: TC_ACT_OK,
+      data: dsrRewrite(frame, MAC.backend(2)),
+    });
+    const first = f.dp.probeSentAt(keyOf(IP.vip4, 80, PROBE_PORT_MIN))!;
+    expectStampedBy(keyOf(IP.vip4, 80, PROBE_PORT_MIN), frame);
+    expect(f.dp.probeSentAt(keyOf(IP.vip4, 80, PROBE_PORT_MIN))!).toBeGreaterThan(first);
 
     setProbe(IP.vip4, 53, PROBE_PORT_MIN + 7, 13, FORWARD_DSR, IPPROTO_UDP);
     const datagram = sentByLb(udp4({ src: IP.source4, sport: PROBE_PORT_MIN + 7, dport: 53 }));
-    expect(runProbeProgram(datagram)).toEqual({ verdict: TC_ACT_OK, data: dsrRewrite(datagram, MAC.backend(3)) });
+    expect(expectStampedBy(keyOf(IP.vip4, 53, PROBE_PORT_MIN + 7, IPPROTO_UDP), datagram)).toEqual({
+      verdict: TC_ACT_OK,
+      data: dsrRewrite(datagram, MAC.backend(3)),
+    });
+    expect(f.dp.probeSentAt(keyOf(IP.vip4, 53, PROBE_PORT_MIN + 7, IPPROTO_TCP))).toBeNull();
   });
 
-  test('a backend record without a MAC cannot take the probe: dropped', () => {
+  test('a backend record without a MAC cannot take the probe: dropped, unstamped', () => {
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1, false) });
     setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
     expect(runProbeProgram(sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN }))).verdict).toBe(TC_ACT_SHOT);
+    expect(f.dp.probeSentAt(keyOf(IP.vip4, 80, PROBE_PORT_MIN))).toBeNull();
   });
 });
 
@@ -94,7 +123,8 @@ describe('ipip probes: the very bytes the balancer sends for the same packet', (
     const balanced = f.run(fromClient);
     expect(balanced.verdict).toBe(XDP.TX);
 
-    const { verdict, data } = runProbeProgram(probe);
+    const key = keyOf(vip, 80, PROBE_PORT_MIN);
+    const { verdict, data } = expectStampedBy(key, probe);
     expect(verdict).toBe(TC_ACT_OK);
     expect(data).toEqual(balanced.data);
     const eth = parseEthernet(data);
@@ -116,6 +146,13 @@ describe('ipip probes: the very bytes the balancer sends for the same packet', (
       version: 6,
       protocol: PROTO.IPV6,
     });
+  });
+
+  test('an IPv6 probe to an IPv4 backend cannot be encapsulated: dropped, unstamped', () => {
+    f.addVip({ id: 2, address: IP.vip6, port: 80, forwarding: 'ipip', backends: backends4(2) });
+    setProbe(IP.vip6, 80, PROBE_PORT_MIN, backends4(2)[0]!.id, FORWARD_IPIP);
+    expect(runProbeProgram(sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN, flags: 'S' }))).verdict).toBe(TC_ACT_SHOT);
+    expect(f.dp.probeSentAt(keyOf(IP.vip6, 80, PROBE_PORT_MIN))).toBeNull();
   });
 
   test('IPv4 in IPv6', () => {

@@ -32,6 +32,7 @@ const answer = defineCheckType({
   name: 'answer-test',
   description: 'throwaway: the answer option is the result',
   options: { answer: z.enum(['up', 'down']).default('down').describe('What the probe reports, default down') },
+  protocol: 'tcp',
   probe: async (spec) => {
     probed.push(spec);
     return spec.answer === 'up' ? null : `answered ${spec.answer}`;

@@ -113,4 +113,14 @@ struct {
 	__type(value, struct xlb_probe);
 } xlb_probes_v1 SEC(".maps");
 
+/* When xlb_probe last sent each probe on (struct xlb_probe_key -> struct
+ * xlb_probe_sent), read by the control plane after a via-vip success. LRU: the keys
+ * of probes no longer checked age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_DEFAULT_MAX_BACKENDS);
+	__type(key, struct xlb_probe_key);
+	__type(value, struct xlb_probe_sent);
+} xlb_probe_sent_v1 SEC(".maps");
+
 #endif /* XLB_BALANCER_MAPS_H */

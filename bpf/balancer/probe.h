@@ -110,7 +110,19 @@ static __always_inline int encapsulate_probe(struct __sk_buff *skb, const struct
 	return TC_ACT_OK;
 }
 
-/* A probe-port packet: sent on to its backend, or dropped when it is to a VIP
+/* Stamps the probe of `key` as sent through xlb_probe now when `verdict` lets it out
+ * to its backend; returns `verdict`. */
+static __always_inline int stamp_sent(const struct xlb_probe_key *key, int verdict)
+{
+	if (verdict == TC_ACT_OK) {
+		struct xlb_probe_sent sent = { .sent_ns = bpf_ktime_get_ns() };
+
+		bpf_map_update_elem(&xlb_probe_sent_v1, key, &sent, BPF_ANY);
+	}
+	return verdict;
+}
+
+/* A probe-port packet: sent on to its backend (and stamped, stamp_sent), or dropped when it is to a VIP
  * address and no probe entry names a backend (through the gateway it would come back
  * to the balancer and be answered by whichever backend the ring picks). Any other
  * packet gets TC_ACT_UNSPEC: the egress filters after xlb's still classify it. */
@@ -163,10 +175,10 @@ static __always_inline int forward_probe(struct __sk_buff *skb)
 		if (mac_is_zero(next_hop))
 			return TC_ACT_SHOT;
 		store_mac(eth->h_dest, next_hop);
-		return TC_ACT_OK;
+		return stamp_sent(&key, TC_ACT_OK);
 	}
 	case XLB_FORWARD_IPIP:
-		return encapsulate_probe(skb, &pkt, backend);
+		return stamp_sent(&key, encapsulate_probe(skb, &pkt, backend));
 	default:
 		return TC_ACT_SHOT;
 	}

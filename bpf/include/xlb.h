@@ -211,6 +211,13 @@ struct xlb_probe {
 	__u8 pad[3];
 };
 
+/* Value of xlb_probe_sent_v1 (key struct xlb_probe_key): when xlb_probe last sent that
+ * probe on to its backend. A via-vip success counts only for a probe sent after it
+ * began: one that missed xlb_probe may come back answered by another backend. */
+struct xlb_probe_sent {
+	__u64 sent_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+};
+
 /* Value of xlb_trace_v1 (balancer/trace.h): what a dry run decided for its packet. */
 #define XLB_TRACE_F_VIP (1u << 0)         /* a VIP matched: vip */
 #define XLB_TRACE_F_TABLE (1u << 1)       /* the connection table was read */

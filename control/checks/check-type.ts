@@ -4,6 +4,7 @@ import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../dataplane/codec.js';
 import { familyOf } from '../net/address.js';
 import { egressFilterAhead } from './egress-ahead.js';
 import { probeRouteProblem } from './probe-route.js';
+import { passedProbeProgram, probeKey, type ProbeSentAt, unstampedReason } from './probe-stamp.js';
 
 /** Options every probing check takes, with their defaults (the schema and the CLI help show them from here). */
 export const checkTimingShape = {
@@ -57,9 +58,10 @@ type OptionsProblem = (check: Record<string, unknown>) => { option: string; mess
 
 /**
  * One probe: resolves to null on success or a reason on failure; rejects with
- * ProbePortBusy when its local port is another process's (the LB's problem, not the backend's).
+ * ProbePortBusy when its local port is another process's (the LB's problem, not the
+ * backend's). With `sentAt`, a via-vip success counts only if xlb_probe sent the probe on.
  */
-type Probe = (spec: CheckSpec) => Promise<string | null>;
+type Probe = (spec: CheckSpec, sentAt?: ProbeSentAt) => Promise<string | null>;
 
 /** A probe's local port that another process on the LB holds: the probe never left. */
 export class ProbePortBusy extends Error {
@@ -82,9 +84,13 @@ export interface CheckType {
   /** The type's own options, each with its default (schema defaults). */
   options: z.ZodRawShape;
   optionsProblem?: OptionsProblem;
+  /** The IP protocol its probes send (xlb_probe keys them by it); none for a type that never probes. */
+  protocol?: ProbeProtocol;
   /** Null for a type that never probes: its backends count as up. */
   probe: Probe | null;
 }
+
+type ProbeProtocol = 'tcp' | 'udp';
 
 /** A probe's failure with the path it took: "no answer through ipip to 198.18.0.11", "direct to 198.18.0.12: …". */
 export function pathReason(spec: Pick<CheckSpec, 'via' | 'forwarding' | 'backend'>, reason: string): string {
@@ -117,32 +123,63 @@ export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.E
 }
 
 /**
- * A check type whose probe sees its own options typed, as `options` resolves them;
- * its failures name the path the probe took, and a via-vip probe's an egress filter that
- * runs before xlb_probe (egress-ahead.ts) or the route to the VIP when that leaves by
- * another interface than the XDP one (probe-route.ts).
+ * A finished probe's result: a failure names its path, led by what keeps probes from
+ * xlb_probe when that is known (an egress filter ahead of it, egress-ahead.ts, or the
+ * route); a success that did not pass xlb_probe (`stamped` false) fails saying so
+ * (probe-stamp.ts).
  */
-export function defineCheckType<Shape extends z.ZodRawShape>(entry: {
-  name: string;
-  description: string;
-  options: Shape;
-  optionsProblem?: OptionsProblem;
-  probe: ((spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<ProbeOutcome>) | null;
-}): CheckType {
-  const run = entry.probe as ((spec: CheckSpec) => Promise<ProbeOutcome>) | null;
-  const probe: Probe | null =
-    run &&
-    (async (spec) => {
-      const unsent = unsendable(spec);
-      if (unsent !== null) return pathReason(spec, unsent);
-      const reason = await run(spec);
-      if (reason instanceof ProbePortBusy) throw reason;
-      if (reason === null) return null;
-      const route =
-        spec.via === 'vip' && spec.probeInterface !== undefined
-          ? (egressFilterAhead() ?? (await probeRouteProblem(spec.address, spec.localAddress ?? undefined, spec.probeInterface)))
-          : null;
-      return route === null ? pathReason(spec, reason) : `${route} (${pathReason(spec, reason)})`;
-    });
+export function probeResult(
+  spec: Pick<CheckSpec, 'via' | 'forwarding' | 'backend' | 'probeInterface'>,
+  reason: string | null,
+  stamped: boolean,
+  route: string | null,
+  filterAhead: string | null = null,
+): string | null {
+  if (reason === null)
+    return stamped ? null : unstampedReason(spec.probeInterface ?? 'the XDP interface', spec.backend, filterAhead ?? route);
+  if (filterAhead !== null) return `${filterAhead} (${pathReason(spec, reason)})`;
+  return route === null ? pathReason(spec, reason) : `${route}: the probe cannot pass the probe program (${pathReason(spec, reason)})`;
+}
+
+/**
+ * A check type whose probe sees its own options typed, as `options` resolves them;
+ * its results are probeResult's: a via-vip probe's route is asked when it failed or
+ * was answered without passing xlb_probe (probe-route.ts).
+ */
+export function defineCheckType<Shape extends z.ZodRawShape>(
+  entry: {
+    name: string;
+    description: string;
+    options: Shape;
+    optionsProblem?: OptionsProblem;
+  } & (
+    | { protocol: ProbeProtocol; probe: (spec: CheckSpec & z.output<z.ZodObject<Shape>>) => Promise<ProbeOutcome> }
+    | { protocol?: never; probe: null }
+  ),
+): CheckType {
+  const probe = entry.probe === null ? null : probeOf(entry.probe as (spec: CheckSpec) => Promise<ProbeOutcome>, entry.protocol);
   return { ...entry, probe };
+}
+
+/** A check type's probe: `run` sending `protocol`, its outcome made a result by probeResult. */
+function probeOf(run: (spec: CheckSpec) => Promise<ProbeOutcome>, protocol: ProbeProtocol): Probe {
+  return async (spec, sentAt) => {
+    const unsent = unsendable(spec);
+    if (unsent !== null) return pathReason(spec, unsent);
+    const startedNs = process.hrtime.bigint();
+    const reason = await run(spec);
+    if (reason instanceof ProbePortBusy) throw reason;
+    const key = spec.via === 'vip' ? probeKey(spec, protocol) : null;
+    const stamped = reason !== null || !sentAt || key === null || passedProbeProgram(startedNs, sentAt(key));
+    if (reason === null && stamped) return null;
+    const filterAhead = spec.via === 'vip' ? egressFilterAhead() : null;
+    const route =
+      spec.via === 'vip' && spec.probeInterface !== undefined && filterAhead === null
+        ? await probeRouteProblem(
+            { address: spec.address, source: spec.localAddress ?? undefined, protocol, sport: spec.localPort, dport: spec.port },
+            spec.probeInterface,
+          )
+        : null;
+    return probeResult(spec, reason, stamped, route, filterAhead);
+  };
 }

@@ -12,6 +12,7 @@ const httpPathSchema = z.string().superRefine((path, ctx) => {
 export const httpCheck = defineCheckType({
   name: 'http',
   description: 'GET and expect a status',
+  protocol: 'tcp',
   options: {
     path: httpPathSchema
       .default('/')

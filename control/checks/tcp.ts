@@ -5,6 +5,7 @@ import { defineCheckType, type ProbeOutcome, socketErrorReason } from './check-t
 export const tcp = defineCheckType({
   name: 'tcp',
   description: 'connect',
+  protocol: 'tcp',
   options: {},
   probe: (spec) =>
     new Promise((resolve) => {

@@ -51,6 +51,7 @@ const shown = (reply: Buffer) => reply.subarray(0, SHOWN_REPLY_BYTES).toString('
 export const udp = defineCheckType({
   name: 'udp',
   description: 'send a datagram and expect a reply',
+  protocol: 'udp',
   options: {
     send: textPayload.optional().describe(`Payload as text (UTF-8), at most ${UDP_PAYLOAD_MAX} bytes; this or its hex form`),
     sendHex: hexPayload

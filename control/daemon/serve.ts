@@ -98,6 +98,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     const warnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts(), ...sources.warnings()];
     for (const warning of warnings) log.warn(warning);
     const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));
+    health.verifySentBy((key) => dp.probeSentAt(key));
     const controller = new Controller(
       {
         dp,

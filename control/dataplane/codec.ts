@@ -51,6 +51,7 @@ export const MAPS = {
   decapAddresses: 'xlb_decap_v3',
   decapCounters: 'xlb_dcounter_v3',
   probes: 'xlb_probes_v1',
+  probeSent: 'xlb_probe_sent_v1',
   capture: 'xlb_capture_v1',
   captureScratch: 'xlb_capscratch_v1',
 } as const;
@@ -108,6 +109,11 @@ export const probeCodec = defineStruct('xlb_probe', {
   backend_id: 'u32',
   forwarding: 'u8',
   pad: { bytes: 3 },
+});
+
+/** When xlb_probe last sent a probe on (bpf_ktime_get_ns: CLOCK_MONOTONIC), by its xlb_probe_key. */
+export const probeSentCodec = defineStruct('xlb_probe_sent', {
+  sent_ns: 'u64',
 });
 
 /**
@@ -261,6 +267,7 @@ export const STRUCTS = [
   vipStatsCodec,
   probeKeyCodec,
   probeCodec,
+  probeSentCodec,
   traceCodec,
   captureSettingsCodec,
   captureRecordCodec,

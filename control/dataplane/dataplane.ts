@@ -27,7 +27,16 @@ import { DryRun, type DryRunResult } from './dry-run.js';
 import { flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
-import { kernelProbeMap, type ProbeDifference, type ProbeEntry, readProbes, repairProbes, writeProbes } from './probes.js';
+import {
+  kernelProbeMap,
+  type ProbeDifference,
+  type ProbeEntry,
+  type ProbeKey,
+  readProbeSent,
+  readProbes,
+  repairProbes,
+  writeProbes,
+} from './probes.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
 import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
@@ -346,6 +355,11 @@ export class Dataplane implements DataplanePort {
 
   repairProbes(): ProbeDifference[] {
     return repairProbes(kernelProbeMap(this.map('probes')), this.wantedProbes);
+  }
+
+  /** When xlb_probe last sent the probe of `key` on to its backend, or null (probes.ts). */
+  probeSentAt(key: ProbeKey): bigint | null {
+    return readProbeSent(this.map('probeSent'), key);
   }
 
   /** What the balancer's code does with `frame` on these maps, which it leaves unchanged (see dry-run.ts). */

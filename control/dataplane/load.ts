@@ -43,6 +43,8 @@ export function loadBalancer(options: DataplaneOptions): [BpfObject, DataplaneSi
     [MAPS.backendStats]: sizes.maxBackends,
     // A via-vip check has a TCP and a UDP entry.
     [MAPS.probes]: 2 * sizes.maxBackends,
+    // One stamp a via-vip check, of its probes' protocol.
+    [MAPS.probeSent]: sizes.maxBackends,
     [MAPS.flows]: flowTableBuckets(sizes.maxFlows),
     // A release with another outcome count makes its counters afresh.
     [MAPS.counters]: OUTCOMES.length,

@@ -1,11 +1,12 @@
 /**
  * xlb_probes_v1: which backend each via-vip health-check probe goes to. A probe is
  * known by its destination (the VIP address and the check port), protocol and local
- * port; the tc program xlb_probe forwards it as the VIP would forward a client's packet.
+ * port; the tc program xlb_probe forwards it as the VIP would forward a client's packet,
+ * and stamps it sent in xlb_probe_sent_v1.
  */
 import type { BpfMap } from '@xlb/native';
 import { formatAddress } from '../net/address.js';
-import { type Family, FORWARD_DSR, FORWARD_IPIP, probeCodec, probeKeyCodec, protocolName } from './codec.js';
+import { type Family, FORWARD_DSR, FORWARD_IPIP, probeCodec, probeKeyCodec, probeSentCodec, protocolName } from './codec.js';
 
 export interface ProbeEntry {
   family: Family;
@@ -22,9 +23,23 @@ export interface ProbeEntry {
   forwarding: number;
 }
 
-const encodeKey = (entry: ProbeEntry) =>
+/** What names a probe's packets: the fields of an entry that key it. */
+export type ProbeKey = Omit<ProbeEntry, 'backendId' | 'forwarding'>;
+
+/** A probe's key as xlb_probes_v1 and xlb_probe_sent_v1 hold it. */
+export const encodeProbeKey = (entry: ProbeKey) =>
   probeKeyCodec.encode({ addr: entry.address, port: entry.port, sport: entry.localPort, proto: entry.proto, family: entry.family });
 const encodeValue = (entry: ProbeEntry) => probeCodec.encode({ backend_id: entry.backendId, forwarding: entry.forwarding });
+
+/**
+ * When xlb_probe last sent the probe of `key` on to its backend (xlb_probe_sent_v1:
+ * bpf_ktime_get_ns, CLOCK_MONOTONIC as process.hrtime.bigint()), or null when it has
+ * not or the stamp aged out.
+ */
+export function readProbeSent(map: Pick<BpfMap, 'lookup'>, key: ProbeKey): bigint | null {
+  const value = map.lookup(encodeProbeKey(key));
+  return value ? value.readBigUInt64LE(probeSentCodec.offsets.sent_ns) : null;
+}
 
 /** The map's entries (encoded key -> value), for reading and writing it as a whole. */
 export interface ProbeMap {
@@ -70,7 +85,7 @@ export function readProbes(map: ProbeMap): ProbeEntry[] {
 
 /** Makes the map hold exactly `entries`: new and changed ones written first, then the rest removed. */
 export function writeProbes(map: ProbeMap, entries: readonly ProbeEntry[]): void {
-  const wanted = new Map(entries.map((entry) => [encodeKey(entry).toString('hex'), entry]));
+  const wanted = new Map(entries.map((entry) => [encodeProbeKey(entry).toString('hex'), entry]));
   for (const [hex, entry] of wanted) {
     const value = encodeValue(entry);
     if (!map.lookup(Buffer.from(hex, 'hex'))?.equals(value)) map.update(Buffer.from(hex, 'hex'), value);
@@ -89,10 +104,10 @@ export interface ProbeDifference {
 
 /** How the entries read from the map differ from those wanted, in the order wanted (then the extra ones). */
 export function probeDifferences(wanted: readonly ProbeEntry[], read: readonly ProbeEntry[]): ProbeDifference[] {
-  const found = new Map(read.map((entry) => [encodeKey(entry).toString('hex'), entry]));
+  const found = new Map(read.map((entry) => [encodeProbeKey(entry).toString('hex'), entry]));
   const differences: ProbeDifference[] = [];
   for (const entry of wanted) {
-    const key = encodeKey(entry).toString('hex');
+    const key = encodeProbeKey(entry).toString('hex');
     const there = found.get(key);
     found.delete(key);
     if (!there) differences.push({ kind: 'missing', entry });

@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { type CheckSpec, ProbePortBusy } from '../checks/check-type.js';
 import type { Health } from '../checks/health.js';
+import type { ProbeSentAt } from '../checks/probe-stamp.js';
 import { checkType } from '../checks/registry.js';
 import { familyOf } from '../net/address.js';
 import { BusyPorts, checkTransport } from './busy-ports.js';
@@ -56,10 +57,13 @@ export interface PortBusy {
   port: number;
 }
 
-/** One probe through the spec's check type: resolves to null on success or a reason on failure; rejects with ProbePortBusy. */
-export function probe(spec: CheckSpec): Promise<string | null> {
+/**
+ * One probe through the spec's check type: resolves to null on success or a reason on
+ * failure; rejects with ProbePortBusy. With `sentAt`, a via-vip success counts only if xlb_probe sent the probe on.
+ */
+export function probe(spec: CheckSpec, sentAt?: ProbeSentAt): Promise<string | null> {
   const run = checkType(spec.type).probe;
-  return run ? run(spec) : Promise.resolve(null);
+  return run ? run(spec, sentAt) : Promise.resolve(null);
 }
 
 /** Why a target's probe cannot be sent yet (the path it takes is not in place), or null. */
@@ -83,6 +87,7 @@ export const MIN_HOLD_MS = 5000;
 export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checked: [CheckResult]; portBusy: [PortBusy] }> {
   private readonly targets = new Map<string, Target>();
   private hold: ProbeHold = () => null;
+  private sentAt: ProbeSentAt | undefined;
   /** Probe ports a probe found another process's, for the allocator to skip. */
   readonly busyPorts = new BusyPorts();
 
@@ -133,6 +138,11 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
     this.hold = hold;
   }
 
+  /** Via-vip successes count only for probes `sentAt` (the data plane's stamps) shows xlb_probe sent on. */
+  verifySentBy(sentAt: ProbeSentAt): void {
+    this.sentAt = sentAt;
+  }
+
   /** Runs now the targets whose last tick was held (their path may be in place now). */
   release(): void {
     for (const [key, target] of this.targets) {
@@ -172,7 +182,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
       let reason: string | null;
       const started = performance.now();
       try {
-        reason = await probe(target.spec);
+        reason = await probe(target.spec, this.sentAt);
       } catch (error) {
         if (error instanceof ProbePortBusy) return this.holdBusy(key, target, error);
         this.onError(error, key);

@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, test } from 'vitest';
 import { SWITCH_CHECK } from './lib/switch-check.js';
-import { routeDevice, routeLookupAllowed, routeProblem } from '../../control/checks/probe-route.js';
+import { routeDevice, routeGetArgs, routeLookupAllowed, routeProblem } from '../../control/checks/probe-route.js';
 import { checkTargets } from '../../control/controller/targets.js';
 import { probeOrigin } from '../../control/daemon/probe-origin.js';
 import { parseAddress } from '../../control/net/address.js';
@@ -38,13 +38,37 @@ describe('the route a probe takes', () => {
     expect(routeDevice('{}')).toBeNull();
   });
 
+  test('the lookup asks for the probe\u2019s own packets: source, protocol and ports, as policy rules may route by them', () => {
+    const flow = { address: '198.19.0.4', source: '198.18.0.2', protocol: 'udp', sport: 61440, dport: 53 } as const;
+    expect(routeGetArgs(flow)).toEqual([
+      '-j',
+      'route',
+      'get',
+      '198.19.0.4',
+      'from',
+      '198.18.0.2',
+      'ipproto',
+      'udp',
+      'sport',
+      '61440',
+      'dport',
+      '53',
+    ]);
+    expect(routeGetArgs({ ...flow, source: undefined, sport: undefined })).toEqual([
+      '-j',
+      'route',
+      'get',
+      '198.19.0.4',
+      'ipproto',
+      'udp',
+      'dport',
+      '53',
+    ]);
+  });
+
   test('a route out of another interface is the problem, named; the XDP interface or no route is none', () => {
-    expect(routeProblem('198.19.0.1', 'eth1', 'eth0')).toBe(
-      'route to 198.19.0.1 leaves via eth1, not eth0: the probe cannot pass the probe program',
-    );
-    expect(routeProblem('2001:db8:f::1', 'lo', 'eth0')).toBe(
-      'route to 2001:db8:f::1 leaves via lo, not eth0: the probe cannot pass the probe program',
-    );
+    expect(routeProblem('198.19.0.1', 'eth1', 'eth0')).toBe('route to 198.19.0.1 leaves via eth1, not eth0');
+    expect(routeProblem('2001:db8:f::1', 'lo', 'eth0')).toBe('route to 2001:db8:f::1 leaves via lo, not eth0');
     expect(routeProblem('198.19.0.1', 'eth0', 'eth0')).toBeNull();
     expect(routeProblem('198.19.0.1', null, 'eth0')).toBeNull();
   });

@@ -21,6 +21,7 @@ checkTypes.set(
     name: SWITCH_CHECK,
     description: 'throwaway: fails while its address is in the test set',
     options: {},
+    protocol: 'tcp',
     probe: async (spec) => {
       probed.push(spec.backend);
       return failing.has(spec.backend) ? 'switched off' : null;
