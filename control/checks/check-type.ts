@@ -58,24 +58,29 @@ type OptionsProblem = (check: Record<string, unknown>) => { option: string; mess
 
 /**
  * One probe: resolves to null on success or a reason on failure; rejects with
- * ProbePortBusy when its local port is another process's (the LB's problem, not the
- * backend's). With `sentAt`, a via-vip success counts only if xlb_probe sent the probe on.
+ * ProbeUnsent when the LB could not send it (its problem, not the backend's). With
+ * `sentAt`, a via-vip success counts only if xlb_probe sent the probe on.
  */
 type Probe = (spec: CheckSpec, sentAt?: ProbeSentAt) => Promise<string | null>;
 
+/** A via-vip probe the LB could not send, for a cause of its own (its message): held, not counted against the backend. */
+export class ProbeUnsent extends Error {
+  override name = 'ProbeUnsent';
+}
+
 /** A probe's local port that another process on the LB holds: the probe never left. */
-export class ProbePortBusy extends Error {
+export class ProbePortBusy extends ProbeUnsent {
+  override name = 'ProbePortBusy';
   constructor(
     readonly port: number,
     readonly code: string,
   ) {
     super(`local port ${port} is held by another process on the LB (${code})`);
-    this.name = 'ProbePortBusy';
   }
 }
 
-/** What a probe's socket code settles with: a reason as the probe's, or its local port taken. */
-export type ProbeOutcome = string | null | ProbePortBusy;
+/** What a probe's socket code settles with: a reason as the probe's, or why it was not sent. */
+export type ProbeOutcome = string | null | ProbeUnsent;
 
 export interface CheckType {
   name: string;
@@ -108,16 +113,17 @@ function unsendable(spec: CheckSpec): string | null {
 
 /**
  * The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route;
- * a failed bind of a via-vip probe's local port (the allocator's to move) is ProbePortBusy.
+ * a failed bind of a via-vip probe's local port (the allocator's to move) is ProbePortBusy,
+ * of its source (an address the host lost: the source follows the interface) ProbeUnsent.
  */
-export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string | ProbePortBusy {
+export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string | ProbeUnsent {
   const bindCode = error.syscall === 'bind' ? error.code : undefined;
   if (spec.via === 'vip' && spec.localPort !== undefined && (bindCode === 'EADDRINUSE' || bindCode === 'EACCES'))
     return new ProbePortBusy(spec.localPort, bindCode);
   if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
     return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
   if (spec.via === 'vip' && error.code === 'EADDRNOTAVAIL')
-    return `the LB's source address ${spec.localAddress} is not on this host: a via-vip probe binds it`;
+    return new ProbeUnsent(`the LB's source address ${spec.localAddress} is not on this host: a via-vip probe binds it`);
   if (error.code === 'ECONNREFUSED') return 'connection refused';
   return `${what}: ${error.code ?? error.message}`;
 }
@@ -168,7 +174,7 @@ function probeOf(run: (spec: CheckSpec) => Promise<ProbeOutcome>, protocol: Prob
     if (unsent !== null) return pathReason(spec, unsent);
     const startedNs = process.hrtime.bigint();
     const reason = await run(spec);
-    if (reason instanceof ProbePortBusy) throw reason;
+    if (reason instanceof ProbeUnsent) throw reason;
     const key = spec.via === 'vip' ? probeKey(spec, protocol) : null;
     const stamped = reason !== null || !sentAt || key === null || passedProbeProgram(startedNs, sentAt(key));
     if (reason === null && stamped) return null;

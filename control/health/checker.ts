@@ -4,14 +4,15 @@
  * `rise` consecutive successes make a backend up, `fall` consecutive failures make it
  * down. A target starts 'unknown' (its first result decides) or, when restored at
  * daemon start, 'up', so a restart does not pull serving backends out of rings.
- * A probe whose path is not in place yet (holdProbes), whose local port another
- * process holds (ProbePortBusy: `portBusy` asks for another port), or whose check the
+ * A probe whose path is not in place yet (holdProbes), that the LB could not send
+ * (ProbeUnsent: its source address gone; ProbePortBusy: its local port another process
+ * holds, `portBusy` asks for another port), or whose check the
  * allocator left waiting for a port (busyPorts.waiting: the rest are held), counts neither way
  * for a while: held longer than interval × fall (and `minHoldMs`), each tick fails with
  * the hold's reason, so a backend that never becomes reachable does not stay as it was.
  */
 import { EventEmitter } from 'node:events';
-import { type CheckSpec, ProbePortBusy } from '../checks/check-type.js';
+import { type CheckSpec, ProbePortBusy, ProbeUnsent } from '../checks/check-type.js';
 import type { Health } from '../checks/health.js';
 import type { ProbeSentAt } from '../checks/probe-stamp.js';
 import { checkType } from '../checks/registry.js';
@@ -59,7 +60,7 @@ export interface PortBusy {
 
 /**
  * One probe through the spec's check type: resolves to null on success or a reason on
- * failure; rejects with ProbePortBusy. With `sentAt`, a via-vip success counts only if xlb_probe sent the probe on.
+ * failure; rejects with ProbeUnsent. With `sentAt`, a via-vip success counts only if xlb_probe sent the probe on.
  */
 export function probe(spec: CheckSpec, sentAt?: ProbeSentAt): Promise<string | null> {
   const run = checkType(spec.type).probe;
@@ -185,6 +186,7 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
         reason = await probe(target.spec, this.sentAt);
       } catch (error) {
         if (error instanceof ProbePortBusy) return this.holdBusy(key, target, error);
+        if (error instanceof ProbeUnsent) return this.holdTick(key, target, `waiting to probe: ${error.message}`);
         this.onError(error, key);
         reason = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
       }

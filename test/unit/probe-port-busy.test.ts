@@ -10,7 +10,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { checkTargets } from '../../control/controller/targets.js';
 import { PROBE_PORT_MAX, PROBE_PORT_MIN } from '../../control/dataplane/codec.js';
 import { ephemeralRangeNote, heldProbePortsNote, withReservedRange } from '../../control/daemon/probe-ports.js';
@@ -20,6 +20,8 @@ import type { StateFile } from '../../control/state/schema.js';
 import { storedBackend, storedVip } from '../lib/stored.js';
 
 const closers: (() => void)[] = [];
+/** An address of the test network no interface of this host has. */
+const NOT_LOCAL = '198.18.255.254';
 afterEach(() => {
   for (const close of closers.splice(0)) close();
 });
@@ -114,6 +116,25 @@ describe('a probe whose local port another process holds', () => {
     const passed = once(free, 'checked');
     free.sync(new Map([['0:0', viaVip({ type, port, localPort })]]), 'up');
     expect(await passed).toEqual([expect.objectContaining({ key: '0:0', reason: null })]);
+  });
+});
+
+describe('a probe whose source address the host does not have', () => {
+  test.each(['tcp', 'http', 'udp'])('%s: held with the source named, not counted', async (type) => {
+    const port = type === 'udp' ? await udpEcho() : await tcpServer();
+    const health = new HealthMonitor();
+    closers.push(() => health.close());
+    const changes: HealthChange[] = [];
+    const checked: unknown[] = [];
+    health.on('change', (change) => changes.push(change));
+    health.on('checked', (result) => checked.push(result));
+    const waiting = `waiting to probe: the LB's source address ${NOT_LOCAL} is not on this host: a via-vip probe binds it`;
+    health.sync(new Map([['0:0', viaVip({ type, port, localPort: PROBE_PORT_MIN, localAddress: NOT_LOCAL })]]), 'up');
+
+    await vi.waitFor(() => expect(health.status('0:0')?.reason).toBe(waiting), { timeout: 5000 });
+    expect(health.status('0:0')).toMatchObject({ health: 'up', lastFailure: null });
+    expect(changes).toEqual([]);
+    expect(checked).toEqual([]);
   });
 });
 

@@ -43,6 +43,16 @@ describe('the outcome of a probe', () => {
     expect(probeResult(VIA_VIP, 'no answer in 150 ms', true, null)).toBe('no answer in 150 ms through dsr to 198.18.0.11');
     expect(probeResult({ ...VIA_VIP, via: 'direct' }, 'connection refused', true, null)).toBe('direct to 198.18.0.11: connection refused');
   });
+
+  test('an egress filter ahead of xlb_probe leads a failure and explains an unstamped answer', () => {
+    const ahead = 'an egress filter (pref 1, u32) runs before xlb_probe on eth0: probes may not reach it';
+    expect(probeResult(VIA_VIP, 'no answer in 150 ms', true, null, ahead)).toBe(
+      `${ahead} (no answer in 150 ms through dsr to 198.18.0.11)`,
+    );
+    expect(probeResult(VIA_VIP, null, false, null, ahead)).toBe(
+      `answered without passing xlb_probe on eth0 (${ahead}): the answer need not be from 198.18.0.11`,
+    );
+  });
 });
 
 describe('probes answered by local servers, the stamps told by the test', () => {
