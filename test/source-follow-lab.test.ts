@@ -148,6 +148,7 @@ describe('the LB re-addressed', () => {
       await until(backends, checkedSince(addedAt), 'checks pass from the given source');
     });
     expect(seen).toEqual(['up']);
+    expect((await api<StatusView>('GET', '/v1/status')).warnings).not.toContain(warning);
   });
 
   test('no IPv6 address left: the IPv6 source is unset and its checks held (never down); an address back, they pass', async () => {

@@ -112,14 +112,24 @@ function unsendable(spec: CheckSpec): string | null {
 }
 
 /**
+ * Whether a socket error says another socket holds the probe's local port: its bind
+ * failed, or its connect found the 4-tuple taken (EADDRNOTAVAIL: a socket sharing the
+ * port with SO_REUSEADDR connected to the same VIP and port first).
+ */
+const portTaken = (error: NodeJS.ErrnoException): boolean =>
+  error.syscall === 'bind'
+    ? error.code === 'EADDRINUSE' || error.code === 'EACCES'
+    : error.syscall === 'connect' && error.code === 'EADDRNOTAVAIL';
+
+/**
  * The reason of a socket error: ENETUNREACH on a via-vip probe names the missing route;
- * a failed bind of a via-vip probe's local port (the allocator's to move) is ProbePortBusy,
- * of its source (an address the host lost: the source follows the interface) ProbeUnsent.
+ * a via-vip probe's local port taken (the allocator's to move) is ProbePortBusy, its
+ * source failing to bind (an address the host lost: the source follows the interface)
+ * ProbeUnsent.
  */
 export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string | ProbeUnsent {
-  const bindCode = error.syscall === 'bind' ? error.code : undefined;
-  if (spec.via === 'vip' && spec.localPort !== undefined && (bindCode === 'EADDRINUSE' || bindCode === 'EACCES'))
-    return new ProbePortBusy(spec.localPort, bindCode);
+  if (spec.via === 'vip' && spec.localPort !== undefined && portTaken(error))
+    return new ProbePortBusy(spec.localPort, error.code ?? 'EADDRINUSE');
   if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
     return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
   if (spec.via === 'vip' && error.code === 'EADDRNOTAVAIL')

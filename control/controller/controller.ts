@@ -169,11 +169,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
       attached: this.attached,
       attachReason: this.link.reason,
       ready: this.attached && this.applied,
-      warnings: [
-        ...(this.options.warnings ?? []),
-        ...this.options.health.busyPorts.warnings(),
-        ...(this.link.attached && this.link.reason ? [this.link.reason] : []),
-      ],
+      warnings: [...(this.options.warnings?.() ?? []), ...(this.link.attached && this.link.reason ? [this.link.reason] : [])],
       conflicts: this.hostConflicts(),
       errors: this.errors.list(),
       counts: {

@@ -39,8 +39,8 @@ export interface ControllerOptions {
   info: ControllerInfo;
   /** Where caught failures are counted (a fresh, silent one when omitted). */
   errors?: InternalErrors;
-  /** About the host, for /v1/status (e.g. a veth peer without XDP). */
-  warnings?: string[];
+  /** About the host, for /v1/status (e.g. a veth peer without XDP), asked at each status: some come and go while it runs. */
+  warnings?: () => string[];
   /** The host's addresses: a new VIP or backend on one (or on a prefix's network or broadcast address) is refused, a stored one reported. */
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
   /** Where each event is logged, the line being the event (none when omitted). */

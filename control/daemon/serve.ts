@@ -95,8 +95,8 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     const given = { v4: options.sourceV4 !== undefined, v6: options.sourceV6 !== undefined };
     const sources = new SourceFollower({ iface: options.iface, given, config, dp });
 
-    const warnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts(), ...sources.warnings()];
-    for (const warning of warnings) log.warn(warning);
+    const hostWarnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts()];
+    for (const warning of [...hostWarnings, ...sources.warnings()]) log.warn(warning);
     const health = new HealthMonitor((error, check) => errors.record('health', error, { check }));
     health.verifySentBy((key) => dp.probeSentAt(key));
     const controller = new Controller(
@@ -106,7 +106,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
         limits,
         health,
         errors,
-        warnings,
+        warnings: () => [...hostWarnings, ...sources.warnings(), ...health.busyPorts.warnings()],
         host,
         log,
         neighbours: new NeighbourTable(options.iface),

@@ -8,6 +8,7 @@
  * probes with a reason saying so: their bind would fail (EADDRNOTAVAIL) for the LB's
  * sake, not the backend's.
  */
+import { readFileSync } from 'node:fs';
 import { type NetworkInterfaceInfo, networkInterfaces } from 'node:os';
 import type { Controller } from '../controller/controller.js';
 import type { ProbeOrigin } from '../controller/options.js';
@@ -35,6 +36,40 @@ export function sourceCandidates(interfaces: Interfaces, iface: string): PerFami
     // A link-local or loopback IPv6 address has a zone (scope id): only global ones have none.
     v6: addresses.filter((a) => a.family === 'IPv6' && !a.scopeid && !a.internal).map((a) => canonicalAddress(a.address)),
   };
+}
+
+/** IFA_F_DADFAILED | IFA_F_TENTATIVE: an IPv6 address that cannot be bound (still in, or failed, duplicate address detection). */
+const UNBINDABLE_V6_FLAGS = 0x08 | 0x40;
+
+/** The IPv6 addresses /proc/net/if_inet6 (address, ifindex, prefix, scope, flags, name per line) flags as not bindable, canonical. */
+export function unbindableV6(ifInet6: string): Set<string> {
+  const unbindable = new Set<string>();
+  for (const line of ifInet6.split('\n')) {
+    const [hex, , , , flags] = line.trim().split(/\s+/);
+    if (hex?.length !== 32 || flags === undefined || (parseInt(flags, 16) & UNBINDABLE_V6_FLAGS) === 0) continue;
+    unbindable.add(canonicalAddress(hex.match(/.{4}/g)!.join(':')));
+  }
+  return unbindable;
+}
+
+/** The host's interfaces without the IPv6 addresses `unbindable` names: neither a source nor the host's (a bind to one fails). */
+export const bindableInterfaces = (interfaces: Interfaces, unbindable: ReadonlySet<string>): Interfaces =>
+  Object.fromEntries(
+    Object.entries(interfaces).map(([name, list]) => [
+      name,
+      (list ?? []).filter((a) => a.family !== 'IPv6' || !unbindable.has(canonicalAddress(a.address.split('%')[0]!))),
+    ]),
+  );
+
+/** The interfaces as this network namespace has them now, less the IPv6 addresses not bindable. */
+function readInterfaces(): Interfaces {
+  let ifInet6 = '';
+  try {
+    ifInet6 = readFileSync('/proc/net/if_inet6', 'utf8');
+  } catch {
+    // no IPv6 in this kernel: nothing to leave out
+  }
+  return bindableInterfaces(networkInterfaces(), unbindableV6(ifInet6));
 }
 
 /** Every address of every interface, canonical. */
@@ -102,7 +137,7 @@ export class SourceFollower {
   private reading: SourceReading;
 
   constructor(private readonly options: SourceFollowerOptions) {
-    this.read = options.read ?? networkInterfaces;
+    this.read = options.read ?? readInterfaces;
     const { sourceV4, sourceV6 } = options.config;
     const start = { v4: sourceText(4, sourceV4), v6: sourceText(6, sourceV6) };
     this.reading = readSources(start, options.given, options.iface, this.read());

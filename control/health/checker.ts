@@ -9,7 +9,8 @@
  * holds, `portBusy` asks for another port), or whose check the
  * allocator left waiting for a port (busyPorts.waiting: the rest are held), counts neither way
  * for a while: held longer than interval × fall (and `minHoldMs`), each tick fails with
- * the hold's reason, so a backend that never becomes reachable does not stay as it was.
+ * the hold's reason, so a backend that never becomes reachable does not stay as it was;
+ * a hold for ports other processes took keeps the health however long it lasts.
  */
 import { EventEmitter } from 'node:events';
 import { type CheckSpec, ProbePortBusy, ProbeUnsent } from '../checks/check-type.js';
@@ -176,10 +177,12 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
   /** One check and the next one scheduled, whatever the probe or a listener throws. */
   private async run(key: string, target: Target): Promise<void> {
     if (target.stopped) return;
+    target.timer = null; // fired or released: release() leaves a probe that is out alone
     try {
-      const held = this.hold(key, target.spec) ?? this.busyPorts.waiting(key);
+      const held = this.hold(key, target.spec);
       if (held !== null) return this.holdTick(key, target, held);
-      target.heldSince = null;
+      const portless = this.busyPorts.waiting(key);
+      if (portless !== null) return this.holdTick(key, target, portless, false);
       let reason: string | null;
       const started = performance.now();
       try {
@@ -190,6 +193,8 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
         this.onError(error, key);
         reason = `probe failed: ${error instanceof Error ? error.message : String(error)}`;
       }
+      // A hold ends with a counted result only: one the LB could not send keeps its start.
+      target.heldSince = null;
       if (!target.stopped) this.record(key, target, reason, performance.now() - started);
     } finally {
       const jitter = 0.9 + Math.random() * 0.2;
@@ -207,16 +212,20 @@ export class HealthMonitor extends EventEmitter<{ change: [HealthChange]; checke
       port: busy.port,
       address: spec.localAddress ?? undefined,
     });
-    this.holdTick(key, target, `waiting to probe: ${busy.message}; the check moves to another probe port`);
+    this.holdTick(key, target, `waiting to probe: ${busy.message}; the check moves to another probe port`, false);
     this.emit('portBusy', { key, port: busy.port });
   }
 
-  /** A tick whose probe is not sent: not counted, or past the hold's limit a failure for `reason`. */
-  private holdTick(key: string, target: Target, reason: string): void {
+  /**
+   * A tick whose probe is not sent: not counted, or past the hold's limit a failure for
+   * `reason`. A hold for probe ports other processes took never `expires`: any local
+   * user can take ports, and that must not take backends down (nor BGP withdraw VIPs).
+   */
+  private holdTick(key: string, target: Target, reason: string, expires = true): void {
     const now = Date.now();
     target.heldSince ??= now;
     const heldMs = now - target.heldSince;
-    if (heldMs < Math.max(target.spec.intervalMs * target.spec.fall, this.minHoldMs)) {
+    if (!expires || heldMs < Math.max(target.spec.intervalMs * target.spec.fall, this.minHoldMs)) {
       target.status.reason = reason;
       return;
     }

@@ -160,6 +160,24 @@ describe('the monitor', () => {
     }
   });
 
+  test('a probe the LB cannot send (its source not on the host) is held, and past interval x fall fails with that reason', async () => {
+    const port = await listen(net.createServer((socket) => socket.on('error', () => {})));
+    const monitor = new HealthMonitor(undefined, 0);
+    const changes: HealthChange[] = [];
+    monitor.on('change', (c) => changes.push(c));
+    try {
+      const unsendable = spec({ port, via: 'vip', localPort: 61440, localAddress: '198.18.255.254', intervalMs: 20, fall: 2 });
+      monitor.sync(new Map([['a', unsendable]]), 'up');
+      await until(() => changes.length > 0, 'the target to go down');
+      expect(changes[0]).toMatchObject({ from: 'up', to: 'down' });
+      expect(changes[0]!.reason).toMatch(
+        /^waiting to probe: the LB's source address 198\.18\.255\.254 is not on this host.* \(for \d+\.\d s\)$/,
+      );
+    } finally {
+      monitor.close();
+    }
+  });
+
   test('a probe the client refuses: down with the reason, the checks go on, nothing unhandled', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => unhandled.push(reason);

@@ -11,7 +11,15 @@ import { probeHolds } from '../../control/controller/probe-holds.js';
 import type { ProbeOrigin } from '../../control/controller/options.js';
 import type { CheckSpec } from '../../control/health/checker.js';
 import type { DataplaneConfig } from '../../control/dataplane/records.js';
-import { followedSource, type Interfaces, readSources, SourceFollower, sourceCandidates } from '../../control/daemon/source-follow.js';
+import {
+  bindableInterfaces,
+  followedSource,
+  type Interfaces,
+  readSources,
+  SourceFollower,
+  sourceCandidates,
+  unbindableV6,
+} from '../../control/daemon/source-follow.js';
 import { parseAddress } from '../../control/net/address.js';
 
 /** An interface address as os.networkInterfaces() lists it. */
@@ -37,6 +45,23 @@ describe('following the interface', () => {
       v6: ['2001:db8::2'],
     });
     expect(sourceCandidates(interfaces([]), 'eth9')).toEqual({ v4: [], v6: [] });
+  });
+
+  test('an IPv6 address in or failed duplicate address detection is no source and not the host’s', () => {
+    const ifInet6 = [
+      '20010db8000000000000000000000002 04 40 00 80     eth0', // permanent
+      '20010db8000000000000000000000012 04 40 00 c8     eth0', // permanent, tentative, dadfailed
+      '20010db8000000000000000000000013 04 40 00 c0     eth0', // permanent, tentative
+      '20010db8000000000000000000000014 04 40 00 a0     eth0', // permanent, deprecated: still bindable
+      'fe8000000000000000fc00fffe000001 04 40 20 80     eth0',
+    ].join('\n');
+    const unbindable = unbindableV6(ifInet6);
+    expect([...unbindable]).toEqual(['2001:db8::12', '2001:db8::13']);
+    const seen = bindableInterfaces(interfaces(['198.18.0.2', '2001:db8::12', '2001:db8::13', '2001:db8::14', '2001:db8::2']), unbindable);
+    expect(sourceCandidates(seen, 'eth0')).toEqual({ v4: ['198.18.0.2'], v6: ['2001:db8::14', '2001:db8::2'] });
+    expect(readSources({ v4: null, v6: '2001:db8::12' }, { v4: false, v6: true }, 'eth0', seen).held.v6).toBe(
+      "waiting for the LB's IPv6 source: --source-v6 2001:db8::12 is not an address of this host",
+    );
   });
 
   test('the current source stays while the interface keeps it; gone, the first address takes over; none left, none', () => {
