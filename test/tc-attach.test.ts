@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { BpfMap, ifNameToIndex, tcAttach, tcDetach, tcPriority, tcQuery } from '@xlb/native';
+import { BpfMap, ifNameToIndex, tcAttach, tcDetach, tcPriority, tcQuery, tcxQuery } from '@xlb/native';
 import { vipPath } from '../control/cli/client.js';
 import { PROBE_REPAIR_MS } from '../control/controller/probe-repair.js';
 import type { StatusView, VipView, XlbEvent } from '../control/controller/views.js';
@@ -72,6 +72,20 @@ test('attach, replace, query and detach the probe filter; an XDP program is refu
     first.close();
     second.close();
   }
+});
+
+test('tcxQuery: none on a fresh interface at either hook; ENODEV with its errno for a missing interface, a TypeError for a bad hook', () => {
+  const ns = namespaces.create('tcx');
+  nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+  inNamespace(ns, () => {
+    const ifindex = ifNameToIndex('veth0');
+    expect(tcxQuery(ifindex, 'egress')).toEqual([]);
+    expect(tcxQuery(ifindex, 'ingress')).toEqual([]);
+    expect(() => tcxQuery(ifindex + 1000, 'egress')).toThrow(
+      expect.objectContaining({ code: 'ENODEV', errno: 19, message: expect.stringMatching(/^bpf_prog_query\(ifindex \d+ tcx egress\): /) }),
+    );
+    expect(() => tcxQuery(ifindex, 'both' as 'egress')).toThrow(TypeError);
+  });
 });
 
 describe('xlb down', () => {

@@ -46,7 +46,8 @@ Napi::Value TcxQuery(const Napi::CallbackInfo& info) {
   __u32 ids[kMaxPrograms];
   // target_fd shares its place in bpf_attr with the target_ifindex tcx reads.
   LIBBPF_OPTS(bpf_prog_query_opts, opts, .prog_ids = ids, .prog_cnt = kMaxPrograms);
-  int err = bpf_prog_query_opts(ifindex, static_cast<bpf_attach_type>(direction == "egress" ? kTcxEgress : kTcxIngress), &opts);
+  int err = bpf_prog_query_opts(ifindex, static_cast<bpf_attach_type>(direction == "egress" ? kTcxEgress : kTcxIngress),
+                                &opts);
   Napi::Array programs = Napi::Array::New(env);
   if (err == -EINVAL) return programs;  // no tcx in this kernel
   if (err) {
