@@ -12,6 +12,7 @@
         "src/perf_reader.cc",
         "src/program.cc",
         "src/tc.cc",
+        "src/tcx.cc",
         "src/xdp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -123,6 +123,13 @@ export function tcQuery(ifindex: number): number;
 export function tcHookDestroy(ifindex: number): boolean;
 /** The preference (priority) of xlb's tc egress filter: filters at a lower one run before it. */
 export const tcPriority: number;
+/** A program attached at an interface's tcx hook; name "" when it went away since the query. */
+export interface TcxProgram {
+  id: number;
+  name: string;
+}
+/** The programs at the interface's tcx hook, in the order they run (all before any clsact filter); [] on a kernel without tcx. */
+export function tcxQuery(ifindex: number, direction: 'ingress' | 'egress'): TcxProgram[];
 export function ifNameToIndex(name: string): number;
 export function possibleCpus(): number;
 /**

@@ -14,6 +14,7 @@ exports.tcDetach = binding.tcDetach;
 exports.tcQuery = binding.tcQuery;
 exports.tcHookDestroy = binding.tcHookDestroy;
 exports.tcPriority = binding.tcPriority;
+exports.tcxQuery = binding.tcxQuery;
 exports.ifNameToIndex = binding.ifNameToIndex;
 exports.inNetns = binding.inNetns;
 exports.possibleCpus = binding.possibleCpus;

@@ -4,18 +4,19 @@
  * qdisc once nothing else is on it. Under a running `xlb serve`: the filter (or its
  * qdisc) deleted, or another program at its handle, is put back by itself and
  * reported, one that cannot be put back keeps /readyz at 503, an egress filter that
- * runs before xlb's (a lower preference, or a newer bpf handle at xlb's) is named in a
- * warning, link events and the via-vip failure reason while /readyz stays 200, an
- * operator's later egress filter still sees the packets xlb_probe leaves alone, and a
+ * runs before xlb's (a lower preference, or a newer bpf handle at xlb's) or a program at
+ * the tcx egress hook (which runs before every filter) is named in a warning, link
+ * events and the via-vip failure reason while /readyz stays 200, an operator's later egress filter still sees the packets xlb_probe leaves alone, and a
  * probe entry deleted from the map is rewritten.
  */
-import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket from 'ws';
-import { BpfMap, ifNameToIndex, tcAttach, tcDetach, tcPriority, tcQuery } from '@xlb/native';
+import { BpfMap, ifNameToIndex, tcAttach, tcDetach, tcPriority, tcQuery, tcxQuery } from '@xlb/native';
 import { vipPath } from '../control/cli/client.js';
 import { PROBE_REPAIR_MS } from '../control/controller/probe-repair.js';
 import type { StatusView, VipView, XlbEvent } from '../control/controller/views.js';
@@ -32,6 +33,8 @@ import { until } from './lib/until.js';
 const run = promisify(execFile);
 const CLI = packagePath('dist/control/cli/main.js');
 const LAB_PASS_OBJECT = packagePath('bpf/build/lab_pass.bpf.o');
+/** Attaches a program at a tcx hook: bpftool 7.1 cannot. */
+const TCX_ATTACH_SOURCE = packagePath('test/lib/tcx-attach.c');
 /** A u32 filter's arguments that match no packet the tests send (tc has no gact here: no action). */
 const U32_MATCHING_NOTHING = ['protocol', 'ip', 'u32', 'match', 'ip', 'dst', '198.18.255.254/32', 'flowid', '1:1'];
 /** Checked every 200 ms: a gap in the probe path shows within a second. */
@@ -69,6 +72,20 @@ test('attach, replace, query and detach the probe filter; an XDP program is refu
     first.close();
     second.close();
   }
+});
+
+test('tcxQuery: none on a fresh interface at either hook; ENODEV with its errno for a missing interface, a TypeError for a bad hook', () => {
+  const ns = namespaces.create('tcx');
+  nsRun(ns, 'ip', ['link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'veth1']);
+  inNamespace(ns, () => {
+    const ifindex = ifNameToIndex('veth0');
+    expect(tcxQuery(ifindex, 'egress')).toEqual([]);
+    expect(tcxQuery(ifindex, 'ingress')).toEqual([]);
+    expect(() => tcxQuery(ifindex + 1000, 'egress')).toThrow(
+      expect.objectContaining({ code: 'ENODEV', errno: 19, message: expect.stringMatching(/^bpf_prog_query\(ifindex \d+ tcx egress\): /) }),
+    );
+    expect(() => tcxQuery(ifindex, 'both' as 'egress')).toThrow(TypeError);
+  });
 });
 
 describe('xlb down', () => {
@@ -124,7 +141,13 @@ describe('the probe filter under a running daemon', () => {
       `a via-vip check of ${vip} passing`,
     );
 
+  let helpers: string;
+  const tcxAttach = () => join(helpers, 'tcx-attach');
+  const tcxLink = `/sys/fs/bpf/${namespaces.prefix}-tcx-link`;
+
   beforeAll(async () => {
+    helpers = mkdtempSync(join(tmpdir(), 'xlb-tcx-'));
+    await run('cc', ['-Wall', '-o', tcxAttach(), TCX_ATTACH_SOURCE, '-lbpf']);
     lab = await Lab.create('tcw');
     // An operator's filter before xlb's (matching nothing): the daemon warns at start.
     nsRun(lab.ns.lb, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'clsact']);
@@ -139,7 +162,9 @@ describe('the probe filter under a running daemon', () => {
   }, 60_000);
   afterAll(() => {
     socket?.close();
+    rmSync(tcxLink, { force: true });
     lab?.destroy();
+    if (helpers) rmSync(helpers, { recursive: true, force: true });
   });
 
   const links = (from: number) => events.slice(from).filter((e) => e.type === 'link');
@@ -162,23 +187,49 @@ describe('the probe filter under a running daemon', () => {
     expect((await status()).warnings.filter((w) => w.includes('before xlb_probe'))).toEqual([]);
   });
 
-  test.each([
+  /** Adds something ahead of xlb_probe that keeps probes from it; returns the text naming it and a function removing it. */
+  type AddAhead = () => { ahead: string; remove: () => void };
+  const tcFilter =
+    (add: string[], del: string[], named: string): AddAhead =>
+    () => {
+      lbTc('filter', 'add', 'dev', 'eth0', 'egress', ...add);
+      return { ahead: aheadText(named), remove: () => lbTc('filter', 'del', 'dev', 'eth0', 'egress', ...del) };
+    };
+
+  test.each<[string, AddAhead]>([
     [
       'a u32 filter at a lower preference, passing probes unchanged',
-      ['pref', '1', 'protocol', 'ip', 'u32', 'match', 'ip', 'dst', `${FAST_VIP}/32`, 'flowid', '1:1'],
-      ['pref', '1'],
-      'pref 1, u32, protocol ip',
+      tcFilter(
+        ['pref', '1', 'protocol', 'ip', 'u32', 'match', 'ip', 'dst', `${FAST_VIP}/32`, 'flowid', '1:1'],
+        ['pref', '1'],
+        'pref 1, u32, protocol ip',
+      ),
     ],
     [
       "a bpf filter added at xlb's preference after xlb's, dropping every packet",
-      ['pref', String(tcPriority), 'handle', '1', 'bpf', 'da', 'obj', LAB_PASS_OBJECT, 'sec', 'xdp'],
-      ['pref', String(tcPriority), 'handle', '1', 'bpf'],
-      `pref ${tcPriority}, bpf, handle 0x1, program lab_pass`,
+      tcFilter(
+        ['pref', String(tcPriority), 'handle', '1', 'bpf', 'da', 'obj', LAB_PASS_OBJECT, 'sec', 'xdp'],
+        ['pref', String(tcPriority), 'handle', '1', 'bpf'],
+        `pref ${tcPriority}, bpf, handle 0x1, program lab_pass`,
+      ),
     ],
-  ])('%s: a warning, link events and the via-vip failure name it, /readyz stays 200; deleted, all go', async (_, add, del, named) => {
-    const ahead = aheadText(named);
+    [
+      'a program at the tcx egress hook (a BPF link), dropping every packet',
+      () => {
+        const stdout = execFileSync('nsenter', [`--net=/run/netns/${lab.ns.lb}`, tcxAttach(), LAB_PASS_OBJECT, 'eth0', tcxLink], {
+          encoding: 'utf8',
+        });
+        const id = Number(stdout);
+        expect(id).toBeGreaterThan(0);
+        return {
+          ahead: `a tcx egress program (id ${id}, name lab_pass) runs before xlb_probe on eth0: probes may not reach it`,
+          remove: () => rmSync(tcxLink),
+        };
+      },
+    ],
+  ])('%s: a warning, link events and the via-vip failure name it, /readyz stays 200; deleted, all go', async (_, addAhead) => {
     const from = events.length;
-    lbTc('filter', 'add', 'dev', 'eth0', 'egress', ...add);
+    const { ahead, remove } = addAhead();
     try {
       await until(
         () => links(from),
@@ -197,7 +248,7 @@ describe('the probe filter under a running daemon', () => {
       );
       expect(failed.healthReason).toMatch(new RegExp(`\\(.+ through dsr to ${LAB.backend4(1).replaceAll('.', '\\.')}\\)$`));
     } finally {
-      lbTc('filter', 'del', 'dev', 'eth0', 'egress', ...del);
+      remove();
     }
     const deletedAt = Date.now();
     await until(

@@ -7,11 +7,24 @@
  * put back. xlb's tc egress filter (the probe program) is part of "attached": when it
  * or its clsact qdisc is gone, or another program took its place, via-vip health checks
  * fail for a reason of the LB's own, so it is attached again at once and reported.
- * Another egress filter that runs before xlb's is reported as the reason while attached
- * (egress-order.ts): the balancer works, but via-vip probes may not reach xlb_probe.
+ * Another egress filter or a tcx egress program that runs before xlb's is reported as
+ * the reason while attached (egress-order.ts): the balancer works, but via-vip probes
+ * may not reach xlb_probe.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { type BpfError, BpfProgram, ifNameToIndex, tcAttach, tcPriority, tcQuery, xdpAttach, xdpQuery, type XdpMode } from '@xlb/native';
+import {
+  type BpfError,
+  BpfProgram,
+  ifNameToIndex,
+  tcAttach,
+  tcPriority,
+  tcQuery,
+  tcxQuery,
+  type TcxProgram,
+  xdpAttach,
+  xdpQuery,
+  type XdpMode,
+} from '@xlb/native';
 import { EgressOrder } from './egress-order.js';
 import { tcFilterRows, type TcFilterRow } from './tc-filters.js';
 
@@ -36,6 +49,8 @@ export interface LinkHost {
   probeFilterId(ifindex: number): number;
   /** The interface's egress filters in the order they run. */
   egressFilters(iface: string): Promise<TcFilterRow[]>;
+  /** The programs at the interface's tcx egress hook, which run before every egress filter. */
+  tcxEgressPrograms(ifindex: number): TcxProgram[];
 }
 
 /** Our programs' ids: the XDP one, and the tc probe one when the watch keeps it attached. */
@@ -105,6 +120,7 @@ function nativeLinkHost(mode: XdpMode): LinkHost {
     programId: (ifindex) => xdpQuery(ifindex, mode),
     probeFilterId: (ifindex) => tcQuery(ifindex),
     egressFilters: (iface) => tcFilterRows(iface, 'egress'),
+    tcxEgressPrograms: (ifindex) => tcxQuery(ifindex, 'egress'),
     programName(id) {
       try {
         const program = BpfProgram.fromId(id);
@@ -162,6 +178,7 @@ export class LinkWatch {
     this.attachedIfindex = options.ifindex;
     this.order = new EgressOrder(
       (iface) => this.host.egressFilters(iface),
+      (ifindex) => this.host.tcxEgressPrograms(ifindex),
       () => this.check(),
       (error) => options.onError(error),
     );
@@ -202,7 +219,7 @@ export class LinkWatch {
       }
       if (seen.kind === 'ours' || seen.kind === 'no-probe-filter') this.attachedIfindex = seen.ifindex;
       if (seen.kind === 'gone') this.attachedIfindex = null;
-      if (seen.kind === 'ours' && ours.probe !== null) this.order.tick(iface, { pref: tcPriority, programId: ours.probe });
+      if (seen.kind === 'ours' && ours.probe !== null) this.order.tick(iface, seen.ifindex, { pref: tcPriority, programId: ours.probe });
       this.options.report(verdict.attached, verdict.reason ?? this.order.ahead);
     } catch (error) {
       this.options.onError(error);

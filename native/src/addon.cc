@@ -14,6 +14,7 @@
 #include "perf_reader.h"
 #include "program.h"
 #include "tc.h"
+#include "tcx.h"
 #include "xdp.h"
 
 namespace {
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcQuery", Napi::Function::New(env, xlb::TcQuery));
   exports.Set("tcHookDestroy", Napi::Function::New(env, xlb::TcHookDestroy));
   exports.Set("tcPriority", Napi::Number::New(env, xlb::kTcPriority));
+  exports.Set("tcxQuery", Napi::Function::New(env, xlb::TcxQuery));
   exports.Set("ifNameToIndex", Napi::Function::New(env, xlb::IfNameToIndex));
   exports.Set("inNetns", Napi::Function::New(env, xlb::InNetns));
   exports.Set("possibleCpus", Napi::Function::New(env, xlb::PossibleCpus));

@@ -1,7 +1,8 @@
 /**
  * Which egress filters run before xlb's, read from `tc -j filter show` as this kernel
  * lists them (chain 0 by preference, a cls_bpf preference newest handle first), and the
- * text the warning, the link event and via-vip failure reasons carry.
+ * text the warning, the link event and via-vip failure reasons carry, naming tcx egress
+ * programs (which run before every filter) too.
  */
 import { describe, expect, test } from 'vitest';
 import { egressAheadText, filtersAhead } from '../../control/daemon/egress-order.js';
@@ -49,12 +50,34 @@ describe('the egress filters ahead of xlb_probe', () => {
   });
 
   test('the text names the filter or filters, the interface and the way out', () => {
-    expect(egressAheadText('eth0', [], OURS)).toBeNull();
-    expect(egressAheadText('eth0', ['pref 1, u32, protocol ip'], OURS)).toBe(
+    expect(egressAheadText('eth0', { tcx: [], filters: [] }, OURS)).toBeNull();
+    expect(egressAheadText('eth0', { tcx: [], filters: ['pref 1, u32, protocol ip'] }, OURS)).toBe(
       "an egress filter (pref 1, u32, protocol ip) runs before xlb_probe on eth0: probes may not reach it; a filter at a preference above 30828 runs after xlb's",
     );
-    expect(egressAheadText('eth0', ['pref 1, u32', 'pref 2, u32'], OURS)).toMatch(
+    expect(egressAheadText('eth0', { tcx: [], filters: ['pref 1, u32', 'pref 2, u32'] }, OURS)).toMatch(
       /^egress filters \(pref 1, u32; pref 2, u32\) run before xlb_probe on eth0: /,
+    );
+  });
+
+  test('tcx egress programs run before every filter: named first, by id and name (id alone when it has none)', () => {
+    expect(egressAheadText('eth0', { tcx: [{ id: 42, name: 'foo' }], filters: [] }, OURS)).toBe(
+      'a tcx egress program (id 42, name foo) runs before xlb_probe on eth0: probes may not reach it; tcx programs run before every tc filter',
+    );
+    expect(
+      egressAheadText(
+        'eth1',
+        {
+          tcx: [
+            { id: 42, name: 'foo' },
+            { id: 43, name: '' },
+          ],
+          filters: ['pref 1, u32'],
+        },
+        OURS,
+      ),
+    ).toBe(
+      'tcx egress programs (id 42, name foo; id 43) and an egress filter (pref 1, u32) run before xlb_probe on eth1: probes may not reach it; ' +
+        "tcx programs run before every tc filter; a filter at a preference above 30828 runs after xlb's",
     );
   });
 });
