@@ -4,7 +4,9 @@
  * down under `via: "vip"`, stays up under `via: "direct"`, takes no new client
  * connection while down, and comes back once restored. IPv4 and IPv6. A probe routed
  * past xlb_probe fails whether it comes back to this LB or is answered through
- * another.
+ * another. A backend that forwards the probe on instead of taking it (no VIP on lo,
+ * forwarding on, a route to another backend holding the VIP) does not answer it: the
+ * probe leaves with TTL 1.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { vipPath } from '../control/cli/client.js';
@@ -54,21 +56,23 @@ const cases: Case[] = [
   ['ipip', 6, LAB.vips6[1]],
 ];
 
+const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up' && b.inRing);
+
+/** Puts a VIP at `port` with every backend (`address(n)`), checked by `healthCheck`; resolves once all are up. */
+async function putVipAllUp(vip: string, port: number, forwarding: Case[0], healthCheck: object, address: (n: number) => string) {
+  await api('PUT', vipPath('tcp', vip, port), { forwarding, healthCheck });
+  for (const n of BACKENDS) await api('PUT', vipPath('tcp', vip, port, address(n)));
+  await until(vip, port, allUp, 10_000);
+}
+
 describe('checks through the VIP', () => {
   test.each(cases)(
     '%s IPv%i: a backend that cannot serve the VIP goes down via vip, stays up direct, and comes back',
     async (forwarding, family, vip) => {
       const address = (n: number) => (family === 4 ? LAB.backend4(n) : LAB.backend6(n));
       const b1 = address(1);
-      await api('PUT', vipPath('tcp', vip, LAB.tcpPort), { forwarding, healthCheck: CHECK });
-      await api('PUT', vipPath('tcp', vip, DIRECT_PORT), { forwarding, healthCheck: { ...CHECK, port: LAB.tcpPort, via: 'direct' } });
-      for (const n of BACKENDS) {
-        await api('PUT', vipPath('tcp', vip, LAB.tcpPort, address(n)));
-        await api('PUT', vipPath('tcp', vip, DIRECT_PORT, address(n)));
-      }
-      const allUp = (v: VipView) => v.backends.length === BACKENDS.length && v.backends.every((b) => b.health === 'up' && b.inRing);
-      await until(vip, LAB.tcpPort, allUp, 10_000);
-      await until(vip, DIRECT_PORT, allUp, 10_000);
+      await putVipAllUp(vip, LAB.tcpPort, forwarding, CHECK, address);
+      await putVipAllUp(vip, DIRECT_PORT, forwarding, { ...CHECK, port: LAB.tcpPort, via: 'direct' }, address);
       expect((await api('GET', vipPath('tcp', vip, LAB.tcpPort))).backends.map((b) => b.via)).toEqual(['vip', 'vip', 'vip']);
 
       /** b1 goes down via vip within the bound, naming the path; its direct check goes on passing; no new flow reaches it. */
@@ -116,6 +120,30 @@ describe('checks through the VIP', () => {
       }
       await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
       await api('DELETE', vipPath('tcp', vip, DIRECT_PORT));
+    },
+  );
+
+  test.each(cases)(
+    '%s IPv%i: a backend that forwards the probe to another backend holding the VIP goes down',
+    async (forwarding, family, vip) => {
+      const address = (n: number) => (family === 4 ? LAB.backend4(n) : LAB.backend6(n));
+      const [b1, b2] = [address(1), address(2)];
+      await putVipAllUp(vip, LAB.tcpPort, forwarding, CHECK, address);
+      const stopForwarding = forwardVip(1, vip, b2);
+      try {
+        await until(vip, LAB.tcpPort, (v) => backendOf(v, b1).health === 'down', 10_000);
+        const reason = backendOf(await api('GET', vipPath('tcp', vip, LAB.tcpPort)), b1).healthReason;
+        const timeExceeded =
+          `host unreachable, or the probe's hop limit ran out at a backend that forwards packets to ${vip} ` +
+          `instead of taking them (is the VIP on its lo?) through ${forwarding} to ${b1}`;
+        // Here an ICMPv6 time exceeded comes back while connect() still holds the socket: kept as a soft error, the probe times out.
+        if (family === 4) expect(reason).toBe(timeExceeded);
+        else expect([timeExceeded, `no answer in ${TIMEOUT_MS} ms through ${forwarding} to ${b1}`]).toContain(reason);
+      } finally {
+        stopForwarding();
+      }
+      await until(vip, LAB.tcpPort, allUp, 10_000);
+      await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
     },
   );
 
@@ -196,6 +224,26 @@ async function expectDownWhileHairpinned(
   }
   await until(vip, LAB.tcpPort, allUp, 10_000);
   await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
+}
+
+/**
+ * Makes backend n a host that forwards `vip` instead of taking it: the VIP off its lo,
+ * forwarding on, a route to `to` (a backend holding the VIP), and no ICMP rate limit, so
+ * each probe's time exceeded comes back. Returns what undoes it.
+ */
+function forwardVip(n: number, vip: string, to: string): () => void {
+  const ns = lab.ns.backends[n - 1]!;
+  const v6 = vip.includes(':');
+  const sysctls = v6 ? ['net.ipv6.conf.all.forwarding', 'net.ipv6.icmp.ratelimit'] : ['net.ipv4.ip_forward', 'net.ipv4.icmp_ratelimit'];
+  const saved = sysctls.map((key) => `${key}=${nsRun(ns, 'sysctl', ['-n', key]).trim()}`);
+  lab.setVipOnLo(n, vip, false);
+  nsRun(ns, 'sysctl', ['-qw', `${sysctls[0]}=1`, `${sysctls[1]}=0`]);
+  nsRun(ns, 'ip', ['route', 'add', v6 ? `${vip}/128` : `${vip}/32`, 'via', to]);
+  return () => {
+    nsRun(ns, 'ip', ['route', 'del', v6 ? `${vip}/128` : `${vip}/32`]);
+    nsRun(ns, 'sysctl', ['-qw', ...saved]);
+    lab.setVipOnLo(n, vip, true);
+  };
 }
 
 /** The hairpin router's namespace, made on first use (it goes with the lab). */

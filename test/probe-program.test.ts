@@ -4,15 +4,17 @@
  * flow to the backend its entry names, stamped with the time it was sent on
  * (xlb_probe_sent_v1, on the clock process.hrtime.bigint() reads); other packets are
  * left untouched with TC_ACT_UNSPEC (the next egress filter classifies them); a
- * reserved-port packet to a VIP address without an entry is dropped, unstamped.
+ * reserved-port packet to a VIP address without an entry is dropped, unstamped. A
+ * probe leaves with IP TTL / hop limit 1 (the inner header for ipip), so a backend that
+ * would forward it instead of taking it drops it.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP, PROBE_PORT_MIN } from '../control/dataplane/codec.js';
 import type { ProbeKey } from '../control/dataplane/probes.js';
 import { parseAddress } from '../control/net/address.js';
 import { type BackendSpec, BalancerFixture, IP, MAC } from './lib/fixture.js';
-import { backends4, backends6, dsrRewrite, tcp4, tcp6, udp4 } from './lib/frames.js';
-import { ethernet, parseEthernet, parseIp, PROTO, XDP } from './lib/packet.js';
+import { backends4, backends6, dsrRewrite, tcp4, tcp6, udp4, udp6 } from './lib/frames.js';
+import { checksum, ETH_P_IP, ethernet, parseEthernet, parseIp, PROTO, XDP } from './lib/packet.js';
 
 const TC_ACT_OK = 0;
 const TC_ACT_SHOT = 2;
@@ -27,6 +29,24 @@ afterEach(() => f.close());
 
 /** The frame as the LB's stack sends it: to the route's next hop (the gateway), from the LB. */
 const sentByLb = (frame: Buffer) => ethernet(MAC.gateway, MAC.lb, frame.readUInt16BE(12), frame.subarray(14));
+
+/** `frame` with IP TTL / hop limit 1 and, for IPv4, the header checksum recomputed: the probe as xlb_probe sends it on. */
+function hopLimited(frame: Buffer): Buffer {
+  const out = Buffer.from(frame);
+  if (out.readUInt16BE(12) !== ETH_P_IP) {
+    out[14 + 7] = 1;
+    return out;
+  }
+  out[14 + 8] = 1;
+  out.writeUInt16BE(0, 14 + 10);
+  out.writeUInt16BE(checksum(out.subarray(14, 14 + (out[14]! & 0xf) * 4)), 14 + 10);
+  return out;
+}
+
+/** The IP header after the Ethernet header of `frame` has hop limit 1 and, for IPv4, a valid checksum. */
+function expectHopLimit1(frame: Buffer): void {
+  expect(parseIp(parseEthernet(frame).payload)).toMatchObject({ ttl: 1, headerChecksumOk: true });
+}
 
 function runProbeProgram(frame: Buffer): { verdict: number; data: Buffer } {
   const { retval, data } = f.dp.probeProgram.testRun({ data: frame });
@@ -77,14 +97,13 @@ describe('packets that are not probes', () => {
 });
 
 describe('dsr probes', () => {
-  test('TCP and UDP: the backend its entry names as the destination MAC, nothing else changed; each stamped by its key', () => {
+  test('TCP and UDP: the backend its entry names as the destination MAC, TTL 1, nothing else changed; each stamped by its key', () => {
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     setProbe(IP.vip4, 80, PROBE_PORT_MIN, 12, FORWARD_DSR);
     const frame = sentByLb(tcp4({ src: IP.source4, sport: PROBE_PORT_MIN, flags: 'S' }));
-    expect(expectStampedBy(keyOf(IP.vip4, 80, PROBE_PORT_MIN), frame)).toEqual({
-      verdict: TC_ACT_OK,
-      data: dsrRewrite(frame, MAC.backend(2)),
-    });
+    const sent = expectStampedBy(keyOf(IP.vip4, 80, PROBE_PORT_MIN), frame);
+    expect(sent).toEqual({ verdict: TC_ACT_OK, data: dsrRewrite(hopLimited(frame), MAC.backend(2)) });
+    expectHopLimit1(sent.data);
     const first = f.dp.probeSentAt(keyOf(IP.vip4, 80, PROBE_PORT_MIN))!;
     expectStampedBy(keyOf(IP.vip4, 80, PROBE_PORT_MIN), frame);
     expect(f.dp.probeSentAt(keyOf(IP.vip4, 80, PROBE_PORT_MIN))!).toBeGreaterThan(first);
@@ -93,9 +112,23 @@ describe('dsr probes', () => {
     const datagram = sentByLb(udp4({ src: IP.source4, sport: PROBE_PORT_MIN + 7, dport: 53 }));
     expect(expectStampedBy(keyOf(IP.vip4, 53, PROBE_PORT_MIN + 7, IPPROTO_UDP), datagram)).toEqual({
       verdict: TC_ACT_OK,
-      data: dsrRewrite(datagram, MAC.backend(3)),
+      data: dsrRewrite(hopLimited(datagram), MAC.backend(3)),
     });
     expect(f.dp.probeSentAt(keyOf(IP.vip4, 53, PROBE_PORT_MIN + 7, IPPROTO_TCP))).toBeNull();
+  });
+
+  test('IPv6 TCP and UDP: the backend its entry names as the destination MAC, hop limit 1, nothing else changed', () => {
+    f.addVip({ id: 1, address: IP.vip6, port: 80, forwarding: 'dsr', backends: backends6(1) });
+    for (const [frame, key, backendId] of [
+      [sentByLb(tcp6({ src: IP.source6, sport: PROBE_PORT_MIN, flags: 'S' })), keyOf(IP.vip6, 80, PROBE_PORT_MIN), 12],
+      [sentByLb(udp6({ src: IP.source6, sport: PROBE_PORT_MIN + 7 })), keyOf(IP.vip6, 53, PROBE_PORT_MIN + 7, IPPROTO_UDP), 13],
+    ] as const) {
+      f.dp.setProbes([{ ...key, backendId, forwarding: FORWARD_DSR }]);
+      const mac = MAC.backend(backendId % 10);
+      const sent = expectStampedBy(key, frame);
+      expect(sent).toEqual({ verdict: TC_ACT_OK, data: dsrRewrite(hopLimited(frame), mac) });
+      expectHopLimit1(sent.data);
+    }
   });
 
   test('a backend record without a MAC cannot take the probe: dropped, unstamped', () => {
@@ -106,7 +139,7 @@ describe('dsr probes', () => {
   });
 });
 
-describe('ipip probes: the very bytes the balancer sends for the same packet', () => {
+describe('ipip probes: the very bytes the balancer sends for the same packet with TTL 1', () => {
   /* The balancer drops a frame from the LB's own source and a probe port (a looped
    * probe): here the configured source is another address, so it balances the probe's
    * frame as a client's, and both write that address as the outer source. */
@@ -119,7 +152,8 @@ describe('ipip probes: the very bytes the balancer sends for the same packet', (
   function expectLikeBalancer(vip: string, backend: BackendSpec, probe: Buffer, outer: { version: 4 | 6; protocol: number }) {
     f.addVip({ id: 2, address: vip, port: 80, forwarding: 'ipip', backends: [backend] });
     setProbe(vip, 80, PROBE_PORT_MIN, backend.id, FORWARD_IPIP);
-    const fromClient = ethernet(MAC.lb, MAC.client, probe.readUInt16BE(12), probe.subarray(14));
+    const inner = hopLimited(probe).subarray(14);
+    const fromClient = ethernet(MAC.lb, MAC.client, probe.readUInt16BE(12), inner);
     const balanced = f.run(fromClient);
     expect(balanced.verdict).toBe(XDP.TX);
 
@@ -131,7 +165,8 @@ describe('ipip probes: the very bytes the balancer sends for the same packet', (
     expect([eth.dst, eth.src]).toEqual([backend.mac, MAC.lb]);
     const ip = parseIp(eth.payload);
     expect(ip).toMatchObject({ version: outer.version, protocol: outer.protocol, dst: backend.address, headerChecksumOk: true });
-    expect(ip.payload).toEqual(probe.subarray(14));
+    expect(ip.payload).toEqual(inner);
+    expect(parseIp(ip.payload)).toMatchObject({ ttl: 1, headerChecksumOk: true });
   }
 
   test('IPv4 in IPv4', () => {

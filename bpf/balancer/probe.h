@@ -110,6 +110,33 @@ static __always_inline int encapsulate_probe(struct __sk_buff *skb, const struct
 	return TC_ACT_OK;
 }
 
+/* Sets the probe's TTL / hop limit to 1 (ipip: the inner header, before encapsulation).
+ * A backend holding the VIP takes the probe whatever its TTL; one that would forward it
+ * (ip_forward on, the VIP not on lo) drops it with ICMP time exceeded instead of passing
+ * it to whatever else answers for the VIP (a false "up"). */
+static __always_inline bool limit_probe_hops(struct ethhdr *eth, void *data_end)
+{
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+		__u16 old_word;
+
+		if ((void *)(ip + 1) > data_end)
+			return false;
+		_Static_assert(offsetof(struct iphdr, protocol) == offsetof(struct iphdr, ttl) + 1,
+			       "ttl and protocol are one 16-bit word of the checksum");
+		old_word = *(__u16 *)&ip->ttl;
+		ip->ttl = 1;
+		xlb_csum_replace16(&ip->check, old_word, *(__u16 *)&ip->ttl);
+	} else {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > data_end)
+			return false;
+		ip6->hop_limit = 1;
+	}
+	return true;
+}
+
 /* Stamps the probe of `key` as sent through xlb_probe now when `verdict` lets it out
  * to its backend; returns `verdict`. */
 static __always_inline int stamp_sent(const struct xlb_probe_key *key, int verdict)
@@ -166,6 +193,8 @@ static __always_inline int forward_probe(struct __sk_buff *skb)
 		return is_vip_address(&pkt.flow) ? TC_ACT_SHOT : TC_ACT_UNSPEC;
 	backend = bpf_map_lookup_elem(&xlb_backends_v3, &probe->backend_id);
 	if (!backend || !backend->family)
+		return TC_ACT_SHOT;
+	if (!limit_probe_hops(eth, data_end))
 		return TC_ACT_SHOT;
 
 	switch (probe->forwarding) {

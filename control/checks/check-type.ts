@@ -130,8 +130,13 @@ const portTaken = (error: NodeJS.ErrnoException): boolean =>
 export function socketErrorReason(spec: CheckSpec, what: string, error: NodeJS.ErrnoException): string | ProbeUnsent {
   if (spec.via === 'vip' && spec.localPort !== undefined && portTaken(error))
     return new ProbePortBusy(spec.localPort, error.code ?? 'EADDRINUSE');
-  if (spec.via === 'vip' && (error.code === 'ENETUNREACH' || error.code === 'EHOSTUNREACH'))
+  if (spec.via === 'vip' && error.code === 'ENETUNREACH')
     return `no route from the LB to ${spec.address}: via vip needs one out of the XDP interface`;
+  if (spec.via === 'vip' && error.code === 'EHOSTUNREACH')
+    return (
+      `host unreachable, or the probe's hop limit ran out at a backend that forwards packets to ${spec.address} ` +
+      'instead of taking them (is the VIP on its lo?)'
+    );
   if (spec.via === 'vip' && error.code === 'EADDRNOTAVAIL')
     return new ProbeUnsent(`the LB's source address ${spec.localAddress} is not on this host: a via-vip probe binds it`);
   if (error.code === 'ECONNREFUSED') return 'connection refused';
