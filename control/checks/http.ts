@@ -30,10 +30,15 @@ export const httpCheck = defineCheckType({
         localPort: spec.localPort,
         localAddress: spec.localAddress ?? undefined,
         path: spec.path,
-        timeout: spec.timeoutMs,
         agent: false,
       };
+      // The whole exchange, not the socket's idle time: a backend trickling bytes must not hold the check.
+      const timer = setTimeout(() => finish(`no answer in ${spec.timeoutMs} ms`), spec.timeoutMs);
+      let finished = false;
       const finish = (reason: ProbeOutcome) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
         resolve(reason);
         // RST, not FIN: a probe port's 4-tuple must not wait in TIME_WAIT for the next probe.
         if (request.socket?.readyState === 'open') request.socket.resetAndDestroy();
@@ -46,10 +51,10 @@ export const httpCheck = defineCheckType({
         });
       } catch (error) {
         // The client refuses some requests outright (ERR_UNESCAPED_CHARACTERS for a path with a space).
+        clearTimeout(timer);
         resolve(`http: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
         return;
       }
-      request.once('timeout', () => finish(`no answer in ${spec.timeoutMs} ms`));
       request.once('error', (error: NodeJS.ErrnoException) => finish(socketErrorReason(spec, 'http', error)));
     }),
 });

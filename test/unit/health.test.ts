@@ -60,6 +60,24 @@ describe('probes', () => {
     );
   });
 
+  test('http: a server that trickles its answer a byte at a time fails at the timeout, not when it stops', async () => {
+    const timers = new Set<NodeJS.Timeout>();
+    const port = await listen(
+      net.createServer((socket) => {
+        socket.on('error', () => {});
+        socket.write('HTTP/1.1 200 OK\r\nX-Slow: ');
+        const timer = setInterval(() => socket.write('a'), 20);
+        timers.add(timer);
+        socket.on('close', () => clearInterval(timer));
+      }),
+    );
+    try {
+      expect(await probe(spec({ type: 'http', port, timeoutMs: 200 }))).toBe('direct to 127.0.0.1: no answer in 200 ms');
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+    }
+  });
+
   test('http: a path the client refuses (space, CR/LF, NUL, above U+00FF) is a failed check naming why', async () => {
     const port = await listen(http.createServer((_, res) => res.writeHead(200).end()));
     for (const path of ['/a b', '/a\r\nHost: x', '/a\u0000', '/\u0101']) {
