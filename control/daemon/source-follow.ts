@@ -135,13 +135,20 @@ export interface SourceFollowerOptions {
 export class SourceFollower {
   private readonly read: () => Interfaces;
   private reading: SourceReading;
+  /** The followed families that have had a source: losing it is worth a warning (never having one, on a host of one family, is not). */
+  private readonly hadSource: PerFamily<boolean> = { v4: false, v6: false };
 
   constructor(private readonly options: SourceFollowerOptions) {
     this.read = options.read ?? readInterfaces;
     const { sourceV4, sourceV6 } = options.config;
     const start = { v4: sourceText(4, sourceV4), v6: sourceText(6, sourceV6) };
     this.reading = readSources(start, options.given, options.iface, this.read());
+    this.noteSources();
     if (!sameSources(start, this.reading.sources)) this.write();
+  }
+
+  private noteSources(): void {
+    for (const family of FAMILIES) if (this.reading.sources[family] !== null) this.hadSource[family] = true;
   }
 
   /** Where via-vip probes leave from, as last read. */
@@ -150,15 +157,19 @@ export class SourceFollower {
     return probeOrigin(this.options.iface, sourceBytes(sources.v4), sourceBytes(sources.v6), held);
   }
 
-  /** For /v1/status: each given source that is not an address of the host. */
+  /** For /v1/status: each given source that is not an address of the host, and each followed one the interface lost. */
   warnings(): string[] {
-    return FAMILIES.flatMap((family) =>
-      this.options.given[family] && this.reading.held[family] !== null
-        ? [
-            `--source-${family} ${this.reading.sources[family]} is not an address of this host: its via-vip health checks are held until it is`,
-          ]
-        : [],
-    );
+    return FAMILIES.flatMap((family) => {
+      if (this.reading.held[family] === null) return [];
+      if (this.options.given[family])
+        return [
+          `--source-${family} ${this.reading.sources[family]} is not an address of this host: its via-vip health checks are held until it is`,
+        ];
+      const ip = family === 'v4' ? 'IPv4' : 'IPv6';
+      return this.hadSource[family]
+        ? [`${this.options.iface} has no global ${ip} address any more: via-vip health checks of ${ip} VIPs are held until it has one`]
+        : [];
+    });
   }
 
   /** Reads the interfaces again and applies what changed to the data plane and `controller`. */
@@ -168,6 +179,7 @@ export class SourceFollower {
     const moved = !sameSources(next.sources, this.reading.sources);
     if (!moved && next.held.v4 === this.reading.held.v4 && next.held.v6 === this.reading.held.v6) return;
     this.reading = next;
+    this.noteSources();
     if (moved) this.write();
     controller.setProbeOrigin(this.origin);
     if (!moved) return;

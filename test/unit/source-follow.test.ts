@@ -157,6 +157,20 @@ describe('SourceFollower', () => {
     expect(f.origins.map((o) => o.held)).toEqual([{ v4: null, v6: NO_V6 }]);
     expect(f.sources.warnings()).toEqual([]);
   });
+
+  test('a followed source the interface loses is warned of until it has one again; one it never had is not', () => {
+    let now = interfaces(['198.18.0.2']);
+    const f = follower(() => now, testConfig({ sourceV4: bytes('198.18.0.2') }));
+    expect(f.sources.warnings()).toEqual([]);
+    now = interfaces([]);
+    f.check();
+    expect(f.sources.warnings()).toEqual([
+      'eth0 has no global IPv4 address any more: via-vip health checks of IPv4 VIPs are held until it has one',
+    ]);
+    now = interfaces(['198.18.0.3']);
+    f.check();
+    expect(f.sources.warnings()).toEqual([]);
+  });
 });
 
 describe('the probe holds', () => {
