@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
@@ -19,7 +20,8 @@ namespace {
 constexpr int kTcxIngress = 46;  // BPF_TCX_INGRESS
 constexpr int kTcxEgress = 47;   // BPF_TCX_EGRESS
 
-// More programs than any host runs on one hook; the kernel says ENOSPC past it.
+// More programs than any host runs on one hook; past it the kernel fills these and
+// says ENOSPC, and the first ones are the ones that run first, all a caller asks about.
 constexpr __u32 kMaxPrograms = 64;
 
 // The program's name, "" when it went away since the query.
@@ -50,11 +52,12 @@ Napi::Value TcxQuery(const Napi::CallbackInfo& info) {
                                 &opts);
   Napi::Array programs = Napi::Array::New(env);
   if (err == -EINVAL) return programs;  // no tcx in this kernel
-  if (err) {
+  if (err && err != -ENOSPC) {
     ThrowErrno(env, "bpf_prog_query(ifindex " + std::to_string(ifindex) + " tcx " + direction + ")", -err);
     return env.Undefined();
   }
-  for (__u32 i = 0; i < opts.prog_cnt; i++) {
+  // On ENOSPC prog_cnt is the hook's whole count: only kMaxPrograms ids were filled.
+  for (__u32 i = 0; i < std::min(opts.prog_cnt, kMaxPrograms); i++) {
     Napi::Object program = Napi::Object::New(env);
     program.Set("id", ids[i]);
     program.Set("name", ProgramName(ids[i]));
