@@ -131,6 +131,8 @@ describe('the probe filter under a running daemon', () => {
   const lbTc = (...args: string[]) => nsRun(lab.ns.lb, 'tc', args);
   const probeFilter = () => inNamespace(lab.ns.lb, () => tcQuery(ifNameToIndex('eth0')));
   const status = async () => (await daemon.api.request<StatusView>('GET', '/v1/status')).body;
+  const warningsMetric = async () =>
+    Number(/^xlb_warnings (\d+)$/m.exec(String((await daemon.api.request<string>('GET', '/metrics')).body))?.[1] ?? NaN);
   const readyz = async () => (await daemon.api.request('GET', '/readyz')).status;
   const backend = async (vip: string) => (await daemon.call<VipView>('GET', vipPath('tcp', vip, LAB.tcpPort))).backends[0]!;
   /** A via-vip check of `vip`'s backend that passed after `since` (ms since the epoch). */
@@ -240,6 +242,7 @@ describe('the probe filter under a running daemon', () => {
       const seen = await status();
       expect(seen).toMatchObject({ attached: true, ready: true });
       expect(seen.warnings).toContainEqual(expect.stringContaining(ahead));
+      expect(await warningsMetric()).toBe(seen.warnings.length);
       expect(await readyz()).toBe(200);
       const failed = await until(
         () => backend(FAST_VIP),
@@ -258,6 +261,7 @@ describe('the probe filter under a running daemon', () => {
     );
     expect(links(from)[1]).toMatchObject({ attached: true, reason: null });
     expect((await status()).warnings.filter((w) => w.includes('before xlb_probe'))).toEqual([]);
+    expect(await warningsMetric()).toBe((await status()).warnings.length);
     await checkPassesAfter(FAST_VIP, deletedAt);
   });
 

@@ -107,6 +107,12 @@ export function registerScrapeMetrics(registry: Registry, controller: Controller
     for (const e of controller.errors.list()) set({ component: e.component }, e.count);
   });
   gauge('xlb_up', '1 when the program is attached and the state applied', [], (set) => set({}, controller.status().ready ? 1 : 0));
+  gauge(
+    'xlb_warnings',
+    'Warnings /v1/status gives now (probe ports held by other processes, a lost source, a filter ahead of xlb_probe, ...)',
+    [],
+    (set) => set({}, controller.status().warnings.length),
+  );
   gauge('xlb_flow_table_slots', 'Flows the connection table has room for (--max-flows, rounded up)', [], (set) =>
     set({}, current().flowTable.slots),
   );
