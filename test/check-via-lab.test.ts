@@ -14,7 +14,7 @@ import { vipPath } from '../control/cli/client.js';
 import type { StatsView, VipView } from '../control/controller/views.js';
 import { BACKENDS, type DaemonProcess, Lab, LAB } from '../scripts/lab/lab.js';
 import { nsRun } from '../scripts/lab/netns.js';
-import { PROBE_NEXT_HOP, PROBE_TABLE } from '../control/daemon/probe-routes.js';
+import { PROBE_NEXT_HOP, PROBE_ROUTE_REPAIR_MS, PROBE_TABLE } from '../control/daemon/probe-routes.js';
 import { CLI, run } from './lib/cli.js';
 
 const INTERVAL_MS = 200;
@@ -200,10 +200,20 @@ describe("via-vip probes take xlb's own route", () => {
     await api('DELETE', vipPath('tcp', vip, LAB.tcpPort));
   });
 
-  test('xlb serve leaves the probe routes at exit; xlb down removes every rule, route and neighbour entry of them', async () => {
+  test('xlb serve puts back probe routes the kernel flushed, leaves them at exit; xlb down removes every rule, route and neighbour entry of them', async () => {
     await putVipAllUp(LAB.vips6[1], LAB.tcpPort, 'dsr', CHECK, LAB.backend6);
+    const inPlace = { rules: 4, routes: 1, neighbours: 2 };
+    expect(probeRouting()).toEqual(inPlace);
+    // The kernel flushes a link's routes and neighbours when it goes down; the daemon puts them back.
+    nsRun(lab.ns.lb, 'ip', ['link', 'set', 'eth0', 'down']);
+    nsRun(lab.ns.lb, 'ip', ['link', 'set', 'eth0', 'up']);
+    expect(probeRouting()).toEqual({ rules: 4, routes: 0, neighbours: 0 });
+    const deadline = Date.now() + PROBE_ROUTE_REPAIR_MS + 5000;
+    while (JSON.stringify(probeRouting()) !== JSON.stringify(inPlace) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(probeRouting()).toEqual(inPlace);
     await daemon.stop();
-    expect(probeRouting()).toEqual({ rules: 4, routes: 1, neighbours: 2 });
+    expect(probeRouting()).toEqual(inPlace);
     const paths = lab.lbPaths();
     await run('nsenter', [`--net=/run/netns/${lab.ns.lb}`, process.execPath, CLI, 'down', '--iface', 'eth0', '--bpffs', paths.bpffs]);
     expect(probeRouting()).toEqual({ rules: 0, routes: 0, neighbours: 0 });

@@ -1,8 +1,9 @@
 /**
  * `xlb down`: detaches the balancer in whichever XDP mode it runs (never another
  * program) and its tc egress probe program (the clsact qdisc goes too once no filter
- * is left on it), its via-vip probe routes (probe-routes.ts), removes its pins (only those: the directory goes only when nothing
- * else is left in it) and stops xlb's BIRD. It refuses while a daemon owns that data
+ * is left on it) and its via-vip probe routes (probe-routes.ts), removes its pins
+ * (only those: the directory goes only when nothing else is left in it) and stops
+ * xlb's BIRD. It refuses while a daemon owns that data
  * plane, unless forced.
  */
 import { existsSync } from 'node:fs';

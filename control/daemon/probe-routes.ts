@@ -8,7 +8,7 @@
  * exit (the next daemon probes the same way), `xlb down` removes them.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { resolveCheck } from '../checks/registry.js';
 import { PROBE_PORT_MIN } from '../dataplane/codec.js';
@@ -25,7 +25,10 @@ export const PROBE_RULE_PREF = 100;
 export const PROBE_RULE_PORT_MAX = 65534;
 /** The fake next hops ("xl" and "b" in their last bytes): link-local, so no other network owns them. */
 export const PROBE_NEXT_HOP = { 4: '169.254.120.108', 6: 'fe80::786c:62' } as const;
-const FAMILIES = [4, 6] as const;
+/** How often the daemon puts back rules, routes and neighbour entries that went missing (each time a few `ip` processes). */
+export const PROBE_ROUTE_REPAIR_MS = 10_000;
+/** The families this kernel routes: a kernel booted with ipv6.disable=1 refuses every IPv6 command. */
+const families = (): Family[] => (existsSync('/proc/sys/net/ipv6') ? [4, 6] : [4]);
 const TRANSPORTS = ['tcp', 'udp'] as const;
 
 /** The addresses of the VIPs whose checks go through the VIP (canonical text, sorted): the ones xlb's table routes. */
@@ -117,7 +120,7 @@ async function ipJson<Row>(args: string[]): Promise<Row[]> {
 /** The addresses xlb's table routes out of `iface` (canonical), of both families. */
 async function tableRoutes(iface: string): Promise<string[]> {
   const routes: string[] = [];
-  for (const family of FAMILIES) {
+  for (const family of families()) {
     try {
       const rows = await ipJson<{ dst?: string }>([`-${family}`, 'route', 'show', 'table', String(PROBE_TABLE), 'dev', iface]);
       routes.push(...rows.flatMap((row) => (row.dst ? [canonicalAddress(row.dst.replace(/\/\d+$/, ''))] : [])));
@@ -144,11 +147,23 @@ export class ProbeRoutes {
   /** Set and cleared in the same turn as the run's loop checks the list, so no sync falls between. */
   private busy = false;
   private running: Promise<void> = Promise.resolve();
+  private readonly repair: NodeJS.Timeout;
 
   constructor(
     private readonly iface: string,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    // The kernel flushes a link's routes and neighbour entries when it goes down: put back what is missing.
+    this.repair = setInterval(() => {
+      if (this.busy) return;
+      this.applied = null;
+      void this.sync(this.wanted);
+    }, PROBE_ROUTE_REPAIR_MS).unref();
+  }
+
+  close(): void {
+    clearInterval(this.repair);
+  }
 
   /** Routes `addresses` (canonical) and no other; resolves once they are in place (or the attempt failed and was reported). */
   sync(addresses: string[]): Promise<void> {
@@ -178,7 +193,7 @@ export class ProbeRoutes {
   private async apply(wanted: string[]): Promise<void> {
     const mac = readFileSync(`/sys/class/net/${this.iface}/address`, 'utf8').trim();
     const commands: string[][] = [];
-    for (const family of FAMILIES) {
+    for (const family of families()) {
       commands.push(...missingRules(family, await ipJson<RuleRow>([`-${family}`, 'rule', 'show'])));
       commands.push(neighbourArgs(family, this.iface, mac));
     }
@@ -193,16 +208,19 @@ export class ProbeRoutes {
  * interface's daemon may still use them). Returns how many routes it removed.
  */
 export async function removeProbeRoutes(iface: string): Promise<number> {
-  const routes = await tableRoutes(iface);
+  // An interface that is gone took its routes and neighbour entries with it.
+  const present = existsSync(`/sys/class/net/${iface}`);
+  const routes = present ? await tableRoutes(iface) : [];
   await runAll(routeChanges(routes, [], iface));
-  for (const family of FAMILIES) {
+  for (const family of present ? families() : []) {
     const entries = await ipJson<{ dst?: string }>([`-${family}`, 'neigh', 'show', 'dev', iface, 'nud', 'permanent']);
     if (entries.some((entry) => entry.dst === PROBE_NEXT_HOP[family]))
       await ip([`-${family}`, 'neigh', 'del', PROBE_NEXT_HOP[family], 'dev', iface]);
   }
-  const left = await ipJson<unknown>(['-4', 'route', 'show', 'table', String(PROBE_TABLE)]).catch(() => []);
-  const left6 = await ipJson<unknown>(['-6', 'route', 'show', 'table', String(PROBE_TABLE)]).catch(() => []);
-  if (left.length + left6.length === 0)
-    for (const family of FAMILIES) await runAll(ownRuleRemovals(family, await ipJson<RuleRow>([`-${family}`, 'rule', 'show'])));
+  const left = await Promise.all(
+    families().map((family) => ipJson<unknown>([`-${family}`, 'route', 'show', 'table', String(PROBE_TABLE)]).catch(() => [])),
+  );
+  if (left.every((routes) => routes.length === 0))
+    for (const family of families()) await runAll(ownRuleRemovals(family, await ipJson<RuleRow>([`-${family}`, 'rule', 'show'])));
   return routes.length;
 }

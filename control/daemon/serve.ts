@@ -183,6 +183,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       async close(reason = 'stopped') {
         controller.publish({ type: 'shutdown', reason });
         link?.close();
+        probeRoutes.close();
         await app.close();
         removeSocket();
         controller.off('applied', announce);
