@@ -54,7 +54,9 @@ describe('rules', () => {
 
   test('removes xlb’s rules and no other', () => {
     const rows = [{ priority: 0, table: 'local' }, rule('udp'), rule('tcp', { table: '7' }), { priority: 32766, table: 'main' }];
-    expect(ownRuleRemovals(4, rows)).toEqual([['-4', 'rule', 'del', 'ipproto', 'udp', 'sport', '61440-65534', 'lookup', TABLE, 'pref', '100']]);
+    expect(ownRuleRemovals(4, rows)).toEqual([
+      ['-4', 'rule', 'del', 'ipproto', 'udp', 'sport', '61440-65534', 'lookup', TABLE, 'pref', '100'],
+    ]);
   });
 });
 
