@@ -198,7 +198,8 @@ export class ProbeRoutes {
       commands.push(neighbourArgs(family, this.iface, mac));
     }
     commands.push(...routeChanges(await tableRoutes(this.iface), wanted, this.iface));
-    await runAll(commands);
+    // IPv4 first: an interface with IPv6 turned off refuses the IPv6 commands, which must not keep IPv4 probes waiting.
+    await runAll(commands.sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? '')));
   }
 }
 
