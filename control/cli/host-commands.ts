@@ -79,14 +79,15 @@ export function addHostCommands(program: Command): void {
     .option('--bird-dir <dir>', 'stop the BIRD that xlb serve --bgp started here', serveOptionsSchema.shape.birdDir.parse(undefined))
     .option('--force', 'go ahead even while an xlb serve owns this data plane')
     .action(async (options: { iface: string; xdpMode?: XdpMode; bpffs: string; birdDir: string; force?: boolean }) => {
-      const { detached, removed, removedDir, clsact } = await down(options);
+      const { detached, removed, removedDir, clsact, probeRoutes } = await down(options);
       const dir = removedDir
         ? `; removed ${options.bpffs}`
         : existsSync(options.bpffs)
           ? `; ${options.bpffs} keeps what xlb did not make`
           : '';
       const program = detached ? `detached from ${options.iface} (${detached} mode)` : `nothing attached on ${options.iface}`;
-      process.stdout.write(`${program}; removed ${removed.length} pins${dir}${clsactText(options.iface, clsact)}\n`);
+      const routes = probeRoutes ? `; removed ${probeRoutes} via-vip probe routes` : '';
+      process.stdout.write(`${program}; removed ${removed.length} pins${dir}${clsactText(options.iface, clsact)}${routes}\n`);
     });
 
   program

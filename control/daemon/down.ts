@@ -1,8 +1,9 @@
 /**
  * `xlb down`: detaches the balancer in whichever XDP mode it runs (never another
  * program) and its tc egress probe program (the clsact qdisc goes too once no filter
- * is left on it), removes its pins (only those: the directory goes only when nothing
- * else is left in it) and stops xlb's BIRD. It refuses while a daemon owns that data
+ * is left on it) and its via-vip probe routes (probe-routes.ts), removes its pins
+ * (only those: the directory goes only when nothing else is left in it) and stops
+ * xlb's BIRD. It refuses while a daemon owns that data
  * plane, unless forced.
  */
 import { existsSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { detachOwnProgram, detachProbeProgram } from '../dataplane/attach.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { BALANCER_PINS, checkBpffs, removePins } from '../dataplane/pins.js';
 import { daemonResources, type Locks, lockResources, ResourceInUse } from './lock.js';
+import { removeProbeRoutes } from './probe-routes.js';
 import { removeUnusedClsact, type TcFilter } from './tc-filters.js';
 
 export interface DownOptions {
@@ -48,6 +50,8 @@ export interface DownResult {
   removedDir: boolean;
   /** Whether the clsact qdisc was removed, and the filters that keep it. */
   clsact: { removed: boolean; kept: TcFilter[] };
+  /** How many of xlb's via-vip probe routes out of the interface it removed (with their rules and neighbour entries). */
+  probeRoutes: number;
 }
 
 export async function down(options: DownOptions): Promise<DownResult> {
@@ -58,7 +62,8 @@ export async function down(options: DownOptions): Promise<DownResult> {
     const detached = detachBalancer(options.iface, options.xdpMode ? [options.xdpMode] : xdpModeSchema.options);
     detachProbeProgram(options.iface);
     const clsact = await removeUnusedClsact(options.iface);
-    return { detached, clsact, ...removePins(options.bpffs, BALANCER_PINS) };
+    const probeRoutes = await removeProbeRoutes(options.iface);
+    return { detached, clsact, probeRoutes, ...removePins(options.bpffs, BALANCER_PINS) };
   } finally {
     locks.release();
   }

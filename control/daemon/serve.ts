@@ -29,6 +29,7 @@ import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from '../controller/internal-errors.js';
 import { LinkWatch } from './link-watch.js';
 import { reserveProbePorts } from './probe-ports.js';
+import { ProbeRoutes, viaVipAddresses } from './probe-routes.js';
 import { SourceFollower } from './source-follow.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import type { ServeOptions } from './options.js';
@@ -117,6 +118,9 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     );
     // The host may have changed since the state was accepted: reported, not refused (a refusal would crash-loop a restarting daemon).
     for (const conflict of controller.hostConflicts()) log.warn(conflict, 'a stored record conflicts with this host; applied as it is');
+    const probeRoutes = new ProbeRoutes(options.iface, (error) => errors.record('host', error, { op: 'route via-vip probes' }));
+    await probeRoutes.sync(viaVipAddresses(initial.state));
+    controller.on('applied', () => void probeRoutes.sync(viaVipAddresses(controller.snapshot())));
     await controller.start();
     const adopted = BALANCER_PINS.filter((name) => pins?.before.has(name) && !dp.replacedPins.includes(name));
     controller.publish({
@@ -179,6 +183,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       async close(reason = 'stopped') {
         controller.publish({ type: 'shutdown', reason });
         link?.close();
+        probeRoutes.close();
         await app.close();
         removeSocket();
         controller.off('applied', announce);
