@@ -139,9 +139,9 @@ describe('checks through the VIP', () => {
         const timeExceeded =
           `host unreachable, or the probe's hop limit ran out at a backend that forwards packets to ${vip} ` +
           `instead of taking them (is the VIP on its lo?) through ${forwarding} to ${b1}`;
-        // Here an ICMPv6 time exceeded comes back while connect() still holds the socket: kept as a soft error, the probe times out.
-        if (family === 4) expect(reason).toBe(timeExceeded);
-        else expect([timeExceeded, `no answer in ${TIMEOUT_MS} ms through ${forwarding} to ${b1}`]).toContain(reason);
+        // A time exceeded that comes back while connect() still holds the socket is kept as a soft error
+        // (always for ICMPv6 here, now and then for IPv4): the probe times out instead of naming it.
+        expect([timeExceeded, `no answer in ${TIMEOUT_MS} ms through ${forwarding} to ${b1}`]).toContain(reason);
       } finally {
         stopForwarding();
       }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { probed, SWITCH_CHECK } from './lib/switch-check.js';
+import { type CheckSpec, ProbePortBusy, ProbeUnsent, socketErrorReason } from '../../control/checks/check-type.js';
 import { probe } from '../../control/health/checker.js';
 import { checkFromFlags } from '../../control/cli/check-flags.js';
 import { checkTargets, viaVipHolds } from '../../control/controller/targets.js';
@@ -186,4 +187,25 @@ test('a VIP that is an address of the LB itself is never probed through: the pro
   host.own.set('198.19.0.1', 'lo');
   expect(holds('0:0', spec)).toBe('cannot probe through the VIP: 198.19.0.1 is an address of this host (lo), so the probe never leaves it');
   expect(holds('0:0', { ...spec, via: 'direct' })).toBeNull();
+});
+
+describe('socket errors of a via-vip probe', () => {
+  const viaVip = { via: 'vip', address: '198.19.0.1', localPort: 61440, localAddress: '198.18.0.2' } as CheckSpec;
+  const error = (syscall: string, code: string) => Object.assign(new Error(code), { syscall, code }) as NodeJS.ErrnoException;
+
+  test('each names the LB-side cause: no route, a time exceeded from a forwarding backend, a taken port, a lost source', () => {
+    expect(socketErrorReason(viaVip, 'tcp connect', error('connect', 'ENETUNREACH'))).toBe(
+      'no route from the LB to 198.19.0.1: via vip needs one out of the XDP interface',
+    );
+    expect(socketErrorReason(viaVip, 'tcp connect', error('connect', 'EHOSTUNREACH'))).toBe(
+      "host unreachable, or the probe's hop limit ran out at a backend that forwards packets to 198.19.0.1 instead of taking them (is the VIP on its lo?)",
+    );
+    expect(socketErrorReason(viaVip, 'tcp connect', error('connect', 'EADDRNOTAVAIL'))).toBeInstanceOf(ProbePortBusy);
+    const unsent = socketErrorReason(viaVip, 'tcp connect', error('bind', 'EADDRNOTAVAIL'));
+    expect(unsent).toBeInstanceOf(ProbeUnsent);
+    expect(unsent).not.toBeInstanceOf(ProbePortBusy);
+    expect(socketErrorReason({ ...viaVip, via: 'direct' }, 'tcp connect', error('connect', 'EHOSTUNREACH'))).toBe(
+      'tcp connect: EHOSTUNREACH',
+    );
+  });
 });
