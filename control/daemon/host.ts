@@ -1,6 +1,6 @@
 /**
  * What the daemon learns from the host's network stack with iproute2 (JSON output):
- * neighbour MACs for backends, the interface's addresses, the default gateway's MAC.
+ * neighbour MACs for backends, the host's addresses, the default gateway's MAC.
  */
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -12,7 +12,8 @@ import type { HostAddresses } from '../state/invariants.js';
 
 const execFileAsync = promisify(execFile);
 
-async function ipJson<T>(args: string[]): Promise<T> {
+/** An `ip -j` listing, parsed; an empty answer (nothing listed) as an empty array. */
+export async function ipJson<T>(args: string[]): Promise<T> {
   const { stdout } = await execFileAsync('ip', ['-j', ...args]);
   return stdout.trim() ? JSON.parse(stdout) : ([] as T);
 }
@@ -157,13 +158,6 @@ export class HostAddressBook {
     const next = await readHostAddresses();
     if (readingText(next) !== readingText(this.reading)) this.reading = next;
   }
-}
-
-/** The interface's first global IPv4 and IPv6 addresses. */
-export async function interfaceAddresses(iface: string): Promise<{ v4: string | null; v6: string | null }> {
-  const [link] = await ipJson<{ addr_info: { family: string; local: string; scope: string }[] }[]>(['addr', 'show', 'dev', iface]);
-  const pick = (family: string) => link?.addr_info.find((a) => a.family === family && a.scope === 'global')?.local ?? null;
-  return { v4: pick('inet'), v6: pick('inet6') };
 }
 
 /** iproute2's answer for a family the kernel runs without (booted with ipv6.disable=1): it has no routes. */

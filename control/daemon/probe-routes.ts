@@ -14,6 +14,7 @@ import { resolveCheck } from '../checks/registry.js';
 import { PROBE_PORT_MIN } from '../dataplane/codec.js';
 import { canonicalAddress, type Family, familyOf } from '../net/address.js';
 import type { StateFile } from '../state/schema.js';
+import { ipJson } from './host.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -113,16 +114,12 @@ export const neighbourArgs = (family: Family, iface: string, mac: string): strin
 
 const ip = async (args: string[]) => (await execFileAsync('ip', args)).stdout;
 
-async function ipJson<Row>(args: string[]): Promise<Row[]> {
-  return JSON.parse((await ip(['-j', ...args])) || '[]') as Row[];
-}
-
 /** The addresses xlb's table routes out of `iface` (canonical), of both families. */
 async function tableRoutes(iface: string): Promise<string[]> {
   const routes: string[] = [];
   for (const family of families()) {
     try {
-      const rows = await ipJson<{ dst?: string }>([`-${family}`, 'route', 'show', 'table', String(PROBE_TABLE), 'dev', iface]);
+      const rows = await ipJson<{ dst?: string }[]>([`-${family}`, 'route', 'show', 'table', String(PROBE_TABLE), 'dev', iface]);
       routes.push(...rows.flatMap((row) => (row.dst ? [canonicalAddress(row.dst.replace(/\/\d+$/, ''))] : [])));
     } catch (error) {
       // A table without a route does not exist yet; listing it fails.
@@ -194,7 +191,7 @@ export class ProbeRoutes {
     const mac = readFileSync(`/sys/class/net/${this.iface}/address`, 'utf8').trim();
     const commands: string[][] = [];
     for (const family of families()) {
-      commands.push(...missingRules(family, await ipJson<RuleRow>([`-${family}`, 'rule', 'show'])));
+      commands.push(...missingRules(family, await ipJson<RuleRow[]>([`-${family}`, 'rule', 'show'])));
       commands.push(neighbourArgs(family, this.iface, mac));
     }
     commands.push(...routeChanges(await tableRoutes(this.iface), wanted, this.iface));
@@ -214,14 +211,14 @@ export async function removeProbeRoutes(iface: string): Promise<number> {
   const routes = present ? await tableRoutes(iface) : [];
   await runAll(routeChanges(routes, [], iface));
   for (const family of present ? families() : []) {
-    const entries = await ipJson<{ dst?: string }>([`-${family}`, 'neigh', 'show', 'dev', iface, 'nud', 'permanent']);
+    const entries = await ipJson<{ dst?: string }[]>([`-${family}`, 'neigh', 'show', 'dev', iface, 'nud', 'permanent']);
     if (entries.some((entry) => entry.dst === PROBE_NEXT_HOP[family]))
       await ip([`-${family}`, 'neigh', 'del', PROBE_NEXT_HOP[family], 'dev', iface]);
   }
   const left = await Promise.all(
-    families().map((family) => ipJson<unknown>([`-${family}`, 'route', 'show', 'table', String(PROBE_TABLE)]).catch(() => [])),
+    families().map((family) => ipJson<unknown[]>([`-${family}`, 'route', 'show', 'table', String(PROBE_TABLE)]).catch(() => [])),
   );
   if (left.every((routes) => routes.length === 0))
-    for (const family of families()) await runAll(ownRuleRemovals(family, await ipJson<RuleRow>([`-${family}`, 'rule', 'show'])));
+    for (const family of families()) await runAll(ownRuleRemovals(family, await ipJson<RuleRow[]>([`-${family}`, 'rule', 'show'])));
   return routes.length;
 }

@@ -12,7 +12,7 @@ import { BirdSpeaker } from '../bgp/bird.js';
 import { MiB, readRegularFile } from '../files.js';
 import { VERSION } from '../paths.js';
 import { readTokenFile } from '../token-file.js';
-import { parseAddress, parseMac } from '../net/address.js';
+import { parseMac } from '../net/address.js';
 import { isLoopback } from '../net/endpoint.js';
 import { PROGRAMS } from '../dataplane/codec.js';
 import { attachedProgramName, detachOwnProgram, detachProbeProgram } from '../dataplane/attach.js';
@@ -24,13 +24,13 @@ import { FileStateStore } from '../state/file-store.js';
 import { checkSocketPath, listenUnix } from './api-socket.js';
 import { Controller } from '../controller/controller.js';
 import type { XlbEvent } from '../controller/views.js';
-import { gatewayMac, HostAddressBook, interfaceAddresses, NeighbourTable } from './host.js';
+import { gatewayMac, HostAddressBook, NeighbourTable } from './host.js';
 import { interfaceWarnings } from './interface-checks.js';
 import { InternalErrors } from '../controller/internal-errors.js';
 import { LinkWatch } from './link-watch.js';
 import { reserveProbePorts } from './probe-ports.js';
 import { ProbeRoutes, viaVipAddresses } from './probe-routes.js';
-import { SourceFollower } from './source-follow.js';
+import { interfaceSources, SourceFollower } from './source-follow.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import type { ServeOptions } from './options.js';
 
@@ -76,11 +76,10 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     }));
     const log = pino({ level: options.logLevel });
     const errors = new InternalErrors(log);
-    const own = await interfaceAddresses(options.iface);
-    const sourceV4 =
-      options.sourceV4 ?? (own.v4 ? { address: parseAddress(own.v4).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
-    const sourceV6 =
-      options.sourceV6 ?? (own.v6 ? { address: parseAddress(own.v6).bytes, flowBits: 0 } : { address: Buffer.alloc(16), flowBits: 0 });
+    // A source not given is the interface's, which the follower picks and keeps following.
+    const followed = { address: Buffer.alloc(16), flowBits: 0 };
+    const sourceV4 = options.sourceV4 ?? followed;
+    const sourceV6 = options.sourceV6 ?? followed;
     const config = {
       hashSeed: options.hashSeed,
       mtu: options.mtu,
@@ -92,9 +91,9 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       sourceV4FlowBits: sourceV4.flowBits,
       sourceV6FlowBits: sourceV6.flowBits,
     };
-    dp.setConfig(config);
     const given = { v4: options.sourceV4 !== undefined, v6: options.sourceV6 !== undefined };
     const sources = new SourceFollower({ iface: options.iface, given, config, dp });
+    dp.setConfig(sources.config);
 
     const hostWarnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts()];
     for (const warning of [...hostWarnings, ...sources.warnings()]) log.warn(warning);
@@ -145,7 +144,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       onCheck: () => errors.guard('link', () => sources.check(controller)),
     });
 
-    const bird = options.bgp ? await startBird(options, own) : null;
+    const bird = options.bgp ? await startBird(options, interfaceSources(options.iface)) : null;
     const announce = () => errors.guard('bgp', () => bird?.announce(controller.announceable()));
     // After the tick: link events in one tick (a probe filter found gone and put back) announce their outcome once.
     const onLink = (event: XlbEvent) => event.type === 'link' && setImmediate(announce);

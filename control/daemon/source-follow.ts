@@ -72,6 +72,12 @@ function readInterfaces(): Interfaces {
   return bindableInterfaces(networkInterfaces(), unbindableV6(ifInet6));
 }
 
+/** The interface's first global (and bindable) IPv4 and IPv6 addresses now, as a followed source would take them. */
+export function interfaceSources(iface: string): PerFamily<string | null> {
+  const candidates = sourceCandidates(readInterfaces(), iface);
+  return { v4: candidates.v4[0] ?? null, v6: candidates.v6[0] ?? null };
+}
+
 /** Every address of every interface, canonical. */
 export const hostAddresses = (interfaces: Interfaces): Set<string> =>
   new Set(
@@ -121,7 +127,7 @@ export interface SourceFollowerOptions {
   iface: string;
   /** The families whose source --source-v4/--source-v6 gave. */
   given: PerFamily<boolean>;
-  /** The configuration written at start; a move rewrites it with the new sources. */
+  /** The balancer's configuration, its given sources set and its followed ones (all zero) the follower's to pick. */
   config: DataplaneConfig;
   dp: { setConfig(config: DataplaneConfig): void };
   read?: () => Interfaces;
@@ -144,7 +150,12 @@ export class SourceFollower {
     const start = { v4: sourceText(4, sourceV4), v6: sourceText(6, sourceV6) };
     this.reading = readSources(start, options.given, options.iface, this.read());
     this.noteSources();
-    if (!sameSources(start, this.reading.sources)) this.write();
+  }
+
+  /** The balancer's config with the sources as last read: what the owner writes first, and each move rewrites. */
+  get config(): DataplaneConfig {
+    const { sources } = this.reading;
+    return { ...this.options.config, sourceV4: sourceBytes(sources.v4), sourceV6: sourceBytes(sources.v6) };
   }
 
   private noteSources(): void {
@@ -180,15 +191,10 @@ export class SourceFollower {
     if (!moved && next.held.v4 === this.reading.held.v4 && next.held.v6 === this.reading.held.v6) return;
     this.reading = next;
     this.noteSources();
-    if (moved) this.write();
+    if (moved) this.options.dp.setConfig(this.config);
     controller.setProbeOrigin(this.origin);
     if (!moved) return;
     const { attached, attachReason } = controller.status();
     controller.publish({ type: 'link', iface, attached, reason: attachReason, sources: next.sources });
-  }
-
-  private write(): void {
-    const { sources } = this.reading;
-    this.options.dp.setConfig({ ...this.options.config, sourceV4: sourceBytes(sources.v4), sourceV6: sourceBytes(sources.v6) });
   }
 }
