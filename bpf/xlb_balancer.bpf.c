@@ -10,6 +10,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -54,12 +55,33 @@ static __always_inline bool forwarded(int outcome)
 	return outcome >= XLB_TX_DSR && outcome < XLB_TX_ICMP_ECHO_REPLY;
 }
 
+/* A new flow's place in the table, counted by what it took (XLB_ROOM_* in
+ * balancer/flow_table.h): nothing for an empty way, else the state of the flow it
+ * evicted, or flow_unrecorded when no way would take it. */
+static __always_inline void count_room_taken(struct xlb_vip_stats *stats, __u32 room)
+{
+	/* The counter of each room 0..3, a nibble each, as an offset from flow_evicted_new:
+	 * flow_unrecorded, flow_evicted_established, flow_evicted_new, flow_evicted_closing. */
+	__u32 counter = (0x2013u >> ((room & 3) << 2)) & 3;
+
+	_Static_assert(offsetof(struct xlb_vip_stats, flow_evicted_established) ==
+				       offsetof(struct xlb_vip_stats, flow_evicted_new) + 8 &&
+			       offsetof(struct xlb_vip_stats, flow_evicted_closing) ==
+				       offsetof(struct xlb_vip_stats, flow_evicted_new) + 16 &&
+			       offsetof(struct xlb_vip_stats, flow_unrecorded) ==
+				       offsetof(struct xlb_vip_stats, flow_evicted_new) + 24,
+		       "the eviction counters, then flow_unrecorded");
+	if (room < XLB_ROOM_EMPTY)
+		(&stats->flow_evicted_new)[counter]++;
+}
+
 /* Connection table, then ring; forwards by the VIP's method and counts it. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, const struct xlb_vip *vip,
 				   const struct xlb_config *config, __u64 bytes, struct xlb_trace *trace,
 				   struct capture_ids *ids)
 {
 	struct xlb_flow_bucket *bucket = NULL, *neighbour = NULL;
+	struct xlb_flow_entry *entry = NULL;
 	struct xlb_backend *backend = NULL;
 	struct xlb_vip_stats *vip_stats;
 	struct xlb_traffic *backend_stats;
@@ -69,7 +91,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 
 	if (!config || !config->ring_size)
 		return XLB_DROP_NOT_CONFIGURED;
-	vip_stats = written_lookup(trace, &xlb_vipstat_v3, &vip->id);
+	vip_stats = written_lookup(trace, &xlb_vipstat_v4, &vip->id);
 
 	if (!(vip->flags & XLB_VIP_F_NO_CONNTRACK)) {
 		bucket = flow_bucket(config, &pkt->table, 0);
@@ -80,17 +102,15 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 				if (neighbour && (way = flow_find(neighbour, &pkt->table, &backend_id)) >= 0)
 					bucket = neighbour;
 			}
-			if (way >= 0)
+			if (way >= 0) {
+				entry = &bucket->way[way & (XLB_FLOW_WAYS - 1)];
 				backend = flow_backend(backend_id, vip);
-			/* Written only when the bucket took a flow since: hits mostly just read. */
-			if (backend && !trace) {
-				struct xlb_flow_entry *entry = &bucket->way[way & (XLB_FLOW_WAYS - 1)];
-
-				if (entry->used != bucket->way[0].clock)
-					entry->used = bucket->way[0].clock;
 			}
+			/* An ICMP error is no packet of the flow's: it leaves the entry as it is. */
+			if (backend && !trace && !pkt->icmp_error)
+				flow_touch(entry, config->clock, pkt->tcp_flags);
 		}
-		trace_table(trace, way >= 0, backend_id, backend != NULL);
+		trace_table(trace, way >= 0, backend_id, entry ? entry->state : 0, backend != NULL);
 		if (vip_stats) {
 			if (backend)
 				vip_stats->flow_hits++;
@@ -108,6 +128,13 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 		trace_ring(trace, hash, config->ring_size, backend_id);
 		if (!backend)
 			return XLB_DROP_NO_BACKEND;
+	} else if (trace) {
+		/* Where the ring would send the flow if the table lost it. */
+		__u32 ring_id;
+
+		hash = flow_hash(&pkt->flow, vip->flags, config->hash_seed);
+		ring_backend(vip, hash, config, &ring_id);
+		trace_ring(trace, hash, config->ring_size, ring_id);
 	}
 	capture_note_backend(ids, backend_id);
 
@@ -131,9 +158,15 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 	 * error only follows its flow; it never starts one. A flow whose entry no longer
 	 * holds is re-recorded in the same way. */
 	if (!table_hit && bucket && !pkt->icmp_error && !trace) {
-		if (way < 0)
-			way = flow_place(&bucket, neighbour, &pkt->table);
-		flow_record(bucket, way, &pkt->table, backend_id);
+		if (way < 0) {
+			__u32 room;
+
+			way = flow_place(&bucket, neighbour, &pkt->table, config, &room);
+			if (vip_stats)
+				count_room_taken(vip_stats, room);
+		}
+		if (way >= 0)
+			flow_record(bucket, way, &pkt->table, backend_id, config->clock, pkt->tcp_flags);
 	}
 	if (!forwarded(outcome))
 		return outcome;
@@ -197,7 +230,7 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct xlb_t
 		return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
 	}
 
-	config = bpf_map_lookup_elem(&xlb_config_v3, &zero);
+	config = bpf_map_lookup_elem(&xlb_config_v4, &zero);
 	/* Hashed before the VIP lookup, whose loads it does not wait for: the two chains
 	 * overlap (~4 ns per VIP packet; non-VIP packets pay the hash for nothing). */
 	if (config)

@@ -8,10 +8,19 @@ import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { BpfMap } from '@xlb/native';
 import { flowHash, tableHash } from '../control/dataplane/hash.js';
 import { parseAddress, parseMac } from '../control/net/address.js';
-import { BACKEND_F_UNHEALTHY, configCodec, FLOW_WAYS, flowEntryCodec, MAPS, VIP_F_NO_CONNTRACK } from '../control/dataplane/codec.js';
+import {
+  BACKEND_F_UNHEALTHY,
+  configCodec,
+  FLOW_WAYS,
+  flowEntryCodec,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+  MAPS,
+  VIP_F_NO_CONNTRACK,
+} from '../control/dataplane/codec.js';
 import { u32Bytes } from '../control/dataplane/struct.js';
 import { BalancerFixture, flowKey, IP, MAC } from './lib/fixture.js';
-import { backendMac, backendNumber, backends4, backends6, flow4, flow6, tcp4, tcp6 } from './lib/frames.js';
+import { backendMac, backendNumber, backends4, backends6, flow4, flow6, tcp4, tcp6, udp4 } from './lib/frames.js';
 import { TABLE_HASH_FLOWS, TABLE_HASH_KEY } from './lib/map-layouts.js';
 import { parseEthernet, XDP } from './lib/packet.js';
 
@@ -160,34 +169,138 @@ describe('connection table', () => {
 describe('connection table eviction and seeds', () => {
   afterEach(() => f?.close());
 
-  test('a full bucket evicts its least recently used flow, never a busy one', () => {
+  test('a full bucket evicts its oldest new flow, never an established one', () => {
     f = new BalancerFixture({ maxFlows: 4 }); // one bucket of four ways
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
-    for (let sport = 1000; sport < 1004; sport++) f.run(tcp4({ sport }));
-    f.run(tcp4({ sport: 1000, flags: 'A' })); // the oldest flow is busy again
+    const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
+    f.dp.setClock(9);
+    f.run(tcp4({ sport: 1000 }));
+    f.run(tcp4({ sport: 1000, flags: 'A' })); // established, and the oldest
+    for (const sport of [1001, 1002, 1003]) {
+      f.dp.setClock(sport - 991); // 10, 11, 12
+      f.run(tcp4({ sport }));
+    }
+    f.dp.setClock(13);
     f.run(tcp4({ sport: 1004 }));
     f.run(tcp4({ sport: 1005 }));
-    const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
-    expect(held(1000)).toBe(true);
-    expect([held(1001), held(1002)]).toEqual([false, false]);
-    for (let sport = 1003; sport < 1006; sport++) expect(held(sport), `flow ${sport}`).toBe(true);
-    expect(f.dp.countFlows()).toBe(4);
+    expect([1000, 1001, 1002, 1003, 1004, 1005].map(held)).toEqual([true, false, false, true, true, true]);
+    expect(f.dp.findFlow(flowKey(flow4(1000)))).toMatchObject({ state: 'established', used: 9 });
+    expect(f.dp.findFlow(flowKey(flow4(1004)))).toMatchObject({ state: 'new', used: 13 });
+    expect(f.dp.vipStats(1)).toMatchObject({ flow_evicted_new: 2, flow_evicted_established: 0, flow_unrecorded: 0 });
+    expect(f.dp.flowTableUse().states).toEqual({ new: 3, established: 1, closing: 0 });
     expect(f.dp.flowCapacity).toBe(4);
   });
 
-  test('a full bucket records new flows in its neighbour while that has room, then evicts its own least recently used', () => {
+  test('a TCP flow is established by a later packet that is no SYN, a UDP flow by its second; FIN and RST close it', () => {
+    f = new BalancerFixture();
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    f.addVip({ id: 2, address: IP.vip4, port: 53, proto: 'udp', forwarding: 'dsr', backends: backends4(2) });
+    const state = (sport: number, proto = IPPROTO_TCP) =>
+      f.dp.findFlow(flowKey(flow4(sport, proto === IPPROTO_TCP ? 80 : 53, proto)))?.state;
+    f.run(tcp4({ sport: 2000 }));
+    f.run(tcp4({ sport: 2000 })); // a retransmitted SYN proves nothing
+    expect(state(2000)).toBe('new');
+    f.run(tcp4({ sport: 2000, flags: 'A' }));
+    expect(state(2000)).toBe('established');
+    f.run(tcp4({ sport: 2000, flags: 'FA' }));
+    expect(state(2000)).toBe('closing');
+    f.run(tcp4({ sport: 2000, flags: 'A' })); // the last ACK: still closing
+    expect(state(2000)).toBe('closing');
+    f.run(tcp4({ sport: 2000 })); // the 4-tuple reused for a new connection
+    expect(state(2000)).toBe('new');
+    f.run(tcp4({ sport: 2001, flags: 'A' })); // picked up mid-connection: new until its next packet
+    expect(state(2001)).toBe('new');
+    f.run(tcp4({ sport: 2002, flags: 'R' })); // an RST opens nothing
+    expect(state(2002)).toBe('closing');
+    f.run(tcp4({ sport: 2003, flags: 'PA' }));
+    f.run(tcp4({ sport: 2003, flags: 'RA' }));
+    expect(state(2003)).toBe('closing');
+    f.run(udp4({ sport: 3000 }));
+    expect(state(3000, IPPROTO_UDP)).toBe('new');
+    f.run(udp4({ sport: 3000 }));
+    expect(state(3000, IPPROTO_UDP)).toBe('established');
+  });
+
+  test('a FIN-closed flow goes before a new one; an established flow idle for the timeout goes once nothing else can', () => {
+    f = new BalancerFixture({ maxFlows: 4, config: { flowIdleTimeout: 100 } });
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
+    const establish = (sport: number) => {
+      f.run(tcp4({ sport }));
+      f.run(tcp4({ sport, flags: 'A' }));
+    };
+    f.dp.setClock(1000);
+    establish(1000);
+    f.dp.setClock(1001);
+    establish(1001);
+    establish(1002);
+    f.run(tcp4({ sport: 1002, flags: 'FA' }));
+    f.run(tcp4({ sport: 1003 })); // new, and newer than the closing one
+    f.run(tcp4({ sport: 1004 }));
+    expect([1000, 1001, 1002, 1003, 1004].map(held)).toEqual([true, true, false, true, true]);
+    establish(1003);
+    establish(1004);
+    // Every way established: 1000 idle 100 s (the timeout) goes, the others (99 s) stay.
+    f.dp.setClock(1100);
+    establish(1005);
+    expect([held(1000), held(1005)]).toEqual([false, true]);
+    // Then no way will take a new flow: it goes by the ring, unrecorded.
+    expect(f.run(tcp4({ sport: 1006 })).verdict).toBe(XDP.TX);
+    expect(held(1006)).toBe(false);
+    expect([1001, 1003, 1004, 1005].map(held)).toEqual([true, true, true, true]);
+    expect(f.dp.vipStats(1)).toMatchObject({
+      flow_evicted_closing: 1,
+      flow_evicted_established: 1,
+      flow_evicted_new: 0,
+      flow_unrecorded: 1,
+    });
+    // Ages are right across the 16-bit clock's wrap.
+    f.dp.setClock(65536 + 1101 + 100);
+    f.run(tcp4({ sport: 1006 }));
+    expect(held(1006)).toBe(true);
+  });
+
+  test("a flood of new flows from random sources takes no established flow's way: they keep their backend through a ring change", () => {
+    f = new BalancerFixture({ maxFlows: 1024 }); // 256 buckets
+    f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
+    const clients = Array.from({ length: 300 }, (_, i) => ({ src: `198.18.${2 + (i >> 8)}.${i & 255}`, sport: 30000 + i }));
+    const entryOf = (c: { src: string; sport: number }) =>
+      f.dp.lookupFlow(flowKey({ src: c.src, dst: IP.vip4, sport: c.sport, dport: 80, proto: IPPROTO_TCP }));
+    for (const c of clients) {
+      f.run(tcp4(c));
+      f.run(tcp4({ ...c, flags: 'A' }));
+    }
+    const recorded = clients.map(entryOf);
+    const established = f.dp.flowTableUse().states.established;
+    expect(established).toBe(recorded.filter((id) => id !== null).length);
+    expect(established).toBeGreaterThan(270); // a few land in buckets already full of established flows
+    // 20,000 SYNs from other sources: twenty times the table.
+    for (let i = 0; i < 20_000; i++) f.run(tcp4({ src: `198.19.${(i >> 8) & 255}.${i & 255}`, sport: 1024 + (i >> 16) }));
+    expect(f.dp.vipStats(1).flow_evicted_new).toBeGreaterThan(15_000);
+    expect(f.dp.vipStats(1).flow_evicted_established).toBe(0);
+    f.setRing(1, [...backends4(1), ...[4, 5].map((n) => ({ id: 10 + n, address: IP.backend4(n), mac: MAC.backend(n) }))]);
+    expect(clients.map(entryOf)).toEqual(recorded);
+    clients.forEach((c, i) => {
+      if (recorded[i] !== null) expect(parseEthernet(f.run(tcp4({ ...c, flags: 'A' })).data).dst).toBe(backendMac(recorded[i]!));
+    });
+  });
+
+  test('a full bucket records new flows in its neighbour while that has room, then evicts its own oldest new flow', () => {
     f = new BalancerFixture({ maxFlows: 8 }); // two buckets, each the other's neighbour
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     const sports: number[] = [];
     for (let sport = 1000; sports.length < 9; sport++) if (f.dp.bucketsOfFlow(flowKey(flow4(sport))).bucket === 0) sports.push(sport);
     const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
-    for (const sport of sports.slice(0, 8)) f.run(tcp4({ sport }));
+    f.dp.setClock(1);
+    for (const sport of sports.slice(0, 2)) f.run(tcp4({ sport }));
+    f.dp.setClock(2);
+    for (const sport of sports.slice(2, 8)) f.run(tcp4({ sport }));
     // Four in bucket 0, four in its neighbour: all held, and the neighbour's still hit.
     expect(sports.slice(0, 8).filter(held)).toEqual(sports.slice(0, 8));
     expect(f.dp.countFlows()).toBe(8);
     for (const sport of sports.slice(4, 8)) f.run(tcp4({ sport, flags: 'A' }));
     expect(f.dp.vipStats(1)).toMatchObject({ flow_misses: 8, flow_hits: 4 });
-    // Both full: a new flow evicts bucket 0's least recently used flow, not a busy one.
+    // Both full: a new flow evicts bucket 0's oldest new flow, not an established one (the neighbour holds only those).
     f.run(tcp4({ sport: sports[0]!, flags: 'A' }));
     f.run(tcp4({ sport: sports[8]! }));
     expect([held(sports[0]!), held(sports[1]!), held(sports[8]!)]).toEqual([true, false, true]);

@@ -61,6 +61,12 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(btfEnum('xlb_decap_outcome')).toEqual(members(codec.DECAP_OUTCOMES, 'XLB_DECAP_', 'XLB_DECAP_OUTCOME_COUNT'));
   });
 
+  test('connection-table entry states: empty, then FLOW_STATES in order', () => {
+    expect(btfEnum('xlb_flow_state')).toEqual(
+      ['empty', ...codec.FLOW_STATES].map((name, val) => ({ name: `XLB_FLOW_${name.toUpperCase()}`, val })),
+    );
+  });
+
   test("each registered forwarding mode's code is its XLB_FORWARD_* and each XLB_FORWARD_* is a mode's", () => {
     const defined = [...header.matchAll(/^#define XLB_FORWARD_([A-Z0-9_]+) (\d+)/gm)].map((m) => [m[1]!, Number(m[2])]);
     const registered = [...forwardingModes.values()].map((mode) => [mode.name.toUpperCase().replaceAll('-', '_'), mode.code]);
@@ -77,6 +83,7 @@ describe('constants match bpf/include/xlb.h', () => {
     expect(define('XLB_DEFAULT_MAX_VIPS')).toBe(codec.DEFAULT_MAX_VIPS);
     expect(define('XLB_DEFAULT_MAX_BACKENDS')).toBe(codec.DEFAULT_MAX_BACKENDS);
     expect(define('XLB_DEFAULT_FLOWS')).toBe(codec.DEFAULT_FLOWS);
+    expect(define('XLB_DEFAULT_FLOW_IDLE_TIMEOUT')).toBe(codec.DEFAULT_FLOW_IDLE_TIMEOUT);
     expect(define('XLB_CAPTURE_MAX_BYTES')).toBe(codec.CAPTURE_MAX_BYTES);
     expect(define('XLB_CAPTURE_RECEIVED')).toBe(codec.CAPTURE_RECEIVED);
     expect(define('XLB_CAPTURE_SENT')).toBe(codec.CAPTURE_SENT);

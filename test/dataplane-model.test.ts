@@ -45,6 +45,7 @@ beforeEach(() => {
     sourceV6: parseAddress('2001:db8::2').bytes,
     sourceV4FlowBits: 4,
     sourceV6FlowBits: 8,
+    flowIdleTimeout: 900,
   };
   sides = [
     { name: 'kernel', dp: TestDataplane.open(sizes) },
@@ -247,6 +248,7 @@ describe('counters', () => {
       for (const id of [0, 1]) model.count({ backendId: id, ...kernel.backendStats(id) });
       const table = kernel.flowTableUse();
       model.flows = table.flows;
+      model.flowStates = table.states;
       model.backendFlows = new Map([0, 1].map((id) => [id, table.backendFlows(id)]));
     }
     expect(kernel.vipStats(0).packets).toBe(4);

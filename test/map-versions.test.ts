@@ -29,6 +29,7 @@ const config = {
   sourceV6: Buffer.alloc(16),
   sourceV4FlowBits: 0,
   sourceV6FlowBits: 0,
+  flowIdleTimeout: 900,
 };
 
 /** `map`'s name at another layout version. */

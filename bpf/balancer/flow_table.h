@@ -3,6 +3,7 @@
 #ifndef XLB_BALANCER_FLOW_TABLE_H
 #define XLB_BALANCER_FLOW_TABLE_H
 
+#include <stddef.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -12,7 +13,7 @@
 
 /* The flow's bucket, or with `neighbour` 1 its neighbour (index ^ 1: the other half
  * of an aligned 128-byte pair, on the same page and the line adjacent-line prefetch
- * brings along), where a full bucket records new flows while the neighbour has room;
+ * brings along), where a full bucket records new flows while the neighbour has more room;
  * NULL for the neighbour in a one-bucket table. Flows spread over buckets at random,
  * so buckets fill unevenly: sharing room with a neighbour keeps far more of them than
  * four ways alone (README step 7). */
@@ -24,13 +25,7 @@ static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_conf
 	_Static_assert(sizeof(struct xlb_flow_bucket) == 64, "a bucket is one cache line");
 	if (neighbour && !config->flow_bucket_mask)
 		return NULL;
-	return bpf_map_lookup_elem(&xlb_flows_v3, &index);
-}
-
-/* A way no flow was ever recorded in: tag and check both 0 (struct xlb_flow_entry). */
-static __always_inline bool flow_way_empty(const struct xlb_flow_entry *entry)
-{
-	return !(entry->tag | entry->check);
+	return bpf_map_lookup_elem(&xlb_flows_v4, &index);
 }
 
 /* The way holding the flow, or -1. The backend id is read once (volatile), so the id
@@ -54,6 +49,46 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
 	return -1;
 }
 
+/* TCP flags as in byte 13 of the header (struct xlb_packet.tcp_flags; 0 for UDP). */
+#define XLB_TCP_FIN 0x01
+#define XLB_TCP_SYN 0x02
+#define XLB_TCP_RST 0x04
+
+/* An entry's used, state and pad as one word: a hit compares and writes them at once. */
+static __always_inline __u32 *flow_mark(struct xlb_flow_entry *entry)
+{
+	_Static_assert(offsetof(struct xlb_flow_entry, used) == 12 && offsetof(struct xlb_flow_entry, state) == 14 &&
+			       offsetof(struct xlb_flow_entry, pad) == 15,
+		       "used, state and pad are the entry's fourth word");
+	return (__u32 *)&entry->used;
+}
+
+static __always_inline __u32 flow_mark_of(__u16 clock, __u32 state)
+{
+	return clock | state << 16;
+}
+
+/* A hit: the entry's last use and state follow the packet. FIN or RST close the
+ * flow, a SYN starts a new connection on the 4-tuple, anything else proves one (a
+ * closing flow stays closing). The usual hit, an established flow's segment in the
+ * second it was last seen, only reads: CPUs then do not pass the bucket's line
+ * between them. */
+static __always_inline void flow_touch(struct xlb_flow_entry *entry, __u16 clock, __u8 tcp_flags)
+{
+	__u32 *mark = flow_mark(entry), flags = tcp_flags & (XLB_TCP_FIN | XLB_TCP_SYN | XLB_TCP_RST);
+	__u32 state = entry->state, next;
+
+	if (!((*mark ^ flow_mark_of(clock, XLB_FLOW_ESTABLISHED)) | flags))
+		return;
+	if (flags & (XLB_TCP_FIN | XLB_TCP_RST))
+		next = XLB_FLOW_CLOSING;
+	else if (flags)
+		next = XLB_FLOW_NEW;
+	else
+		next = state == XLB_FLOW_CLOSING ? XLB_FLOW_CLOSING : XLB_FLOW_ESTABLISHED;
+	*mark = flow_mark_of(clock, next);
+}
+
 /* The larger of two numbers below 2^32, without a branch. BPF has no conditional move,
  * so the compiler would make max() a jump; the empty asm keeps it from seeing the
  * compare in the subtraction's sign. */
@@ -65,27 +100,44 @@ static __always_inline __u32 max_u32(__u32 a, __u32 b)
 	return a ^ ((a ^ b) & -(__u32)(difference >> 63));
 }
 
-/* The bucket's victim for a new flow: an empty way, else the one least recently used.
- * Ties (ways used at the same clock) go to the way nearest a hash-picked start, so they do not
- * always evict the same way: the rank is idle time, then (way ^ start), so ranks differ
- * and the largest names its way in its low bits. An empty way needs no test of its
- * own: its `used` is 0, so it has been idle for the whole clock, longer than any way
- * recorded since (used 1..clock); the first inserts fill every way long before the
- * clock can wrap. The largest rank is found without branches: which way is oldest is
- * random, and a mispredicted jump here resolves only once the bucket's line has come
- * from the cache, then throws away the work after it (a jump per way costs new flows
- * on a full table ~9 ns in the bench). */
-static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, const struct table_hash *hash)
+/* A way's room for a new flow, in a rank's bits XLB_ROOM_SHIFT and up (flow_rank):
+ * 4 empty, 3 closing, 2 new, 1 established and idle flow_idle_timeout seconds or more,
+ * 0 established and active (never taken). */
+#define XLB_ROOM_SHIFT 18
+#define XLB_ROOM_EMPTY 4
+/* The room of each state, a nibble each indexed by enum xlb_flow_state: the low half
+ * for an active way, the high half for one idle the timeout or more. */
+#define XLB_ROOM_OF_STATE 0x31243024u
+
+/* The way's rank as a victim: its room, then how long it has been idle, then (way ^
+ * start), so ranks differ and the largest names its way in its low bits. `start` is
+ * picked by the flow's hash so that ties (ways idle as long) do not always evict the
+ * same way. Computed without branches: which way goes is random, and a mispredicted
+ * jump here resolves only once the bucket's line has come from the cache, then throws
+ * away the work after it (a jump per way cost new flows on a full table ~9 ns). */
+static __always_inline __u32 flow_rank(const struct xlb_flow_entry *entry, __u32 way, __u32 start, __u16 clock,
+				       __u32 idle_timeout)
 {
-	__u32 start = hash->bucket >> 30, rank[XLB_FLOW_WAYS];
-	__u16 clock = bucket->way[0].clock;
+	__u32 idle = (__u16)(clock - entry->used);
+	__u32 stale = (idle_timeout - 1 - idle) >> 31; /* idle_timeout 1..32767 */
+	__u32 room = (XLB_ROOM_OF_STATE >> ((entry->state & 3) << 2 | stale << 4)) & 0xf;
+
+	return room << XLB_ROOM_SHIFT | idle << 2 | (way ^ start);
+}
+
+/* The bucket's best victim for a new flow, as a rank (flow_rank). */
+static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, const struct table_hash *hash,
+					 const struct xlb_config *config)
+{
+	__u32 start = hash->bucket >> 30, timeout = config->flow_idle_timeout, rank[XLB_FLOW_WAYS];
+	__u16 clock = config->clock;
 
 	_Static_assert(XLB_FLOW_WAYS == 4, "the max below is a tree of four ranks");
 
 #pragma unroll
 	for (__u32 way = 0; way < XLB_FLOW_WAYS; way++)
-		rank[way] = (__u16)(clock - bucket->way[way].used) * XLB_FLOW_WAYS + (way ^ start);
-	return (max_u32(max_u32(rank[0], rank[1]), max_u32(rank[2], rank[3])) & (XLB_FLOW_WAYS - 1)) ^ start;
+		rank[way] = flow_rank(&bucket->way[way], way, start, clock, timeout);
+	return max_u32(max_u32(rank[0], rank[1]), max_u32(rank[2], rank[3]));
 }
 
 /* An empty way of the bucket, or -1. */
@@ -93,46 +145,58 @@ static __always_inline int flow_empty_way(const struct xlb_flow_bucket *bucket)
 {
 #pragma unroll
 	for (int way = 0; way < XLB_FLOW_WAYS; way++)
-		if (flow_way_empty(&bucket->way[way]))
+		if (bucket->way[way].state == XLB_FLOW_EMPTY)
 			return way;
 	return -1;
 }
 
-/* Where a new flow goes: its bucket's victim (an empty way, else the least recently
- * used), unless that way holds a flow and the neighbour has an empty way. `bucket`
- * is updated to the bucket chosen. */
-static __always_inline __u32 flow_place(struct xlb_flow_bucket **bucket, struct xlb_flow_bucket *neighbour,
-					const struct table_hash *hash)
+/* Where a new flow goes: its bucket's victim, unless that holds a flow and the
+ * neighbour has an empty way, or every way of the bucket holds an active established
+ * flow and the neighbour's victim does not. `bucket` is updated to the bucket chosen,
+ * `room` to the way's (XLB_ROOM_*). -1: no way may take the flow. */
+static __always_inline int flow_place(struct xlb_flow_bucket **bucket, struct xlb_flow_bucket *neighbour,
+				      const struct table_hash *hash, const struct xlb_config *config, __u32 *room)
 {
-	__u32 way = flow_victim(*bucket, hash) & (XLB_FLOW_WAYS - 1);
+	__u32 rank = flow_victim(*bucket, hash, config);
 	int spare;
 
-	if (!neighbour || flow_way_empty(&(*bucket)->way[way]))
-		return way;
+	*room = rank >> XLB_ROOM_SHIFT;
+	if (!neighbour || *room >= XLB_ROOM_EMPTY)
+		goto own;
 	spare = flow_empty_way(neighbour);
-	if (spare < 0)
-		return way;
-	*bucket = neighbour;
-	return spare;
+	if (spare >= 0) {
+		*bucket = neighbour;
+		*room = XLB_ROOM_EMPTY;
+		return spare;
+	}
+	if (!*room) {
+		/* Rare: only a bucket full of active connections looks further. */
+		rank = flow_victim(neighbour, hash, config);
+		*room = rank >> XLB_ROOM_SHIFT;
+		*bucket = neighbour;
+	}
+own:
+	if (!*room)
+		return -1;
+	return (rank ^ (hash->bucket >> 30)) & (XLB_FLOW_WAYS - 1);
 }
 
 /* A reader that sees the entry half-written, whatever order the stores land in, finds
  * the new flow's tag with the old flow's check (or the other way round), or a check
  * that does not cover the backend id read: a miss for both flows. Only a third flow,
  * of one's client with the other's ports, could match, in the nanoseconds the race
- * lasts. */
+ * lasts. A flow starts new, or closing if its first packet is a FIN or RST. */
 static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct table_hash *hash,
-					__u32 backend_id)
+					__u32 backend_id, __u16 clock, __u8 tcp_flags)
 {
 	struct xlb_flow_entry *entry;
-	__u16 clock = bucket->way[0].clock + 1;
+	__u32 state = tcp_flags & (XLB_TCP_FIN | XLB_TCP_RST) ? XLB_FLOW_CLOSING : XLB_FLOW_NEW;
 
 	way &= XLB_FLOW_WAYS - 1; /* bounds for the verifier */
 	entry = &bucket->way[way];
-	bucket->way[0].clock = clock;
 	entry->tag = hash->tag;
 	entry->backend_id = backend_id;
-	entry->used = clock;
+	*flow_mark(entry) = flow_mark_of(clock, state);
 	entry->check = hash->check ^ backend_id;
 }
 

@@ -32,6 +32,7 @@ struct xlb_packet {
 	bool df;                  /* IPv4 don't-fragment (IPv6 never fragments en route) */
 	bool fragment;
 	bool icmp_error;         /* an ICMP error steered by the flow it quotes */
+	__u8 tcp_flags;          /* byte 13 of a TCP header (FIN, SYN, RST ...); 0 otherwise */
 	struct table_hash table; /* the flow's connection-table hash */
 };
 

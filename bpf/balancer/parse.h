@@ -125,6 +125,7 @@ static __always_inline int parse_l4(struct xlb_packet *pkt, void *l3, void *data
 		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp) || tcp->doff < 5 || tcp->doff * 4 > l4_len)
 			return XLB_DROP_MALFORMED_L4;
 		set_ports(&pkt->flow, *(__u32 *)&tcp->source);
+		pkt->tcp_flags = ((__u8 *)tcp)[13];
 		return XLB_CONTINUE;
 	}
 	case IPPROTO_UDP: {

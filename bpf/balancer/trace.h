@@ -4,7 +4,7 @@
  * xlb_balancer.bpf.c) runs the balancer's code on a synthesised packet
  * (BPF_PROG_TEST_RUN) against the live daemon's maps, handed to its load by
  * descriptor. It writes nothing those maps hold (no flow entry or clock, VIP-cache
- * entry or counter) and records what it decided in xlb_trace_v1 instead. Every step
+ * entry or counter) and records what it decided in xlb_trace_v2 instead. Every step
  * takes the record, `trace`: NULL in xlb_balancer, where the compiler removes each
  * hook, so production's instructions are the same as without them.
  */
@@ -23,13 +23,13 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct xlb_trace);
-} xlb_trace_v1 SEC(".maps");
+} xlb_trace_v2 SEC(".maps");
 
 static __always_inline struct xlb_trace *trace_record(void)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(&xlb_trace_v1, &zero);
+	return bpf_map_lookup_elem(&xlb_trace_v2, &zero);
 }
 
 /* An entry the packet would write (a counter, a cache line): none in a dry run. */
@@ -43,13 +43,14 @@ static __always_inline void trace_vip(struct xlb_trace *trace, const struct xlb_
 	}
 }
 
-/* The table read: `found` an entry for the flow naming `id`, a `hit` if it still holds. */
-static __always_inline void trace_table(struct xlb_trace *trace, bool found, __u32 id, bool hit)
+/* The table read: `found` an entry for the flow naming `id` in `state`, a `hit` if it still holds. */
+static __always_inline void trace_table(struct xlb_trace *trace, bool found, __u32 id, __u32 state, bool hit)
 {
 	if (!trace)
 		return;
 	trace->flags |= XLB_TRACE_F_TABLE | (found ? XLB_TRACE_F_TABLE_FOUND : 0) | (hit ? XLB_TRACE_F_TABLE_HIT : 0);
 	trace->table_backend_id = id;
+	trace->table_state = state;
 }
 
 static __always_inline void trace_ring(struct xlb_trace *trace, __u32 hash, __u32 ring_size, __u32 id)

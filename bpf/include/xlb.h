@@ -56,7 +56,7 @@ struct xlb_vip_key {
 
 /* Value of xlb_vips_v3. */
 struct xlb_vip {
-	__u32 id;        /* index into xlb_rings_v3 and xlb_vipstat_v3, < max VIPs */
+	__u32 id;        /* index into xlb_rings_v3 and xlb_vipstat_v4, < max VIPs */
 	__u32 flags;     /* XLB_VIP_F_* */
 	__u8 forwarding; /* XLB_FORWARD_* */
 	__u8 pad[3];
@@ -90,33 +90,50 @@ struct xlb_flow_key {
 };
 
 /*
- * The connection table, xlb_flows_v3: an array of buckets, set-associative like a
+ * The connection table, xlb_flows_v4: an array of buckets, set-associative like a
  * CPU cache. A flow's table hash (flow_table_hash(), keyed by xlb_config.flow_key)
  * picks the bucket (& xlb_config.flow_bucket_mask) and gives the flow's fingerprint,
  * kept instead of its 5-tuple. One bucket is one cache line of XLB_FLOW_WAYS ways, so
- * a lookup reads one line and an insert writes it; 65,536 flows take 1 MiB. A new
- * flow takes an empty way of its bucket, else one of the neighbouring bucket's (index
- * ^ 1), else the one whose last packet came before the most flows recorded in the
- * bucket since (LRU within the bucket); a lookup that misses its bucket reads the
- * neighbour too. No locks: CPUs may race on a
- * way, and a torn entry's fields then disagree with the flows they came from.
+ * a lookup reads one line and an insert writes it; 65,536 flows take 1 MiB. A lookup
+ * that misses its bucket reads the neighbouring bucket (index ^ 1) too.
+ *
+ * Every entry has a state (enum xlb_flow_state). A flow is recorded new; a later
+ * packet that is not a SYN (any later packet of UDP) makes it established; FIN or RST
+ * makes it closing. A new flow takes, in its bucket or the neighbour, the first of: an
+ * empty way, a closing entry, a new one, an established one idle for
+ * xlb_config.flow_idle_timeout seconds or more (oldest first within each); a bucket and
+ * neighbour full of established flows active within it record no new flow (it goes by
+ * the ring). So a flood of new flows churns only the flood's own entries.
+ * No locks: CPUs may race on a way, and a torn entry's fields then disagree with the
+ * flows they came from.
  */
 #define XLB_FLOW_WAYS 4 /* a power of two */
+
+enum xlb_flow_state {
+	XLB_FLOW_EMPTY = 0,       /* no flow was ever recorded in the way */
+	XLB_FLOW_NEW = 1,         /* recorded by its first packet */
+	XLB_FLOW_ESTABLISHED = 2, /* a later packet not a SYN: only stale ones are evicted */
+	XLB_FLOW_CLOSING = 3,     /* FIN or RST seen: evicted first */
+};
 
 struct xlb_flow_entry {
 	__u32 tag; /* fingerprint, first word (an IPv4 flow's source address) */
 	__u32 backend_id;
 	__u32 check; /* fingerprint, second word (holding the ports) ^ backend_id; 0 with
 		      * tag 0: an empty way */
-	__u16 used;  /* the bucket's clock at this flow's last packet */
-	__u16 clock; /* way 0 only: flows recorded in the bucket, wrapping (ages need no timer) */
+	__u16 used;  /* xlb_config.clock at the flow's last packet */
+	__u8 state;  /* enum xlb_flow_state */
+	__u8 pad;
 };
 
 struct xlb_flow_bucket {
 	struct xlb_flow_entry way[XLB_FLOW_WAYS];
 };
 
-/* Single entry of xlb_config_v3. */
+/* Default of xlb_config.flow_idle_timeout: IPVS's for established TCP. */
+#define XLB_DEFAULT_FLOW_IDLE_TIMEOUT 900
+
+/* Single entry of xlb_config_v4. */
 struct xlb_config {
 	__u32 hash_seed;
 	__u32 ring_size;          /* entries in every ring; 0: not configured, drop VIP traffic */
@@ -127,10 +144,12 @@ struct xlb_config {
 	__u8 source_v4_flow_bits; /* low bits of the outer source taken from the flow hash (0..16) */
 	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
 	__u8 pad[2];
-	__u32 vip_generation;   /* bumped by user space after every change to xlb_vips_v3 */
-	__u32 flow_bucket_mask; /* buckets in xlb_flows_v3 minus one (a power of two) */
-	__u32 flow_key[8];      /* secret keys of the table hash, chosen when the table is made;
-				 * not hash_seed, so a new hash_seed keeps established flows */
+	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v3 */
+	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v4 minus one (a power of two) */
+	__u32 flow_key[8];       /* secret keys of the table hash, chosen when the table is made;
+				  * not hash_seed, so a new hash_seed keeps established flows */
+	__u16 clock;             /* seconds, CLOCK_MONOTONIC's, wrapping; ticked by the daemon */
+	__u16 flow_idle_timeout; /* seconds idle after which an established flow may be evicted */
 };
 
 /* Value of xlb_vipcache_v3: a per-CPU, direct-mapped cache of VIP lookups in front of
@@ -152,12 +171,18 @@ struct xlb_traffic {
 	__u64 bytes;
 };
 
-/* Value of xlb_vipstat_v3, indexed by VIP id. */
+/* Value of xlb_vipstat_v4, indexed by VIP id. */
 struct xlb_vip_stats {
 	__u64 packets; /* forwarded to a backend */
 	__u64 bytes;
 	__u64 flow_hits;   /* connection-table hits */
 	__u64 flow_misses; /* connection-table misses (new flows) */
+	/* New flows of the VIP recorded over a way holding a flow, by that flow's state
+	 * (in enum xlb_flow_state's order), and new flows no way would take. */
+	__u64 flow_evicted_new;
+	__u64 flow_evicted_established;
+	__u64 flow_evicted_closing;
+	__u64 flow_unrecorded;
 };
 
 /* Index of xlb_counters_v4: the one outcome of every packet the balancer sees.
@@ -174,7 +199,7 @@ enum xlb_outcome {
 	XLB_DROP_MALFORMED_ICMP_INNER, /* ICMP error whose quoted packet is no VIP flow */
 	XLB_DROP_FRAGMENT,             /* a fragment to a VIP address (see README: fragments) */
 	XLB_DROP_VIP_PROTO,            /* other protocol, or unhandled ICMP type, to a VIP address */
-	XLB_DROP_NOT_CONFIGURED,       /* VIP traffic before xlb_config_v3 was written */
+	XLB_DROP_NOT_CONFIGURED,       /* VIP traffic before xlb_config_v4 was written */
 	XLB_DROP_NO_BACKEND,           /* the VIP's ring is empty or missing */
 	XLB_DROP_NO_ROUTE,             /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
 	XLB_DROP_TOO_BIG,              /* encapsulated size over MTU and no ICMP may be sent */
@@ -218,7 +243,7 @@ struct xlb_probe_sent {
 	__u64 sent_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 };
 
-/* Value of xlb_trace_v1 (balancer/trace.h): what a dry run decided for its packet. */
+/* Value of xlb_trace_v2 (balancer/trace.h): what a dry run decided for its packet. */
 #define XLB_TRACE_F_VIP (1u << 0)         /* a VIP matched: vip */
 #define XLB_TRACE_F_TABLE (1u << 1)       /* the connection table was read */
 #define XLB_TRACE_F_TABLE_FOUND (1u << 2) /* an entry names the flow: table_backend_id */
@@ -231,6 +256,7 @@ struct xlb_trace {
 	__u32 outcome;
 	struct xlb_vip vip;
 	__u32 table_backend_id;
+	__u32 table_state; /* enum xlb_flow_state of the entry found */
 	__u32 hash;
 	__u32 ring_slot;
 	__u32 ring_backend_id;

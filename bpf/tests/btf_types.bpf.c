@@ -21,4 +21,11 @@ struct {
 	__type(value, enum xlb_decap_outcome);
 } xlb_outcome_types SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, enum xlb_flow_state);
+	__type(value, __u32);
+} xlb_flow_state_type SEC(".maps");
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -122,5 +122,5 @@ export const statsExample: StatsView = {
     pass_not_vip: { packets: 52077, bytes: 6210384 },
     drop_no_backend: { packets: 0, bytes: 0 },
   },
-  flowTable: { slots: 1048576, flows: 13209 },
+  flowTable: { slots: 1048576, flows: 13209, states: { new: 1502, established: 11391, closing: 316 } },
 };

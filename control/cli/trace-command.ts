@@ -18,13 +18,20 @@ export function traceTable(t: TraceView): string {
   const rows: [string, string][] = [
     ['outcome', `${t.outcome} (${t.verdict})`],
     ['vip', t.vip ? `${vipKeyText(t.vip)} (${t.vip.forwarding}${t.vip.conntrack ? '' : ', no conntrack'})` : 'none'],
-    ['table', t.table ? `${t.table.result}${t.table.backend ? `: ${backendText(t.table.backend)}` : ''}` : 'not read'],
+    [
+      'table',
+      t.table
+        ? `${t.table.result}${t.table.state ? ` (${t.table.state})` : ''}${t.table.backend ? `: ${backendText(t.table.backend)}` : ''}`
+        : 'not read',
+    ],
     [
       'ring',
       t.ring ? `hash 0x${t.ring.hash.toString(16).padStart(8, '0')}, slot ${t.ring.slot}: ${backendText(t.ring.backend)}` : 'not read',
     ],
     ['backend', backendText(t.backend)],
   ];
+  if (t.table?.result === 'hit' && t.ring?.backend && t.ring.backend.id !== t.table.backend?.id)
+    rows.splice(4, 0, ['', 'the table keeps the flow on its backend; the ring now gives its slot to another']);
   if (t.output) {
     rows.push(['output', `${t.output.ethernet.source} > ${t.output.ethernet.destination}`]);
     if (t.output.outer)

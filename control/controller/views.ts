@@ -105,7 +105,15 @@ export const statsSchema = z.object({
     }),
   ),
   outcomes: z.record(z.string(), z.object({ packets: z.number(), bytes: z.number() })),
-  flowTable: z.object({ slots: z.number(), flows: z.number() }).describe('The connection table: flows it has room for and holds'),
+  flowTable: z
+    .object({
+      slots: z.number(),
+      flows: z.number(),
+      states: z
+        .object({ new: z.number(), established: z.number(), closing: z.number() })
+        .describe('The flows by state: a new flow may take the entry of a new or closing one, never of one established and active'),
+    })
+    .describe('The connection table: flows it has room for and holds'),
 });
 
 export type BackendView = z.infer<typeof backendViewSchema>;

@@ -5,7 +5,7 @@
 import { parse as parseYaml, type Tags } from 'yaml';
 import { z } from 'zod';
 import { canonicalAddress, MAC_PATTERN, parseAddress } from '../net/address.js';
-import { DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
+import { DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { MiB, readRegularFile } from '../files.js';
 import { parseApiEndpoint } from '../net/endpoint.js';
@@ -131,6 +131,8 @@ export const serveOptionsSchema = z
         .min(64)
         .max(1 << 26),
     ).default(DEFAULT_FLOWS),
+    // The table's clock is 16 bits of seconds: an idle time up to half of it is unambiguous.
+    flowIdleTimeout: numberOption(z.number().int().min(1).max(32767)).default(DEFAULT_FLOW_IDLE_TIMEOUT),
     hashSeed: numberOption(z.number().int().min(0).max(0xffffffff)).default(0x786c62),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     bgp: z.boolean().default(false),

@@ -31,6 +31,7 @@ import { LinkWatch } from './link-watch.js';
 import { reserveProbePorts } from './probe-ports.js';
 import { ProbeRoutes, viaVipAddresses } from './probe-routes.js';
 import { interfaceSources, SourceFollower } from './source-follow.js';
+import { startFlowClock } from './flow-clock.js';
 import { daemonResources, lockResources, pinDirResources, primaryInterfaceName } from './lock.js';
 import type { ServeOptions } from './options.js';
 
@@ -59,6 +60,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
   const limits = { maxVips: options.maxVips, maxBackends: options.maxBackends };
   const store = options.store ? new EtcdStateStore(options.store, limits) : new FileStateStore(options.state, limits);
   let link: LinkWatch | undefined;
+  let flowClock: { close(): void } | undefined;
   try {
     // Loading checks the schemas and every cross-record rule, before any map is opened.
     const initial = await store.load();
@@ -90,10 +92,12 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       sourceV6: sourceV6.address,
       sourceV4FlowBits: sourceV4.flowBits,
       sourceV6FlowBits: sourceV6.flowBits,
+      flowIdleTimeout: options.flowIdleTimeout,
     };
     const given = { v4: options.sourceV4 !== undefined, v6: options.sourceV6 !== undefined };
     const sources = new SourceFollower({ iface: options.iface, given, config, dp });
     dp.setConfig(sources.config);
+    flowClock = startFlowClock(dp, (error) => errors.record('dataplane', error, { op: 'tick the connection-table clock' }));
 
     const hostWarnings = [...(await interfaceWarnings(options.iface)), ...reserveProbePorts()];
     for (const warning of [...hostWarnings, ...sources.warnings()]) log.warn(warning);
@@ -182,6 +186,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
       async close(reason = 'stopped') {
         controller.publish({ type: 'shutdown', reason });
         link?.close();
+        flowClock?.close();
         probeRoutes.close();
         await app.close();
         removeSocket();
@@ -197,6 +202,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
     };
   } catch (error) {
     link?.close();
+    flowClock?.close();
     // A failed start takes back what it added: a program where none ran, new pins.
     if (attachedBefore === null) {
       detachOwnProgram(options.iface, options.xdpMode, PROGRAMS.balancer);

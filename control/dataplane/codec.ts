@@ -41,13 +41,13 @@ export const MAPS = {
   vipAddresses: 'xlb_vipaddr_v3',
   rings: 'xlb_rings_v3',
   backends: 'xlb_backends_v3',
-  flows: 'xlb_flows_v3',
-  config: 'xlb_config_v3',
+  flows: 'xlb_flows_v4',
+  config: 'xlb_config_v4',
   counters: 'xlb_counters_v4',
-  vipStats: 'xlb_vipstat_v3',
+  vipStats: 'xlb_vipstat_v4',
   vipCache: 'xlb_vipcache_v3',
   backendStats: 'xlb_bestat_v3',
-  trace: 'xlb_trace_v1',
+  trace: 'xlb_trace_v2',
   decapAddresses: 'xlb_decap_v3',
   decapCounters: 'xlb_dcounter_v3',
   probes: 'xlb_probes_v1',
@@ -130,12 +130,20 @@ export const flowKeyCodec = defineStruct('xlb_flow_key', {
   pad: { bytes: 2 },
 });
 
+/** enum xlb_flow_state (xlb.h) of a way in use: FLOW_STATES[state - 1]. */
+export const FLOW_STATES = ['new', 'established', 'closing'] as const;
+export type FlowState = (typeof FLOW_STATES)[number];
+/** An entry's state by its byte (a torn entry's 0 counts as new). */
+export const flowState = (byte: number): FlowState => FLOW_STATES[Math.max((byte & 3) - 1, 0)]!;
+export const DEFAULT_FLOW_IDLE_TIMEOUT = 900;
+
 export const flowEntryCodec = defineStruct('xlb_flow_entry', {
   tag: 'u32',
   backend_id: 'u32',
   check: 'u32',
   used: 'u16',
-  clock: 'u16',
+  state: 'u8',
+  pad: 'u8',
 });
 
 export const flowBucketCodec = defineStruct('xlb_flow_bucket', {
@@ -155,6 +163,8 @@ export const configCodec = defineStruct('xlb_config', {
   vip_generation: 'u32',
   flow_bucket_mask: 'u32',
   flow_key: { bytes: 32 },
+  clock: 'u16',
+  flow_idle_timeout: 'u16',
 });
 
 const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {
@@ -174,6 +184,10 @@ export const vipStatsCodec = defineStruct('xlb_vip_stats', {
   bytes: 'u64',
   flow_hits: 'u64',
   flow_misses: 'u64',
+  flow_evicted_new: 'u64',
+  flow_evicted_established: 'u64',
+  flow_evicted_closing: 'u64',
+  flow_unrecorded: 'u64',
 });
 
 /** struct xlb_trace.flags: what a dry run (xlb_trace) went through. */
@@ -184,6 +198,7 @@ export const traceCodec = defineStruct('xlb_trace', {
   outcome: 'u32',
   vip: { bytes: vipCodec.size },
   table_backend_id: 'u32',
+  table_state: 'u32',
   hash: 'u32',
   ring_slot: 'u32',
   ring_backend_id: 'u32',

@@ -4,8 +4,9 @@ import { configCodec } from './codec.js';
 import type { DataplaneConfig } from './records.js';
 
 /**
- * The record to write for `config` over the `current` one: the VIP generation and the
- * connection table's key stay (adopted pins keep theirs), a zero key is made afresh.
+ * The record to write for `config` over the `current` one: the VIP generation, the
+ * connection table's clock and key stay (adopted pins keep theirs), a zero key is made
+ * afresh.
  */
 export function encodeConfig(config: DataplaneConfig, current: Buffer, sizes: { ringSize: number; flowBuckets: number }): Buffer {
   const held = configCodec.decode(current);
@@ -21,5 +22,14 @@ export function encodeConfig(config: DataplaneConfig, current: Buffer, sizes: { 
     vip_generation: held.vip_generation,
     flow_bucket_mask: sizes.flowBuckets - 1,
     flow_key: held.flow_key.some((byte) => byte !== 0) ? held.flow_key : randomBytes(configCodec.fields.flow_key.bytes),
+    clock: held.clock,
+    flow_idle_timeout: config.flowIdleTimeout,
   });
+}
+
+/** The record with the connection table's clock set to `seconds` (wrapping at 16 bits). */
+export function withClock(current: Buffer, seconds: number): Buffer {
+  const next = Buffer.from(current);
+  next.writeUInt16LE(seconds & 0xffff, configCodec.offsets.clock);
+  return next;
 }

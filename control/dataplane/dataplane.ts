@@ -22,9 +22,9 @@ import {
 } from './codec.js';
 import { attachProgram, attachProbeProgram } from './attach.js';
 import { CaptureTap } from './capture.js';
-import { encodeConfig } from './config.js';
+import { encodeConfig, withClock } from './config.js';
 import { DryRun, type DryRunResult } from './dry-run.js';
-import { flowTableBuckets } from './flow-table.js';
+import { countFlows, flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from './port.js';
 import {
@@ -107,6 +107,11 @@ export class Dataplane implements DataplanePort {
 
   setConfig(config: DataplaneConfig): void {
     this.writeConfig(encodeConfig(config, this.config, { ringSize: this.ringSize, flowBuckets: this.flowCapacity / FLOW_WAYS }));
+  }
+
+  /** Ticks the connection table's clock (xlb_config.clock): seconds, as idle flows are aged. */
+  setClock(seconds: number): void {
+    this.writeConfig(withClock(this.config, seconds));
   }
 
   private writeConfig(value: Buffer): void {
@@ -329,18 +334,7 @@ export class Dataplane implements DataplanePort {
     const buckets = this.flowCapacity / FLOW_WAYS;
     const sampled = Math.min(buckets, sampleBuckets);
     const table = this.map('flows').readMapped(sampled * FLOW_WAYS * flowEntryCodec.size);
-    const byBackend = new Uint32Array(this.maxBackends);
-    let flows = 0;
-    const { tag, check, backend_id: backendId } = flowEntryCodec.offsets;
-    // An entry in use has its tag or check set (flow_way_empty() in the balancer).
-    for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) {
-      if (!table.readUInt32LE(entry + tag) && !table.readUInt32LE(entry + check)) continue;
-      flows++;
-      const id = table.readUInt32LE(entry + backendId);
-      if (id < byBackend.length) byBackend[id]!++;
-    }
-    const scale = (count: number) => Math.round((count * buckets) / sampled);
-    return { slots: this.flowCapacity, flows: scale(flows), backendFlows: (id) => scale(byBackend[id] ?? 0) };
+    return countFlows(table, { slots: this.flowCapacity, scale: buckets / sampled, maxBackends: this.maxBackends });
   }
 
   /** Makes xlb_probes_v1 hold exactly these probes. */

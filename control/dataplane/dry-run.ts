@@ -6,7 +6,7 @@
  * balancer's code decided for the frame.
  */
 import { BpfObject, type BpfMap, type BpfProgram } from '@xlb/native';
-import { MAPS, OUTCOMES, type Outcome, PROGRAMS, TRACE_F, TRACE_OBJECT, traceCodec, vipCodec } from './codec.js';
+import { type FlowState, flowState, MAPS, OUTCOMES, type Outcome, PROGRAMS, TRACE_F, TRACE_OBJECT, traceCodec, vipCodec } from './codec.js';
 import type { VipRecord } from './records.js';
 import { u32Bytes } from './struct.js';
 
@@ -20,9 +20,9 @@ export interface DryRunResult {
   outcome: Outcome;
   /** The VIP the flow matched, or null. */
   vip: VipRecord | null;
-  /** The connection table: not read (null), or what its lookup found. */
-  table: { found: boolean; hit: boolean; backendId: number } | null;
-  /** The ring: not read (null, e.g. a table hit), or the flow's hash, its slot and the id there. */
+  /** The connection table: not read (null), or what its lookup found (the entry's state if found). */
+  table: { found: boolean; hit: boolean; backendId: number; state: FlowState | null } | null;
+  /** The ring: not read (null: no VIP, conntrack off, or the packet stopped before), or the flow's hash, its slot and the id there. */
   ring: { hash: number; slot: number; backendId: number } | null;
   /** The frame as the program left it (what XDP_TX sends). */
   output: Buffer;
@@ -59,7 +59,14 @@ export class DryRun {
       verdict: VERDICTS[retval] ?? 'aborted',
       outcome,
       vip: has(TRACE_F.vip) ? vipCodec.decode(trace.vip) : null,
-      table: has(TRACE_F.table) ? { found: has(TRACE_F.tableFound), hit: has(TRACE_F.tableHit), backendId: trace.table_backend_id } : null,
+      table: has(TRACE_F.table)
+        ? {
+            found: has(TRACE_F.tableFound),
+            hit: has(TRACE_F.tableHit),
+            backendId: trace.table_backend_id,
+            state: has(TRACE_F.tableFound) ? flowState(trace.table_state) : null,
+          }
+        : null,
       ring: has(TRACE_F.ring) ? { hash: trace.hash, slot: trace.ring_slot, backendId: trace.ring_backend_id } : null,
       output: data,
     };

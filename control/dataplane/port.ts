@@ -3,7 +3,7 @@
  * the reconciler depend on this, not on the kernel-backed Dataplane, so they run
  * against an in-memory model in unit tests (test/lib/dataplane-model.ts).
  */
-import type { Outcome } from './codec.js';
+import type { FlowState, Outcome } from './codec.js';
 import type { ProbeDifference, ProbeEntry } from './probes.js';
 import type { BackendRecord, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 
@@ -18,6 +18,8 @@ export interface RingBatch {
 export interface FlowTableUse {
   slots: number;
   flows: number;
+  /** The flows by state (enum xlb_flow_state): only established ones are kept from new flows. */
+  states: Record<FlowState, number>;
   backendFlows: (backendId: number) => number;
 }
 
@@ -51,6 +53,8 @@ export interface DataplanePort {
   /** Every VIP id's stats and every backend id's traffic, read at once. */
   statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic };
   flowTableUse(): FlowTableUse;
+  /** Ticks the connection table's clock (seconds; idle established flows lose their protection by it). */
+  setClock(seconds: number): void;
 
   /** Makes the probe entries exactly these (dataplane/probes.ts). */
   setProbes(entries: readonly ProbeEntry[]): void;

@@ -39,6 +39,8 @@ export interface DataplaneConfig {
   sourceV6: Buffer;
   sourceV4FlowBits: number;
   sourceV6FlowBits: number;
+  /** Seconds idle after which an established flow's table entry may be taken by a new flow. */
+  flowIdleTimeout: number;
 }
 
 export type Traffic = StructValue<typeof trafficCodec.fields>;

@@ -2,7 +2,16 @@
  * The Dataplane with what only tests and the bench use: one-off writes, and reads of
  * rings and the connection table the daemon never needs.
  */
-import { backendCodec, configCodec, type Family, FLOW_WAYS, flowEntryCodec } from './codec.js';
+import {
+  backendCodec,
+  configCodec,
+  DEFAULT_FLOW_IDLE_TIMEOUT,
+  type Family,
+  FLOW_WAYS,
+  flowEntryCodec,
+  type FlowState,
+  flowState,
+} from './codec.js';
 import { Dataplane } from './dataplane.js';
 import { type TableHash, tableHash } from './hash.js';
 import { type DataplaneOptions, loadBalancer } from './load.js';
@@ -19,6 +28,7 @@ export const testConfig = (overrides: Partial<DataplaneConfig> = {}): DataplaneC
   sourceV6: Buffer.alloc(16),
   sourceV4FlowBits: 0,
   sourceV6FlowBits: 0,
+  flowIdleTimeout: DEFAULT_FLOW_IDLE_TIMEOUT,
   ...overrides,
 });
 
@@ -74,12 +84,18 @@ export class TestDataplane extends Dataplane {
 
   /** The backend id the connection table holds for a flow (an encoded xlb_flow_key), or null. */
   lookupFlow(flowKey: Buffer): number | null {
+    return this.findFlow(flowKey)?.backendId ?? null;
+  }
+
+  /** A flow's entry (an encoded xlb_flow_key): its backend id, state and last use (the clock's), or null. */
+  findFlow(flowKey: Buffer): { backendId: number; state: FlowState; used: number } | null {
     const { bucket, neighbour, hash } = this.bucketsOfFlow(flowKey);
     for (const index of neighbour === null ? [bucket] : [bucket, neighbour]) {
       const ways = this.map('flows').lookup(u32Bytes(index))!;
       for (let way = 0; way < FLOW_WAYS; way++) {
         const entry = flowEntryCodec.decode(ways, way * flowEntryCodec.size);
-        if (entry.tag === hash.tag && entry.check === (hash.check ^ entry.backend_id) >>> 0) return entry.backend_id;
+        if (entry.tag === hash.tag && entry.check === (hash.check ^ entry.backend_id) >>> 0)
+          return { backendId: entry.backend_id, state: flowState(entry.state), used: entry.used };
       }
     }
     return null;

@@ -53,6 +53,7 @@ export function traceView(result: DryRunResult, vip: TracedVip | undefined): Tra
   const table = result.table && {
     result: result.table.hit ? ('hit' as const) : result.table.found ? ('stale' as const) : ('miss' as const),
     backend: result.table.found ? backendOf(vip, result.table.backendId) : null,
+    ...(result.table.state ? { state: result.table.state } : {}),
   };
   // A ring slot names a backend only if the packet went on past the ring.
   const ring = result.ring && {

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { canonicalAddress, familyOf } from '../net/address.js';
-import { OUTCOMES } from '../dataplane/codec.js';
+import { FLOW_STATES, OUTCOMES } from '../dataplane/codec.js';
 import { healthSchema } from '../checks/health.js';
 import { backendSpecSchema } from '../state/schema.js';
 
@@ -123,6 +123,12 @@ export const traceSchema = z.object({
     .object({
       result: z.enum(['hit', 'miss', 'stale']).describe('stale: an entry names the flow, but its backend no longer serves it: re-hashed'),
       backend: backendSchema.nullable().describe('The backend the entry names (hit, stale)'),
+      state: z
+        .enum(FLOW_STATES)
+        .optional()
+        .describe(
+          "The entry's state (hit, stale; absent on a miss): a new flow may take a new or closing entry, never one established and active",
+        ),
     })
     .nullable()
     .describe('The connection table; null: not read (no VIP, conntrack off, or the packet stopped before)'),
@@ -133,7 +139,7 @@ export const traceSchema = z.object({
       backend: backendSchema.nullable().describe('The backend in that slot; null: the VIP has no ring'),
     })
     .nullable()
-    .describe('The Maglev ring, read on a table miss; null: not read'),
+    .describe('The Maglev ring: on a miss where the flow goes, on a hit where it would go if the table lost it; null: not read'),
   backend: backendSchema.nullable().describe('The backend the packet goes to'),
   output: z
     .object({

@@ -15,8 +15,9 @@ import {
   type Outcome,
   vipCodec,
   vipKeyCodec,
+  type FlowState,
 } from '../../control/dataplane/codec.js';
-import { encodeConfig } from '../../control/dataplane/config.js';
+import { encodeConfig, withClock } from '../../control/dataplane/config.js';
 import { flowTableBuckets } from '../../control/dataplane/flow-table.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from '../../control/dataplane/port.js';
 import { type ProbeDifference, type ProbeEntry, readProbes, repairProbes, writeProbes } from '../../control/dataplane/probes.js';
@@ -96,7 +97,16 @@ class HashMap {
 }
 
 const zeroTraffic = (): Traffic => ({ packets: 0, bytes: 0 });
-const zeroVipStats = (): VipStats => ({ packets: 0, bytes: 0, flow_hits: 0, flow_misses: 0 });
+const zeroVipStats = (): VipStats => ({
+  packets: 0,
+  bytes: 0,
+  flow_hits: 0,
+  flow_misses: 0,
+  flow_evicted_new: 0,
+  flow_evicted_established: 0,
+  flow_evicted_closing: 0,
+  flow_unrecorded: 0,
+});
 
 function addTraffic<K, T extends Traffic>(counters: Map<K, T>, key: K, zero: () => T, traffic: Traffic): void {
   const held = counters.get(key) ?? zero();
@@ -110,6 +120,7 @@ export class DataplaneModel implements InspectableDataplane {
   readonly flowCapacity: number;
   /** Flows the connection table holds, in all and by backend id (the model forwards no packets: tests set them). */
   flows = 0;
+  flowStates: Record<FlowState, number> = { new: 0, established: 0, closing: 0 };
   backendFlows = new Map<number, number>();
   private readonly vips: HashMap;
   private readonly vipAddresses: HashMap;
@@ -321,7 +332,11 @@ export class DataplaneModel implements InspectableDataplane {
 
   flowTableUse(): FlowTableUse {
     const byBackend = new Map(this.backendFlows);
-    return { slots: this.flowCapacity, flows: this.flows, backendFlows: (id) => byBackend.get(id) ?? 0 };
+    return { slots: this.flowCapacity, flows: this.flows, states: { ...this.flowStates }, backendFlows: (id) => byBackend.get(id) ?? 0 };
+  }
+
+  setClock(seconds: number): void {
+    this.config = withClock(this.config, seconds);
   }
 
   setProbes(entries: readonly ProbeEntry[]): void {

@@ -13,6 +13,7 @@ import {
   IPPROTO_UDP,
   OUTCOMES,
   type Outcome,
+  DEFAULT_FLOW_IDLE_TIMEOUT,
 } from '../../control/dataplane/codec.js';
 import type { DataplaneConfig, Traffic } from '../../control/dataplane/records.js';
 import { TestDataplane } from '../../control/dataplane/test-dataplane.js';
@@ -107,6 +108,7 @@ export class BalancerFixture {
       sourceV6: parseAddress(IP.source6).bytes,
       sourceV4FlowBits: 0,
       sourceV6FlowBits: 0,
+      flowIdleTimeout: DEFAULT_FLOW_IDLE_TIMEOUT,
       ...options.config,
     };
     if (options.configure !== false) this.dp.setConfig(this.config);

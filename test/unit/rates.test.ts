@@ -37,12 +37,21 @@ describe('Traffic: fixed windows while someone reads', () => {
         statsSnapshot: () => {
           samples++;
           return {
-            vip: () => ({ packets, bytes: packets * 100, flow_hits: 0, flow_misses: 0 }),
+            vip: () => ({
+              packets,
+              bytes: packets * 100,
+              flow_hits: 0,
+              flow_misses: 0,
+              flow_evicted_new: 0,
+              flow_evicted_established: 0,
+              flow_evicted_closing: 0,
+              flow_unrecorded: 0,
+            }),
             backend: () => ({ packets: 0, bytes: 0 }),
           };
         },
         counters: () => ({}) as ReturnType<Pick<DataplanePort, 'counters'>['counters']>,
-        flowTableUse: () => ({ slots: 0, flows: 0, backendFlows: () => 0 }),
+        flowTableUse: () => ({ slots: 0, flows: 0, states: { new: 0, established: 0, closing: 0 }, backendFlows: () => 0 }),
       },
       plans: () => [{ vip: { id: 1, protocol: 'tcp', address: '198.19.0.1', port: 80, backends: [] } } as unknown as VipPlan],
       tickMs: 1000,

@@ -108,6 +108,7 @@ const testConfig = (overrides: Partial<DataplaneConfig>): DataplaneConfig => ({
   sourceV6: Buffer.alloc(16),
   sourceV4FlowBits: 0,
   sourceV6FlowBits: 0,
+  flowIdleTimeout: 900,
   ...overrides,
 });
 

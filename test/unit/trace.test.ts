@@ -174,3 +174,29 @@ test('xlb trace names an IPv6 VIP with its address in brackets', () => {
   });
   expect(text).toMatch(/^vip +tcp\/\[2001:db8:f::1\]:80 \(dsr\)$/m);
 });
+
+test("xlb trace names a hit's state, and says when the table keeps a flow the ring now sends elsewhere", () => {
+  const backend = (id: number, address: string) => ({
+    id,
+    address,
+    weight: 1,
+    state: 'active' as const,
+    health: 'up' as const,
+    healthReason: null,
+    inRing: true,
+    slots: 100,
+  });
+  const hit = {
+    verdict: 'tx' as const,
+    outcome: 'tx_dsr' as const,
+    vip: { protocol: 'tcp', address: '198.51.100.10', port: 80, forwarding: 'dsr', conntrack: true },
+    table: { result: 'hit' as const, backend: backend(1, '10.0.0.11'), state: 'established' as const },
+    ring: { hash: 1, slot: 1, backend: backend(2, '10.0.0.12') },
+    backend: backend(1, '10.0.0.11'),
+    output: null,
+  };
+  const moved = traceTable(hit);
+  expect(moved).toMatch(/^table +hit \(established\): 10\.0\.0\.11 /m);
+  expect(moved).toMatch(/the table keeps the flow on its backend; the ring now gives its slot to another/);
+  expect(traceTable({ ...hit, ring: { ...hit.ring, backend: backend(1, '10.0.0.11') } })).not.toMatch(/the table keeps/);
+});
