@@ -76,25 +76,30 @@ export function recordFlows(dp: TestDataplane, count: number): EstablishedFlow[]
   return flows;
 }
 
-/** Per flow, what the real program does with its ACK now, by its dry run on the same maps. */
-export function traceFlows(dp: TestDataplane, flows: readonly EstablishedFlow[]): { kept: number; inTable: number } {
+/** Per flow, where the real program sends its ACK now (by its dry run on the same maps), and whether by a table hit. */
+export function traceFlows(dp: TestDataplane, flows: readonly EstablishedFlow[]): { backendMac: string; inTable: boolean }[] {
   const macs = new Map<number, string>();
   const macOf = (id: number) => {
     if (!macs.has(id)) macs.set(id, formatMac(dp.getBackend(id)!.mac));
     return macs.get(id)!;
   };
-  let kept = 0;
-  let inTable = 0;
-  for (const flow of flows) {
+  return flows.map((flow) => {
     const { outcome, table, ring } = dp.trace(flow.ack);
     if (outcome !== 'tx_dsr') throw new Error(`an established flow's ACK would end in ${outcome}, not tx_dsr`);
     // A table hit names the flow's recorded backend; a miss goes where the ring says.
     const backendId = table?.hit ? table.backendId : ring?.backendId;
     if (backendId === undefined) throw new Error('the dry run of an established flow read neither the table nor the ring');
-    if (table?.hit) inTable++;
-    if (macOf(backendId) === flow.backendMac) kept++;
-  }
-  return { kept, inTable };
+    return { backendMac: macOf(backendId), inTable: table?.hit ?? false };
+  });
+}
+
+/** How many of `flows` still reach their backend, and how many through the table. */
+function tally(dp: TestDataplane, flows: readonly EstablishedFlow[]): { kept: number; inTable: number } {
+  const answers = traceFlows(dp, flows);
+  return {
+    kept: answers.filter((answer, i) => answer.backendMac === flows[i]!.backendMac).length,
+    inTable: answers.filter((answer) => answer.inTable).length,
+  };
 }
 
 /** Drives a random-source SYN flood (a new source address every packet) through the harness for `seconds`. */
@@ -135,13 +140,13 @@ export function measureFlood(h: Harness, o: FloodOptions = FLOOD_BENCH): { rows:
   try {
     const costOptions: HarnessOptions = o.costRepeat ? { repeat: o.costRepeat } : {};
     const flows = recordFlows(dp, o.flows);
-    const recorded = traceFlows(dp, flows);
+    const recorded = tally(dp, flows);
     // The ring has not changed: every flow reaches its backend, in the table or not.
     if (recorded.kept !== flows.length) throw new Error(`${flows.length - recorded.kept} recorded flows already reach another backend`);
     const before = costs(h, dp, `${o.flows.toLocaleString('en')} flows recorded`, costOptions);
     const flooded = flood(h, dp, o.floodSeconds);
     addBackend(dp, VIP_ID);
-    const after = traceFlows(dp, flows);
+    const after = tally(dp, flows);
     const afterCosts = costs(h, dp, 'after the flood and the backend add', costOptions);
     const establishedKept = after.kept / flows.length;
     const rows: Result[] = [
