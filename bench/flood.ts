@@ -144,6 +144,8 @@ export function measureFlood(h: Harness, o: FloodOptions = FLOOD_BENCH): { rows:
     // The ring has not changed: every flow reaches its backend, in the table or not.
     if (recorded.kept !== flows.length) throw new Error(`${flows.length - recorded.kept} recorded flows already reach another backend`);
     const before = costs(h, dp, `${o.flows.toLocaleString('en')} flows recorded`, costOptions);
+    // The new-flow case's packets are new flows in the same table: what they leave of the flows.
+    const beforeFlood = tally(dp, flows);
     const flooded = flood(h, dp, o.floodSeconds);
     addBackend(dp, VIP_ID);
     const after = tally(dp, flows);
@@ -153,6 +155,7 @@ export function measureFlood(h: Harness, o: FloodOptions = FLOOD_BENCH): { rows:
       { name: `established flows recorded (SYN, then ACK; VIP with ${BACKENDS} backends)`, value: flows.length, unit: 'flows' },
       { name: '  of them in the connection table', value: percent(recorded.inTable, flows.length), unit: '%' },
       ...before.rows,
+      { name: '  established flows in the table after those new flows', value: percent(beforeFlood.inTable, flows.length), unit: '%' },
       { name: `random-source SYN flood, ${o.floodSeconds} s`, value: flooded.pps / 1e6, unit: 'Mpps' },
       { name: '  flood packets', value: flooded.packets, unit: 'packets' },
       { name: `then a backend added: established flows in the table`, value: percent(after.inTable, flows.length), unit: '%' },
