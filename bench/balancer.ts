@@ -80,7 +80,7 @@ export function addBackend(dp: TestDataplane, vipId: number): number {
     const backend = dp.getBackend(id)!;
     return { id, address: formatAddress(backend.family, backend.address), family: backend.family };
   });
-  const family = members[0]!.family as 4 | 6;
+  const family = members[0]!.family;
   let id = 0;
   while (dp.getBackend(id)) id++;
   const address = backendAddressAt(family, ids.length);

@@ -218,7 +218,7 @@ interface SectionContext {
 }
 
 /** Each section's title and measurement, by the name results.json keys it by. */
-const SECTIONS: Record<SectionName, { title: string; measure(c: SectionContext): Result[] | Promise<Result[]> }> = {
+const SECTIONS: Record<SectionName, { title: string; measure: (c: SectionContext) => Result[] | Promise<Result[]> }> = {
   packetCost: { title: '1. Per-packet cost (BPF_PROG_TEST_RUN, restoring harness, tail call)', measure: (c) => packetCost(c.harness()) },
   scaling: { title: '3. Scaling (should stay flat)', measure: (c) => scaling(c.harness()) },
   forwarding: { title: '2. Forwarding rate through veth (live-frames generator -> XDP on the peer -> back)', measure: measureForwarding },

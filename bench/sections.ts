@@ -64,7 +64,7 @@ export function parseResults(text: string): Partial<BenchResults> {
   for (const field of ['sections', 'sectionDates']) {
     if (field in parsed && !isObject(parsed[field])) throw new Error(`bench/results.json: ${field} is not an object`);
   }
-  return parsed as Partial<BenchResults>;
+  return parsed;
 }
 
 /**

@@ -7,7 +7,10 @@ import { mergeResults, parseResults, parseSelection, SECTION_NAMES, UsageError }
 
 describe('section selection', () => {
   test('no arguments run every section in the bench order', () => {
-    expect(parseSelection([])).toEqual({ help: false, sections: ['packetCost', 'scaling', 'forwarding', 'maglev', 'controlPlane', 'flood'] });
+    expect(parseSelection([])).toEqual({
+      help: false,
+      sections: ['packetCost', 'scaling', 'forwarding', 'maglev', 'controlPlane', 'flood'],
+    });
   });
 
   test('named sections run alone, in the order given', () => {
@@ -48,9 +51,10 @@ describe('results.json merge', () => {
     machine: { kernel: '6.17', cpus: 2 },
     sections: { packetCost: [row('hit', 56)], maglev: [row('N=10', 0.9)] },
   };
+  const floodRun = { sections: { flood: [row('kept', 80)] }, summaries: { flood: { establishedKept: 0.8 } } };
 
   test('a run of some sections keeps the others, dated as they were measured', () => {
-    const merged = mergeResults(last, { sections: { flood: [row('kept', 80)] }, summaries: { flood: { establishedKept: 0.8 } } }, 'now', machine);
+    const merged = mergeResults(last, floodRun, 'now', machine);
     expect(merged.sections).toEqual({ packetCost: [row('hit', 56)], maglev: [row('N=10', 0.9)], flood: [row('kept', 80)] });
     expect(merged.sectionDates).toEqual({ packetCost: last.date, maglev: last.date, flood: 'now' });
     expect(merged.flood).toEqual({ establishedKept: 0.8 });
@@ -59,8 +63,13 @@ describe('results.json merge', () => {
   });
 
   test('a section run again replaces its rows and date; summaries of sections not run stay', () => {
-    const first = mergeResults(last, { sections: { flood: [row('kept', 80)] }, summaries: { flood: { establishedKept: 0.8 } } }, 'd1', machine);
-    const second = mergeResults(parseResults(JSON.stringify(first)), { sections: { maglev: [row('N=10', 1.1)] }, summaries: {} }, 'd2', machine);
+    const first = mergeResults(last, floodRun, 'd1', machine);
+    const second = mergeResults(
+      parseResults(JSON.stringify(first)),
+      { sections: { maglev: [row('N=10', 1.1)] }, summaries: {} },
+      'd2',
+      machine,
+    );
     expect(second.sections.maglev).toEqual([row('N=10', 1.1)]);
     expect(second.sections.flood).toEqual([row('kept', 80)]);
     expect(second.flood).toEqual({ establishedKept: 0.8 });
