@@ -3,6 +3,8 @@
  * bench reports assumes the program under test sees the template frame on every
  * iteration, as a new or a known flow as the case says.
  */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { frame } from '../bench/frames.js';
@@ -10,6 +12,7 @@ import { addBackend, balancer, MAC_LB, V4_SOURCE_OFFSET, V4_TCP } from '../bench
 import { flood, measureFlood, recordFlows, traceFlows } from '../bench/flood.js';
 import { Harness } from '../bench/harness.js';
 import { formatMac } from '../control/net/address.js';
+import { packagePath } from '../control/paths.js';
 import { parseEthernet, parseIp, PROTO, XDP } from './lib/packet.js';
 
 let harness: Harness;
@@ -91,5 +94,26 @@ describe('flood section', () => {
     }
     const kept = rows.find((row) => row.name === 'established flows kept on their backend');
     expect(kept).toMatchObject({ value: 100 * summary.establishedKept, unit: '%', target: '>= 99.9%' });
+  });
+});
+
+describe('npm run bench -- SECTION... (dist/bench/run.js)', () => {
+  const bench = (...args: string[]) => spawnSync(process.execPath, [packagePath('dist/bench/run.js'), ...args], { encoding: 'utf8' });
+  const SECTIONS = 'packetCost, scaling, forwarding, maglev, controlPlane, flood';
+
+  test('an unknown section stops it with exit code 2, naming the section and the valid ones, before it measures', () => {
+    const results = packagePath('bench/results.json');
+    const before = existsSync(results) ? readFileSync(results, 'utf8') : null;
+    const { status, stderr } = bench('flood', 'flod');
+    expect(status).toBe(2);
+    expect(stderr).toContain('unknown section "flod"');
+    expect(stderr).toContain(SECTIONS);
+    expect(existsSync(results) ? readFileSync(results, 'utf8') : null).toEqual(before);
+  });
+
+  test('--help lists the sections', () => {
+    const { status, stdout } = bench('--help');
+    expect(status).toBe(0);
+    expect(stdout).toContain(`Sections: ${SECTIONS}`);
   });
 });
