@@ -119,7 +119,8 @@ export function flood(h: Harness, dp: TestDataplane, seconds: number): { packets
 
 /** The new-flow and hit cost against the reflector, as the packet-cost section measures them. */
 function costs(h: Harness, dp: TestDataplane, when: string, o: HarnessOptions): { rows: Result[]; newFlowNs: number; hitNs: number } {
-  // New flows first: the harness's flow numbers start at the hit case's own flow.
+  // New flows first, as the packet-cost section orders them: a new flow's source is the
+  // template's XOR its flow number, so flow 0 is the hit case's flow, new only before it.
   const [newFlow] = packetCase(h, dp, [
     `v4 TCP new flow (dsr), ${when}`,
     V4_TCP,
@@ -158,7 +159,7 @@ export function measureFlood(h: Harness, o: FloodOptions = FLOOD_BENCH): { rows:
       { name: '  established flows in the table after those new flows', value: percent(beforeFlood.inTable, flows.length), unit: '%' },
       { name: `random-source SYN flood, ${o.floodSeconds} s`, value: flooded.pps / 1e6, unit: 'Mpps' },
       { name: '  flood packets', value: flooded.packets, unit: 'packets' },
-      { name: `then a backend added: established flows in the table`, value: percent(after.inTable, flows.length), unit: '%' },
+      { name: 'then a backend added: established flows in the table', value: percent(after.inTable, flows.length), unit: '%' },
       {
         name: 'established flows kept on their backend',
         value: 100 * establishedKept,
