@@ -2,7 +2,7 @@
  * The balancer the packet cases run through, and the frame they start from: the
  * bench's sections and test/bench-harness.test.ts share them.
  */
-import { parseAddress, parseMac } from '../control/net/address.js';
+import { formatAddress, parseAddress, parseMac } from '../control/net/address.js';
 import { FORWARD_DSR, FORWARD_IPIP, IPPROTO_TCP, IPPROTO_UDP } from '../control/dataplane/codec.js';
 import { TestDataplane, testConfig } from '../control/dataplane/test-dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
@@ -10,6 +10,27 @@ import type { FrameSpec } from './frames.js';
 
 export const MAC_LB = '02:00:00:00:00:02';
 const backendMac = (n: number) => parseMac(`02:00:00:00:01:${(n % 256).toString(16).padStart(2, '0')}`);
+/** The address of a VIP's backend `i`: the ring's key for it. */
+const backendAddressAt = (family: 4 | 6, i: number) =>
+  family === 4 ? `198.18.${1 + (i >> 8)}.${i & 255}` : `2001:db8:1::${(i + 1).toString(16)}`;
+
+/** A ring member: a backend id and its address, the Maglev key. */
+interface RingMember {
+  id: number;
+  address: string;
+}
+
+/** Installs VIP `vipId`'s ring over `members`, equal weights, as the daemon builds it. */
+function setEqualRing(dp: TestDataplane, vipId: number, members: readonly RingMember[]): void {
+  const table = buildMaglevTable(
+    members.map((m) => ({ key: m.address, weight: 1 })),
+    dp.ringSize,
+  );
+  dp.setRing(
+    vipId,
+    Uint32Array.from(table, (i) => members[i]!.id),
+  );
+}
 
 /**
  * A balancer with `vips` VIPs (default 4: the packet-cost cases' v4 TCP, v4 UDP, v6
@@ -29,19 +50,14 @@ export function balancer(o: { maxFlows?: number; vips?: number; backends?: numbe
   let nextBackend = 0;
   const addVip = (id: number, address: string, port: number, proto: number, forwarding: number, family: 4 | 6) => {
     dp.setVip({ family, address: parseAddress(address).bytes, port, proto }, { id, flags: 0, forwarding });
-    const members: { key: string; weight: number }[] = [];
-    const ids: number[] = [];
+    const members: RingMember[] = [];
     for (let i = 0; i < backends; i++) {
-      const backendAddress = family === 4 ? `198.18.${1 + (i >> 8)}.${i & 255}` : `2001:db8:1::${(i + 1).toString(16)}`;
+      const backendAddress = backendAddressAt(family, i);
       const backendId = nextBackend++;
       dp.setBackend(backendId, { family, address: parseAddress(backendAddress).bytes, mac: backendMac(i), vipId: id });
-      members.push({ key: backendAddress, weight: 1 });
-      ids.push(backendId);
+      members.push({ id: backendId, address: backendAddress });
     }
-    dp.setRing(
-      id,
-      Uint32Array.from(buildMaglevTable(members, dp.ringSize), (i) => ids[i]!),
-    );
+    setEqualRing(dp, id, members);
   };
   const caseVips = [
     () => addVip(0, '198.19.0.1', 80, IPPROTO_TCP, FORWARD_DSR, 4),
@@ -52,6 +68,25 @@ export function balancer(o: { maxFlows?: number; vips?: number; backends?: numbe
   for (const add of caseVips.slice(0, vips)) add();
   for (let i = 0; i < extraVips; i++) addVip(4 + i, `198.19.${1 + (i >> 8)}.${i & 255}`, 443, IPPROTO_TCP, FORWARD_DSR, 4);
   return dp;
+}
+
+/**
+ * Adds a backend to VIP `vipId` in the first free backend slot and rebuilds the VIP's
+ * ring over its members and the new one, as the daemon does. Returns the new id.
+ */
+export function addBackend(dp: TestDataplane, vipId: number): number {
+  const ids = [...new Set(dp.getRing(vipId))];
+  const members = ids.map((id) => {
+    const backend = dp.getBackend(id)!;
+    return { id, address: formatAddress(backend.family, backend.address), family: backend.family };
+  });
+  const family = members[0]!.family;
+  let id = 0;
+  while (dp.getBackend(id)) id++;
+  const address = backendAddressAt(family, ids.length);
+  dp.setBackend(id, { family, address: parseAddress(address).bytes, mac: backendMac(ids.length), vipId });
+  setEqualRing(dp, vipId, [...members, { id, address }]);
+  return id;
 }
 
 export const V4_TCP: FrameSpec = { family: 4, proto: 'tcp', src: '198.18.0.10', dst: '198.19.0.1', dport: 80 };

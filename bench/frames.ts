@@ -8,6 +8,8 @@ export interface FrameSpec {
   dst: string;
   dport: number;
   sport?: number;
+  /** TCP flags as test/lib/packet.ts's tcp() reads them (default 'A': a segment of an established flow). */
+  flags?: string;
 }
 
 export const CLIENT_MAC = '02:00:00:00:00:01';
@@ -15,7 +17,14 @@ export const CLIENT_MAC = '02:00:00:00:00:01';
 export function frame(spec: FrameSpec, dstMac: string, srcMac = CLIENT_MAC): Buffer {
   const l4 =
     spec.proto === 'tcp'
-      ? tcp({ src: spec.src, dst: spec.dst, sport: spec.sport ?? 40000, dport: spec.dport, flags: 'A', payload: Buffer.alloc(6) })
+      ? tcp({
+          src: spec.src,
+          dst: spec.dst,
+          sport: spec.sport ?? 40000,
+          dport: spec.dport,
+          flags: spec.flags ?? 'A',
+          payload: Buffer.alloc(6),
+        })
       : udp({ src: spec.src, dst: spec.dst, sport: spec.sport ?? 40000, dport: spec.dport, payload: Buffer.alloc(18) });
   const protocol = spec.proto === 'tcp' ? PROTO.TCP : PROTO.UDP;
   const ip =

@@ -3,95 +3,35 @@
  * one run and reported as ratios (docs/benchmarks.md has the method). Prints tables
  * and writes bench/results.json. Speed targets live here, never in tests.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { DEFAULT_FLOWS, flowBucketCodec, type Outcome, OUTCOMES } from '../control/dataplane/codec.js';
+import { DEFAULT_FLOWS, flowBucketCodec } from '../control/dataplane/codec.js';
 import { flowTableBuckets } from '../control/dataplane/flow-table.js';
-import type { TestDataplane } from '../control/dataplane/test-dataplane.js';
 import { buildMaglevTable } from '../control/maglev/maglev.js';
 import { packagePath } from '../control/paths.js';
 import { table } from '../control/cli/format.js';
 import { balancer, MAC_LB, V4_SOURCE_OFFSET, V4_TCP } from './balancer.js';
 import { measureControlPlane } from './control-plane.js';
 import { measureForwarding } from './forwarding.js';
-import { Harness, type HarnessOptions, type Result } from './harness.js';
+import { measureFlood } from './flood.js';
+import { Harness, type Result } from './harness.js';
 import { benchBackends, compileCBuild, tableDigest } from './maglev-c.js';
-import { frame, type FrameSpec } from './frames.js';
+import { frame } from './frames.js';
+import { checked, type PacketCase, packetCase } from './packet-case.js';
+import {
+  mergeResults,
+  parseResults,
+  parseSelection,
+  type RunResults,
+  SECTION_NAMES,
+  type SectionName,
+  type Selection,
+  UsageError,
+} from './sections.js';
 import { median } from './stats.js';
 
 const MiB = 2 ** 20;
 const formatBytes = (bytes: number) => (bytes >= MiB ? `${bytes / MiB} MiB` : `${bytes / 1024} KiB`);
-
-/** VIP ids of the packet-cost cases' VIPs (see `balancer`). */
-const CASE_VIP_IDS = [0, 1, 2, 3];
-
-/** Connection-table hits and misses so far, over the case VIPs. */
-function tableUse(dp: TestDataplane): { hits: number; misses: number } {
-  let hits = 0;
-  let misses = 0;
-  for (const id of CASE_VIP_IDS) {
-    const stats = dp.vipStats(id);
-    hits += stats.flow_hits;
-    misses += stats.flow_misses;
-  }
-  return { hits, misses };
-}
-
-/**
- * What a case's packets must do in the connection table: `miss` (every packet a new
- * flow), `hit` (one flow, recorded by its first packet: at most one miss), or
- * `share` (many flows: the share of hits is reported, not checked).
- */
-type TablePath = 'miss' | 'hit' | 'share';
-
-/**
- * Runs a measurement and checks every packet ended in `outcome` and took the table
- * path the case names: a bench must not time a drop path, or misses for hits, by
- * mistake. Returns the measurement and the share of table hits.
- */
-function checked<T>(dp: TestDataplane, outcome: Outcome, table: TablePath | null, measure: () => T): { value: T; hitShare: number } {
-  const before = dp.counters();
-  const tableBefore = tableUse(dp);
-  const value = measure();
-  const after = dp.counters();
-  const tableAfter = tableUse(dp);
-  let packets = 0;
-  for (const name of OUTCOMES) {
-    const delta = after[name].packets - before[name].packets;
-    if (name !== outcome && delta) throw new Error(`bench case expected every packet to end in ${outcome}, but ${delta} ended in ${name}`);
-    packets += delta;
-  }
-  const hits = tableAfter.hits - tableBefore.hits;
-  const misses = tableAfter.misses - tableBefore.misses;
-  if (table === 'miss' && misses !== packets)
-    throw new Error(`bench case expected every packet to be a new flow, but ${hits} of ${packets} hit the table`);
-  if (table === 'hit' && (misses > 1 || hits + misses !== packets))
-    throw new Error(`bench case expected table hits, but ${misses} of ${packets} packets missed`);
-  return { value, hitShare: packets ? hits / packets : 0 };
-}
-
-type PacketCase = [name: string, spec: FrameSpec, o: HarnessOptions, target: number | null, outcome: Outcome, table: TablePath | null];
-
-/** One packet case against its yardstick, with the share of table hits where the case reports it. */
-function packetCase(h: Harness, dp: TestDataplane, [name, spec, o, target, outcome, table]: PacketCase): Result[] {
-  const data = frame(spec, MAC_LB);
-  if (o.flows) h.offer(dp.program, data, { ...o, repeat: o.flows }); // record the flows first
-  // Each case's yardstick is the reflector under the same harness settings (a case
-  // that varies the flow pays for that in the harness, so does its yardstick; so
-  // does one whose pushed header the harness undoes with a helper call).
-  const { value: measured, hitShare } = checked(dp, outcome, table, () => h.compare(dp.program, data, o));
-  const { value, limit: yardstick } = measured;
-  const ratio = value / yardstick;
-  const result: Result = {
-    name,
-    value,
-    unit: 'ns/packet',
-    limit: yardstick,
-    ratio,
-    ...(target ? { target: `<= ${target}x limit`, met: ratio <= target } : {}),
-  };
-  return table === 'share' ? [result, { name: '  of which connection-table hits', value: 100 * hitShare, unit: '%' }] : [result];
-}
 
 function packetCost(h: Harness): Result[] {
   const limit = h.measure(h.reflect, frame(V4_TCP, MAC_LB));
@@ -271,51 +211,81 @@ function show(title: string, results: Result[]): void {
   );
 }
 
-async function main(): Promise<void> {
-  const sections: Record<string, Result[]> = {};
-  const h = new Harness();
-  try {
-    sections.packetCost = packetCost(h);
-    show('1. Per-packet cost (BPF_PROG_TEST_RUN, restoring harness, tail call)', sections.packetCost);
-    sections.scaling = scaling(h);
-    show('3. Scaling (should stay flat)', sections.scaling);
-  } finally {
-    h.close();
-  }
-  sections.forwarding = await measureForwarding();
-  show('2. Forwarding rate through veth (live-frames generator -> XDP on the peer -> back)', sections.forwarding);
-  sections.maglev = maglev();
-  show('4. Maglev table build: TypeScript vs the same algorithm in C (gcc -O2)', sections.maglev);
-  sections.controlPlane = await measureControlPlane();
-  show('5. Control plane', sections.controlPlane);
-
-  const results = {
-    date: new Date().toISOString(),
-    machine: {
-      kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
-      cpus: cpus().length,
-      cpu: cpus()[0]?.model,
-      node: process.version,
-    },
-    sections,
-  };
-  writeFileSync(packagePath('bench/results.json'), JSON.stringify(results, null, 2) + '\n');
-  process.stdout.write(`\nwrote bench/results.json\n`);
+/** What a section's measurement may use: the harness (opened on first use), and where to put its summary. */
+interface SectionContext {
+  harness(): Harness;
+  summaries: RunResults['summaries'];
 }
 
-const USAGE = `usage: npm run bench  (node dist/bench/run.js, as root)
+/** Each section's title and measurement, by the name results.json keys it by. */
+const SECTIONS: Record<SectionName, { title: string; measure: (c: SectionContext) => Result[] | Promise<Result[]> }> = {
+  packetCost: { title: '1. Per-packet cost (BPF_PROG_TEST_RUN, restoring harness, tail call)', measure: (c) => packetCost(c.harness()) },
+  scaling: { title: '3. Scaling (should stay flat)', measure: (c) => scaling(c.harness()) },
+  forwarding: { title: '2. Forwarding rate through veth (live-frames generator -> XDP on the peer -> back)', measure: measureForwarding },
+  maglev: { title: '4. Maglev table build: TypeScript vs the same algorithm in C (gcc -O2)', measure: maglev },
+  controlPlane: { title: '5. Control plane', measure: measureControlPlane },
+  flood: {
+    title: '6. Established flows through a random-source SYN flood and a backend added (default table)',
+    measure: (c) => {
+      const { rows, summary } = measureFlood(c.harness());
+      c.summaries.flood = summary;
+      return rows;
+    },
+  },
+};
 
-Measures per-packet cost, forwarding rate, scaling, the Maglev build and the control
-plane; prints tables and writes bench/results.json. Takes no options.
+const RESULTS = packagePath('bench/results.json');
+
+async function main(names: readonly SectionName[]): Promise<void> {
+  // Read first: a file the merge cannot keep stops the bench before it measures.
+  const last = existsSync(RESULTS) ? parseResults(readFileSync(RESULTS, 'utf8')) : null;
+  const run: RunResults = { sections: {}, summaries: {} };
+  let harness: Harness | undefined;
+  try {
+    const context: SectionContext = { harness: () => (harness ??= new Harness()), summaries: run.summaries };
+    for (const name of names) {
+      const { title, measure } = SECTIONS[name];
+      const rows = await measure(context);
+      run.sections[name] = rows;
+      show(title, rows);
+    }
+  } finally {
+    harness?.close();
+  }
+  const machine = {
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    node: process.version,
+  };
+  const results = mergeResults(last, run, new Date().toISOString(), machine);
+  writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(`\nwrote bench/results.json (${names.join(', ')}; the other sections as they were)\n`);
+}
+
+const USAGE = `usage: npm run bench [-- SECTION...]  (node dist/bench/run.js [SECTION...], as root)
+
+Measures per-packet cost, forwarding rate, scaling, the Maglev build, the control
+plane and established flows through a SYN flood; prints tables and writes
+bench/results.json. With SECTION names, runs only those, in the order given, and
+keeps the other sections' last results in bench/results.json.
+
+Sections: ${SECTION_NAMES.join(', ')}
 `;
 
-const args = process.argv.slice(2);
-if (args.length > 0) {
-  const help = args.length === 1 && (args[0] === '--help' || args[0] === '-h');
-  (help ? process.stdout : process.stderr).write(USAGE);
-  process.exit(help ? 0 : 2);
+let selection: Selection;
+try {
+  selection = parseSelection(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  process.stderr.write(`bench: ${error.message}\n\n${USAGE}`);
+  process.exit(2);
 }
-main().catch((error) => {
+if (selection.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+main(selection.sections).catch((error) => {
   process.stderr.write(`bench failed: ${(error as Error).stack ?? error}\n`);
   process.exit(1);
 });
