@@ -56,7 +56,9 @@ function flowFrame(i: number, flags: 'S' | 'A'): Buffer {
 
 /**
  * Records `count` established flows through the real program, each a SYN then an
- * ACK, every packet checked to end in tx_dsr and each ACK to hit its SYN's entry.
+ * ACK, every packet checked to end in tx_dsr and nearly every ACK to hit its SYN's
+ * entry (a SYN whose bucket and neighbour hold only established flows is not recorded:
+ * that flow goes by the ring).
  */
 export function recordFlows(dp: TestDataplane, count: number): EstablishedFlow[] {
   const {
@@ -71,8 +73,9 @@ export function recordFlows(dp: TestDataplane, count: number): EstablishedFlow[]
       return { ack, backendMac: formatMac(sent.data) };
     }),
   );
-  if (packets !== 2 * count || hitShare !== 0.5)
-    throw new Error(`recording ${count} flows: ${packets} packets, ${hitShare * packets} table hits (expected ${2 * count} and ${count})`);
+  const hits = Math.round(hitShare * packets);
+  if (packets !== 2 * count || hits > count || hits < 0.99 * count)
+    throw new Error(`recording ${count} flows: ${packets} packets, ${hits} table hits (expected ${2 * count} and nearly ${count})`);
   return flows;
 }
 
