@@ -174,6 +174,10 @@ export const vipStatsCodec = defineStruct('xlb_vip_stats', {
   bytes: 'u64',
   flow_hits: 'u64',
   flow_misses: 'u64',
+  flow_evicted_new: 'u64',
+  flow_evicted_established: 'u64',
+  flow_evicted_closing: 'u64',
+  flow_unrecorded: 'u64',
 });
 
 /** struct xlb_trace.flags: what a dry run (xlb_trace) went through. */
