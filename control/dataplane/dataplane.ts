@@ -340,7 +340,25 @@ export class Dataplane implements DataplanePort {
       if (id < byBackend.length) byBackend[id]!++;
     }
     const scale = (count: number) => Math.round((count * buckets) / sampled);
-    return { slots: this.flowCapacity, flows: scale(flows), backendFlows: (id) => scale(byBackend[id] ?? 0) };
+    // Stand-in until the flow entry carries its state (the lead's table change counts them).
+    const states = { new: 0, established: 0, closing: 0 };
+    return { slots: this.flowCapacity, flows: scale(flows), states, backendFlows: (id) => scale(byBackend[id] ?? 0) };
+  }
+
+  /**
+   * New flows of these VIPs so far, by CPU: their per-CPU flow_misses summed, each VIP
+   * read alone (the flood watch reads the configured VIPs every second, not the whole map).
+   */
+  newFlowsPerCpu(vipIds: Iterable<number>): number[] {
+    const slot = Math.ceil(vipStatsCodec.size / 8) * 8;
+    const totals = new Array<number>(possibleCpus()).fill(0);
+    for (const id of vipIds) {
+      this.checkVipId(id);
+      const value = this.map('vipStats').lookup(u32Bytes(id))!;
+      for (let cpu = 0; cpu < totals.length; cpu++)
+        totals[cpu]! += Number(value.readBigUInt64LE(cpu * slot + vipStatsCodec.offsets.flow_misses));
+    }
+    return totals;
   }
 
   /** Makes xlb_probes_v1 hold exactly these probes. */

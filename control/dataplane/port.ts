@@ -18,6 +18,8 @@ export interface RingBatch {
 export interface FlowTableUse {
   slots: number;
   flows: number;
+  /** Entries by state (enum xlb_flow_state), sampled like `flows`. */
+  states: { new: number; established: number; closing: number };
   backendFlows: (backendId: number) => number;
 }
 
@@ -51,6 +53,8 @@ export interface DataplanePort {
   /** Every VIP id's stats and every backend id's traffic, read at once. */
   statsSnapshot(): { vip: (id: number) => VipStats; backend: (id: number) => Traffic };
   flowTableUse(): FlowTableUse;
+  /** New flows (connection-table misses) of these VIPs so far, by CPU: the sums of their per-CPU flow_misses. */
+  newFlowsPerCpu(vipIds: Iterable<number>): number[];
 
   /** Makes the probe entries exactly these (dataplane/probes.ts). */
   setProbes(entries: readonly ProbeEntry[]): void;

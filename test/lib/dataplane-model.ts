@@ -96,7 +96,16 @@ class HashMap {
 }
 
 const zeroTraffic = (): Traffic => ({ packets: 0, bytes: 0 });
-const zeroVipStats = (): VipStats => ({ packets: 0, bytes: 0, flow_hits: 0, flow_misses: 0 });
+const zeroVipStats = (): VipStats => ({
+  packets: 0,
+  bytes: 0,
+  flow_hits: 0,
+  flow_misses: 0,
+  flow_evicted_new: 0,
+  flow_evicted_established: 0,
+  flow_evicted_closing: 0,
+  flow_unrecorded: 0,
+});
 
 function addTraffic<K, T extends Traffic>(counters: Map<K, T>, key: K, zero: () => T, traffic: Traffic): void {
   const held = counters.get(key) ?? zero();
@@ -111,6 +120,12 @@ export class DataplaneModel implements InspectableDataplane {
   /** Flows the connection table holds, in all and by backend id (the model forwards no packets: tests set them). */
   flows = 0;
   backendFlows = new Map<number, number>();
+  /** Entries by state, as flowTableUse() reports them (tests set them). */
+  flowStates = { new: 0, established: 0, closing: 0 };
+  /** Each VIP id's new flows so far by CPU, as newFlowsPerCpu() sums them (tests set them). */
+  newFlowsByVip = new Map<number, number[]>();
+  /** The CPUs newFlowsPerCpu() reports. */
+  cpus = 2;
   private readonly vips: HashMap;
   private readonly vipAddresses: HashMap;
   private readonly probes: HashMap;
@@ -321,7 +336,21 @@ export class DataplaneModel implements InspectableDataplane {
 
   flowTableUse(): FlowTableUse {
     const byBackend = new Map(this.backendFlows);
-    return { slots: this.flowCapacity, flows: this.flows, backendFlows: (id) => byBackend.get(id) ?? 0 };
+    return { slots: this.flowCapacity, flows: this.flows, states: { ...this.flowStates }, backendFlows: (id) => byBackend.get(id) ?? 0 };
+  }
+
+  newFlowsPerCpu(vipIds: Iterable<number>): number[] {
+    const totals = new Array<number>(this.cpus).fill(0);
+    for (const id of vipIds) this.newFlowsByVip.get(id)?.forEach((count, cpu) => (totals[cpu]! += count));
+    return totals;
+  }
+
+  /** Adds to a VIP's stats fields as the balancer counts them (evictions, unrecorded flows). */
+  countVip(vipId: number, counts: Partial<VipStats>): void {
+    const held = this.vipStatsById.get(vipId) ?? zeroVipStats();
+    const sum = { ...held };
+    for (const [field, n] of Object.entries(counts) as [keyof VipStats, number][]) sum[field] += n;
+    this.vipStatsById.set(vipId, sum);
   }
 
   setProbes(entries: readonly ProbeEntry[]): void {

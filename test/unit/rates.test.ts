@@ -1,6 +1,7 @@
 /** Rates over fixed windows (controller/rates.ts): no kernel, vitest's clock. */
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { RateWindow, type Totals, Traffic } from '../../control/controller/rates.js';
+import { vipStatsCodec } from '../../control/dataplane/codec.js';
 import type { DataplanePort } from '../../control/dataplane/port.js';
 import type { VipPlan } from '../../control/reconciler/plan.js';
 
@@ -37,12 +38,12 @@ describe('Traffic: fixed windows while someone reads', () => {
         statsSnapshot: () => {
           samples++;
           return {
-            vip: () => ({ packets, bytes: packets * 100, flow_hits: 0, flow_misses: 0 }),
+            vip: () => ({ ...vipStatsCodec.decode(Buffer.alloc(vipStatsCodec.size)), packets, bytes: packets * 100 }),
             backend: () => ({ packets: 0, bytes: 0 }),
           };
         },
         counters: () => ({}) as ReturnType<Pick<DataplanePort, 'counters'>['counters']>,
-        flowTableUse: () => ({ slots: 0, flows: 0, backendFlows: () => 0 }),
+        flowTableUse: () => ({ slots: 0, flows: 0, states: { new: 0, established: 0, closing: 0 }, backendFlows: () => 0 }),
       },
       plans: () => [{ vip: { id: 1, protocol: 'tcp', address: '198.19.0.1', port: 80, backends: [] } } as unknown as VipPlan],
       tickMs: 1000,
@@ -52,6 +53,7 @@ describe('Traffic: fixed windows while someone reads', () => {
       onError: (error) => {
         throw error;
       },
+      flood: () => ({ active: false, since: null, threshold: 1, peakPerSecond: null, newFlowsPerSecond: [] }),
     });
     return { traffic, windows, add: (n: number) => (packets += n), samples: () => samples };
   };
