@@ -10,7 +10,13 @@ test('xlb stats prints whether a flood is on, the new flows per CPU and the tabl
   expect(calm.map((line) => line.split(/\s+/).join(' '))).toEqual(
     expect.arrayContaining([' NEW ESTABLISHED CLOSING', 'entries 212 12861 136', 'evicted 8804 0 3117']),
   );
-  const flood = { active: true, since: '2026-12-02T21:41:10.000Z', threshold: 125000, peakPerSecond: 1811907, newFlowsPerSecond: [1.7e6, 9e4] };
+  const flood = {
+    active: true,
+    since: '2026-12-02T21:41:10.000Z',
+    threshold: 125000,
+    peakPerSecond: 1811907,
+    newFlowsPerSecond: [1.7e6, 9e4],
+  };
   expect(statsTable({ ...statsExample, flood }).split('\n')).toContain(
     'FLOOD: since 2026-12-02T21:41:10.000Z, peak 1.8M/s on one CPU (threshold 125.0k/s per CPU; new flows per CPU now: 1.7M/s, 90.0k/s)',
   );

@@ -119,10 +119,10 @@ test('the watch turns per-CPU counters into rates, and publishes a flood start a
     newFlows: 4830,
   });
   expect(flood.view().active).toBe(false);
-  expect(eventText({ ...events[0]!, id: 1, at: '' } as never)).toBe(
+  expect(eventText({ ...events[0]!, id: 1, at: '' })).toBe(
     'flood: new flows at 2500/s on one CPU, over the threshold of 1000/s (per CPU now: 20, 2500)',
   );
-  expect(eventText({ ...events[1]!, id: 2, at: '' } as never)).toBe(
+  expect(eventText({ ...events[1]!, id: 2, at: '' })).toBe(
     'flood over after 3 s: 4830 new flows, at most 2500/s on one CPU (threshold 1000/s)',
   );
 });

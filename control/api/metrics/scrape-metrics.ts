@@ -117,9 +117,11 @@ export function registerScrapeMetrics(registry: Registry, controller: Controller
     set({}, current().stats.flowTable.slots),
   );
   /** A series per state of a table entry: new, established, closing. */
-  const byFlowClass = (label: string, counts: () => Record<FlowClass, number>): Fill => (set) => {
-    for (const [value, count] of Object.entries(counts())) set({ [label]: value }, count);
-  };
+  const byFlowClass =
+    (label: string, counts: () => Record<FlowClass, number>): Fill =>
+    (set) => {
+      for (const [value, count] of Object.entries(counts())) set({ [label]: value }, count);
+    };
   gauge(
     'xlb_flow_table_flows',
     'Flows the connection table holds, by state (counted in up to 65,536 buckets, scaled to the whole table)',
