@@ -87,18 +87,16 @@ test('the watch turns per-CPU counters into rates, and publishes a flood start a
   expect(flood.view()).toEqual({ active: false, since: null, threshold: THRESHOLD, peakPerSecond: null, newFlowsPerSecond: [] });
   second([10, 1500]);
   second([20, 2500]);
-  expect(events).toEqual([
-    {
-      type: 'flood',
-      active: true,
-      threshold: THRESHOLD,
-      newFlowsPerSecond: [20, 2500],
-      peakPerSecond: 2500,
-      since: new Date(1000).toISOString(),
-      durationSeconds: 2,
-      newFlows: 4030,
-    },
-  ]);
+  // The flood of this test: from the window at 1 s, at most 2500 new flows/s on CPU 1.
+  const floodEvent = (active: boolean, fields: { newFlowsPerSecond: number[]; durationSeconds: number; newFlows: number }) => ({
+    type: 'flood',
+    active,
+    threshold: THRESHOLD,
+    peakPerSecond: 2500,
+    since: new Date(1000).toISOString(),
+    ...fields,
+  });
+  expect(events).toEqual([floodEvent(true, { newFlowsPerSecond: [20, 2500], durationSeconds: 2, newFlows: 4030 })]);
   expect(flood.view()).toEqual({
     active: true,
     since: new Date(1000).toISOString(),
@@ -108,16 +106,7 @@ test('the watch turns per-CPU counters into rates, and publishes a flood start a
   });
   second([0, 800]);
   for (let i = 0; i < 10; i++) second([0, 100]);
-  expect(events[1]).toEqual({
-    type: 'flood',
-    active: false,
-    threshold: THRESHOLD,
-    newFlowsPerSecond: [0, 100],
-    peakPerSecond: 2500,
-    since: new Date(1000).toISOString(),
-    durationSeconds: 3,
-    newFlows: 4830,
-  });
+  expect(events[1]).toEqual(floodEvent(false, { newFlowsPerSecond: [0, 100], durationSeconds: 3, newFlows: 4830 }));
   expect(flood.view().active).toBe(false);
   expect(eventText({ ...events[0]!, id: 1, at: '' })).toBe(
     'flood: new flows at 2500/s on one CPU, over the threshold of 1000/s (per CPU now: 20, 2500)',
