@@ -1,7 +1,8 @@
-/** `xlb stats` without --json: the flood line and the connection table by state. */
+/** `xlb stats` without --json: the flood line and the connection table by state; `xlb serve --flood-threshold`. */
 import { expect, test } from 'vitest';
 import { statsExample } from '../../control/api/examples.js';
 import { statsTable } from '../../control/cli/tables.js';
+import { resolveServeOptions } from '../../control/daemon/options.js';
 
 test('xlb stats prints whether a flood is on, the new flows per CPU and the table by state', () => {
   const calm = statsTable(statsExample).split('\n');
@@ -20,4 +21,11 @@ test('xlb stats prints whether a flood is on, the new flows per CPU and the tabl
   expect(statsTable({ ...statsExample, flood }).split('\n')).toContain(
     'FLOOD: since 2026-12-02T21:41:10.000Z, peak 1.8M/s on one CPU (threshold 125.0k/s per CPU; new flows per CPU now: 1.7M/s, 90.0k/s)',
   );
+});
+
+test('xlb serve --flood-threshold: a positive whole number, 125000 by default; a bad one names the flag', () => {
+  expect(resolveServeOptions({ iface: 'eth0' }).floodThreshold).toBe(125_000);
+  expect(resolveServeOptions({ iface: 'eth0', floodThreshold: '50000' }).floodThreshold).toBe(50_000);
+  expect(() => resolveServeOptions({ iface: 'eth0', floodThreshold: '0' })).toThrow(/--flood-threshold: Too small/);
+  expect(() => resolveServeOptions({ iface: 'eth0', floodThreshold: '1e5' })).toThrow(/--flood-threshold: not a whole number/);
 });
