@@ -12,10 +12,9 @@ export const DEFAULT_FLOOD_THRESHOLD = 125_000;
 export const FLOOD_ENTER_WINDOWS = 2;
 export const FLOOD_LEAVE_WINDOWS = 10;
 
-/** One window of the new-flow counters: its times (ms), each CPU's rate (new flows/s) and the new flows in it. */
+/** One window of the new-flow counters: when it began (ms), each CPU's rate (new flows/s) and the new flows in it. */
 export interface FloodWindow {
   start: number;
-  end: number;
   perCpu: readonly number[];
   newFlows: number;
 }

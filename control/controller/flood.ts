@@ -51,7 +51,7 @@ export class FloodWatch {
     // A VIP gone since the last reading takes its counts along: no CPU goes below zero.
     const added = totals.map((total, cpu) => Math.max(0, total - (last.totals[cpu] ?? 0)));
     this.rates = added.map((count) => Math.round(count / seconds));
-    const window = { start: last.at, end: at, perCpu: this.rates, newFlows: added.reduce((a, b) => a + b, 0) };
+    const window = { start: last.at, perCpu: this.rates, newFlows: added.reduce((a, b) => a + b, 0) };
     const { state, change } = stepFlood(this.state, window, this.threshold);
     this.state = state;
     if (!change) return;

@@ -18,7 +18,7 @@ function run(rates: number[][], from: FloodState = NO_FLOOD, first = 0): { state
   const changes: [number, FloodChange][] = [];
   rates.forEach((perCpu, index) => {
     const second = first + index;
-    const window = { start: second * 1000, end: (second + 1) * 1000, perCpu, newFlows: perCpu.reduce((a, b) => a + b, 0) };
+    const window = { start: second * 1000, perCpu, newFlows: perCpu.reduce((a, b) => a + b, 0) };
     const step = stepFlood(state, window, THRESHOLD);
     state = step.state;
     if (step.change) changes.push([second, step.change]);
