@@ -25,7 +25,7 @@ describe('metrics on a real data plane', () => {
     for (const sport of [40000, 40001, 40002]) d.dp.program.testRun({ data: tcp4({ sport, flags: 'S' }) });
     const text = (await get('/metrics')).body;
     expect(text).toMatch(new RegExp(`^xlb_flow_table_slots ${d.dp.flowCapacity}$`, 'm'));
-    expect(text).toMatch(/^xlb_flow_table_flows 3$/m);
+    expect(text).toMatch(/^xlb_flow_table_flows\{state="new"\} 3$/m);
   });
 
   test('rates: every reader gets the same fixed window of one second, the packets sent in it', async () => {

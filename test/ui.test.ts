@@ -20,6 +20,7 @@ import {
   formatCount,
   formatDuration,
   formatLatency,
+  formatPerCpu,
   formatRate,
   formatShare,
   formatVia,
@@ -285,14 +286,21 @@ test('every field matches the API, a weight typed while events stream is kept an
   expect(webStats.backends.map((b) => b.flows)).toEqual(ids.map(table.backendFlows));
   expect(webStats.flows).toBe(64);
   expect(webStats.backends[0]!.flows).toBeGreaterThan(0);
-  expect(stats.flowTable).toEqual({ slots: d.dp.flowCapacity, flows: 64 });
+  expect(stats.flowTable).toMatchObject({ slots: d.dp.flowCapacity, flows: 64 });
 
-  // Globally: the connection table, packets by outcome and the daemon.
+  // Globally: the connection table (by state, with its evictions), the flood banner, packets by outcome and the daemon.
+  const byClass = (c: StatsView['flowTable']['states']) => [c.new, c.established, c.closing].map(formatCount).join(' · ');
   expect(await fieldsOf(page.locator('#flow-table'), true)).toEqual({
     flows: formatCount(stats.flowTable.flows),
     slots: formatCount(stats.flowTable.slots),
     fill: formatShare(stats.flowTable.flows, stats.flowTable.slots),
+    newFlows: formatPerCpu(stats.flood.newFlowsPerSecond),
+    states: byClass(stats.flowTable.states),
+    evictions: byClass(stats.flowTable.evictions),
+    unrecorded: formatCount(stats.flowTable.unrecorded),
   });
+  expect(stats.flood.active).toBe(false);
+  expect(await page.locator('#flood').isVisible()).toBe(false);
   const outcomes = await page
     .locator('#outcomes tr[data-outcome]')
     .evaluateAll((rows) =>

@@ -72,6 +72,20 @@ export const eventSchema = z.union([
     })
     .describe('What the daemon restored at start'),
   z.object({ type: z.literal('shutdown'), reason: z.string(), id, at }),
+  z
+    .object({
+      type: z.literal('flood'),
+      active: z.boolean().describe('true: a flood started; false: it ended'),
+      threshold: z.number().describe('New flows per second on one CPU that count as a flood'),
+      newFlowsPerSecond: z.array(z.number()).describe('Each CPU’s new flows per second in the window that started or ended it'),
+      peakPerSecond: z.number().describe('The highest new-flow rate on one CPU in the flood'),
+      since: z.string().describe('When it began (ISO 8601): its first window over the threshold'),
+      durationSeconds: z.number().describe('How long it lasted: to the calm that ended it (at the start: so far)'),
+      newFlows: z.number().describe('New flows of the configured VIPs in it'),
+      id,
+      at,
+    })
+    .describe('New flows came at a flood rate on some CPU (2 s over the threshold), or the flood ended (10 s under half of it)'),
   statsSchema.extend({ type: z.literal('stats') }).describe('Each second; not kept, not numbered'),
 ]);
 
@@ -111,6 +125,18 @@ export const eventExamples: (XlbEvent | EventGap)[] = [
   },
   { type: 'stats', ...statsExample },
   { type: 'link', iface: 'eth0', attached: true, reason: null, id: 2, at: '2026-12-02T21:30:00.512Z' },
+  {
+    type: 'flood',
+    active: false,
+    threshold: 125000,
+    newFlowsPerSecond: [41022, 38310],
+    peakPerSecond: 1811907,
+    since: '2026-12-02T21:41:10.000Z',
+    durationSeconds: 12,
+    newFlows: 39561880,
+    id: 43,
+    at: '2026-12-02T21:41:32.000Z',
+  },
   { type: 'gap', since: 3, next: 40, reason: 'evicted' },
 ];
 
@@ -133,7 +159,7 @@ export const eventsQuerySchema = z.object({
 export const eventsSchema = {
   operationId: 'streamEvents',
   tags: ['monitoring'],
-  summary: 'WebSocket: config, health, link, start, shutdown and stats events',
+  summary: 'WebSocket: config, health, link, start, shutdown, flood and stats events',
   description:
     'Upgrade to a WebSocket (`Connection: Upgrade`, `Upgrade: websocket`); each message the server sends is one event, ' +
     'a JSON object of the 101 schema. Browsers, which cannot set headers on a WebSocket, may send the token as `?access_token=`.',

@@ -122,5 +122,12 @@ export const statsExample: StatsView = {
     pass_not_vip: { packets: 52077, bytes: 6210384 },
     drop_no_backend: { packets: 0, bytes: 0 },
   },
-  flowTable: { slots: 1048576, flows: 13209, states: { new: 1502, established: 11391, closing: 316 } },
+  flowTable: {
+    slots: 1048576,
+    flows: 13209,
+    states: { new: 212, established: 12861, closing: 136 },
+    evictions: { new: 8804, established: 0, closing: 3117 },
+    unrecorded: 0,
+  },
+  flood: { active: false, since: null, threshold: 125000, peakPerSecond: null, newFlowsPerSecond: [7, 5] },
 };

@@ -17,7 +17,7 @@ function createRegistry(controller: Controller): { registry: Registry; close: ()
   const own = new Registry();
   // One snapshot per scrape, shared by every metric's collect().
   let snapshot: Snapshot | null = null;
-  const current = () => (snapshot ??= { stats: controller.stats(), vips: controller.vips(), flowTable: controller.flowTable() });
+  const current = () => (snapshot ??= { stats: controller.stats(), vips: controller.vips() });
   registerScrapeMetrics(own, controller, current);
   const close = registerHealthMetrics(own, controller, current);
 

@@ -5,9 +5,11 @@ import { errorsOf } from './schemas.js';
 const sample = `# HELP xlb_up 1 when the program is attached and the state applied
 # TYPE xlb_up gauge
 xlb_up 1
-# HELP xlb_flow_table_flows Flows the connection table holds (counted in up to 65,536 buckets, scaled to the whole table)
+# HELP xlb_flow_table_flows Flows the connection table holds, by state (counted in up to 65,536 buckets, scaled to the whole table)
 # TYPE xlb_flow_table_flows gauge
-xlb_flow_table_flows 13209
+xlb_flow_table_flows{state="new"} 212
+xlb_flow_table_flows{state="established"} 12861
+xlb_flow_table_flows{state="closing"} 136
 # HELP xlb_build_info Always 1: the labels say which xlb and which Node.js run
 # TYPE xlb_build_info gauge
 xlb_build_info{version="0.1.0",nodejs_version="v20.19.4"} 1

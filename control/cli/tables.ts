@@ -84,11 +84,37 @@ export function statsTable(stats: StatsView): string {
   return [
     table(['VIP / BACKEND', 'SHARE', 'PACKETS', 'BYTES', 'RATE', 'THROUGHPUT'], rows),
     '',
+    floodLine(stats.flood),
+    flowTableText(stats.flowTable),
+    '',
     outcomes.length
       ? table(
           ['OUTCOME', 'PACKETS', 'BYTES'],
           outcomes.map(([name, o]) => [name, String(o.packets), formatBytes(o.bytes)]),
         )
       : 'OUTCOME: no packet handled yet',
+  ].join('\n');
+}
+
+/** Whether new flows come at a flood rate, and each CPU's new flows per second now. */
+function floodLine(flood: StatsView['flood']): string {
+  const now = `new flows per CPU now: ${flood.newFlowsPerSecond.map((rate) => formatRate(rate, '/s')).join(', ') || '-'}`;
+  const threshold = `threshold ${formatRate(flood.threshold, '/s')} per CPU`;
+  if (!flood.active) return `FLOOD: none (${threshold}; ${now})`;
+  return `FLOOD: since ${flood.since}, peak ${formatRate(flood.peakPerSecond ?? 0, '/s')} on one CPU (${threshold}; ${now})`;
+}
+
+/** The connection table's entries and the entries new flows evicted, by state. */
+function flowTableText(flowTable: StatsView['flowTable']): string {
+  const { states, evictions } = flowTable;
+  return [
+    `FLOW TABLE: ${flowTable.flows} flows in ${flowTable.slots} slots; ${flowTable.unrecorded} new flows found no entry`,
+    table(
+      ['', 'NEW', 'ESTABLISHED', 'CLOSING'],
+      [
+        ['entries', String(states.new), String(states.established), String(states.closing)],
+        ['evicted', String(evictions.new), String(evictions.established), String(evictions.closing)],
+      ],
+    ),
   ].join('\n');
 }

@@ -21,6 +21,7 @@ import { InternalErrors } from './internal-errors.js';
 import { announceablePrefixes } from './prefixes.js';
 import { PROBE_REPAIR_MS, repairProbeEntries } from './probe-repair.js';
 import { Traffic } from './rates.js';
+import { FLOOD_TICK_MS, FloodWatch } from './flood.js';
 import type { ControllerOptions, ProbeOrigin } from './options.js';
 import { probeHolds } from './probe-holds.js';
 import {
@@ -57,6 +58,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
   private plans = new Map<number, VipPlan>();
   private timers: NodeJS.Timeout[] = [];
   private readonly traffic: Traffic;
+  readonly flood: FloodWatch;
   readonly startedAt = Date.now();
   readonly errors: InternalErrors;
   readonly history: EventHistory;
@@ -75,6 +77,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     this.state = initial.state;
     this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
+    this.flood = new FloodWatch({ ...options, vipIds: () => this.plans.keys(), publish: (event) => this.publish(event) });
     this.traffic = new Traffic({
       dp: options.dp,
       plans: () => this.plans.values(),
@@ -83,6 +86,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
       following: () => this.listenerCount('event') > 0,
       onWindow: (stats) => this.emit('event', { type: 'stats', ...stats }),
       onError: (error) => this.errors.record('stats', error, { op: 'read rates' }),
+      flood: () => this.flood.view(),
     });
     // The event stream's listeners get a window each tick.
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
@@ -110,6 +114,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
       (error, context) => this.errors.record('store', error, { store: this.options.store.description, ...context }),
     );
     this.timers.push(setInterval(() => void this.refreshNeighbours(), NEIGHBOUR_REFRESH_MS));
+    this.timers.push(setInterval(() => this.errors.guard('stats', () => this.flood.sample()), FLOOD_TICK_MS));
     this.timers.push(
       setInterval(() => this.errors.guard('dataplane', () => repairProbeEntries(this.options.dp, this.errors)), PROBE_REPAIR_MS),
     );
@@ -188,11 +193,6 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     if (this.conflicts?.state !== this.state || this.conflicts.host !== host)
       this.conflicts = { state: this.state, host, list: hostConflicts(this.state, host) };
     return this.conflicts.list;
-  }
-
-  /** The connection table's slots and the flows it holds (see Dataplane.flowTableUse). */
-  flowTable(): { slots: number; flows: number } {
-    return this.options.dp.flowTableUse();
   }
 
   /** Counters from the maps now, with rates over the last completed window (none while nobody reads rates). */

@@ -15,6 +15,8 @@ function changes(before: ConfigFields | null, after: ConfigFields | null): strin
   return changed.length ? changed.join(', ') : 'unchanged';
 }
 
+const perSecond = (rate: number) => `${rate}/s`;
+
 const client = (by: ClientIdentity | null) => (by ? ` (by ${by.peer}${by.token ? ` token ${by.token}` : ''})` : '');
 
 export function eventText(event: RecordedEvent | EventGap): string {
@@ -41,6 +43,12 @@ export function eventText(event: RecordedEvent | EventGap): string {
       );
     case 'shutdown':
       return `shutting down: ${event.reason}`;
+    case 'flood':
+      return event.active
+        ? `flood: new flows at ${perSecond(event.peakPerSecond)} on one CPU, over the threshold of ${perSecond(event.threshold)} ` +
+            `(per CPU now: ${event.newFlowsPerSecond.join(', ')})`
+        : `flood over after ${event.durationSeconds} s: ${event.newFlows} new flows, at most ${perSecond(event.peakPerSecond)} ` +
+            `on one CPU (threshold ${perSecond(event.threshold)})`;
     case 'gap':
       return event.reason === 'evicted'
         ? `events ${event.since + 1} to ${event.next - 1} are no longer kept`

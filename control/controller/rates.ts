@@ -6,7 +6,9 @@
  * takes ~0.8 s); the first read after that waits for one window.
  */
 import type { DataplanePort } from '../dataplane/port.js';
+import type { VipStats } from '../dataplane/records.js';
 import type { VipPlan } from '../reconciler/plan.js';
+import type { FloodView } from './flood-state.js';
 import type { StatsView } from './views.js';
 
 export interface Totals {
@@ -68,6 +70,15 @@ export class RateWindow {
   }
 }
 
+/** The VIPs' new flows that took another flow's entry, by that entry's state, and those no entry took. */
+function tableChurn(stats: VipStats[]): Pick<StatsView['flowTable'], 'evictions' | 'unrecorded'> {
+  const sum = (field: keyof VipStats) => stats.reduce((total, v) => total + v[field], 0);
+  return {
+    evictions: { new: sum('flow_evicted_new'), established: sum('flow_evicted_established'), closing: sum('flow_evicted_closing') },
+    unrecorded: sum('flow_unrecorded'),
+  };
+}
+
 /** Keys of the counters in a rate window. */
 const vipCounter = (id: number) => `vip:${id}`;
 const backendCounter = (id: number) => `backend:${id}`;
@@ -85,6 +96,8 @@ export interface TrafficOptions {
   /** Hears each completed window while `following()`. */
   onWindow: (stats: StatsView) => void;
   onError: (error: unknown) => void;
+  /** The flood state, shown with the stats. */
+  flood: () => FloodView;
 }
 
 /** The VIPs' and backends' traffic: totals read from the maps, rates over fixed windows. */
@@ -142,7 +155,15 @@ export class Traffic {
         }),
       };
     });
-    return { at: new Date().toISOString(), window: this.window.span, vips, outcomes: this.options.dp.counters(), flowTable };
+    const churn = tableChurn([...this.options.plans()].map(({ vip }) => snapshot.vip(vip.id)));
+    return {
+      at: new Date().toISOString(),
+      window: this.window.span,
+      vips,
+      outcomes: this.options.dp.counters(),
+      flowTable: { ...flowTable, ...churn },
+      flood: this.options.flood(),
+    };
   }
 
   private tick(): void {

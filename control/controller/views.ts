@@ -9,6 +9,7 @@ import { type Health, healthSchema } from '../checks/health.js';
 import { checkVia } from '../checks/registry.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
 import { formatMac } from '../net/address.js';
+import { floodViewSchema } from './flood-state.js';
 import type { VipPlan } from '../reconciler/plan.js';
 import { backendSpecSchema, healthCheckSchema, protocolSchema, type StoredBackend, type VipKey, vipSpecSchema } from '../state/schema.js';
 
@@ -75,6 +76,8 @@ export const statusSchema = z.object({
   counts: z.object({ vips: z.number(), backends: z.number(), backendsInRing: z.number(), backendsHealthy: z.number() }),
 });
 
+const flowClassesSchema = z.object({ new: z.number(), established: z.number(), closing: z.number() });
+
 const trafficSchema = z.object({
   packets: z.number(),
   bytes: z.number(),
@@ -109,11 +112,12 @@ export const statsSchema = z.object({
     .object({
       slots: z.number(),
       flows: z.number(),
-      states: z
-        .object({ new: z.number(), established: z.number(), closing: z.number() })
-        .describe('The flows by state: a new flow may take the entry of a new or closing one, never of one established and active'),
+      states: flowClassesSchema.describe('Entries by state: new (one packet seen), established, closing (FIN or RST seen)'),
+      evictions: flowClassesSchema.describe("New flows of the VIPs recorded over another flow's entry, by that entry's state"),
+      unrecorded: z.number().describe('New flows of the VIPs no entry could take (bucket and neighbour full of active established flows)'),
     })
     .describe('The connection table: flows it has room for and holds'),
+  flood: floodViewSchema,
 });
 
 export type BackendView = z.infer<typeof backendViewSchema>;
@@ -186,6 +190,19 @@ export type XlbEvent =
       pins: { adopted: string[]; created: string[] };
     }>
   | Recorded<{ type: 'shutdown'; reason: string }>
+  | Recorded<{
+      type: 'flood';
+      /** true: a flood started; false: it ended. */
+      active: boolean;
+      threshold: number;
+      /** Each CPU's new flows per second in the window that started or ended it. */
+      newFlowsPerSecond: number[];
+      peakPerSecond: number;
+      since: string;
+      /** From its first window over the threshold to the start of the calm that ended it (to now at the start), and its new flows. */
+      durationSeconds: number;
+      newFlows: number;
+    }>
   | ({ type: 'stats' } & StatsView);
 
 export type RecordedEvent = Exclude<XlbEvent, { type: 'stats' }>;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { canonicalAddress, MAC_PATTERN, parseAddress } from '../net/address.js';
 import { DEFAULT_FLOW_IDLE_TIMEOUT, DEFAULT_FLOWS, DEFAULT_MAX_BACKENDS, DEFAULT_MAX_VIPS, DEFAULT_RING_SIZE } from '../dataplane/codec.js';
 import { xdpModeSchema } from '../dataplane/xdp-mode.js';
+import { DEFAULT_FLOOD_THRESHOLD } from '../controller/flood-state.js';
 import { MiB, readRegularFile } from '../files.js';
 import { parseApiEndpoint } from '../net/endpoint.js';
 import { isPrime } from '../maglev/maglev.js';
@@ -134,6 +135,7 @@ export const serveOptionsSchema = z
     // The table's clock is 16 bits of seconds: an idle time up to half of it is unambiguous.
     flowIdleTimeout: numberOption(z.number().int().min(1).max(32767)).default(DEFAULT_FLOW_IDLE_TIMEOUT),
     hashSeed: numberOption(z.number().int().min(0).max(0xffffffff)).default(0x786c62),
+    floodThreshold: numberOption(z.number().int().min(1).max(1_000_000_000)).default(DEFAULT_FLOOD_THRESHOLD),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     bgp: z.boolean().default(false),
     bgpAsn: numberOption(z.number().int().min(1).max(4294967295)).default(65001),

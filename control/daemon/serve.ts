@@ -116,6 +116,7 @@ export async function serve(options: ServeOptions): Promise<RunningDaemon> {
         neighbours: new NeighbourTable(options.iface),
         info: { version: VERSION, iface: options.iface, xdpMode: options.xdpMode },
         probeOrigin: sources.origin,
+        floodThreshold: options.floodThreshold,
       },
       initial,
     );

@@ -39,7 +39,8 @@ import {
 } from './probes.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
-import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
+import { perCpuTable, sumFieldByCpu } from './per-cpu.js';
+import { sumPerCpu, u32Bytes } from './struct.js';
 
 /** A zero value for a per-CPU map: one 8-byte-aligned slot per possible CPU. */
 const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * possibleCpus());
@@ -337,6 +338,11 @@ export class Dataplane implements DataplanePort {
     return countFlows(table, { slots: this.flowCapacity, scale: buckets / sampled, maxBackends: this.maxBackends });
   }
 
+  /** New flows of these VIPs so far, by CPU: their per-CPU flow_misses summed. */
+  newFlowsPerCpu(vipIds: Iterable<number>): number[] {
+    return sumFieldByCpu(this.map('vipStats'), vipStatsCodec, 'flow_misses', vipIds, (id) => this.checkVipId(id));
+  }
+
   /** Makes xlb_probes_v1 hold exactly these probes. */
   setProbes(entries: readonly ProbeEntry[]): void {
     this.wantedProbes = entries;
@@ -380,11 +386,4 @@ export class Dataplane implements DataplanePort {
     this.probeProgram.close();
     this.object.close();
   }
-}
-
-/** A per-CPU array read whole, as a function from index to its value summed over CPUs. */
-function perCpuTable<F extends Record<string, FieldKind>>(map: BpfMap, codec: StructCodec<F>): (index: number) => StructValue<F> {
-  const { values } = map.lookupAll();
-  const bytes = Math.ceil(codec.size / 8) * 8 * possibleCpus();
-  return (index) => sumPerCpu(codec, values.subarray(index * bytes, (index + 1) * bytes));
 }

@@ -120,8 +120,13 @@ export class DataplaneModel implements InspectableDataplane {
   readonly flowCapacity: number;
   /** Flows the connection table holds, in all and by backend id (the model forwards no packets: tests set them). */
   flows = 0;
-  flowStates: Record<FlowState, number> = { new: 0, established: 0, closing: 0 };
   backendFlows = new Map<number, number>();
+  /** Entries by state, as flowTableUse() reports them (tests set them). */
+  flowStates: Record<FlowState, number> = { new: 0, established: 0, closing: 0 };
+  /** Each VIP id's new flows so far by CPU, as newFlowsPerCpu() sums them (tests set them). */
+  newFlowsByVip = new Map<number, number[]>();
+  /** The CPUs newFlowsPerCpu() reports. */
+  cpus = 2;
   private readonly vips: HashMap;
   private readonly vipAddresses: HashMap;
   private readonly probes: HashMap;
@@ -337,6 +342,20 @@ export class DataplaneModel implements InspectableDataplane {
 
   setClock(seconds: number): void {
     this.config = withClock(this.config, seconds);
+  }
+
+  newFlowsPerCpu(vipIds: Iterable<number>): number[] {
+    const totals = new Array<number>(this.cpus).fill(0);
+    for (const id of vipIds) this.newFlowsByVip.get(id)?.forEach((count, cpu) => (totals[cpu]! += count));
+    return totals;
+  }
+
+  /** Adds to a VIP's stats fields as the balancer counts them (evictions, unrecorded flows). */
+  countVip(vipId: number, counts: Partial<VipStats>): void {
+    const held = this.vipStatsById.get(vipId) ?? zeroVipStats();
+    const sum = { ...held };
+    for (const [field, n] of Object.entries(counts) as [keyof VipStats, number][]) sum[field] += n;
+    this.vipStatsById.set(vipId, sum);
   }
 
   setProbes(entries: readonly ProbeEntry[]): void {

@@ -40,6 +40,8 @@ export interface InProcessOptions {
   log?: ControllerOptions['log'] | undefined;
   /** What /v1/trace runs each frame on; none: trace answers 503. */
   dryRun?: DryRunner | undefined;
+  /** New flows per second on one CPU that count as a flood; the controller's default otherwise. */
+  floodThreshold?: number | undefined;
 }
 
 /** Starts a controller and app on `dp` (limits from its sizes); close() closes `dp` too. */
@@ -59,6 +61,7 @@ export async function startInProcessDaemon<D extends DataplanePort & { maxVips: 
       neighbours: options.neighbours,
       info: { version: 'test', iface: 'lo', xdpMode: 'generic' },
       ...(options.log ? { log: options.log } : {}),
+      floodThreshold: options.floodThreshold,
     },
     { state: readStateFile(statePath), revision: 0n },
   );

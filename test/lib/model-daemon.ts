@@ -32,6 +32,7 @@ export async function startModelDaemon(
     mutationsPerMinute?: number;
     log?: InProcessOptions['log'];
     dryRun?: InProcessOptions['dryRun'];
+    floodThreshold?: number;
   } = {},
 ): Promise<ModelDaemon> {
   const neighbours = options.neighbours ?? new StaticNeighbours();
@@ -42,6 +43,7 @@ export async function startModelDaemon(
     mutationsPerMinute: options.mutationsPerMinute,
     log: options.log,
     dryRun: options.dryRun,
+    floodThreshold: options.floodThreshold,
   });
   return { ...daemon, neighbours };
 }

@@ -112,6 +112,7 @@ describe('VIPs and backends', () => {
     const vip = d.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!;
     d.dp.count({ outcome: 'tx_ipip', vipId: vip.id, backendId: vip.backends[0]!.id, packets: 3, bytes: 180 });
     d.dp.flows = 2;
+    d.dp.flowStates = { new: 2, established: 0, closing: 0 };
     const stats = (await get('/v1/stats')).json();
     expect(stats.vips[0]).toMatchObject({ packets: 3, bytes: 180, backends: [{ address: '198.18.0.11', packets: 3, bytes: 180 }] });
     expect(stats.outcomes.tx_ipip).toEqual({ packets: 3, bytes: 180 });
@@ -120,7 +121,7 @@ describe('VIPs and backends', () => {
     expect(text).toMatch(/^xlb_vip_bytes_total\{protocol="tcp",address="198\.19\.0\.1",port="80"\} 180$/m);
     expect(text).toMatch(/^xlb_backend_packets_total\{protocol="tcp",address="198\.19\.0\.1",port="80",backend="198\.18\.0\.11"\} 3$/m);
     expect(text).toMatch(new RegExp(`^xlb_flow_table_slots ${d.dp.flowCapacity}$`, 'm'));
-    expect(text).toMatch(/^xlb_flow_table_flows 2$/m);
+    expect(text).toMatch(/^xlb_flow_table_flows\{state="new"\} 2$/m);
   });
 
   test('the state file is written atomically with mode 0600 and survives a restart with its ids', async () => {

@@ -1,6 +1,7 @@
 /** Rates over fixed windows (controller/rates.ts): no kernel, vitest's clock. */
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import { RateWindow, type Totals, Traffic } from '../../control/controller/rates.js';
+import { vipStatsCodec } from '../../control/dataplane/codec.js';
 import type { DataplanePort } from '../../control/dataplane/port.js';
 import type { VipPlan } from '../../control/reconciler/plan.js';
 
@@ -37,16 +38,7 @@ describe('Traffic: fixed windows while someone reads', () => {
         statsSnapshot: () => {
           samples++;
           return {
-            vip: () => ({
-              packets,
-              bytes: packets * 100,
-              flow_hits: 0,
-              flow_misses: 0,
-              flow_evicted_new: 0,
-              flow_evicted_established: 0,
-              flow_evicted_closing: 0,
-              flow_unrecorded: 0,
-            }),
+            vip: () => ({ ...vipStatsCodec.decode(Buffer.alloc(vipStatsCodec.size)), packets, bytes: packets * 100 }),
             backend: () => ({ packets: 0, bytes: 0 }),
           };
         },
@@ -61,6 +53,7 @@ describe('Traffic: fixed windows while someone reads', () => {
       onError: (error) => {
         throw error;
       },
+      flood: () => ({ active: false, since: null, threshold: 1, peakPerSecond: null, newFlowsPerSecond: [] }),
     });
     return { traffic, windows, add: (n: number) => (packets += n), samples: () => samples };
   };

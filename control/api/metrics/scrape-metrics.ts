@@ -14,10 +14,10 @@ import { BACKEND_LABELS, backendLabels, type Labels, VIP_LABELS, vipLabels } fro
 export interface Snapshot {
   stats: StatsView;
   vips: VipView[];
-  flowTable: { slots: number; flows: number };
 }
 
 type Fill = (set: (labels: Labels, value: number) => void) => void;
+type FlowClass = keyof StatsView['flowTable']['states'];
 
 const BACKEND_STATES = backendSpecSchema.shape.state.unwrap().options;
 
@@ -114,13 +114,34 @@ export function registerScrapeMetrics(registry: Registry, controller: Controller
     (set) => set({}, controller.status().warnings.length),
   );
   gauge('xlb_flow_table_slots', 'Flows the connection table has room for (--max-flows, rounded up)', [], (set) =>
-    set({}, current().flowTable.slots),
+    set({}, current().stats.flowTable.slots),
   );
+  /** A series per state of a table entry: new, established, closing. */
+  const byFlowClass =
+    (label: string, counts: () => Record<FlowClass, number>): Fill =>
+    (set) => {
+      for (const [value, count] of Object.entries(counts())) set({ [label]: value }, count);
+    };
   gauge(
     'xlb_flow_table_flows',
-    'Flows the connection table holds (counted in up to 65,536 buckets, scaled to the whole table)',
-    [],
-    (set) => set({}, current().flowTable.flows),
+    'Flows the connection table holds, by state (counted in up to 65,536 buckets, scaled to the whole table)',
+    ['state'],
+    byFlowClass('state', () => current().stats.flowTable.states),
+  );
+  counter(
+    'xlb_flow_evictions_total',
+    "New flows recorded over another flow's entry, by the state of the flow evicted",
+    ['class'],
+    byFlowClass('class', () => current().stats.flowTable.evictions),
+  );
+  counter('xlb_flow_unrecorded_total', 'New flows no table entry could take (they go by the ring alone)', [], (set) =>
+    set({}, current().stats.flowTable.unrecorded),
+  );
+  counter('xlb_flow_new_total', 'New flows of the configured VIPs (connection-table misses), by CPU', ['cpu'], (set) =>
+    controller.flood.totals().forEach((count, cpu) => set({ cpu: String(cpu) }, count)),
+  );
+  gauge('xlb_flood_active', '1 while new flows come at a flood rate on some CPU (see --flood-threshold)', [], (set) =>
+    set({}, current().stats.flood.active ? 1 : 0),
   );
   gauge('xlb_build_info', 'Always 1: the labels say which xlb and which Node.js run', ['version', 'nodejs_version'], (set) =>
     set({ version: controller.status().version, nodejs_version: process.version }, 1),

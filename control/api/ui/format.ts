@@ -90,6 +90,18 @@ export function formatShare(part: number, whole: number): string {
   return `${whole > 0 ? Math.round((part / whole) * 1000) / 10 : 0}%`;
 }
 
+/** Each CPU's new flows per second: "12 flows/s, 1.20 kflows/s", or "–" before the first window. */
+export function formatPerCpu(rates: number[]): string {
+  return rates.map((rate) => formatRate(rate, 'flows/s')).join(', ') || '–';
+}
+
+/** The flood banner: "flood since 21:41:10: up to 1.81 Mflows/s new on one CPU (threshold 125 kflows/s)"; "" when none. */
+export function formatFlood(flood: { active: boolean; since: string | null; threshold: number; peakPerSecond: number | null }): string {
+  if (!flood.active) return '';
+  const peak = formatRate(flood.peakPerSecond ?? 0, 'flows/s');
+  return `flood since ${formatClock(flood.since)}: up to ${peak} new on one CPU (threshold ${formatRate(flood.threshold, 'flows/s')})`;
+}
+
 /** Every function above, for the page's script. */
 export const formatters = [
   formatScaled,
@@ -103,4 +115,6 @@ export const formatters = [
   formatVia,
   formatVipSettings,
   formatShare,
+  formatPerCpu,
+  formatFlood,
 ];

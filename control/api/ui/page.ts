@@ -14,6 +14,7 @@ export const PAGE = `<!doctype html>
   <span id="error" class="error"></span>
   <span id="action-error" class="error"></span>
 </header>
+<div id="flood" class="flood"></div>
 <div class="panels">
   <section class="panel" id="daemon">
     <h2>daemon</h2>
@@ -31,6 +32,10 @@ export const PAGE = `<!doctype html>
       <dt>flows</dt><dd data-field="flows"></dd>
       <dt>slots</dt><dd data-field="slots"></dd>
       <dt>fill</dt><dd data-field="fill"></dd>
+      <dt>new flows per CPU</dt><dd data-field="newFlows"></dd>
+      <dt>new · established · closing</dt><dd data-field="states"></dd>
+      <dt>evicted new · established · closing</dt><dd data-field="evictions"></dd>
+      <dt>found no entry</dt><dd data-field="unrecorded"></dd>
     </dl>
   </section>
   <section class="panel" id="outcomes">

@@ -236,6 +236,12 @@ function showTraffic(stats, tick) {
   setText(table.flows, formatCount(stats.flowTable.flows));
   setText(table.slots, formatCount(stats.flowTable.slots));
   setText(table.fill, formatShare(stats.flowTable.flows, stats.flowTable.slots));
+  const byClass = (counts) => [counts.new, counts.established, counts.closing].map(formatCount).join(' · ');
+  setText(table.newFlows, formatPerCpu(stats.flood.newFlowsPerSecond));
+  setText(table.states, byClass(stats.flowTable.states));
+  setText(table.evictions, byClass(stats.flowTable.evictions));
+  setText(table.unrecorded, formatCount(stats.flowTable.unrecorded));
+  setText($('#flood'), formatFlood(stats.flood));
 }
 
 // ---- daemon ------------------------------------------------------------------

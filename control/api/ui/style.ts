@@ -16,6 +16,8 @@ section.vip h2 { font-size: 1rem; margin: 0 0 0.3rem; display: flex; gap: 1rem; 
 .muted { color: #57606a; font-weight: normal; }
 .panic { color: #fff; background: #cf222e; border-radius: 4px; padding: 0 0.4rem; }
 .panic:empty { display: none; }
+.flood { color: #fff; background: #cf222e; border-radius: 6px; padding: 0.4rem 0.9rem; margin-bottom: 1rem; font-weight: 600; }
+.flood:empty { display: none; }
 .summary { display: flex; gap: 1.2rem; align-items: center; margin-bottom: 0.4rem; flex-wrap: wrap; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 0.25rem 0.5rem; border-top: 1px solid #eaeef2; white-space: nowrap; }
