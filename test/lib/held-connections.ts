@@ -47,7 +47,7 @@ export class HeldConnections {
   private async round(): Promise<Round> {
     const { value, done } = await this.rounds.next();
     if (done) throw new Error(`held connections' client exited (${this.child.exitCode ?? this.child.signalCode}) without an answer`);
-    return JSON.parse(value as string) as Round;
+    return JSON.parse(value) as Round;
   }
 
   /** Ends the client and with it every connection; safe to call again. */
