@@ -2,7 +2,7 @@
  * A SYN flood from many sources, sent out of a veth into its peer at the generator's
  * full rate: BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES runs bench_harness
  * (bpf/bench/bench.bpf.c), which rewrites each frame's source address to the next of
- * FLOOD_SOURCES and tail-calls bench_generate, which transmits it (XDP_TX).
+ * 198.18.128.0/17 and tail-calls bench_generate, which transmits it (XDP_TX).
  */
 import { BpfObject, ifNameToIndex } from '@xlb/native';
 import { packagePath } from '../../control/paths.js';
@@ -11,8 +11,7 @@ import { ETH_P_IP, ethernet, ipv4, PROTO, tcp } from './packet.js';
 
 const BENCH_OBJECT = packagePath('bpf/build/bench.bpf.o');
 const BPF_F_TEST_XDP_LIVE_FRAMES = 2;
-/** The flood's sources: the harness XORs its flow number into the low SOURCE_BITS of the first. */
-export const FLOOD_SOURCES = '198.18.128.0/17';
+/** The flood's sources, 198.18.128.0/17: the harness XORs its flow number into the low SOURCE_BITS of the first. */
 const FIRST_SOURCE = '198.18.128.0';
 const SOURCE_BITS = 15;
 /** One live-frames run: every source once, from one source port. */
@@ -23,7 +22,7 @@ const SOURCE_PORTS = 32768 - FIRST_SOURCE_PORT;
 /** Where the harness writes its flow number: the IPv4 source address of an Ethernet frame. */
 const SOURCE_OFFSET = 14 + 12;
 const IPV4_HEADER_OFFSET = 14;
-/** The template's largest size (BENCH_MAX_PACKET) after its 24-byte header in bench_packet_v1. */
+/** Where the template starts in bench_packet_v1's value (after six u32 fields). */
 const PACKET_HEADER = 24;
 
 export interface FloodTarget {
