@@ -1,5 +1,5 @@
 /**
- * The netns lab: a client, a load balancer and three backends on one bridge.
+ * The netns lab: a client, a load balancer and three backends (or as many as asked) on one bridge.
  *
  *   client 198.18.0.10 / 2001:db8::10 ─┐
  *   lb     198.18.0.2  / 2001:db8::2  ─┼─ br0 (switch namespace)
@@ -79,6 +79,8 @@ export class Lab {
   readonly namespaces: Namespaces;
   readonly ns: { sw: string; client: string; lb: string; lb2: string; backends: string[]; router: string; etcd: string };
   readonly backendMacs: string[] = [];
+  /** The backends' numbers, 1 to the count asked for (BACKENDS by default). */
+  readonly backends: readonly number[];
   private readonly servers = new Map<number, ChildProcess>();
   /** Each backend server's output lines, for its confirmations. */
   private readonly serverLines = new Map<number, ReturnType<typeof createInterface>>();
@@ -93,15 +95,16 @@ export class Lab {
   private routerPidFile?: string;
   private etcd?: ChildProcess;
 
-  private constructor(namespaces: Namespaces) {
+  private constructor(namespaces: Namespaces, backends: number) {
     this.namespaces = namespaces;
+    this.backends = Array.from({ length: backends }, (_, i) => i + 1);
     this.workDir = mkdtempSync(join(tmpdir(), `${namespaces.prefix}-`));
     this.bpffs = `/sys/fs/bpf/${namespaces.prefix}`;
     this.ns = {
       sw: namespaces.name('sw'),
       client: namespaces.name('client'),
       lb: namespaces.name('lb'),
-      backends: BACKENDS.map((n) => namespaces.name(`b${n}`)),
+      backends: this.backends.map((n) => namespaces.name(`b${n}`)),
       router: namespaces.name('router'),
       lb2: namespaces.name('lb2'),
       etcd: namespaces.name('etcd'),
@@ -113,15 +116,16 @@ export class Lab {
    * `secondLb`, another LB namespace (198.18.0.3); `router`, a router namespace
    * (198.18.0.254, AS 65000) whose BIRD peers with the LBs (AS 65001), installs what
    * it learns multipath (L4 hash) in its kernel table and forwards; `etcd`, an etcd
-   * server namespace (198.18.0.250:2379). `started` gets the lab before anything is
+   * server namespace (198.18.0.250:2379); `backends`, how many backends (at most 9;
+   * BACKENDS' count by default). `started` gets the lab before anything is
    * built, for a caller that must be able to destroy() it part-built.
    */
   static async create(
     tag: string,
-    options: { router?: boolean; secondLb?: boolean; etcd?: boolean } = {},
+    options: { router?: boolean; secondLb?: boolean; etcd?: boolean; backends?: number } = {},
     started?: (lab: Lab) => void,
   ): Promise<Lab> {
-    const lab = new Lab(new Namespaces(tag));
+    const lab = new Lab(new Namespaces(tag), options.backends ?? BACKENDS.length);
     started?.(lab);
     try {
       lab.build();
@@ -146,7 +150,7 @@ export class Lab {
     this.plug(this.ns.client, 'p-client', [`${LAB.client4}/${LAB.subnet4}`, `${LAB.client6}/${LAB.subnet6}`]);
     this.passObject = new BpfObject(LAB_PASS_OBJECT);
     this.addLb(this.ns.lb, 'p-lb', LAB.lb4, LAB.lb6, false);
-    for (const n of BACKENDS) {
+    for (const n of this.backends) {
       const ns = this.backendNs(n);
       this.plug(ns, `p-b${n}`, [`${LAB.backend4(n)}/${LAB.subnet4}`, `${LAB.backend6(n)}/${LAB.subnet6}`]);
       for (const vip of LAB.vips4) nsRun(ns, 'ip', ['addr', 'add', `${vip}/32`, 'dev', 'lo']);
@@ -205,7 +209,7 @@ export class Lab {
   }
 
   private async startBackends(): Promise<void> {
-    for (const n of BACKENDS) {
+    for (const n of this.backends) {
       const decap = Decapsulator.open();
       this.decaps.push(decap);
       decap.addAddress(LAB.backend4(n));
@@ -376,7 +380,7 @@ export class Lab {
   /** Attaches (on) or detaches (off) backend n's decap program. */
   setDecap(n: number, on: boolean): void {
     const decap = this.decaps[n - 1];
-    if (!decap) throw new RangeError(`backend ${n} has no decap program (backends: ${BACKENDS.join(', ')})`);
+    if (!decap) throw new RangeError(`backend ${n} has no decap program (backends: ${this.backends.join(', ')})`);
     inNamespace(this.backendNs(n), () => (on ? decap.attach('eth0', 'native') : detachProgram('eth0', 'native')));
   }
 
@@ -396,14 +400,14 @@ export class Lab {
   /** Packets the decap program on backend n stripped so far. */
   decapsulated(n: number): number {
     const decap = this.decaps[n - 1];
-    if (!decap) throw new RangeError(`backend ${n} has no decap program (backends: ${BACKENDS.join(', ')})`);
+    if (!decap) throw new RangeError(`backend ${n} has no decap program (backends: ${this.backends.join(', ')})`);
     return decap.counters().pass_decapsulated.packets;
   }
 
-  /** Backend n's namespace (n counts from 1, as in BACKENDS). */
+  /** Backend n's namespace (n counts from 1, as in backends). */
   private backendNs(n: number): string {
     const ns = this.ns.backends[n - 1];
-    if (ns === undefined) throw new RangeError(`no backend ${n} (backends: ${BACKENDS.join(', ')})`);
+    if (ns === undefined) throw new RangeError(`no backend ${n} (backends: ${this.backends.join(', ')})`);
     return ns;
   }
 
