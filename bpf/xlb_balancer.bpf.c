@@ -60,9 +60,10 @@ static __always_inline bool forwarded(int outcome)
  * evicted, or flow_unrecorded when no way would take it. */
 static __always_inline void count_room_taken(struct xlb_vip_stats *stats, __u32 room)
 {
-	/* The counter of each room 0..3, a nibble each, as an offset from flow_evicted_new:
-	 * flow_unrecorded, flow_evicted_established, flow_evicted_new, flow_evicted_closing. */
-	__u32 counter = (0x2013u >> ((room & 3) << 2)) & 3;
+	/* The counter of each room 0..4, a nibble each, as an offset from flow_evicted_new:
+	 * flow_unrecorded, flow_evicted_established, flow_evicted_closing, flow_evicted_new,
+	 * flow_evicted_closing. */
+	__u32 counter = (0x20213u >> ((room & 7) << 2)) & 3;
 
 	_Static_assert(offsetof(struct xlb_vip_stats, flow_evicted_established) ==
 				       offsetof(struct xlb_vip_stats, flow_evicted_new) + 8 &&
@@ -108,13 +109,13 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 			}
 			/* An ICMP error is no packet of the flow's: it leaves the entry as it is. */
 			if (backend && !trace && !pkt->icmp_error)
-				flow_touch(entry, config->clock, pkt->tcp_flags);
+				flow_touch(entry, config, pkt->tcp_flags);
 		}
-		trace_table(trace, way >= 0, backend_id, entry ? entry->state : 0, backend != NULL);
+		trace_table(trace, way >= 0, backend_id, entry ? entry->mark & 0xff : 0, backend != NULL);
 		if (vip_stats) {
 			if (backend)
 				vip_stats->flow_hits++;
-			else
+			else if (!pkt->icmp_error) /* an error quoting a flow is no new flow */
 				vip_stats->flow_misses++;
 		}
 	}
@@ -166,7 +167,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_packet *pkt, c
 				count_room_taken(vip_stats, room);
 		}
 		if (way >= 0)
-			flow_record(bucket, way, &pkt->table, backend_id, config->clock, pkt->tcp_flags);
+			flow_record(bucket, way, &pkt->table, backend_id, config, pkt->tcp_flags);
 	}
 	if (!forwarded(outcome))
 		return outcome;
@@ -230,7 +231,7 @@ static __always_inline int process(struct xdp_md *ctx, __u64 bytes, struct xlb_t
 		return is_vip_address(&pkt.flow) ? XLB_DROP_VIP_PROTO : XLB_PASS_NOT_VIP;
 	}
 
-	config = bpf_map_lookup_elem(&xlb_config_v4, &zero);
+	config = bpf_map_lookup_elem(&xlb_config_v5, &zero);
 	/* Hashed before the VIP lookup, whose loads it does not wait for: the two chains
 	 * overlap (~4 ns per VIP packet; non-VIP packets pay the hash for nothing). */
 	if (config)

@@ -15,6 +15,7 @@ import {
   flowEntryCodec,
   IPPROTO_TCP,
   IPPROTO_UDP,
+  DEFAULT_FLOW_IDLE_TIMEOUT,
   MAPS,
   VIP_F_NO_CONNTRACK,
 } from '../control/dataplane/codec.js';
@@ -184,8 +185,9 @@ describe('connection table eviction and seeds', () => {
     f.run(tcp4({ sport: 1004 }));
     f.run(tcp4({ sport: 1005 }));
     expect([1000, 1001, 1002, 1003, 1004, 1005].map(held)).toEqual([true, false, false, true, true, true]);
-    expect(f.dp.findFlow(flowKey(flow4(1000)))).toMatchObject({ state: 'established', used: 9 });
-    expect(f.dp.findFlow(flowKey(flow4(1004)))).toMatchObject({ state: 'new', used: 13 });
+    // Protected until its last packet's second plus the idle timeout; a new flow, never.
+    expect(f.dp.findFlow(flowKey(flow4(1000)))).toMatchObject({ state: 'established', expires: 9 + DEFAULT_FLOW_IDLE_TIMEOUT });
+    expect(f.dp.findFlow(flowKey(flow4(1004)))).toMatchObject({ state: 'new', expires: 13 });
     expect(f.dp.vipStats(1)).toMatchObject({ flow_evicted_new: 2, flow_evicted_established: 0, flow_unrecorded: 0 });
     expect(f.dp.flowTableUse().states).toEqual({ new: 3, established: 1, closing: 0 });
     expect(f.dp.flowCapacity).toBe(4);
@@ -221,7 +223,7 @@ describe('connection table eviction and seeds', () => {
     expect(state(3000, IPPROTO_UDP)).toBe('established');
   });
 
-  test('a FIN-closed flow goes before a new one; an established flow idle for the timeout goes once nothing else can', () => {
+  test('a closing flow goes after new ones while it still sends, first once idle 10 s; an established flow idle for the timeout goes once nothing else can', () => {
     f = new BalancerFixture({ maxFlows: 4, config: { flowIdleTimeout: 100 } });
     f.addVip({ id: 1, address: IP.vip4, port: 80, forwarding: 'dsr', backends: backends4(1) });
     const held = (sport: number) => f.dp.lookupFlow(flowKey(flow4(sport))) !== null;
@@ -234,30 +236,38 @@ describe('connection table eviction and seeds', () => {
     f.dp.setClock(1001);
     establish(1001);
     establish(1002);
-    f.run(tcp4({ sport: 1002, flags: 'FA' }));
-    f.run(tcp4({ sport: 1003 })); // new, and newer than the closing one
-    f.run(tcp4({ sport: 1004 }));
-    expect([1000, 1001, 1002, 1003, 1004].map(held)).toEqual([true, true, false, true, true]);
-    establish(1003);
-    establish(1004);
-    // Every way established: 1000 idle 100 s (the timeout) goes, the others (99 s) stay.
-    f.dp.setClock(1100);
+    f.run(tcp4({ sport: 1002, flags: 'RA' })); // a RST, spoofed or not: the flow still sends
+    f.run(tcp4({ sport: 1003 }));
+    f.run(tcp4({ sport: 1004 })); // takes the new flow's way, not the closing one's
+    expect([1000, 1001, 1002, 1003, 1004].map(held)).toEqual([true, true, true, false, true]);
+    f.dp.setClock(1010);
+    f.run(tcp4({ sport: 1002, flags: 'A' })); // still sending at 1010: closing, not idle
+    f.dp.setClock(1019);
+    f.run(tcp4({ sport: 1005 }));
+    expect([held(1002), held(1004), held(1005)]).toEqual([true, false, true]);
+    f.dp.setClock(1020); // the closing flow idle 10 s: it goes before the new one
+    f.run(tcp4({ sport: 1006 }));
+    expect([held(1002), held(1005), held(1006)]).toEqual([false, true, true]);
     establish(1005);
-    expect([held(1000), held(1005)]).toEqual([false, true]);
+    establish(1006);
+    // Every way established: 1000 idle 100 s (the timeout) goes, the others (99 s and less) stay.
+    f.dp.setClock(1100);
+    establish(1007);
+    expect([held(1000), held(1007)]).toEqual([false, true]);
     // Then no way will take a new flow: it goes by the ring, unrecorded.
-    expect(f.run(tcp4({ sport: 1006 })).verdict).toBe(XDP.TX);
-    expect(held(1006)).toBe(false);
-    expect([1001, 1003, 1004, 1005].map(held)).toEqual([true, true, true, true]);
+    expect(f.run(tcp4({ sport: 1008 })).verdict).toBe(XDP.TX);
+    expect(held(1008)).toBe(false);
+    expect([1001, 1005, 1006, 1007].map(held)).toEqual([true, true, true, true]);
     expect(f.dp.vipStats(1)).toMatchObject({
       flow_evicted_closing: 1,
       flow_evicted_established: 1,
-      flow_evicted_new: 0,
+      flow_evicted_new: 2,
       flow_unrecorded: 1,
     });
-    // Ages are right across the 16-bit clock's wrap.
-    f.dp.setClock(65536 + 1101 + 100);
-    f.run(tcp4({ sport: 1006 }));
-    expect(held(1006)).toBe(true);
+    // Ages are right across the 24-bit clock's wrap.
+    f.dp.setClock(2 ** 24 + 1101 + 100);
+    f.run(tcp4({ sport: 1008 }));
+    expect(held(1008)).toBe(true);
   });
 
   test("a flood of new flows from random sources takes no established flow's way: they keep their backend through a ring change", () => {

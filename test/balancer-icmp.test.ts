@@ -123,14 +123,18 @@ describe('ICMP to VIP addresses', () => {
   });
 
   /** A router's ICMP error about a packet the backend sent from the VIP to the client. */
-  function icmp4Error(type: number, code: number, o: { quotedSrc?: string; quotedSport?: number; quoteBytes?: number } = {}) {
+  function icmp4Error(
+    type: number,
+    code: number,
+    o: { quotedSrc?: string; quotedSport?: number; quotedDport?: number; quoteBytes?: number } = {},
+  ) {
     const quotedSrc = o.quotedSrc ?? IP.vip4;
     const sent = ipv4({
       src: quotedSrc,
       dst: IP.client4,
       protocol: PROTO.TCP,
       df: true,
-      payload: tcp({ src: quotedSrc, dst: IP.client4, sport: o.quotedSport ?? 80, dport: 40000, flags: 'A' }),
+      payload: tcp({ src: quotedSrc, dst: IP.client4, sport: o.quotedSport ?? 80, dport: o.quotedDport ?? 40000, flags: 'A' }),
     });
     const quote = sent.subarray(0, o.quoteBytes ?? 28);
     return ethernet(
@@ -153,14 +157,19 @@ describe('ICMP to VIP addresses', () => {
     expect(f.counterDelta()).toEqual({ tx_dsr: 1 });
   });
 
-  test('an ICMP error follows the flow to its connection-table backend, and creates no entry', () => {
+  test('an ICMP error follows the flow to its connection-table backend, and creates no entry, state or new flow', () => {
     f.run(tcp4());
+    f.run(tcp4({ flags: 'A' }));
     const before = f.dp.countFlows();
     const pinned = f.dp.lookupFlow(flowKey(flow4()))!;
     f.setRing(1, [{ id: 9, address: IP.backend4(9), mac: MAC.backend(9) }]);
     expect(parseEthernet(f.run(icmp4Error(3, 4)).data).dst).toBe(backendMac(pinned));
-    f.run(icmp4Error(3, 4, { quotedSport: 80 }));
+    const misses = f.dp.vipStats(1).flow_misses;
+    expect(f.run(icmp4Error(3, 4, { quotedDport: 40001 })).verdict).toBe(XDP.TX); // a flow the table does not hold
     expect(f.dp.countFlows()).toBe(before);
+    // An error quoting no recorded flow counts as no new flow (the flood watch counts those).
+    expect(f.dp.vipStats(1).flow_misses).toBe(misses);
+    expect(f.dp.findFlow(flowKey(flow4()))?.state).toBe('established');
   });
 
   test("IPv6 Packet Too Big about a VIP flow is tunnelled to that flow's backend", () => {

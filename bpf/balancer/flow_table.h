@@ -3,7 +3,6 @@
 #ifndef XLB_BALANCER_FLOW_TABLE_H
 #define XLB_BALANCER_FLOW_TABLE_H
 
-#include <stddef.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -25,7 +24,7 @@ static __always_inline struct xlb_flow_bucket *flow_bucket(const struct xlb_conf
 	_Static_assert(sizeof(struct xlb_flow_bucket) == 64, "a bucket is one cache line");
 	if (neighbour && !config->flow_bucket_mask)
 		return NULL;
-	return bpf_map_lookup_elem(&xlb_flows_v4, &index);
+	return bpf_map_lookup_elem(&xlb_flows_v5, &index);
 }
 
 /* The way holding the flow, or -1. The backend id is read once (volatile), so the id
@@ -54,39 +53,41 @@ static __always_inline int flow_find(const struct xlb_flow_bucket *bucket, const
 #define XLB_TCP_SYN 0x02
 #define XLB_TCP_RST 0x04
 
-/* An entry's used, state and pad as one word: a hit compares and writes them at once. */
-static __always_inline __u32 *flow_mark(struct xlb_flow_entry *entry)
+/* An entry's mark (struct xlb_flow_entry): its state and when it stops being protected. */
+static __always_inline __u32 flow_mark_of(__u32 expires, __u32 state)
 {
-	_Static_assert(offsetof(struct xlb_flow_entry, used) == 12 && offsetof(struct xlb_flow_entry, state) == 14 &&
-			       offsetof(struct xlb_flow_entry, pad) == 15,
-		       "used, state and pad are the entry's fourth word");
-	return (__u32 *)&entry->used;
+	return expires << 8 | state;
 }
 
-static __always_inline __u32 flow_mark_of(__u16 clock, __u32 state)
+/* A flow's mark in `state` after a packet at `clock`. */
+static __always_inline __u32 flow_mark_now(const struct xlb_config *config, __u32 state)
 {
-	return clock | state << 16;
+	__u32 hold = state == XLB_FLOW_ESTABLISHED ? config->flow_idle_timeout
+		     : state == XLB_FLOW_CLOSING   ? XLB_FLOW_CLOSING_IDLE
+						   : 0;
+
+	return flow_mark_of(config->clock + hold, state);
 }
 
-/* A hit: the entry's last use and state follow the packet. FIN or RST close the
- * flow, a SYN starts a new connection on the 4-tuple, anything else proves one (a
- * closing flow stays closing). The usual hit, an established flow's segment in the
- * second it was last seen, only reads: CPUs then do not pass the bucket's line
- * between them. */
-static __always_inline void flow_touch(struct xlb_flow_entry *entry, __u16 clock, __u8 tcp_flags)
+/* A hit: the entry's state and expiry follow the packet. FIN or RST close the flow, a
+ * SYN starts a new connection on the 4-tuple, anything else proves one (a closing
+ * flow stays closing). The usual hit, an established flow's segment in the second it
+ * was last seen, only reads: CPUs then do not pass the bucket's line between them. */
+static __always_inline void flow_touch(struct xlb_flow_entry *entry, const struct xlb_config *config, __u8 tcp_flags)
 {
-	__u32 *mark = flow_mark(entry), flags = tcp_flags & (XLB_TCP_FIN | XLB_TCP_SYN | XLB_TCP_RST);
-	__u32 state = entry->state, next;
+	__u32 mark = entry->mark, flags = tcp_flags & (XLB_TCP_FIN | XLB_TCP_SYN | XLB_TCP_RST), next;
 
-	if (!((*mark ^ flow_mark_of(clock, XLB_FLOW_ESTABLISHED)) | flags))
+	if (!((mark ^ config->established_mark) | flags))
 		return;
 	if (flags & (XLB_TCP_FIN | XLB_TCP_RST))
 		next = XLB_FLOW_CLOSING;
 	else if (flags)
 		next = XLB_FLOW_NEW;
 	else
-		next = state == XLB_FLOW_CLOSING ? XLB_FLOW_CLOSING : XLB_FLOW_ESTABLISHED;
-	*mark = flow_mark_of(clock, next);
+		next = (mark & 0xff) == XLB_FLOW_CLOSING ? XLB_FLOW_CLOSING : XLB_FLOW_ESTABLISHED;
+	next = flow_mark_now(config, next);
+	if (next != mark)
+		entry->mark = next;
 }
 
 /* The larger of two numbers below 2^32, without a branch. BPF has no conditional move,
@@ -101,42 +102,42 @@ static __always_inline __u32 max_u32(__u32 a, __u32 b)
 }
 
 /* A way's room for a new flow, in a rank's bits XLB_ROOM_SHIFT and up (flow_rank):
- * 4 empty, 3 closing, 2 new, 1 established and idle flow_idle_timeout seconds or more,
- * 0 established and active (never taken). */
-#define XLB_ROOM_SHIFT 18
-#define XLB_ROOM_EMPTY 4
-/* The room of each state, a nibble each indexed by enum xlb_flow_state: the low half
- * for an active way, the high half for one idle the timeout or more. */
-#define XLB_ROOM_OF_STATE 0x31243024u
+ * 5 empty, 4 closing and idle XLB_FLOW_CLOSING_IDLE seconds, 3 new, 2 closing, 1
+ * established and idle flow_idle_timeout seconds or more, 0 established and active
+ * (never taken). */
+#define XLB_ROOM_SHIFT 26
+#define XLB_ROOM_EMPTY 5
+/* The room of each (state, expired), a nibble each at index state | expired << 2. */
+#define XLB_ROOM_OF 0x41352035u
 
-/* The way's rank as a victim: its room, then how long it has been idle, then (way ^
- * start), so ranks differ and the largest names its way in its low bits. `start` is
- * picked by the flow's hash so that ties (ways idle as long) do not always evict the
- * same way. Computed without branches: which way goes is random, and a mispredicted
- * jump here resolves only once the bucket's line has come from the cache, then throws
- * away the work after it (a jump per way cost new flows on a full table ~9 ns). */
-static __always_inline __u32 flow_rank(const struct xlb_flow_entry *entry, __u32 way, __u32 start, __u16 clock,
-				       __u32 idle_timeout)
+/* The way's rank as a victim: its room, then how long ago its protection ran out (or
+ * how little of it is left), then (way ^ start), so ranks differ and the largest names
+ * its way in its low bits: within a room the oldest goes first. `start` is picked by
+ * the flow's hash so that ties do not always evict the same way. Computed without
+ * branches: which way goes is random, and a mispredicted jump here resolves only once
+ * the bucket's line has come from the cache, then throws away the work after it (a
+ * jump per way cost new flows on a full table ~9 ns). */
+static __always_inline __u32 flow_rank(const struct xlb_flow_entry *entry, __u32 way, __u32 start, __u32 now)
 {
-	__u32 idle = (__u16)(clock - entry->used);
-	__u32 stale = (idle_timeout - 1 - idle) >> 31; /* idle_timeout 1..32767 */
-	__u32 room = (XLB_ROOM_OF_STATE >> ((entry->state & 3) << 2 | stale << 4)) & 0xf;
+	/* now is clock << 8 | 0xff: the subtraction leaves clock - expires (mod 2^24) in bits
+	 * 8-31, below 2^23 once expired (a hold is at most a week, 2^20 s). */
+	__u32 mark = entry->mark, past = (now - mark) >> 8, expired = (past >> 23) ^ 1;
+	__u32 room = (XLB_ROOM_OF >> (((mark & 3) | expired << 2) << 2)) & 0xf;
 
-	return room << XLB_ROOM_SHIFT | idle << 2 | (way ^ start);
+	return room << XLB_ROOM_SHIFT | past << 2 | (way ^ start);
 }
 
 /* The bucket's best victim for a new flow, as a rank (flow_rank). */
 static __always_inline __u32 flow_victim(const struct xlb_flow_bucket *bucket, const struct table_hash *hash,
 					 const struct xlb_config *config)
 {
-	__u32 start = hash->bucket >> 30, timeout = config->flow_idle_timeout, rank[XLB_FLOW_WAYS];
-	__u16 clock = config->clock;
+	__u32 start = hash->bucket >> 30, now = config->clock << 8 | 0xff, rank[XLB_FLOW_WAYS];
 
 	_Static_assert(XLB_FLOW_WAYS == 4, "the max below is a tree of four ranks");
 
 #pragma unroll
 	for (__u32 way = 0; way < XLB_FLOW_WAYS; way++)
-		rank[way] = flow_rank(&bucket->way[way], way, start, clock, timeout);
+		rank[way] = flow_rank(&bucket->way[way], way, start, now);
 	return max_u32(max_u32(rank[0], rank[1]), max_u32(rank[2], rank[3]));
 }
 
@@ -145,7 +146,7 @@ static __always_inline int flow_empty_way(const struct xlb_flow_bucket *bucket)
 {
 #pragma unroll
 	for (int way = 0; way < XLB_FLOW_WAYS; way++)
-		if (bucket->way[way].state == XLB_FLOW_EMPTY)
+		if (!(bucket->way[way].mark & 0xff))
 			return way;
 	return -1;
 }
@@ -187,7 +188,7 @@ own:
  * of one's client with the other's ports, could match, in the nanoseconds the race
  * lasts. A flow starts new, or closing if its first packet is a FIN or RST. */
 static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 way, const struct table_hash *hash,
-					__u32 backend_id, __u16 clock, __u8 tcp_flags)
+					__u32 backend_id, const struct xlb_config *config, __u8 tcp_flags)
 {
 	struct xlb_flow_entry *entry;
 	__u32 state = tcp_flags & (XLB_TCP_FIN | XLB_TCP_RST) ? XLB_FLOW_CLOSING : XLB_FLOW_NEW;
@@ -196,7 +197,7 @@ static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 wa
 	entry = &bucket->way[way];
 	entry->tag = hash->tag;
 	entry->backend_id = backend_id;
-	*flow_mark(entry) = flow_mark_of(clock, state);
+	entry->mark = flow_mark_now(config, state);
 	entry->check = hash->check ^ backend_id;
 }
 

@@ -66,14 +66,14 @@ struct {
 	__uint(max_entries, XLB_DEFAULT_FLOWS / XLB_FLOW_WAYS);
 	__type(key, __u32);
 	__type(value, struct xlb_flow_bucket);
-} xlb_flows_v4 SEC(".maps");
+} xlb_flows_v5 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct xlb_config);
-} xlb_config_v4 SEC(".maps");
+} xlb_config_v5 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -87,7 +87,7 @@ static __always_inline int encapsulate_probe(struct __sk_buff *skb, const struct
 	bool outer_v4 = backend->family == XLB_FAMILY_V4;
 	__u32 overhead = outer_v4 ? sizeof(struct iphdr) : sizeof(struct ipv6hdr), zero = 0;
 	__u64 flags = outer_v4 ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 : BPF_F_ADJ_ROOM_ENCAP_L3_IPV6;
-	const struct xlb_config *config = bpf_map_lookup_elem(&xlb_config_v4, &zero);
+	const struct xlb_config *config = bpf_map_lookup_elem(&xlb_config_v5, &zero);
 	struct mac next_hop, our_mac;
 	struct ethhdr *eth;
 

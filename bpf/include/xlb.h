@@ -90,20 +90,21 @@ struct xlb_flow_key {
 };
 
 /*
- * The connection table, xlb_flows_v4: an array of buckets, set-associative like a
+ * The connection table, xlb_flows_v5: an array of buckets, set-associative like a
  * CPU cache. A flow's table hash (flow_table_hash(), keyed by xlb_config.flow_key)
  * picks the bucket (& xlb_config.flow_bucket_mask) and gives the flow's fingerprint,
  * kept instead of its 5-tuple. One bucket is one cache line of XLB_FLOW_WAYS ways, so
  * a lookup reads one line and an insert writes it; 65,536 flows take 1 MiB. A lookup
  * that misses its bucket reads the neighbouring bucket (index ^ 1) too.
  *
- * Every entry has a state (enum xlb_flow_state). A flow is recorded new; a later
- * packet that is not a SYN (any later packet of UDP) makes it established; FIN or RST
- * makes it closing. A new flow takes, in its bucket or the neighbour, the first of: an
- * empty way, a closing entry, a new one, an established one idle for
+ * Every entry has a state (enum xlb_flow_state) and the table's clock at its last
+ * packet. A flow is recorded new; a later packet that is not a SYN (any later packet
+ * of UDP) makes it established; FIN or RST makes it closing. A new flow takes, in its
+ * bucket or the neighbour, the first of: an empty way, a closing entry idle for
+ * XLB_FLOW_CLOSING_IDLE seconds, a new one, a closing one, an established one idle for
  * xlb_config.flow_idle_timeout seconds or more (oldest first within each); a bucket and
- * neighbour full of established flows active within it record no new flow (it goes by
- * the ring). So a flood of new flows churns only the flood's own entries.
+ * neighbour full of active established flows record no new flow (it goes by the ring).
+ * So a flood of new flows churns only the flood's own entries.
  * No locks: CPUs may race on a way, and a torn entry's fields then disagree with the
  * flows they came from.
  */
@@ -112,18 +113,22 @@ struct xlb_flow_key {
 enum xlb_flow_state {
 	XLB_FLOW_EMPTY = 0,       /* no flow was ever recorded in the way */
 	XLB_FLOW_NEW = 1,         /* recorded by its first packet */
-	XLB_FLOW_ESTABLISHED = 2, /* a later packet not a SYN: only stale ones are evicted */
-	XLB_FLOW_CLOSING = 3,     /* FIN or RST seen: evicted first */
+	XLB_FLOW_ESTABLISHED = 2, /* a later packet not a SYN: only idle ones are evicted */
+	XLB_FLOW_CLOSING = 3,     /* FIN or RST seen: evicted first once idle a while */
 };
+
+/* Seconds a closing flow stays behind new ones: a spoofed RST, or a client's FIN while
+ * the server still sends (half-close), does not make a flow still sending the first to go. */
+#define XLB_FLOW_CLOSING_IDLE 10
 
 struct xlb_flow_entry {
 	__u32 tag; /* fingerprint, first word (an IPv4 flow's source address) */
 	__u32 backend_id;
 	__u32 check; /* fingerprint, second word (holding the ports) ^ backend_id; 0 with
 		      * tag 0: an empty way */
-	__u16 used;  /* xlb_config.clock at the flow's last packet */
-	__u8 state;  /* enum xlb_flow_state */
-	__u8 pad;
+	__u32 mark;  /* bits 0-7: enum xlb_flow_state; 8-31: the xlb_config.clock at which its
+		      * protection ends: its last packet's, plus flow_idle_timeout when
+		      * established, XLB_FLOW_CLOSING_IDLE when closing */
 };
 
 struct xlb_flow_bucket {
@@ -133,7 +138,7 @@ struct xlb_flow_bucket {
 /* Default of xlb_config.flow_idle_timeout: IPVS's for established TCP. */
 #define XLB_DEFAULT_FLOW_IDLE_TIMEOUT 900
 
-/* Single entry of xlb_config_v4. */
+/* Single entry of xlb_config_v5. */
 struct xlb_config {
 	__u32 hash_seed;
 	__u32 ring_size;          /* entries in every ring; 0: not configured, drop VIP traffic */
@@ -145,11 +150,16 @@ struct xlb_config {
 	__u8 source_v6_flow_bits; /* likewise for IPv6 (0..32) */
 	__u8 pad[2];
 	__u32 vip_generation;    /* bumped by user space after every change to xlb_vips_v3 */
-	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v4 minus one (a power of two) */
+	__u32 flow_bucket_mask;  /* buckets in xlb_flows_v5 minus one (a power of two) */
 	__u32 flow_key[8];       /* secret keys of the table hash, chosen when the table is made;
 				  * not hash_seed, so a new hash_seed keeps established flows */
-	__u16 clock;             /* seconds, CLOCK_MONOTONIC's, wrapping; ticked by the daemon */
-	__u16 flow_idle_timeout; /* seconds idle after which an established flow may be evicted */
+	__u32 clock;             /* seconds the daemons have run, 24 bits, wrapping: ticked by the
+				  * daemon, each carrying on from the last (a stopped daemon ages
+				  * no flow) */
+	__u32 flow_idle_timeout; /* seconds idle after which an established flow may be evicted */
+	__u32 established_mark;  /* an established entry's mark after a packet now: (clock +
+				  * flow_idle_timeout) << 8 | XLB_FLOW_ESTABLISHED, written with
+				  * the clock so that a hit compares one word */
 };
 
 /* Value of xlb_vipcache_v3: a per-CPU, direct-mapped cache of VIP lookups in front of
@@ -199,7 +209,7 @@ enum xlb_outcome {
 	XLB_DROP_MALFORMED_ICMP_INNER, /* ICMP error whose quoted packet is no VIP flow */
 	XLB_DROP_FRAGMENT,             /* a fragment to a VIP address (see README: fragments) */
 	XLB_DROP_VIP_PROTO,            /* other protocol, or unhandled ICMP type, to a VIP address */
-	XLB_DROP_NOT_CONFIGURED,       /* VIP traffic before xlb_config_v4 was written */
+	XLB_DROP_NOT_CONFIGURED,       /* VIP traffic before xlb_config_v5 was written */
 	XLB_DROP_NO_BACKEND,           /* the VIP's ring is empty or missing */
 	XLB_DROP_NO_ROUTE,             /* no next-hop MAC, or an IPv6 VIP with an IPv4 ipip backend */
 	XLB_DROP_TOO_BIG,              /* encapsulated size over MTU and no ICMP may be sent */

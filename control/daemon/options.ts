@@ -132,8 +132,8 @@ export const serveOptionsSchema = z
         .min(64)
         .max(1 << 26),
     ).default(DEFAULT_FLOWS),
-    // The table's clock is 16 bits of seconds: an idle time up to half of it is unambiguous.
-    flowIdleTimeout: numberOption(z.number().int().min(1).max(32767)).default(DEFAULT_FLOW_IDLE_TIMEOUT),
+    // Up to a week: the table's clock (24 bits of seconds) tells idle times apart to 194 days.
+    flowIdleTimeout: numberOption(z.number().int().min(1).max(604_800)).default(DEFAULT_FLOW_IDLE_TIMEOUT),
     hashSeed: numberOption(z.number().int().min(0).max(0xffffffff)).default(0x786c62),
     floodThreshold: numberOption(z.number().int().min(1).max(1_000_000_000)).default(DEFAULT_FLOOD_THRESHOLD),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

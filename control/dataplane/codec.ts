@@ -41,8 +41,8 @@ export const MAPS = {
   vipAddresses: 'xlb_vipaddr_v3',
   rings: 'xlb_rings_v3',
   backends: 'xlb_backends_v3',
-  flows: 'xlb_flows_v4',
-  config: 'xlb_config_v4',
+  flows: 'xlb_flows_v5',
+  config: 'xlb_config_v5',
   counters: 'xlb_counters_v4',
   vipStats: 'xlb_vipstat_v4',
   vipCache: 'xlb_vipcache_v3',
@@ -135,16 +135,21 @@ export const FLOW_STATES = ['new', 'established', 'closing'] as const;
 export type FlowState = (typeof FLOW_STATES)[number];
 /** An entry's state by its byte (a torn entry's 0 counts as new). */
 export const flowState = (byte: number): FlowState => FLOW_STATES[Math.max((byte & 3) - 1, 0)]!;
+/** The table's clock wraps at 24 bits (xlb_config.clock). */
+export const FLOW_CLOCK_MASK = 0xffffff;
+/** enum xlb_flow_state's XLB_FLOW_ESTABLISHED. */
+export const FLOW_ESTABLISHED = FLOW_STATES.indexOf('established') + 1;
 export const DEFAULT_FLOW_IDLE_TIMEOUT = 900;
 
 export const flowEntryCodec = defineStruct('xlb_flow_entry', {
   tag: 'u32',
   backend_id: 'u32',
   check: 'u32',
-  used: 'u16',
-  state: 'u8',
-  pad: 'u8',
+  mark: 'u32',
 });
+
+/** An entry's mark: its state (enum xlb_flow_state) and the table's clock when its protection ends. */
+export const flowMark = (mark: number) => ({ state: mark & 0xff, expires: mark >>> 8 });
 
 export const flowBucketCodec = defineStruct('xlb_flow_bucket', {
   way: { bytes: flowEntryCodec.size * FLOW_WAYS },
@@ -163,8 +168,9 @@ export const configCodec = defineStruct('xlb_config', {
   vip_generation: 'u32',
   flow_bucket_mask: 'u32',
   flow_key: { bytes: 32 },
-  clock: 'u16',
-  flow_idle_timeout: 'u16',
+  clock: 'u32',
+  flow_idle_timeout: 'u32',
+  established_mark: 'u32',
 });
 
 const vipCacheEntryCodec = defineStruct('xlb_vip_cache_entry', {

@@ -1,6 +1,6 @@
 /** The balancer's configuration record (xlb_config) from the control plane's terms. */
 import { randomBytes } from 'node:crypto';
-import { configCodec } from './codec.js';
+import { configCodec, FLOW_CLOCK_MASK, FLOW_ESTABLISHED } from './codec.js';
 import type { DataplaneConfig } from './records.js';
 
 /**
@@ -24,12 +24,21 @@ export function encodeConfig(config: DataplaneConfig, current: Buffer, sizes: { 
     flow_key: held.flow_key.some((byte) => byte !== 0) ? held.flow_key : randomBytes(configCodec.fields.flow_key.bytes),
     clock: held.clock,
     flow_idle_timeout: config.flowIdleTimeout,
+    established_mark: establishedMark(held.clock, config.flowIdleTimeout),
   });
 }
 
-/** The record with the connection table's clock set to `seconds` (wrapping at 16 bits). */
+/** struct xlb_config.established_mark: what a hit on an established flow leaves in its entry. */
+const establishedMark = (clock: number, timeout: number) => ((((clock + timeout) & FLOW_CLOCK_MASK) << 8) | FLOW_ESTABLISHED) >>> 0;
+
+/** The record with the connection table's clock set to `seconds` (wrapping at 24 bits). */
 export function withClock(current: Buffer, seconds: number): Buffer {
   const next = Buffer.from(current);
-  next.writeUInt16LE(seconds & 0xffff, configCodec.offsets.clock);
+  const clock = (seconds & FLOW_CLOCK_MASK) >>> 0;
+  next.writeUInt32LE(clock, configCodec.offsets.clock);
+  next.writeUInt32LE(establishedMark(clock, next.readUInt32LE(configCodec.offsets.flow_idle_timeout)), configCodec.offsets.established_mark);
   return next;
 }
+
+/** The connection table's clock in a record. */
+export const clockOf = (record: Buffer) => record.readUInt32LE(configCodec.offsets.clock);

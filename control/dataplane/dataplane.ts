@@ -22,7 +22,7 @@ import {
 } from './codec.js';
 import { attachProgram, attachProbeProgram } from './attach.js';
 import { CaptureTap } from './capture.js';
-import { encodeConfig, withClock } from './config.js';
+import { clockOf, encodeConfig, withClock } from './config.js';
 import { DryRun, type DryRunResult } from './dry-run.js';
 import { countFlows, flowTableBuckets } from './flow-table.js';
 import { type DataplaneOptions, type DataplaneSizes, loadBalancer } from './load.js';
@@ -113,6 +113,11 @@ export class Dataplane implements DataplanePort {
   /** Ticks the connection table's clock (xlb_config.clock): seconds, as idle flows are aged. */
   setClock(seconds: number): void {
     this.writeConfig(withClock(this.config, seconds));
+  }
+
+  /** The connection table's clock as the map holds it (an adopted table's carries on). */
+  clock(): number {
+    return clockOf(this.config);
   }
 
   private writeConfig(value: Buffer): void {

@@ -13,12 +13,12 @@ export function countFlows(table: Buffer, o: { slots: number; scale: number; max
   const byBackend = new Uint32Array(o.maxBackends);
   const byState = new Map<FlowState, number>(FLOW_STATES.map((name) => [name, 0]));
   let flows = 0;
-  const { tag, check, backend_id: backendId, state } = flowEntryCodec.offsets;
+  const { tag, check, backend_id: backendId, mark } = flowEntryCodec.offsets;
   // An entry in use has its tag or check set (flow_find() in the balancer).
   for (let entry = 0; entry < table.length; entry += flowEntryCodec.size) {
     if (!table.readUInt32LE(entry + tag) && !table.readUInt32LE(entry + check)) continue;
     flows++;
-    const named = flowState(table[entry + state]!);
+    const named = flowState(table[entry + mark]!); // the mark's low byte
     byState.set(named, byState.get(named)! + 1);
     const id = table.readUInt32LE(entry + backendId);
     if (id < byBackend.length) byBackend[id]!++;

@@ -151,7 +151,7 @@ export function removeStalePins(dir: string): string[] {
   return stale;
 }
 
-/** A map's name without its version: xlb_flows_v4 -> xlb_flows. */
+/** A map's name without its version: xlb_flows_v5 -> xlb_flows. */
 const unversioned = (name: string) => name.replace(/_v\d+$/, '');
 
 /** Whether `replaced` (pins made afresh) holds the connection table, of any version. */

@@ -55,6 +55,8 @@ export interface DataplanePort {
   flowTableUse(): FlowTableUse;
   /** Ticks the connection table's clock (seconds; idle established flows lose their protection by it). */
   setClock(seconds: number): void;
+  /** The connection table's clock now. */
+  clock(): number;
   /** New flows (connection-table misses) of these VIPs so far, by CPU: the sums of their per-CPU flow_misses. */
   newFlowsPerCpu(vipIds: Iterable<number>): number[];
 

@@ -10,6 +10,7 @@ import {
   FLOW_WAYS,
   flowEntryCodec,
   type FlowState,
+  flowMark,
   flowState,
 } from './codec.js';
 import { Dataplane } from './dataplane.js';
@@ -87,15 +88,15 @@ export class TestDataplane extends Dataplane {
     return this.findFlow(flowKey)?.backendId ?? null;
   }
 
-  /** A flow's entry (an encoded xlb_flow_key): its backend id, state and last use (the clock's), or null. */
-  findFlow(flowKey: Buffer): { backendId: number; state: FlowState; used: number } | null {
+  /** A flow's entry (an encoded xlb_flow_key): its backend id, state and when its protection ends (the clock's), or null. */
+  findFlow(flowKey: Buffer): { backendId: number; state: FlowState; expires: number } | null {
     const { bucket, neighbour, hash } = this.bucketsOfFlow(flowKey);
     for (const index of neighbour === null ? [bucket] : [bucket, neighbour]) {
       const ways = this.map('flows').lookup(u32Bytes(index))!;
       for (let way = 0; way < FLOW_WAYS; way++) {
         const entry = flowEntryCodec.decode(ways, way * flowEntryCodec.size);
         if (entry.tag === hash.tag && entry.check === (hash.check ^ entry.backend_id) >>> 0)
-          return { backendId: entry.backend_id, state: flowState(entry.state), used: entry.used };
+          return { backendId: entry.backend_id, state: flowState(entry.mark), expires: flowMark(entry.mark).expires };
       }
     }
     return null;

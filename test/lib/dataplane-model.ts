@@ -17,7 +17,7 @@ import {
   vipKeyCodec,
   type FlowState,
 } from '../../control/dataplane/codec.js';
-import { encodeConfig, withClock } from '../../control/dataplane/config.js';
+import { clockOf, encodeConfig, withClock } from '../../control/dataplane/config.js';
 import { flowTableBuckets } from '../../control/dataplane/flow-table.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from '../../control/dataplane/port.js';
 import { type ProbeDifference, type ProbeEntry, readProbes, repairProbes, writeProbes } from '../../control/dataplane/probes.js';
@@ -342,6 +342,10 @@ export class DataplaneModel implements InspectableDataplane {
 
   setClock(seconds: number): void {
     this.config = withClock(this.config, seconds);
+  }
+
+  clock(): number {
+    return clockOf(this.config);
   }
 
   newFlowsPerCpu(vipIds: Iterable<number>): number[] {
