@@ -6,10 +6,11 @@
  * CPUs past the highest online one are left out of the per-CPU counts.
  */
 import { afterEach, expect, test } from 'vitest';
-import { possibleCpus } from '@xlb/native';
+import { BpfMap, possibleCpus } from '@xlb/native';
 import { vipStatsCodec } from '../control/dataplane/codec.js';
 import { vipFlowCounts } from '../control/dataplane/flow-counts.js';
-import { cpusThroughHighest, LOOKUPS_UP_TO, onlineCpus } from '../control/dataplane/per-cpu.js';
+import { cpusThroughHighest, LOOKUPS_UP_TO, onlineCpus, perCpuValues } from '../control/dataplane/per-cpu.js';
+import { u32Bytes } from '../control/dataplane/struct.js';
 import { BalancerFixture, IP } from './lib/fixture.js';
 import { backends4, tcp4, udp4 } from './lib/frames.js';
 
@@ -69,4 +70,33 @@ test('per-CPU values count on online CPUs only: new flows on those, sums over al
     value.writeBigUInt64LE(1n, cpu * slot + vipStatsCodec.offsets.flow_evicted_closing);
   }
   expect(vipFlowCounts(value, 2)).toEqual({ newFlows: [10, 11], evictions: { new: 0, established: 0, closing: 3 }, unrecorded: 3 * 2 ** 40 });
+});
+
+test('more than a few entries are read in one batch, a few one by one, with the same values', () => {
+  const PERCPU_ARRAY = 6;
+  const map = BpfMap.create(PERCPU_ARRAY, 4, vipStatsCodec.size, 64, 'flood_batch');
+  try {
+    const slot = Math.ceil(vipStatsCodec.size / 8) * 8;
+    for (const index of [0, 5, 63]) {
+      const value = Buffer.alloc(slot * possibleCpus());
+      value.writeUInt32LE(index + 1, slot * (possibleCpus() - 1));
+      map.update(u32Bytes(index), value);
+    }
+    let lookups = 0;
+    let batches = 0;
+    // The real map, its reads counted.
+    const counted = {
+      lookup: (key: Buffer) => (lookups++, map.lookup(key)),
+      lookupAll: () => (batches++, map.lookupAll()),
+    } as unknown as BpfMap;
+    const many = Array.from({ length: 64 }, (_, i) => i);
+    const batch = perCpuValues(counted, vipStatsCodec, many);
+    expect({ lookups, batches }).toEqual({ lookups: 0, batches: 1 });
+    const few = perCpuValues(counted, vipStatsCodec, [5, 63]);
+    expect({ lookups, batches }).toEqual({ lookups: 2, batches: 1 });
+    for (const index of [5, 63]) expect(batch(index)).toEqual(few(index));
+    expect(batch(0)).toEqual(map.lookup(u32Bytes(0)));
+  } finally {
+    map.close();
+  }
 });
