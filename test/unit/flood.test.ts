@@ -142,4 +142,11 @@ test('a VIP removed or added between readings: the rates count only new flows, t
   second([0, 0]);
   expect(flood.view().newFlowsPerSecond).toEqual([30, 40]);
   expect(flood.totals().newFlows).toEqual([before[0]! + 30, before[1]! + 40]);
+  // Its id given to another VIP between two readings: that one counts from 0 too.
+  plans.set(2, plan(2, 81));
+  dp.resetVipStats(2);
+  dp.newFlowsByVip.set(2, [3, 4]);
+  second([0, 0]);
+  expect(flood.view().newFlowsPerSecond).toEqual([3, 4]);
+  expect(flood.totals().newFlows).toEqual([before[0]! + 33, before[1]! + 44]);
 });
