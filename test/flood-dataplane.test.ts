@@ -69,7 +69,11 @@ test('per-CPU values count on online CPUs only: new flows on those, sums over al
     value.writeBigUInt64LE(2n ** 40n, cpu * slot + vipStatsCodec.offsets.flow_unrecorded);
     value.writeBigUInt64LE(1n, cpu * slot + vipStatsCodec.offsets.flow_evicted_closing);
   }
-  expect(vipFlowCounts(value, 2)).toEqual({ newFlows: [10, 11], evictions: { new: 0, established: 0, closing: 3 }, unrecorded: 3 * 2 ** 40 });
+  expect(vipFlowCounts(value, 2)).toEqual({
+    newFlows: [10, 11],
+    evictions: { new: 0, established: 0, closing: 3 },
+    unrecorded: 3 * 2 ** 40,
+  });
 });
 
 test('more than a few entries are read in one batch, a few one by one, with the same values', () => {

@@ -119,7 +119,7 @@ export const statsSchema = z.object({
       unrecorded: z
         .number()
         .describe(
-          'Packets of the VIPs\' new flows that found no entry and no way to take (bucket and neighbour full of active ' +
+          "Packets of the VIPs' new flows that found no entry and no way to take (bucket and neighbour full of active " +
             'established flows; every packet of such a flow counts), while the daemon runs (only grows)',
         ),
     })

@@ -31,7 +31,12 @@ export function perCpuValues(map: BpfMap, codec: { size: number }, indexes: read
 }
 
 /** A u64 field of one per-CPU value, for each of the first `cpus` CPUs. */
-export function fieldByCpu<F extends Record<string, FieldKind>>(codec: StructCodec<F>, value: Buffer, field: keyof F & string, cpus: number): number[] {
+export function fieldByCpu<F extends Record<string, FieldKind>>(
+  codec: StructCodec<F>,
+  value: Buffer,
+  field: keyof F & string,
+  cpus: number,
+): number[] {
   const slot = slotSize(codec);
   return Array.from({ length: cpus }, (_, cpu) => {
     const at = cpu * slot + codec.offsets[field];
@@ -41,7 +46,14 @@ export function fieldByCpu<F extends Record<string, FieldKind>>(codec: StructCod
 
 /** CPUs 0 up to the highest of a kernel CPU list ("0-3,6": 7); NaN when it is none. */
 export function cpusThroughHighest(list: string): number {
-  return Math.max(...list.trim().split(',').map((range) => Number(range.split('-').at(-1)))) + 1;
+  return (
+    Math.max(
+      ...list
+        .trim()
+        .split(',')
+        .map((range) => Number(range.split('-').at(-1))),
+    ) + 1
+  );
 }
 
 /**

@@ -65,10 +65,9 @@ test('the flow counters only grow: a VIP removed takes nothing away, one added o
   daemon.dp.countVip(otherId, { flow_evicted_established: 50, flow_unrecorded: 60 });
   const counters = async () => {
     const text = await metrics(daemon);
-    return ['cpu="0"', 'cpu="1"'].map((cpu) => sample(text, 'xlb_flow_new_total', cpu)).concat(
-      sample(text, 'xlb_flow_evictions_total', 'class="established"'),
-      sample(text, 'xlb_flow_unrecorded_total'),
-    );
+    return ['cpu="0"', 'cpu="1"']
+      .map((cpu) => sample(text, 'xlb_flow_new_total', cpu))
+      .concat(sample(text, 'xlb_flow_evictions_total', 'class="established"'), sample(text, 'xlb_flow_unrecorded_total'));
   };
   expect(await counters()).toEqual(['107', '209', '52', '64']);
   await daemon.app.inject({ method: 'DELETE', url: vipPath(other.protocol, other.address, other.port) });

@@ -78,7 +78,13 @@ function watch() {
   let now = 0;
   const events: NewEvent[] = [];
   const plans = new Map([[1, plan(1)]]);
-  const flood = new FloodWatch({ dp, plans: () => plans.values(), floodThreshold: THRESHOLD, publish: (e) => events.push(e), now: () => now });
+  const flood = new FloodWatch({
+    dp,
+    plans: () => plans.values(),
+    floodThreshold: THRESHOLD,
+    publish: (e) => events.push(e),
+    now: () => now,
+  });
   const counts = [0, 0];
   /** One second on, with these new flows per CPU in it, then a sample. */
   const second = (perCpu: number[]) => {
