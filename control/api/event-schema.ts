@@ -77,7 +77,9 @@ export const eventSchema = z.union([
       type: z.literal('flood'),
       active: z.boolean().describe('true: a flood started; false: it ended'),
       threshold: z.number().describe('New flows per second over all CPUs that count as a flood'),
-      newFlowsPerSecond: z.array(z.number()).describe('Each CPU’s new flows per second in the window that started or ended it'),
+      newFlowsPerSecond: z
+        .array(z.number())
+        .describe('Each online CPU’s new flows per second in the window that started or ended it (for diagnosis)'),
       peakPerSecond: z.number().describe('The highest new-flow rate over all CPUs in the flood'),
       since: z.string().describe('When it began (ISO 8601): its first window over the threshold'),
       durationSeconds: z.number().describe('How long it lasted: to the calm that ended it (at the start: so far)'),

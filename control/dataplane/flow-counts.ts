@@ -1,6 +1,5 @@
 /** A VIP's new-flow and connection-table churn counters, from its per-CPU xlb_vip_stats value. */
 import { type FlowState, vipStatsCodec } from './codec.js';
-import { fieldByCpu } from './per-cpu.js';
 
 export interface VipFlowCounts {
   /** New flows (connection-table misses) so far, by online CPU. */
@@ -11,14 +10,22 @@ export interface VipFlowCounts {
   unrecorded: number;
 }
 
-/** The counts of one VIP's per-CPU value (a slot per possible CPU), new flows on the first `cpus` CPUs. */
+const SLOT = Math.ceil(vipStatsCodec.size / 8) * 8;
+const { offsets } = vipStatsCodec;
+const u64 = (value: Buffer, at: number) => value.readUInt32LE(at) + value.readUInt32LE(at + 4) * 2 ** 32;
+
+/**
+ * The counts of one VIP's per-CPU value (a slot per possible CPU), new flows on the
+ * first `cpus` CPUs, in one pass without allocating per field (65,536 VIPs a second).
+ */
 export function vipFlowCounts(value: Buffer, cpus: number): VipFlowCounts {
-  const possible = value.length / (Math.ceil(vipStatsCodec.size / 8) * 8);
-  const total = (field: keyof typeof vipStatsCodec.fields & string) =>
-    fieldByCpu(vipStatsCodec, value, field, possible).reduce((a, b) => a + b, 0);
-  return {
-    newFlows: fieldByCpu(vipStatsCodec, value, 'flow_misses', cpus),
-    evictions: { new: total('flow_evicted_new'), established: total('flow_evicted_established'), closing: total('flow_evicted_closing') },
-    unrecorded: total('flow_unrecorded'),
-  };
+  const counts = { newFlows: new Array<number>(cpus).fill(0), evictions: { new: 0, established: 0, closing: 0 }, unrecorded: 0 };
+  for (let at = 0, cpu = 0; at + SLOT <= value.length; at += SLOT, cpu++) {
+    if (cpu < cpus) counts.newFlows[cpu] = u64(value, at + offsets.flow_misses);
+    counts.evictions.new += u64(value, at + offsets.flow_evicted_new);
+    counts.evictions.established += u64(value, at + offsets.flow_evicted_established);
+    counts.evictions.closing += u64(value, at + offsets.flow_evicted_closing);
+    counts.unrecorded += u64(value, at + offsets.flow_unrecorded);
+  }
+  return counts;
 }

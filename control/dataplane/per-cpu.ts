@@ -30,20 +30,6 @@ export function perCpuValues(map: BpfMap, codec: { size: number }, indexes: read
   return (index) => values.subarray(index * bytes, (index + 1) * bytes);
 }
 
-/** A u64 field of one per-CPU value, for each of the first `cpus` CPUs. */
-export function fieldByCpu<F extends Record<string, FieldKind>>(
-  codec: StructCodec<F>,
-  value: Buffer,
-  field: keyof F & string,
-  cpus: number,
-): number[] {
-  const slot = slotSize(codec);
-  return Array.from({ length: cpus }, (_, cpu) => {
-    const at = cpu * slot + codec.offsets[field];
-    return value.readUInt32LE(at) + value.readUInt32LE(at + 4) * 2 ** 32;
-  });
-}
-
 /** CPUs 0 up to the highest of a kernel CPU list ("0-3,6": 7); NaN when it is none. */
 export function cpusThroughHighest(list: string): number {
   return (
