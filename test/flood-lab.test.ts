@@ -27,7 +27,7 @@ const HELD = 400;
 /** The default table holds 65,536 flows: this many SYNs from distinct sources sweep it about 60 times. */
 const FLOOD_FRAMES = 4_000_000;
 
-/** New flows a second on one CPU that the daemon calls a flood. */
+/** New flows a second over all CPUs that the daemon calls a flood. */
 const FLOOD_THRESHOLD = 20_000;
 let lab: Lab;
 let daemon: DaemonProcess;

@@ -76,16 +76,18 @@ export const eventSchema = z.union([
     .object({
       type: z.literal('flood'),
       active: z.boolean().describe('true: a flood started; false: it ended'),
-      threshold: z.number().describe('New flows per second on one CPU that count as a flood'),
-      newFlowsPerSecond: z.array(z.number()).describe('Each CPU’s new flows per second in the window that started or ended it'),
-      peakPerSecond: z.number().describe('The highest new-flow rate on one CPU in the flood'),
+      threshold: z.number().describe('New flows per second over all CPUs that count as a flood'),
+      newFlowsPerSecond: z
+        .array(z.number())
+        .describe('Each online CPU’s new flows per second in the window that started or ended it (for diagnosis)'),
+      peakPerSecond: z.number().describe('The highest new-flow rate over all CPUs in the flood'),
       since: z.string().describe('When it began (ISO 8601): its first window over the threshold'),
       durationSeconds: z.number().describe('How long it lasted: to the calm that ended it (at the start: so far)'),
       newFlows: z.number().describe('New flows of the configured VIPs in it'),
       id,
       at,
     })
-    .describe('New flows came at a flood rate on some CPU (2 s over the threshold), or the flood ended (10 s under half of it)'),
+    .describe('New flows came at a flood rate over all CPUs (2 s over the threshold), or the flood ended (10 s under half of it)'),
   statsSchema.extend({ type: z.literal('stats') }).describe('Each second; not kept, not numbered'),
 ]);
 

@@ -50,7 +50,7 @@ export function addHostCommands(program: Command): void {
     .option('--max-flows <n>', 'connection-table flows (16 bytes each, rounded up to 4 times a power of two)')
     .option('--flow-idle-timeout <seconds>', 'idle time after which an established flow may give its table entry to a new flow')
     .option('--hash-seed <n>', 'flow hash seed: the same on every node of a fleet')
-    .option('--flood-threshold <n>', 'new flows per second on one CPU that count as a flood (2 s at it starts one)')
+    .option('--flood-threshold <n>', 'new flows per second over all CPUs that count as a flood (2 s at it starts one)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .option('--bgp', 'announce VIPs with at least one healthy backend through BIRD')
     .option('--bgp-asn <asn>', 'our AS number')

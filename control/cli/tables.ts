@@ -96,19 +96,19 @@ export function statsTable(stats: StatsView): string {
   ].join('\n');
 }
 
-/** Whether new flows come at a flood rate, and each CPU's new flows per second now. */
+/** Whether new flows come at a flood rate over all CPUs, and each CPU's new flows per second now. */
 function floodLine(flood: StatsView['flood']): string {
   const now = `new flows per CPU now: ${flood.newFlowsPerSecond.map((rate) => formatRate(rate, '/s')).join(', ') || '-'}`;
-  const threshold = `threshold ${formatRate(flood.threshold, '/s')} per CPU`;
+  const threshold = `threshold ${formatRate(flood.threshold, '/s')} over all CPUs`;
   if (!flood.active) return `FLOOD: none (${threshold}; ${now})`;
-  return `FLOOD: since ${flood.since}, peak ${formatRate(flood.peakPerSecond ?? 0, '/s')} on one CPU (${threshold}; ${now})`;
+  return `FLOOD: since ${flood.since}, peak ${formatRate(flood.peakPerSecond ?? 0, '/s')} (${threshold}; ${now})`;
 }
 
 /** The connection table's entries and the entries new flows evicted, by state. */
 function flowTableText(flowTable: StatsView['flowTable']): string {
   const { states, evictions } = flowTable;
   return [
-    `FLOW TABLE: ${flowTable.flows} flows in ${flowTable.slots} slots; ${flowTable.unrecorded} new flows found no entry`,
+    `FLOW TABLE: ${flowTable.flows} flows in ${flowTable.slots} slots; ${flowTable.unrecorded} packets of new flows found no entry`,
     table(
       ['', 'NEW', 'ESTABLISHED', 'CLOSING'],
       [

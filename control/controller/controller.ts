@@ -77,7 +77,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     this.state = initial.state;
     this.revision = initial.revision;
     this.reconciler = new Reconciler(options.dp);
-    this.flood = new FloodWatch({ ...options, vipIds: () => this.plans.keys(), publish: (event) => this.publish(event) });
+    this.flood = new FloodWatch({ ...options, plans: () => this.plans.values(), publish: (event) => this.publish(event) });
     this.traffic = new Traffic({
       dp: options.dp,
       plans: () => this.plans.values(),
@@ -86,7 +86,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
       following: () => this.listenerCount('event') > 0,
       onWindow: (stats) => this.emit('event', { type: 'stats', ...stats }),
       onError: (error) => this.errors.record('stats', error, { op: 'read rates' }),
-      flood: () => this.flood.view(),
+      flood: this.flood,
     });
     // The event stream's listeners get a window each tick.
     (this as EventEmitter).on('newListener', (name: string | symbol) => {
@@ -108,6 +108,7 @@ export class Controller extends EventEmitter<{ event: [XlbEvent]; applied: []; c
     await this.options.neighbours.refresh(backendAddresses(this.state));
     syncChecks(this.options, this.state, 'up');
     this.reconcile();
+    this.errors.guard('stats', () => this.flood.sample()); // the flow counters' baseline: they count from here, VIPs added later from 0
     this.applied = true;
     await this.options.store.watch(
       (update) => this.errors.guard('store', () => this.serialized(() => this.adoptRemote(update))),

@@ -45,10 +45,10 @@ export function eventText(event: RecordedEvent | EventGap): string {
       return `shutting down: ${event.reason}`;
     case 'flood':
       return event.active
-        ? `flood: new flows at ${perSecond(event.peakPerSecond)} on one CPU, over the threshold of ${perSecond(event.threshold)} ` +
+        ? `flood: new flows at ${perSecond(event.peakPerSecond)} over all CPUs, over the threshold of ${perSecond(event.threshold)} ` +
             `(per CPU now: ${event.newFlowsPerSecond.join(', ')})`
         : `flood over after ${event.durationSeconds} s: ${event.newFlows} new flows, at most ${perSecond(event.peakPerSecond)} ` +
-            `on one CPU (threshold ${perSecond(event.threshold)})`;
+            `over all CPUs (threshold ${perSecond(event.threshold)})`;
     case 'gap':
       return event.reason === 'evicted'
         ? `events ${event.since + 1} to ${event.next - 1} are no longer kept`

@@ -45,7 +45,7 @@ export interface ControllerOptions {
   host?: { readonly current: HostAddresses; refresh(): Promise<void> };
   /** Where each event is logged, the line being the event (none when omitted). */
   log?: EventLog;
-  /** New flows per second on one CPU that count as a flood (flood-state.ts; its default when omitted). */
+  /** New flows per second over all CPUs that count as a flood (flood-state.ts; its default when omitted). */
   floodThreshold?: number | undefined;
   /** Via-vip probes bind its source address and check its interface on failure (when omitted: neither). */
   probeOrigin?: ProbeOrigin;

@@ -6,9 +6,8 @@
  * takes ~0.8 s); the first read after that waits for one window.
  */
 import type { DataplanePort } from '../dataplane/port.js';
-import type { VipStats } from '../dataplane/records.js';
 import type { VipPlan } from '../reconciler/plan.js';
-import type { FloodView } from './flood-state.js';
+import type { FloodWatch } from './flood.js';
 import type { StatsView } from './views.js';
 
 export interface Totals {
@@ -70,15 +69,6 @@ export class RateWindow {
   }
 }
 
-/** The VIPs' new flows that took another flow's entry, by that entry's state, and those no entry took. */
-function tableChurn(stats: VipStats[]): Pick<StatsView['flowTable'], 'evictions' | 'unrecorded'> {
-  const sum = (field: keyof VipStats) => stats.reduce((total, v) => total + v[field], 0);
-  return {
-    evictions: { new: sum('flow_evicted_new'), established: sum('flow_evicted_established'), closing: sum('flow_evicted_closing') },
-    unrecorded: sum('flow_unrecorded'),
-  };
-}
-
 /** Keys of the counters in a rate window. */
 const vipCounter = (id: number) => `vip:${id}`;
 const backendCounter = (id: number) => `backend:${id}`;
@@ -96,8 +86,8 @@ export interface TrafficOptions {
   /** Hears each completed window while `following()`. */
   onWindow: (stats: StatsView) => void;
   onError: (error: unknown) => void;
-  /** The flood state, shown with the stats. */
-  flood: () => FloodView;
+  /** The flood state and the table's evictions and unrecorded packets (counters that only grow), shown with the stats. */
+  flood: Pick<FloodWatch, 'view' | 'totals'>;
 }
 
 /** The VIPs' and backends' traffic: totals read from the maps, rates over fixed windows. */
@@ -155,14 +145,14 @@ export class Traffic {
         }),
       };
     });
-    const churn = tableChurn([...this.options.plans()].map(({ vip }) => snapshot.vip(vip.id)));
+    const { evictions, unrecorded } = this.options.flood.totals();
     return {
       at: new Date().toISOString(),
       window: this.window.span,
       vips,
       outcomes: this.options.dp.counters(),
-      flowTable: { ...flowTable, ...churn },
-      flood: this.options.flood(),
+      flowTable: { ...flowTable, evictions, unrecorded },
+      flood: this.options.flood.view(),
     };
   }
 

@@ -113,8 +113,15 @@ export const statsSchema = z.object({
       slots: z.number(),
       flows: z.number(),
       states: flowClassesSchema.describe('Entries by state: new (one packet seen), established, closing (FIN or RST seen)'),
-      evictions: flowClassesSchema.describe("New flows of the VIPs recorded over another flow's entry, by that entry's state"),
-      unrecorded: z.number().describe('New flows of the VIPs no entry could take (bucket and neighbour full of active established flows)'),
+      evictions: flowClassesSchema.describe(
+        "New flows of the VIPs recorded over another flow's entry, by that entry's state, while the daemon runs (only grows)",
+      ),
+      unrecorded: z
+        .number()
+        .describe(
+          "Packets of the VIPs' new flows that found no entry and no way to take (bucket and neighbour full of active " +
+            'established flows; every packet of such a flow counts), while the daemon runs (only grows)',
+        ),
     })
     .describe('The connection table: flows it has room for and holds'),
   flood: floodViewSchema,

@@ -39,7 +39,8 @@ import {
 } from './probes.js';
 import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 import { createRing } from './rings.js';
-import { perCpuTable, sumFieldByCpu } from './per-cpu.js';
+import { onlineCpus, perCpuTable, perCpuValues } from './per-cpu.js';
+import { type VipFlowCounts, vipFlowCounts } from './flow-counts.js';
 import { sumPerCpu, u32Bytes } from './struct.js';
 
 /** A zero value for a per-CPU map: one 8-byte-aligned slot per possible CPU. */
@@ -343,9 +344,13 @@ export class Dataplane implements DataplanePort {
     return countFlows(table, { slots: this.flowCapacity, scale: buckets / sampled, maxBackends: this.maxBackends });
   }
 
-  /** New flows of these VIPs so far, by CPU: their per-CPU flow_misses summed. */
-  newFlowsPerCpu(vipIds: Iterable<number>): number[] {
-    return sumFieldByCpu(this.map('vipStats'), vipStatsCodec, 'flow_misses', vipIds, (id) => this.checkVipId(id));
+  /** Each of these VIPs' new flows by online CPU, evictions and unrecorded packets so far (one batch for more than a few). */
+  flowCounts(vipIds: Iterable<number>): Map<number, VipFlowCounts> {
+    const ids = [...vipIds];
+    for (const id of ids) this.checkVipId(id);
+    const value = perCpuValues(this.map('vipStats'), vipStatsCodec, ids);
+    const cpus = onlineCpus();
+    return new Map(ids.map((id) => [id, vipFlowCounts(value(id), cpus)]));
   }
 
   /** Makes xlb_probes_v1 hold exactly these probes. */

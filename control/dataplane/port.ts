@@ -4,6 +4,7 @@
  * against an in-memory model in unit tests (test/lib/dataplane-model.ts).
  */
 import type { FlowState, Outcome } from './codec.js';
+import type { VipFlowCounts } from './flow-counts.js';
 import type { ProbeDifference, ProbeEntry } from './probes.js';
 import type { BackendRecord, Traffic, VipAddress, VipMapKey, VipRecord, VipStats } from './records.js';
 
@@ -57,8 +58,8 @@ export interface DataplanePort {
   setClock(seconds: number): void;
   /** The connection table's clock now. */
   clock(): number;
-  /** New flows (connection-table misses) of these VIPs so far, by CPU: the sums of their per-CPU flow_misses. */
-  newFlowsPerCpu(vipIds: Iterable<number>): number[];
+  /** Each of these VIPs' new flows by online CPU, evictions and unrecorded packets so far, read at once. */
+  flowCounts(vipIds: Iterable<number>): Map<number, VipFlowCounts>;
 
   /** Makes the probe entries exactly these (dataplane/probes.ts). */
   setProbes(entries: readonly ProbeEntry[]): void;

@@ -19,6 +19,7 @@ import {
 } from '../../control/dataplane/codec.js';
 import { clockOf, encodeConfig, withClock } from '../../control/dataplane/config.js';
 import { flowTableBuckets } from '../../control/dataplane/flow-table.js';
+import type { VipFlowCounts } from '../../control/dataplane/flow-counts.js';
 import type { DataplanePort, FlowTableUse, RingBatch } from '../../control/dataplane/port.js';
 import { type ProbeDifference, type ProbeEntry, readProbes, repairProbes, writeProbes } from '../../control/dataplane/probes.js';
 import type {
@@ -123,9 +124,9 @@ export class DataplaneModel implements InspectableDataplane {
   backendFlows = new Map<number, number>();
   /** Entries by state, as flowTableUse() reports them (tests set them). */
   flowStates: Record<FlowState, number> = { new: 0, established: 0, closing: 0 };
-  /** Each VIP id's new flows so far by CPU, as newFlowsPerCpu() sums them (tests set them). */
+  /** Each VIP id's new flows so far by CPU, as flowCounts() reports them (tests set them). */
   newFlowsByVip = new Map<number, number[]>();
-  /** The CPUs newFlowsPerCpu() reports. */
+  /** The online CPUs flowCounts() reports. */
   cpus = 2;
   private readonly vips: HashMap;
   private readonly vipAddresses: HashMap;
@@ -322,6 +323,7 @@ export class DataplaneModel implements InspectableDataplane {
   resetVipStats(vipId: number): void {
     this.checkVipId(vipId);
     this.vipStatsById.delete(vipId);
+    this.newFlowsByVip.delete(vipId);
   }
 
   resetBackendStats(id: number): void {
@@ -348,10 +350,22 @@ export class DataplaneModel implements InspectableDataplane {
     return clockOf(this.config);
   }
 
-  newFlowsPerCpu(vipIds: Iterable<number>): number[] {
-    const totals = new Array<number>(this.cpus).fill(0);
-    for (const id of vipIds) this.newFlowsByVip.get(id)?.forEach((count, cpu) => (totals[cpu]! += count));
-    return totals;
+  flowCounts(vipIds: Iterable<number>): Map<number, VipFlowCounts> {
+    return new Map(
+      [...vipIds].map((id) => {
+        this.checkVipId(id);
+        const newFlows = this.newFlowsByVip.get(id) ?? [];
+        const stats = this.vipStatsById.get(id) ?? zeroVipStats();
+        return [
+          id,
+          {
+            newFlows: Array.from({ length: this.cpus }, (_, cpu) => newFlows[cpu] ?? 0),
+            evictions: { new: stats.flow_evicted_new, established: stats.flow_evicted_established, closing: stats.flow_evicted_closing },
+            unrecorded: stats.flow_unrecorded,
+          },
+        ];
+      }),
+    );
   }
 
   /** Adds to a VIP's stats fields as the balancer counts them (evictions, unrecorded flows). */

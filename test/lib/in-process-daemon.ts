@@ -40,7 +40,7 @@ export interface InProcessOptions {
   log?: ControllerOptions['log'] | undefined;
   /** What /v1/trace runs each frame on; none: trace answers 503. */
   dryRun?: DryRunner | undefined;
-  /** New flows per second on one CPU that count as a flood; the controller's default otherwise. */
+  /** New flows per second over all CPUs that count as a flood; the controller's default otherwise. */
   floodThreshold?: number | undefined;
 }
 

@@ -6,8 +6,8 @@ import { resolveServeOptions } from '../../control/daemon/options.js';
 
 test('xlb stats prints whether a flood is on, the new flows per CPU and the table by state', () => {
   const calm = statsTable(statsExample).split('\n');
-  expect(calm).toContain('FLOOD: none (threshold 125.0k/s per CPU; new flows per CPU now: 7/s, 5/s)');
-  expect(calm).toContain('FLOW TABLE: 13209 flows in 1048576 slots; 0 new flows found no entry');
+  expect(calm).toContain('FLOOD: none (threshold 125.0k/s over all CPUs; new flows per CPU now: 7/s, 5/s)');
+  expect(calm).toContain('FLOW TABLE: 13209 flows in 1048576 slots; 0 packets of new flows found no entry');
   expect(calm.map((line) => line.split(/\s+/).join(' '))).toEqual(
     expect.arrayContaining([' NEW ESTABLISHED CLOSING', 'entries 212 12861 136', 'evicted 8804 0 3117']),
   );
@@ -19,7 +19,7 @@ test('xlb stats prints whether a flood is on, the new flows per CPU and the tabl
     newFlowsPerSecond: [1.7e6, 9e4],
   };
   expect(statsTable({ ...statsExample, flood }).split('\n')).toContain(
-    'FLOOD: since 2026-12-02T21:41:10.000Z, peak 1.8M/s on one CPU (threshold 125.0k/s per CPU; new flows per CPU now: 1.7M/s, 90.0k/s)',
+    'FLOOD: since 2026-12-02T21:41:10.000Z, peak 1.8M/s (threshold 125.0k/s over all CPUs; new flows per CPU now: 1.7M/s, 90.0k/s)',
   );
 });
 

@@ -24,7 +24,7 @@ async function withVip(floodThreshold?: number): Promise<{ daemon: ModelDaemon; 
   return { daemon, vipId: daemon.controller.storedVip({ protocol: 'tcp', address: '198.19.0.1', port: 80 })!.id };
 }
 
-test('new flows by CPU, evictions by class, unrecorded flows and the table by state', async () => {
+test('new flows by CPU, evictions by class, unrecorded packets and the table by state', async () => {
   const { daemon, vipId } = await withVip();
   daemon.dp.newFlowsByVip.set(vipId, [7, 9]);
   // A VIP id no VIP has: its counts are not the configured VIPs'.
@@ -52,6 +52,36 @@ test('new flows by CPU, evictions by class, unrecorded flows and the table by st
     unrecorded: 4,
   });
   expect(stats.flood).toMatchObject({ active: false, since: null, threshold: 125_000, peakPerSecond: null });
+});
+
+test('the flow counters only grow: a VIP removed takes nothing away, one added on its id brings only its own', async () => {
+  const { daemon, vipId } = await withVip();
+  const other = { protocol: 'tcp', address: '198.19.0.2', port: 80 } as const;
+  await daemon.app.inject({ method: 'PUT', url: vipPath(other.protocol, other.address, other.port), payload: { forwarding: 'ipip' } });
+  const otherId = daemon.controller.storedVip(other)!.id;
+  daemon.dp.newFlowsByVip.set(vipId, [7, 9]);
+  daemon.dp.countVip(vipId, { flow_evicted_established: 2, flow_unrecorded: 4 });
+  daemon.dp.newFlowsByVip.set(otherId, [100, 200]);
+  daemon.dp.countVip(otherId, { flow_evicted_established: 50, flow_unrecorded: 60 });
+  const counters = async () => {
+    const text = await metrics(daemon);
+    return ['cpu="0"', 'cpu="1"']
+      .map((cpu) => sample(text, 'xlb_flow_new_total', cpu))
+      .concat(sample(text, 'xlb_flow_evictions_total', 'class="established"'), sample(text, 'xlb_flow_unrecorded_total'));
+  };
+  expect(await counters()).toEqual(['107', '209', '52', '64']);
+  await daemon.app.inject({ method: 'DELETE', url: vipPath(other.protocol, other.address, other.port) });
+  expect(await counters()).toEqual(['107', '209', '52', '64']);
+  // A new VIP on the freed id starts from zero stats: its flows count once, from 0.
+  const next = { protocol: 'udp', address: '198.19.0.3', port: 53 } as const;
+  await daemon.app.inject({ method: 'PUT', url: vipPath(next.protocol, next.address, next.port), payload: { forwarding: 'ipip' } });
+  expect(daemon.controller.storedVip(next)!.id).toBe(otherId);
+  daemon.dp.newFlowsByVip.set(otherId, [1, 2]);
+  daemon.dp.countVip(otherId, { flow_unrecorded: 3 });
+  daemon.dp.newFlowsByVip.set(vipId, [8, 9]);
+  expect(await counters()).toEqual(['109', '211', '52', '67']);
+  const stats = (await daemon.app.inject({ method: 'GET', url: '/v1/stats' })).json<StatsView>();
+  expect(stats.flowTable).toMatchObject({ evictions: { new: 0, established: 52, closing: 0 }, unrecorded: 67 });
 });
 
 test('the watch finds a flood every second with nobody reading: an event, xlb_flood_active and /v1/stats say so', async () => {

@@ -53,7 +53,10 @@ describe('Traffic: fixed windows while someone reads', () => {
       onError: (error) => {
         throw error;
       },
-      flood: () => ({ active: false, since: null, threshold: 1, peakPerSecond: null, newFlowsPerSecond: [] }),
+      flood: {
+        view: () => ({ active: false, since: null, threshold: 1, peakPerSecond: null, newFlowsPerSecond: [] }),
+        totals: () => ({ newFlows: [], evictions: { new: 0, established: 0, closing: 0 }, unrecorded: 0 }),
+      },
     });
     return { traffic, windows, add: (n: number) => (packets += n), samples: () => samples };
   };

@@ -130,17 +130,20 @@ export function registerScrapeMetrics(registry: Registry, controller: Controller
   );
   counter(
     'xlb_flow_evictions_total',
-    "New flows recorded over another flow's entry, by the state of the flow evicted",
+    "New flows recorded over another flow's entry, by the state of the flow evicted (while the daemon runs)",
     ['class'],
     byFlowClass('class', () => current().stats.flowTable.evictions),
   );
-  counter('xlb_flow_unrecorded_total', 'New flows no table entry could take (they go by the ring alone)', [], (set) =>
-    set({}, current().stats.flowTable.unrecorded),
+  counter(
+    'xlb_flow_unrecorded_total',
+    'Packets of new flows that found no table entry and no way to take (every packet of such a flow counts; it goes by the ring)',
+    [],
+    (set) => set({}, current().stats.flowTable.unrecorded),
   );
-  counter('xlb_flow_new_total', 'New flows of the configured VIPs (connection-table misses), by CPU', ['cpu'], (set) =>
-    controller.flood.totals().forEach((count, cpu) => set({ cpu: String(cpu) }, count)),
+  counter('xlb_flow_new_total', 'New flows of the configured VIPs (connection-table misses), by online CPU', ['cpu'], (set) =>
+    controller.flood.totals().newFlows.forEach((count, cpu) => set({ cpu: String(cpu) }, count)),
   );
-  gauge('xlb_flood_active', '1 while new flows come at a flood rate on some CPU (see --flood-threshold)', [], (set) =>
+  gauge('xlb_flood_active', '1 while new flows over all CPUs come at a flood rate (see --flood-threshold)', [], (set) =>
     set({}, current().stats.flood.active ? 1 : 0),
   );
   gauge('xlb_build_info', 'Always 1: the labels say which xlb and which Node.js run', ['version', 'nodejs_version'], (set) =>

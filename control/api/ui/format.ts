@@ -95,11 +95,11 @@ export function formatPerCpu(rates: number[]): string {
   return rates.map((rate) => formatRate(rate, 'flows/s')).join(', ') || '–';
 }
 
-/** The flood banner: "flood since 21:41:10: up to 1.81 Mflows/s new on one CPU (threshold 125 kflows/s)"; "" when none. */
+/** The flood banner: "flood since 21:41:10: up to 1.81 Mflows/s new over all CPUs (threshold 125 kflows/s)"; "" when none. */
 export function formatFlood(flood: { active: boolean; since: string | null; threshold: number; peakPerSecond: number | null }): string {
   if (!flood.active) return '';
   const peak = formatRate(flood.peakPerSecond ?? 0, 'flows/s');
-  return `flood since ${formatClock(flood.since)}: up to ${peak} new on one CPU (threshold ${formatRate(flood.threshold, 'flows/s')})`;
+  return `flood since ${formatClock(flood.since)}: up to ${peak} new over all CPUs (threshold ${formatRate(flood.threshold, 'flows/s')})`;
 }
 
 /** Every function above, for the page's script. */

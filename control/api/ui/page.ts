@@ -35,7 +35,7 @@ export const PAGE = `<!doctype html>
       <dt>new flows per CPU</dt><dd data-field="newFlows"></dd>
       <dt>new · established · closing</dt><dd data-field="states"></dd>
       <dt>evicted new · established · closing</dt><dd data-field="evictions"></dd>
-      <dt>found no entry</dt><dd data-field="unrecorded"></dd>
+      <dt>packets that found no entry</dt><dd data-field="unrecorded"></dd>
     </dl>
   </section>
   <section class="panel" id="outcomes">
