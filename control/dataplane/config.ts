@@ -36,7 +36,10 @@ export function withClock(current: Buffer, seconds: number): Buffer {
   const next = Buffer.from(current);
   const clock = (seconds & FLOW_CLOCK_MASK) >>> 0;
   next.writeUInt32LE(clock, configCodec.offsets.clock);
-  next.writeUInt32LE(establishedMark(clock, next.readUInt32LE(configCodec.offsets.flow_idle_timeout)), configCodec.offsets.established_mark);
+  next.writeUInt32LE(
+    establishedMark(clock, next.readUInt32LE(configCodec.offsets.flow_idle_timeout)),
+    configCodec.offsets.established_mark,
+  );
   return next;
 }
 
