@@ -217,6 +217,12 @@ describe('connection table eviction and seeds', () => {
     f.run(tcp4({ sport: 2003, flags: 'PA' }));
     f.run(tcp4({ sport: 2003, flags: 'RA' }));
     expect(state(2003)).toBe('closing');
+    // A client that resets sends no more: a later segment shows the RST was someone else's.
+    f.run(tcp4({ sport: 2003, flags: 'PA' }));
+    expect(state(2003)).toBe('established');
+    f.run(tcp4({ sport: 2003, flags: 'RA' }));
+    f.run(tcp4({ sport: 2003, flags: 'R' })); // its RST again: still closing
+    expect(state(2003)).toBe('closing');
     f.run(udp4({ sport: 3000 }));
     expect(state(3000, IPPROTO_UDP)).toBe('new');
     f.run(udp4({ sport: 3000 }));
@@ -236,7 +242,7 @@ describe('connection table eviction and seeds', () => {
     f.dp.setClock(1001);
     establish(1001);
     establish(1002);
-    f.run(tcp4({ sport: 1002, flags: 'RA' })); // a RST, spoofed or not: the flow still sends
+    f.run(tcp4({ sport: 1002, flags: 'FA' })); // the client's FIN, the server still sending (half-close)
     f.run(tcp4({ sport: 1003 }));
     f.run(tcp4({ sport: 1004 })); // takes the new flow's way, not the closing one's
     expect([1000, 1001, 1002, 1003, 1004].map(held)).toEqual([true, true, true, false, true]);

@@ -62,24 +62,27 @@ static __always_inline __u32 flow_mark_of(__u32 expires, __u32 state)
 /* A flow's mark in `state` after a packet at `clock`. */
 static __always_inline __u32 flow_mark_now(const struct xlb_config *config, __u32 state)
 {
-	__u32 hold = state == XLB_FLOW_ESTABLISHED ? config->flow_idle_timeout
-		     : state == XLB_FLOW_CLOSING   ? XLB_FLOW_CLOSING_IDLE
-						   : 0;
+	__u32 hold = state == XLB_FLOW_ESTABLISHED     ? config->flow_idle_timeout
+		     : (state & 3) == XLB_FLOW_CLOSING ? XLB_FLOW_CLOSING_IDLE
+						       : 0;
 
 	return flow_mark_of(config->clock + hold, state);
 }
 
 /* A hit: the entry's state and expiry follow the packet. FIN or RST close the flow, a
- * SYN starts a new connection on the 4-tuple, anything else proves one (a closing
- * flow stays closing). The usual hit, an established flow's segment in the second it
- * was last seen, only reads: CPUs then do not pass the bucket's line between them. */
+ * SYN starts a new connection on the 4-tuple, anything else proves one (a flow closed
+ * by a FIN stays closing: its client still acknowledges; one closed by an RST is
+ * established again, the RST not having been its client's). The usual hit, an established flow's segment in the second
+ * it was last seen, only reads: CPUs then do not pass the bucket's line between them. */
 static __always_inline void flow_touch(struct xlb_flow_entry *entry, const struct xlb_config *config, __u8 tcp_flags)
 {
 	__u32 mark = entry->mark, flags = tcp_flags & (XLB_TCP_FIN | XLB_TCP_SYN | XLB_TCP_RST), next;
 
 	if (!((mark ^ config->established_mark) | flags))
 		return;
-	if (flags & (XLB_TCP_FIN | XLB_TCP_RST))
+	if (flags & XLB_TCP_RST)
+		next = XLB_FLOW_CLOSING | XLB_FLOW_F_RESET;
+	else if (flags & XLB_TCP_FIN)
 		next = XLB_FLOW_CLOSING;
 	else if (flags)
 		next = XLB_FLOW_NEW;
@@ -191,7 +194,9 @@ static __always_inline void flow_record(struct xlb_flow_bucket *bucket, __u32 wa
 					__u32 backend_id, const struct xlb_config *config, __u8 tcp_flags)
 {
 	struct xlb_flow_entry *entry;
-	__u32 state = tcp_flags & (XLB_TCP_FIN | XLB_TCP_RST) ? XLB_FLOW_CLOSING : XLB_FLOW_NEW;
+	__u32 state = tcp_flags & XLB_TCP_RST   ? XLB_FLOW_CLOSING | XLB_FLOW_F_RESET
+		      : tcp_flags & XLB_TCP_FIN ? XLB_FLOW_CLOSING
+						: XLB_FLOW_NEW;
 
 	way &= XLB_FLOW_WAYS - 1; /* bounds for the verifier */
 	entry = &bucket->way[way];

@@ -100,7 +100,7 @@ struct xlb_flow_key {
  * Every entry has a state (enum xlb_flow_state) and the table's clock at its last
  * packet. A flow is recorded new; a later packet that is not a SYN (any later packet
  * of UDP) makes it established; FIN or RST makes it closing. A new flow takes, in its
- * bucket or the neighbour, the first of: an empty way, a closing entry idle for
+ * bucket (or the neighbour: flow_place), the first of: an empty way, a closing entry idle for
  * XLB_FLOW_CLOSING_IDLE seconds, a new one, a closing one, an established one idle for
  * xlb_config.flow_idle_timeout seconds or more (oldest first within each); a bucket and
  * neighbour full of active established flows record no new flow (it goes by the ring).
@@ -116,6 +116,11 @@ enum xlb_flow_state {
 	XLB_FLOW_ESTABLISHED = 2, /* a later packet not a SYN: only idle ones are evicted */
 	XLB_FLOW_CLOSING = 3,     /* FIN or RST seen: evicted first once idle a while */
 };
+
+/* In a closing entry's state: closed by an RST. A later packet of the flow that is no
+ * RST or SYN shows the RST was not the client's (a client that resets sends no more)
+ * and makes it established again. */
+#define XLB_FLOW_F_RESET 0x4
 
 /* Seconds a closing flow stays behind new ones: a spoofed RST, or a client's FIN while
  * the server still sends (half-close), does not make a flow still sending the first to go. */

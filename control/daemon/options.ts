@@ -132,7 +132,7 @@ export const serveOptionsSchema = z
         .min(64)
         .max(1 << 26),
     ).default(DEFAULT_FLOWS),
-    // Up to a week: the table's clock (24 bits of seconds) tells idle times apart to 194 days.
+    // Up to a week: the table's clock (24 bits of seconds) tells expired from protected within 97 days.
     flowIdleTimeout: numberOption(z.number().int().min(1).max(604_800)).default(DEFAULT_FLOW_IDLE_TIMEOUT),
     hashSeed: numberOption(z.number().int().min(0).max(0xffffffff)).default(0x786c62),
     floodThreshold: numberOption(z.number().int().min(1).max(1_000_000_000)).default(DEFAULT_FLOOD_THRESHOLD),
