@@ -140,8 +140,11 @@ export function registerScrapeMetrics(registry: Registry, controller: Controller
     [],
     (set) => set({}, current().stats.flowTable.unrecorded),
   );
-  counter('xlb_flow_new_total', 'New flows of the configured VIPs given an entry (misses less unrecorded packets), by online CPU', ['cpu'], (set) =>
-    controller.flood.totals().newFlows.forEach((count, cpu) => set({ cpu: String(cpu) }, count)),
+  counter(
+    'xlb_flow_new_total',
+    'New flows of the configured VIPs given an entry (misses less unrecorded packets), by online CPU',
+    ['cpu'],
+    (set) => controller.flood.totals().newFlows.forEach((count, cpu) => set({ cpu: String(cpu) }, count)),
   );
   gauge('xlb_flood_active', '1 while new flows over all CPUs come at a flood rate (see --flood-threshold)', [], (set) =>
     set({}, current().stats.flood.active ? 1 : 0),
