@@ -10,7 +10,7 @@ import { BpfMap, possibleCpus } from '@xlb/native';
 import { vipStatsCodec } from '../control/dataplane/codec.js';
 import { vipFlowCounts } from '../control/dataplane/flow-counts.js';
 import { cpusThroughHighest, LOOKUPS_UP_TO, onlineCpus, perCpuValues } from '../control/dataplane/per-cpu.js';
-import { u32Bytes } from '../control/dataplane/struct.js';
+import { perCpuSlot, u32Bytes } from '../control/dataplane/struct.js';
 import { BalancerFixture, IP } from './lib/fixture.js';
 import { backends4, tcp4, udp4 } from './lib/frames.js';
 
@@ -62,7 +62,7 @@ test('per-CPU values count on online CPUs only: new flows on those, sums over al
   expect(cpusThroughHighest('0-3,6')).toBe(7);
   expect(cpusThroughHighest('0')).toBe(1);
   // A value of four possible CPUs read with two online: CPU 3 still counts in the sums.
-  const slot = Math.ceil(vipStatsCodec.size / 8) * 8;
+  const slot = perCpuSlot(vipStatsCodec.size);
   const value = Buffer.alloc(slot * 4);
   // New flows are the misses that took a way: every unrecorded packet also missed.
   for (const cpu of [0, 1, 3]) {
@@ -81,7 +81,7 @@ test('more than a few entries are read in one batch, a few one by one, with the 
   const PERCPU_ARRAY = 6;
   const map = BpfMap.create(PERCPU_ARRAY, 4, vipStatsCodec.size, 64, 'flood_batch');
   try {
-    const slot = Math.ceil(vipStatsCodec.size / 8) * 8;
+    const slot = perCpuSlot(vipStatsCodec.size);
     for (const index of [0, 5, 63]) {
       const value = Buffer.alloc(slot * possibleCpus());
       value.writeUInt32LE(index + 1, slot * (possibleCpus() - 1));

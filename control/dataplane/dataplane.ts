@@ -41,10 +41,10 @@ import type { BackendRecord, DataplaneConfig, Traffic, VipAddress, VipMapKey, Vi
 import { createRing } from './rings.js';
 import { onlineCpus, perCpuTable, perCpuValues } from './per-cpu.js';
 import { type VipFlowCounts, vipFlowCounts } from './flow-counts.js';
-import { sumPerCpu, u32Bytes } from './struct.js';
+import { perCpuSlot, sumPerCpu, u32Bytes } from './struct.js';
 
 /** A zero value for a per-CPU map: one 8-byte-aligned slot per possible CPU. */
-const perCpuZero = (size: number) => Buffer.alloc(Math.ceil(size / 8) * 8 * possibleCpus());
+const perCpuZero = (size: number) => Buffer.alloc(perCpuSlot(size) * possibleCpus());
 
 /** Buckets flowTableUse() reads at most (4 MiB). */
 const FLOW_SAMPLE_BUCKETS = 65536;

@@ -1,5 +1,6 @@
 /** A VIP's new-flow and connection-table churn counters, from its per-CPU xlb_vip_stats value. */
 import { type FlowState, vipStatsCodec } from './codec.js';
+import { perCpuSlot } from './struct.js';
 
 export interface VipFlowCounts {
   /**
@@ -14,7 +15,7 @@ export interface VipFlowCounts {
   unrecorded: number;
 }
 
-const SLOT = Math.ceil(vipStatsCodec.size / 8) * 8;
+const SLOT = perCpuSlot(vipStatsCodec.size);
 const { offsets } = vipStatsCodec;
 const u64 = (value: Buffer, at: number) => value.readUInt32LE(at) + value.readUInt32LE(at + 4) * 2 ** 32;
 

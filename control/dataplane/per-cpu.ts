@@ -2,9 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { type BpfMap, possibleCpus } from '@xlb/native';
-import { type FieldKind, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
-
-const slotSize = (codec: { size: number }) => Math.ceil(codec.size / 8) * 8;
+import { type FieldKind, perCpuSlot, type StructCodec, sumPerCpu, type StructValue, u32Bytes } from './struct.js';
 
 /** Up to this many entries are looked up one by one; more, the whole array is read in one batch. */
 export const LOOKUPS_UP_TO = 8;
@@ -12,7 +10,7 @@ export const LOOKUPS_UP_TO = 8;
 /** A per-CPU array read whole, as a function from index to its value summed over CPUs. */
 export function perCpuTable<F extends Record<string, FieldKind>>(map: BpfMap, codec: StructCodec<F>): (index: number) => StructValue<F> {
   const { values } = map.lookupAll();
-  const bytes = slotSize(codec) * possibleCpus();
+  const bytes = perCpuSlot(codec.size) * possibleCpus();
   return (index) => sumPerCpu(codec, values.subarray(index * bytes, (index + 1) * bytes));
 }
 
@@ -26,7 +24,7 @@ export function perCpuValues(map: BpfMap, codec: { size: number }, indexes: read
     return (index) => values.get(index)!;
   }
   const { values } = map.lookupAll();
-  const bytes = slotSize(codec) * possibleCpus();
+  const bytes = perCpuSlot(codec.size) * possibleCpus();
   return (index) => values.subarray(index * bytes, (index + 1) * bytes);
 }
 

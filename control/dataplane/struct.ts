@@ -82,9 +82,12 @@ export function defineStruct<F extends Record<string, FieldKind>>(name: string, 
   return { name, size, offsets: offsets as StructCodec<F>['offsets'], fields, encode, decode };
 }
 
+/** The bytes of one CPU's slot in a per-CPU map value: the struct's size, 8-byte aligned. */
+export const perCpuSlot = (size: number) => Math.ceil(size / 8) * 8;
+
 /** Sums a per-CPU map value (one 8-byte-aligned slot per CPU) field by field. */
 export function sumPerCpu<F extends Record<string, FieldKind>>(codec: StructCodec<F>, value: Buffer): StructValue<F> {
-  const slot = Math.ceil(codec.size / 8) * 8;
+  const slot = perCpuSlot(codec.size);
   const total = codec.decode(Buffer.alloc(codec.size)) as Record<string, unknown>;
   for (let at = 0; at + codec.size <= value.length; at += slot) {
     const one = codec.decode(value, at) as Record<string, unknown>;
